@@ -1,0 +1,18 @@
+// parley: the chat server binary. Everything lives in src/; see src/app/node.cpp.
+#include <cstdio>
+
+#include "app/node.hpp"
+#include "app/options.hpp"
+#include "core/logging.hpp"
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto invocation = parley::app::parse_command_line(argc, argv, exit_code);
+  if (!invocation) return exit_code;
+  if (invocation->command == parley::app::Command::version) {
+    std::printf("parley %s\n", PARLEY_VERSION);
+    return 0;
+  }
+  parley::init_logging(invocation->config.log_level);
+  return parley::app::run_node(invocation->config);
+}

@@ -1,0 +1,135 @@
+#include "api/codec.hpp"
+
+#include <boost/json.hpp>
+
+#include "core/time.hpp"
+#include "core/utf8.hpp"
+
+namespace parley::api {
+
+using namespace chat;
+
+json::object message_json(const Message& m) {
+  json::object o;
+  o.reserve(9);
+  o["id"] = m.id;
+  o["conv"] = m.conv;
+  o["seq"] = m.seq;
+  o["from"] = m.from;
+  o["body"] = m.body;
+  o["attachments"] = json::array();
+  o["reply_to"] = m.reply_to ? json::value(*m.reply_to) : json::value(nullptr);
+  o["client_msg_id"] = m.client_msg_id;
+  o["ts"] = format_rfc3339(m.ts);
+  return o;
+}
+
+json::object user_json(const User& u) {
+  json::object o;
+  o["id"] = u.id;
+  o["username"] = u.username;
+  o["name"] = u.name;
+  o["created_at"] = format_rfc3339(u.created_at);
+  o["last_seen"] = u.last_seen_at ? json::value(format_rfc3339(*u.last_seen_at))
+                                  : json::value(nullptr);
+  return o;
+}
+
+json::object conversation_json(const Conversation& c) {
+  json::object o;
+  o["id"] = c.id;
+  o["kind"] = to_string(c.kind);
+  o["name"] = c.title;
+  o["has_passcode"] = !c.passcode_hash.empty();
+  o["created_at"] = format_rfc3339(c.created_at);
+  o["last_seq"] = c.last_seq;
+  return o;
+}
+
+json::object member_json(const Member& m) {
+  json::object o;
+  o["username"] = m.username;
+  o["role"] = to_string(m.role);
+  o["joined_at"] = format_rfc3339(m.joined_at);
+  o["delivered_seq"] = m.delivered_seq;
+  o["read_seq"] = m.read_seq;
+  return o;
+}
+
+json::object summary_json(const ConversationSummary& s) {
+  json::object o;
+  o["conv"] = s.conversation.id;
+  o["kind"] = to_string(s.conversation.kind);
+  o["name"] = s.conversation.kind == ConvKind::direct ? s.peer : s.conversation.title;
+  if (s.conversation.kind == ConvKind::direct) o["peer"] = s.peer;
+  o["role"] = to_string(s.role);
+  o["last_seq"] = s.conversation.last_seq;
+  o["read_seq"] = s.read_seq;
+  o["delivered_seq"] = s.delivered_seq;
+  o["unread"] = s.unread;
+  o["last_message"] = s.last_message ? json::value(message_json(*s.last_message))
+                                     : json::value(nullptr);
+  return o;
+}
+
+json::object error_json(const Error& e) {
+  return json::object{{"code", errc_code(e.code)}, {"message", e.message}};
+}
+
+std::string error_body(const Error& e) {
+  return json::serialize(json::object{{"error", error_json(e)}});
+}
+
+std::string event_frame(const Event& e) {
+  struct Visitor {
+    json::object operator()(const MessageEvent& m) const {
+      return json::object{{"ev", "message"}, {"msg", message_json(m.msg)}};
+    }
+    json::object operator()(const ConversationEvent& c) const {
+      json::object o{{"ev", "conversation"}, {"conv", c.conv}, {"change", c.change}};
+      if (!c.user.empty()) o["user"] = c.user;
+      if (!c.by.empty()) o["by"] = c.by;
+      return o;
+    }
+  };
+  return json::serialize(std::visit(Visitor{}, e));
+}
+
+Result<json::object> parse_object(std::string_view text) {
+  if (!is_valid_utf8(text)) return make_error(Errc::invalid_utf8, "request is not valid UTF-8");
+  boost::system::error_code ec;
+  json::parse_options options;
+  options.max_depth = 16;  // requests are shallow; deep nesting is an attack
+  json::value v = json::parse(text, ec, {}, options);
+  if (ec) return make_error(Errc::bad_request, "malformed JSON: " + ec.message());
+  if (!v.is_object()) return make_error(Errc::bad_request, "expected a JSON object");
+  return std::move(v.get_object());
+}
+
+Result<std::optional<std::string>> opt_string(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::optional<std::string>();
+  if (!v->is_string()) {
+    return make_error(Errc::bad_request, "'" + std::string(key) + "' must be a string");
+  }
+  return std::optional<std::string>(std::string(v->get_string()));
+}
+
+Result<std::string> req_string(const json::object& o, std::string_view key) {
+  auto s = opt_string(o, key);
+  if (!s) return s.error();
+  if (!*s) return make_error(Errc::bad_request, "'" + std::string(key) + "' is required");
+  return std::move(**s);
+}
+
+Result<std::optional<std::int64_t>> opt_int(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::optional<std::int64_t>();
+  if (v->is_int64()) return std::optional<std::int64_t>(v->get_int64());
+  if (v->is_uint64() && v->get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return std::optional<std::int64_t>(static_cast<std::int64_t>(v->get_uint64()));
+  }
+  return make_error(Errc::bad_request, "'" + std::string(key) + "' must be an integer");
+}
+
+}  // namespace parley::api

@@ -1,0 +1,43 @@
+#pragma once
+// JSON on the wire (docs/protocol.md): encoders for the chat types, the error body, server
+// events, and checked readers for request fields. One place decides every field name.
+// Thread-safety: pure functions.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "chat/events.hpp"
+#include "chat/types.hpp"
+#include "core/result.hpp"
+
+namespace parley::api {
+
+namespace json = boost::json;
+
+json::object message_json(const chat::Message& m);
+json::object user_json(const chat::User& u);
+json::object conversation_json(const chat::Conversation& c);
+json::object member_json(const chat::Member& m);
+// One entry of GET /conversations and of the sync op.
+json::object summary_json(const chat::ConversationSummary& s);
+
+// {"error":{"code":…,"message":…}}
+std::string error_body(const Error& e);
+json::object error_json(const Error& e);
+
+// The WebSocket frame of a server event: {"ev":"message","msg":{…}} and friends.
+std::string event_frame(const chat::Event& e);
+
+// Parses a request body or frame: UTF-8 is checked first (Errc::invalid_utf8), then JSON syntax
+// (Errc::bad_request), then that it is an object.
+Result<json::object> parse_object(std::string_view text);
+
+// Field readers. Absent or null → nullopt; present with the wrong type → Errc::bad_request.
+Result<std::optional<std::string>> opt_string(const json::object& o, std::string_view key);
+Result<std::string> req_string(const json::object& o, std::string_view key);
+Result<std::optional<std::int64_t>> opt_int(const json::object& o, std::string_view key);
+
+}  // namespace parley::api

@@ -1,0 +1,57 @@
+#include "api/hub.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "api/codec.hpp"
+
+namespace parley::api {
+
+Hub::Hub(net::ShardPool& shards) : shards_(shards), index_(shards.size()) {}
+
+void Hub::attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink) {
+  index_[shard].by_user[user].push_back(std::move(sink));
+  sessions_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {
+  auto& by_user = index_[shard].by_user;
+  auto it = by_user.find(user);
+  if (it == by_user.end()) return;
+  auto& sinks = it->second;
+  const auto before = sinks.size();
+  std::erase_if(sinks, [sink](const auto& s) { return s.get() == sink; });
+  sessions_.fetch_sub(before - sinks.size(), std::memory_order_relaxed);
+  if (sinks.empty()) by_user.erase(it);
+}
+
+void Hub::deliver(const chat::EnvelopePtr& envelope) {
+  auto frame = std::make_shared<const std::string>(event_frame(envelope->event));
+  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    boost::asio::post(shards_.context(shard), [this, shard, envelope, frame] {
+      const auto& by_user = index_[shard].by_user;
+      if (by_user.empty()) return;
+      for (const auto user : envelope->recipients) {
+        auto it = by_user.find(user);
+        if (it == by_user.end()) continue;
+        // deliver() never detaches synchronously (a closing session detaches from its own
+        // reader coroutine later), so iterating the live vector is safe.
+        for (const auto& sink : it->second) sink->deliver(*envelope, frame);
+      }
+    });
+  }
+}
+
+void Hub::close_all() {
+  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    boost::asio::post(shards_.context(shard), [this, shard] {
+      std::vector<std::shared_ptr<EventSink>> all;
+      for (const auto& [user, sinks] : index_[shard].by_user) {
+        all.insert(all.end(), sinks.begin(), sinks.end());
+      }
+      for (const auto& sink : all) sink->shut_down();
+    });
+  }
+}
+
+}  // namespace parley::api

@@ -1,0 +1,53 @@
+#pragma once
+// Hub: this node's fan-out. Knows which users have sessions on which shard, and delivers each
+// published event to every online session of its recipients (DESIGN.md §3).
+//
+// An event is serialized once into an immutable shared frame and posted once per shard; each
+// shard looks up its own sessions (shard-local index, no locks). Posts from one thread keep their
+// order, so each session sees a conversation's messages in seq order (DESIGN.md §2.4).
+// Threads: attach/detach on the session's shard; deliver() and close_all() from any thread.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "chat/events.hpp"
+#include "net/shards.hpp"
+#include "net/ws_connection.hpp"
+
+namespace parley::api {
+
+// A session that receives events: a WebSocket now; SSE and Socket.IO sessions later.
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  // On the sink's shard. `frame` is the shared JSON event frame.
+  virtual void deliver(const chat::Envelope& envelope, const net::Frame& frame) = 0;
+  // Server shutdown: close with close_code::going_away.
+  virtual void shut_down() = 0;
+};
+
+class Hub {
+ public:
+  explicit Hub(net::ShardPool& shards);
+
+  void attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink);
+  void detach(std::size_t shard, chat::UserId user, const EventSink* sink);
+
+  void deliver(const chat::EnvelopePtr& envelope);
+  void close_all();
+
+  std::size_t sessions() const { return sessions_.load(std::memory_order_relaxed); }
+
+ private:
+  struct ShardIndex {
+    std::unordered_map<chat::UserId, std::vector<std::shared_ptr<EventSink>>> by_user;
+  };
+  net::ShardPool& shards_;
+  std::vector<ShardIndex> index_;  // index_[i] is touched only on shard i
+  std::atomic<std::size_t> sessions_{0};
+};
+
+}  // namespace parley::api

@@ -1,0 +1,42 @@
+#pragma once
+// What every REST route and WebSocket session of a node shares: the service, the blocking pool,
+// the fan-out hub and the api options. Owned by app::Node; outlives every connection.
+
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "service/chat_service.hpp"
+
+namespace parley::api {
+
+class Hub;
+
+struct ApiOptions {
+  // Browser origins allowed to open /ws, besides the server's own (same host). "*" allows all.
+  std::vector<std::string> allowed_origins;
+  std::chrono::seconds auth_timeout{10};  // a WebSocket must authenticate within this
+  std::size_t max_inflight_sends = 1024;  // unacknowledged sends per WebSocket
+};
+
+struct ApiContext {
+  ChatService& service;
+  boost::asio::thread_pool& blocking;
+  Hub& hub;
+  ApiOptions options;
+};
+
+// The HTTP status of an error code (docs/protocol.md, "Errors").
+int http_status(Errc code);
+// The token of "Authorization: Bearer <token>", if that is what the header holds.
+std::optional<std::string_view> bearer_token(std::string_view authorization);
+// Same-origin (Origin's host equals Host), listed, or no Origin at all (not a browser).
+bool origin_allowed(const ApiOptions& options, std::string_view origin, std::string_view host);
+// The value of one query parameter, percent-decoded.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
+}  // namespace parley::api

@@ -1,0 +1,193 @@
+#include "app/node.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include "api/hub.hpp"
+#include "api/request_context.hpp"
+#include "api/rest_routes.hpp"
+#include "api/ws_protocol.hpp"
+#include "auth/base64url.hpp"
+#include "auth/tokens.hpp"
+#include "bus/local/local_bus.hpp"
+#include "core/ids.hpp"
+#include "core/logging.hpp"
+#include "log/local/local_log.hpp"
+#include "net/http_server.hpp"
+#include "net/shards.hpp"
+#include "service/chat_service.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace parley::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A configuration the operator must fix: exit code 2 with the reason.
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) throw ConfigError("--listen must be HOST:PORT, got " + listen);
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = -1;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(listen.substr(colon + 1), &used);
+    if (used != listen.size() - colon - 1) port = -1;
+  } catch (const std::exception&) {
+  }
+  if (port < 0 || port > 65535) throw ConfigError("--listen has an invalid port: " + listen);
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+std::string sqlite_path(const Config& c) {
+  if (c.store.empty()) return (fs::path(c.data_dir) / "parley.db").string();
+  if (c.store.starts_with("sqlite:")) return c.store.substr(7);
+  if (c.store.starts_with("postgres")) {
+    throw ConfigError("--store " + c.store +
+                      ": the PostgreSQL store is not in this build yet; use sqlite:PATH");
+  }
+  throw ConfigError("--store must be sqlite:PATH, got " + c.store);
+}
+
+void require_local(const std::string& value, const char* option) {
+  if (value != "local") {
+    throw ConfigError(std::string(option) + " " + value + ": only 'local' is in this build yet");
+  }
+}
+
+// The token-signing key: the configured one, else the one generated into the data directory on
+// first start (so tokens survive restarts).
+std::string token_secret(const Config& c) {
+  if (!c.token_secret.empty()) {
+    if (c.token_secret.size() < 32) throw ConfigError("--token-secret must be at least 32 bytes");
+    return c.token_secret;
+  }
+  const auto path = fs::path(c.data_dir) / "token.key";
+  if (fs::exists(path)) {
+    std::ifstream in(path);
+    std::string secret;
+    std::getline(in, secret);
+    if (secret.size() < 32) throw std::runtime_error(path.string() + " is too short; delete it");
+    return secret;
+  }
+  const auto secret = auth::base64url_encode(secure_random_bytes(32));
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << secret << "\n";
+    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
+  }
+  ::chmod(tmp.c_str(), 0600);
+  fs::rename(tmp, path);
+  return secret;
+}
+
+int wait_for_shutdown_signal(const sigset_t& signals) {
+  int sig = 0;
+  sigwait(&signals, &sig);
+  return sig;
+}
+
+}  // namespace
+
+int run_node(const Config& c) {
+  // Block the shutdown signals in every thread (they inherit the mask); the main thread takes
+  // them with sigwait, outside any signal handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    const auto [host, port] = split_listen(c.listen);
+    require_local(c.log, "--log");
+    require_local(c.bus, "--bus");
+    if (!c.files.empty() && !c.files.starts_with("local:")) {
+      throw ConfigError("--files " + c.files + ": only local:DIR is in this build yet");
+    }
+    fs::create_directories(c.data_dir);
+    const auto db_path = sqlite_path(c);
+    if (auto parent = fs::path(db_path).parent_path(); !parent.empty()) {
+      fs::create_directories(parent);
+    }
+
+    SystemClock clock;
+    SystemIdGenerator ids;
+    SqliteStore store(db_path, static_cast<int>(c.sqlite_readers));
+    LocalLog message_log(store, clock, ids,
+                         {c.group_commit_max_batch,
+                          std::chrono::microseconds(c.group_commit_max_delay_us)});
+    LocalBus bus;
+    auth::TokenSigner tokens(token_secret(c), std::chrono::seconds(c.access_token_ttl_s), clock);
+    ServiceOptions service_options;
+    service_options.limits.max_body_bytes = c.max_message_bytes;
+    service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
+    ChatService service(store, message_log, bus, clock, ids, tokens, service_options);
+    if (auto s = service.load_revocations(); !s) {
+      throw std::runtime_error("cannot read revoked sessions: " + s.error().message);
+    }
+
+    const unsigned shard_count = c.shards ? c.shards : std::max(1u, std::thread::hardware_concurrency());
+    net::ShardPool shards(shard_count);
+    boost::asio::thread_pool blocking(c.blocking_threads);
+    api::Hub hub(shards);
+    bus.set_sink([&hub](const chat::EnvelopePtr& envelope) { hub.deliver(envelope); });
+    api::ApiContext ctx{service, blocking, hub, {}};
+    ctx.options.allowed_origins = c.allowed_origins;
+
+    net::ConnectionLimits limits;
+    limits.max_payload_bytes = c.max_payload_bytes;
+    limits.max_outbound_bytes = c.max_outbound_bytes;
+    limits.idle_timeout = std::chrono::seconds(c.idle_timeout_s);
+    net::HttpServer server(
+        shards, limits, [&ctx](net::HttpRequest& r) { return api::handle_rest(ctx, r); },
+        [&ctx](const net::HttpRequest& r) { return api::accept_websocket(ctx, r); });
+    const auto address = server.listen(host, port);
+    server.start();
+    shards.start();
+    log::info("event=listening addr={} shards={} store=sqlite:{} version={}", address, shard_count,
+              db_path, PARLEY_VERSION);
+
+    const int sig = wait_for_shutdown_signal(signals);
+    log::info("event=draining signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    // Drain: stop accepting, close idle HTTP connections and every WebSocket (1001 after their
+    // queued frames), give the rest drain_timeout, then commit what the writer holds.
+    server.shut_down();
+    hub.close_all();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.drain_timeout_s);
+    while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    message_log.drain();
+    shards.stop();
+    shards.join();
+    blocking.join();
+    log::info("event=stopped open_connections={}", server.open_connections());
+    return 0;
+  } catch (const ConfigError& e) {
+    log::error("event=config_error error=\"{}\"", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    log::error("event=startup_failed error=\"{}\"", e.what());
+    return 1;
+  }
+}
+
+}  // namespace parley::app

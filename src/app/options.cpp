@@ -1,0 +1,92 @@
+#include "app/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+namespace parley::app {
+
+std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_code) {
+  Invocation inv;
+  Config& c = inv.config;
+
+  CLI::App app{"Parley — a real-time chat server (WebSocket, REST).\n"
+               "Run `parley serve --help` for the server's options; docs/operations.md has more.",
+               "parley"};
+  app.require_subcommand(1);
+  app.get_formatter()->column_width(44);
+
+  auto* version = app.add_subcommand("version", "Print the version and exit");
+  auto* serve = app.add_subcommand(
+      "serve",
+      "Run a Parley node. Every option can also be set by its PARLEY_* environment variable or\n"
+      "in a TOML file given with --config (key = option name without dashes, e.g.\n"
+      "listen = \"0.0.0.0:8080\"). Precedence: flag, then environment, then file.");
+  serve->set_config("--config", "", "TOML file with settings (PARLEY_CONFIG)")
+      ->envname("PARLEY_CONFIG");
+
+  auto opt = [&](const char* name, auto& field, const char* env, const char* help) {
+    return serve->add_option(name, field, help)->envname(env)->capture_default_str();
+  };
+  opt("--listen", c.listen, "PARLEY_LISTEN", "HOST:PORT to listen on (port 0: any free port)");
+  opt("--data-dir", c.data_dir, "PARLEY_DATA_DIR", "Directory for the database, files and keys");
+  opt("--store", c.store, "PARLEY_STORE",
+      "Store URL: sqlite:PATH (default sqlite:DATA_DIR/parley.db)");
+  opt("--log", c.log, "PARLEY_LOG", "Message log: local");
+  opt("--bus", c.bus, "PARLEY_BUS", "Event bus between nodes: local");
+  opt("--files", c.files, "PARLEY_FILES", "File storage: local:DIR (default local:DATA_DIR/files)");
+  opt("--shards", c.shards, "PARLEY_SHARDS", "Network threads (0: one per core)")
+      ->check(CLI::Range(0u, 256u));
+  opt("--blocking-threads", c.blocking_threads, "PARLEY_BLOCKING_THREADS",
+      "Threads for blocking work (database reads, password hashing)")
+      ->check(CLI::Range(1u, 256u));
+  opt("--sqlite-readers", c.sqlite_readers, "PARLEY_SQLITE_READERS", "SQLite read connections")
+      ->check(CLI::Range(1u, 256u));
+  opt("--max-payload-bytes", c.max_payload_bytes, "PARLEY_MAX_PAYLOAD_BYTES",
+      "Largest HTTP body or WebSocket message accepted (larger: 413 / close 1009)")
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{64} << 20));
+  opt("--max-message-bytes", c.max_message_bytes, "PARLEY_MAX_MESSAGE_BYTES",
+      "Longest message body (text) accepted")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
+  opt("--max-outbound-bytes", c.max_outbound_bytes, "PARLEY_MAX_OUTBOUND_BYTES",
+      "Per-WebSocket write queue bound; past it the client is closed with 4008 and resyncs")
+      ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
+  opt("--idle-timeout", c.idle_timeout_s, "PARLEY_IDLE_TIMEOUT",
+      "Seconds of silence before an HTTP connection closes or a WebSocket is pinged")
+      ->check(CLI::Range(1u, 3600u));
+  opt("--access-token-ttl", c.access_token_ttl_s, "PARLEY_ACCESS_TOKEN_TTL",
+      "Lifetime of access tokens (JWT), seconds")
+      ->check(CLI::Range(10u, 86400u));
+  opt("--refresh-token-ttl", c.refresh_token_ttl_s, "PARLEY_REFRESH_TOKEN_TTL",
+      "Refresh tokens expire after this many seconds unused")
+      ->check(CLI::Range(60u, 365u * 86400u));
+  opt("--token-secret", c.token_secret, "PARLEY_TOKEN_SECRET",
+      "Key that signs access tokens, >= 32 bytes; every node of a cluster needs the same one "
+      "(default: generated once into DATA_DIR/token.key)");
+  opt("--allowed-origins", c.allowed_origins, "PARLEY_ALLOWED_ORIGINS",
+      "Browser origins allowed to open /ws besides the server's own, e.g. "
+      "https://chat.example.com; * allows any")
+      ->delimiter(',');
+  opt("--group-commit-max-batch", c.group_commit_max_batch, "PARLEY_GROUP_COMMIT_MAX_BATCH",
+      "Most messages committed in one transaction")
+      ->check(CLI::Range(1u, 100000u));
+  opt("--group-commit-max-delay-us", c.group_commit_max_delay_us,
+      "PARLEY_GROUP_COMMIT_MAX_DELAY_US",
+      "Microseconds the writer waits for more messages before committing (0: none)")
+      ->check(CLI::Range(0u, 100000u));
+  opt("--log-level", c.log_level, "PARLEY_LOG_LEVEL", "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  opt("--drain-timeout", c.drain_timeout_s, "PARLEY_DRAIN_TIMEOUT",
+      "Seconds SIGTERM waits for connections to finish before exiting")
+      ->check(CLI::Range(0u, 600u));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    exit_code = app.exit(e);
+    return std::nullopt;
+  }
+  inv.command = version->parsed() ? Command::version : Command::serve;
+  return inv;
+}
+
+}  // namespace parley::app

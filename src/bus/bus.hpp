@@ -1,0 +1,24 @@
+#pragma once
+// Bus: carries published events to every node that has sessions of the recipients
+// (DESIGN.md §3). The embedded LocalBus hands them straight to this node's fan-out; the cluster
+// implementation (Redis pub/sub, later) moves them between nodes.
+// Thread-safety: publish from any thread; the sink is called on the publishing thread (local)
+// or on the bus's own thread (remote), and must only hand off work.
+
+#include <functional>
+
+#include "chat/events.hpp"
+
+namespace parley {
+
+class Bus {
+ public:
+  using Sink = std::function<void(const chat::EnvelopePtr&)>;
+  virtual ~Bus() = default;
+  // Events published from one thread reach the sink in publication order.
+  virtual void publish(chat::EnvelopePtr envelope) = 0;
+  // Set once, before the first publish.
+  virtual void set_sink(Sink sink) = 0;
+};
+
+}  // namespace parley

@@ -1,0 +1,106 @@
+#pragma once
+// The chat domain's value types, shared by every layer. Plain data: no I/O, no threads.
+// Field names follow DESIGN.md §4 (data model) and §5 (the message object).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/time.hpp"
+
+namespace parley::chat {
+
+using UserId = std::int64_t;
+using SessionId = std::int64_t;
+using Seq = std::int64_t;
+using ConvId = std::string;  // UUIDv7 text
+
+struct User {
+  UserId id = 0;
+  std::string username;
+  std::string name;
+  TimeMs created_at = 0;
+  std::optional<TimeMs> last_seen_at;
+};
+
+// A user with the secret needed to check a password login. Never leaves the service layer.
+struct UserCredentials {
+  User user;
+  std::string password_hash;
+};
+
+enum class ConvKind { direct, group };
+enum class Role { owner, admin, member };
+
+std::string_view to_string(ConvKind k);
+std::string_view to_string(Role r);
+std::optional<Role> role_from_string(std::string_view s);
+
+struct Conversation {
+  ConvId id;
+  ConvKind kind = ConvKind::group;
+  std::string title;
+  UserId creator_id = 0;
+  std::string passcode_hash;  // empty: the group cannot be joined by passcode
+  TimeMs created_at = 0;
+  Seq last_seq = 0;
+};
+
+struct Member {
+  UserId user_id = 0;
+  std::string username;
+  Role role = Role::member;
+  TimeMs joined_at = 0;
+  Seq joined_seq = 0;
+  Seq delivered_seq = 0;
+  Seq read_seq = 0;
+};
+
+struct Message {
+  std::string id;  // UUIDv7
+  ConvId conv;
+  Seq seq = 0;
+  UserId sender_id = 0;
+  std::string from;  // sender's username
+  std::string body;
+  std::optional<Seq> reply_to;
+  std::string client_msg_id;
+  TimeMs ts = 0;
+};
+
+// A message as submitted, before the writer gives it an id, a seq and a timestamp.
+struct NewMessage {
+  ConvId conv;
+  UserId sender_id = 0;
+  std::string from;
+  std::string client_msg_id;
+  std::string body;
+  std::optional<Seq> reply_to;
+};
+
+// The outcome of appending one message: the stored message, and whether it was stored before
+// (a retried client_msg_id), in which case it must not be delivered again.
+struct Appended {
+  Message msg;
+  bool duplicate = false;
+};
+
+// One page of history, oldest first.
+struct HistoryPage {
+  std::vector<Message> messages;
+  bool has_more = false;
+};
+
+// What a member sees of one of their conversations (GET /conversations, the sync op).
+struct ConversationSummary {
+  Conversation conversation;
+  Role role = Role::member;
+  std::string peer;  // direct conversations: the other user's username
+  Seq read_seq = 0;
+  Seq delivered_seq = 0;
+  std::int64_t unread = 0;  // messages from others after read_seq
+  std::optional<Message> last_message;
+};
+
+}  // namespace parley::chat

@@ -1,0 +1,40 @@
+#pragma once
+// Config: every setting of `parley serve`, with its default. Filled by app/options.cpp from
+// flags, PARLEY_* environment variables and an optional TOML file (in that order of precedence);
+// documented by `parley serve --help` and docs/operations.md. Plain data.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace parley {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string store;            // default: sqlite:<data_dir>/parley.db
+  std::string log = "local";    // message log backend
+  std::string bus = "local";    // cross-node fan-out backend
+  std::string files;            // default: local:<data_dir>/files
+  unsigned shards = 0;          // 0: one per core
+  unsigned blocking_threads = 4;
+  unsigned sqlite_readers = 4;
+
+  std::uint64_t max_payload_bytes = 64 * 1024;
+  std::uint64_t max_outbound_bytes = 1024 * 1024;
+  std::uint64_t max_message_bytes = 16 * 1024;
+  unsigned idle_timeout_s = 60;
+
+  unsigned access_token_ttl_s = 15 * 60;
+  unsigned refresh_token_ttl_s = 30 * 24 * 3600;
+  std::string token_secret;     // default: generated once into <data_dir>/token.key
+  std::vector<std::string> allowed_origins;
+
+  unsigned group_commit_max_batch = 1024;
+  unsigned group_commit_max_delay_us = 0;
+
+  std::string log_level = "info";
+  unsigned drain_timeout_s = 10;
+};
+
+}  // namespace parley

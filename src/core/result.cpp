@@ -1,0 +1,23 @@
+#include "core/result.hpp"
+
+namespace parley {
+
+std::string_view errc_code(Errc e) {
+  switch (e) {
+    case Errc::bad_request: return "bad_request";
+    case Errc::invalid_utf8: return "invalid_utf8";
+    case Errc::too_large: return "too_large";
+    case Errc::unauthenticated: return "unauthenticated";
+    case Errc::forbidden: return "forbidden";
+    case Errc::not_member: return "not_member";
+    case Errc::not_found: return "not_found";
+    case Errc::conflict: return "conflict";
+    case Errc::unknown_op: return "unknown_op";
+    case Errc::rate_limited: return "rate_limited";
+    case Errc::unavailable: return "unavailable";
+    case Errc::internal: return "internal";
+  }
+  return "internal";
+}
+
+}  // namespace parley

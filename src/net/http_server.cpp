@@ -1,0 +1,220 @@
+#include "net/http_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <chrono>
+
+#include "core/logging.hpp"
+
+namespace parley::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using asio::redirect_error;
+using asio::use_awaitable;
+
+namespace {
+
+using BeastRequest = http::request<http::string_body>;
+
+HttpRequest to_request(const BeastRequest& req, const std::string& remote, std::uint64_t id,
+                       std::size_t shard) {
+  HttpRequest r;
+  r.method = std::string(req.method_string());
+  const std::string_view target = req.target();
+  const auto q = target.find('?');
+  r.path = std::string(target.substr(0, q));
+  if (q != target.npos) r.query = std::string(target.substr(q + 1));
+  r.body = req.body();
+  r.authorization = std::string(req[http::field::authorization]);
+  r.origin = std::string(req[http::field::origin]);
+  r.host = std::string(req[http::field::host]);
+  r.content_type = std::string(req[http::field::content_type]);
+  r.user_agent = std::string(req[http::field::user_agent]).substr(0, 200);
+  r.remote = remote;
+  r.conn_id = id;
+  r.shard = shard;
+  return r;
+}
+
+http::response<http::string_body> to_beast(HttpResponse&& r, unsigned version, bool keep_alive) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "parley");
+  res.set(http::field::content_type, r.content_type);
+  res.set(http::field::cache_control, "no-store");
+  for (auto& [name, value] : r.headers) res.set(name, value);
+  res.body() = std::move(r.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+HttpResponse error_response(int status, std::string_view code, std::string_view message) {
+  HttpResponse r;
+  r.status = status;
+  r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" +
+           std::string(message) + "\"}}";
+  return r;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(ShardPool& shards, ConnectionLimits limits, HttpHandler http,
+                       WsUpgradeHandler ws)
+    : shards_(shards),
+      limits_(limits),
+      http_(std::move(http)),
+      ws_(std::move(ws)),
+      acceptor_(shards.context(0)),
+      idle_(shards.size()) {}
+
+HttpServer::~HttpServer() = default;
+
+std::string HttpServer::listen(const std::string& host, std::uint16_t port) {
+  const tcp::endpoint endpoint(asio::ip::make_address(host), port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  const auto bound = acceptor_.local_endpoint();
+  const auto addr = bound.address().to_string();
+  return (bound.address().is_v6() ? "[" + addr + "]" : addr) + ":" + std::to_string(bound.port());
+}
+
+void HttpServer::start() {
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+}
+
+void HttpServer::shut_down() {
+  draining_ = true;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    asio::post(shards_.context(shard), [this, shard] {
+      for (auto* stream : idle_[shard]) stream->cancel();
+    });
+  }
+}
+
+asio::awaitable<void> HttpServer::accept_loop() {
+  for (;;) {
+    const auto shard = shards_.pick();
+    boost::system::error_code ec;
+    // The socket is created on its shard's io_context: it lives there for good.
+    tcp::socket socket = co_await acceptor_.async_accept(shards_.context(shard),
+                                                         redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
+      // EMFILE and friends: log, breathe, carry on — one failed accept must not stop the server.
+      log::warn("event=accept_failed error=\"{}\"", ec.message());
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(redirect_error(use_awaitable, ec));
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    const auto id = next_id_.fetch_add(1);
+    auto executor = socket.get_executor();
+    asio::co_spawn(executor, serve(std::move(socket), shard, id), asio::detached);
+  }
+}
+
+asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, std::uint64_t id) {
+  ++open_connections_;
+  const auto opened = std::chrono::steady_clock::now();
+  std::string remote;
+  {
+    boost::system::error_code ec;
+    const auto ep = socket.remote_endpoint(ec);
+    if (!ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  std::uint64_t requests = 0;
+  bool upgraded = false;
+
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(limits_.max_payload_bytes);
+    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    stream.expires_after(limits_.idle_timeout);
+    boost::system::error_code ec;
+    if (draining_) break;
+    idle_[shard].insert(&stream);
+    co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    idle_[shard].erase(&stream);
+    const auto started = std::chrono::steady_clock::now();
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::connection_reset || ec == asio::error::eof ||
+          ec == asio::error::operation_aborted || ec == http::error::partial_message) {
+        break;
+      }
+      // Bad input gets a clear error: 413 past the body limit, 431 past the header limit,
+      // 400 for anything that is not HTTP/1.1. Then the connection closes (the stream is lost).
+      HttpResponse r =
+          ec == http::error::body_limit
+              ? error_response(413, "too_large", "request body is over the limit")
+          : ec == http::error::header_limit
+              ? error_response(431, "too_large", "request headers are over the limit")
+              : error_response(400, "bad_request", "malformed HTTP request");
+      log::info("event=http conn={} status={} error=\"{}\"", id, r.status, ec.message());
+      auto res = to_beast(std::move(r), 11, false);
+      co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+      break;
+    }
+    ++requests;
+    auto& req = parser.get();
+    HttpRequest request = to_request(req, remote, id, shard);
+
+    if (beast::websocket::is_upgrade(req)) {
+      WsUpgrade upgrade = ws_(request);
+      if (!upgrade.reject) {
+        log::info("event=http conn={} method=GET path={} status=101", id, request.path);
+        stream.expires_never();  // the WebSocket keeps its own timeouts
+        auto conn = std::make_shared<WsConnection>(std::move(stream), std::move(upgrade.listener),
+                                                   limits_, id, shard, remote);
+        upgraded = true;
+        co_await conn->run(parser.release());
+        break;
+      }
+      auto res = to_beast(std::move(*upgrade.reject), req.version(), false);
+      log::info("event=http conn={} method={} path={} status={}", id, request.method,
+                request.path, res.result_int());
+      co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+      break;
+    }
+
+    HttpResponse response = co_await http_(request);
+    const bool keep_alive = req.keep_alive() && !draining_;
+    auto res = to_beast(std::move(response), req.version(), keep_alive);
+    const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::steady_clock::now() - started)
+                            .count();
+    log::info("event=http conn={} method={} path={} status={} us={}", id, request.method,
+              request.path, res.result_int(), micros);
+    co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  if (!upgraded) {
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+  const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - opened)
+                         .count();
+  log::info("event=conn_close conn={} remote={} requests={} websocket={} ms={}", id, remote,
+            requests, upgraded, lived);
+  --open_connections_;
+}
+
+}  // namespace parley::net

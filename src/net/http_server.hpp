@@ -1,0 +1,68 @@
+#pragma once
+// HttpServer: accepts TCP connections on one listening socket, pins each to a shard, and serves
+// HTTP/1.1 on it (keep-alive, limits from ConnectionLimits). Requests go to the HttpHandler; an
+// upgrade to WebSocket goes to the WsUpgradeHandler, which accepts it with a WsListener or
+// rejects it with a response.
+//
+// Threads: the acceptor runs on shard 0; each connection on its own shard; handlers are called
+// on the connection's shard.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "net/http_types.hpp"
+#include "net/shards.hpp"
+#include "net/ws_connection.hpp"
+
+namespace parley::net {
+
+using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest&)>;
+
+struct WsUpgrade {
+  std::optional<HttpResponse> reject;    // set: answer this instead of upgrading
+  std::shared_ptr<WsListener> listener;  // otherwise: the listener for the new connection
+};
+using WsUpgradeHandler = std::function<WsUpgrade(const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  HttpServer(ShardPool& shards, ConnectionLimits limits, HttpHandler http, WsUpgradeHandler ws);
+  ~HttpServer();
+
+  // Binds and listens (port 0: any free port). Throws std::system_error when it cannot bind.
+  // Returns the bound address as HOST:PORT.
+  std::string listen(const std::string& host, std::uint16_t port);
+  // Starts accepting (after ShardPool::start, or before: work is queued).
+  void start();
+  // Graceful stop, step one: no new connections, and HTTP connections that sit idle between
+  // requests are closed (busy ones close after their response). WebSockets are the api layer's
+  // to close. Thread-safe.
+  void shut_down();
+
+  std::uint64_t open_connections() const { return open_connections_.load(); }
+
+ private:
+  boost::asio::awaitable<void> accept_loop();
+  boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, std::size_t shard,
+                                     std::uint64_t id);
+
+  ShardPool& shards_;
+  const ConnectionLimits limits_;
+  HttpHandler http_;
+  WsUpgradeHandler ws_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::uint64_t> open_connections_{0};
+  std::atomic<bool> draining_{false};
+  // Per shard, the HTTP connections now waiting for their next request (touched on that shard).
+  std::vector<std::unordered_set<boost::beast::tcp_stream*>> idle_;
+};
+
+}  // namespace parley::net

@@ -1,0 +1,41 @@
+#pragma once
+// The HTTP request and response as the api layer sees them: plain values, no Beast types.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace parley::net {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", …
+  std::string path;    // without the query string
+  std::string query;   // raw, without '?'
+  std::string body;
+  std::string authorization;
+  std::string origin;
+  std::string host;
+  std::string content_type;
+  std::string user_agent;
+  std::string remote;  // peer address
+  std::uint64_t conn_id = 0;
+  std::size_t shard = 0;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Limits every connection gets at accept (STYLE.md, "Connections"). Safe defaults.
+struct ConnectionLimits {
+  std::size_t max_payload_bytes = 64 * 1024;     // HTTP body and WebSocket message
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_outbound_bytes = 1024 * 1024;  // WebSocket write queue
+  std::chrono::seconds idle_timeout{60};         // HTTP keep-alive and WebSocket silence
+};
+
+}  // namespace parley::net

@@ -1,0 +1,386 @@
+#include "service/chat_service.hpp"
+
+#include <algorithm>
+
+#include "auth/password.hpp"
+#include "core/utf8.hpp"
+
+namespace parley {
+
+using namespace chat;
+
+namespace {
+
+Error not_found(std::string what) { return make_error(Errc::not_found, std::move(what)); }
+
+bool is_conversation_id(std::string_view id) { return is_uuid(id); }
+
+}  // namespace
+
+ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, const Clock& clock,
+                         IdGenerator& ids, const auth::TokenSigner& tokens, ServiceOptions options)
+    : store_(store),
+      log_(log),
+      bus_(bus),
+      clock_(clock),
+      ids_(ids),
+      tokens_(tokens),
+      options_(options),
+      members_(store, options.membership_cache_entries) {}
+
+// ---- accounts ----------------------------------------------------------------------------------
+
+Result<User> ChatService::register_user(std::string_view username, std::string_view password) {
+  if (auto s = validate_username(username); !s) return s.error();
+  if (auto s = validate_password(password); !s) return s.error();
+  auto hash = auth::hash_password(password);
+  if (!hash) return hash.error();
+  return store_.create_user(username, *hash, clock_.now_ms());
+}
+
+Result<LoginResult> ChatService::issue_tokens(const User& user, SessionId session,
+                                              std::string refresh_token) {
+  LoginResult out;
+  out.access_token = tokens_.issue(user.id, user.username, session);
+  out.refresh_token = std::move(refresh_token);
+  out.expires_in = tokens_.access_ttl().count();
+  out.user = user;
+  return out;
+}
+
+Result<LoginResult> ChatService::login(std::string_view username, std::string_view password,
+                                       std::string_view device) {
+  const auto bad = make_error(Errc::unauthenticated, "invalid username or password");
+  auto creds = store_.find_credentials(username);
+  if (!creds) {
+    if (creds.error().code != Errc::not_found) return creds.error();
+    auth::burn_verify_time(password);  // same cost as a real check: no user-enumeration oracle
+    return bad;
+  }
+  if (creds->password_hash.empty() || !auth::verify_password(creds->password_hash, password)) {
+    return bad;
+  }
+  auto refresh_token = auth::new_refresh_token();
+  auto session = store_.create_session(creds->user.id, device.substr(0, 200),
+                                       auth::hash_refresh_token(refresh_token), clock_.now_ms());
+  if (!session) return session.error();
+  return issue_tokens(creds->user, *session, std::move(refresh_token));
+}
+
+Result<LoginResult> ChatService::refresh(std::string_view refresh_token) {
+  if (refresh_token.empty()) return make_error(Errc::bad_request, "refresh_token is required");
+  const auto now = clock_.now_ms();
+  auto next = auth::new_refresh_token();
+  auto session = store_.rotate_refresh(auth::hash_refresh_token(refresh_token),
+                                       auth::hash_refresh_token(next), now,
+                                       now - options_.refresh_ttl.count() * 1000);
+  if (!session) {
+    if (session.error().code == Errc::not_found) {
+      return make_error(Errc::unauthenticated, "refresh token is unknown, expired or revoked");
+    }
+    return session.error();
+  }
+  auto user = store_.get_user(session->user_id);
+  if (!user) return user.error();
+  return issue_tokens(*user, session->id, std::move(next));
+}
+
+Status ChatService::logout(const Caller& caller) {
+  const auto now = clock_.now_ms();
+  if (auto s = store_.revoke_session(caller.session_id, now); !s) return s;
+  std::lock_guard lock(revoked_mutex_);
+  // Forget revocations whose access tokens have expired anyway; keeps the map small.
+  const auto horizon = now - tokens_.access_ttl().count() * 1000;
+  std::erase_if(revoked_, [&](const auto& entry) { return entry.second < horizon; });
+  revoked_[caller.session_id] = now;
+  return ok_status();
+}
+
+Status ChatService::load_revocations() {
+  const auto now = clock_.now_ms();
+  auto ids = store_.sessions_revoked_since(now - tokens_.access_ttl().count() * 1000);
+  if (!ids) return ids.error();
+  std::lock_guard lock(revoked_mutex_);
+  for (auto id : *ids) revoked_[id] = now;
+  return ok_status();
+}
+
+Result<Caller> ChatService::authenticate(std::string_view access_token) const {
+  auto claims = tokens_.verify(access_token);
+  if (!claims) return claims.error();
+  {
+    std::lock_guard lock(revoked_mutex_);
+    if (revoked_.contains(claims->session_id)) {
+      return make_error(Errc::unauthenticated, "session has been logged out");
+    }
+  }
+  return Caller{claims->user_id, claims->username, claims->session_id};
+}
+
+Result<User> ChatService::me(const Caller& caller) { return store_.get_user(caller.user_id); }
+
+// ---- conversations and membership -------------------------------------------------------------
+
+Result<Role> ChatService::require_member(const Caller& caller, const ConvId& conv) {
+  if (!is_conversation_id(conv)) return not_found("no such conversation");
+  auto list = members_.get(conv);
+  if (!list) return list.error();
+  const auto* me = MembershipCache::find(**list, caller.user_id);
+  if (!me) return make_error(Errc::not_member, "you are not a member of this conversation");
+  return me->role;
+}
+
+Result<Conversation> ChatService::require_group(const ConvId& id) {
+  if (!is_conversation_id(id)) return not_found("no such group");
+  auto conv = store_.get_conversation(id);
+  if (!conv) {
+    if (conv.error().code == Errc::not_found) return not_found("no such group");
+    return conv.error();
+  }
+  if (conv->kind != ConvKind::group) return not_found("no such group");
+  return conv;
+}
+
+void ChatService::publish_membership(const ConvId& conv, std::string change, std::string user,
+                                     std::string by, std::vector<UserId> extra_recipients) {
+  auto list = members_.get(conv);
+  auto env = std::make_shared<Envelope>();
+  env->conv = conv;
+  if (list) {
+    for (const auto& m : **list) env->recipients.push_back(m.user_id);
+  }
+  for (auto id : extra_recipients) {
+    if (std::find(env->recipients.begin(), env->recipients.end(), id) == env->recipients.end()) {
+      env->recipients.push_back(id);
+    }
+  }
+  env->event = ConversationEvent{conv, std::move(change), std::move(user), std::move(by)};
+  bus_.publish(std::move(env));
+}
+
+Result<Conversation> ChatService::create_group(const Caller& caller, std::string_view name,
+                                               const std::vector<std::string>& members,
+                                               std::string_view passcode) {
+  if (auto s = validate_group_title(name, options_.limits); !s) return s.error();
+  if (members.size() > options_.limits.max_group_members) {
+    return make_error(Errc::too_large, "too many members");
+  }
+  if (!passcode.empty() && !is_valid_utf8(passcode)) {
+    return make_error(Errc::invalid_utf8, "passcode is not UTF-8");
+  }
+  NewGroup g;
+  g.id = ids_.uuid_v7(clock_.now_ms());
+  g.title = std::string(name);
+  g.creator_id = caller.user_id;
+  g.now = clock_.now_ms();
+  for (const auto& username : members) {
+    auto user = store_.find_user(username);
+    if (!user) {
+      if (user.error().code == Errc::not_found) return not_found("no such user: " + username);
+      return user.error();
+    }
+    if (user->id != caller.user_id &&
+        std::find(g.members.begin(), g.members.end(), user->id) == g.members.end()) {
+      g.members.push_back(user->id);
+    }
+  }
+  if (!passcode.empty()) {
+    auto hash = auth::hash_password(passcode);
+    if (!hash) return hash.error();
+    g.passcode_hash = std::move(*hash);
+  }
+  auto conv = store_.create_group(g);
+  if (!conv) return conv;
+  publish_membership(conv->id, "created", "", caller.username, {});
+  return conv;
+}
+
+Status ChatService::add_member(const Caller& caller, const ConvId& group,
+                               std::string_view username) {
+  auto conv = require_group(group);
+  if (!conv) return conv.error();
+  auto role = require_member(caller, group);
+  if (!role) return role.error();
+  if (!may_add_member(*role)) {
+    return make_error(Errc::forbidden, "only the owner and admins may add members");
+  }
+  auto user = store_.find_user(username);
+  if (!user) {
+    if (user.error().code == Errc::not_found) return not_found("no such user");
+    return user.error();
+  }
+  auto added = store_.add_member(group, user->id, Role::member, clock_.now_ms());
+  if (!added) return added;
+  members_.invalidate(group);
+  publish_membership(group, "added", user->username, caller.username, {});
+  return ok_status();
+}
+
+Status ChatService::remove_member(const Caller& caller, const ConvId& group,
+                                  std::string_view username) {
+  auto conv = require_group(group);
+  if (!conv) return conv.error();
+  auto role = require_member(caller, group);
+  if (!role) return role.error();
+  auto user = store_.find_user(username);
+  if (!user) {
+    if (user.error().code == Errc::not_found) return not_found("no such user");
+    return user.error();
+  }
+  auto list = members_.get(group);
+  if (!list) return list.error();
+  const auto* target = MembershipCache::find(**list, user->id);
+  if (!target) return not_found("that user is not a member");
+  if (!may_remove_member(caller.user_id, *role, user->id, target->role)) {
+    return make_error(Errc::forbidden, "you may not remove this member");
+  }
+  auto removed = store_.remove_member(group, user->id);
+  if (!removed) return removed;
+  members_.invalidate(group);
+  // The removed user hears about it too, so every one of its sessions drops the conversation.
+  publish_membership(group, "removed", user->username, caller.username, {user->id});
+  return ok_status();
+}
+
+Result<Conversation> ChatService::join_group(const Caller& caller, const ConvId& group,
+                                             std::string_view passcode) {
+  auto conv = require_group(group);
+  if (!conv) return conv;
+  auto list = members_.get(group);
+  if (!list) return list.error();
+  if (MembershipCache::find(**list, caller.user_id)) return conv;  // already in: nothing to do
+  if (conv->passcode_hash.empty()) {
+    return make_error(Errc::forbidden, "this group can only be joined by invitation");
+  }
+  if (passcode.empty() || !auth::verify_password(conv->passcode_hash, passcode)) {
+    return make_error(Errc::forbidden, "wrong passcode");
+  }
+  auto added = store_.add_member(group, caller.user_id, Role::member, clock_.now_ms());
+  if (!added && added.error().code != Errc::conflict) return added.error();
+  members_.invalidate(group);
+  publish_membership(group, "added", caller.username, caller.username, {});
+  return conv;
+}
+
+Result<GroupInfo> ChatService::group_info(const Caller& caller, const ConvId& group) {
+  auto conv = require_group(group);
+  if (!conv) return conv.error();
+  if (auto role = require_member(caller, group); !role) return role.error();
+  auto members = store_.members(group);
+  if (!members) return members.error();
+  return GroupInfo{std::move(*conv), std::move(*members)};
+}
+
+Result<std::vector<ConversationSummary>> ChatService::conversations(const Caller& caller) {
+  return store_.conversations_of(caller.user_id);
+}
+
+Status ChatService::check_history_request(const HistoryRequest& r) {
+  if ((r.before && *r.before < 1) || (r.after && *r.after < 0)) {
+    return make_error(Errc::bad_request, "before must be >= 1 and after >= 0");
+  }
+  return ok_status();
+}
+
+Result<HistoryPage> ChatService::read_history(const ConvId& conv, const HistoryRequest& r) {
+  if (auto s = check_history_request(r); !s) return s.error();
+  HistoryQuery q;
+  q.before = r.before;
+  q.after = r.after;
+  q.limit = clamp_page_limit(r.limit, options_.limits);
+  return store_.history(conv, q);
+}
+
+Result<HistoryPage> ChatService::history(const Caller& caller, const ConvId& conv,
+                                         const HistoryRequest& request) {
+  if (auto role = require_member(caller, conv); !role) return role.error();
+  return read_history(conv, request);
+}
+
+Result<HistoryPage> ChatService::group_history(const Caller& caller, const ConvId& group,
+                                               const HistoryRequest& request) {
+  if (auto conv = require_group(group); !conv) return conv.error();
+  return history(caller, group, request);
+}
+
+Result<HistoryPage> ChatService::direct_history(const Caller& caller, std::string_view peer,
+                                                const HistoryRequest& request) {
+  auto user = store_.find_user(peer);
+  if (!user) {
+    if (user.error().code == Errc::not_found) return not_found("no such user");
+    return user.error();
+  }
+  auto conv = store_.find_direct(caller.user_id, user->id);
+  if (!conv) return conv.error();
+  if (!*conv) {  // no message exchanged yet: an empty page, after the same input checks
+    if (auto s = check_history_request(request); !s) return s.error();
+    return HistoryPage{};
+  }
+  return read_history(**conv, request);
+}
+
+// ---- sending -----------------------------------------------------------------------------------
+
+Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r,
+                                             bool group_only) {
+  if (auto s = validate_client_msg_id(r.client_msg_id, options_.limits); !s) return s.error();
+  if (auto s = validate_body(r.body, options_.limits); !s) return s.error();
+  if (r.reply_to && *r.reply_to < 1) return make_error(Errc::bad_request, "reply_to must be >= 1");
+  if (r.conv.has_value() == r.to.has_value()) {
+    return make_error(Errc::bad_request, "give exactly one of conv and to");
+  }
+  NewMessage m;
+  m.sender_id = caller.user_id;
+  m.from = caller.username;
+  m.client_msg_id = std::move(r.client_msg_id);
+  m.body = std::move(r.body);
+  m.reply_to = r.reply_to;
+  if (r.to) {
+    auto peer = store_.find_user(*r.to);
+    if (!peer) {
+      if (peer.error().code == Errc::not_found) return not_found("no such user: " + *r.to);
+      return peer.error();
+    }
+    if (peer->id == caller.user_id) {
+      return make_error(Errc::bad_request, "you cannot send a direct message to yourself");
+    }
+    const auto now = clock_.now_ms();
+    auto conv = store_.get_or_create_direct(caller.user_id, peer->id, ids_.uuid_v7(now), now);
+    if (!conv) return conv.error();
+    m.conv = conv->id;
+  } else {
+    if (group_only) {
+      if (auto g = require_group(*r.conv); !g) return g.error();
+    }
+    if (auto role = require_member(caller, *r.conv); !role) return role.error();
+    m.conv = std::move(*r.conv);
+  }
+  if (m.reply_to) {
+    auto conv = store_.get_conversation(m.conv);
+    if (!conv) return conv.error();
+    if (*m.reply_to > conv->last_seq) {
+      return make_error(Errc::bad_request, "reply_to names a message that does not exist");
+    }
+  }
+  return m;
+}
+
+void ChatService::append(NewMessage message, MessageLog::Done done) {
+  log_.append(std::move(message), [this, done = std::move(done)](Result<Appended> r) {
+    if (r && !r->duplicate) {
+      // Writer thread, in commit order: publishing here keeps each conversation's events in seq
+      // order for every recipient (DESIGN.md §2.4).
+      auto env = std::make_shared<Envelope>();
+      env->conv = r->msg.conv;
+      if (auto list = members_.get(r->msg.conv)) {
+        env->recipients.reserve((*list)->size());
+        for (const auto& m : **list) env->recipients.push_back(m.user_id);
+      }
+      env->event = MessageEvent{r->msg};
+      bus_.publish(std::move(env));
+    }
+    done(std::move(r));
+  });
+}
+
+}  // namespace parley

@@ -1,0 +1,119 @@
+#include "store/sqlite/migrations.hpp"
+
+#include <iterator>
+#include <stdexcept>
+#include <string>
+
+namespace parley::sqlite {
+namespace {
+
+// Times are integer milliseconds since the Unix epoch (UTC). Ids of conversations, messages and
+// files are UUIDv7 text. See DESIGN.md §4.
+constexpr const char* kMigrations[] = {
+    // 1: the data model of the foundation.
+    R"sql(
+CREATE TABLE users(
+  id            INTEGER PRIMARY KEY,
+  username      TEXT UNIQUE,
+  email         TEXT UNIQUE,
+  name          TEXT NOT NULL DEFAULT '',
+  image         TEXT,
+  provider      TEXT NOT NULL DEFAULT 'password',
+  oauth_id      TEXT,
+  password_hash TEXT,
+  created_at    INTEGER NOT NULL,
+  last_seen_at  INTEGER,
+  UNIQUE(provider, oauth_id)
+);
+CREATE TABLE sessions(
+  id           INTEGER PRIMARY KEY,
+  user_id      INTEGER NOT NULL REFERENCES users(id),
+  device       TEXT NOT NULL DEFAULT '',
+  refresh_hash TEXT NOT NULL UNIQUE,
+  created_at   INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  revoked_at   INTEGER
+);
+CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE TABLE conversations(
+  id            TEXT PRIMARY KEY,
+  kind          TEXT NOT NULL CHECK(kind IN ('direct', 'group')),
+  title         TEXT NOT NULL DEFAULT '',
+  creator_id    INTEGER NOT NULL REFERENCES users(id),
+  passcode_hash TEXT,
+  direct_key    TEXT UNIQUE,
+  created_at    INTEGER NOT NULL,
+  last_seq      INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE members(
+  conversation_id TEXT NOT NULL REFERENCES conversations(id),
+  user_id         INTEGER NOT NULL REFERENCES users(id),
+  role            TEXT NOT NULL CHECK(role IN ('owner', 'admin', 'member')),
+  joined_at       INTEGER NOT NULL,
+  joined_seq      INTEGER NOT NULL DEFAULT 0,
+  delivered_seq   INTEGER NOT NULL DEFAULT 0,
+  read_seq        INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(conversation_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX members_by_user ON members(user_id);
+CREATE TABLE messages(
+  conversation_id TEXT NOT NULL,
+  seq             INTEGER NOT NULL,
+  id              TEXT NOT NULL UNIQUE,
+  sender_id       INTEGER NOT NULL,
+  client_msg_id   TEXT NOT NULL,
+  body            TEXT,
+  attachments     TEXT NOT NULL DEFAULT '[]',
+  reply_to        INTEGER,
+  created_at      INTEGER NOT NULL,
+  edited_at       INTEGER,
+  deleted_at      INTEGER,
+  PRIMARY KEY(conversation_id, seq),
+  UNIQUE(conversation_id, sender_id, client_msg_id)
+) WITHOUT ROWID;
+CREATE TABLE files(
+  id          TEXT PRIMARY KEY,
+  owner_id    INTEGER NOT NULL REFERENCES users(id),
+  name        TEXT NOT NULL,
+  mime        TEXT NOT NULL,
+  size        INTEGER NOT NULL,
+  sha256      TEXT NOT NULL,
+  storage_key TEXT NOT NULL,
+  created_at  INTEGER NOT NULL
+);
+)sql",
+};
+
+}  // namespace
+
+int schema_version(Db& db) {
+  Query q(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  return q.step() ? static_cast<int>(q.i64(0)) : 0;
+}
+
+void migrate(Db& db) {
+  db.exec("CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, "
+          "applied_at INTEGER NOT NULL)");
+  const int current = schema_version(db);
+  const int newest = static_cast<int>(std::size(kMigrations));
+  if (current > newest) {
+    throw std::runtime_error("database schema version " + std::to_string(current) +
+                             " is newer than this binary (" + std::to_string(newest) +
+                             "): upgrade Parley");
+  }
+  for (int v = current + 1; v <= newest; ++v) {
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      db.exec(kMigrations[v - 1]);
+      db.exec(("INSERT INTO schema_migrations(version, applied_at) VALUES(" + std::to_string(v) +
+               ", CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))")
+                  .c_str());
+      db.exec("COMMIT");
+    } catch (...) {
+      db.try_exec("ROLLBACK");
+      throw;
+    }
+  }
+}
+
+}  // namespace parley::sqlite

@@ -1,0 +1,540 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "chat/rules.hpp"
+#include "core/ids.hpp"
+#include "core/logging.hpp"
+#include "store/sqlite/migrations.hpp"
+
+namespace parley {
+
+using sqlite::Db;
+using sqlite::Query;
+using namespace chat;
+
+namespace {
+
+Error storage_error(const Db& db, std::string_view what) {
+  log::error("event=store_error op={} error=\"{}\"", what, db.last_error());
+  return make_error(Errc::unavailable, "storage error");
+}
+
+// Column lists kept next to the readers that depend on their order.
+#define PARLEY_MESSAGE_COLUMNS \
+  "m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, m.created_at"
+
+Message read_message(const Query& q, int col, std::string_view conv) {
+  Message m;
+  m.conv = std::string(conv);
+  m.seq = q.i64(col);
+  m.id = q.text(col + 1);
+  m.sender_id = q.i64(col + 2);
+  m.from = q.text(col + 3);
+  m.body = q.text(col + 4);
+  m.reply_to = q.opt_i64(col + 5);
+  m.client_msg_id = q.text(col + 6);
+  m.ts = q.i64(col + 7);
+  return m;
+}
+
+#define PARLEY_CONVERSATION_COLUMNS \
+  "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq"
+
+Conversation read_conversation(const Query& q, int col) {
+  Conversation c;
+  c.id = q.text(col);
+  c.kind = q.text(col + 1) == "direct" ? ConvKind::direct : ConvKind::group;
+  c.title = q.text(col + 2);
+  c.creator_id = q.i64(col + 3);
+  c.passcode_hash = q.text(col + 4);
+  c.created_at = q.i64(col + 5);
+  c.last_seq = q.i64(col + 6);
+  return c;
+}
+
+#define PARLEY_USER_COLUMNS "id, coalesce(username, ''), name, created_at, last_seen_at"
+
+User read_user(const Query& q, int col) {
+  User u;
+  u.id = q.i64(col);
+  u.username = q.text(col + 1);
+  u.name = q.text(col + 2);
+  u.created_at = q.i64(col + 3);
+  u.last_seen_at = q.opt_i64(col + 4);
+  return u;
+}
+
+Result<Conversation> load_conversation(Db& db, std::string_view id) {
+  Query q(db, "SELECT " PARLEY_CONVERSATION_COLUMNS " FROM conversations c WHERE c.id = ?");
+  q.bind(1, id);
+  if (q.step()) return read_conversation(q, 0);
+  if (q.failed()) return storage_error(db, "get_conversation");
+  return make_error(Errc::not_found, "no such conversation");
+}
+
+bool is_constraint(const Query& q) { return (q.result_code() & 0xFF) == SQLITE_CONSTRAINT; }
+
+}  // namespace
+
+// ---- connections ---------------------------------------------------------------------------
+
+class SqliteStore::ReaderLease {
+ public:
+  ReaderLease(SqliteStore& store, std::unique_ptr<Db> db) : store_(store), db_(std::move(db)) {}
+  ~ReaderLease() {
+    {
+      std::lock_guard lock(store_.readers_mutex_);
+      store_.readers_.push_back(std::move(db_));
+    }
+    store_.reader_free_.notify_one();
+  }
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+  Db& operator*() { return *db_; }
+
+ private:
+  SqliteStore& store_;
+  std::unique_ptr<Db> db_;
+};
+
+SqliteStore::ReaderLease SqliteStore::read() {
+  std::unique_lock lock(readers_mutex_);
+  reader_free_.wait(lock, [this] { return !readers_.empty(); });
+  auto db = std::move(readers_.back());
+  readers_.pop_back();
+  return ReaderLease(*this, std::move(db));
+}
+
+SqliteStore::SqliteStore(const std::string& path, int reader_connections) {
+  writer_ = std::make_unique<Db>(path, false);
+  writer_->exec("PRAGMA journal_mode = WAL");
+  // FULL: every commit fsyncs the WAL before returning — the ack promise (DESIGN.md §2.1).
+  writer_->exec("PRAGMA synchronous = FULL");
+  writer_->exec("PRAGMA foreign_keys = ON");
+  sqlite::migrate(*writer_);
+  for (int i = 0; i < std::max(1, reader_connections); ++i) {
+    auto reader = std::make_unique<Db>(path, true);
+    readers_.push_back(std::move(reader));
+  }
+}
+
+SqliteStore::~SqliteStore() = default;
+
+namespace {
+
+// Runs f inside BEGIN IMMEDIATE … COMMIT on the write connection; rolls back when f fails.
+template <class F>
+auto write_transaction(std::mutex& mutex, Db& db, std::string_view what, F&& f) -> decltype(f()) {
+  std::lock_guard lock(mutex);
+  if (!db.try_exec("BEGIN IMMEDIATE")) return storage_error(db, what);
+  auto result = f();
+  if (!result.ok()) {
+    db.try_exec("ROLLBACK");
+    return result;
+  }
+  if (!db.try_exec("COMMIT")) {
+    auto err = storage_error(db, what);
+    db.try_exec("ROLLBACK");
+    return err;
+  }
+  return result;
+}
+
+}  // namespace
+
+// ---- users ---------------------------------------------------------------------------------
+
+Result<User> SqliteStore::create_user(std::string_view username, std::string_view password_hash,
+                                      TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "create_user", [&]() -> Result<User> {
+    Query q(*writer_,
+            "INSERT INTO users(username, name, provider, password_hash, created_at) "
+            "VALUES(?, ?, 'password', ?, ?) RETURNING " PARLEY_USER_COLUMNS);
+    q.bind(1, username).bind(2, username).bind(3, password_hash).bind(4, now);
+    if (q.step()) {
+      auto user = read_user(q, 0);
+      while (q.step()) {
+      }
+      return user;
+    }
+    if (is_constraint(q)) return make_error(Errc::conflict, "username is taken");
+    return storage_error(*writer_, "create_user");
+  });
+}
+
+Result<UserCredentials> SqliteStore::find_credentials(std::string_view username) {
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_USER_COLUMNS ", coalesce(password_hash, '') FROM users "
+                  "WHERE username = ?");
+  q.bind(1, username);
+  if (q.step()) return UserCredentials{read_user(q, 0), q.text(5)};
+  if (q.failed()) return storage_error(*lease, "find_credentials");
+  return make_error(Errc::not_found, "no such user");
+}
+
+Result<User> SqliteStore::find_user(std::string_view username) {
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_USER_COLUMNS " FROM users WHERE username = ?");
+  q.bind(1, username);
+  if (q.step()) return read_user(q, 0);
+  if (q.failed()) return storage_error(*lease, "find_user");
+  return make_error(Errc::not_found, "no such user");
+}
+
+Result<User> SqliteStore::get_user(UserId id) {
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_USER_COLUMNS " FROM users WHERE id = ?");
+  q.bind(1, id);
+  if (q.step()) return read_user(q, 0);
+  if (q.failed()) return storage_error(*lease, "get_user");
+  return make_error(Errc::not_found, "no such user");
+}
+
+// ---- login sessions ------------------------------------------------------------------------
+
+Result<SessionId> SqliteStore::create_session(UserId user, std::string_view device,
+                                              std::string_view refresh_hash, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "create_session", [&]() -> Result<SessionId> {
+    Query q(*writer_,
+            "INSERT INTO sessions(user_id, device, refresh_hash, created_at, last_used_at) "
+            "VALUES(?, ?, ?, ?, ?)");
+    q.bind(1, user).bind(2, device).bind(3, refresh_hash).bind(4, now).bind(5, now);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "create_session");
+    return SessionId{sqlite3_last_insert_rowid(writer_->handle())};
+  });
+}
+
+Result<LoginSession> SqliteStore::rotate_refresh(std::string_view old_hash,
+                                                 std::string_view new_hash, TimeMs now,
+                                                 TimeMs min_last_used) {
+  return write_transaction(write_mutex_, *writer_, "rotate_refresh", [&]() -> Result<LoginSession> {
+    Query q(*writer_,
+            "UPDATE sessions SET refresh_hash = ?, last_used_at = ? "
+            "WHERE refresh_hash = ? AND revoked_at IS NULL AND last_used_at >= ? "
+            "RETURNING id, user_id, (SELECT username FROM users WHERE users.id = user_id)");
+    q.bind(1, new_hash).bind(2, now).bind(3, old_hash).bind(4, min_last_used);
+    if (q.step()) {
+      LoginSession s{q.i64(0), q.i64(1), q.text(2)};
+      while (q.step()) {
+      }
+      return s;
+    }
+    if (q.failed()) return storage_error(*writer_, "rotate_refresh");
+    return make_error(Errc::not_found, "refresh token is unknown, expired or revoked");
+  });
+}
+
+Status SqliteStore::revoke_session(SessionId id, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "revoke_session", [&]() -> Status {
+    Query q(*writer_,
+            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+    q.bind(1, now).bind(2, id);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "revoke_session");
+    return ok_status();
+  });
+}
+
+Result<std::vector<SessionId>> SqliteStore::sessions_revoked_since(TimeMs since) {
+  auto lease = read();
+  Query q(*lease, "SELECT id FROM sessions WHERE revoked_at >= ?");
+  q.bind(1, since);
+  std::vector<SessionId> ids;
+  while (q.step()) ids.push_back(q.i64(0));
+  if (q.failed()) return storage_error(*lease, "sessions_revoked_since");
+  return ids;
+}
+
+// ---- conversations -------------------------------------------------------------------------
+
+Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,
+                                                       TimeMs now) {
+  const auto key = direct_key(a, b);
+  return write_transaction(write_mutex_, *writer_, "get_or_create_direct",
+                           [&]() -> Result<Conversation> {
+    {
+      Query q(*writer_, "SELECT " PARLEY_CONVERSATION_COLUMNS
+                        " FROM conversations c WHERE c.direct_key = ?");
+      q.bind(1, key);
+      if (q.step()) return read_conversation(q, 0);
+      if (q.failed()) return storage_error(*writer_, "get_or_create_direct");
+    }
+    {
+      Query q(*writer_,
+              "INSERT INTO conversations(id, kind, creator_id, direct_key, created_at) "
+              "VALUES(?, 'direct', ?, ?, ?)");
+      q.bind(1, new_id).bind(2, a).bind(3, key).bind(4, now);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "get_or_create_direct");
+    }
+    for (UserId user : {a, b}) {
+      Query q(*writer_,
+              "INSERT INTO members(conversation_id, user_id, role, joined_at) "
+              "VALUES(?, ?, 'member', ?)");
+      q.bind(1, new_id).bind(2, user).bind(3, now);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "get_or_create_direct");
+    }
+    return load_conversation(*writer_, new_id);
+  });
+}
+
+Result<std::optional<ConvId>> SqliteStore::find_direct(UserId a, UserId b) {
+  auto lease = read();
+  Query q(*lease, "SELECT id FROM conversations WHERE direct_key = ?");
+  q.bind(1, direct_key(a, b));
+  if (q.step()) return std::optional<ConvId>(q.text(0));
+  if (q.failed()) return storage_error(*lease, "find_direct");
+  return std::optional<ConvId>();
+}
+
+Result<Conversation> SqliteStore::create_group(const NewGroup& g) {
+  return write_transaction(write_mutex_, *writer_, "create_group", [&]() -> Result<Conversation> {
+    {
+      Query q(*writer_,
+              "INSERT INTO conversations(id, kind, title, creator_id, passcode_hash, created_at) "
+              "VALUES(?, 'group', ?, ?, ?, ?)");
+      q.bind(1, g.id).bind(2, g.title).bind(3, g.creator_id).bind(5, g.now);
+      if (g.passcode_hash.empty()) {
+        q.bind_null(4);
+      } else {
+        q.bind(4, g.passcode_hash);
+      }
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "create_group");
+    }
+    auto insert_member = [&](UserId user, std::string_view role) {
+      Query q(*writer_,
+              "INSERT OR IGNORE INTO members(conversation_id, user_id, role, joined_at) "
+              "VALUES(?, ?, ?, ?)");
+      q.bind(1, g.id).bind(2, user).bind(3, role).bind(4, g.now);
+      q.step();
+      return !q.failed();
+    };
+    if (!insert_member(g.creator_id, "owner")) return storage_error(*writer_, "create_group");
+    for (UserId user : g.members) {
+      if (!insert_member(user, "member")) return storage_error(*writer_, "create_group");
+    }
+    return load_conversation(*writer_, g.id);
+  });
+}
+
+Result<Conversation> SqliteStore::get_conversation(std::string_view id) {
+  auto lease = read();
+  return load_conversation(*lease, id);
+}
+
+Result<std::vector<Member>> SqliteStore::members(std::string_view conv) {
+  auto lease = read();
+  Query q(*lease,
+          "SELECT m.user_id, coalesce(u.username, ''), m.role, m.joined_at, m.joined_seq, "
+          "m.delivered_seq, m.read_seq FROM members m JOIN users u ON u.id = m.user_id "
+          "WHERE m.conversation_id = ? ORDER BY m.joined_at, m.user_id");
+  q.bind(1, conv);
+  std::vector<Member> out;
+  while (q.step()) {
+    Member m;
+    m.user_id = q.i64(0);
+    m.username = q.text(1);
+    m.role = role_from_string(q.text(2)).value_or(Role::member);
+    m.joined_at = q.i64(3);
+    m.joined_seq = q.i64(4);
+    m.delivered_seq = q.i64(5);
+    m.read_seq = q.i64(6);
+    out.push_back(std::move(m));
+  }
+  if (q.failed()) return storage_error(*lease, "members");
+  return out;
+}
+
+Status SqliteStore::add_member(std::string_view conv, UserId user, Role role, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "add_member", [&]() -> Status {
+    Query q(*writer_,
+            "INSERT INTO members(conversation_id, user_id, role, joined_at, joined_seq) "
+            "SELECT id, ?, ?, ?, last_seq FROM conversations WHERE id = ?");
+    q.bind(1, user).bind(2, to_string(role)).bind(3, now).bind(4, conv);
+    q.step();
+    if (is_constraint(q)) return make_error(Errc::conflict, "already a member");
+    if (q.failed()) return storage_error(*writer_, "add_member");
+    if (sqlite3_changes(writer_->handle()) == 0) {
+      return make_error(Errc::not_found, "no such conversation");
+    }
+    return ok_status();
+  });
+}
+
+Status SqliteStore::remove_member(std::string_view conv, UserId user) {
+  return write_transaction(write_mutex_, *writer_, "remove_member", [&]() -> Status {
+    std::string role;
+    {
+      Query q(*writer_,
+              "DELETE FROM members WHERE conversation_id = ? AND user_id = ? RETURNING role");
+      q.bind(1, conv).bind(2, user);
+      if (!q.step()) {
+        if (q.failed()) return storage_error(*writer_, "remove_member");
+        return make_error(Errc::not_found, "not a member");
+      }
+      role = q.text(0);
+      while (q.step()) {
+      }
+    }
+    if (role == "owner") {
+      // Hand the group to the longest-standing admin, else the longest-standing member.
+      Query q(*writer_,
+              "UPDATE members SET role = 'owner' WHERE conversation_id = ?1 AND user_id = "
+              "(SELECT user_id FROM members WHERE conversation_id = ?1 "
+              " ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1)");
+      q.bind(1, conv);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "remove_member");
+    }
+    return ok_status();
+  });
+}
+
+Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId user) {
+  auto lease = read();
+  Query q(*lease,
+          "SELECT " PARLEY_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
+          " (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id "
+          "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id), "
+          " (SELECT pu.username FROM members p JOIN users pu ON pu.id = p.user_id "
+          "   WHERE c.kind = 'direct' AND p.conversation_id = c.id AND p.user_id <> mm.user_id), "
+          " m.seq IS NOT NULL, " PARLEY_MESSAGE_COLUMNS
+          " FROM members mm JOIN conversations c ON c.id = mm.conversation_id "
+          " LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+          " LEFT JOIN users u ON u.id = m.sender_id "
+          " WHERE mm.user_id = ? ORDER BY coalesce(m.created_at, c.created_at) DESC, c.id");
+  q.bind(1, user);
+  std::vector<ConversationSummary> out;
+  while (q.step()) {
+    ConversationSummary s;
+    s.conversation = read_conversation(q, 0);
+    s.role = role_from_string(q.text(7)).value_or(Role::member);
+    s.read_seq = q.i64(8);
+    s.delivered_seq = q.i64(9);
+    s.unread = q.i64(10);
+    s.peer = q.text(11);
+    if (q.i64(12)) s.last_message = read_message(q, 13, s.conversation.id);
+    out.push_back(std::move(s));
+  }
+  if (q.failed()) return storage_error(*lease, "conversations_of");
+  return out;
+}
+
+// ---- messages ------------------------------------------------------------------------------
+
+std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMessage> batch,
+                                                           TimeMs now, IdGenerator& ids) {
+  std::vector<Result<Appended>> results;
+  results.reserve(batch.size());
+  auto fail_all = [&](const Error& e) {
+    results.assign(batch.size(), Result<Appended>(e));
+    return results;
+  };
+
+  std::lock_guard lock(write_mutex_);
+  Db& db = *writer_;
+  if (!db.try_exec("BEGIN IMMEDIATE")) return fail_all(storage_error(db, "append_messages"));
+
+  for (const NewMessage& nm : batch) {
+    // A retry of an acknowledged send returns the original (DESIGN.md §2.2).
+    {
+      Query q(db, "SELECT " PARLEY_MESSAGE_COLUMNS
+                  " FROM messages m JOIN users u ON u.id = m.sender_id "
+                  "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
+      q.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
+      if (q.step()) {
+        results.emplace_back(Appended{read_message(q, 0, nm.conv), true});
+        continue;
+      }
+      if (q.failed()) {
+        db.try_exec("ROLLBACK");
+        return fail_all(storage_error(db, "append_messages"));
+      }
+    }
+    // The next dense seq of the conversation (DESIGN.md §2.3): only this writer moves last_seq.
+    Seq seq = 0;
+    {
+      Query q(db, "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? "
+                  "RETURNING last_seq");
+      q.bind(1, nm.conv);
+      if (q.step()) {
+        seq = q.i64(0);
+        while (q.step()) {
+        }
+      } else if (q.failed()) {
+        db.try_exec("ROLLBACK");
+        return fail_all(storage_error(db, "append_messages"));
+      } else {
+        results.emplace_back(make_error(Errc::not_found, "no such conversation"));
+        continue;
+      }
+    }
+    Message m;
+    m.id = ids.uuid_v7(now);
+    m.conv = nm.conv;
+    m.seq = seq;
+    m.sender_id = nm.sender_id;
+    m.from = nm.from;
+    m.body = nm.body;
+    m.reply_to = nm.reply_to;
+    m.client_msg_id = nm.client_msg_id;
+    m.ts = now;
+    Query q(db,
+            "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, "
+            "reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, m.conv).bind(2, m.seq).bind(3, m.id).bind(4, m.sender_id).bind(5, m.client_msg_id)
+        .bind(6, m.body).bind(7, m.reply_to).bind(8, m.ts);
+    q.step();
+    if (q.failed()) {
+      db.try_exec("ROLLBACK");
+      return fail_all(storage_error(db, "append_messages"));
+    }
+    results.emplace_back(Appended{std::move(m), false});
+  }
+  if (!db.try_exec("COMMIT")) {
+    auto err = storage_error(db, "append_messages");
+    db.try_exec("ROLLBACK");
+    return fail_all(err);
+  }
+  return results;
+}
+
+Result<HistoryPage> SqliteStore::history(std::string_view conv, const HistoryQuery& hq) {
+  auto lease = read();
+  HistoryPage page;
+  const std::int64_t fetch = hq.limit + 1;  // one more tells whether there is more
+  if (hq.after) {
+    Query q(*lease, "SELECT " PARLEY_MESSAGE_COLUMNS
+                    " FROM messages m JOIN users u ON u.id = m.sender_id "
+                    "WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? "
+                    "ORDER BY m.seq ASC LIMIT ?");
+    q.bind(1, conv).bind(2, *hq.after).bind(3, hq.before.value_or(INT64_MAX)).bind(4, fetch);
+    while (q.step()) page.messages.push_back(read_message(q, 0, conv));
+    if (q.failed()) return storage_error(*lease, "history");
+  } else {
+    Query q(*lease, "SELECT " PARLEY_MESSAGE_COLUMNS
+                    " FROM messages m JOIN users u ON u.id = m.sender_id "
+                    "WHERE m.conversation_id = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?");
+    q.bind(1, conv).bind(2, hq.before.value_or(INT64_MAX)).bind(3, fetch);
+    while (q.step()) page.messages.push_back(read_message(q, 0, conv));
+    if (q.failed()) return storage_error(*lease, "history");
+    std::reverse(page.messages.begin(), page.messages.end());
+    if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
+      page.messages.erase(page.messages.begin());  // the extra, oldest row
+      page.has_more = true;
+    }
+    return page;
+  }
+  if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
+    page.messages.pop_back();
+    page.has_more = true;
+  }
+  return page;
+}
+
+}  // namespace parley

@@ -1,0 +1,68 @@
+#pragma once
+// SqliteStore: the embedded Store (DESIGN.md §3, "embedded").
+//
+// One write connection, serialised by write_mutex_ (SQLite allows one writer; the message writer
+// thread holds it for one group-commit transaction at a time), and a pool of read-only
+// connections: in WAL mode readers never block the writer and see every committed transaction.
+// synchronous=FULL makes every commit durable (fsync of the WAL) before it returns, which is what
+// lets the writer ack (DESIGN.md §2.1). Thread-safe: call from any thread except a network shard.
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/sqlite/db.hpp"
+#include "store/store.hpp"
+
+namespace parley {
+
+class SqliteStore final : public Store {
+ public:
+  // path: database file (created with its directory's permissions); ":memory:" is not supported
+  // because readers need their own connections to the same file.
+  SqliteStore(const std::string& path, int reader_connections);
+  ~SqliteStore() override;
+
+  Result<chat::User> create_user(std::string_view username, std::string_view password_hash,
+                                 TimeMs now) override;
+  Result<chat::UserCredentials> find_credentials(std::string_view username) override;
+  Result<chat::User> find_user(std::string_view username) override;
+  Result<chat::User> get_user(chat::UserId id) override;
+
+  Result<chat::SessionId> create_session(chat::UserId user, std::string_view device,
+                                         std::string_view refresh_hash, TimeMs now) override;
+  Result<LoginSession> rotate_refresh(std::string_view old_hash, std::string_view new_hash,
+                                      TimeMs now, TimeMs min_last_used) override;
+  Status revoke_session(chat::SessionId id, TimeMs now) override;
+  Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override;
+
+  Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
+                                                  const chat::ConvId& new_id, TimeMs now) override;
+  Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) override;
+  Result<chat::Conversation> create_group(const NewGroup& group) override;
+  Result<chat::Conversation> get_conversation(std::string_view id) override;
+  Result<std::vector<chat::Member>> members(std::string_view conv) override;
+  Status add_member(std::string_view conv, chat::UserId user, chat::Role role,
+                    TimeMs now) override;
+  Status remove_member(std::string_view conv, chat::UserId user) override;
+  Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) override;
+
+  std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
+                                                      TimeMs now, IdGenerator& ids) override;
+  Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override;
+
+ private:
+  class ReaderLease;
+  ReaderLease read();
+
+  std::mutex write_mutex_;
+  std::unique_ptr<sqlite::Db> writer_;
+
+  std::mutex readers_mutex_;
+  std::condition_variable reader_free_;
+  std::vector<std::unique_ptr<sqlite::Db>> readers_;  // idle read connections
+};
+
+}  // namespace parley

@@ -1,0 +1,91 @@
+#pragma once
+// Store: where users, sessions, conversations, members and messages live.
+//
+// Sized to what the chat service needs, not to what SQL can do. Every method is blocking and
+// thread-safe: call it from the blocking pool or the message writer, never from a network shard.
+// Implementations: store/sqlite (embedded default); store/postgres (cluster, later).
+// Every implementation passes the contract suite in tests/contract/store_contract.hpp.
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/types.hpp"
+#include "core/result.hpp"
+
+namespace parley {
+
+class IdGenerator;
+
+struct NewGroup {
+  chat::ConvId id;
+  std::string title;
+  chat::UserId creator_id = 0;
+  std::string passcode_hash;
+  std::vector<chat::UserId> members;  // besides the creator, who becomes owner
+  TimeMs now = 0;
+};
+
+struct HistoryQuery {
+  std::optional<chat::Seq> before;  // messages with seq < before, newest page first
+  std::optional<chat::Seq> after;   // messages with seq > after, oldest page first
+  int limit = 50;
+};
+
+// A refresh-token login session, as the store sees it.
+struct LoginSession {
+  chat::SessionId id = 0;
+  chat::UserId user_id = 0;
+  std::string username;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Users. create_user fails with Errc::conflict when the username is taken.
+  virtual Result<chat::User> create_user(std::string_view username, std::string_view password_hash,
+                                         TimeMs now) = 0;
+  virtual Result<chat::UserCredentials> find_credentials(std::string_view username) = 0;
+  virtual Result<chat::User> find_user(std::string_view username) = 0;
+  virtual Result<chat::User> get_user(chat::UserId id) = 0;
+
+  // Login sessions. rotate_refresh replaces the refresh hash of the live session that holds
+  // old_hash and was last used at or after min_last_used (Errc::not_found when none does:
+  // unknown, revoked, expired, or already rotated — a replayed refresh token never works twice).
+  virtual Result<chat::SessionId> create_session(chat::UserId user, std::string_view device,
+                                                 std::string_view refresh_hash, TimeMs now) = 0;
+  virtual Result<LoginSession> rotate_refresh(std::string_view old_hash,
+                                              std::string_view new_hash, TimeMs now,
+                                              TimeMs min_last_used) = 0;
+  virtual Status revoke_session(chat::SessionId id, TimeMs now) = 0;
+  virtual Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) = 0;
+
+  // Conversations and membership.
+  virtual Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
+                                                          const chat::ConvId& new_id,
+                                                          TimeMs now) = 0;
+  virtual Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) = 0;
+  virtual Result<chat::Conversation> create_group(const NewGroup& group) = 0;
+  virtual Result<chat::Conversation> get_conversation(std::string_view id) = 0;
+  virtual Result<std::vector<chat::Member>> members(std::string_view conv) = 0;
+  // Errc::conflict when already a member.
+  virtual Status add_member(std::string_view conv, chat::UserId user, chat::Role role,
+                            TimeMs now) = 0;
+  // Errc::not_found when not a member. When the owner leaves, the longest-standing remaining
+  // member becomes owner.
+  virtual Status remove_member(std::string_view conv, chat::UserId user) = 0;
+  virtual Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) = 0;
+
+  // Messages. append_messages is the group commit: in one durable transaction it dedupes each
+  // message on (conv, sender, client_msg_id) — a duplicate yields the stored original — and gives
+  // every new one the next seq of its conversation, an id and the timestamp `now`. One result per
+  // input, in order. Called by exactly one writer thread at a time (DESIGN.md §2.3).
+  virtual std::vector<Result<chat::Appended>> append_messages(
+      std::span<const chat::NewMessage> batch, TimeMs now, IdGenerator& ids) = 0;
+  virtual Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) = 0;
+};
+
+}  // namespace parley
