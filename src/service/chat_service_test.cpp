@@ -1,0 +1,183 @@
+// ChatService with a real SQLite store and writer, and a recording bus: the rules of who may do
+// what, and what gets published.
+#include "service/chat_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "fakes/recording_bus.hpp"
+#include "fakes/temp_dir.hpp"
+#include "log/local/local_log.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace parley::testing {
+namespace {
+
+using namespace chat;
+
+struct ServiceFixture {
+  TempDir dir;
+  SqliteStore store{dir.file("p.db"), 2};
+  ManualClock clock{1'790'000'000'000};
+  SeededIdGenerator ids{3};
+  LocalLog log{store, clock, ids, {}};
+  RecordingBus bus;
+  auth::TokenSigner tokens{std::string(32, 's'), std::chrono::seconds(900), clock};
+  ChatService service{store, log, bus, clock, ids, tokens, {}};
+
+  Caller user(const std::string& name) {
+    EXPECT_TRUE(service.register_user(name, "password-" + name).ok());
+    auto login = service.login(name, "password-" + name, "test");
+    EXPECT_TRUE(login.ok());
+    auto caller = service.authenticate(login->access_token);
+    EXPECT_TRUE(caller.ok());
+    return *caller;
+  }
+
+  Result<Appended> send(const Caller& from, SendRequest r) {
+    auto prepared = service.prepare_send(from, std::move(r));
+    if (!prepared) return prepared.error();
+    std::promise<Result<Appended>> done;
+    service.append(std::move(*prepared), [&](Result<Appended> a) { done.set_value(std::move(a)); });
+    return done.get_future().get();
+  }
+  Result<Appended> send_to(const Caller& from, const std::string& to, const std::string& id) {
+    return send(from, SendRequest{std::nullopt, to, id, "hello " + to, std::nullopt});
+  }
+  Result<Appended> send_in(const Caller& from, const ConvId& conv, const std::string& id) {
+    return send(from, SendRequest{conv, std::nullopt, id, "hello", std::nullopt});
+  }
+};
+
+TEST(ChatService, LoginRefreshLogout) {
+  ServiceFixture f;
+  ASSERT_TRUE(f.service.register_user("alice", "password-1").ok());
+  EXPECT_EQ(f.service.register_user("alice", "password-2").error().code, Errc::conflict);
+  EXPECT_EQ(f.service.login("alice", "wrong-password", "").error().code, Errc::unauthenticated);
+  EXPECT_EQ(f.service.login("nobody", "password-1", "").error().code, Errc::unauthenticated);
+
+  auto login = f.service.login("alice", "password-1", "laptop");
+  ASSERT_TRUE(login.ok());
+  auto refreshed = f.service.refresh(login->refresh_token);
+  ASSERT_TRUE(refreshed.ok());
+  EXPECT_NE(refreshed->refresh_token, login->refresh_token);
+  // A refresh token works once.
+  EXPECT_EQ(f.service.refresh(login->refresh_token).error().code, Errc::unauthenticated);
+
+  auto caller = f.service.authenticate(refreshed->access_token);
+  ASSERT_TRUE(caller.ok());
+  ASSERT_TRUE(f.service.logout(*caller).ok());
+  EXPECT_EQ(f.service.authenticate(refreshed->access_token).error().code, Errc::unauthenticated);
+  EXPECT_FALSE(f.service.refresh(refreshed->refresh_token).ok());
+}
+
+TEST(ChatService, DirectMessagesPublishToBothUsersOnce) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  auto sent = f.send_to(alice, "bob", "c1");
+  ASSERT_TRUE(sent.ok());
+  EXPECT_EQ(sent->msg.seq, 1);
+  EXPECT_EQ(sent->msg.from, "alice");
+
+  auto retried = f.send_to(alice, "bob", "c1");
+  ASSERT_TRUE(retried.ok());
+  EXPECT_TRUE(retried->duplicate);
+  EXPECT_EQ(retried->msg.id, sent->msg.id);
+
+  const auto published = f.bus.published();
+  ASSERT_EQ(published.size(), 1u);  // the retry is not delivered again
+  auto recipients = published[0]->recipients;
+  std::sort(recipients.begin(), recipients.end());
+  EXPECT_EQ(recipients, (std::vector<UserId>{alice.user_id, bob.user_id}));
+
+  EXPECT_EQ(f.send_to(alice, "nobody", "c2").error().code, Errc::not_found);
+  EXPECT_EQ(f.send_to(alice, "alice", "c3").error().code, Errc::bad_request);
+}
+
+TEST(ChatService, NonMembersAreDeniedEverything) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob"), eve = f.user("eve");
+  auto group = f.service.create_group(alice, "team", {"bob"}, "");
+  ASSERT_TRUE(group.ok());
+  const auto dm = f.send_to(alice, "bob", "c1")->msg.conv;
+
+  for (const auto& conv : {group->id, dm}) {
+    EXPECT_EQ(f.service.history(eve, conv, {}).error().code, Errc::not_member);
+    EXPECT_EQ(f.send_in(eve, conv, "e1").error().code, Errc::not_member);
+  }
+  EXPECT_EQ(f.service.group_info(eve, group->id).error().code, Errc::not_member);
+  EXPECT_EQ(f.service.add_member(eve, group->id, "eve").error().code, Errc::not_member);
+  EXPECT_EQ(f.service.remove_member(eve, group->id, "bob").error().code, Errc::not_member);
+  EXPECT_EQ(f.service.group_history(eve, group->id, {}).error().code, Errc::not_member);
+  // A direct conversation is not a group, and an unknown id is unknown.
+  EXPECT_EQ(f.service.group_info(alice, dm).error().code, Errc::not_found);
+  EXPECT_EQ(f.service.history(alice, "not-a-uuid", {}).error().code, Errc::not_found);
+  EXPECT_EQ(f.service.history(alice, f.ids.uuid_v7(1), {}).error().code, Errc::not_found);
+  // Nothing eve tried left a trace.
+  EXPECT_EQ(f.service.history(bob, dm, {})->messages.size(), 1u);
+  EXPECT_EQ(f.store.members(group->id)->size(), 2u);
+}
+
+TEST(ChatService, MembershipRulesAndEvents) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob"), carol = f.user("carol");
+  auto group = f.service.create_group(alice, "team", {"bob"}, "");
+  ASSERT_TRUE(group.ok());
+  const auto g = group->id;
+
+  EXPECT_EQ(f.service.add_member(bob, g, "carol").error().code, Errc::forbidden);
+  ASSERT_TRUE(f.service.add_member(alice, g, "carol").ok());
+  EXPECT_EQ(f.service.add_member(alice, g, "carol").error().code, Errc::conflict);
+  EXPECT_EQ(f.service.add_member(alice, g, "nobody").error().code, Errc::not_found);
+  EXPECT_EQ(f.service.remove_member(bob, g, "carol").error().code, Errc::forbidden);
+
+  // Carol can send now; the cache saw the change.
+  ASSERT_TRUE(f.send_in(carol, g, "c1").ok());
+  ASSERT_TRUE(f.service.remove_member(carol, g, "carol").ok());  // leaving
+  EXPECT_EQ(f.send_in(carol, g, "c2").error().code, Errc::not_member);
+
+  // The removed member hears about the removal too.
+  const auto published = f.bus.published();
+  const auto& last = published.back();
+  const auto* event = std::get_if<ConversationEvent>(&last->event);
+  ASSERT_NE(event, nullptr);
+  EXPECT_EQ(event->change, "removed");
+  EXPECT_EQ(event->user, "carol");
+  EXPECT_NE(std::find(last->recipients.begin(), last->recipients.end(), carol.user_id),
+            last->recipients.end());
+}
+
+TEST(ChatService, JoinByPasscode) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob"), carol = f.user("carol");
+  auto open = f.service.create_group(alice, "open", {}, "s3cret-pass");
+  auto closed = f.service.create_group(alice, "closed", {}, "");
+  ASSERT_TRUE(open.ok() && closed.ok());
+  EXPECT_EQ(f.service.join_group(bob, open->id, "wrong").error().code, Errc::forbidden);
+  EXPECT_EQ(f.service.join_group(bob, closed->id, "").error().code, Errc::forbidden);
+  ASSERT_TRUE(f.service.join_group(bob, open->id, "s3cret-pass").ok());
+  EXPECT_TRUE(f.send_in(bob, open->id, "b1").ok());
+  EXPECT_EQ(f.send_in(carol, open->id, "c1").error().code, Errc::not_member);
+}
+
+TEST(ChatService, RejectsBadSends) {
+  ServiceFixture f;
+  const auto alice = f.user("alice");
+  f.user("bob");
+  EXPECT_EQ(f.send(alice, {std::nullopt, "bob", "", "x", std::nullopt}).error().code,
+            Errc::bad_request);  // no client_msg_id
+  EXPECT_EQ(f.send(alice, {std::nullopt, "bob", "c", "", std::nullopt}).error().code,
+            Errc::bad_request);  // empty body
+  EXPECT_EQ(f.send(alice, {std::nullopt, std::nullopt, "c", "x", std::nullopt}).error().code,
+            Errc::bad_request);  // no target
+  EXPECT_EQ(f.send(alice, {std::nullopt, "bob", "c", "x", 5}).error().code,
+            Errc::bad_request);  // reply to a message that does not exist
+  EXPECT_EQ(f.send(alice, {std::nullopt, "bob", "c", std::string(20'000, 'x'), std::nullopt})
+                .error().code,
+            Errc::too_large);
+  EXPECT_TRUE(f.bus.published().empty());
+}
+
+}  // namespace
+}  // namespace parley::testing

@@ -1,0 +1,240 @@
+// The Store contract suite (see store_contract.hpp).
+#include "contract/store_contract.hpp"
+
+#include <algorithm>
+
+#include "core/ids.hpp"
+
+namespace parley::testing {
+namespace {
+
+using namespace chat;
+
+constexpr TimeMs kNow = 1'790'000'000'000;
+
+struct Fixture {
+  std::shared_ptr<Store> store;
+  SeededIdGenerator ids{42};
+
+  explicit Fixture(const StoreFactory& f) : store(f.make()) {}
+
+  UserId user(const std::string& name) {
+    auto u = store->create_user(name, "hash-" + name, kNow);
+    EXPECT_TRUE(u.ok()) << name;
+    return u->id;
+  }
+  ConvId direct(UserId a, UserId b) {
+    auto c = store->get_or_create_direct(a, b, ids.uuid_v7(kNow), kNow);
+    EXPECT_TRUE(c.ok());
+    return c->id;
+  }
+  ConvId group(UserId owner, std::vector<UserId> members) {
+    NewGroup g;
+    g.id = ids.uuid_v7(kNow);
+    g.title = "team";
+    g.creator_id = owner;
+    g.members = std::move(members);
+    g.now = kNow;
+    auto c = store->create_group(g);
+    EXPECT_TRUE(c.ok());
+    return c->id;
+  }
+  NewMessage msg(const ConvId& conv, UserId sender, const std::string& client_id,
+                 const std::string& body = "hello") {
+    return NewMessage{conv, sender, "", client_id, body, std::nullopt};
+  }
+  std::vector<Result<Appended>> append(std::vector<NewMessage> batch) {
+    return store->append_messages(batch, kNow, ids);
+  }
+};
+
+TEST_P(StoreContract, UsersAreUniqueByUsername) {
+  Fixture f(GetParam());
+  auto alice = f.store->create_user("alice", "h1", kNow);
+  ASSERT_TRUE(alice.ok());
+  EXPECT_EQ(alice->username, "alice");
+  auto again = f.store->create_user("alice", "h2", kNow);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().code, Errc::conflict);
+
+  auto creds = f.store->find_credentials("alice");
+  ASSERT_TRUE(creds.ok());
+  EXPECT_EQ(creds->password_hash, "h1");  // the failed second create changed nothing
+  EXPECT_EQ(f.store->find_user("nobody").error().code, Errc::not_found);
+  EXPECT_EQ(f.store->get_user(alice->id)->username, "alice");
+}
+
+TEST_P(StoreContract, RefreshRotationWorksOnceAndRevocationEndsIt) {
+  Fixture f(GetParam());
+  const auto alice = f.user("alice");
+  auto session = f.store->create_session(alice, "test", "hash-1", kNow);
+  ASSERT_TRUE(session.ok());
+
+  auto rotated = f.store->rotate_refresh("hash-1", "hash-2", kNow + 10, kNow - 1000);
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_EQ(rotated->id, *session);
+  EXPECT_EQ(rotated->user_id, alice);
+  EXPECT_EQ(rotated->username, "alice");
+  // The old refresh token is spent.
+  EXPECT_EQ(f.store->rotate_refresh("hash-1", "hash-3", kNow + 20, kNow - 1000).error().code,
+            Errc::not_found);
+  // Unused for too long: expired.
+  EXPECT_FALSE(f.store->rotate_refresh("hash-2", "hash-3", kNow + 20, kNow + 15).ok());
+
+  ASSERT_TRUE(f.store->revoke_session(*session, kNow + 30).ok());
+  EXPECT_FALSE(f.store->rotate_refresh("hash-2", "hash-3", kNow + 40, kNow - 1000).ok());
+  auto revoked = f.store->sessions_revoked_since(kNow);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(*revoked, std::vector<SessionId>{*session});
+}
+
+TEST_P(StoreContract, DirectConversationIsOnePerPairInEitherOrder) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  EXPECT_FALSE(f.store->find_direct(a, b)->has_value());
+  const auto ab = f.direct(a, b);
+  EXPECT_EQ(f.direct(b, a), ab);
+  EXPECT_EQ(**f.store->find_direct(b, a), ab);
+  auto members = f.store->members(ab);
+  ASSERT_TRUE(members.ok());
+  ASSERT_EQ(members->size(), 2u);
+  auto conv = f.store->get_conversation(ab);
+  EXPECT_EQ(conv->kind, ConvKind::direct);
+}
+
+TEST_P(StoreContract, GroupMembershipChanges) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob"), c = f.user("carol");
+  const auto g = f.group(a, {b, b, a});  // duplicates and the creator are ignored
+  auto members = f.store->members(g);
+  ASSERT_EQ(members->size(), 2u);
+  EXPECT_EQ((*members)[0].username, "alice");
+  EXPECT_EQ((*members)[0].role, Role::owner);
+  EXPECT_EQ((*members)[1].role, Role::member);
+
+  ASSERT_TRUE(f.store->add_member(g, c, Role::member, kNow).ok());
+  EXPECT_EQ(f.store->add_member(g, c, Role::member, kNow).error().code, Errc::conflict);
+  EXPECT_EQ(f.store->add_member(f.ids.uuid_v7(kNow), c, Role::member, kNow).error().code,
+            Errc::not_found);
+
+  // The owner leaves: the longest-standing member takes over.
+  ASSERT_TRUE(f.store->remove_member(g, a).ok());
+  members = f.store->members(g);
+  ASSERT_EQ(members->size(), 2u);
+  EXPECT_EQ((*members)[0].username, "bob");
+  EXPECT_EQ((*members)[0].role, Role::owner);
+  EXPECT_EQ(f.store->remove_member(g, a).error().code, Errc::not_found);
+}
+
+TEST_P(StoreContract, AppendAssignsDenseSeqsPerConversation) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  const auto g = f.group(a, {b});
+  auto r = f.append({f.msg(ab, a, "1"), f.msg(g, a, "1"), f.msg(ab, b, "1"), f.msg(ab, a, "2")});
+  ASSERT_EQ(r.size(), 4u);
+  for (const auto& x : r) ASSERT_TRUE(x.ok());
+  EXPECT_EQ(r[0]->msg.seq, 1);
+  EXPECT_EQ(r[1]->msg.seq, 1);
+  EXPECT_EQ(r[2]->msg.seq, 2);  // same client id, other sender: a different message
+  EXPECT_EQ(r[3]->msg.seq, 3);
+  auto next = f.append({f.msg(ab, b, "x")});
+  EXPECT_EQ(next[0]->msg.seq, 4);
+  EXPECT_EQ(f.store->get_conversation(ab)->last_seq, 4);
+  EXPECT_NE(r[0]->msg.id, r[3]->msg.id);
+  EXPECT_EQ(r[0]->msg.ts, kNow);
+}
+
+TEST_P(StoreContract, RetriedClientMsgIdReturnsTheOriginal) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  auto first = f.append({f.msg(ab, a, "c1", "first"), f.msg(ab, a, "c1", "retry in batch")});
+  ASSERT_TRUE(first[0].ok() && first[1].ok());
+  EXPECT_FALSE(first[0]->duplicate);
+  EXPECT_TRUE(first[1]->duplicate);
+  EXPECT_EQ(first[1]->msg.id, first[0]->msg.id);
+  EXPECT_EQ(first[1]->msg.body, "first");
+
+  auto later = f.append({f.msg(ab, a, "c1", "retry later")});
+  ASSERT_TRUE(later[0].ok());
+  EXPECT_TRUE(later[0]->duplicate);
+  EXPECT_EQ(later[0]->msg.seq, 1);
+  auto page = f.store->history(ab, HistoryQuery{});
+  ASSERT_EQ(page->messages.size(), 1u);  // stored once
+}
+
+TEST_P(StoreContract, AppendToUnknownConversationFailsAloneInItsBatch) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  auto r = f.append({f.msg(f.ids.uuid_v7(kNow), a, "1"), f.msg(ab, a, "2")});
+  ASSERT_FALSE(r[0].ok());
+  EXPECT_EQ(r[0].error().code, Errc::not_found);
+  ASSERT_TRUE(r[1].ok());
+  EXPECT_EQ(r[1]->msg.seq, 1);
+}
+
+TEST_P(StoreContract, HistoryPagesBySeq) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  std::vector<NewMessage> batch;
+  for (int i = 1; i <= 25; ++i) batch.push_back(f.msg(ab, a, std::to_string(i), "m" + std::to_string(i)));
+  f.append(batch);
+
+  HistoryQuery latest;
+  latest.limit = 10;
+  auto page = f.store->history(ab, latest);
+  ASSERT_EQ(page->messages.size(), 10u);
+  EXPECT_EQ(page->messages.front().seq, 16);  // the newest page, oldest first
+  EXPECT_EQ(page->messages.back().seq, 25);
+  EXPECT_TRUE(page->has_more);
+  EXPECT_EQ(page->messages.back().body, "m25");
+
+  HistoryQuery before;
+  before.before = 6;
+  before.limit = 10;
+  page = f.store->history(ab, before);
+  ASSERT_EQ(page->messages.size(), 5u);
+  EXPECT_EQ(page->messages.front().seq, 1);
+  EXPECT_FALSE(page->has_more);
+
+  HistoryQuery after;
+  after.after = 20;
+  after.limit = 3;
+  page = f.store->history(ab, after);
+  ASSERT_EQ(page->messages.size(), 3u);
+  EXPECT_EQ(page->messages.front().seq, 21);
+  EXPECT_TRUE(page->has_more);
+  after.after = 22;
+  page = f.store->history(ab, after);
+  EXPECT_EQ(page->messages.size(), 3u);
+  EXPECT_FALSE(page->has_more);
+}
+
+TEST_P(StoreContract, ConversationsOfCountsUnreadFromOthers) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob"), c = f.user("carol");
+  const auto ab = f.direct(a, b);
+  const auto g = f.group(b, {c});  // alice is not in it
+  f.append({f.msg(ab, a, "1"), f.msg(ab, b, "2"), f.msg(ab, b, "3", "latest")});
+  f.append({f.msg(g, c, "1")});
+
+  auto list = f.store->conversations_of(a);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  const auto& s = (*list)[0];
+  EXPECT_EQ(s.conversation.id, ab);
+  EXPECT_EQ(s.peer, "bob");
+  EXPECT_EQ(s.conversation.last_seq, 3);
+  EXPECT_EQ(s.unread, 2);  // bob's two; alice's own message is not unread for her
+  ASSERT_TRUE(s.last_message.has_value());
+  EXPECT_EQ(s.last_message->body, "latest");
+  EXPECT_EQ(s.last_message->from, "bob");
+
+  EXPECT_EQ(f.store->conversations_of(b)->size(), 2u);
+}
+
+}  // namespace
+}  // namespace parley::testing

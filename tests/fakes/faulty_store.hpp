@@ -1,0 +1,79 @@
+#pragma once
+// FaultyStore: wraps a real Store and fails append_messages on demand (a full disk, a lost
+// database), like LevelDB's FaultInjectionTestEnv. Everything else passes through.
+#include <atomic>
+
+#include "store/store.hpp"
+
+namespace parley::testing {
+
+class FaultyStore final : public Store {
+ public:
+  explicit FaultyStore(Store& inner) : inner_(inner) {}
+  void fail_appends(bool fail) { fail_appends_ = fail; }
+
+  Result<chat::User> create_user(std::string_view u, std::string_view h, TimeMs now) override {
+    return inner_.create_user(u, h, now);
+  }
+  Result<chat::UserCredentials> find_credentials(std::string_view u) override {
+    return inner_.find_credentials(u);
+  }
+  Result<chat::User> find_user(std::string_view u) override { return inner_.find_user(u); }
+  Result<chat::User> get_user(chat::UserId id) override { return inner_.get_user(id); }
+  Result<chat::SessionId> create_session(chat::UserId u, std::string_view d, std::string_view h,
+                                         TimeMs now) override {
+    return inner_.create_session(u, d, h, now);
+  }
+  Result<LoginSession> rotate_refresh(std::string_view o, std::string_view n, TimeMs now,
+                                      TimeMs min) override {
+    return inner_.rotate_refresh(o, n, now, min);
+  }
+  Status revoke_session(chat::SessionId id, TimeMs now) override {
+    return inner_.revoke_session(id, now);
+  }
+  Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override {
+    return inner_.sessions_revoked_since(since);
+  }
+  Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
+                                                  const chat::ConvId& id, TimeMs now) override {
+    return inner_.get_or_create_direct(a, b, id, now);
+  }
+  Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) override {
+    return inner_.find_direct(a, b);
+  }
+  Result<chat::Conversation> create_group(const NewGroup& g) override {
+    return inner_.create_group(g);
+  }
+  Result<chat::Conversation> get_conversation(std::string_view id) override {
+    return inner_.get_conversation(id);
+  }
+  Result<std::vector<chat::Member>> members(std::string_view conv) override {
+    return inner_.members(conv);
+  }
+  Status add_member(std::string_view c, chat::UserId u, chat::Role r, TimeMs now) override {
+    return inner_.add_member(c, u, r, now);
+  }
+  Status remove_member(std::string_view c, chat::UserId u) override {
+    return inner_.remove_member(c, u);
+  }
+  Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId u) override {
+    return inner_.conversations_of(u);
+  }
+  std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
+                                                      TimeMs now, IdGenerator& ids) override {
+    if (fail_appends_) {
+      return std::vector<Result<chat::Appended>>(
+          batch.size(), Result<chat::Appended>(make_error(Errc::unavailable, "injected fault")));
+    }
+    return inner_.append_messages(batch, now, ids);
+  }
+  Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override {
+    return inner_.history(conv, q);
+  }
+
+ private:
+  Store& inner_;
+  std::atomic<bool> fail_appends_{false};
+};
+
+}  // namespace parley::testing
