@@ -1,9 +1,62 @@
 #include "app/options.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
+#include <sstream>
+#include <toml++/toml.h>
 
 namespace parley::app {
+namespace {
+
+// Applies the settings of a TOML file to the options that neither a flag nor an environment
+// variable has set (so the precedence is flag, then environment, then file). Keys are option
+// names without the dashes: `listen = "0.0.0.0:8080"`, `allowed-origins = ["https://a.example"]`.
+// Throws CLI::ValidationError (exit code 2 via CLI11) naming the file and key on any problem.
+void apply_config_file(CLI::App& serve, const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw CLI::ValidationError("--config", path + ": " + std::string(e.description()));
+  }
+  for (auto&& [key, node] : table) {
+    std::string name(key.str());
+    std::replace(name.begin(), name.end(), '_', '-');
+    CLI::Option* option = serve.get_option_no_throw("--" + name);
+    if (!option || name == "config" || name == "help") {
+      throw CLI::ValidationError("--config", path + ": unknown setting '" + name + "'");
+    }
+    if (option->count() > 0) continue;  // a flag or the environment said otherwise
+    auto scalar = [&](const toml::node& n) -> std::string {
+      if (auto s = n.value<std::string>()) return *s;
+      if (n.is_integer() || n.is_floating_point() || n.is_boolean()) {
+        std::ostringstream out;
+        if (n.is_boolean()) {
+          out << (*n.value<bool>() ? "true" : "false");
+        } else if (n.is_integer()) {
+          out << *n.value<std::int64_t>();
+        } else {
+          out << *n.value<double>();
+        }
+        return out.str();
+      }
+      throw CLI::ValidationError("--config", path + ": '" + name + "' must be a string or number");
+    };
+    if (const auto* array = node.as_array()) {
+      for (const auto& item : *array) option->add_result(scalar(item));
+    } else {
+      option->add_result(scalar(node));
+    }
+    try {
+      option->run_callback();
+    } catch (const CLI::ParseError& e) {
+      throw CLI::ValidationError("--config", path + ": " + name + ": " + e.what());
+    }
+  }
+}
+
+}  // namespace
 
 std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_code) {
   Invocation inv;
@@ -21,8 +74,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Run a Parley node. Every option can also be set by its PARLEY_* environment variable or\n"
       "in a TOML file given with --config (key = option name without dashes, e.g.\n"
       "listen = \"0.0.0.0:8080\"). Precedence: flag, then environment, then file.");
-  serve->set_config("--config", "", "TOML file with settings (PARLEY_CONFIG)")
-      ->envname("PARLEY_CONFIG");
+  std::string config_file;
+  serve->add_option("--config", config_file, "TOML file with settings")->envname("PARLEY_CONFIG");
 
   auto opt = [&](const char* name, auto& field, const char* env, const char* help) {
     return serve->add_option(name, field, help)->envname(env)->capture_default_str();
@@ -81,6 +134,7 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
 
   try {
     app.parse(argc, argv);
+    if (!config_file.empty()) apply_config_file(*serve, config_file);
   } catch (const CLI::ParseError& e) {
     exit_code = app.exit(e);
     return std::nullopt;

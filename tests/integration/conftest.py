@@ -1,0 +1,276 @@
+"""Integration harness: starts the real `parley` binary on port 0 and talks to it over real
+sockets (HTTP via http.client, WebSocket via the `websockets` library or raw frames).
+
+PARLEY_BIN selects the binary (default: build/parley), so the same suite runs against the
+AddressSanitizer build.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import itertools
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PARLEY_BIN = os.environ.get("PARLEY_BIN", os.path.join(ROOT, "build", "parley"))
+TOKEN_SECRET = "integration-test-secret-0123456789abcdef"
+TIMEOUT = 10  # seconds any single wait may take before the test fails
+
+
+class Server:
+    """One parley process. Its stderr (the structured log) is collected in `log_lines`."""
+
+    def __init__(self, data_dir, *extra_args, env=None):
+        self.data_dir = str(data_dir)
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.proc = None
+        self.port = None
+        self.log_lines = []
+        self._listening = threading.Event()
+
+    def start(self):
+        args = [PARLEY_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+                "--token-secret", TOKEN_SECRET, *self.extra_args]
+        env = dict(os.environ, **(self.env or {}))
+        self._listening.clear()
+        self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                     env=env, text=True, errors="replace")
+        threading.Thread(target=self._read_log, args=(self.proc,), daemon=True).start()
+        if not self._listening.wait(TIMEOUT):
+            self.proc.kill()
+            raise RuntimeError("parley did not start:\n" + "\n".join(self.log_lines[-20:]))
+        return self
+
+    def _read_log(self, proc):
+        for line in proc.stderr:
+            line = line.rstrip("\n")
+            self.log_lines.append(line)
+            m = re.search(r"event=listening addr=127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                self._listening.set()
+
+    @property
+    def base(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends sig and waits for the exit; returns the exit code."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(TIMEOUT + 10)
+        return self.proc.returncode
+
+    def kill(self):
+        return self.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    # ---- REST ---------------------------------------------------------------------------------
+    def request(self, method, path, body=None, token=None, raw=None, headers=None):
+        """Returns (status, parsed JSON or text, response headers)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        h = {"Content-Type": "application/json"}
+        if token:
+            h["Authorization"] = "Bearer " + token
+        h.update(headers or {})
+        payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        conn.request(method, path, body=payload, headers=h)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        ctype = resp.getheader("Content-Type", "")
+        parsed = json.loads(data) if data and ctype.startswith("application/json") else data.decode()
+        return resp.status, parsed, dict(resp.getheaders())
+
+    def api(self, method, path, body=None, token=None, expect=200):
+        status, data, _ = self.request(method, path, body, token)
+        assert status == expect, f"{method} {path} -> {status} {data}"
+        return data
+
+    def register(self, username, password=None):
+        password = password or f"password-{username}"
+        self.api("POST", "/auth/register", {"username": username, "password": password}, expect=201)
+        return self.login(username, password)
+
+    def login(self, username, password=None):
+        password = password or f"password-{username}"
+        return self.api("POST", "/auth/login", {"username": username, "password": password})
+
+    # ---- WebSocket ----------------------------------------------------------------------------
+    def ws(self, token=None, query_token=None, headers=None):
+        url = f"ws://{self.base}/ws"
+        if query_token:
+            url += "?access_token=" + query_token
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        return WsClient(ws_connect(url, additional_headers=h, open_timeout=TIMEOUT,
+                                   max_size=None, close_timeout=TIMEOUT))
+
+
+class WsClient:
+    """A Parley WebSocket client: request() waits for the matching reply and keeps the events
+    that arrive meanwhile, in order, for event()."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.ids = itertools.count(1)
+        self.events = []
+        self.replies = {}
+
+    def send_json(self, obj):
+        self.conn.send(json.dumps(obj))
+
+    def _read(self, timeout=TIMEOUT):
+        frame = json.loads(self.conn.recv(timeout=timeout))
+        if "ev" in frame:
+            self.events.append(frame)
+        else:
+            self.replies[frame.get("re")] = frame
+        return frame
+
+    def start(self, op, **fields):
+        """Sends a request without waiting; returns its id."""
+        req_id = next(self.ids)
+        self.send_json({"op": op, "id": req_id, **fields})
+        return req_id
+
+    def reply(self, req_id, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while req_id not in self.replies:
+            self._read(max(0.01, deadline - time.monotonic()))
+        return self.replies.pop(req_id)
+
+    def request(self, op, **fields):
+        return self.reply(self.start(op, **fields))
+
+    def ok(self, op, **fields):
+        r = self.request(op, **fields)
+        assert r["ok"], r
+        return r
+
+    def event(self, ev=None, timeout=TIMEOUT, where=None):
+        """The next event (of kind ev, matching where) — waits for it to arrive."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for i, e in enumerate(self.events):
+                if (ev is None or e["ev"] == ev) and (where is None or where(e)):
+                    return self.events.pop(i)
+            self._read(max(0.01, deadline - time.monotonic()))
+
+    def send_msg(self, body, conv=None, to=None, client_msg_id=None, **extra):
+        fields = {"body": body, "client_msg_id": client_msg_id or str(uuid.uuid4()), **extra}
+        if conv:
+            fields["conv"] = conv
+        if to:
+            fields["to"] = to
+        return self.ok("send", **fields)["msg"]
+
+    def close(self):
+        self.conn.close()
+
+
+def make_jwt(claims, secret=TOKEN_SECRET, alg="HS256"):
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    header = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims).encode())
+    signing_input = f"{header}.{payload}".encode()
+    sig = b64(hmac.new(secret.encode(), signing_input, hashlib.sha256).digest())
+    return f"{header}.{payload}.{sig}"
+
+
+def raw_ws(server, token):
+    """A bare socket after a hand-made WebSocket handshake, for sending frames no client library
+    will produce (invalid UTF-8, unmasked frames…)."""
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /ws?access_token={token} HTTP/1.1\r\nHost: {server.base}\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = s.recv(4096)
+        assert chunk, "connection closed during handshake"
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return s
+
+
+def ws_frame(payload, opcode=0x1, mask=True):
+    header = bytes([0x80 | opcode])
+    n = len(payload)
+    mask_bit = 0x80 if mask else 0
+    if n < 126:
+        header += bytes([mask_bit | n])
+    elif n < 65536:
+        header += bytes([mask_bit | 126]) + n.to_bytes(2, "big")
+    else:
+        header += bytes([mask_bit | 127]) + n.to_bytes(8, "big")
+    if not mask:
+        return header + payload
+    key = os.urandom(4)
+    return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def read_close_code(sock):
+    """Reads server frames until a close frame; returns its status code (None if the socket
+    closed without one)."""
+    buf = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            return None
+        if not chunk:
+            return None
+        buf += chunk
+        while len(buf) >= 2:
+            opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
+            offset = 2
+            if n == 126:
+                n, offset = int.from_bytes(buf[2:4], "big"), 4
+            elif n == 127:
+                n, offset = int.from_bytes(buf[2:10], "big"), 10
+            if len(buf) < offset + n:
+                break
+            payload, buf = buf[offset:offset + n], buf[offset + n:]
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "data").start()
+    yield s
+    code = s.stop()
+    assert code in (0, -signal.SIGKILL), "\n".join(s.log_lines[-30:])
+
+
+@pytest.fixture
+def server_factory(tmp_path):
+    started = []
+
+    def make(*args, data_dir=None, env=None):
+        s = Server(data_dir or tmp_path / f"data{len(started)}", *args, env=env).start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()

@@ -1,0 +1,94 @@
+"""The binary's command line: help, configuration from flags, environment and TOML, clear
+errors, clean shutdown."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import PARLEY_BIN, Server
+
+
+def run(*args, env=None):
+    return subprocess.run([PARLEY_BIN, *args], capture_output=True, text=True, timeout=30,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_help_documents_every_option():
+    top = run("--help")
+    assert top.returncode == 0 and "serve" in top.stdout
+    serve = run("serve", "--help")
+    assert serve.returncode == 0
+    for option in ("--listen", "--data-dir", "--store", "--log", "--bus", "--config",
+                   "--max-payload-bytes", "--max-outbound-bytes", "--token-secret",
+                   "--access-token-ttl", "--allowed-origins", "--group-commit-max-batch",
+                   "--drain-timeout", "PARLEY_LISTEN"):
+        assert option in serve.stdout, option
+
+
+def test_version():
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("parley ")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--store", "postgres://localhost/x"], "PostgreSQL"),
+    (["--log", "kafka://localhost:9092"], "--log"),
+    (["--listen", "nonsense"], "--listen"),
+    (["--token-secret", "short"], "32 bytes"),
+])
+def test_config_errors_exit_2_with_a_reason(tmp_path, args, needle):
+    r = run("serve", "--data-dir", str(tmp_path), *args)
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr
+
+
+def test_bad_config_files_are_refused(tmp_path):
+    for content, needle in (("no-such-setting = 1\n", "no-such-setting"),
+                            ("max-payload-bytes = 12\n", "max-payload-bytes"),
+                            ("listen = [\n", "parley.toml")):
+        config = tmp_path / "parley.toml"
+        config.write_text(content)
+        r = run("serve", "--data-dir", str(tmp_path), "--config", str(config))
+        assert r.returncode != 0 and needle in r.stderr, (content, r.stderr)
+
+
+def test_usage_errors_are_reported():
+    r = run("serve", "--no-such-flag")
+    assert r.returncode != 0 and "no-such-flag" in r.stderr
+    r = run("serve", "--max-payload-bytes", "12")
+    assert r.returncode != 0
+
+
+def test_environment_and_config_file(tmp_path):
+    config = tmp_path / "parley.toml"
+    config.write_text('max-payload-bytes = 2048\nlog-level = "info"\n')
+    s = Server(tmp_path / "data", "--config", str(config)).start()
+    try:
+        token = s.register("alice")["token"]
+        s.register("bob")
+        status, _, _ = s.request("POST", "/chat/send", {"recipient": "bob", "message": "x" * 3000},
+                                 token=token)
+        assert status == 413  # the file's limit applies
+    finally:
+        s.stop()
+    # The environment overrides the file.
+    s = Server(tmp_path / "data", "--config", str(config),
+               env={"PARLEY_MAX_PAYLOAD_BYTES": "65536"}).start()
+    try:
+        token = s.login("alice")["token"]
+        s.api("POST", "/chat/send", {"recipient": "bob", "message": "x" * 3000}, token=token)
+    finally:
+        s.stop()
+
+
+def test_sigterm_drains_and_closes_websockets_with_1001(server):
+    from websockets.exceptions import ConnectionClosed
+    token = server.register("alice")["token"]
+    ws = server.ws(token=token)
+    assert ws.ok("ping")
+    server.proc.terminate()
+    with pytest.raises(ConnectionClosed) as e:
+        while True:
+            ws.conn.recv(timeout=10)
+    assert e.value.rcvd.code == 1001
+    assert server.proc.wait(15) == 0
