@@ -42,16 +42,4 @@ void Hub::deliver(const chat::EnvelopePtr& envelope) {
   }
 }
 
-void Hub::close_all() {
-  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
-    boost::asio::post(shards_.context(shard), [this, shard] {
-      std::vector<std::shared_ptr<EventSink>> all;
-      for (const auto& [user, sinks] : index_[shard].by_user) {
-        all.insert(all.end(), sinks.begin(), sinks.end());
-      }
-      for (const auto& sink : all) sink->shut_down();
-    });
-  }
-}
-
 }  // namespace parley::api

@@ -5,7 +5,7 @@
 // An event is serialized once into an immutable shared frame and posted once per shard; each
 // shard looks up its own sessions (shard-local index, no locks). Posts from one thread keep their
 // order, so each session sees a conversation's messages in seq order (DESIGN.md §2.4).
-// Threads: attach/detach on the session's shard; deliver() and close_all() from any thread.
+// Threads: attach/detach on the session's shard; deliver() from any thread.
 
 #include <atomic>
 #include <cstdint>
@@ -25,8 +25,6 @@ class EventSink {
   virtual ~EventSink() = default;
   // On the sink's shard. `frame` is the shared JSON event frame.
   virtual void deliver(const chat::Envelope& envelope, const net::Frame& frame) = 0;
-  // Server shutdown: close with close_code::going_away.
-  virtual void shut_down() = 0;
 };
 
 class Hub {
@@ -37,7 +35,6 @@ class Hub {
   void detach(std::size_t shard, chat::UserId user, const EventSink* sink);
 
   void deliver(const chat::EnvelopePtr& envelope);
-  void close_all();
 
   std::size_t sessions() const { return sessions_.load(std::memory_order_relaxed); }
 

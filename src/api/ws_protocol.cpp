@@ -68,7 +68,6 @@ class WsSession final : public net::WsListener,
   }
 
   void on_close() override {
-    closed_ = true;
     if (auth_timer_) auth_timer_->cancel();
     if (attached_) ctx_.hub.detach(conn_->shard(), caller_->user_id, this);
     conn_.reset();  // breaks the session ↔ connection cycle
@@ -77,9 +76,6 @@ class WsSession final : public net::WsListener,
   // ---- EventSink
   void deliver(const Envelope&, const net::Frame& frame) override {
     if (conn_) conn_->send(frame);
-  }
-  void shut_down() override {
-    if (conn_) conn_->close(net::close_code::going_away, "server shutting down");
   }
 
  private:
@@ -153,7 +149,6 @@ class WsSession final : public net::WsListener,
     auto prepared = co_await net::offload(ctx_.blocking, [&] {
       return ctx_.service.prepare_send(*caller_, std::move(s));
     });
-    if (closed_) co_return;
     if (!prepared) co_return reply_error(id, prepared.error());
     // Not awaited: the next frame is read while this one commits (pipelining); the ack comes
     // back on this shard when the message is durable.
@@ -180,7 +175,6 @@ class WsSession final : public net::WsListener,
     }
     auto page =
         co_await net::offload(ctx_.blocking, [&] { return ctx_.service.history(*caller_, *conv, h); });
-    if (closed_) co_return;
     if (!page) co_return reply_error(id, page.error());
     json::array messages;
     messages.reserve(page->messages.size());
@@ -192,7 +186,6 @@ class WsSession final : public net::WsListener,
   asio::awaitable<void> sync(const json::value& id) {
     auto list =
         co_await net::offload(ctx_.blocking, [&] { return ctx_.service.conversations(*caller_); });
-    if (closed_) co_return;
     if (!list) co_return reply_error(id, list.error());
     json::array out;
     for (const auto& s : *list) out.push_back(summary_json(s));
@@ -205,7 +198,6 @@ class WsSession final : public net::WsListener,
   std::unique_ptr<asio::steady_timer> auth_timer_;
   std::size_t inflight_sends_ = 0;
   bool attached_ = false;
-  bool closed_ = false;
 };
 
 }  // namespace
@@ -215,6 +207,7 @@ net::WsUpgrade accept_websocket(ApiContext& ctx, const net::HttpRequest& request
     net::HttpResponse r;
     r.status = http_status(e.code);
     r.body = error_body(e);
+    if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
     return net::WsUpgrade{r, nullptr};
   };
   if (request.path != "/ws") return reject(make_error(Errc::not_found, "no such route"));

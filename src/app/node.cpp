@@ -170,7 +170,6 @@ int run_node(const Config& c) {
     // Drain: stop accepting, close idle HTTP connections and every WebSocket (1001 after their
     // queued frames), give the rest drain_timeout, then commit what the writer holds.
     server.shut_down();
-    hub.close_all();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.drain_timeout_s);
     while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -12,7 +12,7 @@ namespace {
 // Applies the settings of a TOML file to the options that neither a flag nor an environment
 // variable has set (so the precedence is flag, then environment, then file). Keys are option
 // names without the dashes: `listen = "0.0.0.0:8080"`, `allowed-origins = ["https://a.example"]`.
-// Throws CLI::ValidationError (exit code 2 via CLI11) naming the file and key on any problem.
+// Throws CLI::ValidationError naming the file and key on any problem (non-zero exit via CLI11).
 void apply_config_file(CLI::App& serve, const std::string& path) {
   toml::table table;
   try {

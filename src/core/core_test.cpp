@@ -59,6 +59,14 @@ TEST(Utf8, AcceptsValidText) {
   EXPECT_TRUE(is_valid_utf8("héllo wörld — 日本語 🎉"));
 }
 
+TEST(Utf8, TruncatesWithoutSplittingCharacters) {
+  EXPECT_EQ(truncate_utf8("hello", 10), "hello");
+  EXPECT_EQ(truncate_utf8("hello", 3), "hel");
+  EXPECT_EQ(truncate_utf8("h\xc3\xa9llo", 2), "h");        // é would be cut in half
+  EXPECT_EQ(truncate_utf8("\xf0\x9f\x8e\x89!", 3), "");  // 🎉 is four bytes
+  EXPECT_EQ(truncate_utf8("\xf0\x9f\x8e\x89!", 4), "\xf0\x9f\x8e\x89");
+}
+
 TEST(Utf8, RejectsInvalidSequences) {
   EXPECT_FALSE(is_valid_utf8("\xff"));
   EXPECT_FALSE(is_valid_utf8("\xc3"));              // truncated

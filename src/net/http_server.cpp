@@ -11,6 +11,7 @@
 #include <chrono>
 
 #include "core/logging.hpp"
+#include "core/utf8.hpp"
 
 namespace parley::net {
 
@@ -38,7 +39,7 @@ HttpRequest to_request(const BeastRequest& req, const std::string& remote, std::
   r.origin = std::string(req[http::field::origin]);
   r.host = std::string(req[http::field::host]);
   r.content_type = std::string(req[http::field::content_type]);
-  r.user_agent = std::string(req[http::field::user_agent]).substr(0, 200);
+  r.user_agent = std::string(truncate_utf8(req[http::field::user_agent], 200));
   r.remote = remote;
   r.conn_id = id;
   r.shard = shard;
@@ -74,7 +75,8 @@ HttpServer::HttpServer(ShardPool& shards, ConnectionLimits limits, HttpHandler h
       http_(std::move(http)),
       ws_(std::move(ws)),
       acceptor_(shards.context(0)),
-      idle_(shards.size()) {}
+      idle_(shards.size()),
+      websockets_(shards.size()) {}
 
 HttpServer::~HttpServer() = default;
 
@@ -102,6 +104,7 @@ void HttpServer::shut_down() {
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
     asio::post(shards_.context(shard), [this, shard] {
       for (auto* stream : idle_[shard]) stream->cancel();
+      for (auto* ws : websockets_[shard]) ws->close(close_code::going_away, "server shutting down");
     });
   }
 }
@@ -173,6 +176,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
       break;
     }
     ++requests;
+    stream.expires_never();  // handling may take as long as it takes; writing gets a deadline
     auto& req = parser.get();
     HttpRequest request = to_request(req, remote, id, shard);
 
@@ -184,7 +188,10 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
         auto conn = std::make_shared<WsConnection>(std::move(stream), std::move(upgrade.listener),
                                                    limits_, id, shard, remote);
         upgraded = true;
+        websockets_[shard].insert(conn.get());
+        if (draining_) conn->close(close_code::going_away, "server shutting down");
         co_await conn->run(parser.release());
+        websockets_[shard].erase(conn.get());
         break;
       }
       auto res = to_beast(std::move(*upgrade.reject), req.version(), false);
@@ -202,6 +209,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
                             .count();
     log::info("event=http conn={} method={} path={} status={} us={}", id, request.method,
               request.path, res.result_int(), micros);
+    stream.expires_after(limits_.idle_timeout);
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
     if (ec || !keep_alive) break;
   }

@@ -41,9 +41,9 @@ class HttpServer {
   std::string listen(const std::string& host, std::uint16_t port);
   // Starts accepting (after ShardPool::start, or before: work is queued).
   void start();
-  // Graceful stop, step one: no new connections, and HTTP connections that sit idle between
-  // requests are closed (busy ones close after their response). WebSockets are the api layer's
-  // to close. Thread-safe.
+  // Graceful stop, step one: no new connections; HTTP connections idle between requests close
+  // now, busy ones after their response; every WebSocket gets close code 1001 after the frames
+  // already queued for it. Thread-safe.
   void shut_down();
 
   std::uint64_t open_connections() const { return open_connections_.load(); }
@@ -63,6 +63,8 @@ class HttpServer {
   std::atomic<bool> draining_{false};
   // Per shard, the HTTP connections now waiting for their next request (touched on that shard).
   std::vector<std::unordered_set<boost::beast::tcp_stream*>> idle_;
+  // Per shard, the open WebSockets (touched on that shard).
+  std::vector<std::unordered_set<WsConnection*>> websockets_;
 };
 
 }  // namespace parley::net

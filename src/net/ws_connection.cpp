@@ -56,7 +56,7 @@ asio::awaitable<void> WsConnection::run(http::request<http::string_body> req) {
     co_await ws_.async_read(buffer, redirect_error(use_awaitable, ec));
     if (ec) break;
     if (!ws_.got_text()) {
-      close(1003, "binary frames are not supported: send JSON text frames");
+      close(close_code::unsupported, "binary frames are not supported: send JSON text frames");
     } else if (!closing_) {
       const auto data = buffer.cdata();
       co_await listener_->on_text({static_cast<const char*>(data.data()), data.size()});
@@ -69,15 +69,18 @@ asio::awaitable<void> WsConnection::run(http::request<http::string_body> req) {
   queue_.clear();
   queued_bytes_ = 0;
   wake_writer_.cancel();
-  const auto reason = ws_.reason();
-  log::info("event=ws_close conn={} code={} error=\"{}\"", id_,
-            static_cast<unsigned>(reason.code), ec == websocket::error::closed ? "" : ec.message());
+  // The code we sent when we closed first, else the peer's.
+  const unsigned code = closing_ ? close_code_ : static_cast<unsigned>(ws_.reason().code);
+  log::info("event=ws_close conn={} code={} by={} error=\"{}\"", id_, code,
+            closing_ ? "server" : "peer", ec == websocket::error::closed ? "" : ec.message());
   listener_->on_close();
 }
 
 bool WsConnection::send(Frame frame) {
   if (closing_ || finished_) return false;
-  if (queued_bytes_ + frame->size() > limits_.max_outbound_bytes) {
+  // The bound is on what piles up unread: a single large frame (a full history page) on an empty
+  // queue always goes out, so memory stays under max_outbound_bytes plus one frame.
+  if (queued_bytes_ > 0 && queued_bytes_ + frame->size() > limits_.max_outbound_bytes) {
     log::warn("event=slow_consumer conn={} queued_bytes={}", id_, queued_bytes_);
     queue_.clear();  // the peer resyncs from its last seq; these frames are not owed any more
     queued_bytes_ = 0;

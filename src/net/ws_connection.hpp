@@ -2,8 +2,9 @@
 // WsConnection: one accepted WebSocket, with one reader coroutine and one writer coroutine.
 //
 // Outbound frames wait in a queue bounded in bytes (ConnectionLimits::max_outbound_bytes). A
-// frame that would pass the bound means the peer reads too slowly: the connection is closed with
-// close code 4008 ("slow consumer: resync"), never allowed to grow the heap (DESIGN.md §2.6).
+// frame that would take a non-empty queue past the bound means the peer reads too slowly: the
+// connection is closed with close code 4008 ("slow consumer: resync"), never allowed to grow the
+// heap (DESIGN.md §2.6). A single frame larger than the bound still goes out on an empty queue.
 // Frames are shared, immutable strings: one serialization serves every recipient.
 //
 // Threads: everything runs on the connection's shard; send()/close() only from that shard
@@ -31,7 +32,7 @@ class WsConnection;
 // Close codes Parley sends (docs/protocol.md, "Close codes").
 namespace close_code {
 inline constexpr std::uint16_t going_away = 1001;      // server shutting down
-inline constexpr std::uint16_t policy = 1008;          // e.g. authentication failed
+inline constexpr std::uint16_t unsupported = 1003;     // a binary frame
 inline constexpr std::uint16_t too_big = 1009;         // frame over max_payload_bytes
 inline constexpr std::uint16_t unauthenticated = 4001; // no valid token in time
 inline constexpr std::uint16_t slow_consumer = 4008;   // outbound queue over its bound: resync

@@ -61,7 +61,7 @@ Result<LoginResult> ChatService::login(std::string_view username, std::string_vi
     return bad;
   }
   auto refresh_token = auth::new_refresh_token();
-  auto session = store_.create_session(creds->user.id, device.substr(0, 200),
+  auto session = store_.create_session(creds->user.id, truncate_utf8(device, 200),
                                        auth::hash_refresh_token(refresh_token), clock_.now_ms());
   if (!session) return session.error();
   return issue_tokens(creds->user, *session, std::move(refresh_token));
@@ -343,6 +343,13 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
     }
     if (peer->id == caller.user_id) {
       return make_error(Errc::bad_request, "you cannot send a direct message to yourself");
+    }
+    // Validate reply_to before a first message creates the conversation: a refused send must
+    // change nothing.
+    auto existing = store_.find_direct(caller.user_id, peer->id);
+    if (!existing) return existing.error();
+    if (!*existing && m.reply_to) {
+      return make_error(Errc::bad_request, "reply_to names a message that does not exist");
     }
     const auto now = clock_.now_ms();
     auto conv = store_.get_or_create_direct(caller.user_id, peer->id, ids_.uuid_v7(now), now);

@@ -177,6 +177,8 @@ TEST(ChatService, RejectsBadSends) {
                 .error().code,
             Errc::too_large);
   EXPECT_TRUE(f.bus.published().empty());
+  // None of the refused first sends opened a conversation.
+  EXPECT_TRUE(f.service.conversations(alice)->empty());
 }
 
 }  // namespace

@@ -75,7 +75,7 @@ class Store {
   virtual Status add_member(std::string_view conv, chat::UserId user, chat::Role role,
                             TimeMs now) = 0;
   // Errc::not_found when not a member. When the owner leaves, the longest-standing remaining
-  // member becomes owner.
+  // admin becomes owner, else the longest-standing member.
   virtual Status remove_member(std::string_view conv, chat::UserId user) = 0;
   virtual Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) = 0;
 

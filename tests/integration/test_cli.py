@@ -84,11 +84,13 @@ def test_environment_and_config_file(tmp_path):
 def test_sigterm_drains_and_closes_websockets_with_1001(server):
     from websockets.exceptions import ConnectionClosed
     token = server.register("alice")["token"]
-    ws = server.ws(token=token)
-    assert ws.ok("ping")
+    authed = server.ws(token=token)
+    assert authed.ok("ping")
+    anonymous = server.ws()  # connected, not yet authenticated: it is told too
     server.proc.terminate()
-    with pytest.raises(ConnectionClosed) as e:
-        while True:
-            ws.conn.recv(timeout=10)
-    assert e.value.rcvd.code == 1001
+    for ws in (authed, anonymous):
+        with pytest.raises(ConnectionClosed) as e:
+            while True:
+                ws.conn.recv(timeout=5)
+        assert e.value.rcvd.code == 1001
     assert server.proc.wait(15) == 0

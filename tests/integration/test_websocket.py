@@ -169,3 +169,17 @@ def test_errors_keep_the_connection_open(server):
     r = ws.request("history", conv=123)
     assert r["error"]["code"] == "bad_request"
     assert ws.ok("ping")
+
+
+def test_a_large_reply_is_not_mistaken_for_a_slow_consumer(server_factory):
+    server = server_factory("--max-outbound-bytes", "8192")
+    alice_t = server.register("alice")["token"]
+    server.register("bob")
+    alice = server.ws(token=alice_t)
+    conv = None
+    for i in range(5):
+        conv = alice.send_msg("x" * 2000, to="bob")["conv"]
+        alice.event("message")
+    page = alice.ok("history", conv=conv)  # ~11 KB in one frame, over the 8 KiB queue bound
+    assert len(page["messages"]) == 5
+    assert alice.ok("ping")
