@@ -1,6 +1,7 @@
 """The binary's command line: help, configuration from flags, environment and TOML, clear
 errors, clean shutdown."""
 import os
+import re
 import subprocess
 
 import pytest
@@ -94,3 +95,24 @@ def test_sigterm_drains_and_closes_websockets_with_1001(server):
                 ws.conn.recv(timeout=5)
         assert e.value.rcvd.code == 1001
     assert server.proc.wait(15) == 0
+
+
+def test_one_log_line_per_request_and_connection_and_no_secrets(server):
+    login = server.register("alice")
+    server.register("bob")
+    token = login["token"]
+    server.api("POST", "/chat/send", {"recipient": "bob", "message": "very-private-body"}, token=token)
+    ws = server.ws(query_token=token)
+    ws.ok("ping")
+    ws.close()
+    server.stop()
+    log = "\n".join(server.log_lines)
+    for secret in (token, login["refresh_token"], "password-alice", "very-private-body"):
+        assert secret not in log
+    requests = [l for l in server.log_lines if "event=http " in l]
+    assert any("method=POST path=/chat/send status=200" in l for l in requests)
+    assert any("path=/ws status=101" in l for l in requests)
+    # Each request line, and each connection's closing line, appears once per request/connection.
+    assert len([l for l in requests if "path=/auth/register" in l]) == 2
+    closes = [l for l in server.log_lines if "event=conn_close" in l]
+    assert len(closes) == len({re.search(r"conn=(\d+)", l).group(1) for l in closes})
