@@ -21,6 +21,13 @@ json::object message_json(const Message& m) {
   o["reply_to"] = m.reply_to ? json::value(*m.reply_to) : json::value(nullptr);
   o["client_msg_id"] = m.client_msg_id;
   o["ts"] = format_rfc3339(m.ts);
+  // Present only on messages that were edited or deleted.
+  if (m.edited_at) o["edited_at"] = format_rfc3339(*m.edited_at);
+  if (m.deleted) {
+    o["deleted"] = true;
+    o["body"] = nullptr;
+  }
+  if (m.rev) o["rev"] = m.rev;
   return o;
 }
 
@@ -64,12 +71,46 @@ json::object summary_json(const ConversationSummary& s) {
   if (s.conversation.kind == ConvKind::direct) o["peer"] = s.peer;
   o["role"] = to_string(s.role);
   o["last_seq"] = s.conversation.last_seq;
+  o["last_rev"] = s.conversation.last_rev;
   o["read_seq"] = s.read_seq;
   o["delivered_seq"] = s.delivered_seq;
   o["unread"] = s.unread;
   o["last_message"] = s.last_message ? json::value(message_json(*s.last_message))
                                      : json::value(nullptr);
   return o;
+}
+
+json::object page_json(const HistoryPage& page) {
+  json::array messages;
+  messages.reserve(page.messages.size());
+  for (const auto& m : page.messages) messages.push_back(message_json(m));
+  json::array receipts;
+  receipts.reserve(page.receipts.size());
+  for (const auto& m : page.receipts) {
+    receipts.push_back(json::object{{"user", m.username},
+                                    {"delivered_seq", m.delivered_seq},
+                                    {"read_seq", m.read_seq}});
+  }
+  return json::object{{"messages", std::move(messages)},
+                      {"has_more", page.has_more},
+                      {"receipts", std::move(receipts)}};
+}
+
+json::object sync_json(const SyncState& state) {
+  json::array conversations;
+  for (const auto& s : state.conversations) conversations.push_back(summary_json(s));
+  json::array left;
+  for (const auto& d : state.left) {
+    left.push_back(json::object{{"conv", d.conv}, {"at", format_rfc3339(d.at)}});
+  }
+  return json::object{{"conversations", std::move(conversations)}, {"left", std::move(left)}};
+}
+
+json::object presence_json(const PresenceInfo& p) {
+  return json::object{
+      {"user", p.username},
+      {"online", p.online},
+      {"last_seen", p.last_seen ? json::value(format_rfc3339(*p.last_seen)) : json::value(nullptr)}};
 }
 
 json::object error_json(const Error& e) {
@@ -90,6 +131,26 @@ std::string event_frame(const Event& e) {
       if (!c.user.empty()) o["user"] = c.user;
       if (!c.by.empty()) o["by"] = c.by;
       return o;
+    }
+    json::object operator()(const MessageUpdatedEvent& m) const {
+      return json::object{{"ev", "message_updated"}, {"msg", message_json(m.msg)}};
+    }
+    json::object operator()(const ReceiptEvent& r) const {
+      return json::object{{"ev", "receipt"},
+                          {"conv", r.conv},
+                          {"user", r.user},
+                          {"delivered_seq", r.delivered_seq},
+                          {"read_seq", r.read_seq}};
+    }
+    json::object operator()(const PresenceEvent& p) const {
+      return json::object{{"ev", "presence"},
+                          {"user", p.user},
+                          {"online", p.online},
+                          {"last_seen", p.last_seen ? json::value(format_rfc3339(*p.last_seen))
+                                                    : json::value(nullptr)}};
+    }
+    json::object operator()(const TypingEvent& t) const {
+      return json::object{{"ev", "typing"}, {"conv", t.conv}, {"user", t.user}};
     }
   };
   return json::serialize(std::visit(Visitor{}, e));

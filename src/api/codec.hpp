@@ -12,6 +12,7 @@
 #include "chat/events.hpp"
 #include "chat/types.hpp"
 #include "core/result.hpp"
+#include "service/chat_service.hpp"
 
 namespace parley::api {
 
@@ -23,6 +24,11 @@ json::object conversation_json(const chat::Conversation& c);
 json::object member_json(const chat::Member& m);
 // One entry of GET /conversations and of the sync op.
 json::object summary_json(const chat::ConversationSummary& s);
+// {"messages":[…],"has_more":…,"receipts":[{user, delivered_seq, read_seq}…]}
+json::object page_json(const chat::HistoryPage& page);
+// {"conversations":[…],"left":[{conv, at}…]}
+json::object sync_json(const SyncState& state);
+json::object presence_json(const PresenceInfo& p);
 
 // {"error":{"code":…,"message":…}}
 std::string error_body(const Error& e);

@@ -21,6 +21,10 @@ struct ApiOptions {
   std::vector<std::string> allowed_origins;
   std::chrono::seconds auth_timeout{10};  // a WebSocket must authenticate within this
   std::size_t max_inflight_sends = 1024;  // unacknowledged sends per WebSocket
+  std::chrono::milliseconds typing_interval{1000};  // at most one typing event per conv per session
+  // A user whose last session closed is announced offline only if still gone after this.
+  std::chrono::milliseconds presence_grace{3000};
+  std::chrono::seconds last_seen_flush{10};  // how often batched last-seen times are written
 };
 
 struct ApiContext {

@@ -57,13 +57,6 @@ Result<HistoryRequest> history_request(const HttpRequest& req) {
   return h;
 }
 
-json::object page_json(const HistoryPage& page) {
-  json::array messages;
-  messages.reserve(page.messages.size());
-  for (const auto& m : page.messages) messages.push_back(message_json(m));
-  return json::object{{"messages", std::move(messages)}, {"has_more", page.has_more}};
-}
-
 json::object group_json(const GroupInfo& info) {
   auto o = conversation_json(info.group);
   json::array members;
@@ -314,6 +307,89 @@ Awaitable conversation_messages(ApiContext& ctx, HttpRequest& req, const Caller*
   co_return respond(200, page_json(*page));
 }
 
+Result<Seq> seq_param(std::string_view text) {
+  Seq value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1) {
+    return make_error(Errc::bad_request, "seq must be a positive integer");
+  }
+  return value;
+}
+
+// POST /conversations/{id}/read and /delivered: {"seq": N}
+Awaitable move_cursor(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p,
+                      bool read) {
+  auto body = body_object(req);
+  if (!body) co_return fail(body.error());
+  auto seq = opt_int(*body, "seq");
+  if (!seq) co_return fail(seq.error());
+  if (!*seq) co_return fail(make_error(Errc::bad_request, "'seq' is required"));
+  auto cursors = co_await offload(ctx.blocking, [&] {
+    return ctx.service.mark(*caller, p[0], read ? 0 : **seq, read ? **seq : 0);
+  });
+  if (!cursors) co_return fail(cursors.error());
+  co_return respond(200, json::object{{"conv", p[0]},
+                                      {"delivered_seq", cursors->delivered_seq},
+                                      {"read_seq", cursors->read_seq}});
+}
+
+Awaitable conversation_read(ApiContext& ctx, HttpRequest& req, const Caller* caller,
+                            const Params& p) {
+  return move_cursor(ctx, req, caller, p, true);
+}
+
+Awaitable conversation_delivered(ApiContext& ctx, HttpRequest& req, const Caller* caller,
+                                 const Params& p) {
+  return move_cursor(ctx, req, caller, p, false);
+}
+
+Awaitable conversation_changes(ApiContext& ctx, HttpRequest& req, const Caller* caller,
+                               const Params& p) {
+  auto h = history_request(req);
+  if (!h) co_return fail(h.error());
+  auto page = co_await offload(ctx.blocking, [&] {
+    return ctx.service.changes(*caller, p[0], h->after.value_or(0), h->limit);
+  });
+  if (!page) co_return fail(page.error());
+  co_return respond(200, page_json(*page));
+}
+
+Awaitable message_edit(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p) {
+  auto seq = seq_param(p[1]);
+  if (!seq) co_return fail(seq.error());
+  auto body = body_object(req);
+  if (!body) co_return fail(body.error());
+  auto text = req_string(*body, "message");
+  if (!text) co_return fail(text.error());
+  auto msg = co_await offload(ctx.blocking, [&] {
+    return ctx.service.change_message(*caller, p[0], *seq, std::move(*text));
+  });
+  if (!msg) co_return fail(msg.error());
+  co_return respond(200, message_json(*msg));
+}
+
+Awaitable message_delete(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params& p) {
+  auto seq = seq_param(p[1]);
+  if (!seq) co_return fail(seq.error());
+  auto msg = co_await offload(ctx.blocking, [&] {
+    return ctx.service.change_message(*caller, p[0], *seq, std::nullopt);
+  });
+  if (!msg) co_return fail(msg.error());
+  co_return respond(200, message_json(*msg));
+}
+
+Awaitable user_presence(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params& p) {
+  auto info = co_await offload(ctx.blocking, [&] { return ctx.service.presence_of(*caller, p[0]); });
+  if (!info) co_return fail(info.error());
+  co_return respond(200, presence_json(*info));
+}
+
+Awaitable sync_state(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params&) {
+  auto state = co_await offload(ctx.blocking, [&] { return ctx.service.sync(*caller); });
+  if (!state) co_return fail(state.error());
+  co_return respond(200, sync_json(*state));
+}
+
 // ---- routing -------------------------------------------------------------------------------------
 
 using Handler = Awaitable (*)(ApiContext&, HttpRequest&, const Caller*, const Params&);
@@ -344,6 +420,13 @@ constexpr Route kRoutes[] = {
     {"GET", "/groups/{}/messages", true, group_messages},
     {"GET", "/conversations", true, conversation_list},
     {"GET", "/conversations/{}/messages", true, conversation_messages},
+    {"GET", "/conversations/{}/changes", true, conversation_changes},
+    {"POST", "/conversations/{}/read", true, conversation_read},
+    {"POST", "/conversations/{}/delivered", true, conversation_delivered},
+    {"PATCH", "/conversations/{}/messages/{}", true, message_edit},
+    {"DELETE", "/conversations/{}/messages/{}", true, message_delete},
+    {"GET", "/users/{}/presence", true, user_presence},
+    {"GET", "/sync", true, sync_state},
 };
 
 std::vector<std::string_view> split_path(std::string_view path) {

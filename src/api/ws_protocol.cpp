@@ -1,6 +1,8 @@
 #include "api/ws_protocol.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <unordered_map>
 #include <boost/json.hpp>
 
 #include "api/codec.hpp"
@@ -60,16 +62,26 @@ class WsSession final : public net::WsListener,
       conn_->close(net::close_code::unauthenticated, "not authenticated");
       co_return;
     }
-    if (**op == "send") co_return co_await send(id, *request);
-    if (**op == "history") co_return co_await history(id, *request);
-    if (**op == "sync") co_return co_await sync(id);
-    if (**op == "ping") co_return reply(id, json::object{});
-    reply_error(id, make_error(Errc::unknown_op, "unknown op '" + **op + "'"));
+    const std::string& name = **op;
+    if (name == "send") co_return co_await send(id, *request);
+    if (name == "history") co_return co_await history(id, *request);
+    if (name == "sync") co_return co_await sync(id);
+    if (name == "delivered" || name == "read") co_return co_await mark(id, *request, name == "read");
+    if (name == "typing") co_return co_await typing(id, *request);
+    if (name == "edit" || name == "delete") {
+      co_return co_await change(id, *request, name == "edit");
+    }
+    if (name == "presence") co_return co_await presence(id, *request);
+    if (name == "ping") co_return reply(id, json::object{});
+    reply_error(id, make_error(Errc::unknown_op, "unknown op '" + name + "'"));
   }
 
   void on_close() override {
     if (auth_timer_) auth_timer_->cancel();
-    if (attached_) ctx_.hub.detach(conn_->shard(), caller_->user_id, this);
+    if (attached_) {
+      ctx_.hub.detach(conn_->shard(), caller_->user_id, this);
+      if (ctx_.service.presence_closed(*caller_)) settle_presence_later();
+    }
     conn_.reset();  // breaks the session ↔ connection cycle
   }
 
@@ -83,6 +95,21 @@ class WsSession final : public net::WsListener,
     ctx_.hub.attach(conn_->shard(), caller_->user_id, shared_from_this());
     attached_ = true;
     log::info("event=ws_open conn={} user={}", conn_->id(), caller_->user_id);
+    if (ctx_.service.presence_opened(*caller_)) {
+      asio::post(ctx_.blocking, [&ctx = ctx_, caller = *caller_] {
+        ctx.service.announce_presence(caller, true);
+      });
+    }
+  }
+
+  // The user's last session closed: after the grace period, announce offline unless they came
+  // back (a reload or a flaky network stays invisible to everyone else).
+  void settle_presence_later() {
+    auto timer = std::make_shared<asio::steady_timer>(conn_->executor(), ctx_.options.presence_grace);
+    timer->async_wait([timer, &ctx = ctx_, caller = *caller_](boost::system::error_code ec) {
+      if (ec) return;
+      asio::post(ctx.blocking, [&ctx, caller] { ctx.service.settle_presence(caller); });
+    });
   }
 
   void reply(const json::value& id, json::object body) {
@@ -163,33 +190,101 @@ class WsSession final : public net::WsListener,
                         });
   }
 
+  // history {conv, before?, after?, limit?} — or {conv, changed_after: REV, limit?} for the
+  // messages edited or deleted since a rev.
   asio::awaitable<void> history(const json::value& id, const json::object& request) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
     HistoryRequest h;
-    for (auto [name, field] : {std::pair{"before", &h.before}, std::pair{"after", &h.after},
-                               std::pair{"limit", &h.limit}}) {
+    std::optional<std::int64_t> changed_after;
+    for (auto [name, field] :
+         {std::pair{"before", &h.before}, std::pair{"after", &h.after},
+          std::pair{"limit", &h.limit}, std::pair{"changed_after", &changed_after}}) {
       auto v = opt_int(request, name);
       if (!v) co_return reply_error(id, v.error());
       *field = *v;
     }
-    auto page =
-        co_await net::offload(ctx_.blocking, [&] { return ctx_.service.history(*caller_, *conv, h); });
+    auto page = co_await net::offload(ctx_.blocking, [&] {
+      return changed_after ? ctx_.service.changes(*caller_, *conv, *changed_after, h.limit)
+                           : ctx_.service.history(*caller_, *conv, h);
+    });
     if (!page) co_return reply_error(id, page.error());
-    json::array messages;
-    messages.reserve(page->messages.size());
-    for (const auto& m : page->messages) messages.push_back(message_json(m));
-    reply(id, json::object{{"conv", *conv}, {"messages", std::move(messages)},
-                           {"has_more", page->has_more}});
+    auto body = page_json(*page);
+    body.emplace("conv", *conv);
+    reply(id, std::move(body));
   }
 
   asio::awaitable<void> sync(const json::value& id) {
-    auto list =
-        co_await net::offload(ctx_.blocking, [&] { return ctx_.service.conversations(*caller_); });
-    if (!list) co_return reply_error(id, list.error());
-    json::array out;
-    for (const auto& s : *list) out.push_back(summary_json(s));
-    reply(id, json::object{{"conversations", std::move(out)}});
+    auto state = co_await net::offload(ctx_.blocking, [&] { return ctx_.service.sync(*caller_); });
+    if (!state) co_return reply_error(id, state.error());
+    reply(id, sync_json(*state));
+  }
+
+  // delivered {conv, seq} / read {conv, seq}
+  asio::awaitable<void> mark(const json::value& id, const json::object& request, bool read) {
+    auto conv = req_string(request, "conv");
+    if (!conv) co_return reply_error(id, conv.error());
+    auto seq = opt_int(request, "seq");
+    if (!seq) co_return reply_error(id, seq.error());
+    if (!*seq) co_return reply_error(id, make_error(Errc::bad_request, "'seq' is required"));
+    auto cursors = co_await net::offload(ctx_.blocking, [&] {
+      return ctx_.service.mark(*caller_, *conv, read ? 0 : **seq, read ? **seq : 0);
+    });
+    if (!cursors) co_return reply_error(id, cursors.error());
+    reply(id, json::object{{"conv", *conv},
+                           {"delivered_seq", cursors->delivered_seq},
+                           {"read_seq", cursors->read_seq}});
+  }
+
+  // typing {conv}: at most one event per conversation per typing_interval from this session;
+  // extra ones are acknowledged with "sent": false and go nowhere.
+  asio::awaitable<void> typing(const json::value& id, const json::object& request) {
+    auto conv = req_string(request, "conv");
+    if (!conv) co_return reply_error(id, conv.error());
+    const auto now = std::chrono::steady_clock::now();
+    auto& last = last_typing_[*conv];
+    if (last.time_since_epoch().count() != 0 && now - last < ctx_.options.typing_interval) {
+      co_return reply(id, json::object{{"sent", false}});
+    }
+    auto status =
+        co_await net::offload(ctx_.blocking, [&] { return ctx_.service.typing(*caller_, *conv); });
+    if (!status) {
+      last_typing_.erase(*conv);
+      co_return reply_error(id, status.error());
+    }
+    last = now;
+    if (last_typing_.size() > 64) last_typing_.clear();  // bounded per session
+    reply(id, json::object{{"sent", true}});
+  }
+
+  // edit {conv, seq, body} / delete {conv, seq}
+  asio::awaitable<void> change(const json::value& id, const json::object& request, bool edit) {
+    auto conv = req_string(request, "conv");
+    if (!conv) co_return reply_error(id, conv.error());
+    auto seq = opt_int(request, "seq");
+    if (!seq) co_return reply_error(id, seq.error());
+    if (!*seq) co_return reply_error(id, make_error(Errc::bad_request, "'seq' is required"));
+    std::optional<std::string> body;
+    if (edit) {
+      auto text = req_string(request, "body");
+      if (!text) co_return reply_error(id, text.error());
+      body = std::move(*text);
+    }
+    auto msg = co_await net::offload(ctx_.blocking, [&] {
+      return ctx_.service.change_message(*caller_, *conv, **seq, std::move(body));
+    });
+    if (!msg) co_return reply_error(id, msg.error());
+    reply(id, json::object{{"msg", message_json(*msg)}});
+  }
+
+  // presence {user}
+  asio::awaitable<void> presence(const json::value& id, const json::object& request) {
+    auto user = req_string(request, "user");
+    if (!user) co_return reply_error(id, user.error());
+    auto info =
+        co_await net::offload(ctx_.blocking, [&] { return ctx_.service.presence_of(*caller_, *user); });
+    if (!info) co_return reply_error(id, info.error());
+    reply(id, presence_json(*info));
   }
 
   ApiContext& ctx_;
@@ -197,6 +292,7 @@ class WsSession final : public net::WsListener,
   std::shared_ptr<WsConnection> conn_;
   std::unique_ptr<asio::steady_timer> auth_timer_;
   std::size_t inflight_sends_ = 0;
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_typing_;
   bool attached_ = false;
 };
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "api/housekeeping.hpp"
 #include "api/hub.hpp"
 #include "api/request_context.hpp"
 #include "api/rest_routes.hpp"
@@ -151,6 +152,8 @@ int run_node(const Config& c) {
     bus.set_sink([&hub](const chat::EnvelopePtr& envelope) { hub.deliver(envelope); });
     api::ApiContext ctx{service, blocking, hub, {}};
     ctx.options.allowed_origins = c.allowed_origins;
+    ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
+    ctx.options.typing_interval = std::chrono::milliseconds(c.typing_interval_ms);
 
     net::ConnectionLimits limits;
     limits.max_payload_bytes = c.max_payload_bytes;
@@ -161,6 +164,7 @@ int run_node(const Config& c) {
         [&ctx](const net::HttpRequest& r) { return api::accept_websocket(ctx, r); });
     const auto address = server.listen(host, port);
     server.start();
+    api::start_housekeeping(ctx, shards);
     shards.start();
     log::info("event=listening addr={} shards={} store=sqlite:{} version={}", address, shard_count,
               db_path, PARLEY_VERSION);
@@ -178,6 +182,9 @@ int run_node(const Config& c) {
     shards.stop();
     shards.join();
     blocking.join();
+    if (auto s = service.flush_last_seen(); !s) {
+      log::warn("event=last_seen_flush_failed error=\"{}\"", s.error().message);
+    }
     log::info("event=stopped open_connections={}", server.open_connections());
     return 0;
   } catch (const ConfigError& e) {

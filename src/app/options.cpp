@@ -119,6 +119,12 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Browser origins allowed to open /ws besides the server's own, e.g. "
       "https://chat.example.com; * allows any")
       ->delimiter(',');
+  opt("--presence-grace-ms", c.presence_grace_ms, "PARLEY_PRESENCE_GRACE_MS",
+      "A user whose last connection closed is announced offline only if still gone after this")
+      ->check(CLI::Range(0u, 600000u));
+  opt("--typing-interval-ms", c.typing_interval_ms, "PARLEY_TYPING_INTERVAL_MS",
+      "At most one typing event per conversation per connection in this interval")
+      ->check(CLI::Range(0u, 60000u));
   opt("--group-commit-max-batch", c.group_commit_max_batch, "PARLEY_GROUP_COMMIT_MAX_BATCH",
       "Most messages committed in one transaction")
       ->check(CLI::Range(1u, 100000u));

@@ -3,6 +3,7 @@
 // An Envelope is immutable once published and shared by every recipient.
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,10 +26,37 @@ struct ConversationEvent {
   std::string by;
 };
 
-using Event = std::variant<MessageEvent, ConversationEvent>;
+// A message was edited or deleted (the `message_updated` event): msg is its new state.
+struct MessageUpdatedEvent {
+  Message msg;
+};
+
+// A member's receipt cursors moved (the `receipt` event).
+struct ReceiptEvent {
+  ConvId conv;
+  std::string user;
+  Seq delivered_seq = 0;
+  Seq read_seq = 0;
+};
+
+// A user came online or went offline (the `presence` event).
+struct PresenceEvent {
+  std::string user;
+  bool online = false;
+  std::optional<TimeMs> last_seen;
+};
+
+// A member is typing (the `typing` event). Never stored.
+struct TypingEvent {
+  ConvId conv;
+  std::string user;
+};
+
+using Event = std::variant<MessageEvent, ConversationEvent, MessageUpdatedEvent, ReceiptEvent,
+                           PresenceEvent, TypingEvent>;
 
 struct Envelope {
-  ConvId conv;
+  ConvId conv;  // empty for events about a user (presence)
   std::vector<UserId> recipients;  // users whose online sessions receive the event
   Event event;
 };

@@ -45,6 +45,19 @@ struct Conversation {
   std::string passcode_hash;  // empty: the group cannot be joined by passcode
   TimeMs created_at = 0;
   Seq last_seq = 0;
+  std::int64_t last_rev = 0;  // the rev of the latest edit or delete
+};
+
+// A member's receipt cursors; both only move forward (DESIGN.md §3, "Receipts").
+struct Cursors {
+  Seq delivered_seq = 0;
+  Seq read_seq = 0;
+};
+
+// A conversation the user is no longer in (sync tells clients which ones they left).
+struct Departure {
+  ConvId conv;
+  TimeMs at = 0;
 };
 
 struct Member {
@@ -67,6 +80,11 @@ struct Message {
   std::optional<Seq> reply_to;
   std::string client_msg_id;
   TimeMs ts = 0;
+  // Edits and deletes: rev orders a conversation's changes (1, 2, 3… per conversation; 0 for a
+  // message never changed). A deleted message keeps its place as a tombstone with an empty body.
+  std::optional<TimeMs> edited_at;
+  bool deleted = false;
+  std::int64_t rev = 0;
 };
 
 // A message as submitted, before the writer gives it an id, a seq and a timestamp.
@@ -90,6 +108,9 @@ struct Appended {
 struct HistoryPage {
   std::vector<Message> messages;
   bool has_more = false;
+  // Every member's receipt cursors, so a client can show per message "delivered to all" and
+  // "read by N of M". Filled by the service, not the store.
+  std::vector<Member> receipts;
 };
 
 // What a member sees of one of their conversations (GET /conversations, the sync op).

@@ -30,6 +30,9 @@ struct Config {
   std::string token_secret;     // default: generated once into <data_dir>/token.key
   std::vector<std::string> allowed_origins;
 
+  unsigned presence_grace_ms = 3000;
+  unsigned typing_interval_ms = 1000;
+
   unsigned group_commit_max_batch = 1024;
   unsigned group_commit_max_delay_us = 0;
 

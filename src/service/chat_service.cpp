@@ -234,7 +234,7 @@ Status ChatService::remove_member(const Caller& caller, const ConvId& group,
   if (!may_remove_member(caller.user_id, *role, user->id, target->role)) {
     return make_error(Errc::forbidden, "you may not remove this member");
   }
-  auto removed = store_.remove_member(group, user->id);
+  auto removed = store_.remove_member(group, user->id, clock_.now_ms());
   if (!removed) return removed;
   members_.invalidate(group);
   // The removed user hears about it too, so every one of its sessions drops the conversation.
@@ -275,6 +275,128 @@ Result<std::vector<ConversationSummary>> ChatService::conversations(const Caller
   return store_.conversations_of(caller.user_id);
 }
 
+Result<SyncState> ChatService::sync(const Caller& caller) {
+  auto conversations = store_.conversations_of(caller.user_id);
+  if (!conversations) return conversations.error();
+  auto left = store_.departures_of(caller.user_id);
+  if (!left) return left.error();
+  return SyncState{std::move(*conversations), std::move(*left)};
+}
+
+// ---- receipts, edits, typing -------------------------------------------------------------------
+
+void ChatService::publish(const ConvId& conv, Event event, const MemberList& members,
+                          UserId except) {
+  auto env = std::make_shared<Envelope>();
+  env->conv = conv;
+  env->recipients.reserve(members.size());
+  for (const auto& m : members) {
+    if (m.user_id != except) env->recipients.push_back(m.user_id);
+  }
+  env->event = std::move(event);
+  bus_.publish(std::move(env));
+}
+
+Result<Cursors> ChatService::mark(const Caller& caller, const ConvId& conv, Seq delivered,
+                                  Seq read) {
+  if (delivered < 0 || read < 0) return make_error(Errc::bad_request, "seq must be >= 0");
+  if (auto role = require_member(caller, conv); !role) return role.error();
+  auto moved = store_.advance_cursors(conv, caller.user_id, delivered, read);
+  if (!moved) {
+    if (moved.error().code == Errc::not_found) {
+      return make_error(Errc::not_member, "you are not a member of this conversation");
+    }
+    return moved.error();
+  }
+  const auto [cursors, changed] = *moved;
+  if (changed) {
+    if (auto list = members_.get(conv)) {
+      publish(conv, ReceiptEvent{conv, caller.username, cursors.delivered_seq, cursors.read_seq},
+              **list);
+    }
+  }
+  return cursors;
+}
+
+Result<Message> ChatService::change_message(const Caller& caller, const ConvId& conv, Seq seq,
+                                            std::optional<std::string> body) {
+  if (body) {
+    if (auto s = validate_body(*body, options_.limits); !s) return s.error();
+  }
+  if (seq < 1) return make_error(Errc::bad_request, "seq must be >= 1");
+  if (auto role = require_member(caller, conv); !role) return role.error();
+  auto changed = store_.change_message(conv, seq, caller.user_id, std::move(body), clock_.now_ms());
+  if (!changed) return changed;
+  if (auto list = members_.get(conv)) publish(conv, MessageUpdatedEvent{*changed}, **list);
+  return changed;
+}
+
+Result<HistoryPage> ChatService::changes(const Caller& caller, const ConvId& conv,
+                                         std::int64_t after_rev,
+                                         std::optional<std::int64_t> limit) {
+  if (after_rev < 0) return make_error(Errc::bad_request, "changed_after must be >= 0");
+  if (auto role = require_member(caller, conv); !role) return role.error();
+  return store_.changes(conv, after_rev, clamp_page_limit(limit, options_.limits));
+}
+
+Status ChatService::typing(const Caller& caller, const ConvId& conv) {
+  if (auto role = require_member(caller, conv); !role) return role.error();
+  auto list = members_.get(conv);
+  if (!list) return list.error();
+  publish(conv, TypingEvent{conv, caller.username}, **list, caller.user_id);
+  return ok_status();
+}
+
+// ---- presence ----------------------------------------------------------------------------------
+
+bool ChatService::presence_opened(const Caller& caller) {
+  return presence_.session_opened(caller.user_id);
+}
+
+bool ChatService::presence_closed(const Caller& caller) {
+  return presence_.session_closed(caller.user_id, clock_.now_ms());
+}
+
+void ChatService::settle_presence(const Caller& caller) {
+  if (auto last_seen = presence_.settle(caller.user_id)) announce_presence(caller, false, last_seen);
+}
+
+void ChatService::announce_presence(const Caller& caller, bool online,
+                                    std::optional<TimeMs> last_seen) {
+  auto contacts = store_.contacts_of(caller.user_id);
+  if (!contacts || contacts->empty()) return;  // nobody to tell (a store error: nothing to do)
+  auto env = std::make_shared<Envelope>();
+  env->recipients = std::move(*contacts);
+  env->event = PresenceEvent{caller.username, online, last_seen};
+  bus_.publish(std::move(env));
+}
+
+Result<PresenceInfo> ChatService::presence_of(const Caller& caller, std::string_view username) {
+  auto user = store_.find_user(username);
+  if (!user) {
+    if (user.error().code == Errc::not_found) return not_found("no such user");
+    return user.error();
+  }
+  if (user->id != caller.user_id) {
+    auto contacts = store_.contacts_of(caller.user_id);
+    if (!contacts) return contacts.error();
+    if (std::find(contacts->begin(), contacts->end(), user->id) == contacts->end()) {
+      return make_error(Errc::forbidden, "you share no conversation with this user");
+    }
+  }
+  PresenceInfo info;
+  info.username = user->username;
+  info.online = presence_.online(user->id);
+  info.last_seen = presence_.pending_last_seen(user->id);
+  if (!info.last_seen) info.last_seen = user->last_seen_at;
+  return info;
+}
+
+Status ChatService::flush_last_seen() {
+  auto pending = presence_.take_pending();
+  return store_.record_last_seen(pending);
+}
+
 Status ChatService::check_history_request(const HistoryRequest& r) {
   if ((r.before && *r.before < 1) || (r.after && *r.after < 0)) {
     return make_error(Errc::bad_request, "before must be >= 1 and after >= 0");
@@ -291,10 +413,20 @@ Result<HistoryPage> ChatService::read_history(const ConvId& conv, const HistoryR
   return store_.history(conv, q);
 }
 
+Status ChatService::attach_receipts(const ConvId& conv, HistoryPage& page) {
+  auto members = store_.members(conv);
+  if (!members) return members.error();
+  page.receipts = std::move(*members);
+  return ok_status();
+}
+
 Result<HistoryPage> ChatService::history(const Caller& caller, const ConvId& conv,
                                          const HistoryRequest& request) {
   if (auto role = require_member(caller, conv); !role) return role.error();
-  return read_history(conv, request);
+  auto page = read_history(conv, request);
+  if (!page) return page;
+  if (auto s = attach_receipts(conv, *page); !s) return s.error();
+  return page;
 }
 
 Result<HistoryPage> ChatService::group_history(const Caller& caller, const ConvId& group,
@@ -316,7 +448,10 @@ Result<HistoryPage> ChatService::direct_history(const Caller& caller, std::strin
     if (auto s = check_history_request(request); !s) return s.error();
     return HistoryPage{};
   }
-  return read_history(**conv, request);
+  auto page = read_history(**conv, request);
+  if (!page) return page;
+  if (auto s = attach_receipts(**conv, *page); !s) return s.error();
+  return page;
 }
 
 // ---- sending -----------------------------------------------------------------------------------

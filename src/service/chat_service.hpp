@@ -21,6 +21,7 @@
 #include "core/ids.hpp"
 #include "log/message_log.hpp"
 #include "service/membership_cache.hpp"
+#include "service/presence.hpp"
 #include "store/store.hpp"
 
 namespace parley {
@@ -46,6 +47,18 @@ struct SendRequest {
   std::string client_msg_id;
   std::string body;
   std::optional<chat::Seq> reply_to;
+};
+
+// What a reconnecting client needs to catch up (the sync op).
+struct SyncState {
+  std::vector<chat::ConversationSummary> conversations;
+  std::vector<chat::Departure> left;
+};
+
+struct PresenceInfo {
+  std::string username;
+  bool online = false;
+  std::optional<TimeMs> last_seen;
 };
 
 struct GroupInfo {
@@ -95,6 +108,8 @@ class ChatService {
   // A group and its members, for members only.
   Result<GroupInfo> group_info(const Caller& caller, const chat::ConvId& group);
   Result<std::vector<chat::ConversationSummary>> conversations(const Caller& caller);
+  // Every conversation with its cursors and unread count, and the ones the caller left.
+  Result<SyncState> sync(const Caller& caller);
   Result<chat::HistoryPage> history(const Caller& caller, const chat::ConvId& conv,
                                     const HistoryRequest& request);
   // Group routes: like history, but a direct conversation id is "no such group".
@@ -102,6 +117,35 @@ class ChatService {
                                           const HistoryRequest& request);
   Result<chat::HistoryPage> direct_history(const Caller& caller, std::string_view peer,
                                            const HistoryRequest& request);
+
+  // ---- receipts, edits, typing [blocking]
+  // Moves the caller's cursors forward (0 leaves one as it is); publishes a receipt event to the
+  // members when they moved. Returns the cursors after the update.
+  Result<chat::Cursors> mark(const Caller& caller, const chat::ConvId& conv, chat::Seq delivered,
+                             chat::Seq read);
+  // Edits (body) or deletes (nullopt) the caller's own message; publishes message_updated.
+  Result<chat::Message> change_message(const Caller& caller, const chat::ConvId& conv,
+                                       chat::Seq seq, std::optional<std::string> body);
+  // Messages edited or deleted after rev `after_rev`, in rev order.
+  Result<chat::HistoryPage> changes(const Caller& caller, const chat::ConvId& conv,
+                                    std::int64_t after_rev, std::optional<std::int64_t> limit);
+  // Tells the other members the caller is typing. Never stored. (Rate limits are the caller's.)
+  Status typing(const Caller& caller, const chat::ConvId& conv);
+
+  // ---- presence
+  // Sessions opening and closing [non-blocking]: true when the change must be announced —
+  // opened: announce_presence(online) now; closed: call settle_presence after the grace period.
+  bool presence_opened(const Caller& caller);
+  bool presence_closed(const Caller& caller);
+  // After the grace period: announces offline if the user has not come back. [blocking]
+  void settle_presence(const Caller& caller);
+  // Publishes a presence event to everyone who shares a conversation with the user. [blocking]
+  void announce_presence(const Caller& caller, bool online,
+                         std::optional<TimeMs> last_seen = std::nullopt);
+  // Presence of a user who shares a conversation with the caller (else forbidden). [blocking]
+  Result<PresenceInfo> presence_of(const Caller& caller, std::string_view username);
+  // Writes the batched last-seen times to the store. [blocking]
+  Status flush_last_seen();
 
   // ---- sending
   // Validates, authorizes and resolves the conversation (creating the direct one on first use).
@@ -120,6 +164,9 @@ class ChatService {
   Result<chat::Conversation> require_group(const chat::ConvId& id);
   static Status check_history_request(const HistoryRequest& request);
   Result<chat::HistoryPage> read_history(const chat::ConvId& conv, const HistoryRequest& request);
+  void publish(const chat::ConvId& conv, chat::Event event, const MemberList& members,
+               chat::UserId except = 0);
+  Status attach_receipts(const chat::ConvId& conv, chat::HistoryPage& page);
   void publish_membership(const chat::ConvId& conv, std::string change, std::string user,
                           std::string by, std::vector<chat::UserId> extra_recipients);
 
@@ -131,6 +178,7 @@ class ChatService {
   const auth::TokenSigner& tokens_;
   const ServiceOptions options_;
   MembershipCache members_;
+  PresenceTracker presence_;
 
   // Login sessions revoked (logout) within the access-token lifetime → when. Their access tokens
   // are refused until they expire on their own.

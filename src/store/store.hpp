@@ -76,8 +76,22 @@ class Store {
                             TimeMs now) = 0;
   // Errc::not_found when not a member. When the owner leaves, the longest-standing remaining
   // admin becomes owner, else the longest-standing member.
-  virtual Status remove_member(std::string_view conv, chat::UserId user) = 0;
+  virtual Status remove_member(std::string_view conv, chat::UserId user, TimeMs now) = 0;
   virtual Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) = 0;
+  // Conversations the user was removed from or left, and when (newest first).
+  virtual Result<std::vector<chat::Departure>> departures_of(chat::UserId user) = 0;
+  // Everyone who shares at least one conversation with user (presence goes only to them).
+  virtual Result<std::vector<chat::UserId>> contacts_of(chat::UserId user) = 0;
+
+  // Receipts. Moves the member's cursors forward to the given seqs (0: leave that one), clamped
+  // to the conversation's last_seq; never backwards; reading implies delivery. Returns the
+  // cursors afterwards and whether they moved. Errc::not_found when not a member.
+  virtual Result<std::pair<chat::Cursors, bool>> advance_cursors(std::string_view conv,
+                                                                 chat::UserId user,
+                                                                 chat::Seq delivered,
+                                                                 chat::Seq read) = 0;
+  // Last seen: stores the latest time of each (user, time); older times never overwrite newer.
+  virtual Status record_last_seen(std::span<const std::pair<chat::UserId, TimeMs>> seen) = 0;
 
   // Messages. append_messages is the group commit: in one durable transaction it dedupes each
   // message on (conv, sender, client_msg_id) — a duplicate yields the stored original — and gives
@@ -86,6 +100,16 @@ class Store {
   virtual std::vector<Result<chat::Appended>> append_messages(
       std::span<const chat::NewMessage> batch, TimeMs now, IdGenerator& ids) = 0;
   virtual Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) = 0;
+  // Edits (body set) or deletes (body empty: a tombstone) message seq of conv, if sender_id sent
+  // it, giving it the conversation's next rev. Errc::not_found for no such message,
+  // Errc::forbidden when someone else sent it, Errc::conflict when it is already deleted.
+  virtual Result<chat::Message> change_message(std::string_view conv, chat::Seq seq,
+                                               chat::UserId sender_id,
+                                               std::optional<std::string> body, TimeMs now) = 0;
+  // Messages of conv changed after rev `after`, in rev order (at most limit, has_more says if
+  // there are more).
+  virtual Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after,
+                                            int limit) = 0;
 };
 
 }  // namespace parley

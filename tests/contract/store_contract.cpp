@@ -118,12 +118,20 @@ TEST_P(StoreContract, GroupMembershipChanges) {
             Errc::not_found);
 
   // The owner leaves: the longest-standing member takes over.
-  ASSERT_TRUE(f.store->remove_member(g, a).ok());
+  ASSERT_TRUE(f.store->remove_member(g, a, kNow + 5).ok());
   members = f.store->members(g);
   ASSERT_EQ(members->size(), 2u);
   EXPECT_EQ((*members)[0].username, "bob");
   EXPECT_EQ((*members)[0].role, Role::owner);
-  EXPECT_EQ(f.store->remove_member(g, a).error().code, Errc::not_found);
+  EXPECT_EQ(f.store->remove_member(g, a, kNow + 6).error().code, Errc::not_found);
+  // Alice left: sync can tell her; joining again clears it.
+  auto left = f.store->departures_of(a);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].conv, g);
+  EXPECT_EQ((*left)[0].at, kNow + 5);
+  ASSERT_TRUE(f.store->add_member(g, a, Role::member, kNow + 7).ok());
+  EXPECT_TRUE(f.store->departures_of(a)->empty());
 }
 
 TEST_P(StoreContract, AppendAssignsDenseSeqsPerConversation) {
@@ -234,6 +242,91 @@ TEST_P(StoreContract, ConversationsOfCountsUnreadFromOthers) {
   EXPECT_EQ(s.last_message->from, "bob");
 
   EXPECT_EQ(f.store->conversations_of(b)->size(), 2u);
+}
+
+TEST_P(StoreContract, ReceiptCursorsOnlyMoveForward) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  f.append({f.msg(ab, a, "1"), f.msg(ab, a, "2"), f.msg(ab, a, "3")});
+
+  auto r = f.store->advance_cursors(ab, b, 2, 0);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->first.delivered_seq, 2);
+  EXPECT_EQ(r->first.read_seq, 0);
+  EXPECT_TRUE(r->second);
+  r = f.store->advance_cursors(ab, b, 1, 0);  // lower: ignored
+  EXPECT_EQ(r->first.delivered_seq, 2);
+  EXPECT_FALSE(r->second);
+  r = f.store->advance_cursors(ab, b, 0, 99);  // past the end: clamped; read implies delivered
+  EXPECT_EQ(r->first.read_seq, 3);
+  EXPECT_EQ(r->first.delivered_seq, 3);
+  EXPECT_TRUE(r->second);
+  EXPECT_EQ(f.store->advance_cursors(ab, f.user("carol"), 1, 1).error().code, Errc::not_found);
+
+  auto summary = f.store->conversations_of(b);
+  EXPECT_EQ((*summary)[0].read_seq, 3);
+  EXPECT_EQ((*summary)[0].unread, 0);
+  auto members = f.store->members(ab);
+  const auto& bob = (*members)[0].user_id == b ? (*members)[0] : (*members)[1];
+  EXPECT_EQ(bob.delivered_seq, 3);
+}
+
+TEST_P(StoreContract, EditsAndDeletesBySenderOnlyWithRevs) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  f.append({f.msg(ab, a, "1", "first"), f.msg(ab, a, "2", "second"), f.msg(ab, b, "3", "bob's")});
+
+  auto edited = f.store->change_message(ab, 1, a, "first, edited", kNow + 1);
+  ASSERT_TRUE(edited.ok());
+  EXPECT_EQ(edited->body, "first, edited");
+  EXPECT_EQ(edited->edited_at, kNow + 1);
+  EXPECT_EQ(edited->rev, 1);
+  EXPECT_EQ(f.store->change_message(ab, 3, a, "not mine", kNow).error().code, Errc::forbidden);
+  EXPECT_EQ(f.store->change_message(ab, 9, a, "none", kNow).error().code, Errc::not_found);
+
+  auto deleted = f.store->change_message(ab, 2, a, std::nullopt, kNow + 2);
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_TRUE(deleted->deleted);
+  EXPECT_EQ(deleted->body, "");
+  EXPECT_EQ(deleted->rev, 2);
+  EXPECT_EQ(f.store->change_message(ab, 2, a, "revive", kNow).error().code, Errc::conflict);
+
+  // History shows the tombstone in its place; changes lists both in rev order.
+  auto page = f.store->history(ab, {});
+  ASSERT_EQ(page->messages.size(), 3u);
+  EXPECT_TRUE(page->messages[1].deleted);
+  EXPECT_EQ(page->messages[0].body, "first, edited");
+  auto changes = f.store->changes(ab, 0, 10);
+  ASSERT_EQ(changes->messages.size(), 2u);
+  EXPECT_EQ(changes->messages[0].seq, 1);
+  EXPECT_EQ(changes->messages[1].seq, 2);
+  EXPECT_EQ(f.store->changes(ab, 1, 10)->messages.size(), 1u);
+  EXPECT_EQ(f.store->get_conversation(ab)->last_rev, 2);
+  // A deleted message is not unread.
+  EXPECT_EQ((*f.store->conversations_of(b))[0].unread, 1);
+}
+
+TEST_P(StoreContract, ContactsAndLastSeen) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob"), c = f.user("carol"), d = f.user("dave");
+  f.direct(a, b);
+  f.group(a, {c});
+  f.group(d, {});
+  auto contacts = f.store->contacts_of(a);
+  ASSERT_TRUE(contacts.ok());
+  std::sort(contacts->begin(), contacts->end());
+  EXPECT_EQ(*contacts, (std::vector<UserId>{b, c}));
+  EXPECT_TRUE(f.store->contacts_of(d)->empty());
+
+  std::vector<std::pair<UserId, TimeMs>> seen{{a, kNow + 10}, {b, kNow + 20}};
+  ASSERT_TRUE(f.store->record_last_seen(seen).ok());
+  std::vector<std::pair<UserId, TimeMs>> older{{a, kNow + 5}};
+  ASSERT_TRUE(f.store->record_last_seen(older).ok());  // never moves back
+  EXPECT_EQ(f.store->get_user(a)->last_seen_at, kNow + 10);
+  EXPECT_EQ(f.store->get_user(b)->last_seen_at, kNow + 20);
+  EXPECT_FALSE(f.store->get_user(c)->last_seen_at.has_value());
 }
 
 }  // namespace

@@ -53,8 +53,28 @@ class FaultyStore final : public Store {
   Status add_member(std::string_view c, chat::UserId u, chat::Role r, TimeMs now) override {
     return inner_.add_member(c, u, r, now);
   }
-  Status remove_member(std::string_view c, chat::UserId u) override {
-    return inner_.remove_member(c, u);
+  Status remove_member(std::string_view c, chat::UserId u, TimeMs now) override {
+    return inner_.remove_member(c, u, now);
+  }
+  Result<std::vector<chat::Departure>> departures_of(chat::UserId u) override {
+    return inner_.departures_of(u);
+  }
+  Result<std::vector<chat::UserId>> contacts_of(chat::UserId u) override {
+    return inner_.contacts_of(u);
+  }
+  Result<std::pair<chat::Cursors, bool>> advance_cursors(std::string_view c, chat::UserId u,
+                                                         chat::Seq d, chat::Seq r) override {
+    return inner_.advance_cursors(c, u, d, r);
+  }
+  Status record_last_seen(std::span<const std::pair<chat::UserId, TimeMs>> seen) override {
+    return inner_.record_last_seen(seen);
+  }
+  Result<chat::Message> change_message(std::string_view c, chat::Seq seq, chat::UserId sender,
+                                       std::optional<std::string> body, TimeMs now) override {
+    return inner_.change_message(c, seq, sender, std::move(body), now);
+  }
+  Result<chat::HistoryPage> changes(std::string_view c, std::int64_t after, int limit) override {
+    return inner_.changes(c, after, limit);
   }
   Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId u) override {
     return inner_.conversations_of(u);

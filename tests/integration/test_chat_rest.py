@@ -43,7 +43,7 @@ def test_direct_errors(server):
     assert status == 400
     # No message yet: an empty page, not an error.
     page = server.api("GET", "/chat/messages?recipient=bob", token=alice)
-    assert page == {"messages": [], "has_more": False}
+    assert page == {"messages": [], "has_more": False, "receipts": []}
 
 
 def test_rest_send_is_idempotent_with_client_msg_id(server):

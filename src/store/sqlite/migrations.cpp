@@ -82,6 +82,19 @@ CREATE TABLE files(
   created_at  INTEGER NOT NULL
 );
 )sql",
+    // 2: edits and deletes (rev), and departures for sync.
+    R"sql(
+ALTER TABLE messages ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_by_rev ON messages(conversation_id, rev) WHERE rev > 0;
+ALTER TABLE conversations ADD COLUMN last_rev INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE departures(
+  conversation_id TEXT NOT NULL,
+  user_id         INTEGER NOT NULL,
+  left_at         INTEGER NOT NULL,
+  PRIMARY KEY(conversation_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX departures_by_user ON departures(user_id, left_at);
+)sql",
 };
 
 }  // namespace

@@ -22,8 +22,9 @@ Error storage_error(const Db& db, std::string_view what) {
 }
 
 // Column lists kept next to the readers that depend on their order.
-#define PARLEY_MESSAGE_COLUMNS \
-  "m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, m.created_at"
+#define PARLEY_MESSAGE_COLUMNS                                                                   \
+  "m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, m.created_at, " \
+  "m.edited_at, m.deleted_at IS NOT NULL, m.rev"
 
 Message read_message(const Query& q, int col, std::string_view conv) {
   Message m;
@@ -36,11 +37,15 @@ Message read_message(const Query& q, int col, std::string_view conv) {
   m.reply_to = q.opt_i64(col + 5);
   m.client_msg_id = q.text(col + 6);
   m.ts = q.i64(col + 7);
+  m.edited_at = q.opt_i64(col + 8);
+  m.deleted = q.i64(col + 9) != 0;
+  m.rev = q.i64(col + 10);
   return m;
 }
 
-#define PARLEY_CONVERSATION_COLUMNS \
-  "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq"
+#define PARLEY_CONVERSATION_COLUMNS                                                               \
+  "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq, " \
+  "c.last_rev"
 
 Conversation read_conversation(const Query& q, int col) {
   Conversation c;
@@ -51,6 +56,7 @@ Conversation read_conversation(const Query& q, int col) {
   c.passcode_hash = q.text(col + 4);
   c.created_at = q.i64(col + 5);
   c.last_seq = q.i64(col + 6);
+  c.last_rev = q.i64(col + 7);
   return c;
 }
 
@@ -362,11 +368,15 @@ Status SqliteStore::add_member(std::string_view conv, UserId user, Role role, Ti
     if (sqlite3_changes(writer_->handle()) == 0) {
       return make_error(Errc::not_found, "no such conversation");
     }
+    Query back(*writer_, "DELETE FROM departures WHERE conversation_id = ? AND user_id = ?");
+    back.bind(1, conv).bind(2, user);
+    back.step();
+    if (back.failed()) return storage_error(*writer_, "add_member");
     return ok_status();
   });
 }
 
-Status SqliteStore::remove_member(std::string_view conv, UserId user) {
+Status SqliteStore::remove_member(std::string_view conv, UserId user, TimeMs now) {
   return write_transaction(write_mutex_, *writer_, "remove_member", [&]() -> Status {
     std::string role;
     {
@@ -380,6 +390,13 @@ Status SqliteStore::remove_member(std::string_view conv, UserId user) {
       role = q.text(0);
       while (q.step()) {
       }
+    }
+    {
+      Query q(*writer_, "INSERT OR REPLACE INTO departures(conversation_id, user_id, left_at) "
+                        "VALUES(?, ?, ?)");
+      q.bind(1, conv).bind(2, user).bind(3, now);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "remove_member");
     }
     if (role == "owner") {
       // Hand the group to the longest-standing admin, else the longest-standing member.
@@ -400,7 +417,7 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
   Query q(*lease,
           "SELECT " PARLEY_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
           " (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id "
-          "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id), "
+          "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id AND x.deleted_at IS NULL), "
           " (SELECT pu.username FROM members p JOIN users pu ON pu.id = p.user_id "
           "   WHERE c.kind = 'direct' AND p.conversation_id = c.id AND p.user_id <> mm.user_id), "
           " m.seq IS NOT NULL, " PARLEY_MESSAGE_COLUMNS
@@ -413,16 +430,87 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
   while (q.step()) {
     ConversationSummary s;
     s.conversation = read_conversation(q, 0);
-    s.role = role_from_string(q.text(7)).value_or(Role::member);
-    s.read_seq = q.i64(8);
-    s.delivered_seq = q.i64(9);
-    s.unread = q.i64(10);
-    s.peer = q.text(11);
-    if (q.i64(12)) s.last_message = read_message(q, 13, s.conversation.id);
+    s.role = role_from_string(q.text(8)).value_or(Role::member);
+    s.read_seq = q.i64(9);
+    s.delivered_seq = q.i64(10);
+    s.unread = q.i64(11);
+    s.peer = q.text(12);
+    if (q.i64(13)) s.last_message = read_message(q, 14, s.conversation.id);
     out.push_back(std::move(s));
   }
   if (q.failed()) return storage_error(*lease, "conversations_of");
   return out;
+}
+
+Result<std::vector<Departure>> SqliteStore::departures_of(UserId user) {
+  auto lease = read();
+  Query q(*lease, "SELECT conversation_id, left_at FROM departures WHERE user_id = ? "
+                  "ORDER BY left_at DESC");
+  q.bind(1, user);
+  std::vector<Departure> out;
+  while (q.step()) out.push_back({q.text(0), q.i64(1)});
+  if (q.failed()) return storage_error(*lease, "departures_of");
+  return out;
+}
+
+Result<std::vector<UserId>> SqliteStore::contacts_of(UserId user) {
+  auto lease = read();
+  Query q(*lease, "SELECT DISTINCT other.user_id FROM members mine "
+                  "JOIN members other ON other.conversation_id = mine.conversation_id "
+                  "WHERE mine.user_id = ?1 AND other.user_id <> ?1");
+  q.bind(1, user);
+  std::vector<UserId> out;
+  while (q.step()) out.push_back(q.i64(0));
+  if (q.failed()) return storage_error(*lease, "contacts_of");
+  return out;
+}
+
+Result<std::pair<Cursors, bool>> SqliteStore::advance_cursors(std::string_view conv, UserId user,
+                                                              Seq delivered, Seq read_up_to) {
+  return write_transaction(write_mutex_, *writer_, "advance_cursors",
+                           [&]() -> Result<std::pair<Cursors, bool>> {
+    Cursors before;
+    Seq last_seq = 0;
+    {
+      Query q(*writer_, "SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m "
+                        "JOIN conversations c ON c.id = m.conversation_id "
+                        "WHERE m.conversation_id = ? AND m.user_id = ?");
+      q.bind(1, conv).bind(2, user);
+      if (!q.step()) {
+        if (q.failed()) return storage_error(*writer_, "advance_cursors");
+        return make_error(Errc::not_found, "not a member");
+      }
+      before = {q.i64(0), q.i64(1)};
+      last_seq = q.i64(2);
+    }
+    Cursors after = before;
+    after.read_seq = std::max(before.read_seq, std::min(read_up_to, last_seq));
+    after.delivered_seq =
+        std::max({before.delivered_seq, std::min(delivered, last_seq), after.read_seq});
+    const bool moved = after.read_seq != before.read_seq || after.delivered_seq != before.delivered_seq;
+    if (moved) {
+      Query q(*writer_, "UPDATE members SET delivered_seq = ?, read_seq = ? "
+                        "WHERE conversation_id = ? AND user_id = ?");
+      q.bind(1, after.delivered_seq).bind(2, after.read_seq).bind(3, conv).bind(4, user);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "advance_cursors");
+    }
+    return std::pair{after, moved};
+  });
+}
+
+Status SqliteStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>> seen) {
+  if (seen.empty()) return ok_status();
+  return write_transaction(write_mutex_, *writer_, "record_last_seen", [&]() -> Status {
+    for (const auto& [user, at] : seen) {
+      Query q(*writer_, "UPDATE users SET last_seen_at = max(coalesce(last_seen_at, 0), ?) "
+                        "WHERE id = ?");
+      q.bind(1, at).bind(2, user);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "record_last_seen");
+    }
+    return ok_status();
+  });
 }
 
 // ---- messages ------------------------------------------------------------------------------
@@ -502,6 +590,67 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
     return fail_all(err);
   }
   return results;
+}
+
+Result<Message> SqliteStore::change_message(std::string_view conv, Seq seq, UserId sender_id,
+                                            std::optional<std::string> body, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "change_message", [&]() -> Result<Message> {
+    {
+      Query q(*writer_, "SELECT sender_id, deleted_at IS NOT NULL FROM messages "
+                        "WHERE conversation_id = ? AND seq = ?");
+      q.bind(1, conv).bind(2, seq);
+      if (!q.step()) {
+        if (q.failed()) return storage_error(*writer_, "change_message");
+        return make_error(Errc::not_found, "no such message");
+      }
+      if (q.i64(0) != sender_id) {
+        return make_error(Errc::forbidden, "only the sender may edit or delete a message");
+      }
+      if (q.i64(1) != 0) return make_error(Errc::conflict, "the message is deleted");
+    }
+    std::int64_t rev = 0;
+    {
+      Query q(*writer_, "UPDATE conversations SET last_rev = last_rev + 1 WHERE id = ? "
+                        "RETURNING last_rev");
+      q.bind(1, conv);
+      if (!q.step()) return storage_error(*writer_, "change_message");
+      rev = q.i64(0);
+      while (q.step()) {
+      }
+    }
+    {
+      Query q(*writer_, body ? "UPDATE messages SET body = ?1, edited_at = ?2, rev = ?3 "
+                               "WHERE conversation_id = ?4 AND seq = ?5"
+                             : "UPDATE messages SET body = NULL, deleted_at = ?2, rev = ?3 "
+                               "WHERE conversation_id = ?4 AND seq = ?5");
+      if (body) q.bind(1, *body);
+      q.bind(2, now).bind(3, rev).bind(4, conv).bind(5, seq);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "change_message");
+    }
+    Query q(*writer_, "SELECT " PARLEY_MESSAGE_COLUMNS
+                      " FROM messages m JOIN users u ON u.id = m.sender_id "
+                      "WHERE m.conversation_id = ? AND m.seq = ?");
+    q.bind(1, conv).bind(2, seq);
+    if (!q.step()) return storage_error(*writer_, "change_message");
+    return read_message(q, 0, conv);
+  });
+}
+
+Result<HistoryPage> SqliteStore::changes(std::string_view conv, std::int64_t after, int limit) {
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_MESSAGE_COLUMNS
+                  " FROM messages m JOIN users u ON u.id = m.sender_id "
+                  "WHERE m.conversation_id = ? AND m.rev > ? ORDER BY m.rev LIMIT ?");
+  q.bind(1, conv).bind(2, after).bind(3, std::int64_t{limit} + 1);
+  HistoryPage page;
+  while (q.step()) page.messages.push_back(read_message(q, 0, conv));
+  if (q.failed()) return storage_error(*lease, "changes");
+  if (static_cast<int>(page.messages.size()) > limit) {
+    page.messages.pop_back();
+    page.has_more = true;
+  }
+  return page;
 }
 
 Result<HistoryPage> SqliteStore::history(std::string_view conv, const HistoryQuery& hq) {

@@ -46,12 +46,22 @@ class SqliteStore final : public Store {
   Result<std::vector<chat::Member>> members(std::string_view conv) override;
   Status add_member(std::string_view conv, chat::UserId user, chat::Role role,
                     TimeMs now) override;
-  Status remove_member(std::string_view conv, chat::UserId user) override;
+  Status remove_member(std::string_view conv, chat::UserId user, TimeMs now) override;
   Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) override;
+  Result<std::vector<chat::Departure>> departures_of(chat::UserId user) override;
+  Result<std::vector<chat::UserId>> contacts_of(chat::UserId user) override;
+  Result<std::pair<chat::Cursors, bool>> advance_cursors(std::string_view conv, chat::UserId user,
+                                                         chat::Seq delivered,
+                                                         chat::Seq read) override;
+  Status record_last_seen(std::span<const std::pair<chat::UserId, TimeMs>> seen) override;
 
   std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
                                                       TimeMs now, IdGenerator& ids) override;
   Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override;
+  Result<chat::Message> change_message(std::string_view conv, chat::Seq seq,
+                                       chat::UserId sender_id, std::optional<std::string> body,
+                                       TimeMs now) override;
+  Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after, int limit) override;
 
  private:
   class ReaderLease;

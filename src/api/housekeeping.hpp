@@ -1,0 +1,9 @@
+#pragma once
+// Periodic node chores, run on shard 0: writing the batched last-seen times to the store every
+// ApiOptions::last_seen_flush. Stops when the shards stop; app::run_node flushes once more then.
+#include "api/request_context.hpp"
+#include "net/shards.hpp"
+
+namespace parley::api {
+void start_housekeeping(ApiContext& ctx, net::ShardPool& shards);
+}  // namespace parley::api
