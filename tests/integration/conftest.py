@@ -195,10 +195,14 @@ def make_jwt(claims, secret=TOKEN_SECRET, alg="HS256"):
     return f"{header}.{payload}.{sig}"
 
 
-def raw_ws(server, token):
+def raw_ws(server, token, rcvbuf=None):
     """A bare socket after a hand-made WebSocket handshake, for sending frames no client library
-    will produce (invalid UTF-8, unmasked frames…)."""
-    s = socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT)
+    will produce (invalid UTF-8, unmasked frames…), or for not reading at all."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(TIMEOUT)
+    s.connect(("127.0.0.1", server.port))
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall((f"GET /ws?access_token={token} HTTP/1.1\r\nHost: {server.base}\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
