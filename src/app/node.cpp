@@ -1,6 +1,7 @@
 #include "app/node.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <boost/asio/thread_pool.hpp>
@@ -115,6 +116,12 @@ int run_node(const Config& c) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // Every connection is a file descriptor: use all the kernel allows this process.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   try {
     const auto [host, port] = split_listen(c.listen);
@@ -166,8 +173,8 @@ int run_node(const Config& c) {
     server.start();
     api::start_housekeeping(ctx, shards);
     shards.start();
-    log::info("event=listening addr={} shards={} store=sqlite:{} version={}", address, shard_count,
-              db_path, PARLEY_VERSION);
+    log::info("event=listening addr={} shards={} store=sqlite:{} max_fds={} version={}", address,
+              shard_count, db_path, files.rlim_cur, PARLEY_VERSION);
 
     const int sig = wait_for_shutdown_signal(signals);
     log::info("event=draining signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");

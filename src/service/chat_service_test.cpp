@@ -183,3 +183,95 @@ TEST(ChatService, RejectsBadSends) {
 
 }  // namespace
 }  // namespace parley::testing
+
+namespace parley::testing {
+namespace {
+
+template <class E>
+std::vector<std::pair<const E*, std::vector<UserId>>> events_of(const RecordingBus& bus) {
+  std::vector<std::pair<const E*, std::vector<UserId>>> out;
+  for (const auto& env : bus.published()) {
+    if (const auto* e = std::get_if<E>(&env->event)) {
+      auto recipients = env->recipients;
+      std::sort(recipients.begin(), recipients.end());
+      out.emplace_back(e, recipients);
+    }
+  }
+  return out;
+}
+
+TEST(ChatService, ReceiptsAreAnnouncedOnlyWhenTheyMove) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto conv = f.send_to(alice, "bob", "c1")->msg.conv;
+  ASSERT_TRUE(f.send_in(alice, conv, "c2").ok());
+
+  auto cursors = f.service.mark(bob, conv, 0, 1);
+  ASSERT_TRUE(cursors.ok());
+  EXPECT_EQ(cursors->read_seq, 1);
+  EXPECT_EQ(cursors->delivered_seq, 1);
+  EXPECT_EQ(f.service.mark(bob, conv, 1, 1)->read_seq, 1);  // nothing moved
+  auto receipts = events_of<ReceiptEvent>(f.bus);
+  ASSERT_EQ(receipts.size(), 1u);
+  EXPECT_EQ(receipts[0].first->user, "bob");
+  EXPECT_EQ(receipts[0].second, (std::vector<UserId>{alice.user_id, bob.user_id}));
+  EXPECT_EQ(f.service.mark(bob, conv, -1, 0).error().code, Errc::bad_request);
+}
+
+TEST(ChatService, TypingGoesToTheOthersOnly) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob"), carol = f.user("carol");
+  auto group = f.service.create_group(alice, "team", {"bob", "carol"}, "");
+  ASSERT_TRUE(f.service.typing(bob, group->id).ok());
+  auto typing = events_of<TypingEvent>(f.bus);
+  ASSERT_EQ(typing.size(), 1u);
+  EXPECT_EQ(typing[0].first->user, "bob");
+  EXPECT_EQ(typing[0].second, (std::vector<UserId>{alice.user_id, carol.user_id}));
+  EXPECT_EQ(f.service.typing(f.user("eve"), group->id).error().code, Errc::not_member);
+}
+
+TEST(ChatService, PresenceGoesToContactsAndLastSeenIsFlushedInBatches) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  f.user("stranger");
+  ASSERT_TRUE(f.send_to(alice, "bob", "c1").ok());
+
+  EXPECT_TRUE(f.service.presence_opened(bob));
+  f.service.announce_presence(bob, true);
+  EXPECT_TRUE(f.service.presence_closed(bob));
+  f.clock.advance(5000);
+  f.service.settle_presence(bob);
+  auto presence = events_of<PresenceEvent>(f.bus);
+  ASSERT_EQ(presence.size(), 2u);
+  EXPECT_TRUE(presence[0].first->online);
+  EXPECT_FALSE(presence[1].first->online);
+  EXPECT_EQ(presence[1].first->last_seen, 1'790'000'000'000);  // when the session closed
+  EXPECT_EQ(presence[1].second, std::vector<UserId>{alice.user_id});  // not the stranger
+
+  EXPECT_FALSE(f.store.get_user(bob.user_id)->last_seen_at.has_value());  // not yet written
+  ASSERT_TRUE(f.service.flush_last_seen().ok());
+  EXPECT_EQ(f.store.get_user(bob.user_id)->last_seen_at, 1'790'000'000'000);
+  auto info = f.service.presence_of(alice, "bob");
+  ASSERT_TRUE(info.ok());
+  EXPECT_FALSE(info->online);
+  EXPECT_EQ(f.service.presence_of(f.user("eve"), "bob").error().code, Errc::forbidden);
+}
+
+TEST(ChatService, EditsAreTheSendersAndAnnounced) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto conv = f.send_to(alice, "bob", "c1")->msg.conv;
+  EXPECT_EQ(f.service.change_message(bob, conv, 1, "mine now").error().code, Errc::forbidden);
+  EXPECT_EQ(f.service.change_message(alice, conv, 1, "").error().code, Errc::bad_request);
+  auto edited = f.service.change_message(alice, conv, 1, "edited");
+  ASSERT_TRUE(edited.ok());
+  auto updates = events_of<MessageUpdatedEvent>(f.bus);
+  ASSERT_EQ(updates.size(), 1u);
+  EXPECT_EQ(updates[0].first->msg.body, "edited");
+  auto changes = f.service.changes(bob, conv, 0, std::nullopt);
+  ASSERT_EQ(changes->messages.size(), 1u);
+  EXPECT_EQ(changes->messages[0].rev, 1);
+}
+
+}  // namespace
+}  // namespace parley::testing
