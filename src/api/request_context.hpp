@@ -2,6 +2,7 @@
 // What every REST route and WebSocket session of a node shares: the service, the blocking pool,
 // the fan-out hub and the api options. Owned by app::Node; outlives every connection.
 
+#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <optional>
@@ -32,6 +33,10 @@ struct ApiContext {
   boost::asio::thread_pool& blocking;
   Hub& hub;
   ApiOptions options;
+  // Presence announcements run here, one at a time in the order they were posted, so a user's
+  // "offline" and "online" can never overtake each other.
+  boost::asio::strand<boost::asio::thread_pool::executor_type> presence{
+      boost::asio::make_strand(blocking.get_executor())};
 };
 
 // The HTTP status of an error code (docs/protocol.md, "Errors").

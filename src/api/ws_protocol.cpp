@@ -96,7 +96,7 @@ class WsSession final : public net::WsListener,
     attached_ = true;
     log::info("event=ws_open conn={} user={}", conn_->id(), caller_->user_id);
     if (ctx_.service.presence_opened(*caller_)) {
-      asio::post(ctx_.blocking, [&ctx = ctx_, caller = *caller_] {
+      asio::post(ctx_.presence, [&ctx = ctx_, caller = *caller_] {
         ctx.service.announce_presence(caller, true);
       });
     }
@@ -108,7 +108,7 @@ class WsSession final : public net::WsListener,
     auto timer = std::make_shared<asio::steady_timer>(conn_->executor(), ctx_.options.presence_grace);
     timer->async_wait([timer, &ctx = ctx_, caller = *caller_](boost::system::error_code ec) {
       if (ec) return;
-      asio::post(ctx.blocking, [&ctx, caller] { ctx.service.settle_presence(caller); });
+      asio::post(ctx.presence, [&ctx, caller] { ctx.service.settle_presence(caller); });
     });
   }
 
@@ -242,6 +242,9 @@ class WsSession final : public net::WsListener,
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
     const auto now = std::chrono::steady_clock::now();
+    if (last_typing_.size() >= 64 && !last_typing_.contains(*conv)) {
+      co_return reply_error(id, make_error(Errc::rate_limited, "typing in too many conversations"));
+    }
     auto& last = last_typing_[*conv];
     if (last.time_since_epoch().count() != 0 && now - last < ctx_.options.typing_interval) {
       co_return reply(id, json::object{{"sent", false}});
@@ -253,7 +256,11 @@ class WsSession final : public net::WsListener,
       co_return reply_error(id, status.error());
     }
     last = now;
-    if (last_typing_.size() > 64) last_typing_.clear();  // bounded per session
+    if (last_typing_.size() > 64) {  // bounded per session: forget what no longer throttles
+      std::erase_if(last_typing_, [&](const auto& entry) {
+        return now - entry.second >= ctx_.options.typing_interval;
+      });
+    }
     reply(id, json::object{{"sent", true}});
   }
 

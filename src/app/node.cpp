@@ -157,7 +157,7 @@ int run_node(const Config& c) {
     boost::asio::thread_pool blocking(c.blocking_threads);
     api::Hub hub(shards);
     bus.set_sink([&hub](const chat::EnvelopePtr& envelope) { hub.deliver(envelope); });
-    api::ApiContext ctx{service, blocking, hub, {}};
+    api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor())};
     ctx.options.allowed_origins = c.allowed_origins;
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.typing_interval = std::chrono::milliseconds(c.typing_interval_ms);

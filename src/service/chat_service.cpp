@@ -394,7 +394,9 @@ Result<PresenceInfo> ChatService::presence_of(const Caller& caller, std::string_
 
 Status ChatService::flush_last_seen() {
   auto pending = presence_.take_pending();
-  return store_.record_last_seen(pending);
+  auto status = store_.record_last_seen(pending);
+  if (!status) presence_.restore_pending(pending);  // try again at the next flush
+  return status;
 }
 
 Status ChatService::check_history_request(const HistoryRequest& r) {

@@ -1,5 +1,7 @@
 #include "service/presence.hpp"
 
+#include <algorithm>
+
 namespace parley {
 
 bool PresenceTracker::session_opened(chat::UserId user) {
@@ -48,6 +50,14 @@ std::vector<std::pair<chat::UserId, TimeMs>> PresenceTracker::take_pending() {
                                                   pending_last_seen_.end());
   pending_last_seen_.clear();
   return out;
+}
+
+void PresenceTracker::restore_pending(const std::vector<std::pair<chat::UserId, TimeMs>>& times) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [user, at] : times) {
+    auto& slot = pending_last_seen_[user];
+    slot = std::max(slot, at);
+  }
 }
 
 }  // namespace parley

@@ -34,6 +34,8 @@ class PresenceTracker {
   std::optional<TimeMs> pending_last_seen(chat::UserId user) const;
   // Takes the pending last-seen times (to write them to the store).
   std::vector<std::pair<chat::UserId, TimeMs>> take_pending();
+  // Puts back times whose write failed (a newer time recorded meanwhile wins).
+  void restore_pending(const std::vector<std::pair<chat::UserId, TimeMs>>& times);
 
  private:
   struct State {

@@ -43,6 +43,12 @@ TEST(PresenceTracker, LastSeenIsBatched) {
   EXPECT_EQ(pending, (std::vector<std::pair<chat::UserId, TimeMs>>{{1, 300}, {2, 150}}));
   EXPECT_TRUE(p.take_pending().empty());
   EXPECT_FALSE(p.pending_last_seen(1));
+  // A failed write puts them back; a newer time recorded meanwhile wins.
+  p.session_opened(1);
+  p.session_closed(1, 400);
+  p.restore_pending(pending);
+  EXPECT_EQ(p.pending_last_seen(1), 400);
+  EXPECT_EQ(p.pending_last_seen(2), 150);
 }
 
 }  // namespace

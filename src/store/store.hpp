@@ -78,7 +78,7 @@ class Store {
   // admin becomes owner, else the longest-standing member.
   virtual Status remove_member(std::string_view conv, chat::UserId user, TimeMs now) = 0;
   virtual Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) = 0;
-  // Conversations the user was removed from or left, and when (newest first).
+  // Conversations the user was removed from or left, and when: the newest 200.
   virtual Result<std::vector<chat::Departure>> departures_of(chat::UserId user) = 0;
   // Everyone who shares at least one conversation with user (presence goes only to them).
   virtual Result<std::vector<chat::UserId>> contacts_of(chat::UserId user) = 0;
@@ -94,7 +94,8 @@ class Store {
   virtual Status record_last_seen(std::span<const std::pair<chat::UserId, TimeMs>> seen) = 0;
 
   // Messages. append_messages is the group commit: in one durable transaction it dedupes each
-  // message on (conv, sender, client_msg_id) — a duplicate yields the stored original — and gives
+  // message on (conv, sender, client_msg_id) — a duplicate yields the stored message as it is now
+  // (edited or deleted since, if so) — and gives
   // every new one the next seq of its conversation, an id and the timestamp `now`. One result per
   // input, in order. Called by exactly one writer thread at a time (DESIGN.md §2.3).
   virtual std::vector<Result<chat::Appended>> append_messages(

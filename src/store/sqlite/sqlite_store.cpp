@@ -445,7 +445,7 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
 Result<std::vector<Departure>> SqliteStore::departures_of(UserId user) {
   auto lease = read();
   Query q(*lease, "SELECT conversation_id, left_at FROM departures WHERE user_id = ? "
-                  "ORDER BY left_at DESC");
+                  "ORDER BY left_at DESC LIMIT 200");
   q.bind(1, user);
   std::vector<Departure> out;
   while (q.step()) out.push_back({q.text(0), q.i64(1)});
@@ -529,7 +529,7 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
   if (!db.try_exec("BEGIN IMMEDIATE")) return fail_all(storage_error(db, "append_messages"));
 
   for (const NewMessage& nm : batch) {
-    // A retry of an acknowledged send returns the original (DESIGN.md §2.2).
+    // A retry of an acknowledged send returns the stored message, as it is now (DESIGN.md §2.2).
     {
       Query q(db, "SELECT " PARLEY_MESSAGE_COLUMNS
                   " FROM messages m JOIN users u ON u.id = m.sender_id "
