@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""make bench: Parley and the reference Socket.IO + Redis server on the same workloads, in one
+run, on this machine, beside the physical floor. Prints one table and writes
+build/bench/results.json.
+
+Scenarios (docs/performance.md explains each and records the figures):
+  floor    CPU per write() of a small frame to a loopback TCP socket (bench/floor.c)
+  idle     N authenticated idle WebSocket connections: server user-space memory per connection
+  dm       one-on-one messages at fixed rates: p50/p99 send→deliver, server CPU per delivery
+  fanout   messages to 10- and 100-member groups: the same, per delivery
+  ingest   durable acked messages per second (Parley: SQLite fsync group commit)
+
+  bench/run.py [--quick] [--only SCENARIO,…] [--idle 10000,100000] [--rates 2000,5000,…]
+
+Servers run on 127.0.0.1 only; the load generator opens connections from 127.0.1.x.
+"""
+import argparse
+import concurrent.futures
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD = os.path.join(ROOT, "build")
+SECRET = "bench-token-secret-0123456789abcdef0123456789"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def log(*args):
+    print(*args, file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def proc_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_for_line(proc, needle, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        line = proc.stdout.readline() if proc.stdout else ""
+        if needle in line:
+            return line
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited while waiting for {needle!r}")
+    raise RuntimeError(f"timed out waiting for {needle!r}")
+
+
+class Parley:
+    name = "parley"
+    protocol = "parley"
+
+    def __init__(self, workdir):
+        self.port = free_port()
+        self.data = os.path.join(workdir, "parley-data")
+        self.proc = subprocess.Popen(
+            [os.path.join(BUILD, "parley"), "serve", "--listen", f"127.0.0.1:{self.port}",
+             "--data-dir", self.data, "--token-secret", SECRET, "--log-level", "warn",
+             "--blocking-threads", "4"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+        self.pid = self.proc.pid
+
+    def register(self, names):
+        def one(name):
+            body = json.dumps({"username": name, "password": "bench-password"}).encode()
+            req = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/register", data=body,
+                                         method="POST")
+            return json.load(urllib.request.urlopen(req, timeout=60))["user"]["id"]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            return list(pool.map(one, names))
+
+    def create_group(self, owner_token, members):
+        body = json.dumps({"name": "bench", "members": members}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/groups/create", data=body,
+                                     method="POST", headers={"Authorization": f"Bearer {owner_token}"})
+        return json.load(urllib.request.urlopen(req, timeout=60))["id"]
+
+    def login(self, name):
+        body = json.dumps({"username": name, "password": "bench-password"}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/auth/login", data=body, method="POST")
+        return json.load(urllib.request.urlopen(req, timeout=60))["token"]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+class Reference:
+    name = "reference"
+    protocol = "socketio"
+
+    def __init__(self, workdir):
+        self.redis_port = free_port()
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.redis_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        env = dict(os.environ, PORT="0", TOKEN_SECRET=SECRET, NODE_ENV="production",
+                   REDIS_URL=f"redis://127.0.0.1:{self.redis_port}")
+        self.proc = subprocess.Popen(["node", os.path.join(ROOT, "bench", "reference", "server.js")],
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.port = int(wait_for_line(self.proc, "listening").split()[1])
+        self.pid = self.proc.pid
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.redis.terminate()
+        self.redis.wait(10)
+
+
+def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
+    args = [os.path.join(BUILD, "parley_loadgen"), "--url", f"ws://127.0.0.1:{server.port}",
+            "--protocol", server.protocol, "--secret", SECRET, "--scenario", scenario, *extra]
+    if users_file:
+        args += ["--users", users_file]
+    cpu0 = proc_cpu_seconds(server.pid)
+    t0 = time.time()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {r.stderr[-2000:]}")
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    result["server_cpu_seconds"] = proc_cpu_seconds(server.pid) - cpu0
+    result["wall_seconds"] = time.time() - t0
+    return result
+
+
+def idle_memory(server, count):
+    """Server RSS growth per idle authenticated connection."""
+    base = proc_rss_kib(server.pid)
+    args = [os.path.join(BUILD, "parley_loadgen"), "--url", f"ws://127.0.0.1:{server.port}",
+            "--protocol", server.protocol, "--secret", SECRET, "--scenario", "idle",
+            "--connections", str(count), "--hold"]
+    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    result = json.loads(p.stdout.readline())
+    time.sleep(2)  # let the server finish its per-connection work (presence, auth replies)
+    rss = proc_rss_kib(server.pid)
+    p.stdin.close()
+    p.wait(120)
+    result["rss_before_kib"] = base
+    result["rss_after_kib"] = rss
+    result["kib_per_connection"] = (rss - base) / max(1, result["connections"])
+    return result
+
+
+def write_users(path, users, groups=()):
+    with open(path, "w") as f:
+        json.dump({"users": [{"name": n, "id": i} for n, i in users],
+                   "groups": [{"conv": c, "members": m} for c, m in groups]}, f)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small counts and short runs")
+    ap.add_argument("--only", default="floor,idle,dm,fanout,ingest")
+    ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
+    ap.add_argument("--rates", default=None, help="dm rates in messages/s")
+    ap.add_argument("--duration", type=float, default=None)
+    ap.add_argument("--servers", default="parley,reference")
+    args = ap.parse_args()
+    only = set(args.only.split(","))
+    quick = args.quick
+    idle_counts = [int(x) for x in (args.idle or ("2000" if quick else "10000,100000")).split(",")]
+    rates = [int(x) for x in (args.rates or ("1000,4000" if quick else "2000,5000,10000,20000")).split(",")]
+    duration = args.duration or (3 if quick else 10)
+
+    # Enough file descriptors for 100k connections on each side (root may raise the hard limit).
+    want = max(idle_counts) * 2 + 10000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))
+    except (ValueError, OSError):
+        log(f"bench: cannot raise the open-file limit to {want} (now {soft}/{hard}); "
+            "large idle counts will fail")
+
+    results = {"machine": {"cores": os.cpu_count(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+               "floor": None, "servers": {}}
+    if "floor" in only:
+        r = subprocess.run([os.path.join(BUILD, "parley_floor"), "2000000" if not quick else "300000", "200"],
+                           capture_output=True, text=True, check=True)
+        results["floor"] = json.loads(r.stdout)
+        log(f"floor: {results['floor']['ns_cpu_per_write']} ns CPU per write")
+
+    workdir = tempfile.mkdtemp(prefix="parley-bench-")
+    server_names = args.servers.split(",")
+    if "reference" in server_names and not (shutil.which("node") and shutil.which("redis-server")):
+        log("bench: node or redis-server missing; skipping the reference server")
+        server_names.remove("reference")
+
+    for name in server_names:
+        log(f"== {name}")
+        server = Parley(workdir) if name == "parley" else Reference(workdir)
+        out = results["servers"][name] = {}
+        try:
+            # Users and groups exist in Parley's database; the reference takes the same names.
+            if "setup" not in results:
+                helper = server if name == "parley" else Parley(workdir)
+                n_dm = 200 if not quick else 40
+                dm_names = [f"dm{i}" for i in range(n_dm)]
+                dm_ids = helper.register(dm_names)
+                group_sizes = [10, 100] if not quick else [10]
+                fan = {}
+                for size in group_sizes:
+                    names = [f"g{size}_{i}" for i in range(size)]
+                    ids = helper.register(names)
+                    owner_token = helper.login(names[0])
+                    groups = []
+                    for g in range(max(1, 100 // size)):
+                        conv = helper.create_group(owner_token, names[1:])
+                        groups.append((conv, list(range(size))))
+                    fan[size] = (list(zip(names, ids)), groups)
+                results["setup"] = {"dm": list(zip(dm_names, dm_ids)), "fanout": fan}
+                if helper is not server:
+                    helper.stop()
+            setup = results["setup"]
+            dm_file = os.path.join(workdir, "dm.json")
+            write_users(dm_file, setup["dm"])
+
+            if "idle" in only:
+                out["idle"] = []
+                for count in idle_counts:
+                    r = idle_memory(server, count)
+                    log(f"idle {count}: {r['kib_per_connection']:.2f} KiB/conn ({r['connections']} connected)")
+                    out["idle"].append(r)
+            if "dm" in only:
+                out["dm"] = []
+                for rate in rates:
+                    r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
+                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
+                    log(f"dm {rate}/s: p50 {r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms, "
+                        f"{r['cpu_us_per_delivery']:.2f} µs CPU/delivery, errors {r['errors']}")
+                    out["dm"].append(r)
+            if "fanout" in only:
+                out["fanout"] = []
+                for size, (users, groups) in setup["fanout"].items():
+                    path = os.path.join(workdir, f"fan{size}.json")
+                    write_users(path, users, groups)
+                    rate = (1000 if size == 10 else 200) // (2 if quick else 1)
+                    r = loadgen(server, "fanout", path, ["--rate", str(rate), "--duration", str(duration)])
+                    r["group_size"] = int(size)
+                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
+                    log(f"fanout {size}: {r['delivered']} deliveries, p99 {r['latency'].get('p99_ms')} ms, "
+                        f"{r['cpu_us_per_delivery']:.2f} µs CPU/delivery")
+                    out["fanout"].append(r)
+            if "ingest" in only:
+                r = loadgen(server, "ingest", dm_file, ["--window", "64", "--duration", str(duration)])
+                log(f"ingest: {r['acked_per_second']:.0f} acked/s")
+                out["ingest"] = r
+        finally:
+            server.stop()
+
+    os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
+    results.pop("setup", None)
+    with open(os.path.join(BUILD, "bench", "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print_table(results)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def print_table(results):
+    floor_us = results["floor"]["ns_cpu_per_write"] / 1000 if results.get("floor") else None
+    p, r = results["servers"].get("parley", {}), results["servers"].get("reference", {})
+    rows = []
+
+    def row(label, pv, rv, unit, lower_is_better=True, floor=None):
+        ratio = ""
+        if pv is not None and rv is not None and pv > 0 and rv > 0:
+            ratio = f"{(rv / pv if lower_is_better else pv / rv):.1f}x better" if (rv > pv) == lower_is_better else \
+                    f"{(pv / rv if lower_is_better else rv / pv):.1f}x worse"
+        fl = f"{floor:.2f}" if floor is not None else ""
+        vs_floor = f"{pv / floor:.1f}x floor" if floor and pv else ""
+        rows.append((label, fmt(pv), fmt(rv), unit, ratio, fl, vs_floor))
+
+    for i, x in enumerate(p.get("idle", [])):
+        rv = r.get("idle", [])[i]["kib_per_connection"] if i < len(r.get("idle", [])) else None
+        row(f"idle {x['connections']} conns: memory/conn", x["kib_per_connection"], rv, "KiB")
+    for i, x in enumerate(p.get("dm", [])):
+        ry = r.get("dm", [])[i] if i < len(r.get("dm", [])) else {}
+        rate = x["offered_rate"]
+        row(f"dm {rate:.0f}/s: p50", x["latency"].get("p50_ms"), ry.get("latency", {}).get("p50_ms"), "ms")
+        row(f"dm {rate:.0f}/s: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
+        row(f"dm {rate:.0f}/s: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
+            floor=floor_us)
+    for i, x in enumerate(p.get("fanout", [])):
+        ry = r.get("fanout", [])[i] if i < len(r.get("fanout", [])) else {}
+        g = x["group_size"]
+        row(f"fanout {g}: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
+        row(f"fanout {g}: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
+            floor=floor_us)
+    if "ingest" in p:
+        row("ingest: acked msgs/s (Parley durable)", p["ingest"]["acked_per_second"],
+            r.get("ingest", {}).get("acked_per_second"), "msg/s", lower_is_better=False)
+    widths = [max(len(str(c)) for c in col) for col in zip(*(rows + [HEADER]))]
+    for line in [HEADER] + rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))
+
+
+HEADER = ("metric", "parley", "reference", "unit", "parley vs reference", "floor", "parley vs floor")
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3g}" if v < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+if __name__ == "__main__":
+    main()
