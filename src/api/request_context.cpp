@@ -4,7 +4,17 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "net/offload.hpp"
+
 namespace parley::api {
+
+boost::asio::awaitable<Result<chat::NewMessage>> prepare_send(ApiContext& ctx, const Caller& caller,
+                                                              SendRequest request, bool group_only) {
+  if (auto fast = ctx.service.try_prepare_send(caller, request, group_only)) co_return std::move(*fast);
+  co_return co_await net::offload(ctx.blocking, [&] {
+    return ctx.service.prepare_send(caller, std::move(request), group_only);
+  });
+}
 
 int http_status(Errc code) {
   switch (code) {

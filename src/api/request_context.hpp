@@ -2,6 +2,7 @@
 // What every REST route and WebSocket session of a node shares: the service, the blocking pool,
 // the fan-out hub and the api options. Owned by app::Node; outlives every connection.
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
@@ -38,6 +39,12 @@ struct ApiContext {
   boost::asio::strand<boost::asio::thread_pool::executor_type> presence{
       boost::asio::make_strand(blocking.get_executor())};
 };
+
+// Validates, authorizes and resolves a send: from memory on the calling shard when it can
+// (ChatService::try_prepare_send), else on the blocking pool. Shared by REST and WebSocket.
+boost::asio::awaitable<Result<chat::NewMessage>> prepare_send(ApiContext& ctx, const Caller& caller,
+                                                              SendRequest request,
+                                                              bool group_only = false);
 
 // The HTTP status of an error code (docs/protocol.md, "Errors").
 int http_status(Errc code);

@@ -75,9 +75,7 @@ json::object login_json(const LoginResult& r) {
 // Sends one message and waits until it is durable; used by both REST send routes.
 asio::awaitable<Result<Appended>> send_and_wait(ApiContext& ctx, const Caller& caller,
                                                 SendRequest request, bool group_only) {
-  auto prepared = co_await offload(ctx.blocking, [&] {
-    return ctx.service.prepare_send(caller, std::move(request), group_only);
-  });
+  auto prepared = co_await prepare_send(ctx, caller, std::move(request), group_only);
   if (!prepared) co_return prepared.error();
   co_return co_await net::await_callback<Result<Appended>>(
       [&](auto done) { ctx.service.append(std::move(*prepared), std::move(done)); });

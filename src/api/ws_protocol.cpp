@@ -173,9 +173,7 @@ class WsSession final : public net::WsListener,
     s.reply_to = *reply_to;
     // Prepared one at a time (this coroutine is awaited before the next frame is read), so one
     // connection's messages enter the log in the order they were sent.
-    auto prepared = co_await net::offload(ctx_.blocking, [&] {
-      return ctx_.service.prepare_send(*caller_, std::move(s));
-    });
+    auto prepared = co_await prepare_send(ctx_, *caller_, std::move(s));
     if (!prepared) co_return reply_error(id, prepared.error());
     // Not awaited: the next frame is read while this one commits (pipelining); the ack comes
     // back on this shard when the message is durable.

@@ -1,5 +1,6 @@
 #include "app/node.hpp"
 
+#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -116,6 +117,12 @@ int run_node(const Config& c) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  // glibc returns freed heap to the kernel (madvise) whenever the top of an arena passes the trim
+  // threshold; with the per-message allocations of many threads that was 7% of the server's CPU
+  // under load (perf, bench dm 4000/s). A fixed 32 MiB threshold keeps the memory for reuse.
+  mallopt(M_TRIM_THRESHOLD, 32 << 20);
+  mallopt(M_TOP_PAD, 4 << 20);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   // Every connection is a file descriptor: use all the kernel allows this process.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {

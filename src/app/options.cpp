@@ -130,7 +130,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(1u, 100000u));
   opt("--group-commit-max-delay-us", c.group_commit_max_delay_us,
       "PARLEY_GROUP_COMMIT_MAX_DELAY_US",
-      "Microseconds the writer waits for more messages before committing (0: none)")
+      "Microseconds the writer waits for more messages before committing: fewer fsyncs for "
+      "a little latency (0: commit at once)")
       ->check(CLI::Range(0u, 100000u));
   opt("--log-level", c.log_level, "PARLEY_LOG_LEVEL", "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));

@@ -34,7 +34,7 @@ struct Config {
   unsigned typing_interval_ms = 1000;
 
   unsigned group_commit_max_batch = 1024;
-  unsigned group_commit_max_delay_us = 0;
+  unsigned group_commit_max_delay_us = 500;
 
   std::string log_level = "info";
   unsigned drain_timeout_s = 10;

@@ -26,7 +26,8 @@ ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, const Clock& c
       ids_(ids),
       tokens_(tokens),
       options_(options),
-      members_(store, options.membership_cache_entries) {}
+      members_(store, options.membership_cache_entries),
+      directory_(options.membership_cache_entries) {}
 
 // ---- accounts ----------------------------------------------------------------------------------
 
@@ -458,14 +459,63 @@ Result<HistoryPage> ChatService::direct_history(const Caller& caller, std::strin
 
 // ---- sending -----------------------------------------------------------------------------------
 
-Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r,
-                                             bool group_only) {
-  if (auto s = validate_client_msg_id(r.client_msg_id, options_.limits); !s) return s.error();
-  if (auto s = validate_body(r.body, options_.limits); !s) return s.error();
+Status ChatService::check_send(const SendRequest& r) const {
+  if (auto s = validate_client_msg_id(r.client_msg_id, options_.limits); !s) return s;
+  if (auto s = validate_body(r.body, options_.limits); !s) return s;
   if (r.reply_to && *r.reply_to < 1) return make_error(Errc::bad_request, "reply_to must be >= 1");
   if (r.conv.has_value() == r.to.has_value()) {
     return make_error(Errc::bad_request, "give exactly one of conv and to");
   }
+  return ok_status();
+}
+
+Result<UserId> ChatService::resolve_user(std::string_view username) {
+  if (auto id = directory_.user_id(username)) return *id;
+  auto user = store_.find_user(username);
+  if (!user) {
+    if (user.error().code == Errc::not_found) return not_found("no such user: " + std::string(username));
+    return user.error();
+  }
+  directory_.remember_user(user->username, user->id);
+  return user->id;
+}
+
+std::optional<Result<NewMessage>> ChatService::try_prepare_send(const Caller& caller,
+                                                                const SendRequest& r,
+                                                                bool group_only) {
+  if (auto s = check_send(r); !s) return Result<NewMessage>(s.error());
+  // reply_to needs the conversation's last_seq, and group-only routes its kind: the store.
+  if (r.reply_to || group_only) return std::nullopt;
+  NewMessage m;
+  if (r.to) {
+    auto peer = directory_.user_id(*r.to);
+    if (!peer) return std::nullopt;
+    if (*peer == caller.user_id) {
+      return Result<NewMessage>(
+          make_error(Errc::bad_request, "you cannot send a direct message to yourself"));
+    }
+    auto conv = directory_.direct(caller.user_id, *peer);
+    if (!conv) return std::nullopt;
+    m.conv = std::move(*conv);
+  } else {
+    auto list = members_.peek(*r.conv);
+    if (!list) return std::nullopt;
+    if (!MembershipCache::find(*list, caller.user_id)) {
+      return Result<NewMessage>(
+          make_error(Errc::not_member, "you are not a member of this conversation"));
+    }
+    m.conv = *r.conv;
+  }
+  m.sender_id = caller.user_id;
+  m.from = caller.username;
+  m.client_msg_id = r.client_msg_id;
+  m.body = r.body;
+  return Result<NewMessage>(std::move(m));
+}
+
+Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r,
+                                             bool group_only) {
+  if (auto s = check_send(r); !s) return s.error();
   NewMessage m;
   m.sender_id = caller.user_id;
   m.from = caller.username;
@@ -473,25 +523,27 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
   m.body = std::move(r.body);
   m.reply_to = r.reply_to;
   if (r.to) {
-    auto peer = store_.find_user(*r.to);
-    if (!peer) {
-      if (peer.error().code == Errc::not_found) return not_found("no such user: " + *r.to);
-      return peer.error();
-    }
-    if (peer->id == caller.user_id) {
+    auto peer = resolve_user(*r.to);
+    if (!peer) return peer.error();
+    if (*peer == caller.user_id) {
       return make_error(Errc::bad_request, "you cannot send a direct message to yourself");
     }
-    // Validate reply_to before a first message creates the conversation: a refused send must
-    // change nothing.
-    auto existing = store_.find_direct(caller.user_id, peer->id);
-    if (!existing) return existing.error();
-    if (!*existing && m.reply_to) {
-      return make_error(Errc::bad_request, "reply_to names a message that does not exist");
+    if (auto known = directory_.direct(caller.user_id, *peer)) {
+      m.conv = std::move(*known);
+    } else {
+      // Validate reply_to before a first message creates the conversation: a refused send
+      // must change nothing.
+      auto existing = store_.find_direct(caller.user_id, *peer);
+      if (!existing) return existing.error();
+      if (!*existing && m.reply_to) {
+        return make_error(Errc::bad_request, "reply_to names a message that does not exist");
+      }
+      const auto now = clock_.now_ms();
+      auto conv = store_.get_or_create_direct(caller.user_id, *peer, ids_.uuid_v7(now), now);
+      if (!conv) return conv.error();
+      directory_.remember_direct(caller.user_id, *peer, conv->id);
+      m.conv = conv->id;
     }
-    const auto now = clock_.now_ms();
-    auto conv = store_.get_or_create_direct(caller.user_id, peer->id, ids_.uuid_v7(now), now);
-    if (!conv) return conv.error();
-    m.conv = conv->id;
   } else {
     if (group_only) {
       if (auto g = require_group(*r.conv); !g) return g.error();

@@ -20,6 +20,7 @@
 #include "chat/rules.hpp"
 #include "core/ids.hpp"
 #include "log/message_log.hpp"
+#include "service/directory.hpp"
 #include "service/membership_cache.hpp"
 #include "service/presence.hpp"
 #include "store/store.hpp"
@@ -152,11 +153,20 @@ class ChatService {
   // [blocking]
   Result<chat::NewMessage> prepare_send(const Caller& caller, SendRequest request,
                                         bool group_only = false);
+  // The same from memory alone (the directory and the membership cache): the common case, with
+  // no thread hop and no database access. nullopt when the store is needed: then call
+  // prepare_send on the blocking pool. [non-blocking]
+  std::optional<Result<chat::NewMessage>> try_prepare_send(const Caller& caller,
+                                                           const SendRequest& request,
+                                                           bool group_only = false);
   // Appends to the log; on a fresh (non-duplicate) commit publishes the message event to every
   // member, before `done` runs. [non-blocking]
   void append(chat::NewMessage message, MessageLog::Done done);
 
  private:
+  Status check_send(const SendRequest& request) const;
+  // A username's id, from the directory or the store (which then fills the directory).
+  Result<chat::UserId> resolve_user(std::string_view username);
   Result<LoginResult> issue_tokens(const chat::User& user, chat::SessionId session,
                                    std::string refresh_token);
   // The caller's role in conv: not_found (no such conversation), not_member.
@@ -178,6 +188,7 @@ class ChatService {
   const auth::TokenSigner& tokens_;
   const ServiceOptions options_;
   MembershipCache members_;
+  Directory directory_;
   PresenceTracker presence_;
 
   // Login sessions revoked (logout) within the access-token lifetime → when. Their access tokens

@@ -275,3 +275,33 @@ TEST(ChatService, EditsAreTheSendersAndAnnounced) {
 
 }  // namespace
 }  // namespace parley::testing
+
+namespace parley::testing {
+namespace {
+
+TEST(ChatService, SendsResolveFromMemoryOnceTheStoreHasBeenAsked) {
+  ServiceFixture f;
+  const auto alice = f.user("alice");
+  f.user("bob");
+  const auto eve = f.user("eve");
+  SendRequest dm{std::nullopt, "bob", "c1", "hi", std::nullopt};
+  EXPECT_FALSE(f.service.try_prepare_send(alice, dm).has_value());  // first time: the store
+  ASSERT_TRUE(f.send(alice, dm).ok());
+  auto fast = f.service.try_prepare_send(alice, dm);
+  ASSERT_TRUE(fast.has_value() && fast->ok());
+  const auto conv = (*fast)->conv;
+
+  // Authorization holds on the fast path too, and bad input is refused there.
+  SendRequest intrusion{conv, std::nullopt, "e1", "x", std::nullopt};
+  auto refused = f.service.try_prepare_send(eve, intrusion);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ((*refused).error().code, Errc::not_member);
+  SendRequest empty{conv, std::nullopt, "", "x", std::nullopt};
+  EXPECT_EQ((*f.service.try_prepare_send(alice, empty)).error().code, Errc::bad_request);
+  // What needs the store is left to prepare_send.
+  SendRequest reply{conv, std::nullopt, "c2", "x", 1};
+  EXPECT_FALSE(f.service.try_prepare_send(alice, reply).has_value());
+}
+
+}  // namespace
+}  // namespace parley::testing
