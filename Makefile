@@ -2,7 +2,8 @@
 #   make run     build a release binary and serve http://127.0.0.1:8080 (SQLite + files under ./data)
 #   make test    build, then run every suite: unit, integration, and both under ASan/UBSan
 #   make build   leave the binary at ./build/parley
-.PHONY: all build run test unit integration asan deps clean format
+#   make bench   Parley vs the reference Socket.IO + Redis server vs the floor (docs/performance.md)
+.PHONY: all build run test bench deps clean format
 
 JOBS ?= 2
 export CCACHE_SLOPPINESS = pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -23,6 +24,12 @@ run: build
 test:
 	@scripts/install-deps test
 	@scripts/run-tests
+
+bench:
+	@scripts/install-deps bench
+	@[ -f build/build.ninja ] || cmake --preset release
+	@cmake --build build -j $(JOBS) --target parley parley_loadgen parley_floor
+	@python3 bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build

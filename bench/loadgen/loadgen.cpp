@@ -80,6 +80,7 @@ struct Options {
   int body_bytes = 100;
   int threads = 1;
   int connect_concurrency = 256;
+  int first_user = 0;  // idle: number made-up users from here (several loadgen processes)
   bool hold = false;
 };
 
@@ -88,7 +89,7 @@ struct Options {
             << "usage: loadgen --url ws://HOST:PORT --protocol parley|socketio --secret S\n"
                "         --scenario dm|fanout|idle|ingest [--users FILE] [--rate N]\n"
                "         [--duration S] [--warmup S] [--connections N] [--window N]\n"
-               "         [--body-bytes N] [--threads N] [--hold]\n";
+               "         [--body-bytes N] [--threads N] [--first-user N] [--hold]\n";
   std::exit(2);
 }
 
@@ -130,6 +131,8 @@ Options parse_options(int argc, char** argv) {
       o.body_bytes = std::stoi(value());
     } else if (a == "--threads") {
       o.threads = std::stoi(value());
+    } else if (a == "--first-user") {
+      o.first_user = std::stoi(value());
     } else if (a == "--hold") {
       o.hold = true;
     } else {
@@ -161,7 +164,7 @@ Workload load_workload(const Options& o) {
   parley::SystemClock clock;
   parley::auth::TokenSigner signer(o.secret, std::chrono::hours(6), clock);
   if (o.users_file.empty()) {  // idle: made-up users, each its own
-    for (int i = 0; i < o.connections; ++i) {
+    for (int i = o.first_user; i < o.first_user + o.connections; ++i) {
       User u{"idle" + std::to_string(i), 10'000'000 + i, {}, {}};
       w.users.push_back(std::move(u));
     }
@@ -232,6 +235,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const auto source = asio::ip::make_address_v4(
         (127u << 24) | ((1u + index_ / 250 % 250) << 8) | (1u + index_ % 250));
     sock.bind(tcp::endpoint(source, 0), ec);
+    // A server out of file descriptors leaves connections in its backlog unanswered: give up
+    // after 15 s instead of waiting forever.
+    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(15));
     if (!ec) co_await sock.async_connect(server, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail("connect", ec);
     sock.set_option(tcp::no_delay(true), ec);
@@ -242,6 +248,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     co_await ws_.async_handshake(options_.host + ":" + options_.port, target,
                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail("handshake", ec);
+    beast::get_lowest_layer(ws_).expires_never();
     if (sio) {
       // Engine.IO open packet, then a Socket.IO CONNECT with the token in its auth payload.
       auto open_packet = co_await read_text(ec);
@@ -274,7 +281,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::string body = "t=" + std::to_string(now_ns()) + ";";
     if (static_cast<int>(body.size()) < options_.body_bytes) body.resize(options_.body_bytes, 'x');
     std::string target = to ? "\"to\":\"" + *to + "\"" : "\"conv\":\"" + *conv + "\"";
-    std::string client_id = std::to_string(index_) + "-" + std::to_string(id);
+    // Unique across runs too: a reused id would be (rightly) deduplicated as a retry.
+    static const std::string run = std::to_string(now_ns());
+    std::string client_id = run + "-" + std::to_string(index_) + "-" + std::to_string(id);
     std::string frame;
     if (options_.protocol == "socketio") {
       frame = "42" + std::to_string(id) + "[\"send\",{" + target + ",\"client_msg_id\":\"" +

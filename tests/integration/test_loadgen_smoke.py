@@ -1,0 +1,45 @@
+"""A short smoke run of the benchmark's load generator (bench/loadgen) against the real server:
+the benchmark must keep working, and what it reports must add up. The benchmarks themselves run
+with `make bench`, not here."""
+import json
+import os
+import subprocess
+
+from conftest import PARLEY_BIN, TOKEN_SECRET
+
+LOADGEN = os.path.join(os.path.dirname(PARLEY_BIN), "parley_loadgen")
+
+
+def run_loadgen(server, *args):
+    r = subprocess.run([LOADGEN, "--url", f"ws://{server.base}", "--protocol", "parley",
+                        "--secret", TOKEN_SECRET, *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_loadgen_dm_idle_and_ingest(server, tmp_path):
+    users = [{"name": f"lg{i}", "id": server.register(f"lg{i}")["user"]["id"]} for i in range(6)]
+    users_file = tmp_path / "users.json"
+    users_file.write_text(json.dumps({"users": users}))
+
+    dm = run_loadgen(server, "--scenario", "dm", "--users", str(users_file), "--rate", "300",
+                     "--duration", "1", "--warmup", "0.2")
+    assert dm["errors"] == 0 and dm["connect_failed"] == 0
+    assert dm["acked"] == dm["sent"] > 200
+    assert dm["delivered"] == 2 * dm["sent"]  # the recipient's session and the sender's own
+    assert dm["latency"]["samples"] > 0 and dm["latency"]["p99_ms"] < 1000
+
+    idle = run_loadgen(server, "--scenario", "idle", "--connections", "300")
+    assert idle["connections"] == 300 and idle["connect_failed"] == 0
+
+    ingest = run_loadgen(server, "--scenario", "ingest", "--users", str(users_file),
+                         "--window", "16", "--duration", "1", "--warmup", "0.2")
+    assert ingest["errors"] == 0 and ingest["acked_per_second"] > 100
+    # Everything acked is stored, and nothing more than was sent: the three pairs' last seqs
+    # add up to between what was acknowledged and what was sent.
+    stored = 0
+    for a, b in ((0, 1), (2, 3), (4, 5)):
+        token = server.login(f"lg{a}")["token"]
+        page = server.api("GET", f"/chat/messages?recipient=lg{b}&limit=1", token=token)
+        stored += page["messages"][0]["seq"]
+    assert dm["acked"] + ingest["acked"] <= stored <= dm["sent"] + ingest["sent"]
