@@ -7,6 +7,7 @@ Scenarios (docs/performance.md explains each and records the figures):
   floor    CPU per write() of a small frame to a loopback TCP socket (bench/floor.c)
   idle     N authenticated idle WebSocket connections: server user-space memory per connection
   dm       one-on-one messages at fixed rates: p50/p99 send→deliver, server CPU per delivery
+           (server CPU: Parley's process; the reference stack's Node and Redis processes)
   fanout   messages to 10- and 100-member groups: the same, per delivery
   ingest   durable acked messages per second (Parley: SQLite fsync group commit)
 
@@ -89,6 +90,7 @@ class Parley:
             except OSError:
                 time.sleep(0.05)
         self.pid = self.proc.pid
+        self.pids = [self.pid]
 
     def register(self, names):
         def one(name):
@@ -139,6 +141,8 @@ class Reference:
                                      text=True)
         self.port = int(wait_for_line(self.proc, "listening").split()[1])
         self.pid = self.proc.pid
+        # The stack's CPU is Node's and Redis's: every emit goes through Redis pub/sub.
+        self.pids = [self.pid, self.redis.pid]
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -155,13 +159,13 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
             "--protocol", server.protocol, "--secret", SECRET, "--scenario", scenario, *extra]
     if users_file:
         args += ["--users", users_file]
-    cpu0 = proc_cpu_seconds(server.pid)
+    cpu0 = sum(proc_cpu_seconds(pid) for pid in server.pids)
     t0 = time.time()
     r = subprocess.run(args, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError(f"loadgen failed: {r.stderr[-2000:]}")
     result = json.loads(r.stdout.strip().splitlines()[-1])
-    result["server_cpu_seconds"] = proc_cpu_seconds(server.pid) - cpu0
+    result["server_cpu_seconds"] = sum(proc_cpu_seconds(pid) for pid in server.pids) - cpu0
     result["wall_seconds"] = time.time() - t0
     return result
 
@@ -279,11 +283,17 @@ def main():
             write_users(dm_file, setup["dm"])
 
             if "idle" in only:
+                # Each count on a fresh server: memory freed by an earlier run would otherwise be
+                # reused and hide the cost.
                 out["idle"] = []
                 for count in idle_counts:
+                    server.stop()
+                    server = Parley(workdir) if name == "parley" else Reference(workdir)
                     r = idle_memory(server, count)
                     log(f"idle {count}: {r['kib_per_connection']:.2f} KiB/conn ({r['connections']} connected)")
                     out["idle"].append(r)
+                server.stop()
+                server = Parley(workdir) if name == "parley" else Reference(workdir)
             if "dm" in only:
                 out["dm"] = []
                 for rate in rates:

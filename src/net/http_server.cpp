@@ -143,7 +143,6 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   std::uint64_t requests = 0;
-  bool upgraded = false;
 
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -186,13 +185,11 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
         log::info("event=http conn={} method=GET path={} status=101", id, request.path);
         stream.expires_never();  // the WebSocket keeps its own timeouts
         auto conn = std::make_shared<WsConnection>(std::move(stream), std::move(upgrade.listener),
-                                                   limits_, id, shard, remote);
-        upgraded = true;
-        websockets_[shard].insert(conn.get());
-        if (draining_) conn->close(close_code::going_away, "server shutting down");
-        co_await conn->run(parser.release());
-        websockets_[shard].erase(conn.get());
-        break;
+                                                   limits_, id, shard, std::move(remote));
+        auto executor = conn->executor();
+        asio::co_spawn(executor, serve_websocket(std::move(conn), parser.release(), shard, opened),
+                       asio::detached);
+        co_return;  // serve_websocket owns the connection (and its count) from here
       }
       auto res = to_beast(std::move(*upgrade.reject), req.version(), false);
       log::info("event=http conn={} method={} path={} status={}", id, request.method,
@@ -213,15 +210,28 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
     if (ec || !keep_alive) break;
   }
-  if (!upgraded) {
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - opened)
                          .count();
-  log::info("event=conn_close conn={} remote={} requests={} websocket={} ms={}", id, remote,
-            requests, upgraded, lived);
+  log::info("event=conn_close conn={} remote={} requests={} websocket=false ms={}", id, remote,
+            requests, lived);
+  --open_connections_;
+}
+
+asio::awaitable<void> HttpServer::serve_websocket(std::shared_ptr<WsConnection> conn,
+                                                  BeastRequest upgrade, std::size_t shard,
+                                                  std::chrono::steady_clock::time_point opened) {
+  websockets_[shard].insert(conn.get());
+  if (draining_) conn->close(close_code::going_away, "server shutting down");
+  co_await conn->run(std::move(upgrade));
+  websockets_[shard].erase(conn.get());
+  const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - opened)
+                         .count();
+  log::info("event=conn_close conn={} remote={} requests=1 websocket=true ms={}", conn->id(),
+            conn->remote(), lived);
   --open_connections_;
 }
 

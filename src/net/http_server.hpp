@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -52,6 +53,12 @@ class HttpServer {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, std::size_t shard,
                                      std::uint64_t id);
+  // An upgraded connection, in a coroutine of its own: the HTTP session that upgraded it (its
+  // parser, buffers and request) is gone by then, which keeps idle WebSockets small.
+  boost::asio::awaitable<void> serve_websocket(
+      std::shared_ptr<WsConnection> conn,
+      boost::beast::http::request<boost::beast::http::string_body> upgrade, std::size_t shard,
+      std::chrono::steady_clock::time_point opened);
 
   ShardPool& shards_;
   const ConnectionLimits limits_;

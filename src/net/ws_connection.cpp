@@ -44,6 +44,7 @@ asio::awaitable<void> WsConnection::run(http::request<http::string_body> req) {
 
   boost::system::error_code ec;
   co_await ws_.async_accept(req, redirect_error(use_awaitable, ec));
+  req = {};  // its headers are not needed any more; this frame lives as long as the connection
   if (ec) {
     log::info("event=ws_handshake_failed conn={} error=\"{}\"", id_, ec.message());
     co_return;
@@ -62,11 +63,13 @@ asio::awaitable<void> WsConnection::run(http::request<http::string_body> req) {
       co_await listener_->on_text({static_cast<const char*>(data.data()), data.size()});
     }
     buffer.consume(buffer.size());
+    if (buffer.capacity() > 8192) buffer.shrink_to_fit();  // one large message is not a habit
   }
   // Beast has already answered protocol violations with their close code (1002 protocol error,
   // 1007 invalid UTF-8 in a text frame, 1009 too big) before failing the read.
   finished_ = true;
   queue_.clear();
+  queue_head_ = 0;
   queued_bytes_ = 0;
   wake_writer_.cancel();
   // The code we sent when we closed first, else the peer's.
@@ -83,13 +86,15 @@ bool WsConnection::send(Frame frame) {
   if (queued_bytes_ > 0 && queued_bytes_ + frame->size() > limits_.max_outbound_bytes) {
     log::warn("event=slow_consumer conn={} queued_bytes={}", id_, queued_bytes_);
     queue_.clear();  // the peer resyncs from its last seq; these frames are not owed any more
+    queue_head_ = 0;
     queued_bytes_ = 0;
     close(close_code::slow_consumer, "slow consumer: reconnect and sync");
     return false;
   }
   queued_bytes_ += frame->size();
+  const bool was_empty = queue_head_ == queue_.size();
   queue_.push_back(std::move(frame));
-  if (queue_.size() == 1) wake_writer_.cancel();
+  if (was_empty) wake_writer_.cancel();
   return true;
 }
 
@@ -120,7 +125,10 @@ void WsConnection::abort_after(std::chrono::seconds grace) {
 asio::awaitable<void> WsConnection::write_loop() {
   boost::system::error_code ec;
   while (!finished_) {
-    if (queue_.empty()) {
+    if (queue_head_ == queue_.size()) {
+      queue_.clear();
+      queue_head_ = 0;
+      if (queue_.capacity() > 64) queue_.shrink_to_fit();
       if (closing_) {
         co_await ws_.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_),
                                                           close_reason_),
@@ -131,8 +139,7 @@ asio::awaitable<void> WsConnection::write_loop() {
       co_await wake_writer_.async_wait(redirect_error(use_awaitable, ec));
       continue;
     }
-    Frame frame = std::move(queue_.front());
-    queue_.pop_front();
+    Frame frame = std::move(queue_[queue_head_++]);
     co_await ws_.async_write(asio::buffer(*frame), redirect_error(use_awaitable, ec));
     queued_bytes_ -= std::min(queued_bytes_, frame->size());
     if (ec) break;
