@@ -52,9 +52,11 @@ def proc_cpu_seconds(pid):
 
 
 def proc_rss_kib(pid):
+    """Anonymous resident memory (heap, stacks): the server's own user-space memory, without the
+    file pages it maps (SQLite's mmap reads, shared libraries)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith("RssAnon:"):
                 return int(line.split()[1])
     return 0
 

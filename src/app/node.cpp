@@ -145,7 +145,8 @@ int run_node(const Config& c) {
 
     SystemClock clock;
     SystemIdGenerator ids;
-    SqliteStore store(db_path, static_cast<int>(c.sqlite_readers));
+    SqliteStore store(db_path, static_cast<int>(c.sqlite_readers),
+                      static_cast<int>(c.sqlite_cache_mib));
     LocalLog message_log(store, clock, ids,
                          {c.group_commit_max_batch,
                           std::chrono::microseconds(c.group_commit_max_delay_us)});

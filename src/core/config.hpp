@@ -19,6 +19,7 @@ struct Config {
   unsigned shards = 0;          // 0: one per core
   unsigned blocking_threads = 4;
   unsigned sqlite_readers = 4;
+  unsigned sqlite_cache_mib = 32;
 
   std::uint64_t max_payload_bytes = 64 * 1024;
   std::uint64_t max_outbound_bytes = 1024 * 1024;

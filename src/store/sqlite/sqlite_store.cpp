@@ -113,15 +113,21 @@ SqliteStore::ReaderLease SqliteStore::read() {
   return ReaderLease(*this, std::move(db));
 }
 
-SqliteStore::SqliteStore(const std::string& path, int reader_connections) {
+SqliteStore::SqliteStore(const std::string& path, int reader_connections, int cache_mib) {
   writer_ = std::make_unique<Db>(path, false);
   writer_->exec("PRAGMA journal_mode = WAL");
   // FULL: every commit fsyncs the WAL before returning — the ack promise (DESIGN.md §2.1).
   writer_->exec("PRAGMA synchronous = FULL");
   writer_->exec("PRAGMA foreign_keys = ON");
+  // A page cache large enough for the hot pages of busy conversations, and reads through mmap:
+  // without them the writer re-read index pages with pread on every transaction (perf, bench
+  // dm 8000/s: 6% of server CPU).
+  writer_->exec(("PRAGMA cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
+  writer_->exec("PRAGMA mmap_size = 268435456");
   sqlite::migrate(*writer_);
   for (int i = 0; i < std::max(1, reader_connections); ++i) {
     auto reader = std::make_unique<Db>(path, true);
+    reader->exec("PRAGMA mmap_size = 268435456");
     readers_.push_back(std::move(reader));
   }
 }

@@ -22,7 +22,8 @@ class SqliteStore final : public Store {
  public:
   // path: database file (created with its directory's permissions); ":memory:" is not supported
   // because readers need their own connections to the same file.
-  SqliteStore(const std::string& path, int reader_connections);
+  // cache_mib: the write connection's page cache (the readers use SQLite's default).
+  SqliteStore(const std::string& path, int reader_connections, int cache_mib = 32);
   ~SqliteStore() override;
 
   Result<chat::User> create_user(std::string_view username, std::string_view password_hash,
