@@ -193,4 +193,11 @@ Result<std::optional<std::int64_t>> opt_int(const json::object& o, std::string_v
   return make_error(Errc::bad_request, "'" + std::string(key) + "' must be an integer");
 }
 
+Result<std::int64_t> req_int(const json::object& o, std::string_view key) {
+  auto v = opt_int(o, key);
+  if (!v) return v.error();
+  if (!*v) return make_error(Errc::bad_request, "'" + std::string(key) + "' is required");
+  return **v;
+}
+
 }  // namespace parley::api

@@ -45,5 +45,6 @@ Result<json::object> parse_object(std::string_view text);
 Result<std::optional<std::string>> opt_string(const json::object& o, std::string_view key);
 Result<std::string> req_string(const json::object& o, std::string_view key);
 Result<std::optional<std::int64_t>> opt_int(const json::object& o, std::string_view key);
+Result<std::int64_t> req_int(const json::object& o, std::string_view key);
 
 }  // namespace parley::api

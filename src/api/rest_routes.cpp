@@ -319,11 +319,10 @@ Awaitable move_cursor(ApiContext& ctx, HttpRequest& req, const Caller* caller, c
                       bool read) {
   auto body = body_object(req);
   if (!body) co_return fail(body.error());
-  auto seq = opt_int(*body, "seq");
+  auto seq = req_int(*body, "seq");
   if (!seq) co_return fail(seq.error());
-  if (!*seq) co_return fail(make_error(Errc::bad_request, "'seq' is required"));
   auto cursors = co_await offload(ctx.blocking, [&] {
-    return ctx.service.mark(*caller, p[0], read ? 0 : **seq, read ? **seq : 0);
+    return ctx.service.mark(*caller, p[0], read ? 0 : *seq, read ? *seq : 0);
   });
   if (!cursors) co_return fail(cursors.error());
   co_return respond(200, json::object{{"conv", p[0]},

@@ -222,11 +222,10 @@ class WsSession final : public net::WsListener,
   asio::awaitable<void> mark(const json::value& id, const json::object& request, bool read) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
-    auto seq = opt_int(request, "seq");
+    auto seq = req_int(request, "seq");
     if (!seq) co_return reply_error(id, seq.error());
-    if (!*seq) co_return reply_error(id, make_error(Errc::bad_request, "'seq' is required"));
     auto cursors = co_await net::offload(ctx_.blocking, [&] {
-      return ctx_.service.mark(*caller_, *conv, read ? 0 : **seq, read ? **seq : 0);
+      return ctx_.service.mark(*caller_, *conv, read ? 0 : *seq, read ? *seq : 0);
     });
     if (!cursors) co_return reply_error(id, cursors.error());
     reply(id, json::object{{"conv", *conv},
@@ -266,9 +265,8 @@ class WsSession final : public net::WsListener,
   asio::awaitable<void> change(const json::value& id, const json::object& request, bool edit) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
-    auto seq = opt_int(request, "seq");
+    auto seq = req_int(request, "seq");
     if (!seq) co_return reply_error(id, seq.error());
-    if (!*seq) co_return reply_error(id, make_error(Errc::bad_request, "'seq' is required"));
     std::optional<std::string> body;
     if (edit) {
       auto text = req_string(request, "body");
@@ -276,7 +274,7 @@ class WsSession final : public net::WsListener,
       body = std::move(*text);
     }
     auto msg = co_await net::offload(ctx_.blocking, [&] {
-      return ctx_.service.change_message(*caller_, *conv, **seq, std::move(body));
+      return ctx_.service.change_message(*caller_, *conv, *seq, std::move(body));
     });
     if (!msg) co_return reply_error(id, msg.error());
     reply(id, json::object{{"msg", message_json(*msg)}});
