@@ -3,7 +3,10 @@
 #   make test    build, then run every suite: unit, integration, and both under ASan/UBSan
 #   make build   leave the binary at ./build/parley
 #   make bench   Parley vs the reference Socket.IO + Redis server vs the floor (docs/performance.md)
-.PHONY: all build run test bench deps clean format
+#   make fuzz    libFuzzer on each parser for FUZZ_SECONDS (default 60) each, with clang
+.PHONY: all build run test bench fuzz deps clean format
+
+FUZZ_SECONDS ?= 60
 
 JOBS ?= 2
 export CCACHE_SLOPPINESS = pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -30,6 +33,15 @@ bench:
 	@[ -f build/build.ninja ] || cmake --preset release
 	@cmake --build build -j $(JOBS) --target parley parley_loadgen parley_floor
 	@python3 bench/run.py $(BENCH_ARGS)
+
+fuzz:
+	@scripts/install-deps fuzz
+	@[ -f build/fuzz/build.ninja ] || cmake --preset fuzz
+	@cmake --build build/fuzz -j $(JOBS) --target fuzz_json_request fuzz_token fuzz_utf8 fuzz_query
+	@for t in json_request token utf8 query; do \
+	  mkdir -p build/fuzz/corpus/$$t && \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
 
 clean:
 	rm -rf build
