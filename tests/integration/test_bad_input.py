@@ -90,3 +90,16 @@ def test_malformed_frames_get_a_close_code(server):
     assert read_close_code(s) == 1003
     s.close()
     assert server.ws(token=token).ok("ping")
+
+
+def test_a_fragment_in_the_request_target_is_harmless(server):
+    # Found by fuzz_query: Boost.URL 1.81 crashed on a query holding '#'. A raw request, since
+    # HTTP clients never send fragments.
+    token = server.register("alice")["token"]
+    server.register("bob")
+    for target in ("/chat/messages?#qqqqqqqq", "/chat/messages?recipient=bob#frag", "/ws?#x"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(f"GET {target} HTTP/1.1\r\nHost: {server.base}\r\n"
+                      f"Authorization: Bearer {token}\r\nConnection: close\r\n\r\n".encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 ")
+    assert server.api("GET", "/chat/messages?recipient=bob", token=token)["messages"] == []
