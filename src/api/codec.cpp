@@ -152,6 +152,9 @@ std::string event_frame(const Event& e) {
     json::object operator()(const TypingEvent& t) const {
       return json::object{{"ev", "typing"}, {"conv", t.conv}, {"user", t.user}};
     }
+    json::object operator()(const SessionRevokedEvent&) const {
+      return json::object{{"ev", "session"}, {"change", "revoked"}};
+    }
   };
   return json::serialize(std::visit(Visitor{}, e));
 }

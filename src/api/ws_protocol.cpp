@@ -86,8 +86,16 @@ class WsSession final : public net::WsListener,
   }
 
   // ---- EventSink
-  void deliver(const Envelope&, const net::Frame& frame) override {
-    if (conn_) conn_->send(frame);
+  void deliver(const Envelope& envelope, const net::Frame& frame) override {
+    if (!conn_) return;
+    if (const auto* revoked = std::get_if<SessionRevokedEvent>(&envelope.event)) {
+      // Only the connections of the logged-out session, not the user's other devices.
+      if (revoked->session_id != caller_->session_id) return;
+      conn_->send(frame);
+      conn_->close(net::close_code::unauthenticated, "logged out");
+      return;
+    }
+    conn_->send(frame);
   }
 
  private:

@@ -52,8 +52,14 @@ struct TypingEvent {
   std::string user;
 };
 
+// A login session was logged out: its live connections close (the `session` event, sent only to
+// the connections of that session before they close).
+struct SessionRevokedEvent {
+  SessionId session_id = 0;
+};
+
 using Event = std::variant<MessageEvent, ConversationEvent, MessageUpdatedEvent, ReceiptEvent,
-                           PresenceEvent, TypingEvent>;
+                           PresenceEvent, TypingEvent, SessionRevokedEvent>;
 
 struct Envelope {
   ConvId conv;  // empty for events about a user (presence)

@@ -89,11 +89,18 @@ Result<LoginResult> ChatService::refresh(std::string_view refresh_token) {
 Status ChatService::logout(const Caller& caller) {
   const auto now = clock_.now_ms();
   if (auto s = store_.revoke_session(caller.session_id, now); !s) return s;
-  std::lock_guard lock(revoked_mutex_);
-  // Forget revocations whose access tokens have expired anyway; keeps the map small.
-  const auto horizon = now - tokens_.access_ttl().count() * 1000;
-  std::erase_if(revoked_, [&](const auto& entry) { return entry.second < horizon; });
-  revoked_[caller.session_id] = now;
+  {
+    std::lock_guard lock(revoked_mutex_);
+    // Forget revocations whose access tokens have expired anyway; keeps the map small.
+    const auto horizon = now - tokens_.access_ttl().count() * 1000;
+    std::erase_if(revoked_, [&](const auto& entry) { return entry.second < horizon; });
+    revoked_[caller.session_id] = now;
+  }
+  // Connections already open with this session's tokens close too: logging out ends it.
+  auto env = std::make_shared<Envelope>();
+  env->recipients = {caller.user_id};
+  env->event = SessionRevokedEvent{caller.session_id};
+  bus_.publish(std::move(env));
   return ok_status();
 }
 

@@ -24,6 +24,8 @@ from websockets.sync.client import connect as ws_connect
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PARLEY_BIN = os.environ.get("PARLEY_BIN", os.path.join(ROOT, "build", "parley"))
+# Under AddressSanitizer memory figures mean nothing (its quarantine keeps freed memory).
+SANITIZED = os.environ.get("PARLEY_SANITIZED") == "1"
 TOKEN_SECRET = "integration-test-secret-0123456789abcdef"
 TIMEOUT = 10  # seconds any single wait may take before the test fails
 

@@ -86,3 +86,19 @@ def test_bad_tokens_are_401(server):
         assert data["error"]["code"] == "unauthenticated"
     status, _, _ = server.request("GET", "/me", headers={"Authorization": "Basic Zm9vOmJhcg=="})
     assert status == 401
+
+
+def test_logout_closes_that_sessions_websockets_only(server):
+    from websockets.exceptions import ConnectionClosed
+    import pytest
+    laptop = server.register("alice")
+    phone = server.login("alice")
+    on_laptop = server.ws(token=laptop["token"])
+    on_phone = server.ws(token=phone["token"])
+    server.api("POST", "/auth/logout", token=laptop["token"])
+    assert on_laptop.event("session") == {"ev": "session", "change": "revoked"}
+    with pytest.raises(ConnectionClosed) as e:
+        on_laptop.conn.recv(timeout=5)
+    assert e.value.rcvd.code == 4001
+    assert on_phone.ok("ping")  # the other device stays connected
+    assert [ev for ev in on_phone.events if ev["ev"] == "session"] == []

@@ -5,7 +5,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import TIMEOUT, raw_ws, read_close_code
+from conftest import SANITIZED, TIMEOUT, raw_ws, read_close_code
 
 
 class Client:
@@ -123,7 +123,9 @@ def test_a_stalled_reader_is_closed_and_the_others_get_everything(server_factory
     assert any("event=slow_consumer" in line for line in server.log_lines)
     assert read_close_code(stalled) == 4008  # bob: told to resync
     # Bob's backlog was dropped, not kept: had it been queued, ~20 MB would still be held.
-    assert rss_after - rss_before < 12 * 1024, (rss_before, rss_after)
+    # (Checked in the release build only: ASan's quarantine holds freed memory on purpose.)
+    if not SANITIZED:
+        assert rss_after - rss_before < 12 * 1024, (rss_before, rss_after)
     # Bob comes back and catches up in full.
     bob = server.ws(token=tokens["bob"])
     (entry,) = bob.ok("sync")["conversations"]
