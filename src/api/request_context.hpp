@@ -6,6 +6,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,6 +39,9 @@ struct ApiContext {
   // "offline" and "online" can never overtake each other.
   boost::asio::strand<boost::asio::thread_pool::executor_type> presence{
       boost::asio::make_strand(blocking.get_executor())};
+  // The Prometheus text of GET /metrics, assembled by the composition root (which alone knows
+  // every component's counters).
+  std::function<std::string()> metrics;
 };
 
 // Validates, authorizes and resolves a send: from memory on the calling shard when it can

@@ -108,6 +108,13 @@ Awaitable health(ApiContext&, HttpRequest&, const Caller*, const Params&) {
   co_return respond(200, json::object{{"status", "ok"}});
 }
 
+Awaitable metrics(ApiContext& ctx, HttpRequest&, const Caller*, const Params&) {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = ctx.metrics ? ctx.metrics() : std::string();
+  co_return r;
+}
+
 Awaitable index_page(ApiContext&, HttpRequest&, const Caller*, const Params&) {
   HttpResponse r;
   r.content_type = "text/html; charset=utf-8";
@@ -401,6 +408,7 @@ struct Route {
 constexpr Route kRoutes[] = {
     {"GET", "/", false, index_page},
     {"GET", "/healthz", false, health},
+    {"GET", "/metrics", false, metrics},
     {"POST", "/auth/register", false, register_user},
     {"POST", "/auth/login", false, login},
     {"POST", "/auth/refresh", false, refresh},

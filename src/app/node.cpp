@@ -165,7 +165,8 @@ int run_node(const Config& c) {
     boost::asio::thread_pool blocking(c.blocking_threads);
     api::Hub hub(shards);
     bus.set_sink([&hub](const chat::EnvelopePtr& envelope) { hub.deliver(envelope); });
-    api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor())};
+    api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor()),
+                        {}};
     ctx.options.allowed_origins = c.allowed_origins;
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.typing_interval = std::chrono::milliseconds(c.typing_interval_ms);
@@ -177,6 +178,38 @@ int run_node(const Config& c) {
     net::HttpServer server(
         shards, limits, [&ctx](net::HttpRequest& r) { return api::handle_rest(ctx, r); },
         [&ctx](const net::HttpRequest& r) { return api::accept_websocket(ctx, r); });
+    ctx.metrics = [&] {
+      const auto& net = server.stats();
+      std::string out;
+      auto metric = [&out](const char* name, const char* type, const char* help, auto value,
+                           const char* labels = "") {
+        out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0}{3} {4}\n", name, help, type,
+                           labels, value);
+      };
+      metric("parley_connections_open", "gauge", "Open TCP connections (HTTP and WebSocket).",
+             server.open_connections());
+      metric("parley_connections_accepted_total", "counter", "TCP connections accepted.",
+             net.accepted.load());
+      metric("parley_websocket_sessions", "gauge", "Authenticated WebSocket sessions.",
+             hub.sessions());
+      metric("parley_websockets_opened_total", "counter", "WebSocket upgrades accepted.",
+             net.websockets_opened.load());
+      metric("parley_slow_consumer_closes_total", "counter",
+             "WebSockets closed with 4008 because their outbound queue passed its bound.",
+             net.slow_consumer_closes.load());
+      out += "# HELP parley_http_requests_total HTTP requests answered, by status class.\n"
+             "# TYPE parley_http_requests_total counter\n";
+      for (int status_class = 1; status_class <= 5; ++status_class) {
+        out += fmt::format("parley_http_requests_total{{class=\"{}xx\"}} {}\n", status_class,
+                           net.http_requests[status_class].load());
+      }
+      metric("parley_messages_committed_total", "counter",
+             "Messages through the group-commit writer (new and retried).",
+             message_log.committed_messages());
+      metric("parley_commit_batches_total", "counter",
+             "Group-commit transactions (one fsync each).", message_log.commits());
+      return out;
+    };
     const auto address = server.listen(host, port);
     server.start();
     api::start_housekeeping(ctx, shards);

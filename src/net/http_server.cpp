@@ -126,6 +126,7 @@ asio::awaitable<void> HttpServer::accept_loop() {
     }
     socket.set_option(tcp::no_delay(true), ec);
     const auto id = next_id_.fetch_add(1);
+    stats_.accepted.fetch_add(1, std::memory_order_relaxed);
     auto executor = socket.get_executor();
     asio::co_spawn(executor, serve(std::move(socket), shard, id), asio::detached);
   }
@@ -185,7 +186,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
         log::info("event=http conn={} method=GET path={} status=101", id, request.path);
         stream.expires_never();  // the WebSocket keeps its own timeouts
         auto conn = std::make_shared<WsConnection>(std::move(stream), std::move(upgrade.listener),
-                                                   limits_, id, shard, std::move(remote));
+                                                   limits_, stats_, id, shard, std::move(remote));
         auto executor = conn->executor();
         asio::co_spawn(executor, serve_websocket(std::move(conn), parser.release(), shard, opened),
                        asio::detached);
@@ -206,6 +207,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
                             .count();
     log::info("event=http conn={} method={} path={} status={} us={}", id, request.method,
               request.path, res.result_int(), micros);
+    stats_.http_requests[std::min(5u, res.result_int() / 100)].fetch_add(1, std::memory_order_relaxed);
     stream.expires_after(limits_.idle_timeout);
     co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
     if (ec || !keep_alive) break;

@@ -48,6 +48,7 @@ class HttpServer {
   void shut_down();
 
   std::uint64_t open_connections() const { return open_connections_.load(); }
+  const ConnectionStats& stats() const { return stats_; }
 
  private:
   boost::asio::awaitable<void> accept_loop();
@@ -68,6 +69,7 @@ class HttpServer {
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::uint64_t> open_connections_{0};
   std::atomic<bool> draining_{false};
+  ConnectionStats stats_;
   // Per shard, the HTTP connections now waiting for their next request (touched on that shard).
   std::vector<std::unordered_set<boost::beast::tcp_stream*>> idle_;
   // Per shard, the open WebSockets (touched on that shard).

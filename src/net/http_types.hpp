@@ -1,5 +1,6 @@
 #pragma once
 // The HTTP request and response as the api layer sees them: plain values, no Beast types.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -28,6 +29,14 @@ struct HttpResponse {
   std::string body;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Counters of the network layer, for /metrics. Updated from every shard; read from any thread.
+struct ConnectionStats {
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> http_requests[6]{};  // by status class: [1] = 1xx … [5] = 5xx
+  std::atomic<std::uint64_t> websockets_opened{0};
+  std::atomic<std::uint64_t> slow_consumer_closes{0};
 };
 
 // Limits every connection gets at accept (STYLE.md, "Connections"). Safe defaults.

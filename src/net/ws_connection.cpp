@@ -20,11 +20,12 @@ using asio::redirect_error;
 using asio::use_awaitable;
 
 WsConnection::WsConnection(beast::tcp_stream stream, std::shared_ptr<WsListener> listener,
-                           const ConnectionLimits& limits, std::uint64_t id, std::size_t shard,
-                           std::string remote)
+                           const ConnectionLimits& limits, ConnectionStats& stats,
+                           std::uint64_t id, std::size_t shard, std::string remote)
     : ws_(std::move(stream)),
       listener_(std::move(listener)),
       limits_(limits),
+      stats_(stats),
       id_(id),
       shard_(shard),
       remote_(std::move(remote)),
@@ -50,6 +51,7 @@ asio::awaitable<void> WsConnection::run(http::request<http::string_body> req) {
     co_return;
   }
   asio::co_spawn(ws_.get_executor(), [self] { return self->write_loop(); }, asio::detached);
+  stats_.websockets_opened.fetch_add(1, std::memory_order_relaxed);
   listener_->on_open(self);
 
   beast::flat_buffer buffer;
@@ -85,6 +87,7 @@ bool WsConnection::send(Frame frame) {
   // queue always goes out, so memory stays under max_outbound_bytes plus one frame.
   if (queued_bytes_ > 0 && queued_bytes_ + frame->size() > limits_.max_outbound_bytes) {
     log::warn("event=slow_consumer conn={} queued_bytes={}", id_, queued_bytes_);
+    stats_.slow_consumer_closes.fetch_add(1, std::memory_order_relaxed);
     queue_.clear();  // the peer resyncs from its last seq; these frames are not owed any more
     queue_head_ = 0;
     queued_bytes_ = 0;

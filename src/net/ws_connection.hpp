@@ -54,8 +54,8 @@ using Frame = std::shared_ptr<const std::string>;
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
   WsConnection(boost::beast::tcp_stream stream, std::shared_ptr<WsListener> listener,
-               const ConnectionLimits& limits, std::uint64_t id, std::size_t shard,
-               std::string remote);
+               const ConnectionLimits& limits, ConnectionStats& stats, std::uint64_t id,
+               std::size_t shard, std::string remote);
 
   // Accepts the upgrade, then reads until the peer or the server closes. The request is dropped
   // once the handshake is done.
@@ -84,6 +84,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   std::shared_ptr<WsListener> listener_;
   const ConnectionLimits& limits_;
+  ConnectionStats& stats_;
   const std::uint64_t id_;
   const std::size_t shard_;
   const std::string remote_;

@@ -122,6 +122,8 @@ def test_a_stalled_reader_is_closed_and_the_others_get_everything(server_factory
     assert received == list(range(1, count + 1))  # carol: everything, in order
     assert any("event=slow_consumer" in line for line in server.log_lines)
     assert read_close_code(stalled) == 4008  # bob: told to resync
+    _, text, _ = server.request("GET", "/metrics")
+    assert "parley_slow_consumer_closes_total 1" in text
     # Bob's backlog was dropped, not kept: had it been queued, ~20 MB would still be held.
     # (Checked in the release build only: ASan's quarantine holds freed memory on purpose.)
     if not SANITIZED:
