@@ -488,8 +488,7 @@ Result<UserId> ChatService::resolve_user(std::string_view username) {
 }
 
 std::optional<Result<NewMessage>> ChatService::try_prepare_send(const Caller& caller,
-                                                                const SendRequest& r,
-                                                                bool group_only) {
+                                                                SendRequest& r, bool group_only) {
   if (auto s = check_send(r); !s) return Result<NewMessage>(s.error());
   // reply_to needs the conversation's last_seq, and group-only routes its kind: the store.
   if (r.reply_to || group_only) return std::nullopt;
@@ -515,8 +514,8 @@ std::optional<Result<NewMessage>> ChatService::try_prepare_send(const Caller& ca
   }
   m.sender_id = caller.user_id;
   m.from = caller.username;
-  m.client_msg_id = r.client_msg_id;
-  m.body = r.body;
+  m.client_msg_id = std::move(r.client_msg_id);
+  m.body = std::move(r.body);
   return Result<NewMessage>(std::move(m));
 }
 

@@ -154,10 +154,11 @@ class ChatService {
   Result<chat::NewMessage> prepare_send(const Caller& caller, SendRequest request,
                                         bool group_only = false);
   // The same from memory alone (the directory and the membership cache): the common case, with
-  // no thread hop and no database access. nullopt when the store is needed: then call
-  // prepare_send on the blocking pool. [non-blocking]
+  // no thread hop and no database access. nullopt when the store is needed — request is then
+  // untouched: call prepare_send with it on the blocking pool. When it returns a message, the
+  // body and client id have been moved out of request. [non-blocking]
   std::optional<Result<chat::NewMessage>> try_prepare_send(const Caller& caller,
-                                                           const SendRequest& request,
+                                                           SendRequest& request,
                                                            bool group_only = false);
   // Appends to the log; on a fresh (non-duplicate) commit publishes the message event to every
   // member, before `done` runs. [non-blocking]

@@ -286,6 +286,7 @@ TEST(ChatService, SendsResolveFromMemoryOnceTheStoreHasBeenAsked) {
   const auto eve = f.user("eve");
   SendRequest dm{std::nullopt, "bob", "c1", "hi", std::nullopt};
   EXPECT_FALSE(f.service.try_prepare_send(alice, dm).has_value());  // first time: the store
+  EXPECT_EQ(dm.body, "hi");  // untouched, for prepare_send
   ASSERT_TRUE(f.send(alice, dm).ok());
   auto fast = f.service.try_prepare_send(alice, dm);
   ASSERT_TRUE(fast.has_value() && fast->ok());
