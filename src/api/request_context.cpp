@@ -1,5 +1,7 @@
 #include "api/request_context.hpp"
 
+#include "api/codec.hpp"
+
 #include <algorithm>
 
 namespace parley::api {
@@ -20,6 +22,14 @@ int http_status(Errc code) {
     case Errc::internal: return 500;
   }
   return 500;
+}
+
+net::HttpResponse error_response(const Error& e) {
+  net::HttpResponse r;
+  r.status = http_status(e.code);
+  r.body = error_body(e);
+  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  return r;
 }
 
 std::optional<std::string_view> bearer_token(std::string_view authorization) {

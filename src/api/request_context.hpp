@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "net/http_types.hpp"
 #include "service/chat_service.hpp"
 
 namespace parley::api {
@@ -52,6 +53,8 @@ boost::asio::awaitable<Result<chat::NewMessage>> prepare_send(ApiContext& ctx, c
 
 // The HTTP status of an error code (docs/protocol.md, "Errors").
 int http_status(Errc code);
+// The response for an error: its status, the JSON error body, and WWW-Authenticate on a 401.
+net::HttpResponse error_response(const Error& e);
 // The token of "Authorization: Bearer <token>", if that is what the header holds.
 std::optional<std::string_view> bearer_token(std::string_view authorization);
 // Same-origin (Origin's host equals Host), listed, or no Origin at all (not a browser).

@@ -27,13 +27,7 @@ HttpResponse respond(int status, const json::value& body) {
   return r;
 }
 
-HttpResponse fail(const Error& e) {
-  HttpResponse r;
-  r.status = http_status(e.code);
-  r.body = error_body(e);
-  if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-  return r;
-}
+HttpResponse fail(const Error& e) { return error_response(e); }
 
 Result<json::object> body_object(const HttpRequest& req) {
   if (req.body.empty()) return make_error(Errc::bad_request, "expected a JSON object body");

@@ -310,13 +310,7 @@ class WsSession final : public net::WsListener,
 }  // namespace
 
 net::WsUpgrade accept_websocket(ApiContext& ctx, const net::HttpRequest& request) {
-  auto reject = [](const Error& e) {
-    net::HttpResponse r;
-    r.status = http_status(e.code);
-    r.body = error_body(e);
-    if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
-    return net::WsUpgrade{r, nullptr};
-  };
+  auto reject = [](const Error& e) { return net::WsUpgrade{error_response(e), nullptr}; };
   if (request.path != "/ws") return reject(make_error(Errc::not_found, "no such route"));
   if (!origin_allowed(ctx.options, request.origin, request.host)) {
     return reject(make_error(Errc::forbidden, "origin not allowed"));

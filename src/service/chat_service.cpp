@@ -152,18 +152,12 @@ Result<Conversation> ChatService::require_group(const ConvId& id) {
 void ChatService::publish_membership(const ConvId& conv, std::string change, std::string user,
                                      std::string by, std::vector<UserId> extra_recipients) {
   auto list = members_.get(conv);
-  auto env = std::make_shared<Envelope>();
-  env->conv = conv;
-  if (list) {
-    for (const auto& m : **list) env->recipients.push_back(m.user_id);
-  }
+  MemberList recipients = list ? **list : MemberList{};
   for (auto id : extra_recipients) {
-    if (std::find(env->recipients.begin(), env->recipients.end(), id) == env->recipients.end()) {
-      env->recipients.push_back(id);
-    }
+    if (!MembershipCache::find(recipients, id)) recipients.push_back({id, Role::member});
   }
-  env->event = ConversationEvent{conv, std::move(change), std::move(user), std::move(by)};
-  bus_.publish(std::move(env));
+  publish(conv, ConversationEvent{conv, std::move(change), std::move(user), std::move(by)},
+          recipients);
 }
 
 Result<Conversation> ChatService::create_group(const Caller& caller, std::string_view name,
@@ -182,14 +176,11 @@ Result<Conversation> ChatService::create_group(const Caller& caller, std::string
   g.creator_id = caller.user_id;
   g.now = clock_.now_ms();
   for (const auto& username : members) {
-    auto user = store_.find_user(username);
-    if (!user) {
-      if (user.error().code == Errc::not_found) return not_found("no such user: " + username);
-      return user.error();
-    }
-    if (user->id != caller.user_id &&
-        std::find(g.members.begin(), g.members.end(), user->id) == g.members.end()) {
-      g.members.push_back(user->id);
+    auto id = resolve_user(username);
+    if (!id) return id.error();
+    if (*id != caller.user_id &&
+        std::find(g.members.begin(), g.members.end(), *id) == g.members.end()) {
+      g.members.push_back(*id);
     }
   }
   if (!passcode.empty()) {
@@ -212,15 +203,12 @@ Status ChatService::add_member(const Caller& caller, const ConvId& group,
   if (!may_add_member(*role)) {
     return make_error(Errc::forbidden, "only the owner and admins may add members");
   }
-  auto user = store_.find_user(username);
-  if (!user) {
-    if (user.error().code == Errc::not_found) return not_found("no such user");
-    return user.error();
-  }
-  auto added = store_.add_member(group, user->id, Role::member, clock_.now_ms());
+  auto user_id = resolve_user(username);
+  if (!user_id) return user_id.error();
+  auto added = store_.add_member(group, *user_id, Role::member, clock_.now_ms());
   if (!added) return added;
   members_.invalidate(group);
-  publish_membership(group, "added", user->username, caller.username, {});
+  publish_membership(group, "added", std::string(username), caller.username, {});
   return ok_status();
 }
 
@@ -230,23 +218,20 @@ Status ChatService::remove_member(const Caller& caller, const ConvId& group,
   if (!conv) return conv.error();
   auto role = require_member(caller, group);
   if (!role) return role.error();
-  auto user = store_.find_user(username);
-  if (!user) {
-    if (user.error().code == Errc::not_found) return not_found("no such user");
-    return user.error();
-  }
+  auto user_id = resolve_user(username);
+  if (!user_id) return user_id.error();
   auto list = members_.get(group);
   if (!list) return list.error();
-  const auto* target = MembershipCache::find(**list, user->id);
+  const auto* target = MembershipCache::find(**list, *user_id);
   if (!target) return not_found("that user is not a member");
-  if (!may_remove_member(caller.user_id, *role, user->id, target->role)) {
+  if (!may_remove_member(caller.user_id, *role, *user_id, target->role)) {
     return make_error(Errc::forbidden, "you may not remove this member");
   }
-  auto removed = store_.remove_member(group, user->id, clock_.now_ms());
+  auto removed = store_.remove_member(group, *user_id, clock_.now_ms());
   if (!removed) return removed;
   members_.invalidate(group);
   // The removed user hears about it too, so every one of its sessions drops the conversation.
-  publish_membership(group, "removed", user->username, caller.username, {user->id});
+  publish_membership(group, "removed", std::string(username), caller.username, {*user_id});
   return ok_status();
 }
 
@@ -447,12 +432,9 @@ Result<HistoryPage> ChatService::group_history(const Caller& caller, const ConvI
 
 Result<HistoryPage> ChatService::direct_history(const Caller& caller, std::string_view peer,
                                                 const HistoryRequest& request) {
-  auto user = store_.find_user(peer);
-  if (!user) {
-    if (user.error().code == Errc::not_found) return not_found("no such user");
-    return user.error();
-  }
-  auto conv = store_.find_direct(caller.user_id, user->id);
+  auto peer_id = resolve_user(peer);
+  if (!peer_id) return peer_id.error();
+  auto conv = store_.find_direct(caller.user_id, *peer_id);
   if (!conv) return conv.error();
   if (!*conv) {  // no message exchanged yet: an empty page, after the same input checks
     if (auto s = check_history_request(request); !s) return s.error();
@@ -572,14 +554,7 @@ void ChatService::append(NewMessage message, MessageLog::Done done) {
     if (r && !r->duplicate) {
       // Writer thread, in commit order: publishing here keeps each conversation's events in seq
       // order for every recipient (DESIGN.md §2.4).
-      auto env = std::make_shared<Envelope>();
-      env->conv = r->msg.conv;
-      if (auto list = members_.get(r->msg.conv)) {
-        env->recipients.reserve((*list)->size());
-        for (const auto& m : **list) env->recipients.push_back(m.user_id);
-      }
-      env->event = MessageEvent{r->msg};
-      bus_.publish(std::move(env));
+      if (auto list = members_.get(r->msg.conv)) publish(r->msg.conv, MessageEvent{r->msg}, **list);
     }
     done(std::move(r));
   });
