@@ -15,5 +15,3 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
