@@ -6,6 +6,9 @@
 #   make fuzz    libFuzzer on each parser for FUZZ_SECONDS (default 60) each, with clang
 .PHONY: all build run test bench fuzz deps clean format
 
+# Every fuzz/fuzz_NAME.cpp is a target.
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.cpp,%,$(wildcard fuzz/fuzz_*.cpp))
+
 FUZZ_SECONDS ?= 60
 
 JOBS ?= 2
@@ -37,8 +40,8 @@ bench:
 fuzz:
 	@scripts/install-deps fuzz
 	@[ -f build/fuzz/build.ninja ] || cmake --preset fuzz
-	@cmake --build build/fuzz -j $(JOBS) --target fuzz_json_request fuzz_token fuzz_utf8 fuzz_query
-	@for t in json_request token utf8 query; do \
+	@cmake --build build/fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t && \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) build/fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
 	done

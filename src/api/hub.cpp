@@ -26,7 +26,7 @@ void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {
 }
 
 void Hub::deliver(const chat::EnvelopePtr& envelope) {
-  auto frame = std::make_shared<const std::string>(event_frame(envelope->event));
+  auto frame = net::text_frame(event_frame(envelope->event));
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
     boost::asio::post(shards_.context(shard), [this, shard, envelope, frame] {
       const auto& by_user = index_[shard].by_user;

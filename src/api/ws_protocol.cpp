@@ -41,39 +41,48 @@ class WsSession final : public net::WsListener,
     }
   }
 
-  asio::awaitable<void> on_text(std::string_view text) override {
+  // Requests answered from memory (send on the fast path, auth, ping, typing) are handled here
+  // and now; those that need the database come back as a coroutine for the connection to run.
+  std::optional<asio::awaitable<void>> on_text(std::string_view text) override {
     auto request = parse_object(text);
     if (!request) {
       reply_error(json::value(nullptr), request.error());
-      co_return;
+      return std::nullopt;
     }
-    const json::value id = request->contains("id") ? (*request)["id"] : json::value(nullptr);
+    json::value id = request->contains("id") ? (*request)["id"] : json::value(nullptr);
     auto op = opt_string(*request, "op");
     if (!op || !*op) {
       reply_error(id, op ? make_error(Errc::bad_request, "'op' is required") : op.error());
-      co_return;
+      return std::nullopt;
     }
     if (**op == "auth") {
       authenticate(id, *request);
-      co_return;
+      return std::nullopt;
     }
     if (!caller_) {
       reply_error(id, make_error(Errc::unauthenticated, "authenticate first: {\"op\":\"auth\"}"));
       conn_->close(net::close_code::unauthenticated, "not authenticated");
-      co_return;
+      return std::nullopt;
     }
     const std::string& name = **op;
-    if (name == "send") co_return co_await send(id, *request);
-    if (name == "history") co_return co_await history(id, *request);
-    if (name == "sync") co_return co_await sync(id);
-    if (name == "delivered" || name == "read") co_return co_await mark(id, *request, name == "read");
-    if (name == "typing") co_return co_await typing(id, *request);
-    if (name == "edit" || name == "delete") {
-      co_return co_await change(id, *request, name == "edit");
+    if (name == "send") return send(std::move(id), *request);
+    if (name == "ping") {
+      reply(id, json::object{});
+      return std::nullopt;
     }
-    if (name == "presence") co_return co_await presence(id, *request);
-    if (name == "ping") co_return reply(id, json::object{});
+    // The rest wait for the database: the request moves into the coroutine's frame.
+    if (name == "history") return history(std::move(id), std::move(*request));
+    if (name == "sync") return sync(std::move(id));
+    if (name == "delivered" || name == "read") {
+      return mark(std::move(id), std::move(*request), name == "read");
+    }
+    if (name == "typing") return typing(std::move(id), std::move(*request));
+    if (name == "edit" || name == "delete") {
+      return change(std::move(id), std::move(*request), name == "edit");
+    }
+    if (name == "presence") return presence(std::move(id), std::move(*request));
     reply_error(id, make_error(Errc::unknown_op, "unknown op '" + name + "'"));
+    return std::nullopt;
   }
 
   void on_close() override {
@@ -126,11 +135,11 @@ class WsSession final : public net::WsListener,
     out.emplace("re", id);
     out.emplace("ok", true);
     for (auto& field : body) out.emplace(field.key(), std::move(field.value()));
-    conn_->send(json::serialize(out));
+    conn_->send_text(json::serialize(out));
   }
 
   void reply_error(const json::value& id, const Error& e) {
-    conn_->send(json::serialize(json::object{{"re", id}, {"ok", false}, {"error", error_json(e)}}));
+    conn_->send_text(json::serialize(json::object{{"re", id}, {"ok", false}, {"error", error_json(e)}}));
   }
 
   void authenticate(const json::value& id, const json::object& request) {
@@ -157,11 +166,11 @@ class WsSession final : public net::WsListener,
                                                   {"username", caller_->username}}}});
   }
 
-  asio::awaitable<void> send(const json::value& id, const json::object& request) {
+  std::optional<asio::awaitable<void>> send(json::value id, json::object& request) {
     if (inflight_sends_ >= ctx_.options.max_inflight_sends) {
       reply_error(id, make_error(Errc::rate_limited,
                                  "too many unacknowledged sends; wait for acks"));
-      co_return;
+      return std::nullopt;
     }
     SendRequest s;
     auto conv = opt_string(request, "conv");
@@ -172,22 +181,37 @@ class WsSession final : public net::WsListener,
     for (const Error* e : {conv ? nullptr : &conv.error(), to ? nullptr : &to.error(),
                            client_msg_id ? nullptr : &client_msg_id.error(),
                            body ? nullptr : &body.error(), reply_to ? nullptr : &reply_to.error()}) {
-      if (e) co_return reply_error(id, *e);
+      if (e) {
+        reply_error(id, *e);
+        return std::nullopt;
+      }
     }
     s.conv = std::move(*conv);
     s.to = std::move(*to);
     s.client_msg_id = client_msg_id->value_or("");
     s.body = body->value_or("");
     s.reply_to = *reply_to;
-    // Prepared one at a time (this coroutine is awaited before the next frame is read), so one
-    // connection's messages enter the log in the order they were sent.
+    // Prepared one at a time (the next frame is read only after this), so one connection's
+    // messages enter the log in the order they were sent. Usually from memory, right here.
+    if (auto fast = ctx_.service.try_prepare_send(*caller_, s)) {
+      append(std::move(id), std::move(*fast));
+      return std::nullopt;
+    }
+    return prepare_and_append(std::move(id), std::move(s));
+  }
+
+  asio::awaitable<void> prepare_and_append(json::value id, SendRequest s) {
     auto prepared = co_await prepare_send(ctx_, *caller_, std::move(s));
-    if (!prepared) co_return reply_error(id, prepared.error());
-    // Not awaited: the next frame is read while this one commits (pipelining); the ack comes
-    // back on this shard when the message is durable.
+    append(std::move(id), std::move(prepared));
+  }
+
+  // Not awaited: the next frame is read while this one commits (pipelining); the ack comes back
+  // on this shard when the message is durable.
+  void append(json::value id, Result<chat::NewMessage> prepared) {
+    if (!prepared) return reply_error(id, prepared.error());
     ++inflight_sends_;
     ctx_.service.append(std::move(*prepared),
-                        [self = shared_from_this(), id, conn = conn_](Result<Appended> r) {
+                        [self = shared_from_this(), id = std::move(id), conn = conn_](Result<Appended> r) {
                           conn->post([self, id, r = std::move(r)](WsConnection&) {
                             --self->inflight_sends_;
                             if (!r) return self->reply_error(id, r.error());
@@ -198,7 +222,7 @@ class WsSession final : public net::WsListener,
 
   // history {conv, before?, after?, limit?} — or {conv, changed_after: REV, limit?} for the
   // messages edited or deleted since a rev.
-  asio::awaitable<void> history(const json::value& id, const json::object& request) {
+  asio::awaitable<void> history(json::value id, json::object request) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
     HistoryRequest h;
@@ -220,14 +244,14 @@ class WsSession final : public net::WsListener,
     reply(id, std::move(body));
   }
 
-  asio::awaitable<void> sync(const json::value& id) {
+  asio::awaitable<void> sync(json::value id) {
     auto state = co_await net::offload(ctx_.blocking, [&] { return ctx_.service.sync(*caller_); });
     if (!state) co_return reply_error(id, state.error());
     reply(id, sync_json(*state));
   }
 
   // delivered {conv, seq} / read {conv, seq}
-  asio::awaitable<void> mark(const json::value& id, const json::object& request, bool read) {
+  asio::awaitable<void> mark(json::value id, json::object request, bool read) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
     auto seq = req_int(request, "seq");
@@ -243,7 +267,7 @@ class WsSession final : public net::WsListener,
 
   // typing {conv}: at most one event per conversation per typing_interval from this session;
   // extra ones are acknowledged with "sent": false and go nowhere.
-  asio::awaitable<void> typing(const json::value& id, const json::object& request) {
+  asio::awaitable<void> typing(json::value id, json::object request) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
     const auto now = std::chrono::steady_clock::now();
@@ -270,7 +294,7 @@ class WsSession final : public net::WsListener,
   }
 
   // edit {conv, seq, body} / delete {conv, seq}
-  asio::awaitable<void> change(const json::value& id, const json::object& request, bool edit) {
+  asio::awaitable<void> change(json::value id, json::object request, bool edit) {
     auto conv = req_string(request, "conv");
     if (!conv) co_return reply_error(id, conv.error());
     auto seq = req_int(request, "seq");
@@ -289,7 +313,7 @@ class WsSession final : public net::WsListener,
   }
 
   // presence {user}
-  asio::awaitable<void> presence(const json::value& id, const json::object& request) {
+  asio::awaitable<void> presence(json::value id, json::object request) {
     auto user = req_string(request, "user");
     if (!user) co_return reply_error(id, user.error());
     auto info =

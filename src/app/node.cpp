@@ -226,6 +226,7 @@ int run_node(const Config& c) {
     while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    server.close_remaining();  // peers that did not finish in time
     message_log.drain();
     shards.stop();
     shards.join();

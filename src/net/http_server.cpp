@@ -8,7 +8,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <optional>
 #include <chrono>
+#include <latch>
 
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
@@ -76,7 +78,12 @@ HttpServer::HttpServer(ShardPool& shards, ConnectionLimits limits, HttpHandler h
       ws_(std::move(ws)),
       acceptor_(shards.context(0)),
       idle_(shards.size()),
-      websockets_(shards.size()) {}
+      websockets_(shards.size()) {
+  for (std::size_t shard = 0; shard < shards.size(); ++shard) {
+    scratch_.push_back(std::make_unique<ShardScratch>());
+    keepalive_timers_.push_back(std::make_unique<asio::steady_timer>(shards.context(shard)));
+  }
+}
 
 HttpServer::~HttpServer() = default;
 
@@ -93,6 +100,9 @@ std::string HttpServer::listen(const std::string& host, std::uint16_t port) {
 
 void HttpServer::start() {
   asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    asio::co_spawn(shards_.context(shard), keepalive_loop(shard), asio::detached);
+  }
 }
 
 void HttpServer::shut_down() {
@@ -103,10 +113,25 @@ void HttpServer::shut_down() {
   });
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
     asio::post(shards_.context(shard), [this, shard] {
+      keepalive_timers_[shard]->cancel();  // the shard may finish once its connections do
       for (auto* stream : idle_[shard]) stream->cancel();
       for (auto* ws : websockets_[shard]) ws->close(close_code::going_away, "server shutting down");
     });
   }
+}
+
+void HttpServer::close_remaining() {
+  std::latch done(static_cast<std::ptrdiff_t>(shards_.size()));
+  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    asio::post(shards_.context(shard), [this, shard, &done] {
+      for (auto* stream : idle_[shard]) stream->socket().close();
+      // A snapshot: abort() leaves the set.
+      const std::vector<WsConnection*> open(websockets_[shard].begin(), websockets_[shard].end());
+      for (auto* ws : open) ws->abort("server stopped");
+      done.count_down();
+    });
+  }
+  done.wait();
 }
 
 asio::awaitable<void> HttpServer::accept_loop() {
@@ -181,16 +206,28 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
     HttpRequest request = to_request(req, remote, id, shard);
 
     if (beast::websocket::is_upgrade(req)) {
-      WsUpgrade upgrade = ws_(request);
+      // RFC 6455 §4.2.1: version 13 and a well-formed key, or no upgrade.
+      const auto key = req[http::field::sec_websocket_key];
+      std::optional<HttpResponse> reject;
+      if (req[http::field::sec_websocket_version] != "13") {
+        reject = error_response(426, "bad_request", "Sec-WebSocket-Version must be 13");
+        reject->headers.emplace_back("Sec-WebSocket-Version", "13");
+      } else if (!valid_websocket_key(key)) {
+        reject = error_response(400, "bad_request", "missing or malformed Sec-WebSocket-Key");
+      }
+      WsUpgrade upgrade = reject ? WsUpgrade{std::move(reject), nullptr} : ws_(request);
       if (!upgrade.reject) {
         log::info("event=http conn={} method=GET path={} status=101", id, request.path);
-        stream.expires_never();  // the WebSocket keeps its own timeouts
-        auto conn = std::make_shared<WsConnection>(std::move(stream), std::move(upgrade.listener),
-                                                   limits_, stats_, id, shard, std::move(remote));
-        auto executor = conn->executor();
-        asio::co_spawn(executor, serve_websocket(std::move(conn), parser.release(), shard, opened),
-                       asio::detached);
-        co_return;  // serve_websocket owns the connection (and its count) from here
+        std::string handshake =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Server: parley\r\nSec-WebSocket-Accept: " +
+            websocket_accept_key(key) + "\r\n\r\n";
+        // Bytes the client sent right behind its request belong to the WebSocket.
+        const auto rest = buffer.cdata();
+        start_websocket(stream.release_socket(), std::move(upgrade.listener), std::move(handshake),
+                        {static_cast<const char*>(rest.data()), rest.size()}, shard, id,
+                        std::move(remote), opened);
+        co_return;  // the WsConnection owns the socket (and its count) from here
       }
       auto res = to_beast(std::move(*upgrade.reject), req.version(), false);
       log::info("event=http conn={} method={} path={} status={}", id, request.method,
@@ -222,19 +259,40 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
   --open_connections_;
 }
 
-asio::awaitable<void> HttpServer::serve_websocket(std::shared_ptr<WsConnection> conn,
-                                                  BeastRequest upgrade, std::size_t shard,
-                                                  std::chrono::steady_clock::time_point opened) {
+void HttpServer::start_websocket(tcp::socket socket, std::shared_ptr<WsListener> listener,
+                                 std::string handshake, std::string_view early, std::size_t shard,
+                                 std::uint64_t id, std::string remote,
+                                 std::chrono::steady_clock::time_point opened) {
+  auto conn = std::make_shared<WsConnection>(
+      std::move(socket), std::move(listener), limits_, stats_, *scratch_[shard], id, shard,
+      std::move(remote), [this, opened](WsConnection& c) {
+        websockets_[c.shard()].erase(&c);
+        const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - opened)
+                               .count();
+        log::info("event=conn_close conn={} remote={} requests=1 websocket=true ms={}", c.id(),
+                  c.remote(), lived);
+        --open_connections_;
+      });
   websockets_[shard].insert(conn.get());
+  conn->start(std::move(handshake), early);
   if (draining_) conn->close(close_code::going_away, "server shutting down");
-  co_await conn->run(std::move(upgrade));
-  websockets_[shard].erase(conn.get());
-  const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::steady_clock::now() - opened)
-                         .count();
-  log::info("event=conn_close conn={} remote={} requests=1 websocket=true ms={}", conn->id(),
-            conn->remote(), lived);
-  --open_connections_;
+}
+
+asio::awaitable<void> HttpServer::keepalive_loop(std::size_t shard) {
+  auto& timer = *keepalive_timers_[shard];
+  const auto period = std::max<std::chrono::steady_clock::duration>(
+      std::chrono::milliseconds(250), limits_.idle_timeout / 4);
+  while (!draining_) {
+    timer.expires_after(period);
+    boost::system::error_code ec;
+    co_await timer.async_wait(redirect_error(use_awaitable, ec));
+    if (ec || draining_) break;
+    // A snapshot: check_idle may close a connection, which leaves the set.
+    std::vector<WsConnection*> open(websockets_[shard].begin(), websockets_[shard].end());
+    const auto now = std::chrono::steady_clock::now();
+    for (auto* ws : open) ws->check_idle(now);
+  }
 }
 
 }  // namespace parley::net

@@ -9,6 +9,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -46,6 +48,9 @@ class HttpServer {
   // now, busy ones after their response; every WebSocket gets close code 1001 after the frames
   // already queued for it. Thread-safe.
   void shut_down();
+  // Graceful stop, step two (after the drain deadline): closes every connection still open, on
+  // its shard, and returns when all are closed. The shards must still be running.
+  void close_remaining();
 
   std::uint64_t open_connections() const { return open_connections_.load(); }
   const ConnectionStats& stats() const { return stats_; }
@@ -54,12 +59,14 @@ class HttpServer {
   boost::asio::awaitable<void> accept_loop();
   boost::asio::awaitable<void> serve(boost::asio::ip::tcp::socket socket, std::size_t shard,
                                      std::uint64_t id);
-  // An upgraded connection, in a coroutine of its own: the HTTP session that upgraded it (its
-  // parser, buffers and request) is gone by then, which keeps idle WebSockets small.
-  boost::asio::awaitable<void> serve_websocket(
-      std::shared_ptr<WsConnection> conn,
-      boost::beast::http::request<boost::beast::http::string_body> upgrade, std::size_t shard,
-      std::chrono::steady_clock::time_point opened);
+  // Hands an accepted upgrade to a WsConnection, which lives on without any coroutine: the
+  // HTTP session that upgraded it (parser, buffers, request) ends here.
+  void start_websocket(boost::asio::ip::tcp::socket socket, std::shared_ptr<WsListener> listener,
+                       std::string handshake, std::string_view early, std::size_t shard,
+                       std::uint64_t id, std::string remote,
+                       std::chrono::steady_clock::time_point opened);
+  // Per shard, every idle_timeout/4: WebSocket keep-alive (WsConnection::check_idle).
+  boost::asio::awaitable<void> keepalive_loop(std::size_t shard);
 
   ShardPool& shards_;
   const ConnectionLimits limits_;
@@ -74,6 +81,9 @@ class HttpServer {
   std::vector<std::unordered_set<boost::beast::tcp_stream*>> idle_;
   // Per shard, the open WebSockets (touched on that shard).
   std::vector<std::unordered_set<WsConnection*>> websockets_;
+  // Per shard, the read buffer its WebSockets share, and the keep-alive timer.
+  std::vector<std::unique_ptr<ShardScratch>> scratch_;
+  std::vector<std::unique_ptr<boost::asio::steady_timer>> keepalive_timers_;
 };
 
 }  // namespace parley::net

@@ -1,76 +1,91 @@
 #pragma once
-// WsConnection: one accepted WebSocket, with one reader coroutine and one writer coroutine.
+// WsConnection: one upgraded WebSocket, speaking RFC 6455 itself (net/ws_frame.hpp) over a
+// non-blocking socket.
+//
+// Why not a Beast websocket::stream: an idle connection must cost little (issue 4 asks for
+// ≤ 5 KB of user-space memory each) and a busy one few system calls. So there is no coroutine and
+// no buffer while a connection is idle — only a pending readiness wait. Bytes are read into the
+// shard's scratch buffer and parsed there; only an incomplete frame is kept per connection. All
+// frames queued during one turn of the shard's loop go out in one writev (coalesced writes).
 //
 // Outbound frames wait in a queue bounded in bytes (ConnectionLimits::max_outbound_bytes). A
 // frame that would take a non-empty queue past the bound means the peer reads too slowly: the
 // connection is closed with close code 4008 ("slow consumer: resync"), never allowed to grow the
 // heap (DESIGN.md §2.6). A single frame larger than the bound still goes out on an empty queue.
-// Frames are shared, immutable strings: one serialization serves every recipient.
+// Frames are shared and immutable, header included: one serialization serves every recipient.
+//
+// Keep-alive: check_idle(), called by the server's per-shard sweep, pings a connection silent
+// for half the idle timeout and drops one silent for all of it.
 //
 // Threads: everything runs on the connection's shard; send()/close() only from that shard
-// (others use post()). The WsListener is called on the shard, one text frame at a time.
+// (others use post()). The WsListener is called on the shard, one message at a time.
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "net/http_types.hpp"
+#include "net/ws_frame.hpp"
 
 namespace parley::net {
 
 class WsConnection;
-
-// Close codes Parley sends (docs/protocol.md, "Close codes").
-namespace close_code {
-inline constexpr std::uint16_t going_away = 1001;      // server shutting down
-inline constexpr std::uint16_t unsupported = 1003;     // a binary frame
-inline constexpr std::uint16_t too_big = 1009;         // frame over max_payload_bytes
-inline constexpr std::uint16_t unauthenticated = 4001; // no valid token in time
-inline constexpr std::uint16_t slow_consumer = 4008;   // outbound queue over its bound: resync
-}  // namespace close_code
 
 // What the api layer implements for one WebSocket.
 class WsListener {
  public:
   virtual ~WsListener() = default;
   virtual void on_open(const std::shared_ptr<WsConnection>& conn) = 0;
-  // One complete text frame. The next frame is read only when this returns, which keeps one
-  // connection's requests in order and bounds what a client can make the server hold.
-  virtual boost::asio::awaitable<void> on_text(std::string_view text) = 0;
+  // One complete text message; `text` is valid only during the call. Work that can finish now
+  // is done now and nullopt returned; otherwise the returned coroutine is run, and the next
+  // message is read only when it ends. That keeps one connection's requests in order and bounds
+  // what a client can make the server hold.
+  virtual std::optional<boost::asio::awaitable<void>> on_text(std::string_view text) = 0;
   virtual void on_close() = 0;
 };
 
-using Frame = std::shared_ptr<const std::string>;
+// Per shard: the buffer every connection of the shard reads into (one read at a time on a
+// shard, so one buffer serves them all).
+struct ShardScratch {
+  std::vector<char> read_buffer = std::vector<char>(64 * 1024);
+};
 
 class WsConnection : public std::enable_shared_from_this<WsConnection> {
  public:
-  WsConnection(boost::beast::tcp_stream stream, std::shared_ptr<WsListener> listener,
-               const ConnectionLimits& limits, ConnectionStats& stats, std::uint64_t id,
-               std::size_t shard, std::string remote);
+  // `handshake` is the 101 response, written first; `early` holds bytes the client sent after
+  // its upgrade request (already read by the HTTP parser). `on_finished` runs once, on the
+  // shard, when the socket is done.
+  WsConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<WsListener> listener,
+               const ConnectionLimits& limits, ConnectionStats& stats, ShardScratch& scratch,
+               std::uint64_t id, std::size_t shard, std::string remote,
+               std::function<void(WsConnection&)> on_finished);
 
-  // Accepts the upgrade, then reads until the peer or the server closes. The request is dropped
-  // once the handshake is done.
-  boost::asio::awaitable<void> run(boost::beast::http::request<boost::beast::http::string_body> req);
+  // Writes the handshake response, tells the listener, and starts reading.
+  void start(std::string handshake, std::string_view early);
 
-  // Queues a text frame. Returns false when the connection is closing or the frame would pass
-  // the outbound bound (the connection then closes with close_code::slow_consumer).
+  // Queues a frame. Returns false when the connection is closing or the frame would pass the
+  // outbound bound (the connection then closes with close_code::slow_consumer).
   bool send(Frame frame);
-  bool send(std::string text) { return send(std::make_shared<const std::string>(std::move(text))); }
+  bool send_text(std::string_view text) { return send(text_frame(text)); }
   // Closes after the frames already queued are written.
-  void close(std::uint16_t code, std::string reason);
+  void close(std::uint16_t code, std::string_view reason);
+  // Closes the socket now, without a close frame (the peer did not finish the closing handshake
+  // in time, or the server is stopping).
+  void abort(std::string_view why) { finish(why); }
   // Runs fn on this connection's shard (from any thread); fn is dropped if the connection is gone.
   void post(std::function<void(WsConnection&)> fn);
+  // Keep-alive, from the shard's sweep: ping after idle/2 of silence, drop after idle.
+  void check_idle(std::chrono::steady_clock::time_point now);
 
-  boost::asio::any_io_executor executor() { return ws_.get_executor(); }
+  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
   std::uint64_t id() const { return id_; }
   std::size_t shard() const { return shard_; }
   const std::string& remote() const { return remote_; }
@@ -78,27 +93,51 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   std::size_t queued_bytes() const { return queued_bytes_; }
 
  private:
-  boost::asio::awaitable<void> write_loop();
+  void read_available();
+  void wait_readable();
+  // Handles what the reader finds in `input`; false when reading must pause (a listener
+  // coroutine runs, or the connection is done reading).
+  bool dispatch(std::span<char>& input);
+  void queue(Frame frame);
+  void schedule_flush();
+  void flush();
+  void fail(std::uint16_t code, std::string_view reason);
+  void finish(std::string_view why);
   void abort_after(std::chrono::seconds grace);
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<WsListener> listener_;
   const ConnectionLimits& limits_;
   ConnectionStats& stats_;
+  ShardScratch& scratch_;
   const std::uint64_t id_;
   const std::size_t shard_;
   const std::string remote_;
+  std::function<void(WsConnection&)> on_finished_;
+  FrameReader reader_;
+  // Received bytes not yet parsed: an incomplete frame, or what arrived behind a message whose
+  // handling suspended. Empty (no allocation) on an idle connection.
+  std::string pending_;
+  std::chrono::steady_clock::time_point last_heard_;
 
-  boost::asio::steady_timer wake_writer_;
-  // Frames not yet written: [queue_head_, end). A vector, not a deque: an empty one allocates
-  // nothing (libstdc++'s deque allocates ~600 bytes up front), which matters per idle connection.
+  // Frames not yet written: [queue_head_, end); the head one from byte head_offset_. A vector,
+  // not a deque: an empty one allocates nothing.
   std::vector<Frame> queue_;
   std::size_t queue_head_ = 0;
+  std::size_t head_offset_ = 0;
   std::size_t queued_bytes_ = 0;
-  bool closing_ = false;   // no more frames accepted; the writer closes after the queue
-  bool finished_ = false;  // the reader has stopped; the socket is done
-  std::uint16_t close_code_ = 1000;
-  std::string close_reason_;
+
+  bool reading_paused_ = false;   // a listener coroutine runs; the next message waits
+  bool read_closed_ = false;      // nothing more is read (peer closed, or a protocol failure)
+  bool flush_scheduled_ = false;  // a flush is posted for the end of this turn
+  bool write_waiting_ = false;    // the socket is full; waiting until it is writable
+  bool closing_ = false;          // our close frame is queued: no more frames accepted
+  bool close_sent_ = false;       // our close frame is on the wire
+  bool peer_closed_ = false;      // the peer's close frame arrived
+  bool peer_closed_first_ = false;  // ... before we sent ours (for the log)
+  bool ping_sent_ = false;        // a keep-alive ping is unanswered
+  bool finished_ = false;         // the socket is closed
+  std::uint16_t close_code_ = 0;  // what we sent, or else what the peer sent
 };
 
 }  // namespace parley::net

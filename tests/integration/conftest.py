@@ -40,6 +40,7 @@ class Server:
         self.proc = None
         self.port = None
         self.log_lines = []
+        self._log_changed = threading.Condition()
         self._listening = threading.Event()
 
     def start(self):
@@ -58,11 +59,22 @@ class Server:
     def _read_log(self, proc):
         for line in proc.stderr:
             line = line.rstrip("\n")
-            self.log_lines.append(line)
+            with self._log_changed:
+                self.log_lines.append(line)
+                self._log_changed.notify_all()
             m = re.search(r"event=listening addr=127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
                 self._listening.set()
+
+    def wait_log(self, *needles, timeout=TIMEOUT):
+        """Waits for a log line holding every needle; returns it."""
+        def find():
+            return next((l for l in self.log_lines if all(n in l for n in needles)), None)
+        with self._log_changed:
+            if not self._log_changed.wait_for(find, timeout):
+                raise AssertionError(f"no log line with {needles}:\n" + "\n".join(self.log_lines[-20:]))
+            return find()
 
     @property
     def base(self):
@@ -197,9 +209,10 @@ def make_jwt(claims, secret=TOKEN_SECRET, alg="HS256"):
     return f"{header}.{payload}.{sig}"
 
 
-def raw_ws(server, token, rcvbuf=None):
+def raw_ws(server, token, rcvbuf=None, early=b""):
     """A bare socket after a hand-made WebSocket handshake, for sending frames no client library
-    will produce (invalid UTF-8, unmasked frames…), or for not reading at all."""
+    will produce (invalid UTF-8, unmasked frames…), or for not reading at all. `early` is sent in
+    the same write as the upgrade request, before the 101 arrives."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -208,10 +221,10 @@ def raw_ws(server, token, rcvbuf=None):
     key = base64.b64encode(os.urandom(16)).decode()
     s.sendall((f"GET /ws?access_token={token} HTTP/1.1\r\nHost: {server.base}\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode() + early)
     response = b""
-    while b"\r\n\r\n" not in response:
-        chunk = s.recv(4096)
+    while not response.endswith(b"\r\n\r\n"):
+        chunk = s.recv(1)  # byte by byte: frames right behind the 101 stay in the socket
         assert chunk, "connection closed during handshake"
         response += chunk
     assert response.startswith(b"HTTP/1.1 101"), response
@@ -234,30 +247,45 @@ def ws_frame(payload, opcode=0x1, mask=True):
     return header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
+class FrameReader:
+    """Reads server frames from a raw socket, one at a time."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def next(self):
+        """(opcode, payload) of the next frame, or None when the socket closes."""
+        while True:
+            if len(self.buf) >= 2:
+                opcode, n = self.buf[0] & 0x0F, self.buf[1] & 0x7F
+                offset = 2
+                if n == 126:
+                    n, offset = int.from_bytes(self.buf[2:4], "big"), 4
+                elif n == 127:
+                    n, offset = int.from_bytes(self.buf[2:10], "big"), 10
+                if len(self.buf) >= offset + n:
+                    payload = self.buf[offset:offset + n]
+                    self.buf = self.buf[offset + n:]
+                    return opcode, payload
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, socket.timeout):
+                return None
+            if not chunk:
+                return None
+            self.buf += chunk
+
+
 def read_close_code(sock):
     """Reads server frames until a close frame; returns its status code (None if the socket
     closed without one)."""
-    buf = b""
-    while True:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            return None
-        if not chunk:
-            return None
-        buf += chunk
-        while len(buf) >= 2:
-            opcode, n = buf[0] & 0x0F, buf[1] & 0x7F
-            offset = 2
-            if n == 126:
-                n, offset = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                n, offset = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < offset + n:
-                break
-            payload, buf = buf[offset:offset + n], buf[offset + n:]
-            if opcode == 0x8:
-                return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+    frames = FrameReader(sock)
+    while (frame := frames.next()) is not None:
+        opcode, payload = frame
+        if opcode == 0x8:
+            return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+    return None
 
 
 @pytest.fixture
