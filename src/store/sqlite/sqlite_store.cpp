@@ -124,6 +124,10 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   // dm 8000/s: 6% of server CPU).
   writer_->exec(("PRAGMA cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
   writer_->exec("PRAGMA mmap_size = 268435456");
+  // Checkpoint every 64 MiB of WAL, not every 4 MiB: pages that many commits touch (the newest
+  // messages of busy conversations, their index pages) are copied into the database once per
+  // checkpoint (docs/operations.md, "Checkpoints").
+  writer_->exec("PRAGMA wal_autocheckpoint = 16384");
   sqlite::migrate(*writer_);
   for (int i = 0; i < std::max(1, reader_connections); ++i) {
     auto reader = std::make_unique<Db>(path, true);
