@@ -26,6 +26,7 @@
 #include "net/http_server.hpp"
 #include "net/shards.hpp"
 #include "service/chat_service.hpp"
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace parley::app {
@@ -57,14 +58,30 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
   return {host, static_cast<std::uint16_t>(port)};
 }
 
-std::string sqlite_path(const Config& c) {
-  if (c.store.empty()) return (fs::path(c.data_dir) / "parley.db").string();
-  if (c.store.starts_with("sqlite:")) return c.store.substr(7);
-  if (c.store.starts_with("postgres")) {
-    throw ConfigError("--store " + c.store +
-                      ": the PostgreSQL store is not in this build yet; use sqlite:PATH");
+// The store --store names, and how to log it (never a password).
+struct OpenedStore {
+  std::unique_ptr<Store> store;
+  std::string description;
+};
+
+OpenedStore open_store(const Config& c) {
+  if (c.store.starts_with("postgres://") || c.store.starts_with("postgresql://")) {
+    // One connection per blocking thread, plus one for the message writer.
+    const int pool = static_cast<int>(c.blocking_threads) + 1;
+    return {std::make_unique<PostgresStore>(c.store, pool), "postgres:" + pg::describe(c.store)};
   }
-  throw ConfigError("--store must be sqlite:PATH, got " + c.store);
+  std::string path;
+  if (c.store.empty()) {
+    path = (fs::path(c.data_dir) / "parley.db").string();
+  } else if (c.store.starts_with("sqlite:")) {
+    path = c.store.substr(7);
+  } else {
+    throw ConfigError("--store must be sqlite:PATH or postgres://…, got " + c.store);
+  }
+  if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
+  return {std::make_unique<SqliteStore>(path, static_cast<int>(c.sqlite_readers),
+                                        static_cast<int>(c.sqlite_cache_mib)),
+          "sqlite:" + path};
 }
 
 void require_local(const std::string& value, const char* option) {
@@ -138,15 +155,11 @@ int run_node(const Config& c) {
       throw ConfigError("--files " + c.files + ": only local:DIR is in this build yet");
     }
     fs::create_directories(c.data_dir);
-    const auto db_path = sqlite_path(c);
-    if (auto parent = fs::path(db_path).parent_path(); !parent.empty()) {
-      fs::create_directories(parent);
-    }
 
     SystemClock clock;
     SystemIdGenerator ids;
-    SqliteStore store(db_path, static_cast<int>(c.sqlite_readers),
-                      static_cast<int>(c.sqlite_cache_mib));
+    auto opened = open_store(c);
+    Store& store = *opened.store;
     LocalLog message_log(store, clock, ids,
                          {c.group_commit_max_batch,
                           std::chrono::microseconds(c.group_commit_max_delay_us)});
@@ -214,8 +227,8 @@ int run_node(const Config& c) {
     server.start();
     api::start_housekeeping(ctx, shards);
     shards.start();
-    log::info("event=listening addr={} shards={} store=sqlite:{} max_fds={} version={}", address,
-              shard_count, db_path, files.rlim_cur, PARLEY_VERSION);
+    log::info("event=listening addr={} shards={} store={} max_fds={} version={}", address,
+              shard_count, opened.description, files.rlim_cur, PARLEY_VERSION);
 
     const int sig = wait_for_shutdown_signal(signals);
     log::info("event=draining signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -308,3 +308,27 @@ def server_factory(tmp_path):
     yield make
     for s in started:
         s.stop()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh schema on the PostgreSQL server of PARLEY_TEST_POSTGRES (scripts/run-tests starts
+    one with scripts/services), as a store URL whose search_path is that schema; dropped after."""
+    server_url = os.environ.get("PARLEY_TEST_POSTGRES")
+    if not server_url:
+        pytest.skip("PARLEY_TEST_POSTGRES is not set (make test sets it: scripts/services)")
+    schema = f"it_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["psql", "-q", server_url, "-c", f"CREATE SCHEMA {schema}"], check=True,
+                   capture_output=True)
+    yield server_url + ("&" if "?" in server_url else "?") + f"options=-csearch_path%3D{schema}"
+    subprocess.run(["psql", "-q", server_url, "-c", f"DROP SCHEMA {schema} CASCADE"],
+                   capture_output=True)
+
+
+@pytest.fixture
+def pg_server(tmp_path, postgres_url):
+    """A node on the PostgreSQL store (its data directory holds only the token key)."""
+    s = Server(tmp_path / "data", "--store", postgres_url).start()
+    yield s
+    code = s.stop()
+    assert code in (0, -signal.SIGKILL), "\n".join(s.log_lines[-30:])

@@ -32,7 +32,7 @@ def test_version():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["--store", "postgres://localhost/x"], "PostgreSQL"),
+    (["--store", "mysql://localhost/x"], "--store must be"),
     (["--log", "kafka://localhost:9092"], "--log"),
     (["--listen", "nonsense"], "--listen"),
     (["--token-secret", "short"], "32 bytes"),
@@ -41,6 +41,14 @@ def test_config_errors_exit_2_with_a_reason(tmp_path, args, needle):
     r = run("serve", "--data-dir", str(tmp_path), *args)
     assert r.returncode == 2, r.stderr
     assert needle in r.stderr
+
+
+def test_an_unreachable_postgres_fails_start_with_the_server_named(tmp_path):
+    r = run("serve", "--data-dir", str(tmp_path),
+            "--store", "postgres://parley:s3cret@127.0.0.1:1/chat?connect_timeout=2")
+    assert r.returncode != 0
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1/chat" in r.stderr, r.stderr
+    assert "s3cret" not in r.stderr
 
 
 def test_bad_config_files_are_refused(tmp_path):

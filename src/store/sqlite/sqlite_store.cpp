@@ -124,19 +124,65 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   // dm 8000/s: 6% of server CPU).
   writer_->exec(("PRAGMA cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
   writer_->exec("PRAGMA mmap_size = 268435456");
-  // Checkpoint every 64 MiB of WAL, not every 4 MiB: pages that many commits touch (the newest
-  // messages of busy conversations, their index pages) are copied into the database once per
-  // checkpoint (docs/operations.md, "Checkpoints").
-  writer_->exec("PRAGMA wal_autocheckpoint = 16384");
   sqlite::migrate(*writer_);
+  // Checkpoints: see checkpoint_loop. The hook replaces SQLite's automatic checkpoint.
+  sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);
+  checkpointer_ = std::make_unique<Db>(path, false);
+  checkpointer_->exec("PRAGMA synchronous = FULL");  // fsync the database file after copying
   for (int i = 0; i < std::max(1, reader_connections); ++i) {
     auto reader = std::make_unique<Db>(path, true);
     reader->exec("PRAGMA mmap_size = 268435456");
     readers_.push_back(std::move(reader));
   }
+  checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });  // last: nothing throws after
 }
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    stopping_ = true;
+  }
+  checkpoint_wanted_.notify_one();
+  checkpoint_thread_.join();
+}
+
+namespace {
+// Checkpoint every 64 MiB of WAL (16,384 pages of 4 KiB), not SQLite's 4 MiB: pages many commits
+// touch (busy conversations' newest messages and index pages) are copied into the database once
+// per checkpoint (docs/operations.md, "Checkpoints").
+constexpr int kCheckpointPages = 16384;
+}  // namespace
+
+int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
+  if (pages >= kCheckpointPages) {
+    auto* store = static_cast<SqliteStore*>(self);
+    {
+      std::lock_guard lock(store->checkpoint_mutex_);
+      store->checkpoint_due_ = true;
+    }
+    store->checkpoint_wanted_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpoint_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(checkpoint_mutex_);
+      checkpoint_wanted_.wait(lock, [this] { return checkpoint_due_ || stopping_; });
+      if (stopping_) return;
+      checkpoint_due_ = false;
+    }
+    // PASSIVE: copies what no reader still needs, without waiting for anyone; the writer goes
+    // on committing meanwhile and starts the WAL over once a checkpoint has caught up.
+    int wal_pages = 0, copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr,
+                                             SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log::warn("event=checkpoint_failed error=\"{}\"", checkpointer_->last_error());
+    }
+  }
+}
 
 namespace {
 

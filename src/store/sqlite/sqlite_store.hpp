@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "store/sqlite/db.hpp"
@@ -68,8 +69,21 @@ class SqliteStore final : public Store {
   class ReaderLease;
   ReaderLease read();
 
+  // The WAL is checkpointed by a thread of its own, from its own connection, with PASSIVE
+  // checkpoints that never block the writer: a commit never waits for pages being copied into
+  // the database file. The writer's WAL hook wakes it past kCheckpointPages.
+  void checkpoint_loop();
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
+
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Db> writer_;
+
+  std::unique_ptr<sqlite::Db> checkpointer_;
+  std::thread checkpoint_thread_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_wanted_;
+  bool checkpoint_due_ = false;
+  bool stopping_ = false;
 
   std::mutex readers_mutex_;
   std::condition_variable reader_free_;

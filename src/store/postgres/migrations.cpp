@@ -1,0 +1,137 @@
+#include "store/postgres/migrations.hpp"
+
+#include <iterator>
+#include <stdexcept>
+#include <string>
+
+namespace parley::postgres {
+namespace {
+
+// Times are integer milliseconds since the Unix epoch (UTC). Ids of conversations, messages and
+// files are UUIDv7 text. See DESIGN.md §4. Version N here is version N of the SQLite schema.
+constexpr const char* kMigrations[] = {
+    // 1: the data model of the foundation.
+    R"sql(
+CREATE TABLE users(
+  id            BIGSERIAL PRIMARY KEY,
+  username      TEXT UNIQUE,
+  email         TEXT UNIQUE,
+  name          TEXT NOT NULL DEFAULT '',
+  image         TEXT,
+  provider      TEXT NOT NULL DEFAULT 'password',
+  oauth_id      TEXT,
+  password_hash TEXT,
+  created_at    BIGINT NOT NULL,
+  last_seen_at  BIGINT,
+  UNIQUE(provider, oauth_id)
+);
+CREATE TABLE sessions(
+  id           BIGSERIAL PRIMARY KEY,
+  user_id      BIGINT NOT NULL REFERENCES users(id),
+  device       TEXT NOT NULL DEFAULT '',
+  refresh_hash TEXT NOT NULL UNIQUE,
+  created_at   BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL,
+  revoked_at   BIGINT
+);
+CREATE INDEX sessions_revoked ON sessions(revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE TABLE conversations(
+  id            TEXT PRIMARY KEY,
+  kind          TEXT NOT NULL CHECK(kind IN ('direct', 'group')),
+  title         TEXT NOT NULL DEFAULT '',
+  creator_id    BIGINT NOT NULL REFERENCES users(id),
+  passcode_hash TEXT,
+  direct_key    TEXT UNIQUE,
+  created_at    BIGINT NOT NULL,
+  last_seq      BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE members(
+  conversation_id TEXT NOT NULL REFERENCES conversations(id),
+  user_id         BIGINT NOT NULL REFERENCES users(id),
+  role            TEXT NOT NULL CHECK(role IN ('owner', 'admin', 'member')),
+  joined_at       BIGINT NOT NULL,
+  joined_seq      BIGINT NOT NULL DEFAULT 0,
+  delivered_seq   BIGINT NOT NULL DEFAULT 0,
+  read_seq        BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY(conversation_id, user_id)
+);
+CREATE INDEX members_by_user ON members(user_id);
+CREATE TABLE messages(
+  conversation_id TEXT NOT NULL,
+  seq             BIGINT NOT NULL,
+  id              TEXT NOT NULL UNIQUE,
+  sender_id       BIGINT NOT NULL,
+  client_msg_id   TEXT NOT NULL,
+  body            TEXT,
+  attachments     TEXT NOT NULL DEFAULT '[]',
+  reply_to        BIGINT,
+  created_at      BIGINT NOT NULL,
+  edited_at       BIGINT,
+  deleted_at      BIGINT,
+  PRIMARY KEY(conversation_id, seq),
+  UNIQUE(conversation_id, sender_id, client_msg_id)
+);
+CREATE TABLE files(
+  id          TEXT PRIMARY KEY,
+  owner_id    BIGINT NOT NULL REFERENCES users(id),
+  name        TEXT NOT NULL,
+  mime        TEXT NOT NULL,
+  size        BIGINT NOT NULL,
+  sha256      TEXT NOT NULL,
+  storage_key TEXT NOT NULL,
+  created_at  BIGINT NOT NULL
+);
+)sql",
+    // 2: edits and deletes (rev), and departures for sync.
+    R"sql(
+ALTER TABLE messages ADD COLUMN rev BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX messages_by_rev ON messages(conversation_id, rev) WHERE rev > 0;
+ALTER TABLE conversations ADD COLUMN last_rev BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE departures(
+  conversation_id TEXT NOT NULL,
+  user_id         BIGINT NOT NULL,
+  left_at         BIGINT NOT NULL,
+  PRIMARY KEY(conversation_id, user_id)
+);
+CREATE INDEX departures_by_user ON departures(user_id, left_at);
+)sql",
+};
+
+// Any fixed number: the advisory lock that makes concurrent migrations take turns.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(727001)";
+
+void run(pg::Connection& conn, const std::string& sql) {
+  auto r = conn.exec_script(sql);
+  if (!r.ok()) throw std::runtime_error("PostgreSQL migration failed: " + r.error());
+}
+
+}  // namespace
+
+void migrate(pg::Connection& conn) {
+  run(conn, "BEGIN");
+  try {
+    run(conn, kMigrationLock);
+    run(conn, "CREATE TABLE IF NOT EXISTS schema_migrations(version INTEGER PRIMARY KEY, "
+              "applied_at BIGINT NOT NULL)");
+    auto r = conn.exec_script("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    if (!r.ok()) throw std::runtime_error("PostgreSQL migration failed: " + r.error());
+    const int current = static_cast<int>(r.i64(0, 0));
+    const int newest = static_cast<int>(std::size(kMigrations));
+    if (current > newest) {
+      throw std::runtime_error("database schema version " + std::to_string(current) +
+                               " is newer than this binary (" + std::to_string(newest) +
+                               "): upgrade Parley");
+    }
+    for (int v = current + 1; v <= newest; ++v) {
+      run(conn, kMigrations[v - 1]);
+      run(conn, "INSERT INTO schema_migrations(version, applied_at) VALUES(" + std::to_string(v) +
+                    ", (extract(epoch from now()) * 1000)::bigint)");
+    }
+    run(conn, "COMMIT");
+  } catch (...) {
+    conn.exec_script("ROLLBACK");
+    throw;
+  }
+}
+
+}  // namespace parley::postgres

@@ -1,0 +1,627 @@
+#include "store/postgres/postgres_store.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "chat/rules.hpp"
+#include "core/ids.hpp"
+#include "core/logging.hpp"
+#include "store/postgres/migrations.hpp"
+
+namespace parley {
+
+using namespace chat;
+using pg::Connection;
+
+namespace {
+
+Error storage_error(const pg::Result& r, std::string_view what) {
+  log::error("event=store_error op={} error=\"{}\"", what, r.error());
+  return make_error(Errc::unavailable, "storage error");
+}
+
+// Column lists kept next to the readers that depend on their order (as in the SQLite store).
+#define PARLEY_PG_MESSAGE_COLUMNS                                                                  \
+  "m.seq, m.id, m.sender_id, u.username, coalesce(m.body, ''), m.reply_to, m.client_msg_id, "     \
+  "m.created_at, m.edited_at, (m.deleted_at IS NOT NULL)::int, m.rev"
+
+Message read_message(const pg::Result& r, int row, int col, std::string_view conv) {
+  Message m;
+  m.conv = std::string(conv);
+  m.seq = r.i64(row, col);
+  m.id = r.text(row, col + 1);
+  m.sender_id = r.i64(row, col + 2);
+  m.from = r.text(row, col + 3);
+  m.body = r.text(row, col + 4);
+  m.reply_to = r.opt_i64(row, col + 5);
+  m.client_msg_id = r.text(row, col + 6);
+  m.ts = r.i64(row, col + 7);
+  m.edited_at = r.opt_i64(row, col + 8);
+  m.deleted = r.i64(row, col + 9) != 0;
+  m.rev = r.i64(row, col + 10);
+  return m;
+}
+
+#define PARLEY_PG_CONVERSATION_COLUMNS                                                             \
+  "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq, " \
+  "c.last_rev"
+
+Conversation read_conversation(const pg::Result& r, int row, int col) {
+  Conversation c;
+  c.id = r.text(row, col);
+  c.kind = r.text(row, col + 1) == "direct" ? ConvKind::direct : ConvKind::group;
+  c.title = r.text(row, col + 2);
+  c.creator_id = r.i64(row, col + 3);
+  c.passcode_hash = r.text(row, col + 4);
+  c.created_at = r.i64(row, col + 5);
+  c.last_seq = r.i64(row, col + 6);
+  c.last_rev = r.i64(row, col + 7);
+  return c;
+}
+
+#define PARLEY_PG_USER_COLUMNS "id, coalesce(username, ''), name, created_at, last_seen_at"
+
+User read_user(const pg::Result& r, int row, int col) {
+  User u;
+  u.id = r.i64(row, col);
+  u.username = r.text(row, col + 1);
+  u.name = r.text(row, col + 2);
+  u.created_at = r.i64(row, col + 3);
+  u.last_seen_at = r.opt_i64(row, col + 4);
+  return u;
+}
+
+Result<Conversation> load_conversation(Connection& c, std::string_view id) {
+  auto r = c.exec("SELECT " PARLEY_PG_CONVERSATION_COLUMNS " FROM conversations c WHERE c.id = $1",
+                  {id});
+  if (!r.ok()) return storage_error(r, "get_conversation");
+  if (r.rows() == 0) return make_error(Errc::not_found, "no such conversation");
+  return read_conversation(r, 0, 0);
+}
+
+Result<User> one_user(const pg::Result& r, std::string_view what) {
+  if (!r.ok()) return storage_error(r, what);
+  if (r.rows() == 0) return make_error(Errc::not_found, "no such user");
+  return read_user(r, 0, 0);
+}
+
+}  // namespace
+
+// ---- the pool ------------------------------------------------------------------------------
+
+class PostgresStore::Lease {
+ public:
+  Lease(PostgresStore& store, std::unique_ptr<Connection> conn)
+      : store_(&store), conn_(std::move(conn)) {}
+  Lease(Lease&& other) noexcept : store_(other.store_), conn_(std::move(other.conn_)) {}
+  Lease& operator=(Lease&&) = delete;
+  ~Lease() {
+    if (conn_) store_->give_back(std::move(conn_));
+  }
+  Connection& operator*() { return *conn_; }
+  Connection* operator->() { return conn_.get(); }
+
+ private:
+  PostgresStore* store_;
+  std::unique_ptr<Connection> conn_;
+};
+
+PostgresStore::PostgresStore(std::string url, int pool_size)
+    : url_(std::move(url)), pool_size_(std::max(1, pool_size)) {
+  Connection conn(url_);  // throws with a clear message when the server is not there
+  postgres::migrate(conn);
+  idle_.push_back(std::make_unique<Connection>(url_));
+  open_ = 1;
+}
+
+PostgresStore::~PostgresStore() = default;
+
+Result<PostgresStore::Lease> PostgresStore::lease() {
+  std::unique_lock lock(mutex_);
+  idle_cv_.wait(lock, [this] { return !idle_.empty() || open_ < pool_size_; });
+  if (!idle_.empty()) {
+    auto conn = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(*this, std::move(conn));
+  }
+  ++open_;
+  lock.unlock();
+  try {
+    return Lease(*this, std::make_unique<Connection>(url_));
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard relock(mutex_);
+      --open_;
+    }
+    idle_cv_.notify_one();
+    log::error("event=store_error op=connect error=\"{}\"", e.what());
+    return make_error(Errc::unavailable, "storage unavailable");
+  }
+}
+
+void PostgresStore::give_back(std::unique_ptr<Connection> conn) {
+  {
+    std::lock_guard lock(mutex_);
+    if (conn->broken()) {
+      --open_;  // dropped by the server: the next lease opens a fresh one
+    } else {
+      idle_.push_back(std::move(conn));
+    }
+  }
+  idle_cv_.notify_one();
+}
+
+template <class F>
+auto PostgresStore::transaction(std::string_view what, F&& f)
+    -> decltype(f(std::declval<Connection&>())) {
+  auto conn = lease();
+  if (!conn) return conn.error();
+  Connection& c = **conn;
+  if (auto r = c.exec("BEGIN"); !r.ok()) return storage_error(r, what);
+  auto result = f(c);
+  if (!result.ok()) {
+    c.exec("ROLLBACK");
+    return result;
+  }
+  if (auto r = c.exec("COMMIT"); !r.ok()) {
+    c.exec("ROLLBACK");
+    return storage_error(r, what);
+  }
+  return result;
+}
+
+// ---- users ---------------------------------------------------------------------------------
+
+Result<User> PostgresStore::create_user(std::string_view username, std::string_view password_hash,
+                                        TimeMs now) {
+  return transaction("create_user", [&](Connection& c) -> Result<User> {
+    auto r = c.exec("INSERT INTO users(username, name, provider, password_hash, created_at) "
+                    "VALUES($1, $1, 'password', $2, $3) RETURNING " PARLEY_PG_USER_COLUMNS,
+                    {username, password_hash, now});
+    if (r.unique_violation()) return make_error(Errc::conflict, "username is taken");
+    return one_user(r, "create_user");
+  });
+}
+
+Result<UserCredentials> PostgresStore::find_credentials(std::string_view username) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT " PARLEY_PG_USER_COLUMNS ", coalesce(password_hash, '') FROM users "
+                      "WHERE username = $1",
+                      {username});
+  auto user = one_user(r, "find_credentials");
+  if (!user) return user.error();
+  return UserCredentials{std::move(*user), r.text(0, 5)};
+}
+
+Result<User> PostgresStore::find_user(std::string_view username) {
+  auto c = lease();
+  if (!c) return c.error();
+  return one_user((*c)->exec("SELECT " PARLEY_PG_USER_COLUMNS " FROM users WHERE username = $1",
+                             {username}),
+                  "find_user");
+}
+
+Result<User> PostgresStore::get_user(UserId id) {
+  auto c = lease();
+  if (!c) return c.error();
+  return one_user((*c)->exec("SELECT " PARLEY_PG_USER_COLUMNS " FROM users WHERE id = $1", {id}),
+                  "get_user");
+}
+
+// ---- login sessions ------------------------------------------------------------------------
+
+Result<SessionId> PostgresStore::create_session(UserId user, std::string_view device,
+                                                std::string_view refresh_hash, TimeMs now) {
+  return transaction("create_session", [&](Connection& c) -> Result<SessionId> {
+    auto r = c.exec("INSERT INTO sessions(user_id, device, refresh_hash, created_at, last_used_at) "
+                    "VALUES($1, $2, $3, $4, $4) RETURNING id",
+                    {user, device, refresh_hash, now});
+    if (!r.ok() || r.rows() != 1) return storage_error(r, "create_session");
+    return SessionId{r.i64(0, 0)};
+  });
+}
+
+Result<LoginSession> PostgresStore::rotate_refresh(std::string_view old_hash,
+                                                   std::string_view new_hash, TimeMs now,
+                                                   TimeMs min_last_used) {
+  return transaction("rotate_refresh", [&](Connection& c) -> Result<LoginSession> {
+    auto r = c.exec("UPDATE sessions s SET refresh_hash = $1, last_used_at = $2 FROM users u "
+                    "WHERE u.id = s.user_id AND s.refresh_hash = $3 AND s.revoked_at IS NULL "
+                    "AND s.last_used_at >= $4 RETURNING s.id, s.user_id, u.username",
+                    {new_hash, now, old_hash, min_last_used});
+    if (!r.ok()) return storage_error(r, "rotate_refresh");
+    if (r.rows() == 0) {
+      return make_error(Errc::not_found, "refresh token is unknown, expired or revoked");
+    }
+    return LoginSession{r.i64(0, 0), r.i64(0, 1), r.text(0, 2)};
+  });
+}
+
+Status PostgresStore::revoke_session(SessionId id, TimeMs now) {
+  return transaction("revoke_session", [&](Connection& c) -> Status {
+    auto r = c.exec("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                    {now, id});
+    if (!r.ok()) return storage_error(r, "revoke_session");
+    return ok_status();
+  });
+}
+
+Result<std::vector<SessionId>> PostgresStore::sessions_revoked_since(TimeMs since) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT id FROM sessions WHERE revoked_at >= $1", {since});
+  if (!r.ok()) return storage_error(r, "sessions_revoked_since");
+  std::vector<SessionId> ids;
+  for (int i = 0; i < r.rows(); ++i) ids.push_back(r.i64(i, 0));
+  return ids;
+}
+
+// ---- conversations -------------------------------------------------------------------------
+
+Result<Conversation> PostgresStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,
+                                                         TimeMs now) {
+  const auto key = direct_key(a, b);
+  return transaction("get_or_create_direct", [&](Connection& c) -> Result<Conversation> {
+    // ON CONFLICT: two nodes creating the same pair at once both end with the one conversation.
+    auto r = c.exec("INSERT INTO conversations(id, kind, creator_id, direct_key, created_at) "
+                    "VALUES($1, 'direct', $2, $3, $4) ON CONFLICT (direct_key) DO NOTHING",
+                    {new_id, a, key, now});
+    if (!r.ok()) return storage_error(r, "get_or_create_direct");
+    if (r.affected() == 1) {
+      for (UserId user : {a, b}) {
+        auto m = c.exec("INSERT INTO members(conversation_id, user_id, role, joined_at) "
+                        "VALUES($1, $2, 'member', $3)",
+                        {new_id, user, now});
+        if (!m.ok()) return storage_error(m, "get_or_create_direct");
+      }
+    }
+    auto found = c.exec("SELECT " PARLEY_PG_CONVERSATION_COLUMNS
+                        " FROM conversations c WHERE c.direct_key = $1",
+                        {key});
+    if (!found.ok() || found.rows() != 1) return storage_error(found, "get_or_create_direct");
+    return read_conversation(found, 0, 0);
+  });
+}
+
+Result<std::optional<ConvId>> PostgresStore::find_direct(UserId a, UserId b) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT id FROM conversations WHERE direct_key = $1", {direct_key(a, b)});
+  if (!r.ok()) return storage_error(r, "find_direct");
+  if (r.rows() == 0) return std::optional<ConvId>();
+  return std::optional<ConvId>(r.text(0, 0));
+}
+
+Result<Conversation> PostgresStore::create_group(const NewGroup& g) {
+  return transaction("create_group", [&](Connection& c) -> Result<Conversation> {
+    auto r = c.exec("INSERT INTO conversations(id, kind, title, creator_id, passcode_hash, "
+                    "created_at) VALUES($1, 'group', $2, $3, $4, $5)",
+                    {g.id, g.title, g.creator_id,
+                     g.passcode_hash.empty() ? pg::Param(nullptr) : pg::Param(g.passcode_hash),
+                     g.now});
+    if (!r.ok()) return storage_error(r, "create_group");
+    auto insert_member = [&](UserId user, const char* role) {
+      return c.exec("INSERT INTO members(conversation_id, user_id, role, joined_at) "
+                    "VALUES($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    {g.id, user, role, g.now});
+    };
+    if (auto m = insert_member(g.creator_id, "owner"); !m.ok()) return storage_error(m, "create_group");
+    for (UserId user : g.members) {
+      if (auto m = insert_member(user, "member"); !m.ok()) return storage_error(m, "create_group");
+    }
+    return load_conversation(c, g.id);
+  });
+}
+
+Result<Conversation> PostgresStore::get_conversation(std::string_view id) {
+  auto c = lease();
+  if (!c) return c.error();
+  return load_conversation(**c, id);
+}
+
+Result<std::vector<Member>> PostgresStore::members(std::string_view conv) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT m.user_id, coalesce(u.username, ''), m.role, m.joined_at, "
+                      "m.joined_seq, m.delivered_seq, m.read_seq FROM members m "
+                      "JOIN users u ON u.id = m.user_id "
+                      "WHERE m.conversation_id = $1 ORDER BY m.joined_at, m.user_id",
+                      {conv});
+  if (!r.ok()) return storage_error(r, "members");
+  std::vector<Member> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    Member m;
+    m.user_id = r.i64(i, 0);
+    m.username = r.text(i, 1);
+    m.role = role_from_string(r.text(i, 2)).value_or(Role::member);
+    m.joined_at = r.i64(i, 3);
+    m.joined_seq = r.i64(i, 4);
+    m.delivered_seq = r.i64(i, 5);
+    m.read_seq = r.i64(i, 6);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Status PostgresStore::add_member(std::string_view conv, UserId user, Role role, TimeMs now) {
+  return transaction("add_member", [&](Connection& c) -> Status {
+    auto r = c.exec("INSERT INTO members(conversation_id, user_id, role, joined_at, joined_seq) "
+                    "SELECT id, $1, $2, $3, last_seq FROM conversations WHERE id = $4",
+                    {user, to_string(role), now, conv});
+    if (r.unique_violation()) return make_error(Errc::conflict, "already a member");
+    if (!r.ok()) return storage_error(r, "add_member");
+    if (r.affected() == 0) return make_error(Errc::not_found, "no such conversation");
+    auto back = c.exec("DELETE FROM departures WHERE conversation_id = $1 AND user_id = $2",
+                       {conv, user});
+    if (!back.ok()) return storage_error(back, "add_member");
+    return ok_status();
+  });
+}
+
+Status PostgresStore::remove_member(std::string_view conv, UserId user, TimeMs now) {
+  return transaction("remove_member", [&](Connection& c) -> Status {
+    auto r = c.exec("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2 "
+                    "RETURNING role",
+                    {conv, user});
+    if (!r.ok()) return storage_error(r, "remove_member");
+    if (r.rows() == 0) return make_error(Errc::not_found, "not a member");
+    const std::string role = r.text(0, 0);
+    auto left = c.exec("INSERT INTO departures(conversation_id, user_id, left_at) "
+                       "VALUES($1, $2, $3) ON CONFLICT (conversation_id, user_id) "
+                       "DO UPDATE SET left_at = EXCLUDED.left_at",
+                       {conv, user, now});
+    if (!left.ok()) return storage_error(left, "remove_member");
+    if (role == "owner") {
+      // Hand the group to the longest-standing admin, else the longest-standing member.
+      auto heir = c.exec("UPDATE members SET role = 'owner' WHERE conversation_id = $1 AND "
+                         "user_id = (SELECT user_id FROM members WHERE conversation_id = $1 "
+                         "ORDER BY role = 'admin' DESC, joined_at, user_id LIMIT 1)",
+                         {conv});
+      if (!heir.ok()) return storage_error(heir, "remove_member");
+    }
+    return ok_status();
+  });
+}
+
+Result<std::vector<ConversationSummary>> PostgresStore::conversations_of(UserId user) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec(
+      "SELECT " PARLEY_PG_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
+      " (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id "
+      "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id AND x.deleted_at IS NULL), "
+      " coalesce((SELECT pu.username FROM members p JOIN users pu ON pu.id = p.user_id "
+      "   WHERE c.kind = 'direct' AND p.conversation_id = c.id AND p.user_id <> mm.user_id), ''), "
+      " (m.seq IS NOT NULL)::int, " PARLEY_PG_MESSAGE_COLUMNS
+      " FROM members mm JOIN conversations c ON c.id = mm.conversation_id "
+      " LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq "
+      " LEFT JOIN users u ON u.id = m.sender_id "
+      " WHERE mm.user_id = $1 ORDER BY coalesce(m.created_at, c.created_at) DESC, c.id",
+      {user});
+  if (!r.ok()) return storage_error(r, "conversations_of");
+  std::vector<ConversationSummary> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    ConversationSummary s;
+    s.conversation = read_conversation(r, i, 0);
+    s.role = role_from_string(r.text(i, 8)).value_or(Role::member);
+    s.read_seq = r.i64(i, 9);
+    s.delivered_seq = r.i64(i, 10);
+    s.unread = r.i64(i, 11);
+    s.peer = r.text(i, 12);
+    if (r.i64(i, 13)) s.last_message = read_message(r, i, 14, s.conversation.id);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<std::vector<Departure>> PostgresStore::departures_of(UserId user) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT conversation_id, left_at FROM departures WHERE user_id = $1 "
+                      "ORDER BY left_at DESC LIMIT 200",
+                      {user});
+  if (!r.ok()) return storage_error(r, "departures_of");
+  std::vector<Departure> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.i64(i, 1)});
+  return out;
+}
+
+Result<std::vector<UserId>> PostgresStore::contacts_of(UserId user) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT DISTINCT other.user_id FROM members mine "
+                      "JOIN members other ON other.conversation_id = mine.conversation_id "
+                      "WHERE mine.user_id = $1 AND other.user_id <> $1",
+                      {user});
+  if (!r.ok()) return storage_error(r, "contacts_of");
+  std::vector<UserId> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
+  return out;
+}
+
+Result<std::pair<Cursors, bool>> PostgresStore::advance_cursors(std::string_view conv, UserId user,
+                                                                Seq delivered, Seq read_up_to) {
+  return transaction("advance_cursors", [&](Connection& c) -> Result<std::pair<Cursors, bool>> {
+    // FOR UPDATE: two nodes moving the same member's cursors serialize here.
+    auto r = c.exec("SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m "
+                    "JOIN conversations c ON c.id = m.conversation_id "
+                    "WHERE m.conversation_id = $1 AND m.user_id = $2 FOR UPDATE OF m",
+                    {conv, user});
+    if (!r.ok()) return storage_error(r, "advance_cursors");
+    if (r.rows() == 0) return make_error(Errc::not_found, "not a member");
+    const Cursors before{r.i64(0, 0), r.i64(0, 1)};
+    const Seq last_seq = r.i64(0, 2);
+    Cursors after = before;
+    after.read_seq = std::max(before.read_seq, std::min(read_up_to, last_seq));
+    after.delivered_seq =
+        std::max({before.delivered_seq, std::min(delivered, last_seq), after.read_seq});
+    const bool moved =
+        after.read_seq != before.read_seq || after.delivered_seq != before.delivered_seq;
+    if (moved) {
+      auto u = c.exec("UPDATE members SET delivered_seq = $1, read_seq = $2 "
+                      "WHERE conversation_id = $3 AND user_id = $4",
+                      {after.delivered_seq, after.read_seq, conv, user});
+      if (!u.ok()) return storage_error(u, "advance_cursors");
+    }
+    return std::pair{after, moved};
+  });
+}
+
+Status PostgresStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>> seen) {
+  if (seen.empty()) return ok_status();
+  return transaction("record_last_seen", [&](Connection& c) -> Status {
+    for (const auto& [user, at] : seen) {
+      auto r = c.exec("UPDATE users SET last_seen_at = GREATEST(coalesce(last_seen_at, 0), $1) "
+                      "WHERE id = $2",
+                      {at, user});
+      if (!r.ok()) return storage_error(r, "record_last_seen");
+    }
+    return ok_status();
+  });
+}
+
+// ---- messages ------------------------------------------------------------------------------
+
+std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const NewMessage> batch,
+                                                             TimeMs now, IdGenerator& ids) {
+  std::vector<Result<Appended>> results;
+  results.reserve(batch.size());
+  auto fail_all = [&](const Error& e) {
+    results.assign(batch.size(), Result<Appended>(e));
+    return results;
+  };
+  auto conn = lease();
+  if (!conn) return fail_all(conn.error());
+  Connection& c = **conn;
+  auto fail = [&](const pg::Result& r) {
+    auto e = storage_error(r, "append_messages");
+    c.exec("ROLLBACK");
+    return fail_all(e);
+  };
+  if (auto r = c.exec("BEGIN"); !r.ok()) return fail(r);
+  for (const NewMessage& nm : batch) {
+    // A retry of an acknowledged send returns the stored message, as it is now (DESIGN.md §2.2).
+    auto dup = c.exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                      " FROM messages m JOIN users u ON u.id = m.sender_id "
+                      "WHERE m.conversation_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3",
+                      {nm.conv, nm.sender_id, nm.client_msg_id});
+    if (!dup.ok()) return fail(dup);
+    if (dup.rows() > 0) {
+      results.emplace_back(Appended{read_message(dup, 0, 0, nm.conv), true});
+      continue;
+    }
+    // The next dense seq (DESIGN.md §2.3); the row lock orders concurrent writers.
+    auto bumped = c.exec("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 "
+                         "RETURNING last_seq",
+                         {nm.conv});
+    if (!bumped.ok()) return fail(bumped);
+    if (bumped.rows() == 0) {
+      results.emplace_back(make_error(Errc::not_found, "no such conversation"));
+      continue;
+    }
+    Message m;
+    m.id = ids.uuid_v7(now);
+    m.conv = nm.conv;
+    m.seq = bumped.i64(0, 0);
+    m.sender_id = nm.sender_id;
+    m.from = nm.from;
+    m.body = nm.body;
+    m.reply_to = nm.reply_to;
+    m.client_msg_id = nm.client_msg_id;
+    m.ts = now;
+    auto inserted = c.exec("INSERT INTO messages(conversation_id, seq, id, sender_id, "
+                           "client_msg_id, body, reply_to, created_at) "
+                           "VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
+                           {m.conv, m.seq, m.id, m.sender_id, m.client_msg_id, m.body,
+                            m.reply_to, m.ts});
+    if (!inserted.ok()) return fail(inserted);
+    results.emplace_back(Appended{std::move(m), false});
+  }
+  if (auto r = c.exec("COMMIT"); !r.ok()) return fail(r);
+  return results;
+}
+
+Result<Message> PostgresStore::change_message(std::string_view conv, Seq seq, UserId sender_id,
+                                              std::optional<std::string> body, TimeMs now) {
+  return transaction("change_message", [&](Connection& c) -> Result<Message> {
+    auto found = c.exec("SELECT sender_id, (deleted_at IS NOT NULL)::int FROM messages "
+                        "WHERE conversation_id = $1 AND seq = $2 FOR UPDATE",
+                        {conv, seq});
+    if (!found.ok()) return storage_error(found, "change_message");
+    if (found.rows() == 0) return make_error(Errc::not_found, "no such message");
+    if (found.i64(0, 0) != sender_id) {
+      return make_error(Errc::forbidden, "only the sender may edit or delete a message");
+    }
+    if (found.i64(0, 1) != 0) return make_error(Errc::conflict, "the message is deleted");
+    auto rev = c.exec("UPDATE conversations SET last_rev = last_rev + 1 WHERE id = $1 "
+                      "RETURNING last_rev",
+                      {conv});
+    if (!rev.ok() || rev.rows() != 1) return storage_error(rev, "change_message");
+    auto changed =
+        body ? c.exec("UPDATE messages SET body = $1, edited_at = $2, rev = $3 "
+                      "WHERE conversation_id = $4 AND seq = $5",
+                      {*body, now, rev.i64(0, 0), conv, seq})
+             : c.exec("UPDATE messages SET body = NULL, deleted_at = $1, rev = $2 "
+                      "WHERE conversation_id = $3 AND seq = $4",
+                      {now, rev.i64(0, 0), conv, seq});
+    if (!changed.ok()) return storage_error(changed, "change_message");
+    auto r = c.exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                    " FROM messages m JOIN users u ON u.id = m.sender_id "
+                    "WHERE m.conversation_id = $1 AND m.seq = $2",
+                    {conv, seq});
+    if (!r.ok() || r.rows() != 1) return storage_error(r, "change_message");
+    return read_message(r, 0, 0, conv);
+  });
+}
+
+Result<HistoryPage> PostgresStore::changes(std::string_view conv, std::int64_t after, int limit) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                      " FROM messages m JOIN users u ON u.id = m.sender_id "
+                      "WHERE m.conversation_id = $1 AND m.rev > $2 ORDER BY m.rev LIMIT $3",
+                      {conv, after, std::int64_t{limit} + 1});
+  if (!r.ok()) return storage_error(r, "changes");
+  HistoryPage page;
+  for (int i = 0; i < r.rows(); ++i) page.messages.push_back(read_message(r, i, 0, conv));
+  if (static_cast<int>(page.messages.size()) > limit) {
+    page.messages.pop_back();
+    page.has_more = true;
+  }
+  return page;
+}
+
+Result<HistoryPage> PostgresStore::history(std::string_view conv, const HistoryQuery& hq) {
+  auto c = lease();
+  if (!c) return c.error();
+  const std::int64_t fetch = hq.limit + 1;  // one more tells whether there is more
+  HistoryPage page;
+  if (hq.after) {
+    auto r = (*c)->exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                        " FROM messages m JOIN users u ON u.id = m.sender_id "
+                        "WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 "
+                        "ORDER BY m.seq ASC LIMIT $4",
+                        {conv, *hq.after, hq.before.value_or(INT64_MAX), fetch});
+    if (!r.ok()) return storage_error(r, "history");
+    for (int i = 0; i < r.rows(); ++i) page.messages.push_back(read_message(r, i, 0, conv));
+    if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
+      page.messages.pop_back();
+      page.has_more = true;
+    }
+    return page;
+  }
+  auto r = (*c)->exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                      " FROM messages m JOIN users u ON u.id = m.sender_id "
+                      "WHERE m.conversation_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3",
+                      {conv, hq.before.value_or(INT64_MAX), fetch});
+  if (!r.ok()) return storage_error(r, "history");
+  for (int i = r.rows() - 1; i >= 0; --i) page.messages.push_back(read_message(r, i, 0, conv));
+  if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
+    page.messages.erase(page.messages.begin());  // the extra, oldest row
+    page.has_more = true;
+  }
+  return page;
+}
+
+}  // namespace parley

@@ -1,0 +1,84 @@
+#pragma once
+// PostgresStore: the cluster Store (DESIGN.md §3, "cluster"), on libpq.
+//
+// A pool of connections, opened on demand up to `pool_size` and replaced when the server drops
+// them; every method leases one for its statements, and write methods run in one transaction.
+// Versioned migrations run at construction under an advisory lock, so nodes starting together
+// do not race. Every commit is durable with PostgreSQL's default synchronous_commit = on.
+// Thread-safe: call from any thread except a network shard (every call blocks on the network).
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "store/postgres/pg.hpp"
+#include "store/store.hpp"
+
+namespace parley {
+
+class PostgresStore final : public Store {
+ public:
+  // url: a libpq connection URI (postgres://user@host:port/db?…). Throws std::runtime_error
+  // when the server cannot be reached or its schema is newer than this binary.
+  PostgresStore(std::string url, int pool_size);
+  ~PostgresStore() override;
+
+  Result<chat::User> create_user(std::string_view username, std::string_view password_hash,
+                                 TimeMs now) override;
+  Result<chat::UserCredentials> find_credentials(std::string_view username) override;
+  Result<chat::User> find_user(std::string_view username) override;
+  Result<chat::User> get_user(chat::UserId id) override;
+
+  Result<chat::SessionId> create_session(chat::UserId user, std::string_view device,
+                                         std::string_view refresh_hash, TimeMs now) override;
+  Result<LoginSession> rotate_refresh(std::string_view old_hash, std::string_view new_hash,
+                                      TimeMs now, TimeMs min_last_used) override;
+  Status revoke_session(chat::SessionId id, TimeMs now) override;
+  Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override;
+
+  Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
+                                                  const chat::ConvId& new_id, TimeMs now) override;
+  Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) override;
+  Result<chat::Conversation> create_group(const NewGroup& group) override;
+  Result<chat::Conversation> get_conversation(std::string_view id) override;
+  Result<std::vector<chat::Member>> members(std::string_view conv) override;
+  Status add_member(std::string_view conv, chat::UserId user, chat::Role role, TimeMs now) override;
+  Status remove_member(std::string_view conv, chat::UserId user, TimeMs now) override;
+  Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) override;
+  Result<std::vector<chat::Departure>> departures_of(chat::UserId user) override;
+  Result<std::vector<chat::UserId>> contacts_of(chat::UserId user) override;
+
+  Result<std::pair<chat::Cursors, bool>> advance_cursors(std::string_view conv, chat::UserId user,
+                                                         chat::Seq delivered,
+                                                         chat::Seq read) override;
+  Status record_last_seen(std::span<const std::pair<chat::UserId, TimeMs>> seen) override;
+
+  std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
+                                                      TimeMs now, IdGenerator& ids) override;
+  Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override;
+  Result<chat::Message> change_message(std::string_view conv, chat::Seq seq,
+                                       chat::UserId sender_id, std::optional<std::string> body,
+                                       TimeMs now) override;
+  Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after, int limit) override;
+
+ private:
+  class Lease;
+  // A connection from the pool (opening one if none is idle and the pool is not full). Fails
+  // with Errc::unavailable when the server cannot be reached.
+  Result<Lease> lease();
+  void give_back(std::unique_ptr<pg::Connection> conn);
+  // Runs f(conn) inside BEGIN … COMMIT; rolls back when f returns an error.
+  template <class F>
+  auto transaction(std::string_view what, F&& f) -> decltype(f(std::declval<pg::Connection&>()));
+
+  const std::string url_;
+  const int pool_size_;
+  std::mutex mutex_;
+  std::condition_variable idle_cv_;
+  std::vector<std::unique_ptr<pg::Connection>> idle_;
+  int open_ = 0;  // connections in existence (idle or leased)
+};
+
+}  // namespace parley

@@ -1,0 +1,114 @@
+#include "store/postgres/postgres_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "contract/store_contract.hpp"
+#include "core/ids.hpp"
+#include "fakes/pg_schema.hpp"
+
+namespace parley::testing {
+namespace {
+
+// Keeps the schema alive as long as the store.
+struct PgFixtureStore {
+  PgSchema schema{*test_postgres_url()};
+  PostgresStore store{schema.url(), 4};
+};
+
+std::vector<StoreFactory> postgres_factories() {
+  if (!test_postgres_url()) return {};
+  return {StoreFactory{"postgres", [] {
+    auto holder = std::make_shared<PgFixtureStore>();
+    return std::shared_ptr<Store>(holder, &holder->store);
+  }}};
+}
+
+// The whole contract suite, against a real PostgreSQL server (one schema per test).
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreContract, ::testing::ValuesIn(postgres_factories()),
+                         [](const auto& param_info) { return param_info.param.name; });
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test_postgres_url()) {
+      GTEST_SKIP() << "PARLEY_TEST_POSTGRES is not set (make test sets it: scripts/services)";
+    }
+    schema_.emplace(*test_postgres_url());
+  }
+  std::optional<PgSchema> schema_;
+};
+
+TEST_F(PostgresStoreTest, DataSurvivesReconnectingAndMigrationsRunOnce) {
+  SeededIdGenerator ids(1);
+  chat::ConvId conv;
+  {
+    PostgresStore store(schema_->url(), 2);
+    const auto a = store.create_user("alice", "h", 1)->id;
+    const auto b = store.create_user("bob", "h", 1)->id;
+    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+    std::vector<chat::NewMessage> batch{{conv, a, "", "c1", "persisted", std::nullopt}};
+    ASSERT_TRUE(store.append_messages(batch, 2, ids)[0].ok());
+  }
+  PostgresStore again(schema_->url(), 2);  // the migrations find nothing left to do
+  auto page = again.history(conv, {});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages.size(), 1u);
+  EXPECT_EQ(page->messages[0].body, "persisted");
+  EXPECT_EQ(page->messages[0].from, "alice");
+}
+
+TEST_F(PostgresStoreTest, RefusesASchemaFromANewerVersion) {
+  { PostgresStore store(schema_->url(), 1); }
+  pg::Connection conn(schema_->url());
+  ASSERT_TRUE(conn.exec_script("INSERT INTO schema_migrations VALUES(999, 0)").ok());
+  EXPECT_THROW(PostgresStore(schema_->url(), 1), std::runtime_error);
+}
+
+TEST_F(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
+  std::vector<std::thread> nodes;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    nodes.emplace_back([&] {
+      try {
+        PostgresStore store(schema_->url(), 1);
+      } catch (const std::exception&) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : nodes) t.join();
+  EXPECT_EQ(failures, 0);
+  pg::Connection conn(schema_->url());
+  auto r = conn.exec_script("SELECT count(*), count(DISTINCT version) FROM schema_migrations");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.i64(0, 0), r.i64(0, 1));
+}
+
+TEST_F(PostgresStoreTest, TwoNodesCreatingOneDirectConversationGetTheSame) {
+  PostgresStore node_a(schema_->url(), 2);
+  PostgresStore node_b(schema_->url(), 2);
+  SeededIdGenerator ids(7);
+  const auto a = node_a.create_user("alice", "h", 1)->id;
+  const auto b = node_a.create_user("bob", "h", 1)->id;
+  auto first = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1);
+  auto second = node_b.get_or_create_direct(b, a, ids.uuid_v7(1), 1);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->id, second->id);
+  EXPECT_EQ(node_b.members(first->id)->size(), 2u);
+}
+
+TEST(PostgresStoreUnreachable, FailsWithTheServerInTheMessageAndNoPassword) {
+  try {
+    PostgresStore store("postgres://parley:s3cret@127.0.0.1:1/parley?connect_timeout=2", 1);
+    FAIL() << "connected to nothing";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("127.0.0.1:1/parley"), std::string::npos) << what;
+    EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
+}  // namespace parley::testing
