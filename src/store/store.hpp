@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "chat/types.hpp"
@@ -40,6 +41,23 @@ struct LoginSession {
   chat::UserId user_id = 0;
   std::string username;
 };
+
+// A new message as stored, once the writer has given it its seq, id and timestamp: what every
+// Store's append_messages returns for it.
+inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, std::string id,
+                                    TimeMs now) {
+  chat::Message m;
+  m.id = std::move(id);
+  m.conv = nm.conv;
+  m.seq = seq;
+  m.sender_id = nm.sender_id;
+  m.from = nm.from;
+  m.body = nm.body;
+  m.reply_to = nm.reply_to;
+  m.client_msg_id = nm.client_msg_id;
+  m.ts = now;
+  return m;
+}
 
 class Store {
  public:

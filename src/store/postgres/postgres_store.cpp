@@ -520,16 +520,7 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
       results.emplace_back(make_error(Errc::not_found, "no such conversation"));
       continue;
     }
-    Message m;
-    m.id = ids.uuid_v7(now);
-    m.conv = nm.conv;
-    m.seq = bumped.i64(0, 0);
-    m.sender_id = nm.sender_id;
-    m.from = nm.from;
-    m.body = nm.body;
-    m.reply_to = nm.reply_to;
-    m.client_msg_id = nm.client_msg_id;
-    m.ts = now;
+    Message m = stored_message(nm, bumped.i64(0, 0), ids.uuid_v7(now), now);
     auto inserted = c.exec("INSERT INTO messages(conversation_id, seq, id, sender_id, "
                            "client_msg_id, body, reply_to, created_at) "
                            "VALUES($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -618,16 +618,7 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
         continue;
       }
     }
-    Message m;
-    m.id = ids.uuid_v7(now);
-    m.conv = nm.conv;
-    m.seq = seq;
-    m.sender_id = nm.sender_id;
-    m.from = nm.from;
-    m.body = nm.body;
-    m.reply_to = nm.reply_to;
-    m.client_msg_id = nm.client_msg_id;
-    m.ts = now;
+    Message m = stored_message(nm, seq, ids.uuid_v7(now), now);
     Query q(db,
             "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, "
             "reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
