@@ -155,9 +155,14 @@ std::string event_frame(const Event& e) {
     json::object operator()(const SessionRevokedEvent&) const {
       return json::object{{"ev", "session"}, {"change", "revoked"}};
     }
+    json::object operator()(const RelayedEvent&) const { return {}; }  // handled below
   };
+  // Relayed from another node: already rendered there, passed on byte for byte.
+  if (const auto* relayed = std::get_if<RelayedEvent>(&e)) return relayed->json;
   return json::serialize(std::visit(Visitor{}, e));
 }
+
+std::string resync_frame() { return json::serialize(json::object{{"ev", "resync"}}); }
 
 Result<json::object> parse_object(std::string_view text) {
   if (!is_valid_utf8(text)) return make_error(Errc::invalid_utf8, "request is not valid UTF-8");

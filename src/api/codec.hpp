@@ -36,6 +36,8 @@ json::object error_json(const Error& e);
 
 // The WebSocket frame of a server event: {"ev":"message","msg":{…}} and friends.
 std::string event_frame(const chat::Event& e);
+// {"ev":"resync"}: events may have been missed (the cluster bus reconnected); clients run sync.
+std::string resync_frame();
 
 // Parses a request body or frame: UTF-8 is checked first (Errc::invalid_utf8), then JSON syntax
 // (Errc::bad_request), then that it is an object.

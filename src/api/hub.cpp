@@ -7,11 +7,12 @@
 
 namespace parley::api {
 
-Hub::Hub(net::ShardPool& shards) : shards_(shards), index_(shards.size()) {}
+Hub::Hub(net::ShardPool& shards, Bus* bus) : shards_(shards), bus_(bus), index_(shards.size()) {}
 
 void Hub::attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink) {
   index_[shard].by_user[user].push_back(std::move(sink));
   sessions_.fetch_add(1, std::memory_order_relaxed);
+  if (bus_) bus_->watch(user);
 }
 
 void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {
@@ -22,6 +23,9 @@ void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {
   const auto before = sinks.size();
   std::erase_if(sinks, [sink](const auto& s) { return s.get() == sink; });
   sessions_.fetch_sub(before - sinks.size(), std::memory_order_relaxed);
+  if (bus_) {
+    for (auto n = before - sinks.size(); n > 0; --n) bus_->unwatch(user);
+  }
   if (sinks.empty()) by_user.erase(it);
 }
 
@@ -37,6 +41,17 @@ void Hub::deliver(const chat::EnvelopePtr& envelope) {
         // deliver() never detaches synchronously (a closing session detaches from its own
         // reader coroutine later), so iterating the live vector is safe.
         for (const auto& sink : it->second) sink->deliver(*envelope, frame);
+      }
+    });
+  }
+}
+
+void Hub::deliver_to_all(const chat::EnvelopePtr& envelope) {
+  auto frame = net::text_frame(event_frame(envelope->event));
+  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    boost::asio::post(shards_.context(shard), [this, shard, envelope, frame] {
+      for (const auto& [user, sinks] : index_[shard].by_user) {
+        for (const auto& sink : sinks) sink->deliver(*envelope, frame);
       }
     });
   }

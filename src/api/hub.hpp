@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bus/bus.hpp"
 #include "chat/events.hpp"
 #include "net/shards.hpp"
 #include "net/ws_connection.hpp"
@@ -29,12 +30,15 @@ class EventSink {
 
 class Hub {
  public:
-  explicit Hub(net::ShardPool& shards);
+  // `bus`, if given, hears which users have sessions on this node (Bus::watch/unwatch).
+  explicit Hub(net::ShardPool& shards, Bus* bus = nullptr);
 
   void attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink);
   void detach(std::size_t shard, chat::UserId user, const EventSink* sink);
 
   void deliver(const chat::EnvelopePtr& envelope);
+  // To every session on this node, whoever it belongs to (the `resync` notice).
+  void deliver_to_all(const chat::EnvelopePtr& envelope);
 
   std::size_t sessions() const { return sessions_.load(std::memory_order_relaxed); }
 
@@ -43,6 +47,7 @@ class Hub {
     std::unordered_map<chat::UserId, std::vector<std::shared_ptr<EventSink>>> by_user;
   };
   net::ShardPool& shards_;
+  Bus* bus_;
   std::vector<ShardIndex> index_;  // index_[i] is touched only on shard i
   std::atomic<std::size_t> sessions_{0};
 };

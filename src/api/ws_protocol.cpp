@@ -18,6 +18,13 @@ using namespace chat;
 
 namespace {
 
+// The login session a `session` event revokes (logged out here or on another node), else 0.
+SessionId revoked_session(const Event& event) {
+  if (const auto* here = std::get_if<SessionRevokedEvent>(&event)) return here->session_id;
+  if (const auto* relayed = std::get_if<RelayedEvent>(&event)) return relayed->revoked_session;
+  return 0;
+}
+
 class WsSession final : public net::WsListener,
                         public EventSink,
                         public std::enable_shared_from_this<WsSession> {
@@ -97,9 +104,9 @@ class WsSession final : public net::WsListener,
   // ---- EventSink
   void deliver(const Envelope& envelope, const net::Frame& frame) override {
     if (!conn_) return;
-    if (const auto* revoked = std::get_if<SessionRevokedEvent>(&envelope.event)) {
+    if (const SessionId revoked = revoked_session(envelope.event)) {
       // Only the connections of the logged-out session, not the user's other devices.
-      if (revoked->session_id != caller_->session_id) return;
+      if (revoked != caller_->session_id) return;
       conn_->send(frame);
       conn_->close(net::close_code::unauthenticated, "logged out");
       return;

@@ -20,6 +20,8 @@
 #include "auth/base64url.hpp"
 #include "auth/tokens.hpp"
 #include "bus/local/local_bus.hpp"
+#include "bus/redis/redis_bus.hpp"
+#include "api/codec.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "log/local/local_log.hpp"
@@ -150,7 +152,9 @@ int run_node(const Config& c) {
   try {
     const auto [host, port] = split_listen(c.listen);
     require_local(c.log, "--log");
-    require_local(c.bus, "--bus");
+    if (c.bus != "local" && !c.bus.starts_with("redis://")) {
+      throw ConfigError("--bus must be local or redis://HOST:PORT, got " + c.bus);
+    }
     if (!c.files.empty() && !c.files.starts_with("local:")) {
       throw ConfigError("--files " + c.files + ": only local:DIR is in this build yet");
     }
@@ -163,7 +167,31 @@ int run_node(const Config& c) {
     LocalLog message_log(store, clock, ids,
                          {c.group_commit_max_batch,
                           std::chrono::microseconds(c.group_commit_max_delay_us)});
-    LocalBus bus;
+    // The bus: in-process, or Redis between nodes. The hub that receives its events is built
+    // later (it needs the shards); hub_for_bus is set as soon as it exists.
+    api::Hub* hub_for_bus = nullptr;
+    std::unique_ptr<Bus> bus_owner;
+    if (c.bus == "local") {
+      bus_owner = std::make_unique<LocalBus>();
+    } else {
+      RedisBusOptions bus_options;
+      try {
+        bus_options = parse_redis_url(c.bus);
+      } catch (const std::invalid_argument& e) {
+        throw ConfigError(std::string("--bus: ") + e.what());
+      }
+      bus_options.node_id = ids.uuid_v7(clock.now_ms());
+      bus_options.render = [](const chat::Event& e) { return api::event_frame(e); };
+      // Events may have been missed while Redis was away: every session should sync.
+      bus_options.on_reconnect = [&hub_for_bus] {
+        if (!hub_for_bus) return;
+        auto notice = std::make_shared<chat::Envelope>();
+        notice->event = chat::RelayedEvent{api::resync_frame()};
+        hub_for_bus->deliver_to_all(notice);
+      };
+      bus_owner = std::make_unique<RedisBus>(std::move(bus_options));
+    }
+    Bus& bus = *bus_owner;
     auth::TokenSigner tokens(token_secret(c), std::chrono::seconds(c.access_token_ttl_s), clock);
     ServiceOptions service_options;
     service_options.limits.max_body_bytes = c.max_message_bytes;
@@ -176,8 +204,12 @@ int run_node(const Config& c) {
     const unsigned shard_count = c.shards ? c.shards : std::max(1u, std::thread::hardware_concurrency());
     net::ShardPool shards(shard_count);
     boost::asio::thread_pool blocking(c.blocking_threads);
-    api::Hub hub(shards);
-    bus.set_sink([&hub](const chat::EnvelopePtr& envelope) { hub.deliver(envelope); });
+    api::Hub hub(shards, &bus);
+    hub_for_bus = &hub;
+    bus.set_sink([&hub, &service](const chat::EnvelopePtr& envelope) {
+      service.apply_relayed(*envelope);  // another node's membership change or logout
+      if (!envelope->recipients.empty()) hub.deliver(envelope);
+    });
     api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor()),
                         {}};
     ctx.options.allowed_origins = c.allowed_origins;

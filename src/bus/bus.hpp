@@ -1,7 +1,7 @@
 #pragma once
 // Bus: carries published events to every node that has sessions of the recipients
 // (DESIGN.md §3). The embedded LocalBus hands them straight to this node's fan-out; the cluster
-// implementation (Redis pub/sub, later) moves them between nodes.
+// RedisBus (bus/redis) also moves them between nodes.
 // Thread-safety: publish from any thread; the sink is called on the publishing thread (local)
 // or on the bus's own thread (remote), and must only hand off work.
 
@@ -19,6 +19,10 @@ class Bus {
   virtual void publish(chat::EnvelopePtr envelope) = 0;
   // Set once, before the first publish.
   virtual void set_sink(Sink sink) = 0;
+  // This node has (watch) or no longer has (unwatch) a session of the user: a cluster bus
+  // forwards the user's events here only while watched. Counted: one unwatch per watch.
+  virtual void watch(chat::UserId) {}
+  virtual void unwatch(chat::UserId) {}
 };
 
 }  // namespace parley

@@ -58,8 +58,16 @@ struct SessionRevokedEvent {
   SessionId session_id = 0;
 };
 
+// An event published on another node and relayed by the cluster bus: its client JSON as that
+// node rendered it, and what this node must update besides delivering it.
+struct RelayedEvent {
+  std::string json;                // the client frame; empty for cluster-wide notices
+  SessionId revoked_session = 0;   // a SessionRevokedEvent: refuse its tokens, close its sockets
+  bool membership_changed = false;  // a ConversationEvent: drop the cached members of the conv
+};
+
 using Event = std::variant<MessageEvent, ConversationEvent, MessageUpdatedEvent, ReceiptEvent,
-                           PresenceEvent, TypingEvent, SessionRevokedEvent>;
+                           PresenceEvent, TypingEvent, SessionRevokedEvent, RelayedEvent>;
 
 struct Envelope {
   ConvId conv;  // empty for events about a user (presence)

@@ -104,6 +104,16 @@ Status ChatService::logout(const Caller& caller) {
   return ok_status();
 }
 
+void ChatService::apply_relayed(const Envelope& envelope) {
+  const auto* relayed = std::get_if<RelayedEvent>(&envelope.event);
+  if (!relayed) return;
+  if (relayed->membership_changed && !envelope.conv.empty()) members_.invalidate(envelope.conv);
+  if (relayed->revoked_session != 0) {
+    std::lock_guard lock(revoked_mutex_);
+    revoked_[relayed->revoked_session] = clock_.now_ms();
+  }
+}
+
 Status ChatService::load_revocations() {
   const auto now = clock_.now_ms();
   auto ids = store_.sessions_revoked_since(now - tokens_.access_ttl().count() * 1000);

@@ -97,6 +97,9 @@ class ChatService {
   // Loads the sessions revoked within one access-token lifetime, so that their still-unexpired
   // access tokens stay refused after a restart. [blocking]
   Status load_revocations();
+  // An event another node published, relayed by the cluster bus: updates what this node keeps
+  // in memory (revoked sessions, cached member lists) as that node did. [non-blocking]
+  void apply_relayed(const chat::Envelope& envelope);
 
   // ---- conversations and membership [blocking]
   Result<chat::Conversation> create_group(const Caller& caller, std::string_view name,

@@ -332,3 +332,32 @@ def pg_server(tmp_path, postgres_url):
     yield s
     code = s.stop()
     assert code in (0, -signal.SIGKILL), "\n".join(s.log_lines[-30:])
+
+
+@pytest.fixture
+def redis_url():
+    """The Redis server of PARLEY_TEST_REDIS (scripts/run-tests starts one with scripts/services)."""
+    url = os.environ.get("PARLEY_TEST_REDIS")
+    if not url:
+        pytest.skip("PARLEY_TEST_REDIS is not set (make test sets it: scripts/services)")
+    return url
+
+
+@pytest.fixture
+def cluster(tmp_path, postgres_url, redis_url):
+    """Nodes sharing one PostgreSQL schema and one Redis: cluster(n) starts n of them."""
+    started = []
+
+    def make(n):
+        for _ in range(n):
+            started.append(Server(tmp_path / f"node{len(started)}", "--store", postgres_url,
+                                  "--bus", redis_url).start())
+        for node in started:
+            node.wait_log("event=bus_connected")
+        return list(started)
+
+    yield make
+    for s in started:
+        if s.proc and s.proc.poll() is None:
+            code = s.stop()
+            assert code in (0, -signal.SIGKILL), "\n".join(s.log_lines[-30:])
