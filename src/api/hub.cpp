@@ -29,29 +29,28 @@ void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {
   if (sinks.empty()) by_user.erase(it);
 }
 
-void Hub::deliver(const chat::EnvelopePtr& envelope) {
+void Hub::deliver(const chat::EnvelopePtr& envelope) { fan_out(envelope, false); }
+
+void Hub::deliver_to_all(const chat::EnvelopePtr& envelope) { fan_out(envelope, true); }
+
+void Hub::fan_out(const chat::EnvelopePtr& envelope, bool everyone) {
   auto frame = net::text_frame(event_frame(envelope->event));
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
-    boost::asio::post(shards_.context(shard), [this, shard, envelope, frame] {
+    boost::asio::post(shards_.context(shard), [this, shard, envelope, frame, everyone] {
+      // deliver() never detaches synchronously (a connection closes, and its session detaches,
+      // in a later handler), so iterating the live index is safe.
       const auto& by_user = index_[shard].by_user;
+      if (everyone) {
+        for (const auto& [user, sinks] : by_user) {
+          for (const auto& sink : sinks) sink->deliver(*envelope, frame);
+        }
+        return;
+      }
       if (by_user.empty()) return;
       for (const auto user : envelope->recipients) {
         auto it = by_user.find(user);
         if (it == by_user.end()) continue;
-        // deliver() never detaches synchronously (a closing session detaches from its own
-        // reader coroutine later), so iterating the live vector is safe.
         for (const auto& sink : it->second) sink->deliver(*envelope, frame);
-      }
-    });
-  }
-}
-
-void Hub::deliver_to_all(const chat::EnvelopePtr& envelope) {
-  auto frame = net::text_frame(event_frame(envelope->event));
-  for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
-    boost::asio::post(shards_.context(shard), [this, shard, envelope, frame] {
-      for (const auto& [user, sinks] : index_[shard].by_user) {
-        for (const auto& sink : sinks) sink->deliver(*envelope, frame);
       }
     });
   }

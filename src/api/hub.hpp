@@ -43,6 +43,10 @@ class Hub {
   std::size_t sessions() const { return sessions_.load(std::memory_order_relaxed); }
 
  private:
+  // Renders the event once and posts it to every shard, for the recipients' sessions there
+  // (or, `everyone`, for all of them).
+  void fan_out(const chat::EnvelopePtr& envelope, bool everyone);
+
   struct ShardIndex {
     std::unordered_map<chat::UserId, std::vector<std::shared_ptr<EventSink>>> by_user;
   };

@@ -80,11 +80,6 @@ class FrameReader {
   // untouched (need_more), for the caller to keep and offer again with what follows.
   WsEvent next(std::span<char>& input);
 
-  // True between the first and the last fragment of a message (its start is buffered here).
-  bool in_message() const { return in_message_; }
-  // Bytes this reader holds between calls (a fragmented message so far).
-  std::size_t buffered() const { return message_.capacity(); }
-
  private:
   WsEvent fail(std::uint16_t code, std::string_view reason);
   WsEvent finish_message(bool text, std::string_view payload);

@@ -102,11 +102,6 @@ void RedisBus::wake_subscriber() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
-bool RedisBus::connected() const {
-  std::lock_guard lock(watch_mutex_);
-  return subscribed_;
-}
-
 // ---- publishing
 
 void RedisBus::publish(EnvelopePtr envelope) {

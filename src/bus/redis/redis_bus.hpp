@@ -58,9 +58,6 @@ class RedisBus final : public Bus {
   void watch(chat::UserId user) override;
   void unwatch(chat::UserId user) override;
 
-  // For /metrics and tests.
-  bool connected() const;
-
  private:
   void publisher_loop();
   void subscriber_loop();
@@ -75,7 +72,7 @@ class RedisBus final : public Bus {
   std::deque<std::pair<std::string, std::string>> outbox_;  // channel, payload
   bool stopping_ = false;
 
-  mutable std::mutex watch_mutex_;
+  std::mutex watch_mutex_;
   std::unordered_map<chat::UserId, int> watched_;     // user → sessions on this node
   std::vector<std::pair<bool, chat::UserId>> changes_;  // (subscribe?, user) not yet sent
   bool subscribed_ = false;                           // the subscriber is connected
