@@ -34,6 +34,8 @@ def test_version():
 @pytest.mark.parametrize("args,needle", [
     (["--store", "mysql://localhost/x"], "--store must be"),
     (["--log", "kafka://localhost:9092"], "--log"),
+    (["--bus", "nats://localhost:4222"], "--bus must be local or redis://"),
+    (["--bus", "redis://localhost:port"], "--bus: bad port"),
     (["--listen", "nonsense"], "--listen"),
     (["--token-secret", "short"], "32 bytes"),
 ])
