@@ -9,15 +9,20 @@
 namespace parley {
 
 std::string format_uuid_v7(TimeMs now, std::uint64_t rand_a, std::uint64_t rand_b) {
+  // 48-bit ms timestamp, version 7, 12 random bits, variant 10, 62 random bits (RFC 9562 §5.7).
   const auto ts = static_cast<std::uint64_t>(now) & 0xFFFFFFFFFFFFULL;
-  const unsigned ver_rand_a = 0x7000u | static_cast<unsigned>(rand_a & 0x0FFFu);
-  const unsigned variant_hi = 0x8000u | static_cast<unsigned>((rand_b >> 48) & 0x3FFFu);
-  const std::uint64_t node = rand_b & 0xFFFFFFFFFFFFULL;
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", unsigned(ts >> 16),
-                unsigned(ts & 0xFFFF), ver_rand_a, variant_hi,
-                static_cast<unsigned long long>(node));
-  return buf;
+  const std::uint64_t hi = (ts << 16) | 0x7000u | (rand_a & 0x0FFFu);
+  const std::uint64_t lo = (rand_b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  int bit = 60;  // the next nibble of hi, then lo
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+    const std::uint64_t word = i < 19 ? hi : lo;
+    out[i] = kHex[(word >> bit) & 0xF];
+    bit = bit == 0 ? 60 : bit - 4;
+  }
+  return out;
 }
 
 std::string SystemIdGenerator::uuid_v7(TimeMs now) {

@@ -562,7 +562,7 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
 void ChatService::append(NewMessage message, MessageLog::Done done) {
   log_.append(std::move(message), [this, done = std::move(done)](Result<Appended> r) {
     if (r && !r->duplicate) {
-      // Writer thread, in commit order: publishing here keeps each conversation's events in seq
+      // A log thread, in commit order: publishing here keeps each conversation's events in seq
       // order for every recipient (DESIGN.md §2.4).
       if (auto list = members_.get(r->msg.conv)) publish(r->msg.conv, MessageEvent{r->msg}, **list);
     }

@@ -6,7 +6,7 @@
 //
 // Threads: methods marked [blocking] read or write the Store and may take milliseconds (argon2id
 // takes tens): call them from the blocking pool. [non-blocking] methods are safe on a network
-// shard. append()'s completion runs on the log's writer thread. Thread-safe throughout.
+// shard. append()'s completion runs on a log thread, in commit order. Thread-safe throughout.
 
 #include <chrono>
 #include <mutex>

@@ -6,7 +6,8 @@ namespace parley {
 
 LocalLog::LocalLog(Store& store, const Clock& clock, IdGenerator& ids, GroupCommitOptions options)
     : store_(store), clock_(clock), ids_(ids), options_(options) {
-  writer_ = std::thread([this] { run(); });
+  completer_ = std::thread([this] { run_completer(); });
+  writer_ = std::thread([this] { run_writer(); });
 }
 
 LocalLog::~LocalLog() { drain(); }
@@ -33,7 +34,8 @@ void LocalLog::drain() {
     stopping_ = true;
   }
   wake_.notify_one();
-  if (writer_.joinable()) writer_.join();
+  if (writer_.joinable()) writer_.join();  // it tells the completer when it is done
+  if (completer_.joinable()) completer_.join();
 }
 
 std::uint64_t LocalLog::commits() const {
@@ -46,14 +48,14 @@ std::uint64_t LocalLog::committed_messages() const {
   return committed_messages_;
 }
 
-void LocalLog::run() {
+void LocalLog::run_writer() {
   std::vector<chat::NewMessage> batch;
-  std::vector<Done> completions;
   for (;;) {
+    Committed done;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything accepted is committed
+      if (queue_.empty()) break;  // stopping, and everything accepted is committed
       if (options_.max_delay.count() > 0 && queue_.size() < options_.max_batch && !stopping_) {
         // Give concurrent senders a moment to join this transaction.
         wake_.wait_for(lock, options_.max_delay,
@@ -61,19 +63,44 @@ void LocalLog::run() {
       }
       while (!queue_.empty() && batch.size() < options_.max_batch) {
         batch.push_back(std::move(queue_.front().first));
-        completions.push_back(std::move(queue_.front().second));
+        done.completions.push_back(std::move(queue_.front().second));
         queue_.pop_front();
       }
     }
-    auto results = store_.append_messages(batch, clock_.now_ms(), ids_);
+    done.results = store_.append_messages(batch, clock_.now_ms(), ids_);
     {
       std::lock_guard lock(mutex_);
       ++commits_;
       committed_messages_ += batch.size();
     }
-    for (std::size_t i = 0; i < completions.size(); ++i) completions[i](std::move(results[i]));
     batch.clear();
-    completions.clear();
+    std::unique_lock lock(completer_mutex_);
+    backlog_room_.wait(lock, [this] { return committed_.size() < kMaxCommittedBacklog; });
+    committed_.push_back(std::move(done));
+    lock.unlock();
+    committed_ready_.notify_one();
+  }
+  {
+    std::lock_guard lock(completer_mutex_);
+    writer_done_ = true;
+  }
+  committed_ready_.notify_one();
+}
+
+void LocalLog::run_completer() {
+  for (;;) {
+    Committed batch;
+    {
+      std::unique_lock lock(completer_mutex_);
+      committed_ready_.wait(lock, [this] { return writer_done_ || !committed_.empty(); });
+      if (committed_.empty()) return;  // the writer is done and so is every completion
+      batch = std::move(committed_.front());
+      committed_.pop_front();
+    }
+    backlog_room_.notify_one();
+    for (std::size_t i = 0; i < batch.completions.size(); ++i) {
+      batch.completions[i](std::move(batch.results[i]));
+    }
   }
 }
 

@@ -1,9 +1,12 @@
 #pragma once
 // LocalLog: the embedded MessageLog. One writer thread drains the queue — up to max_batch
 // messages, waiting at most max_delay for more once the first arrives — and commits them to the
-// Store in one transaction (group commit: one fsync for many messages). Then it runs each
-// completion in order. It is the single writer that assigns seqs (DESIGN.md §2.3).
-// Thread-safety: append() and drain() from any thread; completions run on the writer thread.
+// Store in one transaction (group commit: one fsync for many messages). It is the single writer
+// that assigns seqs (DESIGN.md §2.3). A completer thread then runs each committed batch's
+// completions in commit order while the writer already commits the next batch: publishing and
+// acking (rendering JSON, posting to shards) never delays a commit.
+// Thread-safety: append() and drain() from any thread; completions run on the completer thread,
+// one at a time, in commit order.
 
 #include <chrono>
 #include <condition_variable>
@@ -36,7 +39,16 @@ class LocalLog final : public MessageLog {
   std::uint64_t committed_messages() const;
 
  private:
-  void run();
+  void run_writer();
+  void run_completer();
+
+  struct Committed {
+    std::vector<Result<chat::Appended>> results;
+    std::vector<Done> completions;
+  };
+  // Committed batches the completer has not finished; the writer waits while there are this
+  // many, so a slow completer slows intake instead of growing memory.
+  static constexpr std::size_t kMaxCommittedBacklog = 4;
 
   Store& store_;
   const Clock& clock_;
@@ -49,7 +61,15 @@ class LocalLog final : public MessageLog {
   bool stopping_ = false;
   std::uint64_t commits_ = 0;
   std::uint64_t committed_messages_ = 0;
+
+  std::mutex completer_mutex_;
+  std::condition_variable committed_ready_;  // completer: a batch to complete, or writer done
+  std::condition_variable backlog_room_;     // writer: the backlog shrank
+  std::deque<Committed> committed_;
+  bool writer_done_ = false;
+
   std::thread writer_;
+  std::thread completer_;
 };
 
 }  // namespace parley

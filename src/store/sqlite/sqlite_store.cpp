@@ -583,60 +583,71 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
   std::lock_guard lock(write_mutex_);
   Db& db = *writer_;
   if (!db.try_exec("BEGIN IMMEDIATE")) return fail_all(storage_error(db, "append_messages"));
+  auto rollback = [&](const char* what) {
+    auto err = storage_error(db, what);
+    db.try_exec("ROLLBACK");
+    return fail_all(err);
+  };
 
+  // One INSERT per message, and one UPDATE of last_seq per conversation per batch: the seqs this
+  // batch gives out are counted here, starting from the committed last_seq (cached).
+  std::unordered_map<std::string_view, Seq> batch_seqs;
   for (const NewMessage& nm : batch) {
-    // A retry of an acknowledged send returns the stored message, as it is now (DESIGN.md §2.2).
-    {
-      Query q(db, "SELECT " PARLEY_MESSAGE_COLUMNS
-                  " FROM messages m JOIN users u ON u.id = m.sender_id "
-                  "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
-      q.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
-      if (q.step()) {
-        results.emplace_back(Appended{read_message(q, 0, nm.conv), true});
+    auto [at, first_in_batch] = batch_seqs.try_emplace(nm.conv, 0);
+    if (first_in_batch) {
+      auto last = committed_last_seq(db, nm.conv);
+      if (!last) {
+        batch_seqs.erase(at);
+        if (last.error().code != Errc::not_found) return rollback("append_messages");
+        results.emplace_back(last.error());
         continue;
       }
-      if (q.failed()) {
-        db.try_exec("ROLLBACK");
-        return fail_all(storage_error(db, "append_messages"));
-      }
+      at->second = *last;
     }
     // The next dense seq of the conversation (DESIGN.md §2.3): only this writer moves last_seq.
-    Seq seq = 0;
-    {
-      Query q(db, "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? "
-                  "RETURNING last_seq");
-      q.bind(1, nm.conv);
-      if (q.step()) {
-        seq = q.i64(0);
-        while (q.step()) {
-        }
-      } else if (q.failed()) {
-        db.try_exec("ROLLBACK");
-        return fail_all(storage_error(db, "append_messages"));
-      } else {
-        results.emplace_back(make_error(Errc::not_found, "no such conversation"));
-        continue;
-      }
-    }
-    Message m = stored_message(nm, seq, ids.uuid_v7(now), now);
+    Message m = stored_message(nm, at->second + 1, ids.uuid_v7(now), now);
     Query q(db,
             "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, "
             "reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
     q.bind(1, m.conv).bind(2, m.seq).bind(3, m.id).bind(4, m.sender_id).bind(5, m.client_msg_id)
         .bind(6, m.body).bind(7, m.reply_to).bind(8, m.ts);
     q.step();
-    if (q.failed()) {
-      db.try_exec("ROLLBACK");
-      return fail_all(storage_error(db, "append_messages"));
+    if (!q.failed()) {
+      at->second = m.seq;
+      results.emplace_back(Appended{std::move(m), false});
+      continue;
     }
-    results.emplace_back(Appended{std::move(m), false});
+    if (q.result_code() != SQLITE_CONSTRAINT_UNIQUE) return rollback("append_messages");
+    // (conv, sender, client_msg_id) exists: a retry of an acknowledged send (or of one earlier in
+    // this batch) returns the stored message, as it is now (DESIGN.md §2.2). Only a failed
+    // INSERT looks: a new message costs one statement, not two.
+    Query dup(db, "SELECT " PARLEY_MESSAGE_COLUMNS
+                  " FROM messages m JOIN users u ON u.id = m.sender_id "
+                  "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
+    dup.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
+    if (!dup.step()) return rollback("append_messages");
+    results.emplace_back(Appended{read_message(dup, 0, nm.conv), true});
   }
-  if (!db.try_exec("COMMIT")) {
-    auto err = storage_error(db, "append_messages");
-    db.try_exec("ROLLBACK");
-    return fail_all(err);
+  for (const auto& [conv, seq] : batch_seqs) {
+    Query q(db, "UPDATE conversations SET last_seq = ? WHERE id = ?");
+    q.bind(1, seq).bind(2, conv);
+    q.step();
+    if (q.failed()) return rollback("append_messages");
   }
+  if (!db.try_exec("COMMIT")) return rollback("append_messages");
+  // Durable: the cache may now say so.
+  if (last_seqs_.size() + batch_seqs.size() > kMaxCachedLastSeqs) last_seqs_.clear();
+  for (const auto& [conv, seq] : batch_seqs) last_seqs_.insert_or_assign(std::string(conv), seq);
   return results;
+}
+
+Result<Seq> SqliteStore::committed_last_seq(Db& db, std::string_view conv) {
+  if (auto it = last_seqs_.find(conv); it != last_seqs_.end()) return it->second;
+  Query q(db, "SELECT last_seq FROM conversations WHERE id = ?");
+  q.bind(1, conv);
+  if (q.step()) return Seq{q.i64(0)};
+  if (q.failed()) return storage_error(db, "append_messages");
+  return make_error(Errc::not_found, "no such conversation");
 }
 
 Result<Message> SqliteStore::change_message(std::string_view conv, Seq seq, UserId sender_id,

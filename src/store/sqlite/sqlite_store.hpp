@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "store/sqlite/db.hpp"
@@ -75,8 +76,21 @@ class SqliteStore final : public Store {
   void checkpoint_loop();
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
 
+  // The conversation's last_seq as committed: from last_seqs_, else from the database.
+  // Errc::not_found when there is no such conversation. Under write_mutex_.
+  Result<chat::Seq> committed_last_seq(sqlite::Db& db, std::string_view conv);
+
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Db> writer_;
+  // Committed last_seq of recently written conversations, so a send needs no read of its
+  // conversation row. Only append_messages moves last_seq, and it updates this after COMMIT.
+  // Under write_mutex_; emptied when it would pass kMaxCachedLastSeqs entries.
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  static constexpr std::size_t kMaxCachedLastSeqs = 100'000;
+  std::unordered_map<std::string, chat::Seq, StringHash, std::equal_to<>> last_seqs_;
 
   std::unique_ptr<sqlite::Db> checkpointer_;
   std::thread checkpoint_thread_;
