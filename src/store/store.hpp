@@ -59,6 +59,30 @@ inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, s
   return m;
 }
 
+// Where a batch of the cluster message log (Kafka) was read from: the partition's consumed
+// position moves from `from` to `to` in the same transaction as the batch's messages — and only
+// if it still is `from` (or none is stored yet). A node that lost the partition but still works
+// on an old batch (a zombie) therefore cannot commit it, and a replay starts right after the
+// last committed batch (DESIGN.md §3, "send path, cluster").
+struct LogPosition {
+  std::string topic;
+  int partition = 0;
+  std::int64_t from = 0;
+  std::int64_t to = 0;
+};
+
+// The compare-and-set of a LogPosition, in SQL both stores run ($1 topic, $2 partition, $3 to,
+// $4 from): a row comes back only when the position moved.
+inline constexpr const char* kMoveLogPosition =
+    "INSERT INTO log_positions(topic, partition, next_offset) VALUES($1, $2, $3) "
+    "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = $3 "
+    "WHERE log_positions.next_offset = $4 RETURNING 1";
+
+inline Error fenced_error() {
+  return make_error(Errc::conflict,
+                    "fenced: the log position moved (another node now owns the partition)");
+}
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -116,8 +140,16 @@ class Store {
   // (edited or deleted since, if so) — and gives
   // every new one the next seq of its conversation, an id and the timestamp `now`. One result per
   // input, in order. Called by exactly one writer thread at a time (DESIGN.md §2.3).
+  // With a `position` (the cluster log's sequencer), the log position moves in the same
+  // transaction; if it is not at position->from, nothing is stored and every result is
+  // Errc::conflict (fenced).
   virtual std::vector<Result<chat::Appended>> append_messages(
-      std::span<const chat::NewMessage> batch, TimeMs now, IdGenerator& ids) = 0;
+      std::span<const chat::NewMessage> batch, TimeMs now, IdGenerator& ids,
+      const LogPosition* position) = 0;
+  // The next offset of (topic, partition) to consume, as append_messages stored it; nullopt when
+  // nothing was ever stored for it.
+  virtual Result<std::optional<std::int64_t>> log_position(std::string_view topic,
+                                                           int partition) = 0;
   virtual Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) = 0;
   // Edits (body set) or deletes (body empty: a tombstone) message seq of conv, if sender_id sent
   // it, giving it the conversation's next rev. Errc::not_found for no such message,

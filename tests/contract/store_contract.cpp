@@ -44,7 +44,7 @@ struct Fixture {
     return NewMessage{conv, sender, "", client_id, body, std::nullopt};
   }
   std::vector<Result<Appended>> append(std::vector<NewMessage> batch) {
-    return store->append_messages(batch, kNow, ids);
+    return store->append_messages(batch, kNow, ids, nullptr);
   }
 };
 
@@ -181,6 +181,35 @@ TEST_P(StoreContract, AppendToUnknownConversationFailsAloneInItsBatch) {
   EXPECT_EQ(r[0].error().code, Errc::not_found);
   ASSERT_TRUE(r[1].ok());
   EXPECT_EQ(r[1]->msg.seq, 1);
+}
+
+TEST_P(StoreContract, LogPositionMovesWithTheBatchAndFencesAStaleWriter) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 3), std::nullopt);
+
+  std::vector<NewMessage> batch{f.msg(ab, a, "1"), f.msg(ab, b, "1")};
+  const LogPosition first{"parley.messages", 3, 0, 2};
+  auto r = f.store->append_messages(batch, kNow, f.ids, &first);
+  ASSERT_TRUE(r[0].ok() && r[1].ok());
+  EXPECT_EQ(*f.store->log_position("parley.messages", 3), 2);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 4), std::nullopt);  // per partition
+
+  // A zombie that read the same offsets again: nothing is stored, every result says fenced.
+  std::vector<NewMessage> stale{f.msg(ab, a, "2")};
+  auto fenced = f.store->append_messages(stale, kNow, f.ids, &first);
+  ASSERT_FALSE(fenced[0].ok());
+  EXPECT_EQ(fenced[0].error().code, Errc::conflict);
+  EXPECT_EQ(f.store->get_conversation(ab)->last_seq, 2);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 3), 2);
+
+  // The owner goes on from where it committed, and seqs stay dense.
+  const LogPosition next{"parley.messages", 3, 2, 3};
+  auto ok = f.store->append_messages(stale, kNow, f.ids, &next);
+  ASSERT_TRUE(ok[0].ok());
+  EXPECT_EQ(ok[0]->msg.seq, 3);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 3), 3);
 }
 
 TEST_P(StoreContract, HistoryPagesBySeq) {

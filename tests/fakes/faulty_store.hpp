@@ -80,12 +80,17 @@ class FaultyStore final : public Store {
     return inner_.conversations_of(u);
   }
   std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
-                                                      TimeMs now, IdGenerator& ids) override {
+                                                      TimeMs now, IdGenerator& ids,
+                                                      const LogPosition* position) override {
     if (fail_appends_) {
       return std::vector<Result<chat::Appended>>(
           batch.size(), Result<chat::Appended>(make_error(Errc::unavailable, "injected fault")));
     }
-    return inner_.append_messages(batch, now, ids);
+    return inner_.append_messages(batch, now, ids, position);
+  }
+  Result<std::optional<std::int64_t>> log_position(std::string_view topic,
+                                                   int partition) override {
+    return inner_.log_position(topic, partition);
   }
   Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override {
     return inner_.history(conv, q);

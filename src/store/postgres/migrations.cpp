@@ -95,6 +95,15 @@ CREATE TABLE departures(
 );
 CREATE INDEX departures_by_user ON departures(user_id, left_at);
 )sql",
+    // 3: the cluster log's consumed positions, committed with the messages they produced.
+    R"sql(
+CREATE TABLE log_positions(
+  topic       TEXT NOT NULL,
+  partition   INTEGER NOT NULL,
+  next_offset BIGINT NOT NULL,
+  PRIMARY KEY(topic, partition)
+);
+)sql",
 };
 
 // Any fixed number: the advisory lock that makes concurrent migrations take turns.

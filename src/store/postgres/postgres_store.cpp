@@ -484,7 +484,8 @@ Status PostgresStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>
 // ---- messages ------------------------------------------------------------------------------
 
 std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const NewMessage> batch,
-                                                             TimeMs now, IdGenerator& ids) {
+                                                             TimeMs now, IdGenerator& ids,
+                                                             const LogPosition* position) {
   std::vector<Result<Appended>> results;
   results.reserve(batch.size());
   auto fail_all = [&](const Error& e) {
@@ -500,6 +501,16 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
     return fail_all(e);
   };
   if (auto r = c.exec("BEGIN"); !r.ok()) return fail(r);
+  if (position) {
+    // First, so that the row lock makes a concurrent zombie wait here, then find it moved.
+    auto moved = c.exec(kMoveLogPosition, {position->topic, std::int64_t{position->partition},
+                                           position->to, position->from});
+    if (!moved.ok()) return fail(moved);
+    if (moved.rows() == 0) {
+      c.exec("ROLLBACK");
+      return fail_all(fenced_error());
+    }
+  }
   for (const NewMessage& nm : batch) {
     // A retry of an acknowledged send returns the stored message, as it is now (DESIGN.md §2.2).
     auto dup = c.exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
@@ -531,6 +542,17 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
   }
   if (auto r = c.exec("COMMIT"); !r.ok()) return fail(r);
   return results;
+}
+
+Result<std::optional<std::int64_t>> PostgresStore::log_position(std::string_view topic,
+                                                               int partition) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT next_offset FROM log_positions WHERE topic = $1 AND partition = $2",
+                      {topic, std::int64_t{partition}});
+  if (!r.ok()) return storage_error(r, "log_position");
+  if (r.rows() == 0) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(r.i64(0, 0));
 }
 
 Result<Message> PostgresStore::change_message(std::string_view conv, Seq seq, UserId sender_id,

@@ -95,6 +95,16 @@ CREATE TABLE departures(
 ) WITHOUT ROWID;
 CREATE INDEX departures_by_user ON departures(user_id, left_at);
 )sql",
+    // 3: the cluster log's consumed positions (the same contract as PostgreSQL's; a single node
+    // has no cluster log, so this stays empty there).
+    R"sql(
+CREATE TABLE log_positions(
+  topic       TEXT NOT NULL,
+  partition   INTEGER NOT NULL,
+  next_offset INTEGER NOT NULL,
+  PRIMARY KEY(topic, partition)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -572,7 +572,8 @@ Status SqliteStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>> 
 // ---- messages ------------------------------------------------------------------------------
 
 std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMessage> batch,
-                                                           TimeMs now, IdGenerator& ids) {
+                                                           TimeMs now, IdGenerator& ids,
+                                                           const LogPosition* position) {
   std::vector<Result<Appended>> results;
   results.reserve(batch.size());
   auto fail_all = [&](const Error& e) {
@@ -588,6 +589,17 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
     db.try_exec("ROLLBACK");
     return fail_all(err);
   };
+  if (position) {
+    Query q(db, kMoveLogPosition);
+    q.bind(1, position->topic).bind(2, std::int64_t{position->partition}).bind(3, position->to)
+        .bind(4, position->from);
+    const bool moved = q.step();
+    if (q.failed()) return rollback("append_messages");
+    if (!moved) {
+      db.try_exec("ROLLBACK");
+      return fail_all(fenced_error());
+    }
+  }
 
   // One INSERT per message, and one UPDATE of last_seq per conversation per batch: the seqs this
   // batch gives out are counted here, starting from the committed last_seq (cached).
@@ -639,6 +651,16 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
   if (last_seqs_.size() + batch_seqs.size() > kMaxCachedLastSeqs) last_seqs_.clear();
   for (const auto& [conv, seq] : batch_seqs) last_seqs_.insert_or_assign(std::string(conv), seq);
   return results;
+}
+
+Result<std::optional<std::int64_t>> SqliteStore::log_position(std::string_view topic,
+                                                             int partition) {
+  auto lease = read();
+  Query q(*lease, "SELECT next_offset FROM log_positions WHERE topic = ? AND partition = ?");
+  q.bind(1, topic).bind(2, std::int64_t{partition});
+  if (q.step()) return std::optional<std::int64_t>(q.i64(0));
+  if (q.failed()) return storage_error(*lease, "log_position");
+  return std::optional<std::int64_t>();
 }
 
 Result<Seq> SqliteStore::committed_last_seq(Db& db, std::string_view conv) {

@@ -59,7 +59,10 @@ class SqliteStore final : public Store {
   Status record_last_seen(std::span<const std::pair<chat::UserId, TimeMs>> seen) override;
 
   std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
-                                                      TimeMs now, IdGenerator& ids) override;
+                                                      TimeMs now, IdGenerator& ids,
+                                                      const LogPosition* position) override;
+  Result<std::optional<std::int64_t>> log_position(std::string_view topic,
+                                                   int partition) override;
   Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override;
   Result<chat::Message> change_message(std::string_view conv, chat::Seq seq,
                                        chat::UserId sender_id, std::optional<std::string> body,

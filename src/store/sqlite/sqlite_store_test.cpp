@@ -33,7 +33,7 @@ TEST(SqliteStore, DataSurvivesReopen) {
     const auto b = store.create_user("bob", "h", 1)->id;
     conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
     std::vector<chat::NewMessage> batch{{conv, a, "", "c1", "persisted", std::nullopt}};
-    ASSERT_TRUE(store.append_messages(batch, 2, ids)[0].ok());
+    ASSERT_TRUE(store.append_messages(batch, 2, ids, nullptr)[0].ok());
   }
   SqliteStore reopened(dir.file("p.db"), 1);
   auto page = reopened.history(conv, {});
