@@ -24,6 +24,7 @@
 #include "api/codec.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "log/kafka/kafka_log.hpp"
 #include "log/local/local_log.hpp"
 #include "net/http_server.hpp"
 #include "net/shards.hpp"
@@ -86,12 +87,6 @@ OpenedStore open_store(const Config& c) {
           "sqlite:" + path};
 }
 
-void require_local(const std::string& value, const char* option) {
-  if (value != "local") {
-    throw ConfigError(std::string(option) + " " + value + ": only 'local' is in this build yet");
-  }
-}
-
 // The token-signing key: the configured one, else the one generated into the data directory on
 // first start (so tokens survive restarts).
 std::string token_secret(const Config& c) {
@@ -151,9 +146,20 @@ int run_node(const Config& c) {
 
   try {
     const auto [host, port] = split_listen(c.listen);
-    require_local(c.log, "--log");
     if (c.bus != "local" && !c.bus.starts_with("redis://")) {
       throw ConfigError("--bus must be local or redis://HOST:PORT, got " + c.bus);
+    }
+    if (c.log != "local") {
+      if (!c.log.starts_with("kafka://")) {
+        throw ConfigError("--log must be local or kafka://HOST:PORT, got " + c.log);
+      }
+      // The sequencer commits to a shared store and answers other nodes over the bus.
+      if (!c.store.starts_with("postgres")) {
+        throw ConfigError("--log kafka://… needs --store postgres://… (shared by every node)");
+      }
+      if (!c.bus.starts_with("redis://")) {
+        throw ConfigError("--log kafka://… needs --bus redis://… (replies between nodes)");
+      }
     }
     if (!c.files.empty() && !c.files.starts_with("local:")) {
       throw ConfigError("--files " + c.files + ": only local:DIR is in this build yet");
@@ -164,9 +170,8 @@ int run_node(const Config& c) {
     SystemIdGenerator ids;
     auto opened = open_store(c);
     Store& store = *opened.store;
-    LocalLog message_log(store, clock, ids,
-                         {c.group_commit_max_batch,
-                          std::chrono::microseconds(c.group_commit_max_delay_us)});
+    // One id per node run: where other nodes address this one (bus notes, log replies).
+    const std::string node_id = ids.uuid_v7(clock.now_ms());
     // The bus: in-process, or Redis between nodes. The hub that receives its events is built
     // later (it needs the shards); hub_for_bus is set as soon as it exists.
     api::Hub* hub_for_bus = nullptr;
@@ -180,7 +185,7 @@ int run_node(const Config& c) {
       } catch (const std::invalid_argument& e) {
         throw ConfigError(std::string("--bus: ") + e.what());
       }
-      bus_options.node_id = ids.uuid_v7(clock.now_ms());
+      bus_options.node_id = node_id;
       bus_options.render = [](const chat::Event& e) { return api::event_frame(e); };
       // Events may have been missed while Redis was away: every session should sync.
       bus_options.on_reconnect = [&hub_for_bus] {
@@ -192,6 +197,24 @@ int run_node(const Config& c) {
       bus_owner = std::make_unique<RedisBus>(std::move(bus_options));
     }
     Bus& bus = *bus_owner;
+    std::unique_ptr<MessageLog> log_owner;
+    if (c.log == "local") {
+      log_owner = std::make_unique<LocalLog>(
+          store, clock, ids,
+          GroupCommitOptions{c.group_commit_max_batch,
+                             std::chrono::microseconds(c.group_commit_max_delay_us)});
+    } else {
+      KafkaLogOptions log_options;
+      try {
+        log_options = parse_kafka_url(c.log);
+      } catch (const std::invalid_argument& e) {
+        throw ConfigError(std::string("--log: ") + e.what());
+      }
+      log_options.node_id = node_id;
+      log_options.max_batch = c.group_commit_max_batch;
+      log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);
+    }
+    MessageLog& message_log = *log_owner;
     auth::TokenSigner tokens(token_secret(c), std::chrono::seconds(c.access_token_ttl_s), clock);
     ServiceOptions service_options;
     service_options.limits.max_body_bytes = c.max_message_bytes;
@@ -249,10 +272,10 @@ int run_node(const Config& c) {
                            net.http_requests[status_class].load());
       }
       metric("parley_messages_committed_total", "counter",
-             "Messages through the group-commit writer (new and retried).",
+             "Messages committed by this node's writer or sequencer (new and retried).",
              message_log.committed_messages());
       metric("parley_commit_batches_total", "counter",
-             "Group-commit transactions (one fsync each).", message_log.commits());
+             "Transactions of those messages (group commits).", message_log.commits());
       return out;
     };
     const auto address = server.listen(host, port);

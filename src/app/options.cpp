@@ -84,7 +84,9 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--data-dir", c.data_dir, "PARLEY_DATA_DIR", "Directory for the database, files and keys");
   opt("--store", c.store, "PARLEY_STORE",
       "Store URL: sqlite:PATH (default sqlite:DATA_DIR/parley.db) or postgres://USER@HOST:PORT/DB");
-  opt("--log", c.log, "PARLEY_LOG", "Message log: local");
+  opt("--log", c.log, "PARLEY_LOG",
+      "Message log: local (the store's writer thread), or kafka://HOST:PORT[,HOST:PORT…] "
+      "(cluster: needs a postgres:// store and a redis:// bus)");
   opt("--bus", c.bus, "PARLEY_BUS", "Event bus between nodes: local");
   opt("--files", c.files, "PARLEY_FILES", "File storage: local:DIR (default local:DATA_DIR/files)");
   opt("--shards", c.shards, "PARLEY_SHARDS", "Network threads (0: one per core)")

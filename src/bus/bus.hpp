@@ -6,6 +6,8 @@
 // or on the bus's own thread (remote), and must only hand off work.
 
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "chat/events.hpp"
 
@@ -23,6 +25,15 @@ class Bus {
   // forwards the user's events here only while watched. Counted: one unwatch per watch.
   virtual void watch(chat::UserId) {}
   virtual void unwatch(chat::UserId) {}
+
+  // Notes from one node to another (the cluster log's sequencer tells a send's node how it
+  // ended). Best effort, like events: a note lost with Redis leaves the send unacknowledged,
+  // and the client's retry with the same client_msg_id finds the stored message. A bus without
+  // other nodes has nobody to send to. The sink is set once, before anything is sent, and is
+  // called on the bus's thread.
+  using NoteSink = std::function<void(std::string_view payload)>;
+  virtual void send_to_node(const std::string& /*node*/, std::string /*payload*/) {}
+  virtual void set_note_sink(NoteSink) {}
 };
 
 }  // namespace parley

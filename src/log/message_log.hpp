@@ -4,11 +4,16 @@
 // append() hands one message to the log; `done` is called exactly once, on a log-owned thread,
 // with the stored message (its id, seq and ts) only after it is durable — or with the stored
 // original, marked duplicate, when (conv, sender, client_msg_id) was seen before — or with an
-// error, in which case nothing was stored. Completions of one conversation run in seq order. Callers post the result
-// back to their own thread.
+// error, in which case the send was not acknowledged (and, for the cluster log, may still be
+// stored later: a retry with the same client_msg_id tells). Callers post the result back to
+// their own thread.
+// on_sequenced runs for every newly stored message (never for a duplicate), on the node and
+// thread that gave it its seq, in seq order per conversation, before that message's `done`:
+// it is where message events are published, so every recipient gets them in order.
 // Implementations: log/local (embedded: a group-committing writer thread over the Store);
-// log/kafka (cluster, later). Thread-safe: append from any thread.
+// log/kafka (cluster: Kafka, and a sequencer in every node). Thread-safe: append from any thread.
 
+#include <cstdint>
 #include <functional>
 
 #include "chat/types.hpp"
@@ -19,10 +24,25 @@ namespace parley {
 class MessageLog {
  public:
   using Done = std::function<void(Result<chat::Appended>)>;
+  using Sequenced = std::function<void(const chat::Message&)>;
   virtual ~MessageLog() = default;
+  // Set once, before the first append.
+  void set_on_sequenced(Sequenced on_sequenced) { on_sequenced_ = std::move(on_sequenced); }
   virtual void append(chat::NewMessage message, Done done) = 0;
   // Stops taking new messages, finishes what was accepted, then returns.
   virtual void drain() = 0;
+
+  // For /metrics: transactions this node committed, and the messages in them (new and retried).
+  virtual std::uint64_t commits() const = 0;
+  virtual std::uint64_t committed_messages() const = 0;
+
+ protected:
+  void sequenced(const chat::Message& m) const {
+    if (on_sequenced_) on_sequenced_(m);
+  }
+
+ private:
+  Sequenced on_sequenced_;
 };
 
 }  // namespace parley

@@ -27,7 +27,9 @@ ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, const Clock& c
       tokens_(tokens),
       options_(options),
       members_(store, options.membership_cache_entries),
-      directory_(options.membership_cache_entries) {}
+      directory_(options.membership_cache_entries) {
+  log_.set_on_sequenced([this](const Message& m) { publish_sequenced(m); });
+}
 
 // ---- accounts ----------------------------------------------------------------------------------
 
@@ -560,14 +562,13 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
 }
 
 void ChatService::append(NewMessage message, MessageLog::Done done) {
-  log_.append(std::move(message), [this, done = std::move(done)](Result<Appended> r) {
-    if (r && !r->duplicate) {
-      // A log thread, in commit order: publishing here keeps each conversation's events in seq
-      // order for every recipient (DESIGN.md §2.4).
-      if (auto list = members_.get(r->msg.conv)) publish(r->msg.conv, MessageEvent{r->msg}, **list);
-    }
-    done(std::move(r));
-  });
+  log_.append(std::move(message), std::move(done));
+}
+
+void ChatService::publish_sequenced(const Message& m) {
+  // The log's sequencing thread, in seq order: publishing here keeps each conversation's events
+  // in order for every recipient (DESIGN.md §2.4).
+  if (auto list = members_.get(m.conv)) publish(m.conv, MessageEvent{m}, **list);
 }
 
 }  // namespace parley

@@ -163,11 +163,13 @@ class ChatService {
   std::optional<Result<chat::NewMessage>> try_prepare_send(const Caller& caller,
                                                            SendRequest& request,
                                                            bool group_only = false);
-  // Appends to the log; on a fresh (non-duplicate) commit publishes the message event to every
-  // member, before `done` runs. [non-blocking]
+  // Appends to the log. Whichever node sequences the message publishes its event to every
+  // member (publish_sequenced, installed as the log's on_sequenced), before `done` runs.
+  // [non-blocking]
   void append(chat::NewMessage message, MessageLog::Done done);
 
  private:
+  void publish_sequenced(const chat::Message& m);
   Status check_send(const SendRequest& request) const;
   // A username's id, from the directory or the store (which then fills the directory).
   Result<chat::UserId> resolve_user(std::string_view username);

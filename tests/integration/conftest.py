@@ -344,14 +344,26 @@ def redis_url():
 
 
 @pytest.fixture
+def kafka_url():
+    """The Kafka broker of PARLEY_TEST_KAFKA (scripts/run-tests starts one with scripts/services),
+    with a topic of this test's own: kafka://HOST:PORT/TOPIC."""
+    url = os.environ.get("PARLEY_TEST_KAFKA")
+    if not url:
+        pytest.skip("PARLEY_TEST_KAFKA is not set (make test sets it: scripts/services)")
+    return f"{url}/it.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
 def cluster(tmp_path, postgres_url, redis_url):
-    """Nodes sharing one PostgreSQL schema and one Redis: cluster(n) starts n of them."""
+    """Nodes sharing one PostgreSQL schema and one Redis: cluster(n) starts n of them;
+    cluster(n, log=kafka_url) puts their message log on Kafka too."""
     started = []
 
-    def make(n):
+    def make(n, log=None):
+        extra = ["--log", log] if log else []
         for _ in range(n):
             started.append(Server(tmp_path / f"node{len(started)}", "--store", postgres_url,
-                                  "--bus", redis_url).start())
+                                  "--bus", redis_url, *extra).start())
         for node in started:
             node.wait_log("event=bus_connected")
         return list(started)

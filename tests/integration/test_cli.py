@@ -33,7 +33,8 @@ def test_version():
 
 @pytest.mark.parametrize("args,needle", [
     (["--store", "mysql://localhost/x"], "--store must be"),
-    (["--log", "kafka://localhost:9092"], "--log"),
+    (["--log", "kafka://localhost:9092"], "--log kafka://… needs --store postgres://"),
+    (["--log", "nats://localhost:4222"], "--log must be local or kafka://"),
     (["--bus", "nats://localhost:4222"], "--bus must be local or redis://"),
     (["--bus", "redis://localhost:port"], "--bus: bad port"),
     (["--listen", "nonsense"], "--listen"),

@@ -24,6 +24,7 @@ constexpr std::chrono::milliseconds kRetry{200};
 constexpr std::size_t kMaxOutbox = 100000;  // events held while Redis is slow; beyond: dropped
 
 std::string user_channel(UserId user) { return "parley:user:" + std::to_string(user); }
+std::string node_channel(const std::string& node) { return "parley:node:" + node; }
 
 // The wire form of one relayed event (one recipient, or a cluster-wide notice with user 0).
 std::string encode(const std::string& node, const ConvId& conv, UserId user,
@@ -78,7 +79,8 @@ RedisBusOptions parse_redis_url(const std::string& url) {
   return o;
 }
 
-RedisBus::RedisBus(RedisBusOptions options) : options_(std::move(options)) {
+RedisBus::RedisBus(RedisBusOptions options)
+    : options_(std::move(options)), node_channel_(node_channel(options_.node_id)) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
   publisher_ = std::thread([this] { publisher_loop(); });
@@ -125,13 +127,23 @@ void RedisBus::publish(EnvelopePtr envelope) {
                                                   revoked_id, membership));
     }
   }
+  enqueue(std::move(out));
+}
+
+void RedisBus::send_to_node(const std::string& node, std::string payload) {
+  std::vector<std::pair<std::string, std::string>> out;
+  out.emplace_back(node_channel(node), std::move(payload));
+  enqueue(std::move(out));
+}
+
+void RedisBus::enqueue(std::vector<std::pair<std::string, std::string>> items) {
   {
     std::lock_guard lock(publish_mutex_);
-    if (outbox_.size() + out.size() > kMaxOutbox) {
+    if (outbox_.size() + items.size() > kMaxOutbox) {
       log::warn("event=bus_outbox_full dropped={}", outbox_.size());
       outbox_.clear();  // live events only: the store has them, clients sync
     }
-    for (auto& item : out) outbox_.push_back(std::move(item));
+    for (auto& item : items) outbox_.push_back(std::move(item));
   }
   publish_wanted_.notify_one();
 }
@@ -209,7 +221,7 @@ void RedisBus::subscriber_loop() {
       continue;
     }
     // Everything watched now, in one go; later changes arrive through changes_.
-    std::vector<std::string> channels{kClusterChannel};
+    std::vector<std::string> channels{kClusterChannel, node_channel_};
     {
       std::lock_guard lock(watch_mutex_);
       for (const auto& [user, count] : watched_) channels.push_back(user_channel(user));
@@ -280,6 +292,10 @@ void RedisBus::subscriber_loop() {
 }
 
 void RedisBus::receive(const std::string& channel, const std::string& payload) {
+  if (channel == node_channel_) {
+    if (note_sink_) note_sink_(payload);
+    return;
+  }
   boost::system::error_code ec;
   const auto v = json::parse(payload, ec);
   if (ec || !v.is_object()) {

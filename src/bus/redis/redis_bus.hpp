@@ -8,6 +8,7 @@
 //   parley:cluster     every node: facts every node must learn whoever is connected where —
 //                      a conversation's members changed (drop the cached list), a login session
 //                      was revoked (refuse its tokens).
+//   parley:node:<id>   one per node: notes addressed to it (send_to_node).
 // Events for users with sessions on this node are handed to the sink directly, not through
 // Redis; a node ignores what it published itself.
 //
@@ -57,15 +58,20 @@ class RedisBus final : public Bus {
   void set_sink(Sink sink) override { sink_ = std::move(sink); }
   void watch(chat::UserId user) override;
   void unwatch(chat::UserId user) override;
+  void send_to_node(const std::string& node, std::string payload) override;
+  void set_note_sink(NoteSink sink) override { note_sink_ = std::move(sink); }
 
  private:
   void publisher_loop();
   void subscriber_loop();
   void wake_subscriber();
   void receive(const std::string& channel, const std::string& payload);
+  void enqueue(std::vector<std::pair<std::string, std::string>> items);
 
   const RedisBusOptions options_;
+  const std::string node_channel_;  // parley:node:<our id>
   Sink sink_;
+  NoteSink note_sink_;
 
   std::mutex publish_mutex_;
   std::condition_variable publish_wanted_;

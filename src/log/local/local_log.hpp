@@ -34,9 +34,8 @@ class LocalLog final : public MessageLog {
   void append(chat::NewMessage message, Done done) override;
   void drain() override;
 
-  // Observability for tests and /metrics: transactions committed and messages in them.
-  std::uint64_t commits() const;
-  std::uint64_t committed_messages() const;
+  std::uint64_t commits() const override;
+  std::uint64_t committed_messages() const override;
 
  private:
   void run_writer();

@@ -1,0 +1,477 @@
+#include "log/kafka/kafka_log.hpp"
+
+#include <librdkafka/rdkafka.h>
+
+#include <boost/json.hpp>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "core/logging.hpp"
+
+namespace parley {
+
+namespace json = boost::json;
+using namespace chat;
+
+namespace {
+
+constexpr std::chrono::milliseconds kStoreRetry{200};
+
+// ---- wire forms (node to node; every node runs the same build)
+
+std::string encode_send(const std::string& node, std::uint64_t token, const NewMessage& m) {
+  json::object o{{"n", node}, {"t", token}, {"c", m.conv}, {"s", m.sender_id}, {"f", m.from},
+                 {"k", m.client_msg_id}, {"b", m.body}};
+  if (m.reply_to) o["r"] = *m.reply_to;
+  return json::serialize(o);
+}
+
+// The send's origin node and token, and the message; nullopt for a record Parley did not write.
+struct Send {
+  std::string node;
+  std::uint64_t token = 0;
+  NewMessage msg;
+};
+std::optional<Send> decode_send(std::string_view payload) {
+  boost::system::error_code ec;
+  auto v = json::parse(payload, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.get_object();
+  try {
+    Send s;
+    s.node = json::value_to<std::string>(o.at("n"));
+    s.token = json::value_to<std::uint64_t>(o.at("t"));
+    s.msg.conv = json::value_to<std::string>(o.at("c"));
+    s.msg.sender_id = json::value_to<UserId>(o.at("s"));
+    s.msg.from = json::value_to<std::string>(o.at("f"));
+    s.msg.client_msg_id = json::value_to<std::string>(o.at("k"));
+    s.msg.body = json::value_to<std::string>(o.at("b"));
+    if (const auto* r = o.if_contains("r")) s.msg.reply_to = json::value_to<Seq>(*r);
+    return s;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string encode_reply(std::uint64_t token, const Result<Appended>& r) {
+  json::object o{{"t", token}};
+  if (!r) {
+    o["e"] = errc_code(r.error().code);
+    o["x"] = r.error().message;
+    return json::serialize(o);
+  }
+  const Message& m = r->msg;
+  o["d"] = r->duplicate;
+  o["m"] = json::object{{"id", m.id}, {"c", m.conv}, {"q", m.seq}, {"s", m.sender_id},
+                        {"f", m.from}, {"b", m.body}, {"k", m.client_msg_id}, {"ts", m.ts},
+                        {"del", m.deleted}, {"rev", m.rev}};
+  if (m.reply_to) o["m"].as_object()["r"] = *m.reply_to;
+  if (m.edited_at) o["m"].as_object()["ed"] = *m.edited_at;
+  return json::serialize(o);
+}
+
+Errc errc_from_code(std::string_view code) {
+  for (auto e : {Errc::bad_request, Errc::invalid_utf8, Errc::too_large, Errc::unauthenticated,
+                 Errc::forbidden, Errc::not_member, Errc::not_found, Errc::conflict,
+                 Errc::unknown_op, Errc::rate_limited, Errc::unavailable}) {
+    if (errc_code(e) == code) return e;
+  }
+  return Errc::internal;
+}
+
+std::optional<std::pair<std::uint64_t, Result<Appended>>> decode_reply(std::string_view payload) {
+  boost::system::error_code ec;
+  auto v = json::parse(payload, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const auto& o = v.get_object();
+  try {
+    const auto token = json::value_to<std::uint64_t>(o.at("t"));
+    if (const auto* e = o.if_contains("e")) {
+      return std::pair{token, Result<Appended>(make_error(
+                                  errc_from_code(e->as_string()),
+                                  json::value_to<std::string>(o.at("x"))))};
+    }
+    const auto& mo = o.at("m").as_object();
+    Message m;
+    m.id = json::value_to<std::string>(mo.at("id"));
+    m.conv = json::value_to<std::string>(mo.at("c"));
+    m.seq = json::value_to<Seq>(mo.at("q"));
+    m.sender_id = json::value_to<UserId>(mo.at("s"));
+    m.from = json::value_to<std::string>(mo.at("f"));
+    m.body = json::value_to<std::string>(mo.at("b"));
+    m.client_msg_id = json::value_to<std::string>(mo.at("k"));
+    m.ts = json::value_to<TimeMs>(mo.at("ts"));
+    m.deleted = mo.at("del").as_bool();
+    m.rev = json::value_to<std::int64_t>(mo.at("rev"));
+    if (const auto* r = mo.if_contains("r")) m.reply_to = json::value_to<Seq>(*r);
+    if (const auto* ed = mo.if_contains("ed")) m.edited_at = json::value_to<TimeMs>(*ed);
+    return std::pair{token, Result<Appended>(Appended{std::move(m), o.at("d").as_bool()})};
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// ---- librdkafka plumbing
+
+rd_kafka_conf_t* make_conf(const KafkaLogOptions& o,
+                           std::initializer_list<std::pair<const char*, std::string>> settings) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  auto set = [&](const char* k, const std::string& v) {
+    if (rd_kafka_conf_set(conf, k, v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      throw std::runtime_error(std::string("Kafka setting ") + k + ": " + err);
+    }
+  };
+  set("bootstrap.servers", o.brokers);
+  set("client.id", "parley-" + o.node_id);
+  for (const auto& [k, v] : settings) set(k, v);
+  return conf;
+}
+
+rd_kafka_t* make_client(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);  // owns conf on success
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("Kafka client: ") + err);
+  }
+  return rk;
+}
+
+// Creates the topic unless it exists; throws when Kafka does not answer in time.
+void ensure_topic(rd_kafka_t* rk, const KafkaLogOptions& o) {
+  char err[512];
+  rd_kafka_NewTopic_t* topic =
+      rd_kafka_NewTopic_new(o.topic.c_str(), o.partitions, -1, err, sizeof err);
+  if (!topic) throw std::runtime_error(std::string("Kafka topic: ") + err);
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_CreateTopics(rk, &topic, 1, nullptr, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, 15000);
+  std::string failure;
+  if (!ev) {
+    failure = "no answer from " + o.brokers + " within 15 s";
+  } else if (rd_kafka_event_error(ev)) {
+    failure = rd_kafka_event_error_string(ev);
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto code = rd_kafka_topic_result_error(results[i]);
+      if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        failure = rd_kafka_topic_result_error_string(results[i]);
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_NewTopic_destroy(topic);
+  if (!failure.empty()) throw std::runtime_error("Kafka topic " + o.topic + ": " + failure);
+}
+
+}  // namespace
+
+// The C callbacks, with access to KafkaLog's private parts.
+struct KafkaCallbacks {
+  static void delivered(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    auto* self = static_cast<KafkaLog*>(opaque);
+    const auto token = reinterpret_cast<std::uintptr_t>(m->_private);
+    self->on_delivery(token, m->err ? rd_kafka_err2str(m->err) : nullptr);
+  }
+  // Partition ownership changes. Runs on the sequencer thread, inside consumer_poll.
+  static void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* parts, void* opaque) {
+    auto* self = static_cast<KafkaLog*>(opaque);
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      self->positions_.clear();
+      rd_kafka_assign(rk, nullptr);
+      log::info("event=log_partitions_revoked");
+      return;
+    }
+    // Start each partition where the last committed batch ended (stored with the messages).
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto& p = parts->elems[i];
+      for (;;) {
+        auto stored = self->store_.log_position(self->options_.topic, p.partition);
+        if (stored) {
+          p.offset = stored->value_or(RD_KAFKA_OFFSET_BEGINNING);
+          self->positions_[p.partition] = stored->value_or(-1);
+          break;
+        }
+        if (self->stopping_) return;
+        log::warn("event=log_position_unavailable partition={} error=\"{}\"", p.partition,
+                  stored.error().message);
+        std::this_thread::sleep_for(kStoreRetry);
+      }
+    }
+    rd_kafka_assign(rk, parts);
+    std::string list;
+    for (int i = 0; i < parts->cnt; ++i) {
+      list += (i ? "," : "") + std::to_string(parts->elems[i].partition);
+    }
+    log::info("event=log_partitions_assigned count={} partitions={}", parts->cnt, list);
+  }
+};
+
+KafkaLogOptions parse_kafka_url(const std::string& url) {
+  constexpr std::string_view scheme = "kafka://";
+  if (!url.starts_with(scheme)) throw std::invalid_argument("not a kafka:// URL: " + url);
+  KafkaLogOptions o;
+  o.brokers = url.substr(scheme.size());
+  if (const auto q = o.brokers.find('?'); q != std::string::npos) {
+    const std::string query = o.brokers.substr(q + 1);
+    o.brokers.resize(q);
+    constexpr std::string_view key = "partitions=";
+    std::size_t used = 0;
+    try {
+      if (!query.starts_with(key)) throw std::invalid_argument("unknown parameter");
+      o.partitions = std::stoi(query.substr(key.size()), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || key.size() + used != query.size() || o.partitions < 1 ||
+        o.partitions > 10000) {
+      throw std::invalid_argument("?partitions=N (1…10000) is the only parameter, got " + url);
+    }
+  }
+  if (const auto slash = o.brokers.find('/'); slash != std::string::npos) {
+    if (slash + 1 < o.brokers.size()) o.topic = o.brokers.substr(slash + 1);
+    o.brokers.resize(slash);
+  }
+  if (o.brokers.empty() || o.brokers.find(':') == std::string::npos || o.topic.empty() ||
+      o.topic.find_first_of("/?#") != std::string::npos) {
+    throw std::invalid_argument("kafka://HOST:PORT[,HOST:PORT…][/TOPIC] expected, got " + url);
+  }
+  o.group = o.topic + ".sequencer";
+  return o;
+}
+
+KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock& clock,
+                   IdGenerator& ids)
+    : options_(std::move(options)), store_(store), bus_(bus), clock_(clock), ids_(ids) {
+  rd_kafka_conf_t* pconf = make_conf(
+      options_, {{"enable.idempotence", "true"},
+                 {"acks", "all"},
+                 {"linger.ms", "1"},
+                 {"message.timeout.ms", std::to_string(kDeliveryTimeout.count())}});
+  rd_kafka_conf_set_dr_msg_cb(pconf, &KafkaCallbacks::delivered);
+  rd_kafka_conf_set_opaque(pconf, this);
+  producer_ = make_client(RD_KAFKA_PRODUCER, pconf);
+  try {
+    ensure_topic(producer_, options_);
+    rd_kafka_conf_t* cconf = make_conf(options_, {{"group.id", options_.group},
+                                                  {"enable.auto.commit", "false"},
+                                                  {"enable.auto.offset.store", "false"},
+                                                  {"auto.offset.reset", "earliest"},
+                                                  {"session.timeout.ms", "6000"},
+                                                  {"heartbeat.interval.ms", "1000"}});
+    rd_kafka_conf_set_rebalance_cb(cconf, &KafkaCallbacks::rebalance);
+    rd_kafka_conf_set_opaque(cconf, this);
+    consumer_ = make_client(RD_KAFKA_CONSUMER, cconf);
+  } catch (...) {
+    rd_kafka_destroy(producer_);
+    throw;
+  }
+  rd_kafka_poll_set_consumer(consumer_);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(consumer_, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+
+  bus_.set_note_sink([this](std::string_view payload) { on_note(payload); });
+  producer_thread_ = std::thread([this] { producer_loop(); });
+  sequencer_thread_ = std::thread([this] { sequencer_loop(); });
+  log::info("event=log_connected brokers={} topic={}", options_.brokers, options_.topic);
+}
+
+KafkaLog::~KafkaLog() {
+  drain();
+  rd_kafka_destroy(consumer_);
+  rd_kafka_destroy(producer_);
+}
+
+void KafkaLog::append(NewMessage message, Done done) {
+  std::uint64_t token;
+  {
+    std::lock_guard lock(pending_mutex_);
+    if (stopping_) {
+      done(make_error(Errc::unavailable, "server is shutting down"));
+      return;
+    }
+    token = next_token_++;
+    pending_.emplace(token, Pending{std::move(done),
+                                    std::chrono::steady_clock::now() + kReplyTimeout});
+  }
+  const std::string value = encode_send(options_.node_id, token, message);
+  // librdkafka's RD_KAFKA_V_* macros are C: they cast the C way.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wold-style-cast"
+  const auto err = rd_kafka_producev(
+      producer_, RD_KAFKA_V_TOPIC(options_.topic.c_str()),
+      RD_KAFKA_V_KEY(message.conv.data(), message.conv.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<std::uintptr_t>(token))),
+      RD_KAFKA_V_END);
+#pragma GCC diagnostic pop
+  if (err) on_delivery(token, rd_kafka_err2str(err));
+}
+
+void KafkaLog::on_delivery(std::uint64_t token, const char* error) {
+  if (!error) return;  // durable in Kafka: the sequencer's reply completes it
+  log::warn("event=log_produce_failed error=\"{}\"", error);
+  complete(token, make_error(Errc::unavailable,
+                             std::string("the message log did not take the message: ") + error));
+}
+
+void KafkaLog::complete(std::uint64_t token, Result<Appended> result) {
+  Done done;
+  {
+    std::lock_guard lock(pending_mutex_);
+    auto it = pending_.find(token);
+    if (it == pending_.end()) return;
+    done = std::move(it->second.done);
+    pending_.erase(it);
+  }
+  done(std::move(result));
+}
+
+void KafkaLog::on_note(std::string_view payload) {
+  auto reply = decode_reply(payload);
+  if (!reply) {
+    log::warn("event=log_bad_reply");
+    return;
+  }
+  complete(reply->first, std::move(reply->second));
+}
+
+void KafkaLog::producer_loop() {
+  while (!stopping_) {
+    rd_kafka_poll(producer_, 100);  // delivery reports
+    // Sends whose reply is overdue: the store may be down. Not acknowledged; a retry with the
+    // same client_msg_id returns the message if it was stored after all.
+    std::vector<Done> expired;
+    const auto now = std::chrono::steady_clock::now();
+    {
+      std::lock_guard lock(pending_mutex_);
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        if (it->second.deadline <= now) {
+          expired.push_back(std::move(it->second.done));
+          it = pending_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& done : expired) {
+      done(make_error(Errc::unavailable,
+                      "the message was not sequenced in time; retry with the same client_msg_id"));
+    }
+  }
+}
+
+void KafkaLog::sequencer_loop() {
+  std::vector<rd_kafka_message_t*> polled;
+  while (!stopping_) {
+    // A batch: whatever arrives within 100 ms of waiting for the first record, up to max_batch.
+    if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 100)) polled.push_back(m);
+    while (!polled.empty() && polled.size() < options_.max_batch) {
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 0);
+      if (!m) break;
+      polled.push_back(m);
+    }
+    // Group by partition, keeping each partition's order.
+    std::map<int, std::vector<rd_kafka_message_t*>> by_partition;
+    for (auto* m : polled) {
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          log::warn("event=log_consume_error error=\"{}\"", rd_kafka_message_errstr(m));
+        }
+        continue;
+      }
+      by_partition[m->partition].push_back(m);
+    }
+    for (auto& [partition, records] : by_partition) {
+      auto owned = positions_.find(partition);
+      if (owned == positions_.end()) continue;  // revoked meanwhile
+      std::vector<NewMessage> batch;
+      std::vector<std::pair<std::string, std::uint64_t>> origins;
+      for (auto* m : records) {
+        auto send = decode_send(
+            std::string_view(static_cast<const char*>(m->payload), m->len));
+        if (!send) {
+          log::warn("event=log_bad_record partition={} offset={}", partition, m->offset);
+          continue;  // skipped, and the position moves past it
+        }
+        origins.emplace_back(std::move(send->node), send->token);
+        batch.push_back(std::move(send->msg));
+      }
+      const LogPosition position{options_.topic, partition, owned->second,
+                                 records.back()->offset + 1};
+      std::vector<Result<Appended>> results;
+      auto failed_with = [&](Errc code) {
+        return !results.empty() && !results[0] && results[0].error().code == code;
+      };
+      for (;;) {
+        results = store_.append_messages(batch, clock_.now_ms(), ids_, &position);
+        if (!failed_with(Errc::unavailable) || stopping_) break;
+        log::warn("event=log_store_unavailable partition={} error=\"{}\"", partition,
+                  results[0].error().message);
+        std::this_thread::sleep_for(kStoreRetry);  // Kafka keeps the backlog meanwhile
+      }
+      if (failed_with(Errc::unavailable)) break;  // stopping: the next owner reads it again
+      if (failed_with(Errc::conflict) && results[0].error().message == fenced_error().message) {
+        // Another node committed this partition: go on from what it stored.
+        log::warn("event=log_fenced partition={}", partition);
+        auto stored = store_.log_position(options_.topic, partition);
+        if (stored && *stored) {
+          owned->second = **stored;
+          auto* list = rd_kafka_topic_partition_list_new(1);
+          rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition)->offset =
+              **stored;
+          if (auto* e = rd_kafka_seek_partitions(consumer_, list, 1000)) rd_kafka_error_destroy(e);
+          rd_kafka_topic_partition_list_destroy(list);
+        }
+        continue;
+      }
+      owned->second = position.to;
+      ++commits_;
+      committed_messages_ += batch.size();
+      for (std::size_t i = 0; i < results.size(); ++i) {
+        if (results[i] && !results[i]->duplicate) sequenced(results[i]->msg);
+        const auto& [node, token] = origins[i];
+        if (node == options_.node_id) {
+          complete(token, std::move(results[i]));
+        } else {
+          bus_.send_to_node(node, encode_reply(token, results[i]));
+        }
+      }
+    }
+    for (auto* m : polled) rd_kafka_message_destroy(m);
+    polled.clear();
+  }
+  for (auto* m : polled) rd_kafka_message_destroy(m);
+}
+
+void KafkaLog::drain() {
+  if (stopping_.exchange(true)) return;
+  // What was produced reaches Kafka (or fails) before the producer stops.
+  rd_kafka_flush(producer_, static_cast<int>(kDeliveryTimeout.count()));
+  if (sequencer_thread_.joinable()) sequencer_thread_.join();
+  if (producer_thread_.joinable()) producer_thread_.join();
+  rd_kafka_consumer_close(consumer_);
+  std::vector<Done> waiting;
+  {
+    std::lock_guard lock(pending_mutex_);
+    for (auto& [token, p] : pending_) waiting.push_back(std::move(p.done));
+    pending_.clear();
+  }
+  for (auto& done : waiting) {
+    done(make_error(Errc::unavailable,
+                    "server is shutting down; retry with the same client_msg_id"));
+  }
+}
+
+}  // namespace parley
