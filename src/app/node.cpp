@@ -302,6 +302,9 @@ int run_node(const Config& c) {
     if (auto s = service.flush_last_seen(); !s) {
       log::warn("event=last_seen_flush_failed error=\"{}\"", s.error().message);
     }
+    // The bus's threads call into the hub, the service and the log (events and notes from other
+    // nodes): stop them while those still exist.
+    bus.stop();
     log::info("event=stopped open_connections={}", server.open_connections());
     return 0;
   } catch (const ConfigError& e) {

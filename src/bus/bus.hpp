@@ -34,6 +34,10 @@ class Bus {
   using NoteSink = std::function<void(std::string_view payload)>;
   virtual void send_to_node(const std::string& /*node*/, std::string /*payload*/) {}
   virtual void set_note_sink(NoteSink) {}
+
+  // Stops receiving: no sink is called after it returns (shutdown, before the sinks' targets
+  // are destroyed). Publishing afterwards is harmless and goes nowhere else.
+  virtual void stop() {}
 };
 
 }  // namespace parley

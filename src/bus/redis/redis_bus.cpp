@@ -88,15 +88,19 @@ RedisBus::RedisBus(RedisBusOptions options)
 }
 
 RedisBus::~RedisBus() {
+  stop();
+  ::close(wake_fd_);
+}
+
+void RedisBus::stop() {
   {
     std::lock_guard lock(publish_mutex_);
     stopping_ = true;
   }
   publish_wanted_.notify_one();
   wake_subscriber();
-  publisher_.join();
-  subscriber_.join();
-  ::close(wake_fd_);
+  if (publisher_.joinable()) publisher_.join();
+  if (subscriber_.joinable()) subscriber_.join();
 }
 
 void RedisBus::wake_subscriber() {

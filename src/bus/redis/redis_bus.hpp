@@ -60,6 +60,7 @@ class RedisBus final : public Bus {
   void unwatch(chat::UserId user) override;
   void send_to_node(const std::string& node, std::string payload) override;
   void set_note_sink(NoteSink sink) override { note_sink_ = std::move(sink); }
+  void stop() override;
 
  private:
   void publisher_loop();
