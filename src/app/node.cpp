@@ -67,8 +67,23 @@ struct OpenedStore {
   std::string description;
 };
 
+bool is_postgres_url(const std::string& store) {
+  return store.starts_with("postgres://") || store.starts_with("postgresql://");
+}
+
+// A backend URL parsed by `parse` (which throws std::invalid_argument), or a ConfigError that
+// names the option.
+template <class Parse>
+auto parse_backend_url(Parse parse, const std::string& url, const char* option) {
+  try {
+    return parse(url);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string(option) + ": " + e.what());
+  }
+}
+
 OpenedStore open_store(const Config& c) {
-  if (c.store.starts_with("postgres://") || c.store.starts_with("postgresql://")) {
+  if (is_postgres_url(c.store)) {
     // One connection per blocking thread, plus one for the message writer.
     const int pool = static_cast<int>(c.blocking_threads) + 1;
     return {std::make_unique<PostgresStore>(c.store, pool), "postgres:" + pg::describe(c.store)};
@@ -154,7 +169,7 @@ int run_node(const Config& c) {
         throw ConfigError("--log must be local or kafka://HOST:PORT, got " + c.log);
       }
       // The sequencer commits to a shared store and answers other nodes over the bus.
-      if (!c.store.starts_with("postgres")) {
+      if (!is_postgres_url(c.store)) {
         throw ConfigError("--log kafka://… needs --store postgres://… (shared by every node)");
       }
       if (!c.bus.starts_with("redis://")) {
@@ -179,12 +194,7 @@ int run_node(const Config& c) {
     if (c.bus == "local") {
       bus_owner = std::make_unique<LocalBus>();
     } else {
-      RedisBusOptions bus_options;
-      try {
-        bus_options = parse_redis_url(c.bus);
-      } catch (const std::invalid_argument& e) {
-        throw ConfigError(std::string("--bus: ") + e.what());
-      }
+      RedisBusOptions bus_options = parse_backend_url(parse_redis_url, c.bus, "--bus");
       bus_options.node_id = node_id;
       bus_options.render = [](const chat::Event& e) { return api::event_frame(e); };
       // Events may have been missed while Redis was away: every session should sync.
@@ -204,12 +214,7 @@ int run_node(const Config& c) {
           GroupCommitOptions{c.group_commit_max_batch,
                              std::chrono::microseconds(c.group_commit_max_delay_us)});
     } else {
-      KafkaLogOptions log_options;
-      try {
-        log_options = parse_kafka_url(c.log);
-      } catch (const std::invalid_argument& e) {
-        throw ConfigError(std::string("--log: ") + e.what());
-      }
+      KafkaLogOptions log_options = parse_backend_url(parse_kafka_url, c.log, "--log");
       log_options.node_id = node_id;
       log_options.max_batch = c.group_commit_max_batch;
       log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);

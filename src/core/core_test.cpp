@@ -4,6 +4,7 @@
 #include <set>
 
 #include "core/ids.hpp"
+#include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/utf8.hpp"
 
@@ -74,6 +75,14 @@ TEST(Utf8, RejectsInvalidSequences) {
   EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("ok\x80"));
+}
+
+TEST(Errc, EveryCodeReadsBackAsItsErrc) {
+  for (int i = 0; i <= static_cast<int>(Errc::internal); ++i) {
+    const auto e = static_cast<Errc>(i);
+    EXPECT_EQ(errc_from_code(errc_code(e)), e) << errc_code(e);
+  }
+  EXPECT_EQ(errc_from_code("no_such_code"), Errc::internal);
 }
 
 }  // namespace

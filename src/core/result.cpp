@@ -20,4 +20,12 @@ std::string_view errc_code(Errc e) {
   return "internal";
 }
 
+Errc errc_from_code(std::string_view code) {
+  for (int i = 0; i < static_cast<int>(Errc::internal); ++i) {
+    const auto e = static_cast<Errc>(i);
+    if (errc_code(e) == code) return e;
+  }
+  return Errc::internal;
+}
+
 }  // namespace parley

@@ -26,11 +26,13 @@ enum class Errc {
   unknown_op,         // WebSocket op the server does not know
   rate_limited,       // too many requests
   unavailable,        // a backend is down or the node is shutting down
-  internal,           // a bug or an unexpected backend failure
+  internal,           // a bug or an unexpected backend failure (keep last: errc_from_code)
 };
 
 // The stable machine code of an Errc, as sent to clients.
 std::string_view errc_code(Errc e);
+// The Errc whose errc_code is `code`; Errc::internal for a code this build does not know.
+Errc errc_from_code(std::string_view code);
 
 struct Error {
   Errc code;

@@ -37,8 +37,10 @@ class MessageLog {
   virtual std::uint64_t committed_messages() const = 0;
 
  protected:
-  void sequenced(const chat::Message& m) const {
-    if (on_sequenced_) on_sequenced_(m);
+  // Implementations call this for each result of a commit, in order, before its `done`: it runs
+  // on_sequenced for a newly stored message, and for nothing else.
+  void sequenced(const Result<chat::Appended>& r) const {
+    if (r && !r->duplicate && on_sequenced_) on_sequenced_(r->msg);
   }
 
  private:

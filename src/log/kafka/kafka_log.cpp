@@ -71,15 +71,6 @@ std::string encode_reply(std::uint64_t token, const Result<Appended>& r) {
   return json::serialize(o);
 }
 
-Errc errc_from_code(std::string_view code) {
-  for (auto e : {Errc::bad_request, Errc::invalid_utf8, Errc::too_large, Errc::unauthenticated,
-                 Errc::forbidden, Errc::not_member, Errc::not_found, Errc::conflict,
-                 Errc::unknown_op, Errc::rate_limited, Errc::unavailable}) {
-    if (errc_code(e) == code) return e;
-  }
-  return Errc::internal;
-}
-
 std::optional<std::pair<std::uint64_t, Result<Appended>>> decode_reply(std::string_view payload) {
   boost::system::error_code ec;
   auto v = json::parse(payload, ec);
@@ -440,7 +431,7 @@ void KafkaLog::sequencer_loop() {
       ++commits_;
       committed_messages_ += batch.size();
       for (std::size_t i = 0; i < results.size(); ++i) {
-        if (results[i] && !results[i]->duplicate) sequenced(results[i]->msg);
+        sequenced(results[i]);
         const auto& [node, token] = origins[i];
         if (node == options_.node_id) {
           complete(token, std::move(results[i]));

@@ -99,9 +99,8 @@ void LocalLog::run_completer() {
     }
     backlog_room_.notify_one();
     for (std::size_t i = 0; i < batch.completions.size(); ++i) {
-      auto& r = batch.results[i];
-      if (r && !r->duplicate) sequenced(r->msg);
-      batch.completions[i](std::move(r));
+      sequenced(batch.results[i]);
+      batch.completions[i](std::move(batch.results[i]));
     }
   }
 }
