@@ -43,6 +43,38 @@ TEST(SqliteStore, DataSurvivesReopen) {
   EXPECT_EQ(page->messages[0].from, "alice");
 }
 
+// The writer counts seqs from a cached last_seq; a batch that rolls back must leave the cache
+// at the committed value, or the next batch would skip seqs (DESIGN.md §2.3).
+TEST(SqliteStore, ABatchThatRollsBackGivesOutNoSeqs) {
+  TempDir dir;
+  SeededIdGenerator ids(1);
+  SqliteStore store(dir.file("p.db"), 1);
+  const auto a = store.create_user("alice", "h", 1)->id;
+  const auto b = store.create_user("bob", "h", 1)->id;
+  const auto conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+  std::vector<chat::NewMessage> first{{conv, a, "", "c1", "one", std::nullopt}};
+  ASSERT_EQ(store.append_messages(first, 2, ids, nullptr)[0]->msg.seq, 1);
+
+  // Another connection makes one body fail: the batch's first message is inserted, then the
+  // second fails, and the whole batch rolls back.
+  sqlite::Db other(dir.file("p.db"), false);
+  other.exec("CREATE TRIGGER boom BEFORE INSERT ON messages WHEN NEW.body = 'boom' "
+             "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+  std::vector<chat::NewMessage> failing{{conv, a, "", "c2", "two", std::nullopt},
+                                        {conv, a, "", "c3", "boom", std::nullopt}};
+  auto failed = store.append_messages(failing, 3, ids, nullptr);
+  ASSERT_FALSE(failed[0].ok());
+  ASSERT_FALSE(failed[1].ok());
+  other.exec("DROP TRIGGER boom");
+
+  auto next = store.append_messages(failing, 4, ids, nullptr);  // the same sends, retried
+  ASSERT_TRUE(next[0].ok() && next[1].ok());
+  EXPECT_EQ(next[0]->msg.seq, 2);
+  EXPECT_EQ(next[1]->msg.seq, 3);
+  EXPECT_FALSE(next[0]->duplicate);  // nothing of the failed batch was stored
+  EXPECT_EQ(store.get_conversation(conv)->last_seq, 3);
+}
+
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   TempDir dir;
   { SqliteStore store(dir.file("p.db"), 1); }
