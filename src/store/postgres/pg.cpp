@@ -50,6 +50,31 @@ std::optional<std::int64_t> Result::opt_i64(int row, int col) const {
   return i64(row, col);
 }
 
+void ArrayParam::separate() {
+  if (!elements_.empty()) elements_ += ',';
+}
+
+void ArrayParam::add(std::string_view text) {
+  separate();
+  elements_ += '"';
+  for (const char c : text) {
+    if (c == '"' || c == '\\') elements_ += '\\';
+    elements_ += c;
+  }
+  elements_ += '"';
+}
+
+void ArrayParam::add(std::int64_t v) {
+  separate();
+  elements_ += std::to_string(v);
+}
+
+void ArrayParam::add(std::optional<std::int64_t> v) {
+  if (v) return add(*v);
+  separate();
+  elements_ += "NULL";
+}
+
 std::string describe(const std::string& url) {
   PQconninfoOption* options = PQconninfoParse(url.c_str(), nullptr);
   if (!options) return "(unparsable PostgreSQL URL)";

@@ -88,6 +88,20 @@ class Connection {
   std::unordered_map<const char*, std::string> prepared_;  // SQL address → statement name
 };
 
+// Array parameters, in PostgreSQL's text form ("{…}"), for statements that take a whole batch
+// at once ($1::text[], unnest). A null element is SQL NULL.
+class ArrayParam {
+ public:
+  void add(std::string_view text);
+  void add(std::int64_t v);
+  void add(std::optional<std::int64_t> v);
+  std::string str() const { return "{" + elements_ + "}"; }
+
+ private:
+  void separate();
+  std::string elements_;
+};
+
 // The server and database of a URL, for messages: never its password.
 std::string describe(const std::string& url);
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "chat/rules.hpp"
 #include "core/ids.hpp"
@@ -511,34 +513,119 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
       return fail_all(fenced_error());
     }
   }
+  // A constant number of statements per batch, whatever its size. First the conversations'
+  // rows, locked in id order (two writers never wait on each other in a cycle): whoever adds
+  // to a conversation holds its lock, so what the next statement reads is final.
+  std::vector<std::string_view> convs;
+  for (const NewMessage& nm : batch) convs.push_back(nm.conv);
+  std::sort(convs.begin(), convs.end());
+  convs.erase(std::unique(convs.begin(), convs.end()), convs.end());
+  pg::ArrayParam conv_ids;
+  for (const auto conv : convs) conv_ids.add(conv);
+  auto locked = c.exec("SELECT id FROM conversations WHERE id = ANY($1::text[]) ORDER BY id "
+                       "FOR UPDATE",
+                       {conv_ids.str()});
+  if (!locked.ok()) return fail(locked);
+  std::unordered_set<std::string> existing_convs;
+  for (int i = 0; i < locked.rows(); ++i) existing_convs.insert(locked.text(i, 0));
+
+  // Retries of acknowledged sends return the stored message, as it is now (DESIGN.md §2.2).
+  pg::ArrayParam keys_conv, keys_sender, keys_client;
   for (const NewMessage& nm : batch) {
-    // A retry of an acknowledged send returns the stored message, as it is now (DESIGN.md §2.2).
-    auto dup = c.exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
-                      " FROM messages m JOIN users u ON u.id = m.sender_id "
-                      "WHERE m.conversation_id = $1 AND m.sender_id = $2 AND m.client_msg_id = $3",
-                      {nm.conv, nm.sender_id, nm.client_msg_id});
-    if (!dup.ok()) return fail(dup);
-    if (dup.rows() > 0) {
-      results.emplace_back(Appended{read_message(dup, 0, 0, nm.conv), true});
-      continue;
+    keys_conv.add(nm.conv);
+    keys_sender.add(nm.sender_id);
+    keys_client.add(nm.client_msg_id);
+  }
+  auto stored = c.exec("SELECT k.i, " PARLEY_PG_MESSAGE_COLUMNS
+                       " FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY "
+                       "   AS k(conv, sender, client_msg_id, i)"
+                       " JOIN messages m ON m.conversation_id = k.conv AND m.sender_id = k.sender"
+                       "   AND m.client_msg_id = k.client_msg_id"
+                       " JOIN users u ON u.id = m.sender_id",
+                       {keys_conv.str(), keys_sender.str(), keys_client.str()});
+  if (!stored.ok()) return fail(stored);
+  std::vector<std::optional<Message>> before(batch.size());
+  for (int row = 0; row < stored.rows(); ++row) {
+    const auto i = static_cast<std::size_t>(stored.i64(row, 0) - 1);
+    before[i] = read_message(stored, row, 1, batch[i].conv);
+  }
+
+  // The new messages, and how many each conversation gets; a key repeated within the batch is
+  // a retry of its first occurrence.
+  enum class Kind { stored_before, first, repeat, no_conversation };
+  std::vector<Kind> kinds(batch.size());
+  std::vector<std::size_t> first_of(batch.size());
+  std::unordered_map<std::string, std::size_t> first_by_key;
+  std::unordered_map<std::string_view, std::int64_t> added;  // conv → new messages
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const NewMessage& nm = batch[i];
+    if (before[i]) {
+      kinds[i] = Kind::stored_before;
+    } else if (!existing_convs.contains(nm.conv)) {
+      kinds[i] = Kind::no_conversation;
+    } else if (auto [it, fresh] = first_by_key.try_emplace(
+                   nm.conv + '\n' + std::to_string(nm.sender_id) + '\n' + nm.client_msg_id, i);
+               !fresh) {
+      kinds[i] = Kind::repeat;
+      first_of[i] = it->second;
+    } else {
+      kinds[i] = Kind::first;
+      ++added[nm.conv];
     }
-    // The next dense seq (DESIGN.md §2.3); the row lock orders concurrent writers.
-    auto bumped = c.exec("UPDATE conversations SET last_seq = last_seq + 1 WHERE id = $1 "
-                         "RETURNING last_seq",
-                         {nm.conv});
+  }
+
+  // The next dense seqs (DESIGN.md §2.3), one statement for every conversation of the batch.
+  std::unordered_map<std::string, Seq> next_seq;  // conv → the seq of its next new message
+  if (!added.empty()) {
+    pg::ArrayParam ids_param, counts;
+    for (const auto& [conv, n] : added) {
+      ids_param.add(conv);
+      counts.add(n);
+    }
+    auto bumped = c.exec("UPDATE conversations c SET last_seq = c.last_seq + v.n "
+                         "FROM unnest($1::text[], $2::bigint[]) AS v(id, n) WHERE c.id = v.id "
+                         "RETURNING c.id, c.last_seq - v.n + 1",
+                         {ids_param.str(), counts.str()});
     if (!bumped.ok()) return fail(bumped);
-    if (bumped.rows() == 0) {
-      results.emplace_back(make_error(Errc::not_found, "no such conversation"));
-      continue;
+    for (int row = 0; row < bumped.rows(); ++row) next_seq[bumped.text(row, 0)] = bumped.i64(row, 1);
+  }
+
+  pg::ArrayParam col_conv, col_seq, col_id, col_sender, col_client, col_body, col_reply, col_ts;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const NewMessage& nm = batch[i];
+    switch (kinds[i]) {
+      case Kind::stored_before:
+        results.emplace_back(Appended{std::move(*before[i]), true});
+        break;
+      case Kind::no_conversation:
+        results.emplace_back(make_error(Errc::not_found, "no such conversation"));
+        break;
+      case Kind::repeat:
+        results.emplace_back(Appended{results[first_of[i]]->msg, true});
+        break;
+      case Kind::first: {
+        Message m = stored_message(nm, next_seq[nm.conv]++, ids.uuid_v7(now), now);
+        col_conv.add(m.conv);
+        col_seq.add(m.seq);
+        col_id.add(m.id);
+        col_sender.add(m.sender_id);
+        col_client.add(m.client_msg_id);
+        col_body.add(m.body);
+        col_reply.add(m.reply_to);
+        col_ts.add(m.ts);
+        results.emplace_back(Appended{std::move(m), false});
+        break;
+      }
     }
-    Message m = stored_message(nm, bumped.i64(0, 0), ids.uuid_v7(now), now);
+  }
+  if (!added.empty()) {
     auto inserted = c.exec("INSERT INTO messages(conversation_id, seq, id, sender_id, "
                            "client_msg_id, body, reply_to, created_at) "
-                           "VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
-                           {m.conv, m.seq, m.id, m.sender_id, m.client_msg_id, m.body,
-                            m.reply_to, m.ts});
+                           "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], "
+                           "$4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])",
+                           {col_conv.str(), col_seq.str(), col_id.str(), col_sender.str(),
+                            col_client.str(), col_body.str(), col_reply.str(), col_ts.str()});
     if (!inserted.ok()) return fail(inserted);
-    results.emplace_back(Appended{std::move(m), false});
   }
   if (auto r = c.exec("COMMIT"); !r.ok()) return fail(r);
   return results;
