@@ -15,22 +15,35 @@ namespace asio = boost::asio;
 
 namespace {
 
-asio::awaitable<void> flush_last_seen_forever(ApiContext& ctx) {
+// Runs job every `period` until the shards stop.
+template <class Job>
+asio::awaitable<void> every(std::chrono::seconds period, Job job) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
-    timer.expires_after(ctx.options.last_seen_flush);
+    timer.expires_after(period);
     boost::system::error_code ec;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return;
-    auto status = co_await net::offload(ctx.blocking, [&] { return ctx.service.flush_last_seen(); });
-    if (!status) log::warn("event=last_seen_flush_failed error=\"{}\"", status.error().message);
+    co_await job();
   }
 }
 
 }  // namespace
 
 void start_housekeeping(ApiContext& ctx, net::ShardPool& shards) {
-  asio::co_spawn(shards.context(0), flush_last_seen_forever(ctx), asio::detached);
+  auto flush_last_seen = [&ctx]() -> asio::awaitable<void> {
+    auto status = co_await net::offload(ctx.blocking, [&] { return ctx.service.flush_last_seen(); });
+    if (!status) log::warn("event=last_seen_flush_failed error=\"{}\"", status.error().message);
+  };
+  // On the presence strand: in order with the arrivals and departures it refreshes.
+  auto presence_heartbeat = [&ctx]() -> asio::awaitable<void> {
+    asio::post(ctx.presence, [&ctx] { ctx.service.presence_heartbeat(); });
+    co_return;
+  };
+  asio::co_spawn(shards.context(0), every(ctx.options.last_seen_flush, flush_last_seen),
+                 asio::detached);
+  asio::co_spawn(shards.context(0), every(ctx.options.presence_heartbeat, presence_heartbeat),
+                 asio::detached);
 }
 
 }  // namespace parley::api

@@ -9,10 +9,15 @@ namespace parley::api {
 
 Hub::Hub(net::ShardPool& shards, Bus* bus) : shards_(shards), bus_(bus), index_(shards.size()) {}
 
-void Hub::attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink) {
+void Hub::attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink,
+                 Bus::Ready ready) {
   index_[shard].by_user[user].push_back(std::move(sink));
   sessions_.fetch_add(1, std::memory_order_relaxed);
-  if (bus_) bus_->watch(user);
+  if (bus_) {
+    bus_->watch(user, std::move(ready));
+  } else if (ready) {
+    ready();
+  }
 }
 
 void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {

@@ -33,7 +33,10 @@ class Hub {
   // `bus`, if given, hears which users have sessions on this node (Bus::watch/unwatch).
   explicit Hub(net::ShardPool& shards, Bus* bus = nullptr);
 
-  void attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink);
+  // `ready` runs once the user's events are sure to reach this node (Bus::watch), on any
+  // thread: it must only post work.
+  void attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink,
+              Bus::Ready ready);
   void detach(std::size_t shard, chat::UserId user, const EventSink* sink);
 
   void deliver(const chat::EnvelopePtr& envelope);

@@ -29,6 +29,8 @@ struct ApiOptions {
   // A user whose last session closed is announced offline only if still gone after this.
   std::chrono::milliseconds presence_grace{3000};
   std::chrono::seconds last_seen_flush{10};  // how often batched last-seen times are written
+  // How often this node tells the cluster its users are still online (Presence::heartbeat).
+  std::chrono::seconds presence_heartbeat{10};
 };
 
 struct ApiContext {

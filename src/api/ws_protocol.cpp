@@ -1,7 +1,9 @@
 #include "api/ws_protocol.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <unordered_map>
 #include <boost/json.hpp>
 
@@ -15,6 +17,9 @@ namespace parley::api {
 namespace asio = boost::asio;
 using net::WsConnection;
 using namespace chat;
+
+// How long a sync may wait for the cluster bus to confirm the user's subscription.
+constexpr std::chrono::seconds kSubscribeWait{2};
 
 namespace {
 
@@ -115,15 +120,42 @@ class WsSession final : public net::WsListener,
   }
 
  private:
-  void attach() {
-    ctx_.hub.attach(conn_->shard(), caller_->user_id, shared_from_this());
+  // Joins the fan-out. `auth_id`: the auth op to answer once subscribed (subscribed()).
+  void attach(std::optional<json::value> auth_id = std::nullopt) {
+    ctx_.hub.attach(conn_->shard(), caller_->user_id, shared_from_this(),
+                    [weak = weak_from_this(), executor = conn_->executor(), auth_id] {
+                      asio::post(executor, [weak, auth_id] {
+                        if (auto self = weak.lock()) self->subscribed(auth_id);
+                      });
+                    });
     attached_ = true;
     log::info("event=ws_open conn={} user={}", conn_->id(), caller_->user_id);
     if (ctx_.service.presence_opened(*caller_)) {
-      asio::post(ctx_.presence, [&ctx = ctx_, caller = *caller_] {
-        ctx.service.announce_presence(caller, true);
-      });
+      asio::post(ctx_.presence, [&ctx = ctx_, caller = *caller_] { ctx.service.arrive(caller); });
     }
+  }
+
+  // Every event for the user now reaches this session (in a cluster: Redis confirmed the
+  // subscription). Only now is the auth op answered, and a sync read: what either shows the
+  // client, live events continue without a hole.
+  void subscribed(const std::optional<json::value>& auth_id) {
+    subscribed_ = true;
+    if (subscription_wait_) subscription_wait_->cancel();
+    if (auth_id && conn_) {
+      reply(*auth_id, json::object{{"user", json::object{{"id", caller_->user_id},
+                                                         {"username", caller_->username}}}});
+    }
+  }
+
+  // Suspends until subscribed(), for at most kSubscribeWait (a Redis that never answers must
+  // not hold the connection: the cluster bus then tells sessions to resync anyway).
+  asio::awaitable<void> until_subscribed() {
+    if (subscribed_) co_return;
+    if (!subscription_wait_) {
+      subscription_wait_ = std::make_unique<asio::steady_timer>(conn_->executor(), kSubscribeWait);
+    }
+    boost::system::error_code ignored;
+    co_await subscription_wait_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
 
   // The user's last session closed: after the grace period, announce offline unless they came
@@ -168,9 +200,7 @@ class WsSession final : public net::WsListener,
     }
     caller_ = std::move(*caller);
     if (auth_timer_) auth_timer_->cancel();
-    attach();
-    reply(id, json::object{{"user", json::object{{"id", caller_->user_id},
-                                                  {"username", caller_->username}}}});
+    attach(id);  // replies once the user's events are sure to reach this node
   }
 
   std::optional<asio::awaitable<void>> send(json::value id, json::object& request) {
@@ -252,6 +282,7 @@ class WsSession final : public net::WsListener,
   }
 
   asio::awaitable<void> sync(json::value id) {
+    co_await until_subscribed();
     auto state = co_await net::offload(ctx_.blocking, [&] { return ctx_.service.sync(*caller_); });
     if (!state) co_return reply_error(id, state.error());
     reply(id, sync_json(*state));
@@ -336,6 +367,8 @@ class WsSession final : public net::WsListener,
   std::size_t inflight_sends_ = 0;
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> last_typing_;
   bool attached_ = false;
+  bool subscribed_ = false;
+  std::unique_ptr<asio::steady_timer> subscription_wait_;  // until_subscribed()'s, once needed
 };
 
 }  // namespace

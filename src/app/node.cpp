@@ -28,6 +28,8 @@
 #include "log/local/local_log.hpp"
 #include "net/http_server.hpp"
 #include "net/shards.hpp"
+#include "presence/local/local_presence.hpp"
+#include "presence/redis/redis_presence.hpp"
 #include "service/chat_service.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -190,11 +192,19 @@ int run_node(const Config& c) {
     // The bus: in-process, or Redis between nodes. The hub that receives its events is built
     // later (it needs the shards); hub_for_bus is set as soon as it exists.
     api::Hub* hub_for_bus = nullptr;
+    // Presence across nodes lives in the bus's Redis too.
     std::unique_ptr<Bus> bus_owner;
+    std::unique_ptr<Presence> presence_owner;
     if (c.bus == "local") {
       bus_owner = std::make_unique<LocalBus>();
+      presence_owner = std::make_unique<LocalPresence>();
     } else {
-      RedisBusOptions bus_options = parse_backend_url(parse_redis_url, c.bus, "--bus");
+      const RedisAddress redis = parse_backend_url(parse_redis_url, c.bus, "--bus");
+      // An entry outlives two missed heartbeats.
+      presence_owner = std::make_unique<RedisPresence>(RedisPresenceOptions{
+          redis, node_id, 3 * std::chrono::milliseconds(api::ApiOptions{}.presence_heartbeat)});
+      RedisBusOptions bus_options;
+      bus_options.address = redis;
       bus_options.node_id = node_id;
       bus_options.render = [](const chat::Event& e) { return api::event_frame(e); };
       // Events may have been missed while Redis was away: every session should sync.
@@ -224,7 +234,8 @@ int run_node(const Config& c) {
     ServiceOptions service_options;
     service_options.limits.max_body_bytes = c.max_message_bytes;
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
-    ChatService service(store, message_log, bus, clock, ids, tokens, service_options);
+    ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
+                        service_options);
     if (auto s = service.load_revocations(); !s) {
       throw std::runtime_error("cannot read revoked sessions: " + s.error().message);
     }

@@ -23,7 +23,13 @@ class Bus {
   virtual void set_sink(Sink sink) = 0;
   // This node has (watch) or no longer has (unwatch) a session of the user: a cluster bus
   // forwards the user's events here only while watched. Counted: one unwatch per watch.
-  virtual void watch(chat::UserId) {}
+  // `ready` runs once the user's events are sure to reach this node (a cluster bus: Redis has
+  // confirmed the subscription, or is unreachable — then sessions are told to resync when it
+  // is back), on the bus's thread or inside watch(); it must only hand off work.
+  using Ready = std::function<void()>;
+  virtual void watch(chat::UserId /*user*/, Ready ready) {
+    if (ready) ready();
+  }
   virtual void unwatch(chat::UserId) {}
 
   // Notes from one node to another (the cluster log's sequencer tells a send's node how it

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "auth/password.hpp"
+#include "core/logging.hpp"
 #include "core/utf8.hpp"
 
 namespace parley {
@@ -17,11 +18,13 @@ bool is_conversation_id(std::string_view id) { return is_uuid(id); }
 
 }  // namespace
 
-ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, const Clock& clock,
-                         IdGenerator& ids, const auth::TokenSigner& tokens, ServiceOptions options)
+ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, Presence& presence,
+                         const Clock& clock, IdGenerator& ids, const auth::TokenSigner& tokens,
+                         ServiceOptions options)
     : store_(store),
       log_(log),
       bus_(bus),
+      presence_(presence),
       clock_(clock),
       ids_(ids),
       tokens_(tokens),
@@ -355,16 +358,28 @@ Status ChatService::typing(const Caller& caller, const ConvId& conv) {
 // ---- presence ----------------------------------------------------------------------------------
 
 bool ChatService::presence_opened(const Caller& caller) {
-  return presence_.session_opened(caller.user_id);
+  return tracker_.session_opened(caller.user_id);
 }
 
 bool ChatService::presence_closed(const Caller& caller) {
-  return presence_.session_closed(caller.user_id, clock_.now_ms());
+  return tracker_.session_closed(caller.user_id, clock_.now_ms());
+}
+
+void ChatService::arrive(const Caller& caller) {
+  const bool first_node = presence_.arrived(caller.user_id);
+  log::info("event=presence_changed user={} online=true announced={}", caller.user_id, first_node);
+  if (first_node) announce_presence(caller, true, std::nullopt);
 }
 
 void ChatService::settle_presence(const Caller& caller) {
-  if (auto last_seen = presence_.settle(caller.user_id)) announce_presence(caller, false, last_seen);
+  const auto last_seen = tracker_.settle(caller.user_id);
+  if (!last_seen) return;  // came back within the grace period
+  const bool last_node = presence_.left(caller.user_id, *last_seen);
+  log::info("event=presence_changed user={} online=false announced={}", caller.user_id, last_node);
+  if (last_node) announce_presence(caller, false, last_seen);
 }
+
+void ChatService::presence_heartbeat() { presence_.heartbeat(tracker_.users_here()); }
 
 void ChatService::announce_presence(const Caller& caller, bool online,
                                     std::optional<TimeMs> last_seen) {
@@ -389,18 +404,22 @@ Result<PresenceInfo> ChatService::presence_of(const Caller& caller, std::string_
       return make_error(Errc::forbidden, "you share no conversation with this user");
     }
   }
+  const auto elsewhere = presence_.elsewhere(user->id);
   PresenceInfo info;
   info.username = user->username;
-  info.online = presence_.online(user->id);
-  info.last_seen = presence_.pending_last_seen(user->id);
-  if (!info.last_seen) info.last_seen = user->last_seen_at;
+  info.online = tracker_.online(user->id) || elsewhere.online;
+  // The latest of: this node's unflushed time, another node's, the store's.
+  for (const auto& seen : {tracker_.pending_last_seen(user->id), elsewhere.last_seen,
+                           user->last_seen_at}) {
+    if (seen && (!info.last_seen || *seen > *info.last_seen)) info.last_seen = seen;
+  }
   return info;
 }
 
 Status ChatService::flush_last_seen() {
-  auto pending = presence_.take_pending();
+  auto pending = tracker_.take_pending();
   auto status = store_.record_last_seen(pending);
-  if (!status) presence_.restore_pending(pending);  // try again at the next flush
+  if (!status) tracker_.restore_pending(pending);  // try again at the next flush
   return status;
 }
 

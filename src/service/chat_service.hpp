@@ -1,8 +1,8 @@
 #pragma once
 // ChatService: Parley's use cases — accounts, conversations, membership, sending and reading —
-// composed from the chat rules and the backend interfaces (Store, MessageLog, Bus). Every REST
-// route and WebSocket op is a thin adapter over one method here, so authorization (DESIGN.md §2.5)
-// and validation (§2.7) live in one place.
+// composed from the chat rules and the backend interfaces (Store, MessageLog, Bus, Presence).
+// Every REST route and WebSocket op is a thin adapter over one method here, so authorization
+// (DESIGN.md §2.5) and validation (§2.7) live in one place.
 //
 // Threads: methods marked [blocking] read or write the Store and may take milliseconds (argon2id
 // takes tens): call them from the blocking pool. [non-blocking] methods are safe on a network
@@ -22,6 +22,7 @@
 #include "log/message_log.hpp"
 #include "service/directory.hpp"
 #include "service/membership_cache.hpp"
+#include "presence/presence.hpp"
 #include "service/presence.hpp"
 #include "store/store.hpp"
 
@@ -81,8 +82,8 @@ struct ServiceOptions {
 
 class ChatService {
  public:
-  ChatService(Store& store, MessageLog& log, Bus& bus, const Clock& clock, IdGenerator& ids,
-              const auth::TokenSigner& tokens, ServiceOptions options);
+  ChatService(Store& store, MessageLog& log, Bus& bus, Presence& presence, const Clock& clock,
+              IdGenerator& ids, const auth::TokenSigner& tokens, ServiceOptions options);
 
   const chat::Limits& limits() const { return options_.limits; }
 
@@ -137,15 +138,20 @@ class ChatService {
   Status typing(const Caller& caller, const chat::ConvId& conv);
 
   // ---- presence
-  // Sessions opening and closing [non-blocking]: true when the change must be announced —
-  // opened: announce_presence(online) now; closed: call settle_presence after the grace period.
+  // Sessions opening and closing [non-blocking]. True when there is more to do — opened: call
+  // arrive(); closed: call settle_presence() after the grace period.
   bool presence_opened(const Caller& caller);
   bool presence_closed(const Caller& caller);
-  // After the grace period: announces offline if the user has not come back. [blocking]
+  // The user is online on this node: tells the cluster, and announces online to their contacts
+  // unless another node had them already. [blocking]
+  void arrive(const Caller& caller);
+  // After the grace period: if the user has not come back, tells the cluster, and announces
+  // offline unless another node still has them. [blocking]
   void settle_presence(const Caller& caller);
-  // Publishes a presence event to everyone who shares a conversation with the user. [blocking]
-  void announce_presence(const Caller& caller, bool online,
-                         std::optional<TimeMs> last_seen = std::nullopt);
+  // Keeps this node's users online in the cluster (Presence::heartbeat). [blocking]
+  // arrive, settle_presence and presence_heartbeat must run one at a time, in the order their
+  // causes happened (the API runs them on one strand).
+  void presence_heartbeat();
   // Presence of a user who shares a conversation with the caller (else forbidden). [blocking]
   Result<PresenceInfo> presence_of(const Caller& caller, std::string_view username);
   // Writes the batched last-seen times to the store. [blocking]
@@ -170,6 +176,8 @@ class ChatService {
 
  private:
   void publish_sequenced(const chat::Message& m);
+  // Publishes a presence event to everyone who shares a conversation with the user.
+  void announce_presence(const Caller& caller, bool online, std::optional<TimeMs> last_seen);
   Status check_send(const SendRequest& request) const;
   // A username's id, from the directory or the store (which then fills the directory).
   Result<chat::UserId> resolve_user(std::string_view username);
@@ -189,13 +197,14 @@ class ChatService {
   Store& store_;
   MessageLog& log_;
   Bus& bus_;
+  Presence& presence_;  // the cluster's view; tracker_ counts this node's sessions
   const Clock& clock_;
   IdGenerator& ids_;
   const auth::TokenSigner& tokens_;
   const ServiceOptions options_;
   MembershipCache members_;
   Directory directory_;
-  PresenceTracker presence_;
+  PresenceTracker tracker_;
 
   // Login sessions revoked (logout) within the access-token lifetime → when. Their access tokens
   // are refused until they expire on their own.

@@ -9,12 +9,28 @@
 #include "fakes/recording_bus.hpp"
 #include "fakes/temp_dir.hpp"
 #include "log/local/local_log.hpp"
+#include "presence/presence.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace parley::testing {
 namespace {
 
 using namespace chat;
+
+// A cluster presence whose other nodes are played by the test.
+struct ScriptedPresence final : Presence {
+  bool others_online = false;  // another node has every user
+  std::optional<TimeMs> others_last_seen;
+  std::vector<UserId> heartbeats;
+  std::vector<std::pair<UserId, TimeMs>> departures;
+  bool arrived(UserId) override { return !others_online; }
+  bool left(UserId user, TimeMs last_seen) override {
+    departures.emplace_back(user, last_seen);
+    return !others_online;
+  }
+  PresenceElsewhere elsewhere(UserId) override { return {others_online, others_last_seen}; }
+  void heartbeat(const std::vector<UserId>& here) override { heartbeats = here; }
+};
 
 struct ServiceFixture {
   TempDir dir;
@@ -23,8 +39,9 @@ struct ServiceFixture {
   SeededIdGenerator ids{3};
   LocalLog log{store, clock, ids, {}};
   RecordingBus bus;
+  ScriptedPresence presence;  // alone in the cluster unless a test says otherwise
   auth::TokenSigner tokens{std::string(32, 's'), std::chrono::seconds(900), clock};
-  ChatService service{store, log, bus, clock, ids, tokens, {}};
+  ChatService service{store, log, bus, presence, clock, ids, tokens, {}};
 
   Caller user(const std::string& name) {
     EXPECT_TRUE(service.register_user(name, "password-" + name).ok());
@@ -237,7 +254,7 @@ TEST(ChatService, PresenceGoesToContactsAndLastSeenIsFlushedInBatches) {
   ASSERT_TRUE(f.send_to(alice, "bob", "c1").ok());
 
   EXPECT_TRUE(f.service.presence_opened(bob));
-  f.service.announce_presence(bob, true);
+  f.service.arrive(bob);
   EXPECT_TRUE(f.service.presence_closed(bob));
   f.clock.advance(5000);
   f.service.settle_presence(bob);
@@ -255,6 +272,31 @@ TEST(ChatService, PresenceGoesToContactsAndLastSeenIsFlushedInBatches) {
   ASSERT_TRUE(info.ok());
   EXPECT_FALSE(info->online);
   EXPECT_EQ(f.service.presence_of(f.user("eve"), "bob").error().code, Errc::forbidden);
+}
+
+TEST(ChatService, PresenceChangesAnotherNodeAlreadyAnnouncedStayUnannounced) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  ASSERT_TRUE(f.send_to(alice, "bob", "c1").ok());
+  f.presence.others_online = true;  // bob has a session on another node
+  f.presence.others_last_seen = 1'790'000'100'000;
+
+  ASSERT_TRUE(f.service.presence_opened(bob));
+  f.service.arrive(bob);  // the other node announced him already
+  f.service.presence_heartbeat();
+  EXPECT_EQ(f.presence.heartbeats, std::vector<UserId>{bob.user_id});
+  ASSERT_TRUE(f.service.presence_closed(bob));
+  f.service.settle_presence(bob);  // still online over there
+  EXPECT_TRUE(events_of<PresenceEvent>(f.bus).empty());
+  EXPECT_EQ(f.presence.departures,
+            (std::vector<std::pair<UserId, TimeMs>>{{bob.user_id, 1'790'000'000'000}}));
+  f.service.presence_heartbeat();
+  EXPECT_TRUE(f.presence.heartbeats.empty());  // gone from this node
+
+  auto info = f.service.presence_of(alice, "bob");
+  ASSERT_TRUE(info.ok());
+  EXPECT_TRUE(info->online);  // on the other node
+  EXPECT_EQ(info->last_seen, 1'790'000'100'000);  // the other node's, later than this one's
 }
 
 TEST(ChatService, EditsAreTheSendersAndAnnounced) {

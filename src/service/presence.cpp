@@ -38,6 +38,16 @@ bool PresenceTracker::online(chat::UserId user) const {
   return it != users_.end() && it->second.announced_online;
 }
 
+std::vector<chat::UserId> PresenceTracker::users_here() const {
+  std::lock_guard lock(mutex_);
+  std::vector<chat::UserId> out;
+  out.reserve(users_.size());
+  for (const auto& [user, state] : users_) {
+    if (state.announced_online) out.push_back(user);
+  }
+  return out;
+}
+
 std::optional<TimeMs> PresenceTracker::pending_last_seen(chat::UserId user) const {
   std::lock_guard lock(mutex_);
   auto it = pending_last_seen_.find(user);

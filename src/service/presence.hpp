@@ -5,7 +5,8 @@
 // A user is online from their first session until their last one closes and stays closed for a
 // grace period; a reconnect within the grace period (a page reload, a flaky network) changes
 // nothing anyone sees. Last-seen times are kept here and written in batches (flush), never one
-// database write per connect or disconnect.
+// database write per connect or disconnect. Other nodes' sessions are the Presence backend's
+// business (presence/presence.hpp).
 // Thread-safety: every method from any thread.
 
 #include <mutex>
@@ -30,6 +31,8 @@ class PresenceTracker {
   std::optional<TimeMs> settle(chat::UserId user);
 
   bool online(chat::UserId user) const;
+  // Every user online here (sessions open, or within the grace period).
+  std::vector<chat::UserId> users_here() const;
   // The last-seen time recorded here and not yet flushed, if any.
   std::optional<TimeMs> pending_last_seen(chat::UserId user) const;
   // Takes the pending last-seen times (to write them to the store).

@@ -356,11 +356,12 @@ def kafka_url():
 @pytest.fixture
 def cluster(tmp_path, postgres_url, redis_url):
     """Nodes sharing one PostgreSQL schema and one Redis: cluster(n) starts n of them;
-    cluster(n, log=kafka_url) puts their message log on Kafka too."""
+    cluster(n, log=kafka_url) puts their message log on Kafka too; args are added to each
+    node's command line."""
     started = []
 
-    def make(n, log=None):
-        extra = ["--log", log] if log else []
+    def make(n, log=None, args=()):
+        extra = (["--log", log] if log else []) + list(args)
         for _ in range(n):
             started.append(Server(tmp_path / f"node{len(started)}", "--store", postgres_url,
                                   "--bus", redis_url, *extra).start())

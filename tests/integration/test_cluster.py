@@ -84,6 +84,34 @@ def test_after_a_redis_restart_sessions_are_told_to_resync_and_live_delivery_res
     assert wb.event("message", where=lambda e: e["msg"]["id"] == after["id"])
 
 
+def test_presence_is_one_across_nodes_online_at_the_first_offline_at_the_last(cluster):
+    a, b = cluster(2, args=("--presence-grace-ms", "100"))
+    alice = a.register("alice")["token"]
+    bob = a.register("bob")
+    a.api("POST", "/chat/send", {"recipient": "bob", "message": "hi"}, token=alice)
+    watcher = a.ws(token=alice)
+
+    on_b = b.ws(token=bob["token"])  # bob's first session anywhere: announced, via Redis
+    assert watcher.event("presence") == {"ev": "presence", "user": "bob", "online": True,
+                                         "last_seen": None}
+    on_a = a.ws(token=bob["token"])  # a second node: it finds bob online on b, says nothing
+    a.wait_log(f"user={bob['user']['id']} online=true announced=false")
+    on_b.close()                     # b loses him after the grace period; a still has him
+    b.wait_log(f"user={bob['user']['id']} online=false announced=false")
+    assert b.api("GET", "/users/bob/presence", token=alice)["online"] is True  # a's session
+
+    on_a.close()                     # the last one: offline, once
+    ev = watcher.event("presence")
+    assert (ev["online"], ev["last_seen"] is not None) == (False, True)
+    # Any node answers with the time the last session closed, before the store has it.
+    assert b.api("GET", "/users/bob/presence", token=alice) == {
+        "user": "bob", "online": False, "last_seen": ev["last_seen"]}
+    marker = a.api("POST", "/chat/send", {"recipient": "alice", "message": "after"},
+                   token=bob["token"])
+    watcher.event("message", where=lambda e: e["msg"]["id"] == marker["id"])
+    assert [e for e in watcher.events if e["ev"] == "presence"] == []  # nothing more about bob
+
+
 # ---- the message log on Kafka (--log kafka://…): every node sequences the partitions it owns
 
 def test_on_kafka_users_on_two_nodes_get_dense_ordered_messages_and_retries_stay_single(

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -23,7 +24,15 @@ constexpr const char* kClusterChannel = "parley:cluster";
 constexpr std::chrono::milliseconds kRetry{200};
 constexpr std::size_t kMaxOutbox = 100000;  // events held while Redis is slow; beyond: dropped
 
-std::string user_channel(UserId user) { return "parley:user:" + std::to_string(user); }
+constexpr std::string_view kUserChannelPrefix = "parley:user:";
+std::string user_channel(UserId user) {
+  return std::string(kUserChannelPrefix) + std::to_string(user);
+}
+UserId parse_user(std::string_view digits) {
+  UserId user = 0;
+  std::from_chars(digits.data(), digits.data() + digits.size(), user);
+  return user;
+}
 std::string node_channel(const std::string& node) { return "parley:node:" + node; }
 
 // The wire form of one relayed event (one recipient, or a cluster-wide notice with user 0).
@@ -33,18 +42,6 @@ std::string encode(const std::string& node, const ConvId& conv, UserId user,
   if (revoked) o["s"] = revoked;
   if (membership_changed) o["m"] = true;
   return json::serialize(o);
-}
-
-struct ContextDeleter {
-  void operator()(redisContext* c) const { redisFree(c); }
-};
-using Context = std::unique_ptr<redisContext, ContextDeleter>;
-
-Context connect(const RedisBusOptions& o) {
-  timeval timeout{1, 0};
-  Context c(redisConnectWithTimeout(o.host.c_str(), o.port, timeout));
-  if (!c || c->err) return nullptr;
-  return c;
 }
 
 // Waits up to `timeout` or until woken (eventfd), and consumes the wake-up.
@@ -57,27 +54,6 @@ void pause(int fd, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
-
-RedisBusOptions parse_redis_url(const std::string& url) {
-  constexpr std::string_view scheme = "redis://";
-  if (!url.starts_with(scheme)) throw std::invalid_argument("not a redis:// URL: " + url);
-  std::string rest = url.substr(scheme.size());
-  if (const auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  RedisBusOptions o;
-  const auto colon = rest.rfind(':');
-  o.host = rest.substr(0, colon);
-  if (colon != std::string::npos) {
-    try {
-      o.port = std::stoi(rest.substr(colon + 1));
-    } catch (const std::exception&) {
-      throw std::invalid_argument("bad port in " + url);
-    }
-  }
-  if (o.host.empty() || o.port <= 0 || o.port > 65535) {
-    throw std::invalid_argument("bad host or port in " + url);
-  }
-  return o;
-}
 
 RedisBus::RedisBus(RedisBusOptions options)
     : options_(std::move(options)), node_channel_(node_channel(options_.node_id)) {
@@ -153,7 +129,7 @@ void RedisBus::enqueue(std::vector<std::pair<std::string, std::string>> items) {
 }
 
 void RedisBus::publisher_loop() {
-  Context ctx;
+  RedisConnection ctx;
   std::deque<std::pair<std::string, std::string>> batch;
   for (;;) {
     {
@@ -163,7 +139,7 @@ void RedisBus::publisher_loop() {
       batch.swap(outbox_);
     }
     if (!ctx) {
-      ctx = connect(options_);
+      ctx = connect_redis(options_.address);
       if (!ctx) {  // Redis is down: these events reach only this node (already delivered)
         batch.clear();
         std::unique_lock lock(publish_mutex_);
@@ -192,24 +168,62 @@ void RedisBus::publisher_loop() {
 
 // ---- subscribing
 
-void RedisBus::watch(UserId user) {
+void RedisBus::watch(UserId user, Ready ready) {
+  bool subscribe = false;
   {
     std::lock_guard lock(watch_mutex_);
-    if (++watched_[user] != 1) return;
-    if (subscribed_) changes_.emplace_back(true, user);
+    subscribe = ++watched_[user] == 1;
+    if (subscribed_ && subscribe) {
+      changes_.emplace_back(true, user);
+      ++unconfirmed_[user].subscribes;
+    }
+    if (auto it = unconfirmed_.find(user); it != unconfirmed_.end() && ready) {
+      it->second.ready.push_back(std::move(ready));  // runs when Redis answers the SUBSCRIBE
+      ready = nullptr;
+    }
   }
-  wake_subscriber();
+  // Otherwise subscribed already, or Redis is away (sessions resync once it is back).
+  if (ready) ready();
+  if (subscribe) wake_subscriber();
 }
 
 void RedisBus::unwatch(UserId user) {
+  std::vector<Ready> gone;
   {
     std::lock_guard lock(watch_mutex_);
     auto it = watched_.find(user);
     if (it == watched_.end() || --it->second > 0) return;
     watched_.erase(it);
     if (subscribed_) changes_.emplace_back(false, user);
+    // Whoever still waits has closed; the SUBSCRIBEs in flight are still counted.
+    if (auto w = unconfirmed_.find(user); w != unconfirmed_.end()) gone.swap(w->second.ready);
   }
+  for (auto& r : gone) r();
   wake_subscriber();
+}
+
+void RedisBus::confirm(UserId user) {
+  std::vector<Ready> ready;
+  {
+    std::lock_guard lock(watch_mutex_);
+    auto it = unconfirmed_.find(user);
+    if (it == unconfirmed_.end() || --it->second.subscribes > 0) return;
+    ready = std::move(it->second.ready);
+    unconfirmed_.erase(it);
+  }
+  for (auto& r : ready) r();
+}
+
+void RedisBus::confirm_all() {
+  std::vector<Ready> ready;
+  {
+    std::lock_guard lock(watch_mutex_);
+    for (auto& [_, waiting] : unconfirmed_) {
+      for (auto& r : waiting.ready) ready.push_back(std::move(r));
+    }
+    unconfirmed_.clear();
+  }
+  for (auto& r : ready) r();
 }
 
 void RedisBus::subscriber_loop() {
@@ -219,7 +233,7 @@ void RedisBus::subscriber_loop() {
       std::lock_guard lock(publish_mutex_);
       if (stopping_) return;
     }
-    Context ctx = connect(options_);
+    RedisConnection ctx = connect_redis(options_.address);
     if (!ctx) {
       pause(wake_fd_, kRetry);
       continue;
@@ -228,7 +242,10 @@ void RedisBus::subscriber_loop() {
     std::vector<std::string> channels{kClusterChannel, node_channel_};
     {
       std::lock_guard lock(watch_mutex_);
-      for (const auto& [user, count] : watched_) channels.push_back(user_channel(user));
+      for (const auto& [user, count] : watched_) {
+        channels.push_back(user_channel(user));
+        ++unconfirmed_[user].subscribes;  // what a watch() meanwhile waits for
+      }
       changes_.clear();
       subscribed_ = true;
     }
@@ -247,7 +264,8 @@ void RedisBus::subscriber_loop() {
       return true;
     };
     bool alive = send("SUBSCRIBE", channels);
-    log::info("event=bus_connected host={} port={} channels={}", options_.host, options_.port,
+    log::info("event=bus_connected host={} port={} channels={}", options_.address.host,
+              options_.address.port,
               channels.size());
     if (alive && connected_before && options_.on_reconnect) options_.on_reconnect();
     connected_before = true;
@@ -276,11 +294,18 @@ void RedisBus::subscriber_loop() {
         void* raw = nullptr;
         while (redisGetReplyFromReader(ctx.get(), &raw) == REDIS_OK && raw) {
           auto* reply = static_cast<redisReply*>(raw);
-          // ["message", channel, payload]; subscribe confirmations are ignored.
+          // ["message", channel, payload] or ["subscribe", channel, count].
           if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
-              std::string_view(reply->element[0]->str, reply->element[0]->len) == "message") {
-            receive(std::string(reply->element[1]->str, reply->element[1]->len),
-                    std::string(reply->element[2]->str, reply->element[2]->len));
+              reply->element[0]->type == REDIS_REPLY_STRING &&
+              reply->element[1]->type == REDIS_REPLY_STRING) {
+            const std::string_view kind(reply->element[0]->str, reply->element[0]->len);
+            const std::string_view channel(reply->element[1]->str, reply->element[1]->len);
+            if (kind == "message" && reply->element[2]->type == REDIS_REPLY_STRING) {
+              receive(std::string(channel),
+                      std::string(reply->element[2]->str, reply->element[2]->len));
+            } else if (kind == "subscribe" && channel.starts_with(kUserChannelPrefix)) {
+              confirm(parse_user(channel.substr(kUserChannelPrefix.size())));
+            }
           }
           freeReplyObject(reply);
           raw = nullptr;
@@ -291,6 +316,7 @@ void RedisBus::subscriber_loop() {
       std::lock_guard lock(watch_mutex_);
       subscribed_ = false;
     }
+    confirm_all();  // no answer will come: sessions resync once Redis is back
     log::warn("event=bus_disconnected error=\"{}\"", ctx->errstr);
   }
 }

@@ -14,7 +14,8 @@
 //
 // Two connections, each with a thread of its own: the publisher drains a queue and pipelines
 // PUBLISH commands (one thread, one connection: the order of publication is kept); the
-// subscriber waits on the socket and on a wake-up descriptor for SUBSCRIBE/UNSUBSCRIBE requests.
+// subscriber waits on the socket and on a wake-up descriptor for SUBSCRIBE/UNSUBSCRIBE requests,
+// and runs watch()'s ready callbacks when Redis confirms a subscription.
 // When Redis is unreachable both retry every 200 ms; events published meanwhile reach only this
 // node's sessions (they are durable in the store; clients catch up with sync), and once the
 // subscriber is back, on_reconnect runs so that sessions can be told to sync.
@@ -31,21 +32,18 @@
 #include <vector>
 
 #include "bus/bus.hpp"
+#include "redis/redis_client.hpp"
 
 namespace parley {
 
 struct RedisBusOptions {
-  std::string host = "127.0.0.1";
-  int port = 6379;
+  RedisAddress address;
   std::string node_id;  // unique per node (a UUID): tells our own messages from the others'
   // Renders an event as clients receive it (api::event_frame), once, on the publishing node.
   std::function<std::string(const chat::Event&)> render;
   // Runs on the subscriber thread after a reconnect (not the first connect).
   std::function<void()> on_reconnect;
 };
-
-// redis://HOST[:PORT]; throws std::invalid_argument for anything else.
-RedisBusOptions parse_redis_url(const std::string& url);
 
 class RedisBus final : public Bus {
  public:
@@ -56,7 +54,7 @@ class RedisBus final : public Bus {
 
   void publish(chat::EnvelopePtr envelope) override;
   void set_sink(Sink sink) override { sink_ = std::move(sink); }
-  void watch(chat::UserId user) override;
+  void watch(chat::UserId user, Ready ready) override;
   void unwatch(chat::UserId user) override;
   void send_to_node(const std::string& node, std::string payload) override;
   void set_note_sink(NoteSink sink) override { note_sink_ = std::move(sink); }
@@ -67,6 +65,10 @@ class RedisBus final : public Bus {
   void subscriber_loop();
   void wake_subscriber();
   void receive(const std::string& channel, const std::string& payload);
+  // Redis answered one SUBSCRIBE of the user's channel: when it was the last one in flight,
+  // runs the ready callbacks waiting for it. confirm_all: the connection is gone, run them all.
+  void confirm(chat::UserId user);
+  void confirm_all();
   void enqueue(std::vector<std::pair<std::string, std::string>> items);
 
   const RedisBusOptions options_;
@@ -82,6 +84,11 @@ class RedisBus final : public Bus {
   std::mutex watch_mutex_;
   std::unordered_map<chat::UserId, int> watched_;     // user → sessions on this node
   std::vector<std::pair<bool, chat::UserId>> changes_;  // (subscribe?, user) not yet sent
+  struct Unconfirmed {
+    int subscribes = 0;        // SUBSCRIBEs of the user's channel sent and not yet answered
+    std::vector<Ready> ready;  // watch() callbacks waiting for the last of them
+  };
+  std::unordered_map<chat::UserId, Unconfirmed> unconfirmed_;
   bool subscribed_ = false;                           // the subscriber is connected
   int wake_fd_ = -1;                                  // eventfd: wakes the subscriber
 

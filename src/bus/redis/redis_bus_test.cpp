@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <future>
 #include <mutex>
 
 namespace parley {
@@ -45,7 +47,8 @@ struct Inbox {
 };
 
 std::unique_ptr<RedisBus> make_bus(const std::string& node, Inbox& inbox) {
-  auto o = parse_redis_url(std::getenv("PARLEY_TEST_REDIS"));
+  RedisBusOptions o;
+  o.address = parse_redis_url(std::getenv("PARLEY_TEST_REDIS"));
   o.node_id = node;
   o.render = [](const Event& e) {
     return std::holds_alternative<TypingEvent>(e) ? std::string("{\"ev\":\"typing\"}") : "{}";
@@ -60,7 +63,7 @@ TEST(RedisBus, DeliversToTheNodeWatchingTheRecipientOnceAndLocallyAtOnce) {
   Inbox on_a, on_b;
   auto a = make_bus("node-a", on_a);
   auto b = make_bus("node-b", on_b);
-  b->watch(42);
+  b->watch(42, nullptr);
   // Connecting and subscribing are asynchronous: publish until node b has it (the first ones
   // may go nowhere).
   auto env = std::make_shared<Envelope>();
@@ -78,8 +81,40 @@ TEST(RedisBus, DeliversToTheNodeWatchingTheRecipientOnceAndLocallyAtOnce) {
   EXPECT_EQ(on_b.got[0]->recipients, std::vector<UserId>{42});
   EXPECT_EQ(on_b.got[0]->conv, "c1");
   // Node a got its own event directly, never back through Redis (it watches nobody).
-  std::lock_guard lock_a(on_a.mutex);
-  for (const auto& e : on_a.got) EXPECT_TRUE(std::holds_alternative<TypingEvent>(e->event));
+  {
+    std::lock_guard lock_a(on_a.mutex);
+    for (const auto& e : on_a.got) EXPECT_TRUE(std::holds_alternative<TypingEvent>(e->event));
+  }
+}
+
+TEST(RedisBus, WatchSaysWhenTheSubscriptionHoldsSoThatOnePublishIsEnough) {
+  if (!std::getenv("PARLEY_TEST_REDIS")) GTEST_SKIP() << "PARLEY_TEST_REDIS is not set";
+  Inbox on_a, on_b;
+  auto a = make_bus("node-a3", on_a);
+  auto b = make_bus("node-b3", on_b);
+  // Until node b's subscriber is connected, watch() cannot wait for Redis: get there first.
+  b->watch(50, nullptr);
+  auto warm_up = std::make_shared<Envelope>();
+  warm_up->recipients = {50};
+  warm_up->event = TypingEvent{"c1", "alice"};
+  for (int i = 0; i < 50 && on_b.empty(); ++i) {
+    a->publish(warm_up);
+    on_b.wait_for(1, std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(on_b.wait_for(1));
+
+  std::promise<void> subscribed;
+  b->watch(51, [&] { subscribed.set_value(); });
+  ASSERT_EQ(subscribed.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  auto env = std::make_shared<Envelope>();
+  env->recipients = {51};
+  env->event = TypingEvent{"c2", "bob"};
+  a->publish(env);  // once
+  std::unique_lock lock(on_b.mutex);
+  EXPECT_TRUE(on_b.arrived.wait_for(lock, std::chrono::seconds(5), [&] {
+    return std::any_of(on_b.got.begin(), on_b.got.end(),
+                       [](const auto& e) { return e->recipients == std::vector<UserId>{51}; });
+  }));
 }
 
 TEST(RedisBus, ClusterNoticesReachEveryNode) {

@@ -1,0 +1,15 @@
+#pragma once
+// LocalPresence: the embedded Presence — a single node, so nobody is online anywhere else.
+#include "presence/presence.hpp"
+
+namespace parley {
+
+class LocalPresence final : public Presence {
+ public:
+  bool arrived(chat::UserId) override { return true; }
+  bool left(chat::UserId, TimeMs) override { return true; }
+  PresenceElsewhere elsewhere(chat::UserId) override { return {}; }
+  void heartbeat(const std::vector<chat::UserId>&) override {}
+};
+
+}  // namespace parley

@@ -1,0 +1,55 @@
+#pragma once
+// RedisPresence: the cluster Presence, in Redis (DESIGN.md §3), through hiredis.
+//
+// Keys, one pair per user (the braces keep both in one Redis Cluster slot):
+//   parley:presence:{<id>}   hash: node id → when that node's entry expires (Redis time, ms).
+//                            A node writes its field when the user arrives and at every
+//                            heartbeat, deletes it when the user leaves. An entry past its time
+//                            counts as gone (its node stopped or died); the whole key expires
+//                            `ttl` after the last write.
+//   parley:last_seen:{<id>}  the latest last-seen time any node reported (ms), kept for
+//                            `last_seen_ttl`: long enough for the store's batched write
+//                            (ChatService::flush_last_seen) to have it.
+// Each change is one Lua script, atomic in Redis: of two nodes losing the user at once exactly
+// one sees the other gone and announces offline. Times come from Redis's clock, not the nodes'.
+//
+// When Redis is unreachable every answer is "nobody else": each node announces its own changes
+// (at worst an extra online or offline event) and presence queries see this node only.
+// Thread-safety: every method from any thread (one connection, behind a mutex).
+
+#include <chrono>
+#include <mutex>
+#include <string>
+
+#include "presence/presence.hpp"
+#include "redis/redis_client.hpp"
+
+namespace parley {
+
+struct RedisPresenceOptions {
+  RedisAddress address;
+  std::string node_id;                     // this node's field in every hash
+  std::chrono::milliseconds ttl{30'000};   // an entry not refreshed for this long is gone
+  std::chrono::seconds last_seen_ttl{std::chrono::hours(24)};
+};
+
+class RedisPresence final : public Presence {
+ public:
+  explicit RedisPresence(RedisPresenceOptions options);
+  ~RedisPresence() override;
+  RedisPresence(const RedisPresence&) = delete;
+  RedisPresence& operator=(const RedisPresence&) = delete;
+
+  bool arrived(chat::UserId user) override;
+  bool left(chat::UserId user, TimeMs last_seen) override;
+  PresenceElsewhere elsewhere(chat::UserId user) override;
+  void heartbeat(const std::vector<chat::UserId>& here) override;
+
+ private:
+  const RedisPresenceOptions options_;
+  std::mutex mutex_;
+  RedisConnection connection_;  // connected on first use, again after an error
+  bool reported_down_ = false;  // the outage was logged once
+};
+
+}  // namespace parley
