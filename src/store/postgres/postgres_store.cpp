@@ -536,11 +536,12 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
     keys_sender.add(nm.sender_id);
     keys_client.add(nm.client_msg_id);
   }
+  // LATERAL: one index lookup per key, whatever the planner believes of the table's size.
   auto stored = c.exec("SELECT k.i, " PARLEY_PG_MESSAGE_COLUMNS
                        " FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY "
                        "   AS k(conv, sender, client_msg_id, i)"
-                       " JOIN messages m ON m.conversation_id = k.conv AND m.sender_id = k.sender"
-                       "   AND m.client_msg_id = k.client_msg_id"
+                       " CROSS JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = k.conv"
+                       "   AND sender_id = k.sender AND client_msg_id = k.client_msg_id) m"
                        " JOIN users u ON u.id = m.sender_id",
                        {keys_conv.str(), keys_sender.str(), keys_client.str()});
   if (!stored.ok()) return fail(stored);
