@@ -10,6 +10,9 @@ Scenarios (docs/performance.md explains each and records the figures):
            (server CPU: Parley's process; the reference stack's Node and Redis processes)
   fanout   messages to 10- and 100-member groups: the same, per delivery
   ingest   durable acked messages per second (Parley: SQLite fsync group commit)
+  cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
+           Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
+           Redis adapter. CPU is the nodes' (and, separately, the backing services')
 
   bench/run.py [--quick] [--only SCENARIO,…] [--idle 10000,100000] [--rates 2000,5000,…]
 
@@ -72,27 +75,37 @@ def wait_for_line(proc, needle, timeout=30):
     raise RuntimeError(f"timed out waiting for {needle!r}")
 
 
+def wait_healthy(port, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing healthy on port {port}")
+
+
 class Parley:
     name = "parley"
     protocol = "parley"
 
-    def __init__(self, workdir):
-        self.port = free_port()
-        self.data = os.path.join(workdir, "parley-data")
-        self.proc = subprocess.Popen(
-            [os.path.join(BUILD, "parley"), "serve", "--listen", f"127.0.0.1:{self.port}",
-             "--data-dir", self.data, "--token-secret", SECRET, "--log-level", "warn",
-             "--blocking-threads", "4"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.05)
-        self.pid = self.proc.pid
-        self.pids = [self.pid]
+    def __init__(self, workdir, nodes=1, cluster_args=()):
+        """`nodes` processes; more than one needs cluster_args (--store, --log, --bus)."""
+        self.ports, self.procs = [], []
+        for k in range(nodes):
+            port = free_port()
+            self.procs.append(subprocess.Popen(
+                [os.path.join(BUILD, "parley"), "serve", "--listen", f"127.0.0.1:{port}",
+                 "--data-dir", os.path.join(workdir, f"parley-data{k}"), "--token-secret", SECRET,
+                 "--log-level", "warn", "--blocking-threads", "4", *cluster_args],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            self.ports.append(port)
+        for port in self.ports:
+            wait_healthy(port)
+        self.port = self.ports[0]
+        self.pid = self.procs[0].pid
+        self.pids = [p.pid for p in self.procs]
 
     def register(self, names):
         def one(name):
@@ -115,15 +128,17 @@ class Parley:
         return json.load(urllib.request.urlopen(req, timeout=60))["token"]
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(30)
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            p.wait(30)
 
 
 class Reference:
     name = "reference"
     protocol = "socketio"
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, nodes=1):
         self.redis_port = free_port()
         self.redis = subprocess.Popen(
             ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1", "--save", "",
@@ -138,36 +153,114 @@ class Reference:
                 time.sleep(0.05)
         env = dict(os.environ, PORT="0", TOKEN_SECRET=SECRET, NODE_ENV="production",
                    REDIS_URL=f"redis://127.0.0.1:{self.redis_port}")
-        self.proc = subprocess.Popen(["node", os.path.join(ROOT, "bench", "reference", "server.js")],
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
-        self.port = int(wait_for_line(self.proc, "listening").split()[1])
-        self.pid = self.proc.pid
-        # The stack's CPU is Node's and Redis's: every emit goes through Redis pub/sub.
-        self.pids = [self.pid, self.redis.pid]
+        self.procs = [subprocess.Popen(["node", os.path.join(ROOT, "bench", "reference", "server.js")],
+                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True) for _ in range(nodes)]
+        self.ports = [int(wait_for_line(p, "listening").split()[1]) for p in self.procs]
+        self.port = self.ports[0]
+        self.pid = self.procs[0].pid
+        # The stack's CPU is Node's and Redis's: every emit goes through Redis pub/sub. With
+        # several nodes, Redis counts as a backing service, as it does for the Parley cluster.
+        self.pids = [p.pid for p in self.procs]
+        self.service_pids = []
+        if nodes == 1:
+            self.pids.append(self.redis.pid)
+        else:
+            self.service_pids.append(self.redis.pid)
 
     def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        for p in self.procs:
+            p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
         self.redis.terminate()
         self.redis.wait(10)
 
 
+class ParleyCluster(Parley):
+    """Two Parley nodes on the backing services of scripts/services (started here when they are
+    not running, stopped again at the end), in a PostgreSQL schema and a Kafka topic of their
+    own. Their CPU is the nodes'; service_pids are Kafka's, PostgreSQL's and Redis's."""
+
+    def __init__(self, workdir, nodes=2):
+        services = os.path.join(ROOT, "scripts", "services")
+        self.started_services = not all(port_open(p) for p in (16379, 15432, 19092))
+        out = subprocess.run([services, "start"], capture_output=True, text=True, check=True).stdout
+        env = dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_"))
+        self.schema = f"bench_{os.getpid()}"
+        subprocess.run(["psql", "-q", env["PARLEY_STORE"], "-c",
+                        f"DROP SCHEMA IF EXISTS {self.schema} CASCADE; CREATE SCHEMA {self.schema}"],
+                       check=True, capture_output=True)
+        self.store = env["PARLEY_STORE"]
+        store = f"{self.store}?options=-csearch_path%3D{self.schema}"
+        log_url = f"{env['PARLEY_LOG']}/bench.{os.getpid()}.{int(time.time())}"
+        super().__init__(workdir, nodes, ["--store", store, "--log", log_url,
+                                          "--bus", env["PARLEY_BUS"]])
+        self.service_pids = service_pids()
+
+    def stop(self):
+        super().stop()
+        subprocess.run(["psql", "-q", self.store, "-c", f"DROP SCHEMA {self.schema} CASCADE"],
+                       capture_output=True)
+        if self.started_services:
+            subprocess.run([os.path.join(ROOT, "scripts", "services"), "stop"], capture_output=True)
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def service_pids():
+    """Every process of the backing services: Kafka's JVM, PostgreSQL's server processes, Redis."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if ("kafka.Kafka" in cmd or cmd.startswith("postgres") or "/postgres " in cmd
+                or ("redis-server" in cmd and "16379" in cmd)):
+            pids.append(int(entry))
+    return pids
+
+
+def cpu_of(pids):
+    total = 0.0
+    for pid in pids:
+        try:
+            total += proc_cpu_seconds(pid)
+        except OSError:
+            pass  # a PostgreSQL backend that ended meanwhile
+    return total
+
+
 def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
-    args = [os.path.join(BUILD, "parley_loadgen"), "--url", f"ws://127.0.0.1:{server.port}",
+    urls = ",".join(f"ws://127.0.0.1:{port}" for port in server.ports)
+    args = [os.path.join(BUILD, "parley_loadgen"), "--url", urls,
             "--protocol", server.protocol, "--secret", SECRET, "--scenario", scenario, *extra]
     if users_file:
         args += ["--users", users_file]
     cpu0 = sum(proc_cpu_seconds(pid) for pid in server.pids)
+    services = getattr(server, "service_pids", [])
+    services_cpu0 = cpu_of(services)
     t0 = time.time()
     r = subprocess.run(args, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError(f"loadgen failed: {r.stderr[-2000:]}")
     result = json.loads(r.stdout.strip().splitlines()[-1])
     result["server_cpu_seconds"] = sum(proc_cpu_seconds(pid) for pid in server.pids) - cpu0
+    if services:
+        result["services_cpu_seconds"] = cpu_of(services) - services_cpu0
     result["wall_seconds"] = time.time() - t0
     return result
 
@@ -206,9 +299,10 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,fanout,ingest")
+    ap.add_argument("--only", default="floor,idle,dm,fanout,ingest,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
+    ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--servers", default="parley,reference")
     args = ap.parse_args()
@@ -255,7 +349,8 @@ def main():
         log("bench: node or redis-server missing; skipping the reference server")
         server_names.remove("reference")
 
-    for name in server_names:
+    single_node = only & {"idle", "dm", "fanout", "ingest"}
+    for name in server_names if single_node else []:
         log(f"== {name}")
         server = Parley(workdir) if name == "parley" else Reference(workdir)
         out = results["servers"][name] = {}
@@ -323,6 +418,35 @@ def main():
         finally:
             server.stop()
 
+    if "cluster" in only:
+        cluster_rates = [int(x) for x in (args.cluster_rates or ("500" if quick else "1000,3000")).split(",")]
+        n_dm = 200 if not quick else 40
+        dm_names = [f"cdm{i}" for i in range(n_dm)]
+        dm_ids = list(range(1, n_dm + 1))  # the reference only needs names; Parley's come back
+        for name in server_names:
+            log(f"== {name}, two nodes")
+            server = ParleyCluster(workdir) if name == "parley" else Reference(workdir, nodes=2)
+            out = results["servers"].setdefault(name, {})["cluster"] = []
+            try:
+                if name == "parley":
+                    dm_ids = server.register(dm_names)
+                path = os.path.join(workdir, "cluster-dm.json")
+                write_users(path, list(zip(dm_names, dm_ids)))
+                for rate in cluster_rates:
+                    # A longer warm-up: the Kafka consumer group settles its partitions first.
+                    r = loadgen(server, "dm", path, ["--rate", str(rate), "--duration", str(duration),
+                                                     "--warmup", "5"])
+                    delivered = max(1, r["delivered"])
+                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / delivered
+                    r["services_cpu_us_per_delivery"] = 1e6 * r.get("services_cpu_seconds", 0) / delivered
+                    log(f"cluster dm {rate}/s: p50 {r['latency'].get('p50_ms')} ms p99 "
+                        f"{r['latency'].get('p99_ms')} ms, {r['cpu_us_per_delivery']:.2f} µs node CPU + "
+                        f"{r['services_cpu_us_per_delivery']:.2f} µs services CPU per delivery, "
+                        f"errors {r['errors']}")
+                    out.append(r)
+            finally:
+                server.stop()
+
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     results.pop("setup", None)
     with open(os.path.join(BUILD, "bench", "results.json"), "w") as f:
@@ -361,6 +485,18 @@ def print_table(results):
         row(f"fanout {g}: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
         row(f"fanout {g}: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
             floor=floor_us)
+    for i, x in enumerate(p.get("cluster", [])):
+        ry = r.get("cluster", [])[i] if i < len(r.get("cluster", [])) else {}
+        rate = x["offered_rate"]
+        row(f"2 nodes dm {rate:.0f}/s: p50", x["latency"].get("p50_ms"),
+            ry.get("latency", {}).get("p50_ms"), "ms")
+        row(f"2 nodes dm {rate:.0f}/s: p99", x["latency"].get("p99_ms"),
+            ry.get("latency", {}).get("p99_ms"), "ms")
+        row(f"2 nodes dm {rate:.0f}/s: node CPU/delivery", x["cpu_us_per_delivery"],
+            ry.get("cpu_us_per_delivery"), "µs")
+        row(f"2 nodes dm {rate:.0f}/s: + services CPU/delivery",
+            x["cpu_us_per_delivery"] + x["services_cpu_us_per_delivery"],
+            (ry["cpu_us_per_delivery"] + ry["services_cpu_us_per_delivery"]) if ry else None, "µs")
     if "ingest" in p:
         row("ingest: acked msgs/s (Parley durable)", p["ingest"]["acked_per_second"],
             r.get("ingest", {}).get("acked_per_second"), "msg/s", lower_is_better=False)

@@ -9,8 +9,10 @@
 // Connections come from many source addresses in 127.0.0.0/8 (127.0.1.1, 127.0.1.2, …, with
 // IP_BIND_ADDRESS_NO_PORT) so the ephemeral port range does not cap their number.
 //
-//   loadgen --url ws://127.0.0.1:8080 --protocol parley|socketio --secret S
+//   loadgen --url ws://127.0.0.1:8080[,ws://…] --protocol parley|socketio --secret S
 //           --scenario dm|fanout|idle|ingest [--users FILE] [--rate N] [--duration S] …
+// With several URLs (nodes of one cluster), user i connects to URL i mod N: in dm, the two
+// users of every pair are then on different nodes.
 //
 // Scenarios:
 //   idle    open --connections authenticated connections, report; with --hold keep them open
@@ -65,9 +67,13 @@ std::int64_t now_ns() {
       .count();
 }
 
+struct ServerAddress {
+  std::string host;
+  std::string port;
+};
+
 struct Options {
-  std::string host = "127.0.0.1";
-  std::string port = "8080";
+  std::vector<ServerAddress> servers;  // --url, in order
   std::string protocol = "parley";
   std::string scenario = "dm";
   std::string secret;
@@ -86,7 +92,7 @@ struct Options {
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "loadgen: " << why << "\n"
-            << "usage: loadgen --url ws://HOST:PORT --protocol parley|socketio --secret S\n"
+            << "usage: loadgen --url ws://HOST:PORT[,…] --protocol parley|socketio --secret S\n"
                "         --scenario dm|fanout|idle|ingest [--users FILE] [--rate N]\n"
                "         [--duration S] [--warmup S] [--connections N] [--window N]\n"
                "         [--body-bytes N] [--threads N] [--first-user N] [--hold]\n";
@@ -102,13 +108,14 @@ Options parse_options(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--url") {
-      const auto url = value();
-      if (url.rfind("ws://", 0) != 0) usage("--url must start with ws://");
-      const auto hostport = url.substr(5);
-      const auto colon = hostport.rfind(':');
-      if (colon == std::string::npos) usage("--url needs a port");
-      o.host = hostport.substr(0, colon);
-      o.port = hostport.substr(colon + 1);
+      std::stringstream urls(value());
+      for (std::string url; std::getline(urls, url, ',');) {
+        if (url.rfind("ws://", 0) != 0) usage("--url must start with ws://");
+        const auto hostport = url.substr(5);
+        const auto colon = hostport.rfind(':');
+        if (colon == std::string::npos) usage("--url needs a port");
+        o.servers.push_back({hostport.substr(0, colon), hostport.substr(colon + 1)});
+      }
     } else if (a == "--protocol") {
       o.protocol = value();
     } else if (a == "--scenario") {
@@ -139,6 +146,7 @@ Options parse_options(int argc, char** argv) {
       usage("unknown argument " + a);
     }
   }
+  if (o.servers.empty()) o.servers.push_back({"127.0.0.1", "8080"});
   if (o.protocol != "parley" && o.protocol != "socketio") usage("--protocol parley|socketio");
   if (o.secret.size() < 32) usage("--secret (the server's token secret, >= 32 bytes) is required");
   if (o.scenario != "idle" && o.users_file.empty()) usage("--users FILE is required");
@@ -226,7 +234,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         wake_(io, asio::steady_timer::time_point::max()) {}
 
   // Connects from a source address of its own, upgrades, authenticates, joins its rooms.
-  asio::awaitable<bool> open(tcp::endpoint server) {
+  asio::awaitable<bool> open(tcp::endpoint server, std::string host_header) {
     boost::system::error_code ec;
     auto& sock = beast::get_lowest_layer(ws_).socket();
     sock.open(tcp::v4(), ec);
@@ -245,7 +253,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     const bool sio = options_.protocol == "socketio";
     const std::string target =
         sio ? "/socket.io/?EIO=4&transport=websocket" : "/ws?access_token=" + user_.token;
-    co_await ws_.async_handshake(options_.host + ":" + options_.port, target,
+    co_await ws_.async_handshake(host_header, target,
                                  asio::redirect_error(asio::use_awaitable, ec));
     if (ec) co_return fail("handshake", ec);
     beast::get_lowest_layer(ws_).expires_never();
@@ -444,7 +452,10 @@ struct Run {
 
   asio::awaitable<void> connect_all() {
     tcp::resolver resolver(io);
-    const auto server = *resolver.resolve(options.host, options.port).begin();
+    std::vector<tcp::endpoint> servers;
+    for (const auto& s : options.servers) {
+      servers.push_back(resolver.resolve(s.host, s.port).begin()->endpoint());
+    }
     conns.resize(work.users.size());
     std::size_t next = 0;
     int running = 0;
@@ -453,7 +464,8 @@ struct Run {
     // Bounded concurrency: a burst of 100k SYNs would overflow any accept backlog.
     auto one = [&](std::size_t i) -> asio::awaitable<void> {
       auto c = std::make_shared<Connection>(io, options, work.users[i], stats, static_cast<int>(i));
-      if (co_await c->open(server.endpoint())) {
+      const auto& address = options.servers[i % servers.size()];
+      if (co_await c->open(servers[i % servers.size()], address.host + ":" + address.port)) {
         c->start();
         conns[i] = c;
       }
