@@ -58,23 +58,27 @@ std::unique_ptr<RedisBus> make_bus(const std::string& node, Inbox& inbox) {
   return bus;
 }
 
+// Connecting and subscribing are asynchronous, and SUBSCRIBE and PUBLISH travel on different
+// connections: publishes until `to` has received something (the first ones may go nowhere).
+bool publish_until_received(RedisBus& from, const EnvelopePtr& env, Inbox& to) {
+  for (int i = 0; i < 50 && to.empty(); ++i) {
+    from.publish(env);
+    to.wait_for(1, std::chrono::milliseconds(100));
+  }
+  return to.wait_for(1);
+}
+
 TEST(RedisBus, DeliversToTheNodeWatchingTheRecipientOnceAndLocallyAtOnce) {
   if (!std::getenv("PARLEY_TEST_REDIS")) GTEST_SKIP() << "PARLEY_TEST_REDIS is not set";
   Inbox on_a, on_b;
   auto a = make_bus("node-a", on_a);
   auto b = make_bus("node-b", on_b);
   b->watch(42, nullptr);
-  // Connecting and subscribing are asynchronous: publish until node b has it (the first ones
-  // may go nowhere).
   auto env = std::make_shared<Envelope>();
   env->conv = "c1";
   env->recipients = {42};
   env->event = TypingEvent{"c1", "alice"};
-  for (int i = 0; i < 50 && on_b.empty(); ++i) {
-    a->publish(env);
-    on_b.wait_for(1, std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(on_b.wait_for(1));
+  ASSERT_TRUE(publish_until_received(*a, env, on_b));
   std::lock_guard lock(on_b.mutex);
   const auto& relayed = std::get<RelayedEvent>(on_b.got[0]->event);
   EXPECT_EQ(relayed.json, "{\"ev\":\"typing\"}");
@@ -97,11 +101,7 @@ TEST(RedisBus, WatchSaysWhenTheSubscriptionHoldsSoThatOnePublishIsEnough) {
   auto warm_up = std::make_shared<Envelope>();
   warm_up->recipients = {50};
   warm_up->event = TypingEvent{"c1", "alice"};
-  for (int i = 0; i < 50 && on_b.empty(); ++i) {
-    a->publish(warm_up);
-    on_b.wait_for(1, std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(on_b.wait_for(1));
+  ASSERT_TRUE(publish_until_received(*a, warm_up, on_b));
 
   std::promise<void> subscribed;
   b->watch(51, [&] { subscribed.set_value(); });
@@ -124,12 +124,7 @@ TEST(RedisBus, ClusterNoticesReachEveryNode) {
   auto b = make_bus("node-b2", on_b);
   auto env = std::make_shared<Envelope>();
   env->event = SessionRevokedEvent{77};  // no recipient watched anywhere: the notice still goes
-  // SUBSCRIBE and PUBLISH travel on different connections: repeat until node b has subscribed.
-  for (int i = 0; i < 50 && on_b.empty(); ++i) {
-    a->publish(env);
-    on_b.wait_for(1, std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(on_b.wait_for(1));
+  ASSERT_TRUE(publish_until_received(*a, env, on_b));
   std::lock_guard lock(on_b.mutex);
   EXPECT_EQ(std::get<RelayedEvent>(on_b.got[0]->event).revoked_session, 77);
 }
