@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import ROOT
+from conftest import PARLEY_BIN, ROOT
 from websockets.exceptions import ConnectionClosed
 
 
@@ -194,3 +194,13 @@ def test_on_kafka_when_a_node_is_killed_its_partitions_move_and_nothing_acked_is
         [m["id"] for m in before] + [r["msg"]["id"] for r in after])
     msg = wb.send_msg("back", conv=conv)
     assert msg["seq"] == 11
+
+
+def test_a_node_that_cannot_reach_kafka_does_not_start(tmp_path, postgres_url, redis_url):
+    r = subprocess.run([PARLEY_BIN, "serve", "--listen", "127.0.0.1:0",
+                        "--data-dir", str(tmp_path), "--token-secret", "x" * 32,
+                        "--store", postgres_url, "--bus", redis_url,
+                        "--log", "kafka://127.0.0.1:1/nowhere"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "event=startup_failed" in r.stderr and "Kafka topic nowhere" in r.stderr, r.stderr
