@@ -140,12 +140,12 @@ class Store {
   // (edited or deleted since, if so) — and gives
   // every new one the next seq of its conversation, an id and the timestamp `now`. One result per
   // input, in order. Called by exactly one writer thread at a time (DESIGN.md §2.3).
-  // With a `position` (the cluster log's sequencer), the log position moves in the same
-  // transaction; if it is not at position->from, nothing is stored and every result is
-  // Errc::conflict (fenced).
+  // With `positions` (the cluster log's sequencer: one per partition the batch was read from),
+  // each log position moves in the same transaction; if any is not at its `from`, nothing is
+  // stored and every result is Errc::conflict (fenced_error).
   virtual std::vector<Result<chat::Appended>> append_messages(
       std::span<const chat::NewMessage> batch, TimeMs now, IdGenerator& ids,
-      const LogPosition* position) = 0;
+      std::span<const LogPosition> positions) = 0;
   // The next offset of (topic, partition) to consume, as append_messages stored it; nullopt when
   // nothing was ever stored for it.
   virtual Result<std::optional<std::int64_t>> log_position(std::string_view topic,

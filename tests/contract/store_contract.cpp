@@ -44,7 +44,7 @@ struct Fixture {
     return NewMessage{conv, sender, "", client_id, body, std::nullopt};
   }
   std::vector<Result<Appended>> append(std::vector<NewMessage> batch) {
-    return store->append_messages(batch, kNow, ids, nullptr);
+    return store->append_messages(batch, kNow, ids, {});
   }
 };
 
@@ -191,14 +191,14 @@ TEST_P(StoreContract, LogPositionMovesWithTheBatchAndFencesAStaleWriter) {
 
   std::vector<NewMessage> batch{f.msg(ab, a, "1"), f.msg(ab, b, "1")};
   const LogPosition first{"parley.messages", 3, 0, 2};
-  auto r = f.store->append_messages(batch, kNow, f.ids, &first);
+  auto r = f.store->append_messages(batch, kNow, f.ids, {&first, 1});
   ASSERT_TRUE(r[0].ok() && r[1].ok());
   EXPECT_EQ(*f.store->log_position("parley.messages", 3), 2);
   EXPECT_EQ(*f.store->log_position("parley.messages", 4), std::nullopt);  // per partition
 
   // A zombie that read the same offsets again: nothing is stored, every result says fenced.
   std::vector<NewMessage> stale{f.msg(ab, a, "2")};
-  auto fenced = f.store->append_messages(stale, kNow, f.ids, &first);
+  auto fenced = f.store->append_messages(stale, kNow, f.ids, {&first, 1});
   ASSERT_FALSE(fenced[0].ok());
   EXPECT_EQ(fenced[0].error().code, Errc::conflict);
   EXPECT_EQ(f.store->get_conversation(ab)->last_seq, 2);
@@ -206,10 +206,27 @@ TEST_P(StoreContract, LogPositionMovesWithTheBatchAndFencesAStaleWriter) {
 
   // The owner goes on from where it committed, and seqs stay dense.
   const LogPosition next{"parley.messages", 3, 2, 3};
-  auto ok = f.store->append_messages(stale, kNow, f.ids, &next);
+  auto ok = f.store->append_messages(stale, kNow, f.ids, {&next, 1});
   ASSERT_TRUE(ok[0].ok());
   EXPECT_EQ(ok[0]->msg.seq, 3);
   EXPECT_EQ(*f.store->log_position("parley.messages", 3), 3);
+
+  // Several partitions in one transaction: one stale position fences them all.
+  std::vector<NewMessage> two{f.msg(ab, a, "3"), f.msg(ab, b, "3")};
+  const std::vector<LogPosition> one_stale{{"parley.messages", 4, 0, 5},
+                                           {"parley.messages", 3, 2, 4}};
+  auto refused = f.store->append_messages(two, kNow, f.ids, one_stale);
+  ASSERT_FALSE(refused[0].ok());
+  EXPECT_EQ(refused[1].error().code, Errc::conflict);
+  EXPECT_EQ(f.store->get_conversation(ab)->last_seq, 3);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 4), std::nullopt);  // rolled back too
+  const std::vector<LogPosition> both{{"parley.messages", 4, 0, 5},
+                                      {"parley.messages", 3, 3, 4}};
+  auto stored = f.store->append_messages(two, kNow, f.ids, both);
+  ASSERT_TRUE(stored[0].ok() && stored[1].ok());
+  EXPECT_EQ(stored[1]->msg.seq, 5);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 4), 5);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 3), 4);
 }
 
 TEST_P(StoreContract, HistoryPagesBySeq) {

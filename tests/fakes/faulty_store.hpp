@@ -81,12 +81,12 @@ class FaultyStore final : public Store {
   }
   std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
                                                       TimeMs now, IdGenerator& ids,
-                                                      const LogPosition* position) override {
+                                                      std::span<const LogPosition> positions) override {
     if (fail_appends_) {
       return std::vector<Result<chat::Appended>>(
           batch.size(), Result<chat::Appended>(make_error(Errc::unavailable, "injected fault")));
     }
-    return inner_.append_messages(batch, now, ids, position);
+    return inner_.append_messages(batch, now, ids, positions);
   }
   Result<std::optional<std::int64_t>> log_position(std::string_view topic,
                                                    int partition) override {

@@ -384,11 +384,13 @@ void KafkaLog::sequencer_loop() {
       }
       by_partition[m->partition].push_back(m);
     }
+    // Every partition of the poll in one transaction: one commit, one fsync, per poll.
+    std::vector<NewMessage> batch;
+    std::vector<std::pair<std::string, std::uint64_t>> origins;
+    std::vector<LogPosition> positions;
     for (auto& [partition, records] : by_partition) {
       auto owned = positions_.find(partition);
       if (owned == positions_.end()) continue;  // revoked meanwhile
-      std::vector<NewMessage> batch;
-      std::vector<std::pair<std::string, std::uint64_t>> origins;
       for (auto* m : records) {
         auto send = decode_send(
             std::string_view(static_cast<const char*>(m->payload), m->len));
@@ -399,51 +401,60 @@ void KafkaLog::sequencer_loop() {
         origins.emplace_back(std::move(send->node), send->token);
         batch.push_back(std::move(send->msg));
       }
-      const LogPosition position{options_.topic, partition, owned->second,
-                                 records.back()->offset + 1};
-      std::vector<Result<Appended>> results;
-      auto failed_with = [&](Errc code) {
-        return !results.empty() && !results[0] && results[0].error().code == code;
-      };
-      for (;;) {
-        results = store_.append_messages(batch, clock_.now_ms(), ids_, &position);
-        if (!failed_with(Errc::unavailable) || stopping_) break;
-        log::warn("event=log_store_unavailable partition={} error=\"{}\"", partition,
-                  results[0].error().message);
-        std::this_thread::sleep_for(kStoreRetry);  // Kafka keeps the backlog meanwhile
-      }
-      if (failed_with(Errc::unavailable)) break;  // stopping: the next owner reads it again
-      if (failed_with(Errc::conflict) && results[0].error().message == fenced_error().message) {
-        // Another node committed this partition: go on from what it stored.
-        log::warn("event=log_fenced partition={}", partition);
-        auto stored = store_.log_position(options_.topic, partition);
-        if (stored && *stored) {
-          owned->second = **stored;
-          auto* list = rd_kafka_topic_partition_list_new(1);
-          rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition)->offset =
-              **stored;
-          if (auto* e = rd_kafka_seek_partitions(consumer_, list, 1000)) rd_kafka_error_destroy(e);
-          rd_kafka_topic_partition_list_destroy(list);
-        }
-        continue;
-      }
-      owned->second = position.to;
-      ++commits_;
-      committed_messages_ += batch.size();
-      for (std::size_t i = 0; i < results.size(); ++i) {
-        sequenced(results[i]);
-        const auto& [node, token] = origins[i];
-        if (node == options_.node_id) {
-          complete(token, std::move(results[i]));
-        } else {
-          bus_.send_to_node(node, encode_reply(token, results[i]));
-        }
-      }
+      positions.push_back({options_.topic, partition, owned->second, records.back()->offset + 1});
     }
+    if (!positions.empty() && !commit(batch, origins, positions)) break;  // stopping
     for (auto* m : polled) rd_kafka_message_destroy(m);
     polled.clear();
   }
   for (auto* m : polled) rd_kafka_message_destroy(m);
+}
+
+bool KafkaLog::commit(std::span<const NewMessage> batch,
+                      std::span<const std::pair<std::string, std::uint64_t>> origins,
+                      std::span<const LogPosition> positions) {
+  std::vector<Result<Appended>> results;
+  auto failed_with = [&](Errc code) {
+    return !results.empty() && !results[0] && results[0].error().code == code;
+  };
+  for (;;) {
+    results = store_.append_messages(batch, clock_.now_ms(), ids_, positions);
+    if (!failed_with(Errc::unavailable) || stopping_) break;
+    log::warn("event=log_store_unavailable partitions={} error=\"{}\"", positions.size(),
+              results[0].error().message);
+    std::this_thread::sleep_for(kStoreRetry);  // Kafka keeps the backlog meanwhile
+  }
+  if (failed_with(Errc::unavailable)) return false;  // stopping: the next owner reads it again
+  if (failed_with(Errc::conflict) && results[0].error().message == fenced_error().message) {
+    // Another node committed one of these partitions: each goes on from what is stored (for
+    // the others, that is where this batch started: they are read again).
+    for (const LogPosition& position : positions) {
+      log::warn("event=log_fenced partition={}", position.partition);
+      auto owned = positions_.find(position.partition);
+      if (owned == positions_.end()) continue;  // revoked meanwhile
+      auto stored = store_.log_position(options_.topic, position.partition);
+      owned->second = stored && *stored ? **stored : position.from;
+      auto* list = rd_kafka_topic_partition_list_new(1);
+      rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), position.partition)->offset =
+          owned->second;
+      if (auto* e = rd_kafka_seek_partitions(consumer_, list, 1000)) rd_kafka_error_destroy(e);
+      rd_kafka_topic_partition_list_destroy(list);
+    }
+    return true;
+  }
+  for (const LogPosition& position : positions) positions_[position.partition] = position.to;
+  ++commits_;
+  committed_messages_ += batch.size();
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    sequenced(results[i]);
+    const auto& [node, token] = origins[i];
+    if (node == options_.node_id) {
+      complete(token, std::move(results[i]));
+    } else {
+      bus_.send_to_node(node, encode_reply(token, results[i]));
+    }
+  }
+  return true;
 }
 
 void KafkaLog::drain() {

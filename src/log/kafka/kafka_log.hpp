@@ -4,9 +4,10 @@
 // append() produces the message to the topic (key = conversation id, so one conversation is one
 // partition) with an idempotent producer and acks=all, and keeps the send's `done` under a token.
 // Every node also runs the sequencer: a consumer in one consumer group, so each partition has
-// one owner at a time. The owner reads a batch per partition, and commits it with
-// Store::append_messages together with the partition's consumed position (LogPosition): dedupe
-// by client id, dense seqs from last_seq, all in one transaction. A stale owner's commit is
+// one owner at a time. The owner reads a batch (whatever one poll returns, from the partitions
+// it owns), and commits it with Store::append_messages together with each partition's consumed
+// position (LogPosition): dedupe by client id, dense seqs from last_seq, all in one transaction
+// — one commit per poll, not per partition. A stale owner's commit is
 // fenced by that position; a new owner starts where the last commit ended, so a replay assigns
 // no seq twice. Then, for each new message, on_sequenced publishes its event (in seq order, from
 // one thread), and the send's node learns the result — directly if it is this node, else by a
@@ -26,6 +27,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -78,6 +80,12 @@ class KafkaLog final : public MessageLog {
   };
   void producer_loop();
   void sequencer_loop();
+  // Commits one poll's batch with the positions of its partitions, then publishes and answers
+  // each message; on fencing, seeks those partitions to what the store holds. False when
+  // stopping while the store is unavailable.
+  bool commit(std::span<const chat::NewMessage> batch,
+              std::span<const std::pair<std::string, std::uint64_t>> origins,
+              std::span<const LogPosition> positions);
   // Runs the send's done, if it is still waiting (a late reply after its timeout is dropped).
   void complete(std::uint64_t token, Result<chat::Appended> result);
   void on_note(std::string_view payload);

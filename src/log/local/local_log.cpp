@@ -67,7 +67,7 @@ void LocalLog::run_writer() {
         queue_.pop_front();
       }
     }
-    done.results = store_.append_messages(batch, clock_.now_ms(), ids_, nullptr);
+    done.results = store_.append_messages(batch, clock_.now_ms(), ids_, {});
     {
       std::lock_guard lock(mutex_);
       ++commits_;

@@ -487,7 +487,7 @@ Status PostgresStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>
 
 std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const NewMessage> batch,
                                                              TimeMs now, IdGenerator& ids,
-                                                             const LogPosition* position) {
+                                                             std::span<const LogPosition> positions) {
   std::vector<Result<Appended>> results;
   results.reserve(batch.size());
   auto fail_all = [&](const Error& e) {
@@ -503,10 +503,10 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
     return fail_all(e);
   };
   if (auto r = c.exec("BEGIN"); !r.ok()) return fail(r);
-  if (position) {
+  for (const LogPosition& position : positions) {
     // First, so that the row lock makes a concurrent zombie wait here, then find it moved.
-    auto moved = c.exec(kMoveLogPosition, {position->topic, std::int64_t{position->partition},
-                                           position->to, position->from});
+    auto moved = c.exec(kMoveLogPosition, {position.topic, std::int64_t{position.partition},
+                                           position.to, position.from});
     if (!moved.ok()) return fail(moved);
     if (moved.rows() == 0) {
       c.exec("ROLLBACK");

@@ -57,7 +57,7 @@ class PostgresStore final : public Store {
 
   std::vector<Result<chat::Appended>> append_messages(std::span<const chat::NewMessage> batch,
                                                       TimeMs now, IdGenerator& ids,
-                                                      const LogPosition* position) override;
+                                                      std::span<const LogPosition> positions) override;
   Result<std::optional<std::int64_t>> log_position(std::string_view topic,
                                                    int partition) override;
   Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override;

@@ -49,7 +49,7 @@ TEST_F(PostgresStoreTest, DataSurvivesReconnectingAndMigrationsRunOnce) {
     const auto b = store.create_user("bob", "h", 1)->id;
     conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
     std::vector<chat::NewMessage> batch{{conv, a, "", "c1", "persisted", std::nullopt}};
-    ASSERT_TRUE(store.append_messages(batch, 2, ids, nullptr)[0].ok());
+    ASSERT_TRUE(store.append_messages(batch, 2, ids, {})[0].ok());
   }
   PostgresStore again(schema_->url(), 2);  // the migrations find nothing left to do
   auto page = again.history(conv, {});

@@ -573,7 +573,7 @@ Status SqliteStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>> 
 
 std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMessage> batch,
                                                            TimeMs now, IdGenerator& ids,
-                                                           const LogPosition* position) {
+                                                           std::span<const LogPosition> positions) {
   std::vector<Result<Appended>> results;
   results.reserve(batch.size());
   auto fail_all = [&](const Error& e) {
@@ -589,10 +589,10 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
     db.try_exec("ROLLBACK");
     return fail_all(err);
   };
-  if (position) {
+  for (const LogPosition& position : positions) {
     Query q(db, kMoveLogPosition);
-    q.bind(1, position->topic).bind(2, std::int64_t{position->partition}).bind(3, position->to)
-        .bind(4, position->from);
+    q.bind(1, position.topic).bind(2, std::int64_t{position.partition}).bind(3, position.to)
+        .bind(4, position.from);
     const bool moved = q.step();
     if (q.failed()) return rollback("append_messages");
     if (!moved) {

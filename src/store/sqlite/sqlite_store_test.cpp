@@ -33,7 +33,7 @@ TEST(SqliteStore, DataSurvivesReopen) {
     const auto b = store.create_user("bob", "h", 1)->id;
     conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
     std::vector<chat::NewMessage> batch{{conv, a, "", "c1", "persisted", std::nullopt}};
-    ASSERT_TRUE(store.append_messages(batch, 2, ids, nullptr)[0].ok());
+    ASSERT_TRUE(store.append_messages(batch, 2, ids, {})[0].ok());
   }
   SqliteStore reopened(dir.file("p.db"), 1);
   auto page = reopened.history(conv, {});
@@ -53,7 +53,7 @@ TEST(SqliteStore, ABatchThatRollsBackGivesOutNoSeqs) {
   const auto b = store.create_user("bob", "h", 1)->id;
   const auto conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
   std::vector<chat::NewMessage> first{{conv, a, "", "c1", "one", std::nullopt}};
-  ASSERT_EQ(store.append_messages(first, 2, ids, nullptr)[0]->msg.seq, 1);
+  ASSERT_EQ(store.append_messages(first, 2, ids, {})[0]->msg.seq, 1);
 
   // Another connection makes one body fail: the batch's first message is inserted, then the
   // second fails, and the whole batch rolls back.
@@ -62,12 +62,12 @@ TEST(SqliteStore, ABatchThatRollsBackGivesOutNoSeqs) {
              "BEGIN SELECT RAISE(ABORT, 'injected'); END");
   std::vector<chat::NewMessage> failing{{conv, a, "", "c2", "two", std::nullopt},
                                         {conv, a, "", "c3", "boom", std::nullopt}};
-  auto failed = store.append_messages(failing, 3, ids, nullptr);
+  auto failed = store.append_messages(failing, 3, ids, {});
   ASSERT_FALSE(failed[0].ok());
   ASSERT_FALSE(failed[1].ok());
   other.exec("DROP TRIGGER boom");
 
-  auto next = store.append_messages(failing, 4, ids, nullptr);  // the same sends, retried
+  auto next = store.append_messages(failing, 4, ids, {});  // the same sends, retried
   ASSERT_TRUE(next[0].ok() && next[1].ok());
   EXPECT_EQ(next[0]->msg.seq, 2);
   EXPECT_EQ(next[1]->msg.seq, 3);
