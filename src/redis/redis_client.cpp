@@ -30,6 +30,8 @@ RedisAddress parse_redis_url(const std::string& url) {
 
 void RedisContextDeleter::operator()(redisContext* c) const { redisFree(c); }
 
+void RedisReplyDeleter::operator()(redisReply* r) const { freeReplyObject(r); }
+
 RedisConnection connect_redis(const RedisAddress& address, std::chrono::milliseconds timeout) {
   const timeval tv{static_cast<time_t>(timeout.count() / 1000),
                    static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};

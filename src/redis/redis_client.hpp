@@ -8,6 +8,7 @@
 #include <string>
 
 struct redisContext;
+struct redisReply;
 
 namespace parley {
 
@@ -23,6 +24,11 @@ struct RedisContextDeleter {
   void operator()(redisContext* c) const;
 };
 using RedisConnection = std::unique_ptr<redisContext, RedisContextDeleter>;
+
+struct RedisReplyDeleter {
+  void operator()(redisReply* r) const;
+};
+using RedisReply = std::unique_ptr<redisReply, RedisReplyDeleter>;
 
 // A blocking connection, or nullptr when Redis cannot be reached within `timeout`.
 RedisConnection connect_redis(const RedisAddress& address,

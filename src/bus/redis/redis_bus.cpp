@@ -265,8 +265,7 @@ void RedisBus::subscriber_loop() {
     };
     bool alive = send("SUBSCRIBE", channels);
     log::info("event=bus_connected host={} port={} channels={}", options_.address.host,
-              options_.address.port,
-              channels.size());
+              options_.address.port, channels.size());
     if (alive && connected_before && options_.on_reconnect) options_.on_reconnect();
     connected_before = true;
 

@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <array>
 #include <charconv>
 #include <memory>
 #include <string_view>
@@ -32,29 +33,33 @@ local function live_others(node, prune)
 end
 )lua";
 
-// KEYS: presence. ARGV: node, ttl ms. Writes this node's entry; returns the other live ones.
-const std::string kHere = std::string(kPrelude) + R"lua(
+enum Script { kHere, kGone, kElsewhere };
+
+const std::array<std::string, 3> kScripts = {
+    // kHere. KEYS: presence. ARGV: node, ttl ms. Writes this node's entry; returns the other
+    // live ones.
+    std::string(kPrelude) + R"lua(
 local others = live_others(ARGV[1], true)
 redis.call('HSET', KEYS[1], ARGV[1], now + tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return others
-)lua";
-
-// KEYS: presence, last_seen. ARGV: node, last seen ms, its ttl s. Deletes this node's entry,
-// keeps the later last-seen time; returns the other live entries.
-const std::string kGone = std::string(kPrelude) + R"lua(
+)lua",
+    // kGone. KEYS: presence, last_seen. ARGV: node, last seen ms, its ttl s. Deletes this
+    // node's entry, keeps the later last-seen time; returns the other live entries.
+    std::string(kPrelude) + R"lua(
 redis.call('HDEL', KEYS[1], ARGV[1])
 local others = live_others(ARGV[1], true)
 if tonumber(ARGV[2]) > tonumber(redis.call('GET', KEYS[2]) or '0') then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 end
 return others
-)lua";
-
-// KEYS: presence, last_seen. ARGV: node. Returns {other live entries, last seen or ''}.
-const std::string kElsewhere = std::string(kPrelude) + R"lua(
+)lua",
+    // kElsewhere. KEYS: presence, last_seen. ARGV: node. Returns {other live entries, last
+    // seen or ''}.
+    std::string(kPrelude) + R"lua(
 return {live_others(ARGV[1], false), redis.call('GET', KEYS[2]) or ''}
-)lua";
+)lua",
+};
 
 // A reply later than this counts as Redis down: presence changes must not stall for long.
 constexpr timeval kCommandTimeout{1, 0};
@@ -62,98 +67,113 @@ constexpr timeval kCommandTimeout{1, 0};
 std::string presence_key(UserId user) { return "parley:presence:{" + std::to_string(user) + "}"; }
 std::string last_seen_key(UserId user) { return "parley:last_seen:{" + std::to_string(user) + "}"; }
 
-struct ReplyDeleter {
-  void operator()(redisReply* r) const { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
-// EVAL script with keys and args, as one argv.
-struct Eval {
-  std::vector<std::string> parts;
-  Eval(const std::string& script, std::vector<std::string> keys, std::vector<std::string> args) {
-    parts = {"EVAL", script, std::to_string(keys.size())};
-    for (auto& k : keys) parts.push_back(std::move(k));
-    for (auto& a : args) parts.push_back(std::move(a));
+void append_command(redisContext* c, const std::vector<std::string_view>& argv) {
+  std::vector<const char*> args;
+  std::vector<std::size_t> lens;
+  for (const auto a : argv) {
+    args.push_back(a.data());
+    lens.push_back(a.size());
   }
-  void append_to(redisContext* c) const {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& p : parts) {
-      argv.push_back(p.data());
-      lens.push_back(p.size());
-    }
-    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
-  }
-};
+  redisAppendCommandArgv(c, static_cast<int>(args.size()), args.data(), lens.data());
+}
 
 // The script's count of other nodes' live entries; -1 when the reply is not one.
 long long others_in(const redisReply* r) {
   return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 }
 
-// Sends every command of `batch` in one write and reads their replies, in order. Empty when the
-// connection failed (it is then dropped, to be made again by the next call).
-std::vector<Reply> run(RedisConnection& connection, const RedisAddress& address,
-                       bool& reported_down, const std::vector<Eval>& batch) {
-  if (!connection) {
-    connection = connect_redis(address);
-    if (connection) redisSetTimeout(connection.get(), kCommandTimeout);
-  }
-  std::vector<Reply> replies;
-  bool ok = connection != nullptr;
-  if (ok) {
-    for (const auto& e : batch) e.append_to(connection.get());
-    for (std::size_t i = 0; i < batch.size() && ok; ++i) {
-      void* raw = nullptr;
-      ok = redisGetReply(connection.get(), &raw) == REDIS_OK;
-      replies.emplace_back(static_cast<redisReply*>(raw));
-      if (ok && replies.back()->type == REDIS_REPLY_ERROR) {
-        log::warn("event=presence_script_failed error=\"{}\"", replies.back()->str);
-      }
-    }
-  }
-  if (!ok) {
-    if (!reported_down) {
-      log::warn("event=presence_unavailable host={} port={} error=\"{}\"", address.host,
-                address.port, connection ? connection->errstr : "cannot connect");
-      reported_down = true;
-    }
-    connection.reset();
-    return {};
-  }
-  if (reported_down) log::info("event=presence_available host={} port={}", address.host, address.port);
-  reported_down = false;
-  return replies;
-}
-
 }  // namespace
+
+struct RedisPresence::Call {
+  Script script;
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+};
 
 RedisPresence::RedisPresence(RedisPresenceOptions options) : options_(std::move(options)) {}
 
 RedisPresence::~RedisPresence() = default;
 
+std::vector<RedisReply> RedisPresence::run(const std::vector<Call>& calls) {
+  auto read_reply = [this](RedisReply& into) {
+    void* raw = nullptr;
+    const bool ok = redisGetReply(connection_.get(), &raw) == REDIS_OK;
+    into.reset(static_cast<redisReply*>(raw));
+    return ok;
+  };
+  bool ok = true;
+  if (!connection_) {
+    connection_ = connect_redis(options_.address);
+    ok = connection_ != nullptr;
+    if (ok) {
+      redisSetTimeout(connection_.get(), kCommandTimeout);
+      for (const auto& script : kScripts) {
+        append_command(connection_.get(), {"SCRIPT", "LOAD", script});
+      }
+      for (auto& sha : script_shas_) {
+        RedisReply loaded;
+        ok = ok && read_reply(loaded) && loaded->type == REDIS_REPLY_STRING;
+        if (ok) sha.assign(loaded->str, loaded->len);
+      }
+    }
+  }
+  std::vector<RedisReply> replies(ok ? calls.size() : 0);
+  if (ok) {
+    for (const Call& call : calls) {
+      std::vector<std::string_view> argv{"EVALSHA", script_shas_[call.script]};
+      const std::string key_count = std::to_string(call.keys.size());
+      argv.emplace_back(key_count);
+      argv.insert(argv.end(), call.keys.begin(), call.keys.end());
+      argv.insert(argv.end(), call.args.begin(), call.args.end());
+      append_command(connection_.get(), argv);
+    }
+    bool scripts_gone = false;  // SCRIPT FLUSH: load them again on a new connection
+    for (std::size_t i = 0; i < calls.size() && ok; ++i) {
+      ok = read_reply(replies[i]);
+      if (ok && replies[i]->type == REDIS_REPLY_ERROR) {
+        log::warn("event=presence_script_failed error=\"{}\"", replies[i]->str);
+        scripts_gone |= std::string_view(replies[i]->str).starts_with("NOSCRIPT");
+      }
+    }
+    if (ok && scripts_gone) connection_.reset();
+  }
+  if (!ok) {
+    if (!reported_down_) {
+      log::warn("event=presence_unavailable host={} port={} error=\"{}\"", options_.address.host,
+                options_.address.port, connection_ ? connection_->errstr : "cannot connect");
+      reported_down_ = true;
+    }
+    connection_.reset();
+    return {};
+  }
+  if (reported_down_) {
+    log::info("event=presence_available host={} port={}", options_.address.host,
+              options_.address.port);
+  }
+  reported_down_ = false;
+  return replies;
+}
+
 bool RedisPresence::arrived(UserId user) {
   std::lock_guard lock(mutex_);
-  const auto replies = run(connection_, options_.address, reported_down_,
-                           {Eval(kHere, {presence_key(user)},
-                                 {options_.node_id, std::to_string(options_.ttl.count())})});
+  const auto replies = run(
+      {{kHere, {presence_key(user)}, {options_.node_id, std::to_string(options_.ttl.count())}}});
   return replies.empty() || others_in(replies[0].get()) <= 0;
 }
 
 bool RedisPresence::left(UserId user, TimeMs last_seen) {
   std::lock_guard lock(mutex_);
-  const auto replies = run(connection_, options_.address, reported_down_,
-                           {Eval(kGone, {presence_key(user), last_seen_key(user)},
-                                 {options_.node_id, std::to_string(last_seen),
-                                  std::to_string(options_.last_seen_ttl.count())})});
+  const auto replies = run({{kGone,
+                             {presence_key(user), last_seen_key(user)},
+                             {options_.node_id, std::to_string(last_seen),
+                              std::to_string(options_.last_seen_ttl.count())}}});
   return replies.empty() || others_in(replies[0].get()) <= 0;
 }
 
 PresenceElsewhere RedisPresence::elsewhere(UserId user) {
   std::lock_guard lock(mutex_);
-  const auto replies = run(connection_, options_.address, reported_down_,
-                           {Eval(kElsewhere, {presence_key(user), last_seen_key(user)},
-                                 {options_.node_id})});
+  const auto replies =
+      run({{kElsewhere, {presence_key(user), last_seen_key(user)}, {options_.node_id}}});
   PresenceElsewhere out;
   const redisReply* r = replies.empty() ? nullptr : replies[0].get();
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return out;
@@ -167,13 +187,14 @@ PresenceElsewhere RedisPresence::elsewhere(UserId user) {
 
 void RedisPresence::heartbeat(const std::vector<UserId>& here) {
   if (here.empty()) return;
-  std::vector<Eval> batch;
-  batch.reserve(here.size());
+  std::vector<Call> calls;
+  calls.reserve(here.size());
   const std::string ttl = std::to_string(options_.ttl.count());
-  for (const UserId user : here) batch.emplace_back(kHere, std::vector{presence_key(user)},
-                                                    std::vector{options_.node_id, ttl});
+  for (const UserId user : here) {
+    calls.push_back({kHere, {presence_key(user)}, {options_.node_id, ttl}});
+  }
   std::lock_guard lock(mutex_);
-  run(connection_, options_.address, reported_down_, batch);
+  run(calls);
 }
 
 }  // namespace parley

@@ -12,14 +12,17 @@
 //                            (ChatService::flush_last_seen) to have it.
 // Each change is one Lua script, atomic in Redis: of two nodes losing the user at once exactly
 // one sees the other gone and announces offline. Times come from Redis's clock, not the nodes'.
+// The scripts are loaded once per connection (SCRIPT LOAD) and called by their SHA1.
 //
 // When Redis is unreachable every answer is "nobody else": each node announces its own changes
 // (at worst an extra online or offline event) and presence queries see this node only.
 // Thread-safety: every method from any thread (one connection, behind a mutex).
 
+#include <array>
 #include <chrono>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "presence/presence.hpp"
 #include "redis/redis_client.hpp"
@@ -46,9 +49,15 @@ class RedisPresence final : public Presence {
   void heartbeat(const std::vector<chat::UserId>& here) override;
 
  private:
+  struct Call;  // one EVALSHA: a script, its keys and arguments (redis_presence.cpp)
+  // Sends every call in one write and reads their replies, in order; connects (and loads the
+  // scripts) first if needed. Empty when Redis cannot be reached. Called with mutex_ held.
+  std::vector<RedisReply> run(const std::vector<Call>& calls);
+
   const RedisPresenceOptions options_;
   std::mutex mutex_;
   RedisConnection connection_;  // connected on first use, again after an error
+  std::array<std::string, 3> script_shas_;  // of the scripts loaded on connection_
   bool reported_down_ = false;  // the outage was logged once
 };
 

@@ -3,6 +3,7 @@
 #include "presence/redis/redis_presence.hpp"
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -61,6 +62,18 @@ TEST_F(RedisPresenceTest, ANodeThatStopsHeartbeatingTakesItsUsersWithIt) {
   EXPECT_TRUE(survivor.elsewhere(kept).online);
   EXPECT_FALSE(survivor.elsewhere(dropped).online);  // expired: its node stopped refreshing it
   EXPECT_TRUE(survivor.arrived(dropped));            // so the next arrival is announced
+}
+
+TEST_F(RedisPresenceTest, ScriptsFlushedFromRedisAreLoadedAgain) {
+  auto a = node("node-flushed"), b = node("node-other");
+  ASSERT_TRUE(a.arrived(fresh_user()));  // a has loaded its scripts
+  auto admin = connect_redis(address_);
+  ASSERT_TRUE(admin);
+  freeReplyObject(redisCommand(admin.get(), "SCRIPT FLUSH"));
+  const auto user = fresh_user();
+  a.arrived(user);               // NOSCRIPT: a drops the connection, reloads on the next call
+  ASSERT_TRUE(a.arrived(user));  // written this time
+  EXPECT_FALSE(b.arrived(user));
 }
 
 TEST(RedisPresence, WithoutRedisEveryNodeAnswersForItself) {

@@ -485,9 +485,9 @@ Status PostgresStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>
 
 // ---- messages ------------------------------------------------------------------------------
 
-std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const NewMessage> batch,
-                                                             TimeMs now, IdGenerator& ids,
-                                                             std::span<const LogPosition> positions) {
+std::vector<Result<Appended>> PostgresStore::append_messages(
+    std::span<const NewMessage> batch, TimeMs now, IdGenerator& ids,
+    std::span<const LogPosition> positions) {
   std::vector<Result<Appended>> results;
   results.reserve(batch.size());
   auto fail_all = [&](const Error& e) {
@@ -588,7 +588,9 @@ std::vector<Result<Appended>> PostgresStore::append_messages(std::span<const New
                          "RETURNING c.id, c.last_seq - v.n + 1",
                          {ids_param.str(), counts.str()});
     if (!bumped.ok()) return fail(bumped);
-    for (int row = 0; row < bumped.rows(); ++row) next_seq[bumped.text(row, 0)] = bumped.i64(row, 1);
+    for (int row = 0; row < bumped.rows(); ++row) {
+      next_seq[bumped.text(row, 0)] = bumped.i64(row, 1);
+    }
   }
 
   pg::ArrayParam col_conv, col_seq, col_id, col_sender, col_client, col_body, col_reply, col_ts;
