@@ -172,6 +172,27 @@ TEST_P(StoreContract, RetriedClientMsgIdReturnsTheOriginal) {
   ASSERT_EQ(page->messages.size(), 1u);  // stored once
 }
 
+TEST_P(StoreContract, BodiesAndClientIdsAreStoredByteForByte) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  // What a batch encoding could mangle: quotes, backslashes, commas, braces, the word NULL.
+  const std::string body = "say \"hi\", {then} \\ NULL \\\" é";
+  const std::string client_id = "id,with\"quote\\";
+  auto r = f.append({f.msg(ab, a, client_id, body), f.msg(ab, b, "NULL", "NULL")});
+  ASSERT_TRUE(r[0].ok() && r[1].ok());
+  auto page = f.store->history(ab, HistoryQuery{});
+  ASSERT_EQ(page->messages.size(), 2u);
+  EXPECT_EQ(page->messages[0].body, body);
+  EXPECT_EQ(page->messages[0].client_msg_id, client_id);
+  EXPECT_EQ(page->messages[1].body, "NULL");
+  EXPECT_EQ(page->messages[1].client_msg_id, "NULL");
+  auto retry = f.append({f.msg(ab, a, client_id, "again")});  // found by the same key
+  ASSERT_TRUE(retry[0].ok());
+  EXPECT_TRUE(retry[0]->duplicate);
+  EXPECT_EQ(retry[0]->msg.body, body);
+}
+
 TEST_P(StoreContract, AppendToUnknownConversationFailsAloneInItsBatch) {
   Fixture f(GetParam());
   const auto a = f.user("alice"), b = f.user("bob");
