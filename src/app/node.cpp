@@ -207,6 +207,7 @@ int run_node(const Config& c) {
       bus_options.address = redis;
       bus_options.node_id = node_id;
       bus_options.render = [](const chat::Event& e) { return api::event_frame(e); };
+      bus_options.groups_of = [&store](chat::UserId user) { return store.groups_of(user); };
       // Events may have been missed while Redis was away: every session should sync.
       bus_options.on_reconnect = [&hub_for_bus] {
         if (!hub_for_bus) return;

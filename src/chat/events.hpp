@@ -18,12 +18,13 @@ struct MessageEvent {
 };
 
 // Membership changed (the `conversation` event): change is "created", "added", "removed".
-// `user` is the member who was added or removed (empty for "created").
+// `user` is the member who was added or removed (empty for "created"), `user_id` their id (0).
 struct ConversationEvent {
   ConvId conv;
   std::string change;
   std::string user;
   std::string by;
+  UserId user_id = 0;
 };
 
 // A message was edited or deleted (the `message_updated` event): msg is its new state.
@@ -71,6 +72,9 @@ using Event = std::variant<MessageEvent, ConversationEvent, MessageUpdatedEvent,
 
 struct Envelope {
   ConvId conv;  // empty for events about a user (presence)
+  // conv is a group. The cluster bus carries a group's events on the group's channel, to the
+  // nodes with members of it; every other event on its recipients' own channels.
+  bool group = false;
   std::vector<UserId> recipients;  // users whose online sessions receive the event
   Event event;
 };

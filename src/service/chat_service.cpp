@@ -164,14 +164,16 @@ Result<Conversation> ChatService::require_group(const ConvId& id) {
   return conv;
 }
 
-void ChatService::publish_membership(const ConvId& conv, std::string change, std::string user,
-                                     std::string by, std::vector<UserId> extra_recipients) {
+void ChatService::publish_membership(const ConvId& conv, std::string change, UserId member,
+                                     std::string username, std::string by) {
   auto list = members_.get(conv);
   MemberList recipients = list ? **list : MemberList{};
-  for (auto id : extra_recipients) {
-    if (!MembershipCache::find(recipients, id)) recipients.push_back({id, Role::member});
+  // A removed member hears about it too, so every one of its sessions drops the conversation.
+  if (member && !MembershipCache::find(recipients, member)) {
+    recipients.entries.push_back({member, Role::member});
   }
-  publish(conv, ConversationEvent{conv, std::move(change), std::move(user), std::move(by)},
+  publish(conv,
+          ConversationEvent{conv, std::move(change), std::move(username), std::move(by), member},
           recipients);
 }
 
@@ -205,7 +207,7 @@ Result<Conversation> ChatService::create_group(const Caller& caller, std::string
   }
   auto conv = store_.create_group(g);
   if (!conv) return conv;
-  publish_membership(conv->id, "created", "", caller.username, {});
+  publish_membership(conv->id, "created", 0, "", caller.username);
   return conv;
 }
 
@@ -223,7 +225,7 @@ Status ChatService::add_member(const Caller& caller, const ConvId& group,
   auto added = store_.add_member(group, *user_id, Role::member, clock_.now_ms());
   if (!added) return added;
   members_.invalidate(group);
-  publish_membership(group, "added", std::string(username), caller.username, {});
+  publish_membership(group, "added", *user_id, std::string(username), caller.username);
   return ok_status();
 }
 
@@ -245,8 +247,7 @@ Status ChatService::remove_member(const Caller& caller, const ConvId& group,
   auto removed = store_.remove_member(group, *user_id, clock_.now_ms());
   if (!removed) return removed;
   members_.invalidate(group);
-  // The removed user hears about it too, so every one of its sessions drops the conversation.
-  publish_membership(group, "removed", std::string(username), caller.username, {*user_id});
+  publish_membership(group, "removed", *user_id, std::string(username), caller.username);
   return ok_status();
 }
 
@@ -266,7 +267,7 @@ Result<Conversation> ChatService::join_group(const Caller& caller, const ConvId&
   auto added = store_.add_member(group, caller.user_id, Role::member, clock_.now_ms());
   if (!added && added.error().code != Errc::conflict) return added.error();
   members_.invalidate(group);
-  publish_membership(group, "added", caller.username, caller.username, {});
+  publish_membership(group, "added", caller.user_id, caller.username, caller.username);
   return conv;
 }
 
@@ -297,8 +298,9 @@ void ChatService::publish(const ConvId& conv, Event event, const MemberList& mem
                           UserId except) {
   auto env = std::make_shared<Envelope>();
   env->conv = conv;
-  env->recipients.reserve(members.size());
-  for (const auto& m : members) {
+  env->group = members.kind == ConvKind::group;
+  env->recipients.reserve(members.entries.size());
+  for (const auto& m : members.entries) {
     if (m.user_id != except) env->recipients.push_back(m.user_id);
   }
   env->event = std::move(event);

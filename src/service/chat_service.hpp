@@ -191,8 +191,10 @@ class ChatService {
   void publish(const chat::ConvId& conv, chat::Event event, const MemberList& members,
                chat::UserId except = 0);
   Status attach_receipts(const chat::ConvId& conv, chat::HistoryPage& page);
-  void publish_membership(const chat::ConvId& conv, std::string change, std::string user,
-                          std::string by, std::vector<chat::UserId> extra_recipients);
+  // A ConversationEvent to the members (and to `member`, the one added or removed; 0 for
+  // "created").
+  void publish_membership(const chat::ConvId& conv, std::string change, chat::UserId member,
+                          std::string username, std::string by);
 
   Store& store_;
   MessageLog& log_;

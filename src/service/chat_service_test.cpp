@@ -107,6 +107,8 @@ TEST(ChatService, DirectMessagesPublishToBothUsersOnce) {
   auto recipients = published[0]->recipients;
   std::sort(recipients.begin(), recipients.end());
   EXPECT_EQ(recipients, (std::vector<UserId>{alice.user_id, bob.user_id}));
+  // Not a group: a cluster bus carries it on the two users' own channels.
+  EXPECT_FALSE(published[0]->group);
 
   EXPECT_EQ(f.send_to(alice, "nobody", "c2").error().code, Errc::not_found);
   EXPECT_EQ(f.send_to(alice, "alice", "c3").error().code, Errc::bad_request);
@@ -161,8 +163,11 @@ TEST(ChatService, MembershipRulesAndEvents) {
   ASSERT_NE(event, nullptr);
   EXPECT_EQ(event->change, "removed");
   EXPECT_EQ(event->user, "carol");
+  EXPECT_EQ(event->user_id, carol.user_id);  // whose interest in the group a cluster bus drops
   EXPECT_NE(std::find(last->recipients.begin(), last->recipients.end(), carol.user_id),
             last->recipients.end());
+  // Every event of a group is marked so (a cluster bus carries it on the group's channel).
+  for (const auto& env : published) EXPECT_TRUE(env->group) << env->event.index();
 }
 
 TEST(ChatService, JoinByPasscode) {

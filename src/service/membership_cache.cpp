@@ -16,8 +16,9 @@ Result<MemberListPtr> MembershipCache::get(const chat::ConvId& conv) {
   auto members = store_.members(conv);
   if (!members) return members.error();
   auto list = std::make_shared<MemberList>();
-  list->reserve(members->size());
-  for (const auto& m : *members) list->push_back({m.user_id, m.role});
+  list->kind = exists->kind;
+  list->entries.reserve(members->size());
+  for (const auto& m : *members) list->entries.push_back({m.user_id, m.role});
   MemberListPtr result = std::move(list);
   std::lock_guard lock(mutex_);
   if (generation == generation_) {
@@ -40,7 +41,7 @@ void MembershipCache::invalidate(const chat::ConvId& conv) {
 }
 
 const MemberEntry* MembershipCache::find(const MemberList& list, chat::UserId user) {
-  for (const auto& m : list) {
+  for (const auto& m : list.entries) {
     if (m.user_id == user) return &m;
   }
   return nullptr;

@@ -24,7 +24,10 @@ struct MemberEntry {
   chat::UserId user_id;
   chat::Role role;
 };
-using MemberList = std::vector<MemberEntry>;
+struct MemberList {
+  chat::ConvKind kind = chat::ConvKind::group;
+  std::vector<MemberEntry> entries;
+};
 using MemberListPtr = std::shared_ptr<const MemberList>;
 
 class MembershipCache {

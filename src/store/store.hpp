@@ -124,6 +124,9 @@ class Store {
   virtual Result<std::vector<chat::Departure>> departures_of(chat::UserId user) = 0;
   // Everyone who shares at least one conversation with user (presence goes only to them).
   virtual Result<std::vector<chat::UserId>> contacts_of(chat::UserId user) = 0;
+  // The groups (not direct conversations) the user is a member of: the cluster bus subscribes
+  // to their channels while the user has sessions on a node.
+  virtual Result<std::vector<chat::ConvId>> groups_of(chat::UserId user) = 0;
 
   // Receipts. Moves the member's cursors forward to the given seqs (0: leave that one), clamped
   // to the conversation's last_seq; never backwards; reading implies delivery. Returns the

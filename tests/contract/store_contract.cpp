@@ -375,6 +375,24 @@ TEST_P(StoreContract, EditsAndDeletesBySenderOnlyWithRevs) {
   EXPECT_EQ((*f.store->conversations_of(b))[0].unread, 1);
 }
 
+TEST_P(StoreContract, GroupsOfAUserAreItsGroupsOnlyAndLeaveWithIt) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob"), c = f.user("carol");
+  f.direct(a, b);  // not a group
+  const auto g1 = f.group(a, {b});
+  const auto g2 = f.group(c, {a});
+  f.group(c, {b});  // a is not in it
+  auto groups = f.store->groups_of(a);
+  ASSERT_TRUE(groups.ok());
+  std::sort(groups->begin(), groups->end());
+  auto expected = std::vector<ConvId>{g1, g2};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(*groups, expected);
+  ASSERT_TRUE(f.store->remove_member(g2, a, kNow).ok());
+  EXPECT_EQ(*f.store->groups_of(a), std::vector<ConvId>{g1});
+  EXPECT_TRUE(f.store->groups_of(f.user("dave"))->empty());
+}
+
 TEST_P(StoreContract, ContactsAndLastSeen) {
   Fixture f(GetParam());
   const auto a = f.user("alice"), b = f.user("bob"), c = f.user("carol"), d = f.user("dave");

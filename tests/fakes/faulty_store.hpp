@@ -62,6 +62,9 @@ class FaultyStore final : public Store {
   Result<std::vector<chat::UserId>> contacts_of(chat::UserId u) override {
     return inner_.contacts_of(u);
   }
+  Result<std::vector<chat::ConvId>> groups_of(chat::UserId u) override {
+    return inner_.groups_of(u);
+  }
   Result<std::pair<chat::Cursors, bool>> advance_cursors(std::string_view c, chat::UserId u,
                                                          chat::Seq d, chat::Seq r) override {
     return inner_.advance_cursors(c, u, d, r);

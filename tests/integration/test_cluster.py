@@ -48,6 +48,27 @@ def test_a_member_added_on_one_node_can_send_at_once_on_another(cluster):
     assert wa.event("message")["msg"]["id"] == msg["id"]
 
 
+def test_a_member_added_on_another_node_gets_the_group_live_and_stops_when_removed(cluster):
+    a, b = cluster(2)
+    alice = a.register("alice")["token"]
+    carol = b.register("carol")["token"]
+    gid = a.api("POST", "/groups/create", {"name": "g", "members": []}, token=alice, expect=201)["id"]
+    wa, wc = a.ws(token=alice), b.ws(token=carol)
+    # Node b has nobody in the group: it does not listen to it. Adding carol makes it listen
+    # before carol hears of it, so the very next message reaches her.
+    a.api("PUT", f"/groups/{gid}/add-member", {"member": "carol"}, token=alice)
+    assert wc.event("conversation")["change"] == "added"
+    first = wa.send_msg("welcome", conv=gid)
+    assert wc.event("message")["msg"]["id"] == first["id"]
+
+    a.api("DELETE", f"/groups/{gid}/remove-member", {"member": "carol"}, token=alice)
+    assert wc.event("conversation")["change"] == "removed"
+    wa.send_msg("carol is gone", conv=gid)
+    marker = wa.send_msg("psst", to="carol")  # published after the group message
+    got = wc.event("message")["msg"]
+    assert got["id"] == marker["id"], got  # the group message never came
+
+
 def test_logout_on_one_node_closes_that_session_on_another_and_refuses_its_token(cluster):
     a, b = cluster(2)
     login = a.register("alice")

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
-#include <charconv>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "core/logging.hpp"
@@ -24,24 +24,40 @@ constexpr const char* kClusterChannel = "parley:cluster";
 constexpr std::chrono::milliseconds kRetry{200};
 constexpr std::size_t kMaxOutbox = 100000;  // events held while Redis is slow; beyond: dropped
 
-constexpr std::string_view kUserChannelPrefix = "parley:user:";
-std::string user_channel(UserId user) {
-  return std::string(kUserChannelPrefix) + std::to_string(user);
-}
-UserId parse_user(std::string_view digits) {
-  UserId user = 0;
-  std::from_chars(digits.data(), digits.data() + digits.size(), user);
-  return user;
+std::string user_channel(UserId user) { return "parley:user:" + std::to_string(user); }
+constexpr std::string_view kGroupChannelPrefix = "parley:group:";
+std::string group_channel(const ConvId& group) {
+  return std::string(kGroupChannelPrefix) + group;
 }
 std::string node_channel(const std::string& node) { return "parley:node:" + node; }
 
-// The wire form of one relayed event (one recipient, or a cluster-wide notice with user 0).
-std::string encode(const std::string& node, const ConvId& conv, UserId user,
-                   const std::string& frame, SessionId revoked, bool membership_changed) {
-  json::object o{{"o", node}, {"c", conv}, {"u", user}, {"f", frame}};
+// The wire form of one relayed event: "o" the node that published it, "c" the conversation,
+// "f" the client frame; on a group's channel "r" its recipients; on a user's channel "u" the
+// user (0 on the cluster channel), "s" a revoked login session, "m" membership changed, "g"
+// whether the user is in the group after a membership change.
+struct Wire {
+  const std::string& node;
+  const ConvId& conv;
+  const std::string& frame;
+};
+std::string encode_for_group(const Wire& w, const std::vector<UserId>& recipients) {
+  json::array r(recipients.begin(), recipients.end());
+  return json::serialize(json::object{{"o", w.node}, {"c", w.conv}, {"r", std::move(r)},
+                                      {"f", w.frame}});
+}
+std::string encode_for_user(const Wire& w, UserId user, SessionId revoked, bool membership,
+                            std::optional<bool> in_group) {
+  json::object o{{"o", w.node}, {"c", w.conv}, {"u", user}, {"f", w.frame}};
   if (revoked) o["s"] = revoked;
-  if (membership_changed) o["m"] = true;
+  if (membership) o["m"] = true;
+  if (in_group) o["g"] = *in_group;
   return json::serialize(o);
+}
+
+// After a membership change, whether `user` is in the group: all its recipients are members,
+// but the one removed.
+bool in_group_after(const ConversationEvent& change, UserId user) {
+  return !(change.change == "removed" && user == change.user_id);
 }
 
 // Waits up to `timeout` or until woken (eventfd), and consumes the wake-up.
@@ -53,6 +69,11 @@ void pause(int fd, std::chrono::milliseconds timeout) {
   }
 }
 
+void run(std::vector<std::function<void()>>& callbacks) {
+  for (auto& callback : callbacks) callback();
+  callbacks.clear();
+}
+
 }  // namespace
 
 RedisBus::RedisBus(RedisBusOptions options)
@@ -61,6 +82,7 @@ RedisBus::RedisBus(RedisBusOptions options)
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
   publisher_ = std::thread([this] { publisher_loop(); });
   subscriber_ = std::thread([this] { subscriber_loop(); });
+  loader_ = std::thread([this] { loader_loop(); });
 }
 
 RedisBus::~RedisBus() {
@@ -69,14 +91,17 @@ RedisBus::~RedisBus() {
 }
 
 void RedisBus::stop() {
+  // Set under each condition's mutex, so that no waiter misses it between test and wait.
   {
-    std::lock_guard lock(publish_mutex_);
+    std::scoped_lock lock(publish_mutex_, watch_mutex_);
     stopping_ = true;
   }
   publish_wanted_.notify_one();
+  load_wanted_.notify_one();
   wake_subscriber();
-  if (publisher_.joinable()) publisher_.join();
-  if (subscriber_.joinable()) subscriber_.join();
+  for (auto* t : {&publisher_, &subscriber_, &loader_}) {
+    if (t->joinable()) t->join();
+  }
 }
 
 void RedisBus::wake_subscriber() {
@@ -84,27 +109,48 @@ void RedisBus::wake_subscriber() {
   [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
 }
 
+void RedisBus::deliver(const EnvelopePtr& envelope) {
+  if (sink_) sink_(envelope);
+}
+
 // ---- publishing
 
 void RedisBus::publish(EnvelopePtr envelope) {
   // This node's sessions first, directly: they do not wait for Redis, nor miss events when it
-  // is down.
-  if (sink_) sink_(envelope);
+  // is down. A membership change first moves this node's interest in the group.
+  const auto* change = std::get_if<ConversationEvent>(&envelope->event);
+  if (change) {
+    std::vector<std::pair<UserId, bool>> members;
+    for (const UserId user : envelope->recipients) {
+      members.emplace_back(user, in_group_after(*change, user));
+    }
+    apply_membership(envelope, change->conv, members);
+  } else {
+    deliver(envelope);
+  }
 
   const auto* revoked = std::get_if<SessionRevokedEvent>(&envelope->event);
   const SessionId revoked_id = revoked ? revoked->session_id : 0;
-  const bool membership = std::holds_alternative<ConversationEvent>(envelope->event);
+  const std::string no_frame;
   std::vector<std::pair<std::string, std::string>> out;
-  out.reserve(envelope->recipients.size() + 1);
-  if (revoked_id || membership) {
+  if (revoked_id || change) {
     out.emplace_back(kClusterChannel,
-                     encode(options_.node_id, envelope->conv, 0, "", revoked_id, membership));
+                     encode_for_user({options_.node_id, envelope->conv, no_frame}, 0, revoked_id,
+                                     change != nullptr, std::nullopt));
   }
   if (!envelope->recipients.empty()) {
     const std::string frame = options_.render(envelope->event);
-    for (const UserId user : envelope->recipients) {
-      out.emplace_back(user_channel(user), encode(options_.node_id, envelope->conv, user, frame,
-                                                  revoked_id, membership));
+    const Wire wire{options_.node_id, envelope->conv, frame};
+    if (envelope->group && !change) {
+      out.emplace_back(group_channel(envelope->conv), encode_for_group(wire, envelope->recipients));
+    } else {
+      out.reserve(out.size() + envelope->recipients.size());
+      for (const UserId user : envelope->recipients) {
+        std::optional<bool> in_group;
+        if (change) in_group = in_group_after(*change, user);
+        out.emplace_back(user_channel(user),
+                         encode_for_user(wire, user, revoked_id, change != nullptr, in_group));
+      }
     }
   }
   enqueue(std::move(out));
@@ -117,6 +163,7 @@ void RedisBus::send_to_node(const std::string& node, std::string payload) {
 }
 
 void RedisBus::enqueue(std::vector<std::pair<std::string, std::string>> items) {
+  if (items.empty()) return;
   {
     std::lock_guard lock(publish_mutex_);
     if (outbox_.size() + items.size() > kMaxOutbox) {
@@ -143,7 +190,7 @@ void RedisBus::publisher_loop() {
       if (!ctx) {  // Redis is down: these events reach only this node (already delivered)
         batch.clear();
         std::unique_lock lock(publish_mutex_);
-        publish_wanted_.wait_for(lock, kRetry, [this] { return stopping_; });
+        publish_wanted_.wait_for(lock, kRetry, [this] { return stopping_.load(); });
         continue;
       }
     }
@@ -166,25 +213,99 @@ void RedisBus::publisher_loop() {
   }
 }
 
-// ---- subscribing
+// ---- interest
 
-void RedisBus::watch(UserId user, Ready ready) {
-  bool subscribe = false;
-  {
-    std::lock_guard lock(watch_mutex_);
-    subscribe = ++watched_[user] == 1;
-    if (subscribed_ && subscribe) {
-      changes_.emplace_back(true, user);
-      ++unconfirmed_[user].subscribes;
-    }
-    if (auto it = unconfirmed_.find(user); it != unconfirmed_.end() && ready) {
-      it->second.ready.push_back(std::move(ready));  // runs when Redis answers the SUBSCRIBE
-      ready = nullptr;
+void RedisBus::subscribe_locked(const std::string& channel) {
+  if (!subscribed_) return;  // sent with everything else at the next connect
+  ++unconfirmed_[channel].subscribes;
+  changes_.emplace_back(true, channel);
+}
+
+void RedisBus::unsubscribe_locked(const std::string& channel) {
+  if (subscribed_) changes_.emplace_back(false, channel);
+}
+
+void RedisBus::after_confirmed_locked(const std::vector<std::string>& channels,
+                                      std::function<void()> then, Callbacks& later) {
+  std::vector<Unconfirmed*> pending;
+  for (const auto& channel : channels) {
+    if (auto it = unconfirmed_.find(channel); it != unconfirmed_.end()) {
+      pending.push_back(&it->second);
     }
   }
-  // Otherwise subscribed already, or Redis is away (sessions resync once it is back).
-  if (ready) ready();
-  if (subscribe) wake_subscriber();
+  if (pending.empty()) {
+    later.push_back(std::move(then));
+    return;
+  }
+  // Every waiting callback runs on the subscriber thread (or in confirm_all there): a plain
+  // count is enough.
+  auto left = std::make_shared<std::size_t>(pending.size());
+  auto shared_then = std::make_shared<std::function<void()>>(std::move(then));
+  for (auto* p : pending) {
+    p->then.push_back([left, shared_then] {
+      if (--*left == 0) (*shared_then)();
+    });
+  }
+}
+
+void RedisBus::join_group_locked(Watched& user, const ConvId& group) {
+  if (!user.groups.insert(group).second) return;
+  if (++group_users_[group] == 1) subscribe_locked(group_channel(group));
+}
+
+void RedisBus::leave_group_locked(Watched& user, const ConvId& group) {
+  if (user.groups.erase(group) == 0) return;
+  auto it = group_users_.find(group);
+  if (it == group_users_.end() || --it->second > 0) return;
+  group_users_.erase(it);
+  unsubscribe_locked(group_channel(group));
+}
+
+void RedisBus::apply_membership(const EnvelopePtr& envelope, const ConvId& group,
+                                const std::vector<std::pair<UserId, bool>>& members) {
+  Callbacks later;
+  {
+    std::lock_guard lock(watch_mutex_);
+    for (const auto& [user, in_group] : members) {
+      auto it = watched_.find(user);
+      if (it == watched_.end()) continue;
+      if (in_group) {
+        join_group_locked(it->second, group);
+      } else {
+        leave_group_locked(it->second, group);
+      }
+    }
+    // Later changes of the same group queue behind this one: the sink sees them in order.
+    after_confirmed_locked({group_channel(group)}, [this, envelope] { deliver(envelope); }, later);
+  }
+  run(later);
+  wake_subscriber();
+}
+
+void RedisBus::watch(UserId user, Ready ready) {
+  Callbacks later;
+  {
+    std::lock_guard lock(watch_mutex_);
+    auto& w = watched_[user];
+    if (++w.sessions == 1) {
+      w.epoch = ++next_epoch_;
+      // The groups are read once the user's channel holds: a membership change committed
+      // after the read is then sure to arrive on it.
+      const auto channel = user_channel(user);
+      subscribe_locked(channel);
+      after_confirmed_locked({channel}, [this, user, epoch = w.epoch] { queue_load(user, epoch); },
+                             later);
+    }
+    if (ready) {
+      if (w.ready) {
+        later.push_back(std::move(ready));
+      } else {
+        w.waiting.push_back(std::move(ready));
+      }
+    }
+  }
+  run(later);
+  wake_subscriber();
 }
 
 void RedisBus::unwatch(UserId user) {
@@ -192,59 +313,127 @@ void RedisBus::unwatch(UserId user) {
   {
     std::lock_guard lock(watch_mutex_);
     auto it = watched_.find(user);
-    if (it == watched_.end() || --it->second > 0) return;
+    if (it == watched_.end() || --it->second.sessions > 0) return;
+    auto& w = it->second;
+    unsubscribe_locked(user_channel(user));
+    for (const auto& group : std::vector<ConvId>(w.groups.begin(), w.groups.end())) {
+      leave_group_locked(w, group);
+    }
+    gone.swap(w.waiting);  // whoever still waits has closed
     watched_.erase(it);
-    if (subscribed_) changes_.emplace_back(false, user);
-    // Whoever still waits has closed; the SUBSCRIBEs in flight are still counted.
-    if (auto w = unconfirmed_.find(user); w != unconfirmed_.end()) gone.swap(w->second.ready);
   }
   for (auto& r : gone) r();
   wake_subscriber();
 }
 
-void RedisBus::confirm(UserId user) {
+void RedisBus::queue_load(UserId user, std::uint64_t epoch) {
+  {
+    std::lock_guard lock(watch_mutex_);
+    to_load_.emplace_back(user, epoch);
+  }
+  load_wanted_.notify_one();
+}
+
+void RedisBus::mark_ready(UserId user, std::uint64_t epoch) {
   std::vector<Ready> ready;
   {
     std::lock_guard lock(watch_mutex_);
-    auto it = unconfirmed_.find(user);
-    if (it == unconfirmed_.end() || --it->second.subscribes > 0) return;
-    ready = std::move(it->second.ready);
-    unconfirmed_.erase(it);
+    auto it = watched_.find(user);
+    if (it == watched_.end() || it->second.epoch != epoch) return;
+    it->second.ready = true;
+    ready.swap(it->second.waiting);
   }
   for (auto& r : ready) r();
 }
 
+void RedisBus::loader_loop() {
+  for (;;) {
+    std::pair<UserId, std::uint64_t> next;
+    {
+      std::unique_lock lock(watch_mutex_);
+      load_wanted_.wait(lock, [this] { return stopping_ || !to_load_.empty(); });
+      if (stopping_) return;
+      next = to_load_.front();
+      to_load_.pop_front();
+      auto it = watched_.find(next.first);
+      if (it == watched_.end() || it->second.epoch != next.second) continue;  // gone since
+    }
+    load_groups(next.first, next.second);
+  }
+}
+
+void RedisBus::load_groups(UserId user, std::uint64_t epoch) {
+  auto groups = options_.groups_of ? options_.groups_of(user)
+                                   : Result<std::vector<ConvId>>(std::vector<ConvId>{});
+  Callbacks later;
+  {
+    std::unique_lock lock(watch_mutex_);
+    auto it = watched_.find(user);
+    if (it == watched_.end() || it->second.epoch != epoch) return;
+    if (!groups) {
+      // The store is away: its sessions wait (they could not read anything either), and so do
+      // the loads behind this one, rather than spin.
+      log::warn("event=bus_groups_unavailable user={} error=\"{}\"", user, groups.error().message);
+      to_load_.emplace_front(user, epoch);
+      load_wanted_.wait_for(lock, kRetry, [this] { return stopping_.load(); });
+      return;
+    }
+    auto& w = it->second;
+    for (const auto& group : *groups) join_group_locked(w, group);
+    std::vector<std::string> channels;
+    channels.reserve(w.groups.size());
+    for (const auto& group : w.groups) channels.push_back(group_channel(group));
+    after_confirmed_locked(channels, [this, user, epoch] { mark_ready(user, epoch); }, later);
+  }
+  run(later);
+  wake_subscriber();
+}
+
+void RedisBus::confirm(const std::string& channel) {
+  Callbacks then;
+  {
+    std::lock_guard lock(watch_mutex_);
+    auto it = unconfirmed_.find(channel);
+    if (it == unconfirmed_.end() || --it->second.subscribes > 0) return;
+    then = std::move(it->second.then);
+    unconfirmed_.erase(it);
+  }
+  run(then);
+}
+
 void RedisBus::confirm_all() {
-  std::vector<Ready> ready;
+  Callbacks then;
   {
     std::lock_guard lock(watch_mutex_);
     for (auto& [_, waiting] : unconfirmed_) {
-      for (auto& r : waiting.ready) ready.push_back(std::move(r));
+      for (auto& t : waiting.then) then.push_back(std::move(t));
     }
     unconfirmed_.clear();
   }
-  for (auto& r : ready) r();
+  run(then);
 }
+
+// ---- subscribing
 
 void RedisBus::subscriber_loop() {
   bool connected_before = false;
   for (;;) {
-    {
-      std::lock_guard lock(publish_mutex_);
-      if (stopping_) return;
-    }
+    if (stopping_) return;
     RedisConnection ctx = connect_redis(options_.address);
     if (!ctx) {
       pause(wake_fd_, kRetry);
       continue;
     }
-    // Everything watched now, in one go; later changes arrive through changes_.
+    // Everything of interest now, in one go; later changes arrive through changes_.
     std::vector<std::string> channels{kClusterChannel, node_channel_};
+    bool sessions_waited = false;  // sessions came before this connection: they may have missed events
     {
       std::lock_guard lock(watch_mutex_);
-      for (const auto& [user, count] : watched_) {
-        channels.push_back(user_channel(user));
-        ++unconfirmed_[user].subscribes;  // what a watch() meanwhile waits for
+      sessions_waited = connected_before || !watched_.empty();
+      for (const auto& [user, _] : watched_) channels.push_back(user_channel(user));
+      for (const auto& [group, _] : group_users_) channels.push_back(group_channel(group));
+      for (std::size_t i = 2; i < channels.size(); ++i) {
+        ++unconfirmed_[channels[i]].subscribes;  // what a watch() meanwhile waits for
       }
       changes_.clear();
       subscribed_ = true;
@@ -266,7 +455,7 @@ void RedisBus::subscriber_loop() {
     bool alive = send("SUBSCRIBE", channels);
     log::info("event=bus_connected host={} port={} channels={}", options_.address.host,
               options_.address.port, channels.size());
-    if (alive && connected_before && options_.on_reconnect) options_.on_reconnect();
+    if (alive && sessions_waited && options_.on_reconnect) options_.on_reconnect();
     connected_before = true;
 
     while (alive) {
@@ -275,17 +464,14 @@ void RedisBus::subscriber_loop() {
       if (fds[1].revents & POLLIN) {
         std::uint64_t ignored;
         [[maybe_unused]] auto n = ::read(wake_fd_, &ignored, sizeof ignored);
-        {
-          std::lock_guard lock(publish_mutex_);
-          if (stopping_) return;
-        }
-        std::vector<std::pair<bool, UserId>> changes;
+        if (stopping_) return;
+        std::vector<std::pair<bool, std::string>> changes;
         {
           std::lock_guard lock(watch_mutex_);
           changes.swap(changes_);
         }
-        for (const auto& [subscribe, user] : changes) {
-          alive = alive && send(subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", {user_channel(user)});
+        for (const auto& [subscribe, channel] : changes) {
+          alive = alive && send(subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", {channel});
         }
       }
       if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
@@ -298,12 +484,11 @@ void RedisBus::subscriber_loop() {
               reply->element[0]->type == REDIS_REPLY_STRING &&
               reply->element[1]->type == REDIS_REPLY_STRING) {
             const std::string_view kind(reply->element[0]->str, reply->element[0]->len);
-            const std::string_view channel(reply->element[1]->str, reply->element[1]->len);
+            std::string channel(reply->element[1]->str, reply->element[1]->len);
             if (kind == "message" && reply->element[2]->type == REDIS_REPLY_STRING) {
-              receive(std::string(channel),
-                      std::string(reply->element[2]->str, reply->element[2]->len));
-            } else if (kind == "subscribe" && channel.starts_with(kUserChannelPrefix)) {
-              confirm(parse_user(channel.substr(kUserChannelPrefix.size())));
+              receive(channel, std::string(reply->element[2]->str, reply->element[2]->len));
+            } else if (kind == "subscribe") {
+              confirm(channel);
             }
           }
           freeReplyObject(reply);
@@ -343,8 +528,19 @@ void RedisBus::receive(const std::string& channel, const std::string& payload) {
   if (const auto* u = o.if_contains("u"); u && u->is_int64() && u->get_int64() != 0) {
     env->recipients.push_back(u->get_int64());
   }
+  if (const auto* r = o.if_contains("r"); r && r->is_array()) {
+    env->group = true;
+    for (const auto& user : r->get_array()) {
+      if (user.is_int64()) env->recipients.push_back(user.get_int64());
+    }
+  }
   env->event = std::move(relayed);
-  if (sink_) sink_(env);
+  const auto* in_group = o.if_contains("g");
+  if (in_group && in_group->is_bool() && env->recipients.size() == 1 && !env->conv.empty()) {
+    apply_membership(env, env->conv, {{env->recipients[0], in_group->get_bool()}});
+    return;
+  }
+  deliver(env);
 }
 
 }  // namespace parley

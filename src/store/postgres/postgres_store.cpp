@@ -442,6 +442,19 @@ Result<std::vector<UserId>> PostgresStore::contacts_of(UserId user) {
   return out;
 }
 
+Result<std::vector<ConvId>> PostgresStore::groups_of(UserId user) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec("SELECT m.conversation_id FROM members m "
+                      "JOIN conversations c ON c.id = m.conversation_id "
+                      "WHERE m.user_id = $1 AND c.kind = 'group'",
+                      {user});
+  if (!r.ok()) return storage_error(r, "groups_of");
+  std::vector<ConvId> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+  return out;
+}
+
 Result<std::pair<Cursors, bool>> PostgresStore::advance_cursors(std::string_view conv, UserId user,
                                                                 Seq delivered, Seq read_up_to) {
   return transaction("advance_cursors", [&](Connection& c) -> Result<std::pair<Cursors, bool>> {

@@ -49,6 +49,7 @@ class PostgresStore final : public Store {
   Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId user) override;
   Result<std::vector<chat::Departure>> departures_of(chat::UserId user) override;
   Result<std::vector<chat::UserId>> contacts_of(chat::UserId user) override;
+  Result<std::vector<chat::ConvId>> groups_of(chat::UserId user) override;
 
   Result<std::pair<chat::Cursors, bool>> advance_cursors(std::string_view conv, chat::UserId user,
                                                          chat::Seq delivered,

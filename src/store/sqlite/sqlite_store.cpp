@@ -521,6 +521,18 @@ Result<std::vector<UserId>> SqliteStore::contacts_of(UserId user) {
   return out;
 }
 
+Result<std::vector<ConvId>> SqliteStore::groups_of(UserId user) {
+  auto lease = read();
+  Query q(*lease, "SELECT m.conversation_id FROM members m "
+                  "JOIN conversations c ON c.id = m.conversation_id "
+                  "WHERE m.user_id = ?1 AND c.kind = 'group'");
+  q.bind(1, user);
+  std::vector<ConvId> out;
+  while (q.step()) out.push_back(q.text(0));
+  if (q.failed()) return storage_error(*lease, "groups_of");
+  return out;
+}
+
 Result<std::pair<Cursors, bool>> SqliteStore::advance_cursors(std::string_view conv, UserId user,
                                                               Seq delivered, Seq read_up_to) {
   return write_transaction(write_mutex_, *writer_, "advance_cursors",
