@@ -17,7 +17,7 @@ namespace {
 
 // Runs job every `period` until the shards stop.
 template <class Job>
-asio::awaitable<void> every(std::chrono::seconds period, Job job) {
+asio::awaitable<void> every(std::chrono::milliseconds period, Job job) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(period);
@@ -42,6 +42,9 @@ void start_housekeeping(ApiContext& ctx, net::ShardPool& shards) {
   };
   asio::co_spawn(shards.context(0), every(ctx.options.last_seen_flush, flush_last_seen),
                  asio::detached);
+  // The first heartbeat at once: it makes this node known to the cluster's presence before its
+  // first users arrive (so that, should it die, another node announces them offline).
+  asio::post(ctx.presence, [&ctx] { ctx.service.presence_heartbeat(); });
   asio::co_spawn(shards.context(0), every(ctx.options.presence_heartbeat, presence_heartbeat),
                  asio::detached);
 }

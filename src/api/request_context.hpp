@@ -30,7 +30,7 @@ struct ApiOptions {
   std::chrono::milliseconds presence_grace{3000};
   std::chrono::seconds last_seen_flush{10};  // how often batched last-seen times are written
   // How often this node tells the cluster its users are still online (Presence::heartbeat).
-  std::chrono::seconds presence_heartbeat{10};
+  std::chrono::milliseconds presence_heartbeat{10000};
 };
 
 struct ApiContext {

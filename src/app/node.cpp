@@ -202,7 +202,7 @@ int run_node(const Config& c) {
       const RedisAddress redis = parse_backend_url(parse_redis_url, c.bus, "--bus");
       // An entry outlives two missed heartbeats.
       presence_owner = std::make_unique<RedisPresence>(RedisPresenceOptions{
-          redis, node_id, 3 * std::chrono::milliseconds(api::ApiOptions{}.presence_heartbeat)});
+          redis, node_id, 3 * std::chrono::milliseconds(c.presence_heartbeat_ms)});
       RedisBusOptions bus_options;
       bus_options.address = redis;
       bus_options.node_id = node_id;
@@ -254,6 +254,7 @@ int run_node(const Config& c) {
                         {}};
     ctx.options.allowed_origins = c.allowed_origins;
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
+    ctx.options.presence_heartbeat = std::chrono::milliseconds(c.presence_heartbeat_ms);
     ctx.options.typing_interval = std::chrono::milliseconds(c.typing_interval_ms);
 
     net::ConnectionLimits limits;

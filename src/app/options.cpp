@@ -127,6 +127,10 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--presence-grace-ms", c.presence_grace_ms, "PARLEY_PRESENCE_GRACE_MS",
       "A user whose last connection closed is announced offline only if still gone after this")
       ->check(CLI::Range(0u, 600000u));
+  opt("--presence-heartbeat-ms", c.presence_heartbeat_ms, "PARLEY_PRESENCE_HEARTBEAT_MS",
+      "How often a node refreshes its users' presence in Redis; a node silent for 3 times this "
+      "counts as dead and its users go offline. The same on every node")
+      ->check(CLI::Range(100u, 60000u));
   opt("--typing-interval-ms", c.typing_interval_ms, "PARLEY_TYPING_INTERVAL_MS",
       "At most one typing event per conversation per connection in this interval")
       ->check(CLI::Range(0u, 60000u));

@@ -32,6 +32,7 @@ struct Config {
   std::vector<std::string> allowed_origins;
 
   unsigned presence_grace_ms = 3000;
+  unsigned presence_heartbeat_ms = 10000;
   unsigned typing_interval_ms = 1000;
 
   unsigned group_commit_max_batch = 1024;

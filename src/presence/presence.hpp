@@ -7,7 +7,8 @@
 // cluster announces each change once: online when the first node gets the user, offline when
 // the last one loses them. The embedded LocalPresence has no other nodes; the cluster
 // RedisPresence (presence/redis) keeps one entry per node and user in Redis, which expires unless
-// heartbeat() refreshes it, so that a node that dies takes its users with it.
+// heartbeat() refreshes it, so that a node that dies takes its users with it — and the
+// heartbeat of one surviving node hands them back to be announced offline.
 // Threads: every method may block on the network. ChatService calls arrived, left and heartbeat
 // one at a time in order (its presence strand), elsewhere from the blocking pool.
 
@@ -24,6 +25,13 @@ struct PresenceElsewhere {
   std::optional<TimeMs> last_seen;  // the latest time another node saw the user's last session close
 };
 
+// A user whose last node died: nobody announced them offline. last_seen: when that node was
+// last heard of.
+struct Abandoned {
+  chat::UserId user = 0;
+  TimeMs last_seen = 0;
+};
+
 class Presence {
  public:
   virtual ~Presence() = default;
@@ -33,8 +41,10 @@ class Presence {
   // them: announce offline.
   virtual bool left(chat::UserId user, TimeMs last_seen) = 0;
   virtual PresenceElsewhere elsewhere(chat::UserId user) = 0;
-  // Every user online on this node, every ApiOptions::presence_heartbeat: keeps their entries.
-  virtual void heartbeat(const std::vector<chat::UserId>& here) = 0;
+  // Every ApiOptions::presence_heartbeat, with every user online on this node (possibly none):
+  // keeps their entries and this node alive. Returns the users abandoned by nodes that died
+  // since, each to exactly one node of the cluster, which announces them offline.
+  virtual std::vector<Abandoned> heartbeat(const std::vector<chat::UserId>& here) = 0;
 };
 
 }  // namespace parley

@@ -381,7 +381,21 @@ void ChatService::settle_presence(const Caller& caller) {
   if (last_node) announce_presence(caller, false, last_seen);
 }
 
-void ChatService::presence_heartbeat() { presence_.heartbeat(tracker_.users_here()); }
+void ChatService::presence_heartbeat() {
+  const auto abandoned = presence_.heartbeat(tracker_.users_here());
+  if (abandoned.empty()) return;
+  std::vector<std::pair<UserId, TimeMs>> seen;
+  for (const auto& gone : abandoned) {
+    auto user = store_.get_user(gone.user);
+    if (!user) continue;  // deleted meanwhile, or the store is down: nobody to tell or to tell it
+    log::info("event=presence_changed user={} online=false announced=true node_died=true",
+              gone.user);
+    announce_presence(Caller{gone.user, user->username, 0}, false, gone.last_seen);
+    seen.emplace_back(gone.user, gone.last_seen);
+  }
+  // Their node died before it could write their last-seen times: the next flush writes them.
+  tracker_.restore_pending(seen);
+}
 
 void ChatService::announce_presence(const Caller& caller, bool online,
                                     std::optional<TimeMs> last_seen) {

@@ -148,7 +148,8 @@ class ChatService {
   // After the grace period: if the user has not come back, tells the cluster, and announces
   // offline unless another node still has them. [blocking]
   void settle_presence(const Caller& caller);
-  // Keeps this node's users online in the cluster (Presence::heartbeat). [blocking]
+  // Keeps this node's users online in the cluster (Presence::heartbeat), and announces offline
+  // the users of a dead node that the heartbeat hands to this one. [blocking]
   // arrive, settle_presence and presence_heartbeat must run one at a time, in the order their
   // causes happened (the API runs them on one strand).
   void presence_heartbeat();

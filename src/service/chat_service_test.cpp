@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <utility>
 
 #include "fakes/recording_bus.hpp"
 #include "fakes/temp_dir.hpp"
@@ -29,7 +30,11 @@ struct ScriptedPresence final : Presence {
     return !others_online;
   }
   PresenceElsewhere elsewhere(UserId) override { return {others_online, others_last_seen}; }
-  void heartbeat(const std::vector<UserId>& here) override { heartbeats = here; }
+  std::vector<Abandoned> abandoned;  // what the next heartbeat hands over
+  std::vector<Abandoned> heartbeat(const std::vector<UserId>& here) override {
+    heartbeats = here;
+    return std::exchange(abandoned, {});
+  }
 };
 
 struct ServiceFixture {
@@ -277,6 +282,25 @@ TEST(ChatService, PresenceGoesToContactsAndLastSeenIsFlushedInBatches) {
   ASSERT_TRUE(info.ok());
   EXPECT_FALSE(info->online);
   EXPECT_EQ(f.service.presence_of(f.user("eve"), "bob").error().code, Errc::forbidden);
+}
+
+TEST(ChatService, UsersOfADeadNodeHandedToThisOneAreAnnouncedOfflineAndTheirLastSeenStored) {
+  ServiceFixture f;
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  ASSERT_TRUE(f.send_to(alice, "bob", "c1").ok());
+  f.presence.abandoned = {{bob.user_id, 1'790'000'050'000}};  // bob's node died
+  f.service.presence_heartbeat();
+  auto presence = events_of<PresenceEvent>(f.bus);
+  ASSERT_EQ(presence.size(), 1u);
+  EXPECT_EQ(presence[0].first->user, "bob");
+  EXPECT_FALSE(presence[0].first->online);
+  EXPECT_EQ(presence[0].first->last_seen, 1'790'000'050'000);
+  EXPECT_EQ(presence[0].second, std::vector<UserId>{alice.user_id});
+  // The dead node could not write bob's last seen: this one does.
+  ASSERT_TRUE(f.service.flush_last_seen().ok());
+  EXPECT_EQ(f.store.get_user(bob.user_id)->last_seen_at, 1'790'000'050'000);
+  f.service.presence_heartbeat();  // handed over once
+  EXPECT_EQ(events_of<PresenceEvent>(f.bus).size(), 1u);
 }
 
 TEST(ChatService, PresenceChangesAnotherNodeAlreadyAnnouncedStayUnannounced) {

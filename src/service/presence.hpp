@@ -37,7 +37,8 @@ class PresenceTracker {
   std::optional<TimeMs> pending_last_seen(chat::UserId user) const;
   // Takes the pending last-seen times (to write them to the store).
   std::vector<std::pair<chat::UserId, TimeMs>> take_pending();
-  // Puts back times whose write failed (a newer time recorded meanwhile wins).
+  // Puts back times whose write failed, or adds those another node could not write (a newer
+  // time recorded meanwhile wins).
   void restore_pending(const std::vector<std::pair<chat::UserId, TimeMs>>& times);
 
  private:

@@ -353,12 +353,23 @@ def kafka_url():
     return f"{url}/it.{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
 
+def flush_redis(url):
+    """Empties the test Redis. Each test has a schema of its own, so user ids repeat from one
+    test to the next: presence entries left by an earlier test's nodes (killed ones keep theirs
+    for 30 s, and are then taken over by a live node) would speak of another test's users."""
+    host, port = url.removeprefix("redis://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
+        assert s.recv(16).startswith(b"+OK")
+
+
 @pytest.fixture
 def cluster(tmp_path, postgres_url, redis_url):
-    """Nodes sharing one PostgreSQL schema and one Redis: cluster(n) starts n of them;
-    cluster(n, log=kafka_url) puts their message log on Kafka too; args are added to each
+    """Nodes sharing one PostgreSQL schema and one Redis (emptied first): cluster(n) starts n of
+    them; cluster(n, log=kafka_url) puts their message log on Kafka too; args are added to each
     node's command line."""
     started = []
+    flush_redis(redis_url)
 
     def make(n, log=None, args=()):
         extra = (["--log", log] if log else []) + list(args)

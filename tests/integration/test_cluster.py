@@ -135,6 +135,31 @@ def test_presence_is_one_across_nodes_online_at_the_first_offline_at_the_last(cl
 
 # ---- the message log on Kafka (--log kafka://…): every node sequences the partitions it owns
 
+def test_the_users_of_a_node_killed_are_announced_offline_by_another(cluster):
+    # Heartbeats every 200 ms: a node silent for 600 ms counts as dead.
+    a, b = cluster(2, args=("--presence-heartbeat-ms", "200"))
+    alice = a.register("alice")["token"]
+    bob = b.register("bob")
+    carol = b.register("carol")
+    for peer in ("bob", "carol"):
+        a.api("POST", "/chat/send", {"recipient": peer, "message": "hi"}, token=alice)
+    watcher = a.ws(token=alice)
+    b.ws(token=bob["token"])
+    on_b = b.ws(token=carol["token"])
+    for _ in range(2):
+        assert watcher.event("presence")["online"] is True
+    a.ws(token=carol["token"])  # carol is on node a too: she stays online
+    a.wait_log(f"user={carol['user']['id']} online=true announced=false")
+    on_b.close()
+    b.kill()
+    ev = watcher.event("presence")
+    assert (ev["user"], ev["online"], ev["last_seen"] is not None) == ("bob", False, True)
+    a.wait_log("event=presence_node_died")
+    assert a.api("GET", "/users/bob/presence", token=alice)["online"] is False
+    assert a.api("GET", "/users/carol/presence", token=alice)["online"] is True
+    assert [e for e in watcher.events if e["ev"] == "presence"] == []  # nothing about carol
+
+
 def test_on_kafka_users_on_two_nodes_get_dense_ordered_messages_and_retries_stay_single(
         cluster, kafka_url):
     a, b = cluster(2, log=kafka_url)

@@ -9,7 +9,7 @@ class LocalPresence final : public Presence {
   bool arrived(chat::UserId) override { return true; }
   bool left(chat::UserId, TimeMs) override { return true; }
   PresenceElsewhere elsewhere(chat::UserId) override { return {}; }
-  void heartbeat(const std::vector<chat::UserId>&) override {}
+  std::vector<Abandoned> heartbeat(const std::vector<chat::UserId>&) override { return {}; }
 };
 
 }  // namespace parley

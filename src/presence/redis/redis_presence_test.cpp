@@ -64,6 +64,40 @@ TEST_F(RedisPresenceTest, ANodeThatStopsHeartbeatingTakesItsUsersWithIt) {
   EXPECT_TRUE(survivor.arrived(dropped));            // so the next arrival is announced
 }
 
+TEST_F(RedisPresenceTest, TheUsersOfADeadNodeGoToExactlyOneOtherNodeToBeAnnouncedOffline) {
+  // Node ids of this run only: parley:nodes outlives the test, and nodes of earlier runs are
+  // dead — a heartbeat may hand their users over too, which the checks below leave aside.
+  const auto run = std::to_string(fresh_user());
+  auto dying = node("dying-" + run, 300ms), a = node("a-" + run, 300ms), b = node("b-" + run, 300ms);
+  const auto alone = fresh_user(), shared = fresh_user();
+  const auto heard_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_TRUE(dying.heartbeat({}).empty());  // the node is known, then never heard of again
+  ASSERT_TRUE(dying.arrived(alone));
+  ASSERT_TRUE(dying.arrived(shared));
+  ASSERT_FALSE(a.arrived(shared));  // on node a too
+
+  // a and b keep heartbeating: past the dying node's time, one of them takes it over. Time has
+  // to pass for that, as in the test above.
+  std::vector<Abandoned> handed;
+  int handovers = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::this_thread::sleep_for(100ms);
+    for (auto got : {a.heartbeat({shared}), b.heartbeat({})}) {
+      std::erase_if(got, [&](const Abandoned& x) { return x.user != alone && x.user != shared; });
+      handovers += !got.empty();
+      handed.insert(handed.end(), got.begin(), got.end());
+    }
+  }
+  ASSERT_EQ(handed.size(), 1u);  // alone, once; shared is still on node a
+  EXPECT_EQ(handovers, 1);
+  EXPECT_EQ(handed[0].user, alone);
+  EXPECT_NEAR(static_cast<double>(handed[0].last_seen), static_cast<double>(heard_at), 250.0);
+  EXPECT_FALSE(b.elsewhere(alone).online);
+  EXPECT_EQ(b.elsewhere(alone).last_seen, handed[0].last_seen);
+  EXPECT_TRUE(b.elsewhere(shared).online);
+}
+
 TEST_F(RedisPresenceTest, ScriptsFlushedFromRedisAreLoadedAgain) {
   auto a = node("node-flushed"), b = node("node-other");
   ASSERT_TRUE(a.arrived(fresh_user()));  // a has loaded its scripts
@@ -81,7 +115,7 @@ TEST(RedisPresence, WithoutRedisEveryNodeAnswersForItself) {
   EXPECT_TRUE(nowhere.arrived(7));
   EXPECT_TRUE(nowhere.left(7, 1000));
   EXPECT_FALSE(nowhere.elsewhere(7).online);
-  nowhere.heartbeat({7});  // no effect, no error
+  EXPECT_TRUE(nowhere.heartbeat({7}).empty());  // no effect, no error
 }
 
 }  // namespace
