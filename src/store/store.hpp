@@ -6,6 +6,7 @@
 // Implementations: store/sqlite (embedded default); store/postgres (cluster, later).
 // Every implementation passes the contract suite in tests/contract/store_contract.hpp.
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,6 +35,15 @@ struct HistoryQuery {
   std::optional<chat::Seq> after;   // messages with seq > after, oldest page first
   int limit = 50;
 };
+
+// The stores read a page with one row more than `limit`: its presence says there is more.
+// Drops it — the last row read, or (extra_first) the first of a page read backwards and put back
+// in seq order — and sets has_more.
+inline void drop_extra_row(chat::HistoryPage& page, std::int64_t limit, bool extra_first = false) {
+  if (static_cast<std::int64_t>(page.messages.size()) <= limit) return;
+  page.messages.erase(extra_first ? page.messages.begin() : page.messages.end() - 1);
+  page.has_more = true;
+}
 
 // A refresh-token login session, as the store sees it.
 struct LoginSession {

@@ -153,6 +153,15 @@ void PostgresStore::give_back(std::unique_ptr<Connection> conn) {
   idle_cv_.notify_one();
 }
 
+Result<pg::Result> PostgresStore::query(std::string_view op, const char* sql,
+                                        std::initializer_list<pg::Param> params) {
+  auto c = lease();
+  if (!c) return c.error();
+  auto r = (*c)->exec(sql, params);
+  if (!r.ok()) return storage_error(r, op);
+  return r;
+}
+
 template <class F>
 auto PostgresStore::transaction(std::string_view what, F&& f)
     -> decltype(f(std::declval<Connection&>())) {
@@ -250,12 +259,11 @@ Status PostgresStore::revoke_session(SessionId id, TimeMs now) {
 }
 
 Result<std::vector<SessionId>> PostgresStore::sessions_revoked_since(TimeMs since) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT id FROM sessions WHERE revoked_at >= $1", {since});
-  if (!r.ok()) return storage_error(r, "sessions_revoked_since");
+  auto r = query("sessions_revoked_since", "SELECT id FROM sessions WHERE revoked_at >= $1",
+                 {since});
+  if (!r) return r.error();
   std::vector<SessionId> ids;
-  for (int i = 0; i < r.rows(); ++i) ids.push_back(r.i64(i, 0));
+  for (int i = 0; i < r->rows(); ++i) ids.push_back(r->i64(i, 0));
   return ids;
 }
 
@@ -287,12 +295,11 @@ Result<Conversation> PostgresStore::get_or_create_direct(UserId a, UserId b, con
 }
 
 Result<std::optional<ConvId>> PostgresStore::find_direct(UserId a, UserId b) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT id FROM conversations WHERE direct_key = $1", {direct_key(a, b)});
-  if (!r.ok()) return storage_error(r, "find_direct");
-  if (r.rows() == 0) return std::optional<ConvId>();
-  return std::optional<ConvId>(r.text(0, 0));
+  auto r = query("find_direct", "SELECT id FROM conversations WHERE direct_key = $1",
+                 {direct_key(a, b)});
+  if (!r) return r.error();
+  if (r->rows() == 0) return std::optional<ConvId>();
+  return std::optional<ConvId>(r->text(0, 0));
 }
 
 Result<Conversation> PostgresStore::create_group(const NewGroup& g) {
@@ -323,24 +330,22 @@ Result<Conversation> PostgresStore::get_conversation(std::string_view id) {
 }
 
 Result<std::vector<Member>> PostgresStore::members(std::string_view conv) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT m.user_id, coalesce(u.username, ''), m.role, m.joined_at, "
-                      "m.joined_seq, m.delivered_seq, m.read_seq FROM members m "
-                      "JOIN users u ON u.id = m.user_id "
-                      "WHERE m.conversation_id = $1 ORDER BY m.joined_at, m.user_id",
-                      {conv});
-  if (!r.ok()) return storage_error(r, "members");
+  auto r = query("members", "SELECT m.user_id, coalesce(u.username, ''), m.role, m.joined_at, "
+                            "m.joined_seq, m.delivered_seq, m.read_seq FROM members m "
+                            "JOIN users u ON u.id = m.user_id "
+                            "WHERE m.conversation_id = $1 ORDER BY m.joined_at, m.user_id",
+                            {conv});
+  if (!r) return r.error();
   std::vector<Member> out;
-  for (int i = 0; i < r.rows(); ++i) {
+  for (int i = 0; i < r->rows(); ++i) {
     Member m;
-    m.user_id = r.i64(i, 0);
-    m.username = r.text(i, 1);
-    m.role = role_from_string(r.text(i, 2)).value_or(Role::member);
-    m.joined_at = r.i64(i, 3);
-    m.joined_seq = r.i64(i, 4);
-    m.delivered_seq = r.i64(i, 5);
-    m.read_seq = r.i64(i, 6);
+    m.user_id = r->i64(i, 0);
+    m.username = r->text(i, 1);
+    m.role = role_from_string(r->text(i, 2)).value_or(Role::member);
+    m.joined_at = r->i64(i, 3);
+    m.joined_seq = r->i64(i, 4);
+    m.delivered_seq = r->i64(i, 5);
+    m.read_seq = r->i64(i, 6);
     out.push_back(std::move(m));
   }
   return out;
@@ -387,9 +392,8 @@ Status PostgresStore::remove_member(std::string_view conv, UserId user, TimeMs n
 }
 
 Result<std::vector<ConversationSummary>> PostgresStore::conversations_of(UserId user) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec(
+  auto r = query(
+      "conversations_of",
       "SELECT " PARLEY_PG_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
       " (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id "
       "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id AND x.deleted_at IS NULL), "
@@ -401,57 +405,53 @@ Result<std::vector<ConversationSummary>> PostgresStore::conversations_of(UserId 
       " LEFT JOIN users u ON u.id = m.sender_id "
       " WHERE mm.user_id = $1 ORDER BY coalesce(m.created_at, c.created_at) DESC, c.id",
       {user});
-  if (!r.ok()) return storage_error(r, "conversations_of");
+  if (!r) return r.error();
   std::vector<ConversationSummary> out;
-  for (int i = 0; i < r.rows(); ++i) {
+  for (int i = 0; i < r->rows(); ++i) {
     ConversationSummary s;
-    s.conversation = read_conversation(r, i, 0);
-    s.role = role_from_string(r.text(i, 8)).value_or(Role::member);
-    s.read_seq = r.i64(i, 9);
-    s.delivered_seq = r.i64(i, 10);
-    s.unread = r.i64(i, 11);
-    s.peer = r.text(i, 12);
-    if (r.i64(i, 13)) s.last_message = read_message(r, i, 14, s.conversation.id);
+    s.conversation = read_conversation(*r, i, 0);
+    s.role = role_from_string(r->text(i, 8)).value_or(Role::member);
+    s.read_seq = r->i64(i, 9);
+    s.delivered_seq = r->i64(i, 10);
+    s.unread = r->i64(i, 11);
+    s.peer = r->text(i, 12);
+    if (r->i64(i, 13)) s.last_message = read_message(*r, i, 14, s.conversation.id);
     out.push_back(std::move(s));
   }
   return out;
 }
 
 Result<std::vector<Departure>> PostgresStore::departures_of(UserId user) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT conversation_id, left_at FROM departures WHERE user_id = $1 "
-                      "ORDER BY left_at DESC LIMIT 200",
-                      {user});
-  if (!r.ok()) return storage_error(r, "departures_of");
+  auto r = query("departures_of",
+                 "SELECT conversation_id, left_at FROM departures WHERE user_id = $1 "
+                 "ORDER BY left_at DESC LIMIT 200",
+                 {user});
+  if (!r) return r.error();
   std::vector<Departure> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.i64(i, 1)});
+  for (int i = 0; i < r->rows(); ++i) out.push_back({r->text(i, 0), r->i64(i, 1)});
   return out;
 }
 
 Result<std::vector<UserId>> PostgresStore::contacts_of(UserId user) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT DISTINCT other.user_id FROM members mine "
-                      "JOIN members other ON other.conversation_id = mine.conversation_id "
-                      "WHERE mine.user_id = $1 AND other.user_id <> $1",
-                      {user});
-  if (!r.ok()) return storage_error(r, "contacts_of");
+  auto r = query("contacts_of",
+                 "SELECT DISTINCT other.user_id FROM members mine "
+                 "JOIN members other ON other.conversation_id = mine.conversation_id "
+                 "WHERE mine.user_id = $1 AND other.user_id <> $1",
+                 {user});
+  if (!r) return r.error();
   std::vector<UserId> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(r.i64(i, 0));
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->i64(i, 0));
   return out;
 }
 
 Result<std::vector<ConvId>> PostgresStore::groups_of(UserId user) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT m.conversation_id FROM members m "
-                      "JOIN conversations c ON c.id = m.conversation_id "
-                      "WHERE m.user_id = $1 AND c.kind = 'group'",
-                      {user});
-  if (!r.ok()) return storage_error(r, "groups_of");
+  auto r = query("groups_of", "SELECT m.conversation_id FROM members m "
+                              "JOIN conversations c ON c.id = m.conversation_id "
+                              "WHERE m.user_id = $1 AND c.kind = 'group'",
+                              {user});
+  if (!r) return r.error();
   std::vector<ConvId> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+  for (int i = 0; i < r->rows(); ++i) out.push_back(r->text(i, 0));
   return out;
 }
 
@@ -649,13 +649,12 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
 
 Result<std::optional<std::int64_t>> PostgresStore::log_position(std::string_view topic,
                                                                int partition) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT next_offset FROM log_positions WHERE topic = $1 AND partition = $2",
-                      {topic, std::int64_t{partition}});
-  if (!r.ok()) return storage_error(r, "log_position");
-  if (r.rows() == 0) return std::optional<std::int64_t>();
-  return std::optional<std::int64_t>(r.i64(0, 0));
+  auto r = query("log_position",
+                 "SELECT next_offset FROM log_positions WHERE topic = $1 AND partition = $2",
+                 {topic, std::int64_t{partition}});
+  if (!r) return r.error();
+  if (r->rows() == 0) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(r->i64(0, 0));
 }
 
 Result<Message> PostgresStore::change_message(std::string_view conv, Seq seq, UserId sender_id,
@@ -692,19 +691,14 @@ Result<Message> PostgresStore::change_message(std::string_view conv, Seq seq, Us
 }
 
 Result<HistoryPage> PostgresStore::changes(std::string_view conv, std::int64_t after, int limit) {
-  auto c = lease();
-  if (!c) return c.error();
-  auto r = (*c)->exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
-                      " FROM messages m JOIN users u ON u.id = m.sender_id "
-                      "WHERE m.conversation_id = $1 AND m.rev > $2 ORDER BY m.rev LIMIT $3",
-                      {conv, after, std::int64_t{limit} + 1});
-  if (!r.ok()) return storage_error(r, "changes");
+  auto r = query("changes", "SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                            " FROM messages m JOIN users u ON u.id = m.sender_id "
+                            "WHERE m.conversation_id = $1 AND m.rev > $2 ORDER BY m.rev LIMIT $3",
+                            {conv, after, std::int64_t{limit} + 1});
+  if (!r) return r.error();
   HistoryPage page;
-  for (int i = 0; i < r.rows(); ++i) page.messages.push_back(read_message(r, i, 0, conv));
-  if (static_cast<int>(page.messages.size()) > limit) {
-    page.messages.pop_back();
-    page.has_more = true;
-  }
+  for (int i = 0; i < r->rows(); ++i) page.messages.push_back(read_message(*r, i, 0, conv));
+  drop_extra_row(page, limit);
   return page;
 }
 
@@ -721,10 +715,7 @@ Result<HistoryPage> PostgresStore::history(std::string_view conv, const HistoryQ
                         {conv, *hq.after, hq.before.value_or(INT64_MAX), fetch});
     if (!r.ok()) return storage_error(r, "history");
     for (int i = 0; i < r.rows(); ++i) page.messages.push_back(read_message(r, i, 0, conv));
-    if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
-      page.messages.pop_back();
-      page.has_more = true;
-    }
+    drop_extra_row(page, hq.limit);
     return page;
   }
   auto r = (*c)->exec("SELECT " PARLEY_PG_MESSAGE_COLUMNS
@@ -733,10 +724,7 @@ Result<HistoryPage> PostgresStore::history(std::string_view conv, const HistoryQ
                       {conv, hq.before.value_or(INT64_MAX), fetch});
   if (!r.ok()) return storage_error(r, "history");
   for (int i = r.rows() - 1; i >= 0; --i) page.messages.push_back(read_message(r, i, 0, conv));
-  if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
-    page.messages.erase(page.messages.begin());  // the extra, oldest row
-    page.has_more = true;
-  }
+  drop_extra_row(page, hq.limit, /*extra_first=*/true);
   return page;
 }
 

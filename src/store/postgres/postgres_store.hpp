@@ -8,6 +8,7 @@
 // Thread-safe: call from any thread except a network shard (every call blocks on the network).
 
 #include <condition_variable>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -73,6 +74,10 @@ class PostgresStore final : public Store {
   // with Errc::unavailable when the server cannot be reached.
   Result<Lease> lease();
   void give_back(std::unique_ptr<pg::Connection> conn);
+  // One statement on a pooled connection, outside any transaction: its rows, or the storage
+  // error (logged as `op`).
+  Result<pg::Result> query(std::string_view op, const char* sql,
+                           std::initializer_list<pg::Param> params = {});
   // Runs f(conn) inside BEGIN … COMMIT; rolls back when f returns an error.
   template <class F>
   auto transaction(std::string_view what, F&& f) -> decltype(f(std::declval<pg::Connection&>()));

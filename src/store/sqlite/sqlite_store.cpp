@@ -738,10 +738,7 @@ Result<HistoryPage> SqliteStore::changes(std::string_view conv, std::int64_t aft
   HistoryPage page;
   while (q.step()) page.messages.push_back(read_message(q, 0, conv));
   if (q.failed()) return storage_error(*lease, "changes");
-  if (static_cast<int>(page.messages.size()) > limit) {
-    page.messages.pop_back();
-    page.has_more = true;
-  }
+  drop_extra_row(page, limit);
   return page;
 }
 
@@ -765,16 +762,10 @@ Result<HistoryPage> SqliteStore::history(std::string_view conv, const HistoryQue
     while (q.step()) page.messages.push_back(read_message(q, 0, conv));
     if (q.failed()) return storage_error(*lease, "history");
     std::reverse(page.messages.begin(), page.messages.end());
-    if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
-      page.messages.erase(page.messages.begin());  // the extra, oldest row
-      page.has_more = true;
-    }
+    drop_extra_row(page, hq.limit, /*extra_first=*/true);
     return page;
   }
-  if (static_cast<std::int64_t>(page.messages.size()) == fetch) {
-    page.messages.pop_back();
-    page.has_more = true;
-  }
+  drop_extra_row(page, hq.limit);
   return page;
 }
 
