@@ -105,6 +105,16 @@ CREATE TABLE log_positions(
   PRIMARY KEY(topic, partition)
 ) WITHOUT ROWID;
 )sql",
+    // 4: the inbox (store/sqlite/inbox.hpp): how far its rows were moved into messages. The cluster
+    // log's positions move to the inbox's file, into the transaction of their messages.
+    R"sql(
+CREATE TABLE inbox_moved(
+  id   INTEGER PRIMARY KEY CHECK(id = 1),
+  upto INTEGER NOT NULL
+);
+INSERT INTO inbox_moved(id, upto) VALUES(1, 0);
+DROP TABLE log_positions;
+)sql",
 };
 
 }  // namespace

@@ -7,11 +7,13 @@
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/rows.hpp"
 
 namespace parley {
 
 using sqlite::Db;
 using sqlite::Query;
+using sqlite::read_message;
 using namespace chat;
 
 namespace {
@@ -19,28 +21,6 @@ namespace {
 Error storage_error(const Db& db, std::string_view what) {
   log::error("event=store_error op={} error=\"{}\"", what, db.last_error());
   return make_error(Errc::unavailable, "storage error");
-}
-
-// Column lists kept next to the readers that depend on their order.
-#define PARLEY_MESSAGE_COLUMNS                                                                   \
-  "m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, m.created_at, " \
-  "m.edited_at, m.deleted_at IS NOT NULL, m.rev"
-
-Message read_message(const Query& q, int col, std::string_view conv) {
-  Message m;
-  m.conv = std::string(conv);
-  m.seq = q.i64(col);
-  m.id = q.text(col + 1);
-  m.sender_id = q.i64(col + 2);
-  m.from = q.text(col + 3);
-  m.body = q.text(col + 4);
-  m.reply_to = q.opt_i64(col + 5);
-  m.client_msg_id = q.text(col + 6);
-  m.ts = q.i64(col + 7);
-  m.edited_at = q.opt_i64(col + 8);
-  m.deleted = q.i64(col + 9) != 0;
-  m.rev = q.i64(col + 10);
-  return m;
 }
 
 #define PARLEY_CONVERSATION_COLUMNS                                                               \
@@ -113,31 +93,79 @@ SqliteStore::ReaderLease SqliteStore::read() {
   return ReaderLease(*this, std::move(db));
 }
 
+namespace {
+// Checkpoint every 64 MiB of WAL (16,384 pages of 4 KiB), not SQLite's 4 MiB: pages many commits
+// touch (busy conversations' newest messages and index pages) are copied into the database once
+// per checkpoint (docs/operations.md, "Checkpoints").
+constexpr int kCheckpointPages = 16384;
+
+// The mover (docs/operations.md, "The inbox"): rows wait in the inbox at most about
+// kMoveInterval, fewer when kMoveRows are waiting. Larger batches write each conversation's pages
+// once for more messages; the wait bounds the inbox's size and the memory that tracks it.
+constexpr auto kMoveInterval = std::chrono::milliseconds(200);
+constexpr std::size_t kMoveRows = 32768;
+
+void open_for_writing(Db& db, int cache_mib) {
+  db.exec("PRAGMA journal_mode = WAL");
+  // FULL: every commit fsyncs the WAL before returning — the ack promise (DESIGN.md §2.1).
+  db.exec("PRAGMA synchronous = FULL");
+  // A page cache for the hot pages of busy conversations, and reads through mmap: without them
+  // the writer re-read index pages with pread on every transaction.
+  db.exec(("PRAGMA cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
+  db.exec("PRAGMA mmap_size = 268435456");
+}
+}  // namespace
+
 SqliteStore::SqliteStore(const std::string& path, int reader_connections, int cache_mib) {
   writer_ = std::make_unique<Db>(path, false);
-  writer_->exec("PRAGMA journal_mode = WAL");
-  // FULL: every commit fsyncs the WAL before returning — the ack promise (DESIGN.md §2.1).
-  writer_->exec("PRAGMA synchronous = FULL");
+  open_for_writing(*writer_, 2);
   writer_->exec("PRAGMA foreign_keys = ON");
-  // A page cache large enough for the hot pages of busy conversations, and reads through mmap:
-  // without them the writer re-read index pages with pread on every transaction (perf, bench
-  // dm 8000/s: 6% of server CPU).
-  writer_->exec(("PRAGMA cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
-  writer_->exec("PRAGMA mmap_size = 268435456");
   sqlite::migrate(*writer_);
-  // Checkpoints: see checkpoint_loop. The hook replaces SQLite's automatic checkpoint.
-  sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);
-  checkpointer_ = std::make_unique<Db>(path, false);
-  checkpointer_->exec("PRAGMA synchronous = FULL");  // fsync the database file after copying
+  {
+    Query q(*writer_, "SELECT upto FROM inbox_moved");
+    if (!q.step()) throw std::runtime_error("SQLite: cannot read inbox_moved: " + q.error());
+    inbox_moved_ = q.i64(0);
+  }
+  inbox_ = std::make_unique<sqlite::Inbox>(path, inbox_moved_, std::max(1, cache_mib / 2));
+  mover_ = std::make_unique<Db>(path, false);
+  open_for_writing(*mover_, cache_mib);
+  {
+    Query q(*mover_, "ATTACH DATABASE ? AS inbox");
+    q.bind(1, sqlite::Inbox::path_for(path));
+    if (q.step(), q.failed()) throw std::runtime_error("SQLite: cannot attach the inbox: " + q.error());
+  }
+  // Recovery: acknowledged rows a previous run had not moved yet go into the store now, before
+  // anything reads it.
+  if (!move_inbox().ok()) throw std::runtime_error("SQLite: cannot move the inbox into the store");
+
+  // Checkpoints: see checkpoint_loop. The hooks replace SQLite's automatic checkpoints.
+  for (const auto& [file, file_path] : {std::pair{&store_wal_, path},
+                                        std::pair{&inbox_wal_, sqlite::Inbox::path_for(path)}}) {
+    file->store = this;
+    file->checkpointer = std::make_unique<Db>(file_path, false);
+    file->checkpointer->exec("PRAGMA synchronous = FULL");  // fsync the file after copying
+  }
+  sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, &store_wal_);
+  sqlite3_wal_hook(mover_->handle(), &SqliteStore::on_wal_commit, &store_wal_);
+  sqlite3_wal_hook(inbox_->handle(), &SqliteStore::on_wal_commit, &inbox_wal_);
   for (int i = 0; i < std::max(1, reader_connections); ++i) {
     auto reader = std::make_unique<Db>(path, true);
     reader->exec("PRAGMA mmap_size = 268435456");
     readers_.push_back(std::move(reader));
   }
-  checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });  // last: nothing throws after
+  // Last: nothing throws after.
+  checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
+  mover_thread_ = std::thread([this] { mover_loop(); });
 }
 
 SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(mover_mutex_);
+    mover_stopping_ = true;
+  }
+  mover_wake_.notify_one();
+  mover_thread_.join();
+  (void)move_inbox();  // leaves an empty inbox behind when it can; recovery moves it otherwise
   {
     std::lock_guard lock(checkpoint_mutex_);
     stopping_ = true;
@@ -146,41 +174,105 @@ SqliteStore::~SqliteStore() {
   checkpoint_thread_.join();
 }
 
-namespace {
-// Checkpoint every 64 MiB of WAL (16,384 pages of 4 KiB), not SQLite's 4 MiB: pages many commits
-// touch (busy conversations' newest messages and index pages) are copied into the database once
-// per checkpoint (docs/operations.md, "Checkpoints").
-constexpr int kCheckpointPages = 16384;
-}  // namespace
-
-int SqliteStore::on_wal_commit(void* self, sqlite3*, const char*, int pages) {
-  if (pages >= kCheckpointPages) {
-    auto* store = static_cast<SqliteStore*>(self);
+int SqliteStore::on_wal_commit(void* file, sqlite3*, const char* name, int pages) {
+  // name: the schema committed to; a connection with another file attached writes only "main".
+  if (pages >= kCheckpointPages && std::string_view(name) == "main") {
+    auto* wal = static_cast<WalFile*>(file);
     {
-      std::lock_guard lock(store->checkpoint_mutex_);
-      store->checkpoint_due_ = true;
+      std::lock_guard lock(wal->store->checkpoint_mutex_);
+      wal->due = true;
     }
-    store->checkpoint_wanted_.notify_one();
+    wal->store->checkpoint_wanted_.notify_one();
   }
   return SQLITE_OK;
 }
 
 void SqliteStore::checkpoint_loop() {
   for (;;) {
+    std::vector<WalFile*> due;
     {
       std::unique_lock lock(checkpoint_mutex_);
-      checkpoint_wanted_.wait(lock, [this] { return checkpoint_due_ || stopping_; });
+      checkpoint_wanted_.wait(lock, [this] { return store_wal_.due || inbox_wal_.due || stopping_; });
       if (stopping_) return;
-      checkpoint_due_ = false;
+      for (WalFile* file : {&store_wal_, &inbox_wal_}) {
+        if (file->due) due.push_back(file);
+        file->due = false;
+      }
     }
-    // PASSIVE: copies what no reader still needs, without waiting for anyone; the writer goes
-    // on committing meanwhile and starts the WAL over once a checkpoint has caught up.
-    int wal_pages = 0, copied = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr,
-                                             SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-      log::warn("event=checkpoint_failed error=\"{}\"", checkpointer_->last_error());
+    for (WalFile* file : due) {
+      // PASSIVE: copies what no reader still needs, without waiting for anyone; writers go on
+      // committing meanwhile and start the WAL over once a checkpoint has caught up.
+      int wal_pages = 0, copied = 0;
+      const int rc = sqlite3_wal_checkpoint_v2(file->checkpointer->handle(), nullptr,
+                                               SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        log::warn("event=checkpoint_failed error=\"{}\"", file->checkpointer->last_error());
+      }
     }
+  }
+}
+
+// ---- the inbox -----------------------------------------------------------------------------
+
+Status SqliteStore::move_inbox() {
+  const std::int64_t head = inbox_->head();
+  std::int64_t moved = 0;
+  {
+    std::lock_guard lock(write_mutex_);
+    if (head > inbox_moved_) {
+      Db& db = *mover_;
+      // DEFERRED: the first statement writes the store and only reads the inbox, whose writer
+      // must not be locked out (BEGIN IMMEDIATE would lock both files).
+      if (!db.try_exec("BEGIN")) return storage_error(db, "move_inbox");
+      auto fail = [&] {
+        auto err = storage_error(db, "move_inbox");
+        db.try_exec("ROLLBACK");
+        return err;
+      };
+      // In conversation order: each conversation's new rows go into its pages one after another.
+      Query insert(db, "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, "
+                       "body, reply_to, created_at) "
+                       "SELECT conversation_id, seq, id, sender_id, client_msg_id, body, reply_to, "
+                       "created_at FROM inbox.inbox WHERE row_id > ?1 AND row_id <= ?2 "
+                       "ORDER BY conversation_id, seq");
+      insert.bind(1, inbox_moved_).bind(2, head);
+      if (insert.step(), insert.failed()) return fail();
+      Query last(db, "UPDATE conversations SET last_seq = moved.seq FROM "
+                     "(SELECT conversation_id, max(seq) AS seq FROM inbox.inbox "
+                     " WHERE row_id > ?1 AND row_id <= ?2 GROUP BY conversation_id) AS moved "
+                     "WHERE conversations.id = moved.conversation_id");
+      last.bind(1, inbox_moved_).bind(2, head);
+      if (last.step(), last.failed()) return fail();
+      Query upto(db, "UPDATE inbox_moved SET upto = ?");
+      upto.bind(1, head);
+      if (upto.step(), upto.failed()) return fail();
+      if (!db.try_exec("COMMIT")) return fail();
+      inbox_moved_ = head;
+    }
+    moved = inbox_moved_;
+  }
+  inbox_->moved(moved);
+  return ok_status();
+}
+
+Status SqliteStore::settle(std::string_view conv) {
+  return inbox_->has_unmoved(conv) ? move_inbox() : ok_status();
+}
+
+Status SqliteStore::settle_all() { return inbox_->has_unmoved() ? move_inbox() : ok_status(); }
+
+void SqliteStore::mover_loop() {
+  std::unique_lock lock(mover_mutex_);
+  for (;;) {
+    mover_wake_.wait(lock, [this] { return move_pending_ || mover_stopping_; });
+    mover_wake_.wait_for(lock, kMoveInterval, [this] { return move_now_ || mover_stopping_; });
+    if (mover_stopping_) return;  // the destructor moves what is left
+    move_pending_ = move_now_ = false;
+    lock.unlock();
+    const bool moved = move_inbox().ok();
+    lock.lock();
+    // A failure is logged; the rows stay in the inbox, and the next round tries again.
+    if (!moved) move_pending_ = true;
   }
 }
 
@@ -315,7 +407,7 @@ Result<std::vector<SessionId>> SqliteStore::sessions_revoked_since(TimeMs since)
 Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,
                                                        TimeMs now) {
   const auto key = direct_key(a, b);
-  return write_transaction(write_mutex_, *writer_, "get_or_create_direct",
+  auto conversation = write_transaction(write_mutex_, *writer_, "get_or_create_direct",
                            [&]() -> Result<Conversation> {
     {
       Query q(*writer_, "SELECT " PARLEY_CONVERSATION_COLUMNS
@@ -342,6 +434,8 @@ Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const
     }
     return load_conversation(*writer_, new_id);
   });
+  if (conversation) with_inbox_last_seq(*conversation);
+  return conversation;
 }
 
 Result<std::optional<ConvId>> SqliteStore::find_direct(UserId a, UserId b) {
@@ -385,8 +479,16 @@ Result<Conversation> SqliteStore::create_group(const NewGroup& g) {
 }
 
 Result<Conversation> SqliteStore::get_conversation(std::string_view id) {
-  auto lease = read();
-  return load_conversation(*lease, id);
+  auto conversation = [&] {
+    auto lease = read();
+    return load_conversation(*lease, id);
+  }();
+  if (conversation) with_inbox_last_seq(*conversation);
+  return conversation;
+}
+
+void SqliteStore::with_inbox_last_seq(Conversation& c) const {
+  c.last_seq = std::max(c.last_seq, inbox_->unmoved_last_seq(c.id));
 }
 
 Result<std::vector<Member>> SqliteStore::members(std::string_view conv) {
@@ -416,8 +518,9 @@ Status SqliteStore::add_member(std::string_view conv, UserId user, Role role, Ti
   return write_transaction(write_mutex_, *writer_, "add_member", [&]() -> Status {
     Query q(*writer_,
             "INSERT INTO members(conversation_id, user_id, role, joined_at, joined_seq) "
-            "SELECT id, ?, ?, ?, last_seq FROM conversations WHERE id = ?");
-    q.bind(1, user).bind(2, to_string(role)).bind(3, now).bind(4, conv);
+            "SELECT id, ?, ?, ?, max(last_seq, ?) FROM conversations WHERE id = ?");
+    q.bind(1, user).bind(2, to_string(role)).bind(3, now).bind(4, inbox_->unmoved_last_seq(conv))
+        .bind(5, conv);
     q.step();
     if (is_constraint(q)) return make_error(Errc::conflict, "already a member");
     if (q.failed()) return storage_error(*writer_, "add_member");
@@ -469,6 +572,8 @@ Status SqliteStore::remove_member(std::string_view conv, UserId user, TimeMs now
 }
 
 Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId user) {
+  // The unread counts and last messages come from the messages themselves.
+  if (auto moved = settle_all(); !moved) return moved.error();
   auto lease = read();
   Query q(*lease,
           "SELECT " PARLEY_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
@@ -549,7 +654,7 @@ Result<std::pair<Cursors, bool>> SqliteStore::advance_cursors(std::string_view c
         return make_error(Errc::not_found, "not a member");
       }
       before = {q.i64(0), q.i64(1)};
-      last_seq = q.i64(2);
+      last_seq = std::max(q.i64(2), inbox_->unmoved_last_seq(conv));
     }
     Cursors after = before;
     after.read_seq = std::max(before.read_seq, std::min(read_up_to, last_seq));
@@ -586,106 +691,27 @@ Status SqliteStore::record_last_seen(std::span<const std::pair<UserId, TimeMs>> 
 std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMessage> batch,
                                                            TimeMs now, IdGenerator& ids,
                                                            std::span<const LogPosition> positions) {
-  std::vector<Result<Appended>> results;
-  results.reserve(batch.size());
-  auto fail_all = [&](const Error& e) {
-    results.assign(batch.size(), Result<Appended>(e));
-    return results;
-  };
-
-  std::lock_guard lock(write_mutex_);
-  Db& db = *writer_;
-  if (!db.try_exec("BEGIN IMMEDIATE")) return fail_all(storage_error(db, "append_messages"));
-  auto rollback = [&](const char* what) {
-    auto err = storage_error(db, what);
-    db.try_exec("ROLLBACK");
-    return fail_all(err);
-  };
-  for (const LogPosition& position : positions) {
-    Query q(db, kMoveLogPosition);
-    q.bind(1, position.topic).bind(2, std::int64_t{position.partition}).bind(3, position.to)
-        .bind(4, position.from);
-    const bool moved = q.step();
-    if (q.failed()) return rollback("append_messages");
-    if (!moved) {
-      db.try_exec("ROLLBACK");
-      return fail_all(fenced_error());
+  auto results = inbox_->append(batch, now, ids, positions);
+  const std::size_t unmoved = inbox_->unmoved_rows();
+  if (unmoved > 0) {
+    {
+      std::lock_guard lock(mover_mutex_);
+      move_pending_ = true;
+      move_now_ = move_now_ || unmoved >= kMoveRows;
     }
+    mover_wake_.notify_one();
   }
-
-  // One INSERT per message, and one UPDATE of last_seq per conversation per batch: the seqs this
-  // batch gives out are counted here, starting from the committed last_seq (cached).
-  std::unordered_map<std::string_view, Seq> batch_seqs;
-  for (const NewMessage& nm : batch) {
-    auto [at, first_in_batch] = batch_seqs.try_emplace(nm.conv, 0);
-    if (first_in_batch) {
-      auto last = committed_last_seq(db, nm.conv);
-      if (!last) {
-        batch_seqs.erase(at);
-        if (last.error().code != Errc::not_found) return rollback("append_messages");
-        results.emplace_back(last.error());
-        continue;
-      }
-      at->second = *last;
-    }
-    // The next dense seq of the conversation (DESIGN.md §2.3): only this writer moves last_seq.
-    Message m = stored_message(nm, at->second + 1, ids.uuid_v7(now), now);
-    Query q(db,
-            "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, "
-            "reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, m.conv).bind(2, m.seq).bind(3, m.id).bind(4, m.sender_id).bind(5, m.client_msg_id)
-        .bind(6, m.body).bind(7, m.reply_to).bind(8, m.ts);
-    q.step();
-    if (!q.failed()) {
-      at->second = m.seq;
-      results.emplace_back(Appended{std::move(m), false});
-      continue;
-    }
-    if (q.result_code() != SQLITE_CONSTRAINT_UNIQUE) return rollback("append_messages");
-    // (conv, sender, client_msg_id) exists: a retry of an acknowledged send (or of one earlier in
-    // this batch) returns the stored message, as it is now (DESIGN.md §2.2). Only a failed
-    // INSERT looks: a new message costs one statement, not two.
-    Query dup(db, "SELECT " PARLEY_MESSAGE_COLUMNS
-                  " FROM messages m JOIN users u ON u.id = m.sender_id "
-                  "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
-    dup.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
-    if (!dup.step()) return rollback("append_messages");
-    results.emplace_back(Appended{read_message(dup, 0, nm.conv), true});
-  }
-  for (const auto& [conv, seq] : batch_seqs) {
-    Query q(db, "UPDATE conversations SET last_seq = ? WHERE id = ?");
-    q.bind(1, seq).bind(2, conv);
-    q.step();
-    if (q.failed()) return rollback("append_messages");
-  }
-  if (!db.try_exec("COMMIT")) return rollback("append_messages");
-  // Durable: the cache may now say so.
-  if (last_seqs_.size() + batch_seqs.size() > kMaxCachedLastSeqs) last_seqs_.clear();
-  for (const auto& [conv, seq] : batch_seqs) last_seqs_.insert_or_assign(std::string(conv), seq);
   return results;
 }
 
 Result<std::optional<std::int64_t>> SqliteStore::log_position(std::string_view topic,
                                                              int partition) {
-  auto lease = read();
-  Query q(*lease, "SELECT next_offset FROM log_positions WHERE topic = ? AND partition = ?");
-  q.bind(1, topic).bind(2, std::int64_t{partition});
-  if (q.step()) return std::optional<std::int64_t>(q.i64(0));
-  if (q.failed()) return storage_error(*lease, "log_position");
-  return std::optional<std::int64_t>();
-}
-
-Result<Seq> SqliteStore::committed_last_seq(Db& db, std::string_view conv) {
-  if (auto it = last_seqs_.find(conv); it != last_seqs_.end()) return it->second;
-  Query q(db, "SELECT last_seq FROM conversations WHERE id = ?");
-  q.bind(1, conv);
-  if (q.step()) return Seq{q.i64(0)};
-  if (q.failed()) return storage_error(db, "append_messages");
-  return make_error(Errc::not_found, "no such conversation");
+  return inbox_->log_position(topic, partition);
 }
 
 Result<Message> SqliteStore::change_message(std::string_view conv, Seq seq, UserId sender_id,
                                             std::optional<std::string> body, TimeMs now) {
+  if (auto moved = settle(conv); !moved) return moved.error();
   return write_transaction(write_mutex_, *writer_, "change_message", [&]() -> Result<Message> {
     {
       Query q(*writer_, "SELECT sender_id, deleted_at IS NOT NULL FROM messages "
@@ -730,6 +756,7 @@ Result<Message> SqliteStore::change_message(std::string_view conv, Seq seq, User
 }
 
 Result<HistoryPage> SqliteStore::changes(std::string_view conv, std::int64_t after, int limit) {
+  if (auto moved = settle(conv); !moved) return moved.error();
   auto lease = read();
   Query q(*lease, "SELECT " PARLEY_MESSAGE_COLUMNS
                   " FROM messages m JOIN users u ON u.id = m.sender_id "
@@ -743,6 +770,7 @@ Result<HistoryPage> SqliteStore::changes(std::string_view conv, std::int64_t aft
 }
 
 Result<HistoryPage> SqliteStore::history(std::string_view conv, const HistoryQuery& hq) {
+  if (auto moved = settle(conv); !moved) return moved.error();
   auto lease = read();
   HistoryPage page;
   const std::int64_t fetch = hq.limit + 1;  // one more tells whether there is more

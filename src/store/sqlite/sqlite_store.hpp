@@ -12,10 +12,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "store/sqlite/db.hpp"
+#include "store/sqlite/inbox.hpp"
 #include "store/store.hpp"
 
 namespace parley {
@@ -74,33 +74,47 @@ class SqliteStore final : public Store {
   class ReaderLease;
   ReaderLease read();
 
-  // The WAL is checkpointed by a thread of its own, from its own connection, with PASSIVE
-  // checkpoints that never block the writer: a commit never waits for pages being copied into
-  // the database file. The writer's WAL hook wakes it past kCheckpointPages.
+  // Each file's WAL is checkpointed by a thread of its own, from its own connection, with PASSIVE
+  // checkpoints that never block a writer: a commit never waits for pages being copied into the
+  // database file. The WAL hooks of the connections writing a file wake it past kCheckpointPages.
+  struct WalFile {
+    SqliteStore* store = nullptr;
+    std::unique_ptr<sqlite::Db> checkpointer;
+    bool due = false;  // under checkpoint_mutex_
+  };
   void checkpoint_loop();
-  static int on_wal_commit(void* self, sqlite3* db, const char* name, int pages);
+  static int on_wal_commit(void* file, sqlite3* db, const char* name, int pages);
 
-  // The conversation's last_seq as committed: from last_seqs_, else from the database.
-  // Errc::not_found when there is no such conversation. Under write_mutex_.
-  Result<chat::Seq> committed_last_seq(sqlite::Db& db, std::string_view conv);
+  // Moves every row the inbox has committed into the store's messages, in one transaction that
+  // also records how far it moved (inbox_moved.upto). Takes write_mutex_; any thread.
+  Status move_inbox();
+  // Before a read of conv's messages (or of every conversation's): moves what the inbox holds of
+  // them, so the read sees every acknowledged message. Not under write_mutex_.
+  Status settle(std::string_view conv);
+  Status settle_all();
+  void mover_loop();
+  // c.last_seq counting the inbox's rows (a conversation row's last_seq moves with them).
+  void with_inbox_last_seq(chat::Conversation& c) const;
 
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Db> writer_;
-  // Committed last_seq of recently written conversations, so a send needs no read of its
-  // conversation row. Only append_messages moves last_seq, and it updates this after COMMIT.
-  // Under write_mutex_; emptied when it would pass kMaxCachedLastSeqs entries.
-  struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  static constexpr std::size_t kMaxCachedLastSeqs = 100'000;
-  std::unordered_map<std::string, chat::Seq, StringHash, std::equal_to<>> last_seqs_;
+  std::unique_ptr<sqlite::Db> mover_;  // the store, with the inbox attached; under write_mutex_
+  std::int64_t inbox_moved_ = 0;       // inbox_moved.upto; under write_mutex_
+  std::unique_ptr<sqlite::Inbox> inbox_;
 
-  std::unique_ptr<sqlite::Db> checkpointer_;
+  // The mover waits for the first unmoved row, then kMoveInterval more (or until kMoveRows are
+  // waiting), and moves them all.
+  std::thread mover_thread_;
+  std::mutex mover_mutex_;
+  std::condition_variable mover_wake_;
+  bool move_pending_ = false;  // under mover_mutex_, as the two below
+  bool move_now_ = false;
+  bool mover_stopping_ = false;
+
+  WalFile store_wal_, inbox_wal_;
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wanted_;
-  bool checkpoint_due_ = false;
   bool stopping_ = false;
 
   std::mutex readers_mutex_;

@@ -1,0 +1,260 @@
+#include "store/sqlite/inbox.hpp"
+
+#include <algorithm>
+
+#include "core/ids.hpp"
+#include "core/logging.hpp"
+#include "store/sqlite/rows.hpp"
+
+namespace parley::sqlite {
+
+using namespace chat;
+
+namespace {
+
+Error inbox_error(const Db& db, std::string_view what) {
+  log::error("event=store_error op={} error=\"{}\"", what, db.last_error());
+  return make_error(Errc::unavailable, "storage error");
+}
+
+// The inbox's own schema (PRAGMA user_version 1): the columns of the store's messages that a new
+// message has, under the same names. row_id is counted by the writer itself, so it is never
+// reused, even after every row was moved and deleted.
+// log_positions lives here, not in the store, because a batch's position moves in the same
+// transaction as its messages (store.hpp, LogPosition).
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS inbox(
+  row_id          INTEGER PRIMARY KEY,
+  conversation_id TEXT NOT NULL,
+  seq             INTEGER NOT NULL,
+  id              TEXT NOT NULL,
+  sender_id       INTEGER NOT NULL,
+  client_msg_id   TEXT NOT NULL,
+  body            TEXT,
+  reply_to        INTEGER,
+  created_at      INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS log_positions(
+  topic       TEXT NOT NULL,
+  partition   INTEGER NOT NULL,
+  next_offset INTEGER NOT NULL,
+  PRIMARY KEY(topic, partition)
+) WITHOUT ROWID;
+PRAGMA user_version = 1;
+)sql";
+
+// One inbox row as read_message reads PARLEY_MESSAGE_COLUMNS: a row not yet moved was never
+// edited or deleted (change_message moves its conversation first).
+constexpr const char* kReadInboxRow =
+    "SELECT m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, "
+    "m.created_at, NULL, 0, 0 FROM inbox m JOIN store.users u ON u.id = m.sender_id "
+    "WHERE m.row_id = ?";
+
+// A send's dedupe key. conv is a UUID and sender a number, so the separator cannot be ambiguous.
+std::string dedupe_key(std::string_view conv, UserId sender, std::string_view client_msg_id) {
+  std::string key;
+  key.reserve(conv.size() + client_msg_id.size() + 24);
+  key.append(conv).push_back('\x1f');
+  key.append(std::to_string(sender)).push_back('\x1f');
+  key.append(client_msg_id);
+  return key;
+}
+
+}  // namespace
+
+Inbox::Inbox(const std::string& store_path, std::int64_t next_id_after, int cache_mib) {
+  db_ = std::make_unique<Db>(path_for(store_path), false);
+  db_->exec("PRAGMA journal_mode = WAL");
+  // FULL: a commit is durable (the WAL fsync'd) before append returns — the ack (DESIGN.md §2.1).
+  db_->exec("PRAGMA synchronous = FULL");
+  db_->exec(kSchema);
+  {
+    Query q(*db_, "ATTACH DATABASE ? AS store");
+    q.bind(1, store_path);
+    if (q.step(), q.failed()) throw std::runtime_error("cannot attach the store: " + q.error());
+  }
+  // The store's pages the writer reads: index pages for dedupe and conversation rows.
+  db_->exec(("PRAGMA store.cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
+  db_->exec("PRAGMA store.mmap_size = 268435456");
+  Query q(*db_, "SELECT coalesce(max(row_id), 0) FROM inbox");
+  if (!q.step()) throw std::runtime_error("cannot read the inbox: " + q.error());
+  head_ = q.i64(0);
+  moved_ = next_id_after;  // what the store holds already goes at the first append
+  next_id_ = std::max(head_, next_id_after) + 1;
+}
+
+std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, TimeMs now,
+                                            IdGenerator& ids,
+                                            std::span<const LogPosition> positions) {
+  std::vector<Result<Appended>> results;
+  results.reserve(batch.size());
+  auto fail_all = [&](const Error& e) {
+    results.assign(batch.size(), Result<Appended>(e));
+    return results;
+  };
+
+  std::lock_guard lock(mutex_);
+  Db& db = *db_;
+  // DEFERRED: the write lock is the inbox's alone; reads of the attached store take no lock
+  // that would stop the store's own writer (BEGIN IMMEDIATE would lock both files).
+  if (!db.try_exec("BEGIN")) return fail_all(inbox_error(db, "append_messages"));
+  auto rollback = [&](const char* what) {
+    auto err = inbox_error(db, what);
+    db.try_exec("ROLLBACK");
+    return fail_all(err);
+  };
+  for (const LogPosition& position : positions) {
+    Query q(db, kMoveLogPosition);
+    q.bind(1, position.topic).bind(2, std::int64_t{position.partition}).bind(3, position.to)
+        .bind(4, position.from);
+    const bool moved = q.step();
+    if (q.failed()) return rollback("append_messages");
+    if (!moved) {
+      db.try_exec("ROLLBACK");
+      return fail_all(fenced_error());
+    }
+  }
+  if (trimmed_ < moved_) {
+    Query q(db, "DELETE FROM inbox WHERE row_id <= ?");
+    q.bind(1, moved_);
+    if (q.step(), q.failed()) return rollback("append_messages");
+  }
+
+  // What this batch adds, made visible to other threads only after COMMIT.
+  StringMap<Seq> batch_seqs;
+  StringMap<std::int64_t> batch_keys;
+  std::vector<std::pair<std::int64_t, std::string>> batch_order;
+  std::int64_t id = next_id_;
+  for (const NewMessage& nm : batch) {
+    std::string key = dedupe_key(nm.conv, nm.sender_id, nm.client_msg_id);
+    if (auto it = batch_keys.find(key); it != batch_keys.end()) {
+      // A retry of a send earlier in this batch.
+      Query dup(db, kReadInboxRow);
+      dup.bind(1, it->second);
+      if (!dup.step()) return rollback("append_messages");
+      results.emplace_back(Appended{read_message(dup, 0, nm.conv), true});
+      continue;
+    }
+    auto original = find_original(nm);
+    if (!original) return rollback("append_messages");
+    if (*original) {
+      // A retry of an acknowledged send returns the stored message, as it is now (§2.2).
+      results.emplace_back(Appended{std::move(**original), true});
+      continue;
+    }
+    auto [at, first_in_batch] = batch_seqs.try_emplace(nm.conv, 0);
+    if (first_in_batch) {
+      auto last = committed_last_seq(nm.conv);
+      if (!last) {
+        batch_seqs.erase(at);
+        if (last.error().code != Errc::not_found) return rollback("append_messages");
+        results.emplace_back(last.error());
+        continue;
+      }
+      at->second = *last;
+    }
+    // The next dense seq of the conversation (DESIGN.md §2.3): only this writer gives them out.
+    Message m = stored_message(nm, at->second + 1, ids.uuid_v7(now), now);
+    Query q(db,
+            "INSERT INTO inbox(row_id, conversation_id, seq, id, sender_id, client_msg_id, "
+            "body, reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(1, id).bind(2, m.conv).bind(3, m.seq).bind(4, m.id).bind(5, m.sender_id)
+        .bind(6, m.client_msg_id).bind(7, m.body).bind(8, m.reply_to).bind(9, m.ts);
+    if (q.step(), q.failed()) return rollback("append_messages");
+    at->second = m.seq;
+    batch_keys.emplace(key, id);
+    batch_order.emplace_back(id, std::move(key));
+    ++id;
+    results.emplace_back(Appended{std::move(m), false});
+  }
+  if (!db.try_exec("COMMIT")) return rollback("append_messages");
+
+  // Durable: the rows are now what the store will hold once moved.
+  trimmed_ = std::max(trimmed_, moved_);
+  next_id_ = id;
+  head_ = id - 1;
+  for (auto& [row, key] : batch_order) {
+    unmoved_keys_.emplace(key, row);
+    unmoved_order_.emplace_back(row, std::move(key));
+  }
+  if (last_seqs_.size() + batch_seqs.size() > kMaxCachedLastSeqs) last_seqs_.clear();
+  for (const auto& [conv, seq] : batch_seqs) {
+    last_seqs_.insert_or_assign(conv, seq);
+    unmoved_convs_.insert_or_assign(conv, Unmoved{seq, head_});
+  }
+  return results;
+}
+
+Result<std::optional<Message>> Inbox::find_original(const NewMessage& nm) {
+  if (auto it = unmoved_keys_.find(dedupe_key(nm.conv, nm.sender_id, nm.client_msg_id));
+      it != unmoved_keys_.end()) {
+    Query q(*db_, kReadInboxRow);
+    q.bind(1, it->second);
+    if (!q.step()) return inbox_error(*db_, "append_messages");
+    return std::optional(read_message(q, 0, nm.conv));
+  }
+  Query q(*db_, "SELECT " PARLEY_MESSAGE_COLUMNS
+                " FROM store.messages m JOIN store.users u ON u.id = m.sender_id "
+                "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
+  q.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
+  if (q.step()) return std::optional(read_message(q, 0, nm.conv));
+  if (q.failed()) return inbox_error(*db_, "append_messages");
+  return std::optional<Message>();
+}
+
+Result<Seq> Inbox::committed_last_seq(std::string_view conv) {
+  if (auto it = unmoved_convs_.find(conv); it != unmoved_convs_.end()) return it->second.last_seq;
+  if (auto it = last_seqs_.find(conv); it != last_seqs_.end()) return it->second;
+  Query q(*db_, "SELECT last_seq FROM store.conversations WHERE id = ?");
+  q.bind(1, conv);
+  if (q.step()) return Seq{q.i64(0)};
+  if (q.failed()) return inbox_error(*db_, "append_messages");
+  return make_error(Errc::not_found, "no such conversation");
+}
+
+Result<std::optional<std::int64_t>> Inbox::log_position(std::string_view topic, int partition) {
+  std::lock_guard lock(mutex_);
+  Query q(*db_, "SELECT next_offset FROM log_positions WHERE topic = ? AND partition = ?");
+  q.bind(1, topic).bind(2, std::int64_t{partition});
+  if (q.step()) return std::optional<std::int64_t>(q.i64(0));
+  if (q.failed()) return inbox_error(*db_, "log_position");
+  return std::optional<std::int64_t>();
+}
+
+std::int64_t Inbox::head() const {
+  std::lock_guard lock(mutex_);
+  return head_;
+}
+
+std::size_t Inbox::unmoved_rows() const {
+  std::lock_guard lock(mutex_);
+  return unmoved_order_.size();
+}
+
+bool Inbox::has_unmoved(std::string_view conv) const {
+  std::lock_guard lock(mutex_);
+  return unmoved_convs_.find(conv) != unmoved_convs_.end();
+}
+
+bool Inbox::has_unmoved() const {
+  std::lock_guard lock(mutex_);
+  return !unmoved_convs_.empty();
+}
+
+Seq Inbox::unmoved_last_seq(std::string_view conv) const {
+  std::lock_guard lock(mutex_);
+  auto it = unmoved_convs_.find(conv);
+  return it == unmoved_convs_.end() ? 0 : it->second.last_seq;
+}
+
+void Inbox::moved(std::int64_t upto) {
+  std::lock_guard lock(mutex_);
+  moved_ = std::max(moved_, upto);
+  while (!unmoved_order_.empty() && unmoved_order_.front().first <= moved_) {
+    unmoved_keys_.erase(unmoved_order_.front().second);
+    unmoved_order_.pop_front();
+  }
+  std::erase_if(unmoved_convs_, [&](const auto& entry) { return entry.second.last_id <= moved_; });
+}
+
+}  // namespace parley::sqlite
