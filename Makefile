@@ -34,7 +34,7 @@ test:
 bench:
 	@scripts/install-deps bench
 	@[ -f build/build.ninja ] || cmake --preset release
-	@cmake --build build -j $(JOBS) --target parley parley_loadgen parley_floor
+	@cmake --build build -j $(JOBS) --target parley parley_loadgen parley_floor parley_write_path
 	@python3 bench/run.py $(BENCH_ARGS)
 
 fuzz:

@@ -10,6 +10,8 @@ Scenarios (docs/performance.md explains each and records the figures):
            (server CPU: Parley's process; the reference stack's Node and Redis processes)
   fanout   messages to 10- and 100-member groups: the same, per delivery
   ingest   durable acked messages per second (Parley: SQLite fsync group commit)
+  write_path  Parley's durable write path alone (LocalLog + SQLite, no network), acked
+           messages per second over 100 and 1,000 conversations (bench/write_path)
   cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
            Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
            Redis adapter. CPU is the nodes' (and, separately, the backing services')
@@ -299,7 +301,7 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,fanout,ingest,cluster")
+    ap.add_argument("--only", default="floor,idle,dm,fanout,ingest,write_path,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
@@ -344,6 +346,17 @@ def main():
         log(f"floor: {results['floor']['ns_cpu_per_write']} ns CPU per write")
 
     workdir = tempfile.mkdtemp(prefix="parley-bench-")
+    if "write_path" in only:
+        # The store's own ceiling, with no load generator on the same cores: what `ingest`
+        # would reach if the network side cost nothing.
+        results["write_path"] = []
+        for conversations in (100, 1000):
+            r = subprocess.run([os.path.join(BUILD, "parley_write_path"), "--dir", os.path.join(workdir, "write_path"),
+                                "--conversations", str(conversations),
+                                "--messages", "60000" if quick else "300000"],
+                               capture_output=True, text=True, check=True)
+            results["write_path"].append(json.loads(r.stdout))
+            log(f"write path, {conversations} conversations: {results['write_path'][-1]['acked_per_s']:.0f} acked/s")
     server_names = args.servers.split(",")
     if "reference" in server_names and not (shutil.which("node") and shutil.which("redis-server")):
         log("bench: node or redis-server missing; skipping the reference server")
@@ -500,6 +513,10 @@ def print_table(results):
     if "ingest" in p:
         row("ingest: acked msgs/s (Parley durable)", p["ingest"]["acked_per_second"],
             r.get("ingest", {}).get("acked_per_second"), "msg/s", lower_is_better=False)
+    for x in results.get("write_path") or []:
+        row(f"write path alone, {x['conversations']} convs: acked msgs/s", float(x["acked_per_s"]), None, "msg/s")
+        row(f"write path alone, {x['conversations']} convs: bytes written/msg", x["bytes_written_per_message"],
+            None, "B")
     widths = [max(len(str(c)) for c in col) for col in zip(*(rows + [HEADER]))]
     for line in [HEADER] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))

@@ -43,3 +43,15 @@ def test_loadgen_dm_idle_and_ingest(server, tmp_path):
         page = server.api("GET", f"/chat/messages?recipient=lg{b}&limit=1", token=token)
         stored += page["messages"][0]["seq"]
     assert dm["acked"] + ingest["acked"] <= stored <= dm["sent"] + ingest["sent"]
+
+
+def test_write_path_benchmark_acks_every_message(tmp_path):
+    """bench/write_path: every message it appends is acknowledged, and the figures add up."""
+    program = os.path.join(os.path.dirname(PARLEY_BIN), "parley_write_path")
+    r = subprocess.run([program, "--dir", str(tmp_path), "--conversations", "20", "--messages", "3000",
+                        "--warmup", "300", "--in-flight", "256"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["failed"] == 0 and out["messages"] == 3000
+    assert out["acked_per_s"] > 0 and 3000 / 1024 <= out["commits"] <= 3000

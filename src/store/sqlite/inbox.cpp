@@ -98,9 +98,16 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   // DEFERRED: the write lock is the inbox's alone; reads of the attached store take no lock
   // that would stop the store's own writer (BEGIN IMMEDIATE would lock both files).
   if (!db.try_exec("BEGIN")) return fail_all(inbox_error(db, "append_messages"));
+  // This batch's rows join the unmoved keys as they are inserted, so a retry later in the batch
+  // finds them as any other; a rollback forgets them again.
+  const std::size_t keys_before = unmoved_order_.size();
   auto rollback = [&](const char* what) {
     auto err = inbox_error(db, what);
     db.try_exec("ROLLBACK");
+    while (unmoved_order_.size() > keys_before) {
+      unmoved_keys_.erase(unmoved_keys_.find(*unmoved_order_.back().second));
+      unmoved_order_.pop_back();
+    }
     return fail_all(err);
   };
   for (const LogPosition& position : positions) {
@@ -120,22 +127,12 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
     if (q.step(), q.failed()) return rollback("append_messages");
   }
 
-  // What this batch adds, made visible to other threads only after COMMIT.
+  // The batch's seqs per conversation, made visible to other threads only after COMMIT.
   StringMap<Seq> batch_seqs;
-  StringMap<std::int64_t> batch_keys;
-  std::vector<std::pair<std::int64_t, std::string>> batch_order;
   std::int64_t id = next_id_;
   for (const NewMessage& nm : batch) {
     std::string key = dedupe_key(nm.conv, nm.sender_id, nm.client_msg_id);
-    if (auto it = batch_keys.find(key); it != batch_keys.end()) {
-      // A retry of a send earlier in this batch.
-      Query dup(db, kReadInboxRow);
-      dup.bind(1, it->second);
-      if (!dup.step()) return rollback("append_messages");
-      results.emplace_back(Appended{read_message(dup, 0, nm.conv), true});
-      continue;
-    }
-    auto original = find_original(nm);
+    auto original = find_original(key, nm);
     if (!original) return rollback("append_messages");
     if (*original) {
       // A retry of an acknowledged send returns the stored message, as it is now (§2.2).
@@ -162,8 +159,8 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
         .bind(6, m.client_msg_id).bind(7, m.body).bind(8, m.reply_to).bind(9, m.ts);
     if (q.step(), q.failed()) return rollback("append_messages");
     at->second = m.seq;
-    batch_keys.emplace(key, id);
-    batch_order.emplace_back(id, std::move(key));
+    auto added = unmoved_keys_.emplace(std::move(key), id).first;
+    unmoved_order_.emplace_back(id, &added->first);
     ++id;
     results.emplace_back(Appended{std::move(m), false});
   }
@@ -173,10 +170,6 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   trimmed_ = std::max(trimmed_, moved_);
   next_id_ = id;
   head_ = id - 1;
-  for (auto& [row, key] : batch_order) {
-    unmoved_keys_.emplace(key, row);
-    unmoved_order_.emplace_back(row, std::move(key));
-  }
   if (last_seqs_.size() + batch_seqs.size() > kMaxCachedLastSeqs) last_seqs_.clear();
   for (const auto& [conv, seq] : batch_seqs) {
     last_seqs_.insert_or_assign(conv, seq);
@@ -185,9 +178,10 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   return results;
 }
 
-Result<std::optional<Message>> Inbox::find_original(const NewMessage& nm) {
-  if (auto it = unmoved_keys_.find(dedupe_key(nm.conv, nm.sender_id, nm.client_msg_id));
-      it != unmoved_keys_.end()) {
+Result<std::optional<Message>> Inbox::find_original(const std::string& key,
+                                                    const NewMessage& nm) {
+  if (auto it = unmoved_keys_.find(key); it != unmoved_keys_.end()) {
+    // Not moved yet (perhaps inserted earlier in this very batch).
     Query q(*db_, kReadInboxRow);
     q.bind(1, it->second);
     if (!q.step()) return inbox_error(*db_, "append_messages");
@@ -251,7 +245,7 @@ void Inbox::moved(std::int64_t upto) {
   std::lock_guard lock(mutex_);
   moved_ = std::max(moved_, upto);
   while (!unmoved_order_.empty() && unmoved_order_.front().first <= moved_) {
-    unmoved_keys_.erase(unmoved_order_.front().second);
+    unmoved_keys_.erase(unmoved_keys_.find(*unmoved_order_.front().second));
     unmoved_order_.pop_front();
   }
   std::erase_if(unmoved_convs_, [&](const auto& entry) { return entry.second.last_id <= moved_; });

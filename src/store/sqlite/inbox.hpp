@@ -69,8 +69,10 @@ class Inbox {
  private:
   // The conversation's last_seq as committed, from memory or the store. Under mutex_.
   Result<chat::Seq> committed_last_seq(std::string_view conv);
-  // A new message's dedupe hit: the stored original, from the inbox or the store.
-  Result<std::optional<chat::Message>> find_original(const chat::NewMessage& nm);
+  // The stored original of a send whose dedupe key is `key`, from the inbox or the store, if
+  // there is one. Under mutex_.
+  Result<std::optional<chat::Message>> find_original(const std::string& key,
+                                                      const chat::NewMessage& nm);
 
   struct StringHash {
     using is_transparent = void;
@@ -85,10 +87,10 @@ class Inbox {
   std::int64_t head_ = 0;       // highest id committed
   std::int64_t moved_ = 0;      // the store holds every row up to this
   std::int64_t trimmed_ = 0;    // rows up to this are deleted from the inbox
-  // Rows not yet moved: dedupe key (conv, sender, client_msg_id) → id, and the same keys in id
-  // order to forget them once moved.
+  // Rows not yet moved: dedupe key (conv, sender, client_msg_id) → row id, and the same keys
+  // (pointing into the map's nodes, which stay put) in row order, to forget them once moved.
   StringMap<std::int64_t> unmoved_keys_;
-  std::deque<std::pair<std::int64_t, std::string>> unmoved_order_;
+  std::deque<std::pair<std::int64_t, const std::string*>> unmoved_order_;
   struct Unmoved {
     chat::Seq last_seq = 0;
     std::int64_t last_id = 0;
