@@ -25,6 +25,16 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, StoreContract,
                          }}),
                          [](const auto& param_info) { return param_info.param.name; });
 
+// alice and bob, and their direct conversation, in a store under p.db.
+struct AliceAndBob {
+  TempDir dir;
+  SeededIdGenerator ids{1};
+  SqliteStore store{dir.file("p.db"), 1};
+  chat::UserId a = store.create_user("alice", "h", 1)->id;
+  chat::UserId b = store.create_user("bob", "h", 1)->id;
+  chat::ConvId conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+};
+
 TEST(SqliteStore, DataSurvivesReopen) {
   TempDir dir;
   SeededIdGenerator ids(1);
@@ -48,12 +58,8 @@ TEST(SqliteStore, DataSurvivesReopen) {
 // The writer counts seqs from a cached last_seq; a batch that rolls back must leave the cache
 // at the committed value, or the next batch would skip seqs (DESIGN.md §2.3).
 TEST(SqliteStore, ABatchThatRollsBackGivesOutNoSeqs) {
-  TempDir dir;
-  SeededIdGenerator ids(1);
-  SqliteStore store(dir.file("p.db"), 1);
-  const auto a = store.create_user("alice", "h", 1)->id;
-  const auto b = store.create_user("bob", "h", 1)->id;
-  const auto conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+  AliceAndBob fixture;
+  auto& [dir, ids, store, a, b, conv] = fixture;
   std::vector<chat::NewMessage> first{{conv, a, "", "c1", "one", std::nullopt}};
   ASSERT_EQ(store.append_messages(first, 2, ids, {})[0]->msg.seq, 1);
 
@@ -138,12 +144,8 @@ TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
 // A retry finds its original wherever it is: in the same batch, in the inbox, in the store after
 // the move — and in the store once edited, as it is now (DESIGN.md §2.2).
 TEST(SqliteStore, ARetryFindsItsOriginalInTheInboxAndInTheStore) {
-  TempDir dir;
-  SeededIdGenerator ids(1);
-  SqliteStore store(dir.file("p.db"), 1);
-  const auto a = store.create_user("alice", "h", 1)->id;
-  const auto b = store.create_user("bob", "h", 1)->id;
-  const auto conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+  AliceAndBob fixture;
+  auto& [dir, ids, store, a, b, conv] = fixture;
   const chat::NewMessage send{conv, a, "", "c1", "one", std::nullopt};
   std::vector<chat::NewMessage> twice{send, send};
   auto first = store.append_messages(twice, 2, ids, {});
