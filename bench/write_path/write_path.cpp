@@ -93,7 +93,8 @@ long long written_bytes() {
   return n;
 }
 
-// Counts outstanding appends; append() blocks while --in-flight are outstanding.
+// Counts outstanding appends (acquire blocks while --in-flight are outstanding) and completed
+// ones, failed or not.
 class Window {
  public:
   explicit Window(long size) : free_(size) {}
@@ -106,15 +107,15 @@ class Window {
     {
       std::lock_guard lock(mutex_);
       ++free_;
-      ++acked_;
+      ++completed_;
       if (!ok) ++failed_;
     }
     room_.notify_one();
     done_.notify_all();
   }
-  void wait_acked(long n) {
+  void wait_completed(long n) {
     std::unique_lock lock(mutex_);
-    done_.wait(lock, [&] { return acked_ >= n; });
+    done_.wait(lock, [&] { return completed_ >= n; });
   }
   long failed() {
     std::lock_guard lock(mutex_);
@@ -125,7 +126,7 @@ class Window {
   std::mutex mutex_;
   std::condition_variable room_, done_;
   long free_;
-  long acked_ = 0;
+  long completed_ = 0;
   long failed_ = 0;
 };
 
@@ -175,13 +176,13 @@ int main(int argc, char** argv) {
   };
 
   send(args.warmup);
-  window.wait_acked(sent);
+  window.wait_completed(sent);
   const auto commits_before = log.commits();
   const double cpu_before = cpu_seconds();
   const long long written_before = written_bytes();
   const auto start = std::chrono::steady_clock::now();
   send(args.messages);
-  window.wait_acked(sent);
+  window.wait_completed(sent);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = cpu_seconds() - cpu_before;

@@ -1,21 +1,16 @@
 #include "store/sqlite/inbox.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "core/ids.hpp"
-#include "core/logging.hpp"
-#include "store/sqlite/rows.hpp"
+#include "store/sqlite/shared.hpp"
 
 namespace parley::sqlite {
 
 using namespace chat;
 
 namespace {
-
-Error inbox_error(const Db& db, std::string_view what) {
-  log::error("event=store_error op={} error=\"{}\"", what, db.last_error());
-  return make_error(Errc::unavailable, "storage error");
-}
 
 // The inbox's own schema (PRAGMA user_version 1): the columns of the store's messages that a new
 // message has, under the same names. row_id is counted by the writer itself, so it is never
@@ -64,9 +59,7 @@ std::string dedupe_key(std::string_view conv, UserId sender, std::string_view cl
 
 Inbox::Inbox(const std::string& store_path, std::int64_t next_id_after, int cache_mib) {
   db_ = std::make_unique<Db>(path_for(store_path), false);
-  db_->exec("PRAGMA journal_mode = WAL");
-  // FULL: a commit is durable (the WAL fsync'd) before append returns — the ack (DESIGN.md §2.1).
-  db_->exec("PRAGMA synchronous = FULL");
+  open_for_writing(*db_);  // a commit is durable before append returns: the ack
   db_->exec(kSchema);
   {
     Query q(*db_, "ATTACH DATABASE ? AS store");
@@ -74,8 +67,7 @@ Inbox::Inbox(const std::string& store_path, std::int64_t next_id_after, int cach
     if (q.step(), q.failed()) throw std::runtime_error("cannot attach the store: " + q.error());
   }
   // The store's pages the writer reads: index pages for dedupe and conversation rows.
-  db_->exec(("PRAGMA store.cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
-  db_->exec("PRAGMA store.mmap_size = 268435456");
+  cache_pages(*db_, "store", cache_mib);
   Query q(*db_, "SELECT coalesce(max(row_id), 0) FROM inbox");
   if (!q.step()) throw std::runtime_error("cannot read the inbox: " + q.error());
   head_ = q.i64(0);
@@ -97,12 +89,12 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   Db& db = *db_;
   // DEFERRED: the write lock is the inbox's alone; reads of the attached store take no lock
   // that would stop the store's own writer (BEGIN IMMEDIATE would lock both files).
-  if (!db.try_exec("BEGIN")) return fail_all(inbox_error(db, "append_messages"));
+  if (!db.try_exec("BEGIN")) return fail_all(storage_error(db, "append_messages"));
   // This batch's rows join the unmoved keys as they are inserted, so a retry later in the batch
   // finds them as any other; a rollback forgets them again.
   const std::size_t keys_before = unmoved_order_.size();
   auto rollback = [&](const char* what) {
-    auto err = inbox_error(db, what);
+    auto err = storage_error(db, what);
     db.try_exec("ROLLBACK");
     while (unmoved_order_.size() > keys_before) {
       unmoved_keys_.erase(unmoved_keys_.find(*unmoved_order_.back().second));
@@ -184,7 +176,7 @@ Result<std::optional<Message>> Inbox::find_original(const std::string& key,
     // Not moved yet (perhaps inserted earlier in this very batch).
     Query q(*db_, kReadInboxRow);
     q.bind(1, it->second);
-    if (!q.step()) return inbox_error(*db_, "append_messages");
+    if (!q.step()) return storage_error(*db_, "append_messages");
     return std::optional(read_message(q, 0, nm.conv));
   }
   Query q(*db_, "SELECT " PARLEY_MESSAGE_COLUMNS
@@ -192,7 +184,7 @@ Result<std::optional<Message>> Inbox::find_original(const std::string& key,
                 "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
   q.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
   if (q.step()) return std::optional(read_message(q, 0, nm.conv));
-  if (q.failed()) return inbox_error(*db_, "append_messages");
+  if (q.failed()) return storage_error(*db_, "append_messages");
   return std::optional<Message>();
 }
 
@@ -202,7 +194,7 @@ Result<Seq> Inbox::committed_last_seq(std::string_view conv) {
   Query q(*db_, "SELECT last_seq FROM store.conversations WHERE id = ?");
   q.bind(1, conv);
   if (q.step()) return Seq{q.i64(0)};
-  if (q.failed()) return inbox_error(*db_, "append_messages");
+  if (q.failed()) return storage_error(*db_, "append_messages");
   return make_error(Errc::not_found, "no such conversation");
 }
 
@@ -211,7 +203,7 @@ Result<std::optional<std::int64_t>> Inbox::log_position(std::string_view topic, 
   Query q(*db_, "SELECT next_offset FROM log_positions WHERE topic = ? AND partition = ?");
   q.bind(1, topic).bind(2, std::int64_t{partition});
   if (q.step()) return std::optional<std::int64_t>(q.i64(0));
-  if (q.failed()) return inbox_error(*db_, "log_position");
+  if (q.failed()) return storage_error(*db_, "log_position");
   return std::optional<std::int64_t>();
 }
 

@@ -7,21 +7,17 @@
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "store/sqlite/migrations.hpp"
-#include "store/sqlite/rows.hpp"
+#include "store/sqlite/shared.hpp"
 
 namespace parley {
 
 using sqlite::Db;
 using sqlite::Query;
 using sqlite::read_message;
+using sqlite::storage_error;
 using namespace chat;
 
 namespace {
-
-Error storage_error(const Db& db, std::string_view what) {
-  log::error("event=store_error op={} error=\"{}\"", what, db.last_error());
-  return make_error(Errc::unavailable, "storage error");
-}
 
 #define PARLEY_CONVERSATION_COLUMNS                                                               \
   "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq, " \
@@ -58,6 +54,19 @@ Result<Conversation> load_conversation(Db& db, std::string_view id) {
   if (q.step()) return read_conversation(q, 0);
   if (q.failed()) return storage_error(db, "get_conversation");
   return make_error(Errc::not_found, "no such conversation");
+}
+
+// The rows of a read with one integer parameter (a user id, a time), each made by read_row; or
+// the logged storage error.
+template <class Row, class ReadRow>
+Result<std::vector<Row>> read_rows(Db& db, std::string_view op, const char* sql,
+                                   std::int64_t param, ReadRow read_row) {
+  Query q(db, sql);
+  q.bind(1, param);
+  std::vector<Row> rows;
+  while (q.step()) rows.push_back(read_row(q));
+  if (q.failed()) return storage_error(db, op);
+  return rows;
 }
 
 bool is_constraint(const Query& q) { return (q.result_code() & 0xFF) == SQLITE_CONSTRAINT; }
@@ -104,21 +113,12 @@ constexpr int kCheckpointPages = 16384;
 // once for more messages; the wait bounds the inbox's size and the memory that tracks it.
 constexpr auto kMoveInterval = std::chrono::milliseconds(200);
 constexpr std::size_t kMoveRows = 32768;
-
-void open_for_writing(Db& db, int cache_mib) {
-  db.exec("PRAGMA journal_mode = WAL");
-  // FULL: every commit fsyncs the WAL before returning — the ack promise (DESIGN.md §2.1).
-  db.exec("PRAGMA synchronous = FULL");
-  // A page cache for the hot pages of busy conversations, and reads through mmap: without them
-  // the writer re-read index pages with pread on every transaction.
-  db.exec(("PRAGMA cache_size = -" + std::to_string(std::max(1, cache_mib) * 1024)).c_str());
-  db.exec("PRAGMA mmap_size = 268435456");
-}
 }  // namespace
 
 SqliteStore::SqliteStore(const std::string& path, int reader_connections, int cache_mib) {
   writer_ = std::make_unique<Db>(path, false);
-  open_for_writing(*writer_, 2);
+  sqlite::open_for_writing(*writer_);
+  sqlite::cache_pages(*writer_, "main", 2);
   writer_->exec("PRAGMA foreign_keys = ON");
   sqlite::migrate(*writer_);
   {
@@ -128,7 +128,8 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   }
   inbox_ = std::make_unique<sqlite::Inbox>(path, inbox_moved_, std::max(1, cache_mib / 2));
   mover_ = std::make_unique<Db>(path, false);
-  open_for_writing(*mover_, cache_mib);
+  sqlite::open_for_writing(*mover_);
+  sqlite::cache_pages(*mover_, "main", cache_mib);
   {
     Query q(*mover_, "ATTACH DATABASE ? AS inbox");
     q.bind(1, sqlite::Inbox::path_for(path));
@@ -394,12 +395,9 @@ Status SqliteStore::revoke_session(SessionId id, TimeMs now) {
 
 Result<std::vector<SessionId>> SqliteStore::sessions_revoked_since(TimeMs since) {
   auto lease = read();
-  Query q(*lease, "SELECT id FROM sessions WHERE revoked_at >= ?");
-  q.bind(1, since);
-  std::vector<SessionId> ids;
-  while (q.step()) ids.push_back(q.i64(0));
-  if (q.failed()) return storage_error(*lease, "sessions_revoked_since");
-  return ids;
+  return read_rows<SessionId>(*lease, "sessions_revoked_since",
+                              "SELECT id FROM sessions WHERE revoked_at >= ?", since,
+                              [](const Query& q) { return q.i64(0); });
 }
 
 // ---- conversations -------------------------------------------------------------------------
@@ -605,37 +603,28 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
 
 Result<std::vector<Departure>> SqliteStore::departures_of(UserId user) {
   auto lease = read();
-  Query q(*lease, "SELECT conversation_id, left_at FROM departures WHERE user_id = ? "
-                  "ORDER BY left_at DESC LIMIT 200");
-  q.bind(1, user);
-  std::vector<Departure> out;
-  while (q.step()) out.push_back({q.text(0), q.i64(1)});
-  if (q.failed()) return storage_error(*lease, "departures_of");
-  return out;
+  return read_rows<Departure>(*lease, "departures_of",
+                              "SELECT conversation_id, left_at FROM departures WHERE user_id = ? "
+                              "ORDER BY left_at DESC LIMIT 200",
+                              user, [](const Query& q) { return Departure{q.text(0), q.i64(1)}; });
 }
 
 Result<std::vector<UserId>> SqliteStore::contacts_of(UserId user) {
   auto lease = read();
-  Query q(*lease, "SELECT DISTINCT other.user_id FROM members mine "
-                  "JOIN members other ON other.conversation_id = mine.conversation_id "
-                  "WHERE mine.user_id = ?1 AND other.user_id <> ?1");
-  q.bind(1, user);
-  std::vector<UserId> out;
-  while (q.step()) out.push_back(q.i64(0));
-  if (q.failed()) return storage_error(*lease, "contacts_of");
-  return out;
+  return read_rows<UserId>(*lease, "contacts_of",
+                           "SELECT DISTINCT other.user_id FROM members mine "
+                           "JOIN members other ON other.conversation_id = mine.conversation_id "
+                           "WHERE mine.user_id = ?1 AND other.user_id <> ?1",
+                           user, [](const Query& q) { return q.i64(0); });
 }
 
 Result<std::vector<ConvId>> SqliteStore::groups_of(UserId user) {
   auto lease = read();
-  Query q(*lease, "SELECT m.conversation_id FROM members m "
-                  "JOIN conversations c ON c.id = m.conversation_id "
-                  "WHERE m.user_id = ?1 AND c.kind = 'group'");
-  q.bind(1, user);
-  std::vector<ConvId> out;
-  while (q.step()) out.push_back(q.text(0));
-  if (q.failed()) return storage_error(*lease, "groups_of");
-  return out;
+  return read_rows<ConvId>(*lease, "groups_of",
+                           "SELECT m.conversation_id FROM members m "
+                           "JOIN conversations c ON c.id = m.conversation_id "
+                           "WHERE m.user_id = ?1 AND c.kind = 'group'",
+                           user, [](const Query& q) { return q.text(0); });
 }
 
 Result<std::pair<Cursors, bool>> SqliteStore::advance_cursors(std::string_view conv, UserId user,
