@@ -1,7 +1,6 @@
 #include "api/hub.hpp"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 
 #include "api/codec.hpp"
 
@@ -41,7 +40,7 @@ void Hub::deliver_to_all(const chat::EnvelopePtr& envelope) { fan_out(envelope, 
 void Hub::fan_out(const chat::EnvelopePtr& envelope, bool everyone) {
   auto frame = net::text_frame(event_frame(envelope->event));
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
-    boost::asio::post(shards_.context(shard), [this, shard, envelope, frame, everyone] {
+    shards_.mailbox(shard).post([this, shard, envelope, frame, everyone] {
       // deliver() never detaches synchronously (a connection closes, and its session detaches,
       // in a later handler), so iterating the live index is safe.
       const auto& by_user = index_[shard].by_user;

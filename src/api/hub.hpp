@@ -2,9 +2,10 @@
 // Hub: this node's fan-out. Knows which users have sessions on which shard, and delivers each
 // published event to every online session of its recipients (DESIGN.md §3).
 //
-// An event is serialized once into an immutable shared frame and posted once per shard; each
-// shard looks up its own sessions (shard-local index, no locks). Posts from one thread keep their
-// order, so each session sees a conversation's messages in seq order (DESIGN.md §2.4).
+// An event is serialized once into an immutable shared frame and handed once to each shard's
+// mailbox (a commit batch's events share one wake-up); each shard looks up its own sessions
+// (shard-local index, no locks). Posts from one thread keep their order, so each session sees a
+// conversation's messages in seq order (DESIGN.md §2.4).
 // Threads: attach/detach on the session's shard; deliver() from any thread.
 
 #include <atomic>

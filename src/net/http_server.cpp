@@ -264,7 +264,8 @@ void HttpServer::start_websocket(tcp::socket socket, std::shared_ptr<WsListener>
                                  std::uint64_t id, std::string remote,
                                  std::chrono::steady_clock::time_point opened) {
   auto conn = std::make_shared<WsConnection>(
-      std::move(socket), std::move(listener), limits_, stats_, *scratch_[shard], id, shard,
+      std::move(socket), std::move(listener), limits_, stats_, *scratch_[shard],
+      shards_.mailbox(shard), id, shard,
       std::move(remote), [this, opened](WsConnection& c) {
         websockets_[c.shard()].erase(&c);
         const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(

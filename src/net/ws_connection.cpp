@@ -22,13 +22,15 @@ constexpr std::size_t kFramesPerWrite = 64;
 
 WsConnection::WsConnection(tcp::socket socket, std::shared_ptr<WsListener> listener,
                            const ConnectionLimits& limits, ConnectionStats& stats,
-                           ShardScratch& scratch, std::uint64_t id, std::size_t shard,
-                           std::string remote, std::function<void(WsConnection&)> on_finished)
+                           ShardScratch& scratch, Mailbox& mailbox, std::uint64_t id,
+                           std::size_t shard, std::string remote,
+                           std::function<void(WsConnection&)> on_finished)
     : socket_(std::move(socket)),
       listener_(std::move(listener)),
       limits_(limits),
       stats_(stats),
       scratch_(scratch),
+      mailbox_(mailbox),
       id_(id),
       shard_(shard),
       remote_(std::move(remote)),
@@ -79,13 +81,19 @@ void WsConnection::read_available() {
     }
     if (pending_.empty() && pending_.capacity() > 4096) pending_ = {};  // a big frame was rare
     if (!go_on) return;
+    // A short read took everything the socket held: wait for the next arrival instead of
+    // asking again only to hear would_block (one system call less per message). Safe because
+    // every async_wait re-arms the socket in epoll (EPOLL_CTL_MOD), which reports bytes that
+    // arrived in between at once.
+    if (n < buffer.size()) return wait_readable();
   }
   // Still more to read: let the shard's other connections have a turn first.
   asio::post(socket_.get_executor(), [self = shared_from_this()] { self->read_available(); });
 }
 
 void WsConnection::wait_readable() {
-  // Only after a read came back empty (would_block): the next arrival is then a fresh edge.
+  // Only after a read came back empty (would_block) or short: Asio's epoll reactor re-arms the
+  // descriptor for each wait, so bytes already waiting complete it at once.
   socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
     if (self->finished_) return;
     if (ec) return self->finish(ec.message());
@@ -259,7 +267,7 @@ void WsConnection::fail(std::uint16_t code, std::string_view reason) {
 }
 
 void WsConnection::post(std::function<void(WsConnection&)> fn) {
-  asio::post(socket_.get_executor(), [self = shared_from_this(), fn = std::move(fn)] {
+  mailbox_.post([self = shared_from_this(), fn = std::move(fn)] {
     if (!self->finished_) fn(*self);
   });
 }

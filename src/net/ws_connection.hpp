@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "net/http_types.hpp"
+#include "net/shards.hpp"
 #include "net/ws_frame.hpp"
 
 namespace parley::net {
@@ -65,7 +66,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   // shard, when the socket is done.
   WsConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<WsListener> listener,
                const ConnectionLimits& limits, ConnectionStats& stats, ShardScratch& scratch,
-               std::uint64_t id, std::size_t shard, std::string remote,
+               Mailbox& mailbox, std::uint64_t id, std::size_t shard, std::string remote,
                std::function<void(WsConnection&)> on_finished);
 
   // Writes the handshake response, tells the listener, and starts reading.
@@ -80,7 +81,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   // Closes the socket now, without a close frame (the peer did not finish the closing handshake
   // in time, or the server is stopping).
   void abort(std::string_view why) { finish(why); }
-  // Runs fn on this connection's shard (from any thread); fn is dropped if the connection is gone.
+  // Runs fn on this connection's shard (from any thread), through the shard's mailbox; fn is
+  // dropped if the connection is gone by then.
   void post(std::function<void(WsConnection&)> fn);
   // Keep-alive, from the shard's sweep: ping after idle/2 of silence, drop after idle.
   void check_idle(std::chrono::steady_clock::time_point now);
@@ -110,6 +112,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   const ConnectionLimits& limits_;
   ConnectionStats& stats_;
   ShardScratch& scratch_;
+  Mailbox& mailbox_;
   const std::uint64_t id_;
   const std::size_t shard_;
   const std::string remote_;

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "core/logging.hpp"
+#include "core/threads.hpp"
 
 namespace parley {
 
@@ -80,9 +81,18 @@ RedisBus::RedisBus(RedisBusOptions options)
     : options_(std::move(options)), node_channel_(node_channel(options_.node_id)) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
-  publisher_ = std::thread([this] { publisher_loop(); });
-  subscriber_ = std::thread([this] { subscriber_loop(); });
-  loader_ = std::thread([this] { loader_loop(); });
+  publisher_ = std::thread([this] {
+    name_this_thread("bus-publisher");
+    publisher_loop();
+  });
+  subscriber_ = std::thread([this] {
+    name_this_thread("bus-subscriber");
+    subscriber_loop();
+  });
+  loader_ = std::thread([this] {
+    name_this_thread("bus-loader");
+    loader_loop();
+  });
 }
 
 RedisBus::~RedisBus() {

@@ -2,12 +2,20 @@
 
 #include <vector>
 
+#include "core/threads.hpp"
+
 namespace parley {
 
 LocalLog::LocalLog(Store& store, const Clock& clock, IdGenerator& ids, GroupCommitOptions options)
     : store_(store), clock_(clock), ids_(ids), options_(options) {
-  completer_ = std::thread([this] { run_completer(); });
-  writer_ = std::thread([this] { run_writer(); });
+  completer_ = std::thread([this] {
+    name_this_thread("log-completer");
+    run_completer();
+  });
+  writer_ = std::thread([this] {
+    name_this_thread("log-writer");
+    run_writer();
+  });
 }
 
 LocalLog::~LocalLog() { drain(); }

@@ -6,6 +6,7 @@
 #include "chat/rules.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "core/threads.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/shared.hpp"
 
@@ -155,8 +156,14 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
     readers_.push_back(std::move(reader));
   }
   // Last: nothing throws after.
-  checkpoint_thread_ = std::thread([this] { checkpoint_loop(); });
-  mover_thread_ = std::thread([this] { mover_loop(); });
+  checkpoint_thread_ = std::thread([this] {
+    name_this_thread("store-checkpt");
+    checkpoint_loop();
+  });
+  mover_thread_ = std::thread([this] {
+    name_this_thread("store-mover");
+    mover_loop();
+  });
 }
 
 SqliteStore::~SqliteStore() {
