@@ -690,12 +690,18 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
   auto results = inbox_->append(batch, now, ids, positions);
   const std::size_t unmoved = inbox_->unmoved_rows();
   if (unmoved > 0) {
+    bool wake = false;
     {
       std::lock_guard lock(mover_mutex_);
+      // Wake the mover only when what it waits for changes: the first unmoved row (it waits for
+      // one), or enough rows to move now (it waits out kMoveInterval). Waking it on every commit
+      // cost a context switch per batch for a predicate that stays false.
+      const bool full = unmoved >= kMoveRows;
+      wake = !move_pending_ || (full && !move_now_);
       move_pending_ = true;
-      move_now_ = move_now_ || unmoved >= kMoveRows;
+      move_now_ = move_now_ || full;
     }
-    mover_wake_.notify_one();
+    if (wake) mover_wake_.notify_one();
   }
   return results;
 }
