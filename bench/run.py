@@ -8,6 +8,8 @@ Scenarios (docs/performance.md explains each and records the figures):
   idle     N authenticated idle WebSocket connections: server user-space memory per connection
   dm       one-on-one messages at fixed rates: p50/p99 send→deliver, server CPU per delivery
            (server CPU: Parley's process; the reference stack's Node and Redis processes)
+  capacity the highest dm rate each server keeps up with (no errors, every send acked, p50
+           <= 10 ms: past capacity a queue grows), then p50/p99 at 70 % of it
   fanout   messages to 10- and 100-member groups: the same, per delivery
   ingest   durable acked messages per second (Parley: SQLite fsync group commit)
   write_path  Parley's durable write path alone (LocalLog + SQLite, no network), acked
@@ -267,6 +269,46 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
     return result
 
 
+def keeps_up(r):
+    """An open-loop run the server kept up with: no errors, every send acked, and a p50 that
+    did not grow into a queue (past capacity the backlog, and with it p50, grows all run long)."""
+    return (r["errors"] == 0 and r["acked"] >= 0.99 * r["sent"]
+            and r["latency"].get("p50_ms", float("inf")) <= KEEPS_UP_P50_MS)
+
+
+KEEPS_UP_P50_MS = 10
+
+
+def find_max_rate(server, dm_file, start, duration):
+    """The highest dm rate the server keeps up with: up by 25 % a step until a run fails, then
+    two bisections between the last rate that held and the first that did not."""
+    steps = []
+
+    def attempt(rate):
+        r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
+        ok = keeps_up(r)
+        steps.append({"rate": rate, "kept_up": ok, "p50_ms": r["latency"].get("p50_ms"),
+                      "p99_ms": r["latency"].get("p99_ms"), "errors": r["errors"]})
+        log(f"capacity: {rate}/s {'kept up' if ok else 'did not keep up'} "
+            f"(p50 {r['latency'].get('p50_ms')} ms, errors {r['errors']})")
+        return ok
+
+    good, bad, rate = None, None, start
+    while rate <= 200000:
+        if not attempt(rate):
+            bad = rate
+            break
+        good, rate = rate, int(rate * 1.25)
+    if good and bad:
+        for _ in range(2):
+            mid = (good + bad) // 2
+            if attempt(mid):
+                good = mid
+            else:
+                bad = mid
+    return {"max_rate": good, "first_failing_rate": bad, "steps": steps}
+
+
 def idle_memory(server, count, per_process=15000):
     """Server RSS growth per idle authenticated connection. The connections come from as many
     loadgen processes as the per-process file limit needs."""
@@ -301,7 +343,7 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,fanout,ingest,write_path,cluster")
+    ap.add_argument("--only", default="floor,idle,dm,capacity,fanout,ingest,write_path,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
@@ -362,7 +404,7 @@ def main():
         log("bench: node or redis-server missing; skipping the reference server")
         server_names.remove("reference")
 
-    single_node = only & {"idle", "dm", "fanout", "ingest"}
+    single_node = only & {"idle", "dm", "capacity", "fanout", "ingest"}
     for name in server_names if single_node else []:
         log(f"== {name}")
         server = Parley(workdir) if name == "parley" else Reference(workdir)
@@ -412,6 +454,17 @@ def main():
                     log(f"dm {rate}/s: p50 {r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms, "
                         f"{r['cpu_us_per_delivery']:.2f} µs CPU/delivery, errors {r['errors']}")
                     out["dm"].append(r)
+            if "capacity" in only:
+                # The p99 target is set at 70 % of the maximum rate, so find the maximum first.
+                cap = find_max_rate(server, dm_file, 1000 if quick else 4000, 2 if quick else 4)
+                if cap["max_rate"]:
+                    rate = int(cap["max_rate"] * 0.7)
+                    r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
+                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
+                    log(f"capacity: at 70 % of {cap['max_rate']}/s ({rate}/s): p50 "
+                        f"{r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms")
+                    cap["at_70_percent"] = r
+                out["capacity"] = cap
             if "fanout" in only:
                 out["fanout"] = []
                 for size, (users, groups) in setup["fanout"].items():
@@ -492,6 +545,16 @@ def print_table(results):
         row(f"dm {rate:.0f}/s: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
         row(f"dm {rate:.0f}/s: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
             floor=floor_us)
+    if "capacity" in p or "capacity" in r:
+        pc, rc = p.get("capacity", {}), r.get("capacity", {})
+        row("dm max sustained rate", pc.get("max_rate"), rc.get("max_rate"), "msg/s", lower_is_better=False)
+        p70, r70 = pc.get("at_70_percent", {}), rc.get("at_70_percent", {})
+        row("dm at 70% of own max: rate", p70.get("offered_rate"), r70.get("offered_rate"), "msg/s",
+            lower_is_better=False)
+        row("dm at 70% of own max: p99", p70.get("latency", {}).get("p99_ms"),
+            r70.get("latency", {}).get("p99_ms"), "ms")
+        row("dm at 70% of own max: CPU/delivery", p70.get("cpu_us_per_delivery"),
+            r70.get("cpu_us_per_delivery"), "µs", floor=floor_us)
     for i, x in enumerate(p.get("fanout", [])):
         ry = r.get("fanout", [])[i] if i < len(r.get("fanout", [])) else {}
         g = x["group_size"]
