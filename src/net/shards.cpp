@@ -45,10 +45,8 @@ ShardPool::~ShardPool() {
 
 void ShardPool::start() {
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
-    threads_.emplace_back([c = contexts_[i].get(), name = "shard-" + std::to_string(i)] {
-      name_this_thread(name.c_str());
-      c->run();
-    });
+    threads_.push_back(
+        named_thread("shard-" + std::to_string(i), [c = contexts_[i].get()] { c->run(); }));
   }
 }
 

@@ -81,18 +81,9 @@ RedisBus::RedisBus(RedisBusOptions options)
     : options_(std::move(options)), node_channel_(node_channel(options_.node_id)) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) throw std::runtime_error("eventfd failed");
-  publisher_ = std::thread([this] {
-    name_this_thread("bus-publisher");
-    publisher_loop();
-  });
-  subscriber_ = std::thread([this] {
-    name_this_thread("bus-subscriber");
-    subscriber_loop();
-  });
-  loader_ = std::thread([this] {
-    name_this_thread("bus-loader");
-    loader_loop();
-  });
+  publisher_ = named_thread("bus-publisher", [this] { publisher_loop(); });
+  subscriber_ = named_thread("bus-subscriber", [this] { subscriber_loop(); });
+  loader_ = named_thread("bus-loader", [this] { loader_loop(); });
 }
 
 RedisBus::~RedisBus() {

@@ -273,14 +273,8 @@ KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock&
   rd_kafka_topic_partition_list_destroy(topics);
 
   bus_.set_note_sink([this](std::string_view payload) { on_note(payload); });
-  producer_thread_ = std::thread([this] {
-    name_this_thread("kafka-producer");
-    producer_loop();
-  });
-  sequencer_thread_ = std::thread([this] {
-    name_this_thread("kafka-sequencer");
-    sequencer_loop();
-  });
+  producer_thread_ = named_thread("kafka-producer", [this] { producer_loop(); });
+  sequencer_thread_ = named_thread("kafka-sequencer", [this] { sequencer_loop(); });
   log::info("event=log_connected brokers={} topic={}", options_.brokers, options_.topic);
 }
 

@@ -8,14 +8,8 @@ namespace parley {
 
 LocalLog::LocalLog(Store& store, const Clock& clock, IdGenerator& ids, GroupCommitOptions options)
     : store_(store), clock_(clock), ids_(ids), options_(options) {
-  completer_ = std::thread([this] {
-    name_this_thread("log-completer");
-    run_completer();
-  });
-  writer_ = std::thread([this] {
-    name_this_thread("log-writer");
-    run_writer();
-  });
+  completer_ = named_thread("log-completer", [this] { run_completer(); });
+  writer_ = named_thread("log-writer", [this] { run_writer(); });
 }
 
 LocalLog::~LocalLog() { drain(); }

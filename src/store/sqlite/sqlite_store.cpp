@@ -156,14 +156,8 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
     readers_.push_back(std::move(reader));
   }
   // Last: nothing throws after.
-  checkpoint_thread_ = std::thread([this] {
-    name_this_thread("store-checkpt");
-    checkpoint_loop();
-  });
-  mover_thread_ = std::thread([this] {
-    name_this_thread("store-mover");
-    mover_loop();
-  });
+  checkpoint_thread_ = named_thread("store-checkpt", [this] { checkpoint_loop(); });
+  mover_thread_ = named_thread("store-mover", [this] { mover_loop(); });
 }
 
 SqliteStore::~SqliteStore() {
