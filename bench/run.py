@@ -269,14 +269,14 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
     return result
 
 
+KEEPS_UP_P50_MS = 10
+
+
 def keeps_up(r):
     """An open-loop run the server kept up with: no errors, every send acked, and a p50 that
     did not grow into a queue (past capacity the backlog, and with it p50, grows all run long)."""
     return (r["errors"] == 0 and r["acked"] >= 0.99 * r["sent"]
             and r["latency"].get("p50_ms", float("inf")) <= KEEPS_UP_P50_MS)
-
-
-KEEPS_UP_P50_MS = 10
 
 
 def find_max_rate(server, dm_file, start, duration):

@@ -107,13 +107,26 @@ def test_resend_with_same_client_msg_id_is_stored_and_delivered_once(server):
 
 def test_pipelined_sends_are_acked_in_order_with_dense_seqs(server):
     alice_t = server.register("alice")["token"]
-    server.register("bob")
+    bob = server.ws(token=server.register("bob")["token"])
     alice = server.ws(token=alice_t)
     ids = [alice.start("send", to="bob", client_msg_id=f"p{i}", body=f"m{i}") for i in range(200)]
+    frames = []  # alice's frames in arrival order: events and acks from one shard mailbox
+    while not all(i in alice.replies for i in ids):
+        frames.append(alice._read())
     acks = [alice.reply(i) for i in ids]
     assert all(a["ok"] for a in acks)
     assert [a["msg"]["seq"] for a in acks] == list(range(1, 201))
     assert [a["msg"]["body"] for a in acks] == [f"m{i}" for i in range(200)]
+    # On the sending connection each message's event comes before the ack of its send
+    # (protocol.md "When each event is sent"), and the events come in seq order.
+    seen = set()
+    for frame in frames:
+        if frame.get("ev") == "message":
+            seen.add(frame["msg"]["seq"])
+        elif "re" in frame:
+            assert frame["msg"]["seq"] in seen, f"the ack of seq {frame['msg']['seq']} came first"
+    assert [e["msg"]["seq"] for e in alice.events if e["ev"] == "message"] == list(range(1, 201))
+    assert [bob.event("message")["msg"]["seq"] for _ in ids] == list(range(1, 201))
 
 
 def test_history_and_sync(server):
