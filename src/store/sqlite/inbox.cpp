@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "core/ids.hpp"
+#include "core/logging.hpp"
 #include "store/sqlite/shared.hpp"
 
 namespace parley::sqlite {
@@ -12,38 +13,9 @@ using namespace chat;
 
 namespace {
 
-// The inbox's own schema (PRAGMA user_version 1): the columns of the store's messages that a new
-// message has, under the same names. row_id is counted by the writer itself, so it is never
-// reused, even after every row was moved and deleted.
-// log_positions lives here, not in the store, because a batch's position moves in the same
-// transaction as its messages (store.hpp, LogPosition).
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS inbox(
-  row_id          INTEGER PRIMARY KEY,
-  conversation_id TEXT NOT NULL,
-  seq             INTEGER NOT NULL,
-  id              TEXT NOT NULL,
-  sender_id       INTEGER NOT NULL,
-  client_msg_id   TEXT NOT NULL,
-  body            TEXT,
-  reply_to        INTEGER,
-  created_at      INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS log_positions(
-  topic       TEXT NOT NULL,
-  partition   INTEGER NOT NULL,
-  next_offset INTEGER NOT NULL,
-  PRIMARY KEY(topic, partition)
-) WITHOUT ROWID;
-PRAGMA user_version = 1;
-)sql";
-
-// One inbox row as read_message reads PARLEY_MESSAGE_COLUMNS: a row not yet moved was never
-// edited or deleted (change_message moves its conversation first).
-constexpr const char* kReadInboxRow =
-    "SELECT m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, "
-    "m.created_at, NULL, 0, 0 FROM inbox m JOIN store.users u ON u.id = m.sender_id "
-    "WHERE m.row_id = ?";
+// A segment is left for a new one past 64 MiB, so a segment is deleted soon after the mover has
+// taken in its last row (about 200,000 messages of 300 bytes).
+constexpr std::size_t kSegmentBytes = 64u << 20;
 
 // A send's dedupe key. conv is a UUID and sender a number, so the separator cannot be ambiguous.
 std::string dedupe_key(std::string_view conv, UserId sender, std::string_view client_msg_id) {
@@ -55,24 +27,175 @@ std::string dedupe_key(std::string_view conv, UserId sender, std::string_view cl
   return key;
 }
 
+std::string position_key(std::string_view topic, int partition) {
+  std::string key(topic);
+  key.push_back('\x1f');
+  key.append(std::to_string(partition));
+  return key;
+}
+
+// ---- a batch as a journal record --------------------------------------------------------------
+//
+// u8 format (1) | i64 first_row | i64 last_id | u32 rows | rows | u32 positions | positions
+// row:      str conv | i64 seq | str id | i64 sender_id | str from | str client_msg_id | str body |
+//           u8 has_reply_to | i64 reply_to | i64 ts
+// position: str topic | i64 partition | i64 to
+// Integers little-endian; str = u32 length and the bytes.
+
+constexpr std::uint8_t kRecordFormat = 1;
+
+class Encoder {
+ public:
+  explicit Encoder(std::string& out) : out_(out) { out_.clear(); }
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
+  }
+  void i64(std::int64_t v) {
+    const auto u = static_cast<std::uint64_t>(v);
+    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(u >> (8 * i)));
+  }
+  void str(std::string_view s) {
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+  }
+
+ private:
+  std::string& out_;
+};
+
+// Reads what Encoder wrote; throws on anything short or malformed (the CRC matched, so that is
+// a record this version does not understand).
+class Decoder {
+ public:
+  explicit Decoder(std::string_view in) : in_(in) {}
+  std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)[0]); }
+  std::uint32_t u32() {
+    const std::string_view b = take(4);
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(b[i])} << (8 * i);
+    return v;
+  }
+  std::int64_t i64() {
+    const std::string_view b = take(8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(b[i])} << (8 * i);
+    return static_cast<std::int64_t>(v);
+  }
+  std::string str() { return std::string(take(u32())); }
+  bool done() const { return in_.empty(); }
+
+ private:
+  std::string_view take(std::size_t n) {
+    if (in_.size() < n) throw std::runtime_error("journal: a record ends early");
+    const std::string_view b = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return b;
+  }
+  std::string_view in_;
+};
+
+void encode(const Inbox::Batch& batch, std::string& out) {
+  Encoder e(out);
+  e.u8(kRecordFormat);
+  e.i64(batch.first_row);
+  e.i64(batch.last_id);
+  e.u32(static_cast<std::uint32_t>(batch.rows.size()));
+  for (const Message& m : batch.rows) {
+    e.str(m.conv);
+    e.i64(m.seq);
+    e.str(m.id);
+    e.i64(m.sender_id);
+    e.str(m.from);
+    e.str(m.client_msg_id);
+    e.str(m.body);
+    e.u8(m.reply_to ? 1 : 0);
+    e.i64(m.reply_to.value_or(0));
+    e.i64(m.ts);
+  }
+  e.u32(static_cast<std::uint32_t>(batch.positions.size()));
+  for (const LogPosition& p : batch.positions) {
+    e.str(p.topic);
+    e.i64(p.partition);
+    e.i64(p.to);
+  }
+}
+
+Inbox::Batch decode(std::string_view payload) {
+  Decoder d(payload);
+  if (const auto format = d.u8(); format != kRecordFormat) {
+    throw std::runtime_error("journal: record format " + std::to_string(format) +
+                             " is not one this binary reads: upgrade Parley");
+  }
+  Inbox::Batch batch;
+  batch.first_row = d.i64();
+  batch.last_id = d.i64();
+  batch.rows.resize(d.u32());
+  for (Message& m : batch.rows) {
+    m.conv = d.str();
+    m.seq = d.i64();
+    m.id = d.str();
+    m.sender_id = d.i64();
+    m.from = d.str();
+    m.client_msg_id = d.str();
+    m.body = d.str();
+    const bool has_reply_to = d.u8() != 0;
+    const std::int64_t reply_to = d.i64();
+    if (has_reply_to) m.reply_to = reply_to;
+    m.ts = d.i64();
+  }
+  batch.positions.resize(d.u32());
+  for (LogPosition& p : batch.positions) {
+    p.topic = d.str();
+    p.partition = static_cast<int>(d.i64());
+    p.to = d.i64();
+  }
+  if (!d.done()) throw std::runtime_error("journal: a record has bytes left over");
+  return batch;
+}
+
+// Ends the read transaction a batch's lookups share (started by its first statement).
+struct ReadTransaction {
+  Db& db;
+  explicit ReadTransaction(Db& d) : db(d) { db.try_exec("BEGIN"); }
+  ~ReadTransaction() { db.try_exec("COMMIT"); }
+};
+
 }  // namespace
 
-Inbox::Inbox(const std::string& store_path, std::int64_t next_id_after, int cache_mib) {
-  db_ = std::make_unique<Db>(path_for(store_path), false);
-  open_for_writing(*db_);  // a commit is durable before append returns: the ack
-  db_->exec(kSchema);
-  {
-    Query q(*db_, "ATTACH DATABASE ? AS store");
-    q.bind(1, store_path);
-    if (q.step(), q.failed()) throw std::runtime_error("cannot attach the store: " + q.error());
-  }
+Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_mib)
+    : store_(std::make_unique<Db>(store_path, true)), moved_(moved_upto) {
   // The store's pages the writer reads: index pages for dedupe and conversation rows.
-  cache_pages(*db_, "store", cache_mib);
-  Query q(*db_, "SELECT coalesce(max(row_id), 0) FROM inbox");
-  if (!q.step()) throw std::runtime_error("cannot read the inbox: " + q.error());
-  head_ = q.i64(0);
-  moved_ = next_id_after;  // what the store holds already goes at the first append
-  next_id_ = std::max(head_, next_id_after) + 1;
+  cache_pages(*store_, "main", cache_mib);
+  {
+    Query q(*store_, "SELECT topic, partition, next_offset FROM log_positions");
+    while (q.step()) positions_[position_key(q.text(0), static_cast<int>(q.i64(1)))] = q.i64(2);
+    if (q.failed()) throw std::runtime_error("cannot read log_positions: " + q.error());
+  }
+  std::int64_t last_id = moved_upto;
+  journal_ = std::make_unique<Journal>(
+      journal_path(store_path), kSegmentBytes, [&](std::int64_t tag, std::string_view payload) {
+        last_id = std::max(last_id, tag);
+        if (tag <= moved_upto) return;  // in the store already
+        auto batch = std::make_shared<Batch>(decode(payload));
+        for (const LogPosition& p : batch->positions) {
+          positions_[position_key(p.topic, p.partition)] = p.to;
+        }
+        remember(std::move(batch));
+      });
+  head_ = last_id;
+  next_id_ = last_id + 1;
+}
+
+void Inbox::remember(BatchPtr batch) {
+  for (const Message& m : batch->rows) {
+    auto [at, added] = unmoved_keys_.emplace(dedupe_key(m.conv, m.sender_id, m.client_msg_id), &m);
+    if (added) unmoved_key_order_.emplace_back(batch->last_id, &at->first);
+    unmoved_convs_.insert_or_assign(m.conv, UnmovedConv{m.seq, batch->last_id});
+    last_seqs_.insert_or_assign(m.conv, m.seq);
+  }
+  unmoved_rows_ += batch->rows.size();
+  batches_.push_back(std::move(batch));
 }
 
 std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, TimeMs now,
@@ -86,135 +209,134 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   };
 
   std::lock_guard lock(mutex_);
-  Db& db = *db_;
-  // DEFERRED: the write lock is the inbox's alone; reads of the attached store take no lock
-  // that would stop the store's own writer (BEGIN IMMEDIATE would lock both files).
-  if (!db.try_exec("BEGIN")) return fail_all(storage_error(db, "append_messages"));
-  // This batch's rows join the unmoved keys as they are inserted, so a retry later in the batch
-  // finds them as any other; a rollback forgets them again.
-  const std::size_t keys_before = unmoved_order_.size();
-  auto rollback = [&](const char* what) {
-    auto err = storage_error(db, what);
-    db.try_exec("ROLLBACK");
-    while (unmoved_order_.size() > keys_before) {
-      unmoved_keys_.erase(unmoved_keys_.find(*unmoved_order_.back().second));
-      unmoved_order_.pop_back();
-    }
-    return fail_all(err);
-  };
+  // The compare-and-set of each position (store.hpp, kMoveLogPosition), against memory: the
+  // journal has only this writer.
   for (const LogPosition& position : positions) {
-    Query q(db, kMoveLogPosition);
-    q.bind(1, position.topic).bind(2, std::int64_t{position.partition}).bind(3, position.to)
-        .bind(4, position.from);
-    const bool moved = q.step();
-    if (q.failed()) return rollback("append_messages");
-    if (!moved) {
-      db.try_exec("ROLLBACK");
-      return fail_all(fenced_error());
-    }
-  }
-  if (trimmed_ < moved_) {
-    Query q(db, "DELETE FROM inbox WHERE row_id <= ?");
-    q.bind(1, moved_);
-    if (q.step(), q.failed()) return rollback("append_messages");
+    auto it = positions_.find(position_key(position.topic, position.partition));
+    if (it != positions_.end() && it->second != position.from) return fail_all(fenced_error());
   }
 
-  // The batch's seqs per conversation, made visible to other threads only after COMMIT.
+  auto committed = std::make_shared<Batch>();
+  committed->first_row = next_id_;
+  committed->rows.reserve(batch.size());  // unmoved_keys_ point into it: no reallocation
+  committed->positions.assign(positions.begin(), positions.end());
+  // This batch's rows join the unmoved keys as they are made, so a retry later in the batch finds
+  // them as any other; a failed write forgets them again.
+  std::vector<const std::string*> added_keys;  // node keys stay put when the map rehashes
+  auto forget_batch = [&] {
+    for (const std::string* key : added_keys) unmoved_keys_.erase(unmoved_keys_.find(*key));
+  };
+  // The batch's seqs per conversation, made visible only once the record is on disk.
   StringMap<Seq> batch_seqs;
-  std::int64_t id = next_id_;
-  for (const NewMessage& nm : batch) {
-    std::string key = dedupe_key(nm.conv, nm.sender_id, nm.client_msg_id);
-    auto original = find_original(key, nm);
-    if (!original) return rollback("append_messages");
-    if (*original) {
-      // A retry of an acknowledged send returns the stored message, as it is now (§2.2).
-      results.emplace_back(Appended{std::move(**original), true});
-      continue;
-    }
-    auto [at, first_in_batch] = batch_seqs.try_emplace(nm.conv, 0);
-    if (first_in_batch) {
-      auto last = committed_last_seq(nm.conv);
-      if (!last) {
-        batch_seqs.erase(at);
-        if (last.error().code != Errc::not_found) return rollback("append_messages");
-        results.emplace_back(last.error());
+  {
+    // One snapshot of the store for the batch's lookups. It stays consistent with memory: a move
+    // that commits meanwhile cannot call moved() before this batch releases mutex_.
+    ReadTransaction read(*store_);
+    for (const NewMessage& nm : batch) {
+      std::string key = dedupe_key(nm.conv, nm.sender_id, nm.client_msg_id);
+      auto original = find_original(key, nm);
+      if (!original) {
+        forget_batch();
+        return fail_all(original.error());
+      }
+      if (*original) {
+        // A retry of an acknowledged send returns the stored message, as it is now (§2.2).
+        results.emplace_back(Appended{std::move(**original), true});
         continue;
       }
-      at->second = *last;
+      auto [at, first_in_batch] = batch_seqs.try_emplace(nm.conv, 0);
+      if (first_in_batch) {
+        auto last = committed_last_seq(nm.conv);
+        if (!last) {
+          batch_seqs.erase(at);
+          if (last.error().code != Errc::not_found) {
+            forget_batch();
+            return fail_all(last.error());
+          }
+          results.emplace_back(last.error());
+          continue;
+        }
+        at->second = *last;
+      }
+      // The next dense seq of the conversation (DESIGN.md §2.3): only this writer gives them out.
+      at->second += 1;
+      const Message& m =
+          committed->rows.emplace_back(stored_message(nm, at->second, ids.uuid_v7(now), now));
+      added_keys.push_back(&unmoved_keys_.emplace(std::move(key), &m).first->first);
+      results.emplace_back(Appended{m, false});
     }
-    // The next dense seq of the conversation (DESIGN.md §2.3): only this writer gives them out.
-    Message m = stored_message(nm, at->second + 1, ids.uuid_v7(now), now);
-    Query q(db,
-            "INSERT INTO inbox(row_id, conversation_id, seq, id, sender_id, client_msg_id, "
-            "body, reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    q.bind(1, id).bind(2, m.conv).bind(3, m.seq).bind(4, m.id).bind(5, m.sender_id)
-        .bind(6, m.client_msg_id).bind(7, m.body).bind(8, m.reply_to).bind(9, m.ts);
-    if (q.step(), q.failed()) return rollback("append_messages");
-    at->second = m.seq;
-    auto added = unmoved_keys_.emplace(std::move(key), id).first;
-    unmoved_order_.emplace_back(id, &added->first);
-    ++id;
-    results.emplace_back(Appended{std::move(m), false});
   }
-  if (!db.try_exec("COMMIT")) return rollback("append_messages");
+  if (committed->rows.empty() && positions.empty()) return results;  // nothing new to keep
+
+  // A batch of only positions takes an id too, so the move writes them (and the journal keeps
+  // them until it has).
+  committed->last_id =
+      committed->first_row + std::max<std::int64_t>(1, std::ssize(committed->rows)) - 1;
+  encode(*committed, record_);
+  std::string error;
+  if (!journal_->append(committed->last_id, record_, &error)) {
+    forget_batch();
+    log::error("event=store_error op=append_messages error=\"journal: {}\"", error);
+    return fail_all(make_error(Errc::unavailable, "storage error"));
+  }
+  if (record_.capacity() > (1u << 20)) std::string().swap(record_);  // a rare huge batch
 
   // Durable: the rows are now what the store will hold once moved.
-  trimmed_ = std::max(trimmed_, moved_);
-  next_id_ = id;
-  head_ = id - 1;
+  next_id_ = committed->last_id + 1;
+  head_ = committed->last_id;
+  for (const LogPosition& p : positions) positions_[position_key(p.topic, p.partition)] = p.to;
   if (last_seqs_.size() + batch_seqs.size() > kMaxCachedLastSeqs) last_seqs_.clear();
   for (const auto& [conv, seq] : batch_seqs) {
     last_seqs_.insert_or_assign(conv, seq);
-    unmoved_convs_.insert_or_assign(conv, Unmoved{seq, head_});
+    unmoved_convs_.insert_or_assign(conv, UnmovedConv{seq, head_});
   }
+  for (const std::string* key : added_keys) unmoved_key_order_.emplace_back(head_, key);
+  unmoved_rows_ += committed->rows.size();
+  batches_.push_back(std::move(committed));
   return results;
 }
 
 Result<std::optional<Message>> Inbox::find_original(const std::string& key,
                                                     const NewMessage& nm) {
+  // Not moved yet (perhaps made earlier in this very batch): never edited or deleted, because
+  // change_message moves its conversation first.
   if (auto it = unmoved_keys_.find(key); it != unmoved_keys_.end()) {
-    // Not moved yet (perhaps inserted earlier in this very batch).
-    Query q(*db_, kReadInboxRow);
-    q.bind(1, it->second);
-    if (!q.step()) return storage_error(*db_, "append_messages");
-    return std::optional(read_message(q, 0, nm.conv));
+    return std::optional<Message>(*it->second);
   }
-  Query q(*db_, "SELECT " PARLEY_MESSAGE_COLUMNS
-                " FROM store.messages m JOIN store.users u ON u.id = m.sender_id "
-                "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
+  Query q(*store_, "SELECT " PARLEY_MESSAGE_COLUMNS
+                   " FROM messages m JOIN users u ON u.id = m.sender_id "
+                   "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
   q.bind(1, nm.conv).bind(2, nm.sender_id).bind(3, nm.client_msg_id);
   if (q.step()) return std::optional(read_message(q, 0, nm.conv));
-  if (q.failed()) return storage_error(*db_, "append_messages");
+  if (q.failed()) return storage_error(*store_, "append_messages");
   return std::optional<Message>();
 }
 
 Result<Seq> Inbox::committed_last_seq(std::string_view conv) {
   if (auto it = unmoved_convs_.find(conv); it != unmoved_convs_.end()) return it->second.last_seq;
   if (auto it = last_seqs_.find(conv); it != last_seqs_.end()) return it->second;
-  Query q(*db_, "SELECT last_seq FROM store.conversations WHERE id = ?");
+  Query q(*store_, "SELECT last_seq FROM conversations WHERE id = ?");
   q.bind(1, conv);
   if (q.step()) return Seq{q.i64(0)};
-  if (q.failed()) return storage_error(*db_, "append_messages");
+  if (q.failed()) return storage_error(*store_, "append_messages");
   return make_error(Errc::not_found, "no such conversation");
 }
 
 Result<std::optional<std::int64_t>> Inbox::log_position(std::string_view topic, int partition) {
   std::lock_guard lock(mutex_);
-  Query q(*db_, "SELECT next_offset FROM log_positions WHERE topic = ? AND partition = ?");
-  q.bind(1, topic).bind(2, std::int64_t{partition});
-  if (q.step()) return std::optional<std::int64_t>(q.i64(0));
-  if (q.failed()) return storage_error(*db_, "log_position");
-  return std::optional<std::int64_t>();
+  auto it = positions_.find(position_key(topic, partition));
+  if (it == positions_.end()) return std::optional<std::int64_t>();
+  return std::optional<std::int64_t>(it->second);
 }
 
-std::int64_t Inbox::head() const {
+Inbox::Unmoved Inbox::unmoved() const {
   std::lock_guard lock(mutex_);
-  return head_;
+  return Unmoved{head_, std::vector<BatchPtr>(batches_.begin(), batches_.end())};
 }
 
 std::size_t Inbox::unmoved_rows() const {
   std::lock_guard lock(mutex_);
-  return unmoved_order_.size();
+  return unmoved_rows_;
 }
 
 bool Inbox::has_unmoved(std::string_view conv) const {
@@ -224,7 +346,7 @@ bool Inbox::has_unmoved(std::string_view conv) const {
 
 bool Inbox::has_unmoved() const {
   std::lock_guard lock(mutex_);
-  return !unmoved_convs_.empty();
+  return !batches_.empty();
 }
 
 Seq Inbox::unmoved_last_seq(std::string_view conv) const {
@@ -235,12 +357,18 @@ Seq Inbox::unmoved_last_seq(std::string_view conv) const {
 
 void Inbox::moved(std::int64_t upto) {
   std::lock_guard lock(mutex_);
-  moved_ = std::max(moved_, upto);
-  while (!unmoved_order_.empty() && unmoved_order_.front().first <= moved_) {
-    unmoved_keys_.erase(unmoved_keys_.find(*unmoved_order_.front().second));
-    unmoved_order_.pop_front();
+  if (upto <= moved_) return;
+  moved_ = upto;
+  while (!unmoved_key_order_.empty() && unmoved_key_order_.front().first <= moved_) {
+    unmoved_keys_.erase(unmoved_keys_.find(*unmoved_key_order_.front().second));
+    unmoved_key_order_.pop_front();
+  }
+  while (!batches_.empty() && batches_.front()->last_id <= moved_) {
+    unmoved_rows_ -= batches_.front()->rows.size();
+    batches_.pop_front();
   }
   std::erase_if(unmoved_convs_, [&](const auto& entry) { return entry.second.last_id <= moved_; });
+  journal_->release(moved_);
 }
 
 }  // namespace parley::sqlite

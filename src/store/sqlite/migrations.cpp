@@ -115,6 +115,17 @@ CREATE TABLE inbox_moved(
 INSERT INTO inbox_moved(id, upto) VALUES(1, 0);
 DROP TABLE log_positions;
 )sql",
+    // 5: the inbox is a journal of records (store/sqlite/journal.hpp), no longer a SQLite file.
+    // The cluster log's positions ride in its records and the move writes them here, with their
+    // messages.
+    R"sql(
+CREATE TABLE log_positions(
+  topic       TEXT NOT NULL,
+  partition   INTEGER NOT NULL,
+  next_offset INTEGER NOT NULL,
+  PRIMARY KEY(topic, partition)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -1,7 +1,11 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <stdexcept>
+#include <tuple>
 
 #include "chat/rules.hpp"
 #include "core/ids.hpp"
@@ -122,34 +126,25 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   sqlite::cache_pages(*writer_, "main", 2);
   writer_->exec("PRAGMA foreign_keys = ON");
   sqlite::migrate(*writer_);
+  mover_ = std::make_unique<Db>(path, false);
+  sqlite::open_for_writing(*mover_);
+  sqlite::cache_pages(*mover_, "main", cache_mib);
+  adopt_legacy_inbox(path);
   {
     Query q(*writer_, "SELECT upto FROM inbox_moved");
     if (!q.step()) throw std::runtime_error("SQLite: cannot read inbox_moved: " + q.error());
     inbox_moved_ = q.i64(0);
   }
   inbox_ = std::make_unique<sqlite::Inbox>(path, inbox_moved_, std::max(1, cache_mib / 2));
-  mover_ = std::make_unique<Db>(path, false);
-  sqlite::open_for_writing(*mover_);
-  sqlite::cache_pages(*mover_, "main", cache_mib);
-  {
-    Query q(*mover_, "ATTACH DATABASE ? AS inbox");
-    q.bind(1, sqlite::Inbox::path_for(path));
-    if (q.step(), q.failed()) throw std::runtime_error("SQLite: cannot attach the inbox: " + q.error());
-  }
   // Recovery: acknowledged rows a previous run had not moved yet go into the store now, before
   // anything reads it.
   if (!move_inbox().ok()) throw std::runtime_error("SQLite: cannot move the inbox into the store");
 
   // Checkpoints: see checkpoint_loop. The hooks replace SQLite's automatic checkpoints.
-  for (const auto& [file, file_path] : {std::pair{&store_wal_, path},
-                                        std::pair{&inbox_wal_, sqlite::Inbox::path_for(path)}}) {
-    file->store = this;
-    file->checkpointer = std::make_unique<Db>(file_path, false);
-    file->checkpointer->exec("PRAGMA synchronous = FULL");  // fsync the file after copying
-  }
-  sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, &store_wal_);
-  sqlite3_wal_hook(mover_->handle(), &SqliteStore::on_wal_commit, &store_wal_);
-  sqlite3_wal_hook(inbox_->handle(), &SqliteStore::on_wal_commit, &inbox_wal_);
+  checkpointer_ = std::make_unique<Db>(path, false);
+  checkpointer_->exec("PRAGMA synchronous = FULL");  // fsync the file after copying
+  sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);
+  sqlite3_wal_hook(mover_->handle(), &SqliteStore::on_wal_commit, this);
   for (int i = 0; i < std::max(1, reader_connections); ++i) {
     auto reader = std::make_unique<Db>(path, true);
     reader->exec("PRAGMA mmap_size = 268435456");
@@ -176,40 +171,33 @@ SqliteStore::~SqliteStore() {
   checkpoint_thread_.join();
 }
 
-int SqliteStore::on_wal_commit(void* file, sqlite3*, const char* name, int pages) {
-  // name: the schema committed to; a connection with another file attached writes only "main".
-  if (pages >= kCheckpointPages && std::string_view(name) == "main") {
-    auto* wal = static_cast<WalFile*>(file);
+int SqliteStore::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
+  if (pages >= kCheckpointPages) {
+    auto* self = static_cast<SqliteStore*>(store);
     {
-      std::lock_guard lock(wal->store->checkpoint_mutex_);
-      wal->due = true;
+      std::lock_guard lock(self->checkpoint_mutex_);
+      self->checkpoint_due_ = true;
     }
-    wal->store->checkpoint_wanted_.notify_one();
+    self->checkpoint_wanted_.notify_one();
   }
   return SQLITE_OK;
 }
 
 void SqliteStore::checkpoint_loop() {
   for (;;) {
-    std::vector<WalFile*> due;
     {
       std::unique_lock lock(checkpoint_mutex_);
-      checkpoint_wanted_.wait(lock, [this] { return store_wal_.due || inbox_wal_.due || stopping_; });
+      checkpoint_wanted_.wait(lock, [this] { return checkpoint_due_ || stopping_; });
       if (stopping_) return;
-      for (WalFile* file : {&store_wal_, &inbox_wal_}) {
-        if (file->due) due.push_back(file);
-        file->due = false;
-      }
+      checkpoint_due_ = false;
     }
-    for (WalFile* file : due) {
-      // PASSIVE: copies what no reader still needs, without waiting for anyone; writers go on
-      // committing meanwhile and start the WAL over once a checkpoint has caught up.
-      int wal_pages = 0, copied = 0;
-      const int rc = sqlite3_wal_checkpoint_v2(file->checkpointer->handle(), nullptr,
-                                               SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
-      if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
-        log::warn("event=checkpoint_failed error=\"{}\"", file->checkpointer->last_error());
-      }
+    // PASSIVE: copies what no reader still needs, without waiting for anyone; writers go on
+    // committing meanwhile and start the WAL over once a checkpoint has caught up.
+    int wal_pages = 0, copied = 0;
+    const int rc = sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr,
+                                             SQLITE_CHECKPOINT_PASSIVE, &wal_pages, &copied);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+      log::warn("event=checkpoint_failed error=\"{}\"", checkpointer_->last_error());
     }
   }
 }
@@ -217,44 +205,93 @@ void SqliteStore::checkpoint_loop() {
 // ---- the inbox -----------------------------------------------------------------------------
 
 Status SqliteStore::move_inbox() {
-  const std::int64_t head = inbox_->head();
+  const sqlite::Inbox::Unmoved unmoved = inbox_->unmoved();
   std::int64_t moved = 0;
   {
     std::lock_guard lock(write_mutex_);
-    if (head > inbox_moved_) {
+    if (unmoved.head > inbox_moved_) {
+      // In conversation order: each conversation's new rows go into its pages one after another.
+      // A batch is moved whole, so one the last move took has last_id <= inbox_moved_.
+      std::vector<const Message*> rows;
+      rows.reserve(inbox_->unmoved_rows());
+      for (const auto& batch : unmoved.batches) {
+        if (batch->last_id <= inbox_moved_) continue;
+        for (const Message& m : batch->rows) rows.push_back(&m);
+      }
+      std::sort(rows.begin(), rows.end(), [](const Message* a, const Message* b) {
+        return std::tie(a->conv, a->seq) < std::tie(b->conv, b->seq);
+      });
       Db& db = *mover_;
-      // DEFERRED: the first statement writes the store and only reads the inbox, whose writer
-      // must not be locked out (BEGIN IMMEDIATE would lock both files).
-      if (!db.try_exec("BEGIN")) return storage_error(db, "move_inbox");
+      if (!db.try_exec("BEGIN IMMEDIATE")) return storage_error(db, "move_inbox");
       auto fail = [&] {
         auto err = storage_error(db, "move_inbox");
         db.try_exec("ROLLBACK");
         return err;
       };
-      // In conversation order: each conversation's new rows go into its pages one after another.
-      Query insert(db, "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, "
-                       "body, reply_to, created_at) "
-                       "SELECT conversation_id, seq, id, sender_id, client_msg_id, body, reply_to, "
-                       "created_at FROM inbox.inbox WHERE row_id > ?1 AND row_id <= ?2 "
-                       "ORDER BY conversation_id, seq");
-      insert.bind(1, inbox_moved_).bind(2, head);
-      if (insert.step(), insert.failed()) return fail();
-      Query last(db, "UPDATE conversations SET last_seq = moved.seq FROM "
-                     "(SELECT conversation_id, max(seq) AS seq FROM inbox.inbox "
-                     " WHERE row_id > ?1 AND row_id <= ?2 GROUP BY conversation_id) AS moved "
-                     "WHERE conversations.id = moved.conversation_id");
-      last.bind(1, inbox_moved_).bind(2, head);
-      if (last.step(), last.failed()) return fail();
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        const Message& m = *rows[i];
+        Query insert(db, "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, "
+                         "body, reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+        insert.bind(1, m.conv).bind(2, m.seq).bind(3, m.id).bind(4, m.sender_id)
+            .bind(5, m.client_msg_id).bind(6, m.body).bind(7, m.reply_to).bind(8, m.ts);
+        if (insert.step(), insert.failed()) return fail();
+        // The conversation's last row: its last_seq moves in the same transaction.
+        if (i + 1 == rows.size() || rows[i + 1]->conv != m.conv) {
+          Query last(db, "UPDATE conversations SET last_seq = ? WHERE id = ?");
+          last.bind(1, m.seq).bind(2, m.conv);
+          if (last.step(), last.failed()) return fail();
+        }
+      }
+      for (const auto& batch : unmoved.batches) {
+        if (batch->last_id <= inbox_moved_) continue;
+        for (const LogPosition& p : batch->positions) {  // oldest first: the last one stays
+          Query q(db, "INSERT INTO log_positions(topic, partition, next_offset) VALUES(?, ?, ?) "
+                      "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
+          q.bind(1, p.topic).bind(2, std::int64_t{p.partition}).bind(3, p.to);
+          if (q.step(), q.failed()) return fail();
+        }
+      }
       Query upto(db, "UPDATE inbox_moved SET upto = ?");
-      upto.bind(1, head);
+      upto.bind(1, unmoved.head);
       if (upto.step(), upto.failed()) return fail();
       if (!db.try_exec("COMMIT")) return fail();
-      inbox_moved_ = head;
+      inbox_moved_ = unmoved.head;
     }
     moved = inbox_moved_;
   }
   inbox_->moved(moved);
   return ok_status();
+}
+
+void SqliteStore::adopt_legacy_inbox(const std::string& path) {
+  const std::string legacy = sqlite::Inbox::legacy_path(path);
+  if (::access(legacy.c_str(), F_OK) != 0) return;
+  Db& db = *mover_;
+  {
+    Query q(db, "ATTACH DATABASE ? AS legacy");
+    q.bind(1, legacy);
+    if (q.step(), q.failed()) throw std::runtime_error("SQLite: cannot attach " + legacy + ": " + q.error());
+  }
+  // Its schema (user_version 1): inbox(row_id, conversation_id, seq, id, sender_id,
+  // client_msg_id, body, reply_to, created_at) and log_positions(topic, partition, next_offset).
+  db.exec(R"sql(
+BEGIN IMMEDIATE;
+INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, reply_to, created_at)
+  SELECT conversation_id, seq, id, sender_id, client_msg_id, body, reply_to, created_at
+  FROM legacy.inbox WHERE row_id > (SELECT upto FROM inbox_moved) ORDER BY conversation_id, seq;
+UPDATE conversations SET last_seq = moved.seq FROM
+  (SELECT conversation_id, max(seq) AS seq FROM legacy.inbox
+   WHERE row_id > (SELECT upto FROM inbox_moved) GROUP BY conversation_id) AS moved
+  WHERE conversations.id = moved.conversation_id;
+INSERT INTO log_positions(topic, partition, next_offset)
+  SELECT topic, partition, next_offset FROM legacy.log_positions WHERE true
+  ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset;
+UPDATE inbox_moved SET upto = max(upto, (SELECT coalesce(max(row_id), 0) FROM legacy.inbox));
+COMMIT;
+DETACH DATABASE legacy;
+)sql");
+  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((legacy + suffix).c_str());
+  log::info("event=legacy_inbox_adopted file={}", legacy);
 }
 
 Status SqliteStore::settle(std::string_view conv) {

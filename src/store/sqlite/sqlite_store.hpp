@@ -74,20 +74,20 @@ class SqliteStore final : public Store {
   class ReaderLease;
   ReaderLease read();
 
-  // Each file's WAL is checkpointed by a thread of its own, from its own connection, with PASSIVE
+  // The store's WAL is checkpointed by a thread of its own, from its own connection, with PASSIVE
   // checkpoints that never block a writer: a commit never waits for pages being copied into the
-  // database file. The WAL hooks of the connections writing a file wake it past kCheckpointPages.
-  struct WalFile {
-    SqliteStore* store = nullptr;
-    std::unique_ptr<sqlite::Db> checkpointer;
-    bool due = false;  // under checkpoint_mutex_
-  };
+  // database file. The WAL hooks of the connections writing it wake the thread past
+  // kCheckpointPages.
   void checkpoint_loop();
-  static int on_wal_commit(void* file, sqlite3* db, const char* name, int pages);
+  static int on_wal_commit(void* store, sqlite3* db, const char* name, int pages);
 
   // Moves every row the inbox has committed into the store's messages, in one transaction that
-  // also records how far it moved (inbox_moved.upto). Takes write_mutex_; any thread.
+  // also records how far it moved (inbox_moved.upto) and the log positions that came with them.
+  // Takes write_mutex_; any thread.
   Status move_inbox();
+  // At open: the rows of an inbox from before the journal (a SQLite table in PATH-inbox) go into
+  // the store, and its files are deleted.
+  void adopt_legacy_inbox(const std::string& path);
   // Before a read of conv's messages (or of every conversation's): moves what the inbox holds of
   // them, so the read sees every acknowledged message. Not under write_mutex_.
   Status settle(std::string_view conv);
@@ -98,7 +98,7 @@ class SqliteStore final : public Store {
 
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Db> writer_;
-  std::unique_ptr<sqlite::Db> mover_;  // the store, with the inbox attached; under write_mutex_
+  std::unique_ptr<sqlite::Db> mover_;  // the store's second write connection; under write_mutex_
   std::int64_t inbox_moved_ = 0;       // inbox_moved.upto; under write_mutex_
   std::unique_ptr<sqlite::Inbox> inbox_;
 
@@ -111,10 +111,11 @@ class SqliteStore final : public Store {
   bool move_now_ = false;
   bool mover_stopping_ = false;
 
-  WalFile store_wal_, inbox_wal_;
+  std::unique_ptr<sqlite::Db> checkpointer_;
   std::thread checkpoint_thread_;
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_wanted_;
+  bool checkpoint_due_ = false;  // under checkpoint_mutex_, as stopping_
   bool stopping_ = false;
 
   std::mutex readers_mutex_;

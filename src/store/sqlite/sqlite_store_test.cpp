@@ -1,12 +1,20 @@
 #include "store/sqlite/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 
 #include "contract/store_contract.hpp"
 #include "core/ids.hpp"
 #include "fakes/temp_dir.hpp"
+#include "store/sqlite/inbox.hpp"
+#include "store/sqlite/journal.hpp"
 #include "store/sqlite/migrations.hpp"
 
 namespace parley::testing {
@@ -55,32 +63,72 @@ TEST(SqliteStore, DataSurvivesReopen) {
   EXPECT_EQ(page->messages[0].from, "alice");
 }
 
-// The writer counts seqs from a cached last_seq; a batch that rolls back must leave the cache
-// at the committed value, or the next batch would skip seqs (DESIGN.md §2.3).
-TEST(SqliteStore, ABatchThatRollsBackGivesOutNoSeqs) {
-  AliceAndBob fixture;
-  auto& [dir, ids, store, a, b, conv] = fixture;
-  std::vector<chat::NewMessage> first{{conv, a, "", "c1", "one", std::nullopt}};
-  ASSERT_EQ(store.append_messages(first, 2, ids, {})[0]->msg.seq, 1);
+// Fails the test from a forked child (EXPECT_EXIT shows what it wrote to stderr).
+#define CHILD_CHECK(cond)                                   \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      std::fprintf(stderr, "child: failed: %s\n", #cond);   \
+      std::_Exit(1);                                        \
+    }                                                       \
+  } while (false)
 
-  // Another connection makes one body fail: the batch's first message is inserted, then the
-  // second fails, and the whole batch rolls back.
-  sqlite::Db other(sqlite::Inbox::path_for(dir.file("p.db")), false);
-  other.exec("CREATE TRIGGER boom BEFORE INSERT ON inbox WHEN NEW.body = 'boom' "
-             "BEGIN SELECT RAISE(ABORT, 'injected'); END");
-  std::vector<chat::NewMessage> failing{{conv, a, "", "c2", "two", std::nullopt},
-                                        {conv, a, "", "c3", "boom", std::nullopt}};
-  auto failed = store.append_messages(failing, 3, ids, {});
-  ASSERT_FALSE(failed[0].ok());
-  ASSERT_FALSE(failed[1].ok());
-  other.exec("DROP TRIGGER boom");
+// The writer counts seqs from a cached last_seq; a batch whose journal write fails must leave
+// the cache at the committed value, or the next batch would skip seqs (DESIGN.md §2.3), and must
+// leave nothing on disk that a later open would find. The write fails for real: the child's file
+// size limit (RLIMIT_FSIZE) stops it part-way, as a full disk would.
+void fail_a_write_then_retry(const TempDir& dir) {
+  const std::string path = dir.file("p.db");
+  chat::ConvId conv;
+  chat::UserId a = 0;
+  std::vector<chat::NewMessage> failing;
+  {
+    SqliteStore store(path, 1);
+    SeededIdGenerator ids(1);
+    a = store.create_user("alice", "h", 1)->id;
+    const auto b = store.create_user("bob", "h", 1)->id;
+    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+    std::vector<chat::NewMessage> first{{conv, a, "", "c1", "one", std::nullopt}};
+    CHILD_CHECK(store.append_messages(first, 2, ids, {})[0]->msg.seq == 1);
+    CHILD_CHECK(store.history(conv, {}).ok());  // moved now: the mover has nothing to write
 
-  auto next = store.append_messages(failing, 4, ids, {});  // the same sends, retried
-  ASSERT_TRUE(next[0].ok() && next[1].ok());
-  EXPECT_EQ(next[0]->msg.seq, 2);
-  EXPECT_EQ(next[1]->msg.seq, 3);
-  EXPECT_FALSE(next[0]->duplicate);  // nothing of the failed batch was stored
-  EXPECT_EQ(store.get_conversation(conv)->last_seq, 3);
+    // Where the next record goes: the end of the records in a copy of the journal (the store
+    // holds the journal itself), not the file's length, which includes zeros made ahead.
+    const std::string segment = sqlite::Inbox::journal_path(path) + ".1";
+    std::filesystem::copy_file(segment, dir.file("copy.1"));
+    const std::uint64_t journal_bytes =
+        sqlite::Journal(dir.file("copy"), 1 << 20, [](std::int64_t, std::string_view) {})
+            .current_bytes();
+    CHILD_CHECK(journal_bytes > 0 && std::filesystem::file_size(segment) > journal_bytes);
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit old_limit{};
+    ::getrlimit(RLIMIT_FSIZE, &old_limit);
+    rlimit limit = old_limit;
+    limit.rlim_cur = journal_bytes + 20;  // the record's first 20 bytes go in, then EFBIG
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+    failing = {{conv, a, "", "c2", "two", std::nullopt},
+               {conv, a, "", "c3", "three", std::nullopt}};
+    auto failed = store.append_messages(failing, 3, ids, {});
+    ::setrlimit(RLIMIT_FSIZE, &old_limit);
+    CHILD_CHECK(failed.size() == 2 && !failed[0].ok() && !failed[1].ok());
+    CHILD_CHECK(failed[0].error().code == Errc::unavailable);
+    CHILD_CHECK(std::filesystem::file_size(segment) == journal_bytes);  // the part written is cut
+
+    auto next = store.append_messages(failing, 4, ids, {});  // the same sends, retried
+    CHILD_CHECK(next[0].ok() && next[1].ok());
+    CHILD_CHECK(next[0]->msg.seq == 2 && next[1]->msg.seq == 3);
+    CHILD_CHECK(!next[0]->duplicate);  // nothing of the failed batch was kept
+    CHILD_CHECK(store.get_conversation(conv)->last_seq == 3);
+  }
+  SqliteStore reopened(path, 1);
+  auto page = reopened.history(conv, {});
+  CHILD_CHECK(page.ok() && page->messages.size() == 3);
+  CHILD_CHECK(page->messages[1].body == "two" && page->messages[2].seq == 3);
+  std::_Exit(0);
+}
+
+TEST(SqliteStore, ABatchWhoseWriteFailsGivesOutNoSeqsAndLeavesNothing) {
+  TempDir dir;
+  EXPECT_EXIT(fail_a_write_then_retry(dir), ::testing::ExitedWithCode(0), "");
 }
 
 // §2.1 through the inbox: a process that dies right after acknowledging messages, before its
@@ -115,15 +163,15 @@ TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   {
-    // The crash left them where this test means: in the inbox, not in the store.
+    // The crash left them where this test means: in the journal, not in the store.
     sqlite::Db store_file(path, true);
     sqlite::Query in_store(store_file, "SELECT count(*) FROM messages");
     ASSERT_TRUE(in_store.step());
     ASSERT_EQ(in_store.i64(0), 0);
-    sqlite::Db inbox_file(sqlite::Inbox::path_for(path), true);
-    sqlite::Query in_inbox(inbox_file, "SELECT count(*) FROM inbox");
-    ASSERT_TRUE(in_inbox.step());
-    ASSERT_EQ(in_inbox.i64(0), 3);
+    int records = 0;
+    sqlite::Journal journal(sqlite::Inbox::journal_path(path), 1 << 20,
+                            [&](std::int64_t, std::string_view) { ++records; });
+    ASSERT_EQ(records, 1);  // the batch of three
   }
   SqliteStore store(path, 1);
   SeededIdGenerator ids(3);
@@ -146,7 +194,7 @@ TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
 TEST(SqliteStore, ARetryFindsItsOriginalInTheInboxAndInTheStore) {
   AliceAndBob fixture;
   auto& [dir, ids, store, a, b, conv] = fixture;
-  const chat::NewMessage send{conv, a, "", "c1", "one", std::nullopt};
+  const chat::NewMessage send{conv, a, "alice", "c1", "one", std::nullopt};  // as ChatService
   std::vector<chat::NewMessage> twice{send, send};
   auto first = store.append_messages(twice, 2, ids, {});
   ASSERT_TRUE(first[0].ok() && first[1].ok());
@@ -169,6 +217,66 @@ TEST(SqliteStore, ARetryFindsItsOriginalInTheInboxAndInTheStore) {
   EXPECT_EQ(from_store[0]->msg.id, first[0]->msg.id);
   EXPECT_EQ(from_store[0]->msg.body, "edited");
   EXPECT_EQ(store.get_conversation(conv)->last_seq, 1);
+}
+
+// A store from before the journal kept its inbox in a SQLite file (PATH-inbox); its rows are
+// acknowledged messages, so the first open by this version moves them into the store with their
+// conversations' last_seq and the log positions, and deletes the old file.
+TEST(SqliteStore, AnInboxFromBeforeTheJournalIsTakenIn) {
+  TempDir dir;
+  const std::string path = dir.file("p.db");
+  chat::ConvId conv;
+  chat::UserId alice = 0;
+  {
+    SqliteStore store(path, 1);
+    SeededIdGenerator ids(1);
+    alice = store.create_user("alice", "h", 1)->id;
+    const auto bob = store.create_user("bob", "h", 1)->id;
+    conv = store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id;
+  }
+  {
+    sqlite::Db legacy(sqlite::Inbox::legacy_path(path), false);
+    legacy.exec("PRAGMA journal_mode = WAL");
+    legacy.exec(R"sql(
+CREATE TABLE inbox(row_id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL,
+  seq INTEGER NOT NULL, id TEXT NOT NULL, sender_id INTEGER NOT NULL,
+  client_msg_id TEXT NOT NULL, body TEXT, reply_to INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE log_positions(topic TEXT NOT NULL, partition INTEGER NOT NULL,
+  next_offset INTEGER NOT NULL, PRIMARY KEY(topic, partition)) WITHOUT ROWID;
+INSERT INTO log_positions VALUES('parley.messages', 0, 7);
+PRAGMA user_version = 1;
+)sql");
+    for (int seq = 1; seq <= 2; ++seq) {
+      sqlite::Query insert(legacy, "INSERT INTO inbox VALUES(?, ?, ?, ?, ?, ?, ?, NULL, 5)");
+      insert.bind(1, std::int64_t{seq}).bind(2, conv).bind(3, std::int64_t{seq})
+          .bind(4, "id-" + std::to_string(seq)).bind(5, alice)
+          .bind(6, "c" + std::to_string(seq)).bind(7, "old " + std::to_string(seq));
+      ASSERT_FALSE((insert.step(), insert.failed())) << insert.error();
+    }
+  }
+  SqliteStore store(path, 1);
+  EXPECT_FALSE(std::filesystem::exists(sqlite::Inbox::legacy_path(path)));
+  auto page = store.history(conv, {});
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->messages.size(), 2u);
+  EXPECT_EQ(page->messages[1].body, "old 2");
+  EXPECT_EQ(store.get_conversation(conv)->last_seq, 2);
+  EXPECT_EQ(store.log_position("parley.messages", 0)->value_or(-1), 7);
+  SeededIdGenerator ids(2);
+  std::vector<chat::NewMessage> more{{conv, alice, "", "c2", "retry", std::nullopt},
+                                     {conv, alice, "", "c3", "new", std::nullopt}};
+  auto after = store.append_messages(more, 6, ids, {});
+  ASSERT_TRUE(after[0].ok() && after[1].ok());
+  EXPECT_TRUE(after[0]->duplicate);
+  EXPECT_EQ(after[0]->msg.id, "id-2");
+  EXPECT_EQ(after[1]->msg.seq, 3);
+}
+
+// One process per database: the journal has one writer, whose memory is the truth about seqs.
+TEST(SqliteStore, ASecondStoreOnTheSameDatabaseIsRefused) {
+  TempDir dir;
+  SqliteStore store(dir.file("p.db"), 1);
+  EXPECT_THROW(SqliteStore(dir.file("p.db"), 1), std::runtime_error);
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
