@@ -98,7 +98,7 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(1u, 256u));
   opt("--sqlite-cache-mib", c.sqlite_cache_mib, "PARLEY_SQLITE_CACHE_MIB",
       "SQLite page cache of the connection moving messages into the database, MiB (hot pages "
-      "of busy conversations); the inbox's connection gets half as much")
+      "of busy conversations); the inbox's read connection (duplicate checks) gets half")
       ->check(CLI::Range(1u, 65536u));
   opt("--max-payload-bytes", c.max_payload_bytes, "PARLEY_MAX_PAYLOAD_BYTES",
       "Largest HTTP body or WebSocket message accepted (larger: 413 / close 1009)")

@@ -42,6 +42,11 @@ class Server:
         self.log_lines = []
         self._log_changed = threading.Condition()
         self._listening = threading.Event()
+        # In a cluster a session hears its user's events only once Redis confirmed the node's
+        # subscriptions; for a connection authenticated at the upgrade, the protocol's sign of
+        # that is the reply to a `sync` (protocol.md §5.1). The cluster fixture sets this so that
+        # ws() returns only then: without it a test raced the subscription.
+        self.sync_on_connect = False
 
     def start(self):
         args = [PARLEY_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
@@ -133,8 +138,11 @@ class Server:
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + token
-        return WsClient(ws_connect(url, additional_headers=h, open_timeout=TIMEOUT,
-                                   max_size=None, close_timeout=TIMEOUT))
+        client = WsClient(ws_connect(url, additional_headers=h, open_timeout=TIMEOUT,
+                                     max_size=None, close_timeout=TIMEOUT))
+        if (token or query_token) and self.sync_on_connect:
+            client.request("sync")
+        return client
 
 
 class WsClient:
@@ -374,8 +382,10 @@ def cluster(tmp_path, postgres_url, redis_url):
     def make(n, log=None, args=()):
         extra = (["--log", log] if log else []) + list(args)
         for _ in range(n):
-            started.append(Server(tmp_path / f"node{len(started)}", "--store", postgres_url,
-                                  "--bus", redis_url, *extra).start())
+            node = Server(tmp_path / f"node{len(started)}", "--store", postgres_url,
+                          "--bus", redis_url, *extra)
+            node.sync_on_connect = True
+            started.append(node.start())
         for node in started:
             node.wait_log("event=bus_connected")
         return list(started)

@@ -246,7 +246,8 @@ Status SqliteStore::move_inbox() {
         if (batch->last_id <= inbox_moved_) continue;
         for (const LogPosition& p : batch->positions) {  // oldest first: the last one stays
           Query q(db, "INSERT INTO log_positions(topic, partition, next_offset) VALUES(?, ?, ?) "
-                      "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset");
+                      "ON CONFLICT(topic, partition) DO UPDATE "
+                      "SET next_offset = excluded.next_offset");
           q.bind(1, p.topic).bind(2, std::int64_t{p.partition}).bind(3, p.to);
           if (q.step(), q.failed()) return fail();
         }
@@ -270,7 +271,9 @@ void SqliteStore::adopt_legacy_inbox(const std::string& path) {
   {
     Query q(db, "ATTACH DATABASE ? AS legacy");
     q.bind(1, legacy);
-    if (q.step(), q.failed()) throw std::runtime_error("SQLite: cannot attach " + legacy + ": " + q.error());
+    if (q.step(), q.failed()) {
+      throw std::runtime_error("SQLite: cannot attach " + legacy + ": " + q.error());
+    }
   }
   // Its schema (user_version 1): inbox(row_id, conversation_id, seq, id, sender_id,
   // client_msg_id, body, reply_to, created_at) and log_positions(topic, partition, next_offset).

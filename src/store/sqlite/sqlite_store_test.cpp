@@ -43,6 +43,19 @@ struct AliceAndBob {
   chat::ConvId conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
 };
 
+// Creates the store at path with alice, bob and their direct conversation, and closes it.
+struct Seeded {
+  chat::UserId alice = 0;
+  chat::ConvId conv;
+};
+Seeded seed_alice_and_bob(const std::string& path) {
+  SqliteStore store(path, 1);
+  SeededIdGenerator ids(1);
+  const auto alice = store.create_user("alice", "h", 1)->id;
+  const auto bob = store.create_user("bob", "h", 1)->id;
+  return {alice, store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id};
+}
+
 TEST(SqliteStore, DataSurvivesReopen) {
   TempDir dir;
   SeededIdGenerator ids(1);
@@ -137,15 +150,7 @@ TEST(SqliteStore, ABatchWhoseWriteFailsGivesOutNoSeqsAndLeavesNothing) {
 TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
   TempDir dir;
   const std::string path = dir.file("p.db");
-  chat::ConvId conv;
-  chat::UserId alice = 0;
-  {
-    SqliteStore store(path, 1);
-    SeededIdGenerator ids(1);
-    alice = store.create_user("alice", "h", 1)->id;
-    const auto bob = store.create_user("bob", "h", 1)->id;
-    conv = store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id;
-  }
+  const auto [alice, conv] = seed_alice_and_bob(path);
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -225,15 +230,7 @@ TEST(SqliteStore, ARetryFindsItsOriginalInTheInboxAndInTheStore) {
 TEST(SqliteStore, AnInboxFromBeforeTheJournalIsTakenIn) {
   TempDir dir;
   const std::string path = dir.file("p.db");
-  chat::ConvId conv;
-  chat::UserId alice = 0;
-  {
-    SqliteStore store(path, 1);
-    SeededIdGenerator ids(1);
-    alice = store.create_user("alice", "h", 1)->id;
-    const auto bob = store.create_user("bob", "h", 1)->id;
-    conv = store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id;
-  }
+  const auto [alice, conv] = seed_alice_and_bob(path);
   {
     sqlite::Db legacy(sqlite::Inbox::legacy_path(path), false);
     legacy.exec("PRAGMA journal_mode = WAL");
