@@ -154,11 +154,16 @@ Inbox::Batch decode(std::string_view payload) {
   return batch;
 }
 
-// Ends the read transaction a batch's lookups share (started by its first statement).
+// The read transaction a batch's lookups share (its snapshot starts at the first statement).
+// A COMMIT that fails is rolled back: the connection must not keep an old snapshot, which would
+// miss rows moved since.
 struct ReadTransaction {
   Db& db;
-  explicit ReadTransaction(Db& d) : db(d) { db.try_exec("BEGIN"); }
-  ~ReadTransaction() { db.try_exec("COMMIT"); }
+  bool open;
+  explicit ReadTransaction(Db& d) : db(d), open(d.try_exec("BEGIN")) {}
+  ~ReadTransaction() {
+    if (open && !db.try_exec("COMMIT")) db.try_exec("ROLLBACK");
+  }
 };
 
 }  // namespace

@@ -3,7 +3,7 @@
 // "Storage"; docs/performance.md, "What was done").
 //
 // Sent messages are acknowledged once their batch is one record in the journal (journal.hpp,
-// <store>-journal.N): one write() and one fdatasync per batch, however many conversations it
+// <store>-inbox.N): one write() and one fdatasync per batch, however many conversations it
 // touches. SqliteStore moves committed rows into the store's tables in large batches from its
 // own connection (SqliteStore::move_inbox), where each conversation's pages are written once for
 // many messages, and records how far it moved in the same transaction (inbox_moved.upto), so a
@@ -56,10 +56,12 @@ class Inbox {
   // above it are unmoved, and ids continue after both, so an id is never given twice.
   Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_mib);
 
+  // The journal's base name: segments <store>-inbox.N, lock <store>-inbox.lock (not "-journal",
+  // which is SQLite's own rollback journal's name, and which cleanup scripts delete).
   static std::string journal_path(const std::string& store_path) {
-    return store_path + "-journal";
+    return store_path + "-inbox";
   }
-  // Where the inbox was a SQLite table (before the journal); SqliteStore adopts its rows.
+  // Where the inbox was a SQLite file (before the journal); SqliteStore adopts its rows.
   static std::string legacy_path(const std::string& store_path) { return store_path + "-inbox"; }
 
   // The batch is one journal record, on disk before this returns: the Store's append_messages

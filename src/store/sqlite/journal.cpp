@@ -131,6 +131,16 @@ Journal::Journal(std::string base, std::size_t segment_bytes, const OnRecord& on
     fail("lock", lock_path);
   }
 
+  try {
+    open_segments(on_record);
+  } catch (...) {
+    if (fd_ >= 0) ::close(fd_);
+    ::close(lock_fd_);  // releases the flock: a failed open must not keep the journal locked
+    throw;
+  }
+}
+
+void Journal::open_segments(const OnRecord& on_record) {
   // The segments there are, by number.
   const std::filesystem::path base_path(base_);
   const std::string prefix = base_path.filename().string() + ".";
@@ -140,9 +150,9 @@ Journal::Journal(std::string base, std::size_t segment_bytes, const OnRecord& on
     const std::string name = entry.path().filename().string();
     if (!name.starts_with(prefix)) continue;
     const std::string_view suffix = std::string_view(name).substr(prefix.size());
-    if (suffix.empty() || !std::all_of(suffix.begin(), suffix.end(),
-                                       [](char c) { return c >= '0' && c <= '9'; })) {
-      continue;  // BASE.lock
+    if (suffix.empty() || suffix.size() > 19 || suffix[0] == '0' ||
+        !std::all_of(suffix.begin(), suffix.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      continue;  // BASE.lock, or a name this class never makes (BASE.01 would be BASE.1 twice)
     }
     segments_.push_back({std::stoull(std::string(suffix)), INT64_MIN});
   }
@@ -168,9 +178,17 @@ Journal::Journal(std::string base, std::size_t segment_bytes, const OnRecord& on
     }
     if (at < bytes.size()) {
       // Zeros are space made ahead of the records (kPreallocateBytes); anything else is a record
-      // a crash tore, or damage.
+      // a crash tore — which only the last segment can hold, because a segment is left only
+      // after a record in it succeeded — or damage, which must not be cut silently: the records
+      // after it were acknowledged.
       if (!std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.end(),
                        [](char c) { return c == '\0'; })) {
+        if (&segment != &segments_.back()) {
+          ::close(fd);
+          throw std::runtime_error("journal: " + path + " is damaged at byte " +
+                                   std::to_string(at) + ", and later segments hold records: "
+                                   "restore from a backup (docs/operations.md, Backups)");
+        }
         log::warn("event=journal_cut file={} valid_bytes={} dropped_bytes={}", path, at,
                   bytes.size() - at);
       }

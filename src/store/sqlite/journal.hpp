@@ -9,9 +9,10 @@
 //   u32 length of the payload | u32 CRC-32C of tag and payload | i64 tag | payload
 // (integers little-endian), then zeros: the current segment is extended with zeros ahead of its
 // records, so an append overwrites and its fdatasync need not write the file's size. A record is
-// valid when it is whole and its CRC matches. Opening reads every segment in order and cuts each
-// at its first invalid record: past the zeros, only a write torn by a crash leaves one, and that
-// record was never acknowledged (append had not returned). A new segment is
+// valid when it is whole and its CRC matches. Opening reads every segment in order and cuts the
+// last one at its first invalid record: past the zeros, only a write torn by a crash leaves one,
+// and that record was never acknowledged (append had not returned); an invalid record in an
+// earlier segment is damage, and opening refuses. A new segment is
 // started once the current one passes segment_bytes, and its directory entry is fsync'd before
 // the first record goes in. Each record carries a tag from the caller (the inbox: its highest row
 // id); release(upto) deletes the segments, other than the current one, whose tags are all ≤ upto.
@@ -60,6 +61,7 @@ class Journal {
     std::uint64_t number = 0;
     std::int64_t max_tag = INT64_MIN;  // INT64_MIN: no record
   };
+  void open_segments(const OnRecord& on_record);  // the constructor's work after the lock
   std::string path_of(std::uint64_t number) const;
   void start_segment(std::uint64_t number);  // creates it, makes it current; throws
   bool rotate(std::string* error);

@@ -109,6 +109,31 @@ TEST(Journal, ARecordWhoseChecksumFailsEndsTheReplay) {
   EXPECT_EQ(replay(base), (std::vector<Record>{{1, "one"}}));
 }
 
+// Only the last segment can end in a torn record; a bad one in an earlier segment is damage with
+// acknowledged records after it: opening refuses (and does not keep the journal locked).
+TEST(Journal, DamageInAnEarlierSegmentRefusesToOpen) {
+  TempDir dir;
+  const std::string base = dir.file("j");
+  {
+    auto journal = open(base, 100);
+    for (std::int64_t tag = 1; tag <= 3; ++tag) append(journal, tag, std::string(60, 'p'));
+    ASSERT_EQ(journal.segment_paths().size(), 2u);
+  }
+  {
+    std::fstream file(base + ".1", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(20);  // the first record's payload
+    file.put('D');
+  }
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      replay(base, 100);
+      FAIL() << "opened a damaged journal";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("damaged"), std::string::npos) << e.what();
+    }
+  }
+}
+
 // Segments rotate past segment_bytes; release deletes a segment only once every tag in it is
 // released, and never the one being written.
 TEST(Journal, SegmentsRotateAndAreReleasedOnlyWhenAllTheirRecordsAre) {

@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <tuple>
 
@@ -213,7 +215,6 @@ Status SqliteStore::move_inbox() {
       // In conversation order: each conversation's new rows go into its pages one after another.
       // A batch is moved whole, so one the last move took has last_id <= inbox_moved_.
       std::vector<const Message*> rows;
-      rows.reserve(inbox_->unmoved_rows());
       for (const auto& batch : unmoved.batches) {
         if (batch->last_id <= inbox_moved_) continue;
         for (const Message& m : batch->rows) rows.push_back(&m);
@@ -288,12 +289,19 @@ UPDATE conversations SET last_seq = moved.seq FROM
   WHERE conversations.id = moved.conversation_id;
 INSERT INTO log_positions(topic, partition, next_offset)
   SELECT topic, partition, next_offset FROM legacy.log_positions WHERE true
-  ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset;
+  ON CONFLICT(topic, partition) DO NOTHING;
 UPDATE inbox_moved SET upto = max(upto, (SELECT coalesce(max(row_id), 0) FROM legacy.inbox));
 COMMIT;
 DETACH DATABASE legacy;
 )sql");
-  for (const char* suffix : {"", "-wal", "-shm"}) std::remove((legacy + suffix).c_str());
+  // Adopting it again would be harmless (its rows are at or below upto, and positions already
+  // stored are kept), so a file left behind is only logged.
+  for (const char* suffix : {"-wal", "-shm", ""}) {
+    const std::string file = legacy + suffix;
+    if (std::remove(file.c_str()) != 0 && errno != ENOENT) {
+      log::warn("event=legacy_inbox_not_removed file={} error=\"{}\"", file, std::strerror(errno));
+    }
+  }
   log::info("event=legacy_inbox_adopted file={}", legacy);
 }
 
@@ -723,7 +731,7 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
                                                            std::span<const LogPosition> positions) {
   auto results = inbox_->append(batch, now, ids, positions);
   const std::size_t unmoved = inbox_->unmoved_rows();
-  if (unmoved > 0) {
+  if (inbox_->has_unmoved()) {  // rows, or a batch of only log positions
     bool wake = false;
     {
       std::lock_guard lock(mover_mutex_);
