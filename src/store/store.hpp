@@ -81,13 +81,6 @@ struct LogPosition {
   std::int64_t to = 0;
 };
 
-// The compare-and-set of a LogPosition, in SQL both stores run ($1 topic, $2 partition, $3 to,
-// $4 from): a row comes back only when the position moved.
-inline constexpr const char* kMoveLogPosition =
-    "INSERT INTO log_positions(topic, partition, next_offset) VALUES($1, $2, $3) "
-    "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = $3 "
-    "WHERE log_positions.next_offset = $4 RETURNING 1";
-
 inline Error fenced_error() {
   return make_error(Errc::conflict,
                     "fenced: the log position moved (another node now owns the partition)");

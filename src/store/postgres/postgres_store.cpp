@@ -17,6 +17,14 @@ using pg::Connection;
 
 namespace {
 
+// The compare-and-set of a LogPosition (store.hpp), run in the batch's transaction ($1 topic,
+// $2 partition, $3 to, $4 from): a row comes back only when the position moved. SqliteStore's
+// inbox makes the same check in memory (Inbox::append): its journal has one writer.
+constexpr const char* kMoveLogPosition =
+    "INSERT INTO log_positions(topic, partition, next_offset) VALUES($1, $2, $3) "
+    "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = $3 "
+    "WHERE log_positions.next_offset = $4 RETURNING 1";
+
 Error storage_error(const pg::Result& r, std::string_view what) {
   log::error("event=store_error op={} error=\"{}\"", what, r.error());
   return make_error(Errc::unavailable, "storage error");

@@ -5,6 +5,7 @@
 
 #include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "store/sqlite/little_endian.hpp"
 #include "store/sqlite/shared.hpp"
 
 namespace parley::sqlite {
@@ -48,13 +49,8 @@ class Encoder {
  public:
   explicit Encoder(std::string& out) : out_(out) { out_.clear(); }
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
-  void u32(std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) out_.push_back(static_cast<char>(v >> (8 * i)));
-  }
-  void i64(std::int64_t v) {
-    const auto u = static_cast<std::uint64_t>(v);
-    for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>(u >> (8 * i)));
-  }
+  void u32(std::uint32_t v) { append_le(out_, v); }
+  void i64(std::int64_t v) { append_le(out_, static_cast<std::uint64_t>(v)); }
   void str(std::string_view s) {
     u32(static_cast<std::uint32_t>(s.size()));
     out_.append(s);
@@ -70,18 +66,8 @@ class Decoder {
  public:
   explicit Decoder(std::string_view in) : in_(in) {}
   std::uint8_t u8() { return static_cast<std::uint8_t>(take(1)[0]); }
-  std::uint32_t u32() {
-    const std::string_view b = take(4);
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(b[i])} << (8 * i);
-    return v;
-  }
-  std::int64_t i64() {
-    const std::string_view b = take(8);
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(b[i])} << (8 * i);
-    return static_cast<std::int64_t>(v);
-  }
+  std::uint32_t u32() { return get_le<std::uint32_t>(take(4).data()); }
+  std::int64_t i64() { return static_cast<std::int64_t>(get_le<std::uint64_t>(take(8).data())); }
   std::string str() { return std::string(take(u32())); }
   bool done() const { return in_.empty(); }
 
@@ -214,7 +200,7 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   };
 
   std::lock_guard lock(mutex_);
-  // The compare-and-set of each position (store.hpp, kMoveLogPosition), against memory: the
+  // The compare-and-set of each position (store.hpp, LogPosition), against memory: the
   // journal has only this writer.
   for (const LogPosition& position : positions) {
     auto it = positions_.find(position_key(position.topic, position.partition));

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "core/logging.hpp"
+#include "store/sqlite/little_endian.hpp"
 
 namespace parley::sqlite {
 
@@ -44,23 +45,6 @@ std::uint32_t crc32c(std::uint32_t crc, std::string_view bytes) {
     crc = kCrcTable[(crc ^ static_cast<unsigned char>(ch)) & 0xFF] ^ (crc >> 8);
   }
   return ~crc;
-}
-
-void put_u32(char* at, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) at[i] = static_cast<char>(v >> (8 * i));
-}
-void put_u64(char* at, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) at[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint32_t get_u32(const char* at) {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= std::uint32_t{static_cast<unsigned char>(at[i])} << (8 * i);
-  return v;
-}
-std::uint64_t get_u64(const char* at) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= std::uint64_t{static_cast<unsigned char>(at[i])} << (8 * i);
-  return v;
 }
 
 [[noreturn]] void fail(const std::string& what, const std::string& path) {
@@ -167,11 +151,11 @@ void Journal::open_segments(const OnRecord& on_record) {
     const std::string bytes = read_file(fd, path);
     std::size_t at = 0;
     while (bytes.size() - at >= kHeaderBytes) {
-      const std::uint32_t length = get_u32(bytes.data() + at);
+      const std::uint32_t length = get_le<std::uint32_t>(bytes.data() + at);
       if (length > kMaxPayload || bytes.size() - at - kHeaderBytes < length) break;
       const std::string_view tagged(bytes.data() + at + 8, 8 + length);
-      if (crc32c(0, tagged) != get_u32(bytes.data() + at + 4)) break;
-      const auto tag = static_cast<std::int64_t>(get_u64(tagged.data()));
+      if (crc32c(0, tagged) != get_le<std::uint32_t>(bytes.data() + at + 4)) break;
+      const auto tag = static_cast<std::int64_t>(get_le<std::uint64_t>(tagged.data()));
       on_record(tag, tagged.substr(8));
       segment.max_tag = std::max(segment.max_tag, tag);
       at += kHeaderBytes + length;
@@ -260,10 +244,10 @@ bool Journal::append(std::int64_t tag, std::string_view payload, std::string* er
     return false;
   }
   buffer_.resize(kHeaderBytes);
-  put_u32(buffer_.data(), static_cast<std::uint32_t>(payload.size()));
-  put_u64(buffer_.data() + 8, static_cast<std::uint64_t>(tag));
+  put_le<std::uint32_t>(buffer_.data(), static_cast<std::uint32_t>(payload.size()));
+  put_le<std::uint64_t>(buffer_.data() + 8, static_cast<std::uint64_t>(tag));
   buffer_.append(payload);
-  put_u32(buffer_.data() + 4, crc32c(0, std::string_view(buffer_).substr(8)));
+  put_le<std::uint32_t>(buffer_.data() + 4, crc32c(0, std::string_view(buffer_).substr(8)));
 
   if (size_ + buffer_.size() > allocated_) {
     const std::uint64_t wanted =

@@ -215,9 +215,11 @@ Status SqliteStore::move_inbox() {
       // In conversation order: each conversation's new rows go into its pages one after another.
       // A batch is moved whole, so one the last move took has last_id <= inbox_moved_.
       std::vector<const Message*> rows;
+      std::vector<const LogPosition*> positions;  // oldest first: the last of a partition stays
       for (const auto& batch : unmoved.batches) {
         if (batch->last_id <= inbox_moved_) continue;
         for (const Message& m : batch->rows) rows.push_back(&m);
+        for (const LogPosition& p : batch->positions) positions.push_back(&p);
       }
       std::sort(rows.begin(), rows.end(), [](const Message* a, const Message* b) {
         return std::tie(a->conv, a->seq) < std::tie(b->conv, b->seq);
@@ -243,15 +245,12 @@ Status SqliteStore::move_inbox() {
           if (last.step(), last.failed()) return fail();
         }
       }
-      for (const auto& batch : unmoved.batches) {
-        if (batch->last_id <= inbox_moved_) continue;
-        for (const LogPosition& p : batch->positions) {  // oldest first: the last one stays
-          Query q(db, "INSERT INTO log_positions(topic, partition, next_offset) VALUES(?, ?, ?) "
-                      "ON CONFLICT(topic, partition) DO UPDATE "
-                      "SET next_offset = excluded.next_offset");
-          q.bind(1, p.topic).bind(2, std::int64_t{p.partition}).bind(3, p.to);
-          if (q.step(), q.failed()) return fail();
-        }
+      for (const LogPosition* p : positions) {
+        Query q(db, "INSERT INTO log_positions(topic, partition, next_offset) VALUES(?, ?, ?) "
+                    "ON CONFLICT(topic, partition) DO UPDATE "
+                    "SET next_offset = excluded.next_offset");
+        q.bind(1, p->topic).bind(2, std::int64_t{p->partition}).bind(3, p->to);
+        if (q.step(), q.failed()) return fail();
       }
       Query upto(db, "UPDATE inbox_moved SET upto = ?");
       upto.bind(1, unmoved.head);
