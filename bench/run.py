@@ -39,6 +39,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.join(ROOT, "build")
 SECRET = "bench-token-secret-0123456789abcdef0123456789"
+TIMELINES = False  # --timeline: every dm run also writes its deliveries' send times and latencies
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -254,6 +255,9 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
             "--protocol", server.protocol, "--secret", SECRET, "--scenario", scenario, *extra]
     if users_file:
         args += ["--users", users_file]
+    if TIMELINES and scenario == "dm":
+        rate = extra[list(extra).index("--rate") + 1]
+        args += ["--timeline", os.path.join(BUILD, "bench", f"timeline-{server.protocol}-dm-{rate}.txt")]
     cpu0 = sum(proc_cpu_seconds(pid) for pid in server.pids)
     services = getattr(server, "service_pids", [])
     services_cpu0 = cpu_of(services)
@@ -349,7 +353,12 @@ def main():
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
     ap.add_argument("--duration", type=float, default=None)
     ap.add_argument("--servers", default="parley,reference")
+    ap.add_argument("--timeline", action="store_true",
+                    help="dm runs also write build/bench/timeline-PROTOCOL-dm-RATE.txt: one line "
+                         "per measured delivery, 'send time (ns, monotonic) latency (µs)'")
     args = ap.parse_args()
+    global TIMELINES
+    TIMELINES = args.timeline
     only = set(args.only.split(","))
     quick = args.quick
     idle_counts = [int(x) for x in (args.idle or ("2000" if quick else "10000,100000")).split(",")]

@@ -25,6 +25,10 @@
 // The users file (written by bench/run): {"users":[{"name","id"}…], "groups":[{"conv",
 // "members":[index…]}…]}. Tokens are minted here with the server's secret.
 //
+// --timeline FILE also writes every measured delivery as "send time (ns, CLOCK_MONOTONIC)
+// latency (µs)", sorted by send time: whether slow deliveries come in bursts, and when, to lay
+// beside `perf sched record -k CLOCK_MONOTONIC` of the server (docs/performance.md).
+//
 // Prints one JSON object on stdout; progress on stderr. One io_context run by --threads threads
 // (default 1, to leave the cores to the server under test).
 
@@ -88,6 +92,7 @@ struct Options {
   int connect_concurrency = 256;
   int first_user = 0;  // idle: number made-up users from here (several loadgen processes)
   bool hold = false;
+  std::string timeline;  // --timeline FILE: every measured delivery as "sent_ns latency_us"
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -95,7 +100,8 @@ struct Options {
             << "usage: loadgen --url ws://HOST:PORT[,…] --protocol parley|socketio --secret S\n"
                "         --scenario dm|fanout|idle|ingest [--users FILE] [--rate N]\n"
                "         [--duration S] [--warmup S] [--connections N] [--window N]\n"
-               "         [--body-bytes N] [--threads N] [--first-user N] [--hold]\n";
+               "         [--body-bytes N] [--threads N] [--first-user N] [--hold]\n"
+               "         [--timeline FILE]\n";
   std::exit(2);
 }
 
@@ -142,6 +148,8 @@ Options parse_options(int argc, char** argv) {
       o.first_user = std::stoi(value());
     } else if (a == "--hold") {
       o.hold = true;
+    } else if (a == "--timeline") {
+      o.timeline = value();
     } else {
       usage("unknown argument " + a);
     }
@@ -207,6 +215,8 @@ struct Stats {
   std::mutex mutex;
   std::vector<std::uint32_t> latencies_us;  // deliveries of messages sent in the measured window
   std::vector<std::uint32_t> ack_latencies_us;
+  bool keep_timeline = false;
+  std::vector<std::pair<std::int64_t, std::uint32_t>> timeline;  // (sent ns, latency µs)
 
   bool measured(std::int64_t sent_at) const {
     return sent_at >= measure_from.load(std::memory_order_relaxed) &&
@@ -383,7 +393,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (is_event) {
       stats_.delivered++;
-      if (auto t = sent_at(f); t && stats_.measured(*t)) record(stats_.latencies_us, now - *t);
+      if (auto t = sent_at(f); t && stats_.measured(*t)) {
+        record(stats_.latencies_us, now - *t);
+        if (stats_.keep_timeline) {
+          std::lock_guard lock(stats_.mutex);
+          stats_.timeline.emplace_back(*t, static_cast<std::uint32_t>((now - *t) / 1000));
+        }
+      }
     } else if (is_ack) {
       --inflight_;
       if (!ok) {
@@ -589,6 +605,7 @@ int main(int argc, char** argv) {
   Run run;
   run.options = parse_options(argc, argv);
   run.work = load_workload(run.options);
+  run.stats.keep_timeline = !run.options.timeline.empty();
   if (run.options.scenario == "dm" && run.work.users.size() < 2) usage("dm needs >= 2 users");
   if (run.options.scenario == "fanout" && run.work.groups.empty()) usage("fanout needs groups");
   bool finished = false;
@@ -618,6 +635,12 @@ int main(int argc, char** argv) {
   for (auto& t : threads) t.join();
   if (!(run.options.scenario == "idle" && run.options.hold)) {
     std::cout << json::serialize(run.result) << std::endl;
+  }
+  if (run.stats.keep_timeline) {
+    // For finding when the slow deliveries happened (bursts or spread): sorted by send time.
+    std::sort(run.stats.timeline.begin(), run.stats.timeline.end());
+    std::ofstream out(run.options.timeline);
+    for (const auto& [sent, latency_us] : run.stats.timeline) out << sent << ' ' << latency_us << '\n';
   }
   return finished ? 0 : 1;
 }

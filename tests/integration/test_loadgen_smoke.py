@@ -22,12 +22,19 @@ def test_loadgen_dm_idle_and_ingest(server, tmp_path):
     users_file = tmp_path / "users.json"
     users_file.write_text(json.dumps({"users": users}))
 
+    timeline = tmp_path / "timeline.txt"
     dm = run_loadgen(server, "--scenario", "dm", "--users", str(users_file), "--rate", "300",
-                     "--duration", "1", "--warmup", "0.2")
+                     "--duration", "1", "--warmup", "0.2", "--timeline", str(timeline))
     assert dm["errors"] == 0 and dm["connect_failed"] == 0
     assert dm["acked"] == dm["sent"] > 200
     assert dm["delivered"] == 2 * dm["sent"]  # the recipient's session and the sender's own
     assert dm["latency"]["samples"] > 0 and dm["latency"]["p99_ms"] < 1000
+    # The timeline holds every measured delivery, in send order, and its latencies are the
+    # ones the percentiles came from.
+    lines = [tuple(map(int, line.split())) for line in timeline.read_text().splitlines()]
+    assert len(lines) == dm["latency"]["samples"]
+    assert [sent for sent, _ in lines] == sorted(sent for sent, _ in lines)
+    assert max(latency for _, latency in lines) / 1000 == dm["latency"]["max_ms"]
 
     idle = run_loadgen(server, "--scenario", "idle", "--connections", "300")
     assert idle["connections"] == 300 and idle["connect_failed"] == 0
