@@ -100,7 +100,8 @@ OpenedStore open_store(const Config& c) {
   }
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
   return {std::make_unique<SqliteStore>(path, static_cast<int>(c.sqlite_readers),
-                                        static_cast<int>(c.sqlite_cache_mib)),
+                                        static_cast<int>(c.sqlite_cache_mib),
+                                        static_cast<int>(c.inbox_max_unmoved_mib)),
           "sqlite:" + path};
 }
 

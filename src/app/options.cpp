@@ -100,6 +100,10 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "SQLite page cache of the connection moving messages into the database, MiB (hot pages "
       "of busy conversations); the inbox's read connection (duplicate checks) gets half")
       ->check(CLI::Range(1u, 65536u));
+  opt("--inbox-max-unmoved-mib", c.inbox_max_unmoved_mib, "PARLEY_INBOX_MAX_UNMOVED_MIB",
+      "Acknowledged messages waiting in memory to be moved into the database (SQLite), MiB of "
+      "journal; past it sends fail with unavailable until the mover catches up")
+      ->check(CLI::Range(1u, 65536u));
   opt("--max-payload-bytes", c.max_payload_bytes, "PARLEY_MAX_PAYLOAD_BYTES",
       "Largest HTTP body or WebSocket message accepted (larger: 413 / close 1009)")
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{64} << 20));

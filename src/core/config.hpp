@@ -20,6 +20,7 @@ struct Config {
   unsigned blocking_threads = 4;
   unsigned sqlite_readers = 4;
   unsigned sqlite_cache_mib = 32;
+  unsigned inbox_max_unmoved_mib = 256;
 
   std::uint64_t max_payload_bytes = 64 * 1024;
   std::uint64_t max_outbound_bytes = 1024 * 1024;

@@ -1,6 +1,8 @@
 """Acked means durable (DESIGN.md §2.1): data survives a clean restart, and every message acked
 before a kill -9 is there afterwards, once, with dense seqs."""
+import os
 import signal
+import sqlite3
 
 
 def test_restart_keeps_data_and_tokens(server):
@@ -65,3 +67,37 @@ def test_kill_9_after_a_burst_loses_no_acked_message(server):
     ws = server.ws(token=alice_t)
     again = ws.ok("send", conv=gid, client_msg_id="burst-0", body="b0")["msg"]
     assert again == acks[0]["msg"]
+
+
+def test_sends_fail_with_unavailable_while_the_inbox_cannot_be_moved(server_factory):
+    """What waits to be moved into the database is bounded (--inbox-max-unmoved-mib): while
+    moves cannot happen (here another process holds the database's write lock; a full disk
+    does the same), sends are acked up to the bound, then fail with `unavailable`, and a retry
+    of one with the same client_msg_id succeeds once moves work again, stored once."""
+    server = server_factory("--inbox-max-unmoved-mib", "1")
+    alice = server.register("alice")["token"]
+    server.register("bob")
+    ws = server.ws(token=alice)
+    ws.ok("send", to="bob", client_msg_id="first", body="hello")
+    blocker = sqlite3.connect(os.path.join(server.data_dir, "parley.db"), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    body = "x" * 8000
+    acked, refused = [], None
+    for i in range(400):  # 1 MiB of records is ~130 of these
+        reply = ws.reply(ws.start("send", to="bob", client_msg_id=f"big-{i}", body=body))
+        if not reply["ok"]:
+            refused = (f"big-{i}", reply)
+            break
+        acked.append(reply["msg"])
+    assert refused is not None and refused[1]["error"]["code"] == "unavailable"
+    assert 100 < len(acked) < 200
+    server.wait_log("event=inbox_full")
+
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    server.wait_log("event=inbox_caught_up")  # the mover's next attempt moved them
+    retry = ws.ok("send", to="bob", client_msg_id=refused[0], body=body)["msg"]
+    assert retry["seq"] == len(acked) + 2  # "first", the acked ones, then this: no gap
+    page = server.api("GET", "/chat/messages?recipient=bob&limit=500", token=alice)
+    assert [m["seq"] for m in page["messages"]] == list(range(1, len(acked) + 3))
+    assert page["messages"][1:-1] == acked

@@ -154,8 +154,11 @@ struct ReadTransaction {
 
 }  // namespace
 
-Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_mib)
-    : store_(std::make_unique<Db>(store_path, true)), moved_(moved_upto) {
+Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_mib,
+             std::size_t max_unmoved_bytes)
+    : store_(std::make_unique<Db>(store_path, true)),
+      moved_(moved_upto),
+      max_unmoved_bytes_(max_unmoved_bytes) {
   // The store's pages the writer reads: index pages for dedupe and conversation rows.
   cache_pages(*store_, "main", cache_mib);
   {
@@ -169,6 +172,7 @@ Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_m
         last_id = std::max(last_id, tag);
         if (tag <= moved_upto) return;  // in the store already
         auto batch = std::make_shared<Batch>(decode(payload));
+        batch->record_bytes = payload.size();
         for (const LogPosition& p : batch->positions) {
           positions_[position_key(p.topic, p.partition)] = p.to;
         }
@@ -186,6 +190,7 @@ void Inbox::remember(BatchPtr batch) {
     last_seqs_.insert_or_assign(m.conv, m.seq);
   }
   unmoved_rows_ += batch->rows.size();
+  unmoved_bytes_ += batch->record_bytes;
   batches_.push_back(std::move(batch));
 }
 
@@ -200,6 +205,16 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   };
 
   std::lock_guard lock(mutex_);
+  if (unmoved_bytes_ >= max_unmoved_bytes_) {
+    if (!behind_) {
+      behind_ = true;
+      log::warn("event=inbox_full unmoved_rows={} unmoved_bytes={} (sends fail with unavailable "
+                "until the mover catches up; is the database's disk full?)",
+                unmoved_rows_, unmoved_bytes_);
+    }
+    return fail_all(make_error(Errc::unavailable,
+                               "the server is behind storing messages; retry shortly"));
+  }
   // The compare-and-set of each position (store.hpp, LogPosition), against memory: the
   // journal has only this writer.
   for (const LogPosition& position : positions) {
@@ -264,6 +279,7 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   committed->last_id =
       committed->first_row + std::max<std::int64_t>(1, std::ssize(committed->rows)) - 1;
   encode(*committed, record_);
+  committed->record_bytes = record_.size();
   std::string error;
   if (!journal_->append(committed->last_id, record_, &error)) {
     forget_batch();
@@ -283,6 +299,7 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   }
   for (const std::string* key : added_keys) unmoved_key_order_.emplace_back(head_, key);
   unmoved_rows_ += committed->rows.size();
+  unmoved_bytes_ += committed->record_bytes;
   batches_.push_back(std::move(committed));
   return results;
 }
@@ -356,7 +373,13 @@ void Inbox::moved(std::int64_t upto) {
   }
   while (!batches_.empty() && batches_.front()->last_id <= moved_) {
     unmoved_rows_ -= batches_.front()->rows.size();
+    unmoved_bytes_ -= batches_.front()->record_bytes;
     batches_.pop_front();
+  }
+  if (behind_ && unmoved_bytes_ < max_unmoved_bytes_) {
+    behind_ = false;
+    log::info("event=inbox_caught_up unmoved_rows={} unmoved_bytes={}", unmoved_rows_,
+              unmoved_bytes_);
   }
   std::erase_if(unmoved_convs_, [&](const auto& entry) { return entry.second.last_id <= moved_; });
   journal_->release(moved_);

@@ -17,6 +17,11 @@
 // LogPosition) ride in the same records and are checked in memory, then written to the store's
 // log_positions by the move.
 //
+// What waits to be moved is bounded (max_unmoved_bytes of journal records): if the mover cannot
+// keep up or its moves fail (the store's disk is full), sends fail with `unavailable` once the
+// bound is reached, instead of memory and the journal growing until the process dies. The bound
+// is checked before a batch, so one batch may pass it.
+//
 // Thread-safety: every method locks mutex_; append() is called by the one message writer
 // (LocalLog, DESIGN.md §2.3), the others from any thread. Never called with SqliteStore's
 // write_mutex_ held, except unmoved_last_seq and unmoved (lock order: write_mutex_, then mutex_).
@@ -48,13 +53,16 @@ class Inbox {
     std::int64_t last_id = 0;
     std::vector<chat::Message> rows;
     std::vector<LogPosition> positions;  // `to` is the position; `from` is not kept
+    std::size_t record_bytes = 0;        // its journal record's size
   };
   using BatchPtr = std::shared_ptr<const Batch>;
 
   // Opens (creating) the journal of the store at store_path, which must already be migrated, and
   // a read connection to the store. moved_upto: the store's inbox_moved.upto — the journal's rows
   // above it are unmoved, and ids continue after both, so an id is never given twice.
-  Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_mib);
+  // max_unmoved_bytes: the bound on what waits to be moved (above).
+  Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_mib,
+        std::size_t max_unmoved_bytes);
 
   // The journal's base name: segments <store>-inbox.N, lock <store>-inbox.lock (not "-journal",
   // which is SQLite's own rollback journal's name, and which cleanup scripts delete).
@@ -112,6 +120,9 @@ class Inbox {
   std::int64_t moved_ = 0;  // the store holds every row up to this
   std::deque<BatchPtr> batches_;  // committed, not yet moved
   std::size_t unmoved_rows_ = 0;
+  std::size_t unmoved_bytes_ = 0;  // their records' sizes
+  const std::size_t max_unmoved_bytes_;
+  bool behind_ = false;  // at the bound: sends fail until a move brings it below
   // Dedupe key (conv, sender, client_msg_id) of every unmoved row → the row, in its batch.
   StringMap<const chat::Message*> unmoved_keys_;
   // The same keys (pointing into the map's nodes, which stay put) with their batch's last_id, in

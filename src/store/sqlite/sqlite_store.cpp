@@ -122,7 +122,8 @@ constexpr auto kMoveInterval = std::chrono::milliseconds(200);
 constexpr std::size_t kMoveRows = 32768;
 }  // namespace
 
-SqliteStore::SqliteStore(const std::string& path, int reader_connections, int cache_mib) {
+SqliteStore::SqliteStore(const std::string& path, int reader_connections, int cache_mib,
+                         int max_unmoved_mib) {
   writer_ = std::make_unique<Db>(path, false);
   sqlite::open_for_writing(*writer_);
   sqlite::cache_pages(*writer_, "main", 2);
@@ -137,7 +138,8 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
     if (!q.step()) throw std::runtime_error("SQLite: cannot read inbox_moved: " + q.error());
     inbox_moved_ = q.i64(0);
   }
-  inbox_ = std::make_unique<sqlite::Inbox>(path, inbox_moved_, std::max(1, cache_mib / 2));
+  inbox_ = std::make_unique<sqlite::Inbox>(path, inbox_moved_, std::max(1, cache_mib / 2),
+                                          std::size_t(std::max(1, max_unmoved_mib)) << 20);
   // Recovery: acknowledged rows a previous run had not moved yet go into the store now, before
   // anything reads it.
   if (!move_inbox().ok()) throw std::runtime_error("SQLite: cannot move the inbox into the store");

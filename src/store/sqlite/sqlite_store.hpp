@@ -24,8 +24,11 @@ class SqliteStore final : public Store {
  public:
   // path: database file (created with its directory's permissions); ":memory:" is not supported
   // because readers need their own connections to the same file.
-  // cache_mib: the write connection's page cache (the readers use SQLite's default).
-  SqliteStore(const std::string& path, int reader_connections, int cache_mib = 32);
+  // cache_mib: the mover's page cache (the readers use SQLite's default).
+  // max_unmoved_mib: acknowledged messages waiting to be moved, MiB of journal records, before
+  // sends fail with `unavailable` (inbox.hpp).
+  SqliteStore(const std::string& path, int reader_connections, int cache_mib = 32,
+              int max_unmoved_mib = 256);
   ~SqliteStore() override;
 
   Result<chat::User> create_user(std::string_view username, std::string_view password_hash,

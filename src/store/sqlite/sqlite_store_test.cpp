@@ -269,6 +269,55 @@ PRAGMA user_version = 1;
   EXPECT_EQ(after[1]->msg.seq, 3);
 }
 
+// What waits to be moved is bounded: while moves cannot happen (here another connection holds
+// the database's write lock, as a full disk would fail them), sends are acknowledged until the
+// bound, then fail with unavailable and take no seqs; once a move lands they succeed again.
+TEST(SqliteStore, SendsFailWithUnavailableWhileTooMuchWaitsToBeMoved) {
+  TempDir dir;
+  const std::string path = dir.file("p.db");
+  const auto [alice, conv] = seed_alice_and_bob(path);
+  SqliteStore store(path, 1, 32, /*max_unmoved_mib=*/1);
+  SeededIdGenerator ids(2);
+  int next_client_id = 0;
+  auto batch_of_128_kib = [&] {
+    std::vector<chat::NewMessage> batch;
+    for (int i = 0; i < 16; ++i) {
+      batch.push_back({conv, alice, "", "c" + std::to_string(++next_client_id),
+                       std::string(8192, 'x'), std::nullopt});
+    }
+    return store.append_messages(batch, 2, ids, {});
+  };
+
+  sqlite::Db blocker(path, false);
+  blocker.exec("BEGIN IMMEDIATE");
+  int acked = 0;
+  std::vector<Result<chat::Appended>> refused;
+  for (int round = 0; round < 16 && refused.empty(); ++round) {
+    auto results = batch_of_128_kib();
+    if (results[0].ok()) {
+      for (const auto& r : results) ASSERT_TRUE(r.ok());
+      acked += static_cast<int>(results.size());
+    } else {
+      refused = std::move(results);
+    }
+  }
+  // Eight batches of 16 × 8 KiB bodies (and their ids and keys) pass 1 MiB of records.
+  ASSERT_FALSE(refused.empty());
+  EXPECT_EQ(acked, 8 * 16);
+  for (const auto& r : refused) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, Errc::unavailable);
+  }
+  EXPECT_FALSE(batch_of_128_kib()[0].ok());  // still behind
+
+  blocker.exec("ROLLBACK");
+  ASSERT_TRUE(store.history(conv, {}).ok());  // a read moves its conversation's rows first
+  auto after = batch_of_128_kib();
+  ASSERT_TRUE(after[0].ok());
+  EXPECT_EQ(after[0]->msg.seq, acked + 1);  // the refused sends took no seqs
+  EXPECT_EQ(store.get_conversation(conv)->last_seq, acked + 16);
+}
+
 // One process per database: the journal has one writer, whose memory is the truth about seqs.
 TEST(SqliteStore, ASecondStoreOnTheSameDatabaseIsRefused) {
   TempDir dir;
