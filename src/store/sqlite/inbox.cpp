@@ -186,8 +186,9 @@ void Inbox::remember(BatchPtr batch) {
   for (const Message& m : batch->rows) {
     auto [at, added] = unmoved_keys_.emplace(dedupe_key(m.conv, m.sender_id, m.client_msg_id), &m);
     if (added) unmoved_key_order_.emplace_back(batch->last_id, &at->first);
+    // Not last_seqs_: unmoved_convs_ answers for these until they are moved, and the store
+    // after (a replay of a big journal would otherwise fill that cache past its bound).
     unmoved_convs_.insert_or_assign(m.conv, UnmovedConv{m.seq, batch->last_id});
-    last_seqs_.insert_or_assign(m.conv, m.seq);
   }
   unmoved_rows_ += batch->rows.size();
   unmoved_bytes_ += batch->record_bytes;
