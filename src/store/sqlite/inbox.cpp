@@ -180,6 +180,7 @@ Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_m
       });
   head_ = last_id;
   next_id_ = last_id + 1;
+  journal_->release(moved_upto);  // segments the store took in before a crash or a restart
 }
 
 void Inbox::remember(BatchPtr batch) {
@@ -362,6 +363,11 @@ Seq Inbox::unmoved_last_seq(std::string_view conv) const {
   std::lock_guard lock(mutex_);
   auto it = unmoved_convs_.find(conv);
   return it == unmoved_convs_.end() ? 0 : it->second.last_seq;
+}
+
+void Inbox::close() {
+  std::lock_guard lock(mutex_);
+  if (batches_.empty()) journal_->remove_all(moved_);
 }
 
 void Inbox::moved(std::int64_t upto) {

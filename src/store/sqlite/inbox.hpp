@@ -93,6 +93,9 @@ class Inbox {
   // The store now holds every row up to `upto` (its move committed): forget them here, and
   // release the journal's segments that hold nothing else.
   void moved(std::int64_t upto);
+  // At a clean shutdown, after the last move: when everything was moved, deletes the journal's
+  // segments, so the next start has nothing to read. Nothing may be appended after.
+  void close();
 
  private:
   // A recovered or committed batch joins the unmoved ones. Under mutex_.

@@ -183,14 +183,9 @@ void Journal::open_segments(const OnRecord& on_record) {
         fail("cut", path);
       }
     }
-    if (&segment == &segments_.back()) {
-      fd_ = fd;
-      size_ = allocated_ = at;
-    } else {
-      ::close(fd);
-    }
+    ::close(fd);
   }
-  if (segments_.empty()) start_segment(1);
+  start_segment(segments_.empty() ? 1 : segments_.back().number + 1);
 }
 
 Journal::~Journal() {
@@ -285,6 +280,25 @@ void Journal::release(std::int64_t upto) {
     }
     segments_.erase(segments_.begin());
   }
+}
+
+bool Journal::remove_all(std::int64_t upto) {
+  if (!std::all_of(segments_.begin(), segments_.end(),
+                   [&](const Segment& segment) { return segment.max_tag <= upto; })) {
+    return false;
+  }
+  ::close(fd_);
+  fd_ = -1;
+  broken_ = true;  // no appends after
+  // Oldest first: a crash part way leaves newer segments, whose tags are as taken in.
+  for (const Segment& segment : segments_) {
+    const std::string path = path_of(segment.number);
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+      log::warn("event=journal_unlink_failed file={} error=\"{}\"", path, std::strerror(errno));
+    }
+  }
+  segments_.clear();
+  return true;
 }
 
 std::vector<std::string> Journal::segment_paths() const {

@@ -12,9 +12,11 @@
 // valid when it is whole and its CRC matches. Opening reads every segment in order and cuts the
 // last one at its first invalid record: past the zeros, only a write torn by a crash leaves one,
 // and that record was never acknowledged (append had not returned); an invalid record in an
-// earlier segment is damage, and opening refuses. A new segment is
-// started once the current one passes segment_bytes, and its directory entry is fsync'd before
-// the first record goes in. Each record carries a tag from the caller (the inbox: its highest row
+// earlier segment is damage, and opening refuses. Every open then starts a new segment (after the
+// cut is on disk), so appends never follow bytes an earlier process left: a record whose write
+// failed and whose cut-back a crash interrupted stays behind the new segment's records, in a
+// file the next release deletes. A new segment is also started once the current one passes
+// segment_bytes; a segment's directory entry is fsync'd before the first record goes in. Each record carries a tag from the caller (the inbox: its highest row
 // id); release(upto) deletes the segments, other than the current one, whose tags are all ≤ upto.
 //
 // An exclusive lock (flock) on BASE.lock for the journal's lifetime keeps a second process from
@@ -50,6 +52,10 @@ class Journal {
   bool append(std::int64_t tag, std::string_view payload, std::string* error);
   // Deletes the segments (not the current one) whose records' tags are all ≤ upto.
   void release(std::int64_t upto);
+  // At a clean close: when every record's tag is ≤ upto, deletes every segment, the current one
+  // too, so the next open has nothing to read, and returns true; the journal takes no appends
+  // after. Otherwise changes nothing and returns false.
+  bool remove_all(std::int64_t upto);
 
   bool broken() const { return broken_; }
   // Segment files, oldest first, and the bytes of records in the current one (for tests).

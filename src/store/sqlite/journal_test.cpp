@@ -49,17 +49,17 @@ TEST(Journal, RecordsComeBackInOrderAfterReopen) {
   }
   EXPECT_EQ(replay(base), (std::vector<Record>{{1, "one"}, {2, ""}, {7, big}}));
   {
-    auto journal = open(base);  // appends after what is there
+    auto journal = open(base);  // appends after what is there, in a segment of its own
     append(journal, 8, "eight");
   }
   EXPECT_EQ(replay(base).back(), (Record{8, "eight"}));
   EXPECT_EQ(replay(base).size(), 4u);
 }
 
-// A crash in the middle of a write leaves part of a record, and zeros after it where the rest
-// did not reach the disk: that record was never acknowledged, so the next open drops it, cuts
-// the file there, and appends after the last whole record.
-TEST(Journal, ATornRecordIsCutAndAppendsContinueAfterIt) {
+// A crash in the middle of a write leaves a torn record at the end of the last segment: its tail
+// did not reach the disk. That record was never acknowledged, so the next open drops it and cuts
+// the file there; appends go to a new segment, never after bytes an earlier process left.
+TEST(Journal, ATornRecordIsCutAndAppendsGoToANewSegment) {
   TempDir dir;
   const std::string base = dir.file("j");
   std::string segment;
@@ -84,8 +84,46 @@ TEST(Journal, ATornRecordIsCutAndAppendsContinueAfterIt) {
   {
     auto journal = open(base);
     append(journal, 4, "four");
+    EXPECT_NE(journal.segment_paths().back(), segment);
+    EXPECT_EQ(journal.current_bytes(), 16u + 4u);  // only "four" in the current segment
   }
+  EXPECT_EQ(std::filesystem::file_size(segment), after_two);
   EXPECT_EQ(replay(base), (std::vector<Record>{{1, "one"}, {2, "two"}, {4, "four"}}));
+}
+
+// Every open starts a segment; release deletes the earlier ones once their records are taken in
+// (empty ones at once), and remove_all at a clean close leaves nothing — only when every record
+// is taken in.
+TEST(Journal, EachOpenStartsASegmentAndTakenInSegmentsAreDeleted) {
+  TempDir dir;
+  const std::string base = dir.file("j");
+  {
+    auto journal = open(base);
+    append(journal, 1, "one");
+    append(journal, 2, "two");
+  }
+  {
+    auto journal = open(base);
+    EXPECT_EQ(journal.segment_paths(), (std::vector<std::string>{base + ".1", base + ".2"}));
+    EXPECT_EQ(journal.current_bytes(), 0u);
+    journal.release(1);  // .1 still holds 2
+    EXPECT_EQ(journal.segment_paths().size(), 2u);
+    journal.release(2);
+    EXPECT_EQ(journal.segment_paths(), (std::vector<std::string>{base + ".2"}));
+    EXPECT_FALSE(std::filesystem::exists(base + ".1"));
+    append(journal, 3, "three");
+    EXPECT_FALSE(journal.remove_all(2));  // 3 is not taken in: nothing deleted
+    EXPECT_TRUE(std::filesystem::exists(base + ".2"));
+  }
+  {
+    auto journal = open(base);  // .2 with 3, and a new .3
+    EXPECT_TRUE(journal.remove_all(3));
+    EXPECT_TRUE(journal.segment_paths().empty());
+  }
+  for (const char* name : {"j.1", "j.2", "j.3", "j.4"}) {
+    EXPECT_FALSE(std::filesystem::exists(dir.file(name))) << name;
+  }
+  EXPECT_TRUE(replay(base).empty());
 }
 
 TEST(Journal, ARecordWhoseChecksumFailsEndsTheReplay) {

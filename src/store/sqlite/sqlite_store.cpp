@@ -166,7 +166,9 @@ SqliteStore::~SqliteStore() {
   }
   mover_wake_.notify_one();
   mover_thread_.join();
-  (void)move_inbox();  // leaves an empty inbox behind when it can; recovery moves it otherwise
+  // Leaves no journal behind when it can (the next start reads nothing); recovery moves what a
+  // failed move leaves.
+  if (move_inbox().ok()) inbox_->close();
   {
     std::lock_guard lock(checkpoint_mutex_);
     stopping_ = true;

@@ -56,6 +56,17 @@ Seeded seed_alice_and_bob(const std::string& path) {
   return {alice, store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id};
 }
 
+// The journal's segment files of the store at path (not its lock file).
+std::vector<std::string> journal_segments(const std::string& path) {
+  const std::string prefix = std::filesystem::path(sqlite::Inbox::journal_path(path)).filename().string() + ".";
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(path).parent_path())) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(prefix) && !name.ends_with(".lock")) names.push_back(name);
+  }
+  return names;
+}
+
 TEST(SqliteStore, DataSurvivesReopen) {
   TempDir dir;
   SeededIdGenerator ids(1);
@@ -104,13 +115,14 @@ void fail_a_write_then_retry(const TempDir& dir) {
     CHILD_CHECK(store.append_messages(first, 2, ids, {})[0]->msg.seq == 1);
     CHILD_CHECK(store.history(conv, {}).ok());  // moved now: the mover has nothing to write
 
-    // Where the next record goes: the end of the records in a copy of the journal (the store
-    // holds the journal itself), not the file's length, which includes zeros made ahead.
+    // Where the next record goes: the end of the records, read from a copy of the journal (the
+    // store holds the journal itself), not the file's length, which includes zeros made ahead.
     const std::string segment = sqlite::Inbox::journal_path(path) + ".1";
     std::filesystem::copy_file(segment, dir.file("copy.1"));
-    const std::uint64_t journal_bytes =
-        sqlite::Journal(dir.file("copy"), 1 << 20, [](std::int64_t, std::string_view) {})
-            .current_bytes();
+    std::uint64_t journal_bytes = 0;
+    sqlite::Journal(dir.file("copy"), 1 << 20, [&](std::int64_t, std::string_view payload) {
+      journal_bytes += 16 + payload.size();  // length, CRC and tag, then the payload
+    });
     CHILD_CHECK(journal_bytes > 0 && std::filesystem::file_size(segment) > journal_bytes);
     std::signal(SIGXFSZ, SIG_IGN);
     rlimit old_limit{};
@@ -179,6 +191,8 @@ TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
     ASSERT_EQ(records, 1);  // the batch of three
   }
   SqliteStore store(path, 1);
+  // Moved at open; the segments that held them are deleted, the new one is all that is left.
+  EXPECT_EQ(journal_segments(path).size(), 1u);
   SeededIdGenerator ids(3);
   auto page = store.history(conv, {});
   ASSERT_TRUE(page.ok());
@@ -192,6 +206,58 @@ TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
   EXPECT_TRUE(after[0]->duplicate);
   EXPECT_EQ(after[0]->msg.id, page->messages[1].id);
   EXPECT_EQ(after[1]->msg.seq, 4);
+}
+
+// A clean close moves everything and deletes the journal, so the next start reads nothing; the
+// messages are in the store, and seqs and ids go on from there.
+TEST(SqliteStore, AStoreClosedCleanlyLeavesNoJournal) {
+  TempDir dir;
+  const std::string path = dir.file("p.db");
+  const auto [alice, conv] = seed_alice_and_bob(path);
+  SeededIdGenerator ids(2);
+  {
+    SqliteStore store(path, 1);
+    std::vector<chat::NewMessage> batch{{conv, alice, "", "c1", "one", std::nullopt},
+                                        {conv, alice, "", "c2", "two", std::nullopt}};
+    auto acked = store.append_messages(batch, 2, ids, {});
+    ASSERT_TRUE(acked[0].ok() && acked[1].ok());
+    EXPECT_EQ(journal_segments(path).size(), 1u);
+  }
+  EXPECT_TRUE(journal_segments(path).empty());
+  SqliteStore store(path, 1);
+  std::vector<chat::NewMessage> retry{{conv, alice, "", "c2", "two", std::nullopt},
+                                      {conv, alice, "", "c3", "three", std::nullopt}};
+  auto after = store.append_messages(retry, 3, ids, {});
+  ASSERT_TRUE(after[0].ok() && after[1].ok());
+  EXPECT_TRUE(after[0]->duplicate);  // found in the store
+  EXPECT_EQ(after[1]->msg.seq, 3);
+  auto page = store.history(conv, {});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->messages.size(), 3u);
+}
+
+// A process that dies after its rows were moved leaves a segment whose records are all in the
+// store: the next start deletes it at once, not at its first move.
+TEST(SqliteStore, ASegmentMovedBeforeACrashIsDeletedAtTheNextStart) {
+  TempDir dir;
+  const std::string path = dir.file("p.db");
+  const auto [alice, conv] = seed_alice_and_bob(path);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    SqliteStore store(path, 1);
+    SeededIdGenerator ids(2);
+    std::vector<chat::NewMessage> batch{{conv, alice, "", "c1", "one", std::nullopt}};
+    const bool ok = store.append_messages(batch, 2, ids, {})[0].ok() && store.history(conv, {}).ok();
+    _exit(ok ? 0 : 1);  // moved (history moves first), then gone without a close
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_FALSE(journal_segments(path).empty());
+  SqliteStore store(path, 1);
+  EXPECT_EQ(journal_segments(path).size(), 1u);  // the new one
+  EXPECT_EQ(store.get_conversation(conv)->last_seq, 1);
 }
 
 // A retry finds its original wherever it is: in the same batch, in the inbox, in the store after
