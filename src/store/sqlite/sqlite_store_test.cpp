@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 #include "contract/store_contract.hpp"
 #include "core/ids.hpp"
@@ -54,6 +55,20 @@ Seeded seed_alice_and_bob(const std::string& path) {
   const auto alice = store.create_user("alice", "h", 1)->id;
   const auto bob = store.create_user("bob", "h", 1)->id;
   return {alice, store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id};
+}
+
+// Runs body in a child process, which body ends with _exit(0) when it succeeded, from inside the
+// scope of what it opened: no destructor and no final move run, as in a crash. True when the
+// child exited with 0.
+bool in_a_process_that_crashes(const std::function<void()>& body) {
+  const pid_t child = fork();
+  if (child < 0) return false;
+  if (child == 0) {
+    body();
+    _exit(1);
+  }
+  int status = 0;
+  return waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 // The journal's segment files of the store at path (not its lock file).
@@ -163,22 +178,16 @@ TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
   TempDir dir;
   const std::string path = dir.file("p.db");
   const auto [alice, conv] = seed_alice_and_bob(path);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
-    // The child acknowledges three messages and dies at once: no destructor, no final move.
+  // The child acknowledges three messages and dies at once.
+  ASSERT_TRUE(in_a_process_that_crashes([&] {
     SqliteStore store(path, 1);
     SeededIdGenerator ids(2);
     std::vector<chat::NewMessage> batch{{conv, alice, "", "c1", "one", std::nullopt},
                                         {conv, alice, "", "c2", "two", std::nullopt},
                                         {conv, alice, "", "c3", "three", std::nullopt}};
     const auto acked = store.append_messages(batch, 2, ids, {});
-    const bool all = acked.size() == 3 && acked[0].ok() && acked[1].ok() && acked[2].ok();
-    _exit(all ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (acked.size() == 3 && acked[0].ok() && acked[1].ok() && acked[2].ok()) _exit(0);
+  }));
   {
     // The crash left them where this test means: in the journal, not in the store.
     sqlite::Db store_file(path, true);
@@ -242,18 +251,12 @@ TEST(SqliteStore, ASegmentMovedBeforeACrashIsDeletedAtTheNextStart) {
   TempDir dir;
   const std::string path = dir.file("p.db");
   const auto [alice, conv] = seed_alice_and_bob(path);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  ASSERT_TRUE(in_a_process_that_crashes([&] {  // moved (history moves first), then gone
     SqliteStore store(path, 1);
     SeededIdGenerator ids(2);
     std::vector<chat::NewMessage> batch{{conv, alice, "", "c1", "one", std::nullopt}};
-    const bool ok = store.append_messages(batch, 2, ids, {})[0].ok() && store.history(conv, {}).ok();
-    _exit(ok ? 0 : 1);  // moved (history moves first), then gone without a close
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    if (store.append_messages(batch, 2, ids, {})[0].ok() && store.history(conv, {}).ok()) _exit(0);
+  }));
   ASSERT_FALSE(journal_segments(path).empty());
   SqliteStore store(path, 1);
   EXPECT_EQ(journal_segments(path).size(), 1u);  // the new one
