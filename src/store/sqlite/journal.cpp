@@ -226,8 +226,10 @@ bool Journal::rotate(std::string* error) {
 }
 
 bool Journal::append(std::int64_t tag, std::string_view payload, std::string* error) {
-  if (broken_) {
-    *error = "the journal is unusable after a failed write (see the log); restart the server";
+  if (refusing_) {
+    *error = segments_.empty() ? "the journal is closed"
+                               : "the journal is unusable after a failed write (see the log); "
+                                 "restart the server";
     return false;
   }
   if (payload.size() > kMaxPayload) {
@@ -263,7 +265,7 @@ bool Journal::append(std::int64_t tag, std::string_view payload, std::string* er
   // Take the record back, so that nothing unacknowledged can reappear at the next open.
   allocated_ = size_;
   if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0 || ::fdatasync(fd_) != 0) {
-    broken_ = true;
+    refusing_ = true;
     log::error("event=journal_broken file={} error=\"{}\"", path_of(segments_.back().number),
                std::strerror(errno));
   }
@@ -289,7 +291,7 @@ bool Journal::remove_all(std::int64_t upto) {
   }
   ::close(fd_);
   fd_ = -1;
-  broken_ = true;  // no appends after
+  refusing_ = true;
   // Oldest first: a crash part way leaves newer segments, whose tags are as taken in.
   for (const Segment& segment : segments_) {
     const std::string path = path_of(segment.number);

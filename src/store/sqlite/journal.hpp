@@ -47,8 +47,8 @@ class Journal {
 
   // Appends one record and waits for it to be on disk. False (with errno's text in *error) when
   // the write or the fdatasync failed: the segment is then cut back to where it was, so a later
-  // open does not find the record. When even that fails, the journal refuses every later append
-  // (broken()), because what is on disk is no longer known.
+  // open does not find the record. When even that fails, the journal refuses every later append,
+  // because what is on disk is no longer known.
   bool append(std::int64_t tag, std::string_view payload, std::string* error);
   // Deletes the segments (not the current one) whose records' tags are all ≤ upto.
   void release(std::int64_t upto);
@@ -57,7 +57,6 @@ class Journal {
   // after. Otherwise changes nothing and returns false.
   bool remove_all(std::int64_t upto);
 
-  bool broken() const { return broken_; }
   // Segment files, oldest first, and the bytes of records in the current one (for tests).
   std::vector<std::string> segment_paths() const;
   std::uint64_t current_bytes() const { return size_; }
@@ -79,7 +78,9 @@ class Journal {
   std::uint64_t size_ = 0;       // its valid bytes: the offset of the next record
   std::uint64_t allocated_ = 0;  // its length: records, then zeros written ahead of them
   std::vector<Segment> segments_;
-  bool broken_ = false;
+  // No more appends: a failed write could not be cut back (what is on disk is unknown), or
+  // remove_all deleted the segments.
+  bool refusing_ = false;
   std::string buffer_;  // one record being written, kept to reuse its capacity
 };
 
