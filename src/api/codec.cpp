@@ -9,20 +9,35 @@ namespace parley::api {
 
 using namespace chat;
 
-json::object message_json(const Message& m) {
-  json::object o;
-  o.reserve(9);
+// The frame header's largest size (RFC 6455 §5.2: 2 + 8 bytes of length, never masked).
+constexpr std::size_t kFrameHeaderRoom = 10;
+
+std::string to_text(const json::value& v) {
+  json::serializer serializer;
+  serializer.reset(&v);
+  char chunk[4096];
+  std::string_view part = serializer.read(chunk);
+  std::string out;
+  out.reserve(kFrameHeaderRoom + part.size() + (serializer.done() ? 0 : sizeof chunk));
+  out.append(part);
+  while (!serializer.done()) out.append(serializer.read(chunk));
+  return out;
+}
+
+json::object message_json(const Message& m, json::storage_ptr storage) {
+  json::object o(std::move(storage));
+  o.reserve(11);
   o["id"] = m.id;
   o["conv"] = m.conv;
   o["seq"] = m.seq;
   o["from"] = m.from;
   o["body"] = m.body;
-  o["attachments"] = json::array();
+  o["attachments"].emplace_array();
   o["reply_to"] = m.reply_to ? json::value(*m.reply_to) : json::value(nullptr);
   o["client_msg_id"] = m.client_msg_id;
-  o["ts"] = format_rfc3339(m.ts);
+  o["ts"] = rfc3339_text(m.ts).view();
   // Present only on messages that were edited or deleted.
-  if (m.edited_at) o["edited_at"] = format_rfc3339(*m.edited_at);
+  if (m.edited_at) o["edited_at"] = rfc3339_text(*m.edited_at).view();
   if (m.deleted) {
     o["deleted"] = true;
     o["body"] = nullptr;
@@ -122,10 +137,18 @@ std::string error_body(const Error& e) {
 }
 
 std::string event_frame(const Event& e) {
+  // Message events are the hot path: built in an arena, the message's object moved in, not
+  // copied (an initializer list copies its elements).
+  if (const auto* m = std::get_if<MessageEvent>(&e)) {
+    JsonArena arena;
+    json::object o(arena.storage());
+    o.reserve(2);
+    o["ev"] = "message";
+    o["msg"] = message_json(m->msg, arena.storage());
+    return to_text(o);
+  }
   struct Visitor {
-    json::object operator()(const MessageEvent& m) const {
-      return json::object{{"ev", "message"}, {"msg", message_json(m.msg)}};
-    }
+    json::object operator()(const MessageEvent&) const { return {}; }  // handled above
     json::object operator()(const ConversationEvent& c) const {
       json::object o{{"ev", "conversation"}, {"conv", c.conv}, {"change", c.change}};
       if (!c.user.empty()) o["user"] = c.user;
@@ -159,17 +182,17 @@ std::string event_frame(const Event& e) {
   };
   // Relayed from another node: already rendered there, passed on byte for byte.
   if (const auto* relayed = std::get_if<RelayedEvent>(&e)) return relayed->json;
-  return json::serialize(std::visit(Visitor{}, e));
+  return to_text(std::visit(Visitor{}, e));
 }
 
 std::string resync_frame() { return json::serialize(json::object{{"ev", "resync"}}); }
 
-Result<json::object> parse_object(std::string_view text) {
+Result<json::object> parse_object(std::string_view text, json::storage_ptr storage) {
   if (!is_valid_utf8(text)) return make_error(Errc::invalid_utf8, "request is not valid UTF-8");
   boost::system::error_code ec;
   json::parse_options options;
   options.max_depth = 16;  // requests are shallow; deep nesting is an attack
-  json::value v = json::parse(text, ec, {}, options);
+  json::value v = json::parse(text, ec, std::move(storage), options);
   if (ec) return make_error(Errc::bad_request, "malformed JSON: " + ec.message());
   if (!v.is_object()) return make_error(Errc::bad_request, "expected a JSON object");
   return std::move(v.get_object());

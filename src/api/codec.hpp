@@ -3,6 +3,7 @@
 // events, and checked readers for request fields. One place decides every field name.
 // Thread-safety: pure functions.
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <optional>
@@ -18,7 +19,29 @@ namespace parley::api {
 
 namespace json = boost::json;
 
-json::object message_json(const chat::Message& m);
+// Memory on the stack for building one request, reply or event: JSON values made with its
+// storage() allocate from a buffer in the arena itself and vanish with it, so the message path
+// parses a send and renders its ack and event without a heap allocation per field (bigger
+// documents spill to the heap). A value that must outlive the arena is copied out first:
+// json::value(v, json::storage_ptr()) — a plain copy or move keeps the arena's storage.
+class JsonArena {
+ public:
+  JsonArena() = default;
+  JsonArena(const JsonArena&) = delete;
+  JsonArena& operator=(const JsonArena&) = delete;
+  json::storage_ptr storage() { return &resource_; }
+
+ private:
+  unsigned char buffer_[4096];
+  json::monotonic_resource resource_{buffer_, sizeof buffer_};
+};
+
+// Compact JSON text, with room reserved for a WebSocket frame header in front
+// (net::text_frame(std::string&&) frames it without copying).
+std::string to_text(const json::value& v);
+
+// `storage`: where the object and its fields live (a JsonArena's, or the heap by default).
+json::object message_json(const chat::Message& m, json::storage_ptr storage = {});
 json::object user_json(const chat::User& u);
 json::object conversation_json(const chat::Conversation& c);
 json::object member_json(const chat::Member& m);
@@ -40,8 +63,8 @@ std::string event_frame(const chat::Event& e);
 std::string resync_frame();
 
 // Parses a request body or frame: UTF-8 is checked first (Errc::invalid_utf8), then JSON syntax
-// (Errc::bad_request), then that it is an object.
-Result<json::object> parse_object(std::string_view text);
+// (Errc::bad_request), then that it is an object. `storage` as for message_json.
+Result<json::object> parse_object(std::string_view text, json::storage_ptr storage = {});
 
 // Field readers. Absent or null → nullopt; present with the wrong type → Errc::bad_request.
 Result<std::optional<std::string>> opt_string(const json::object& o, std::string_view key);

@@ -56,12 +56,16 @@ class WsSession final : public net::WsListener,
   // Requests answered from memory (send on the fast path, auth, ping, typing) are handled here
   // and now; those that need the database come back as a coroutine for the connection to run.
   std::optional<asio::awaitable<void>> on_text(std::string_view text) override {
-    auto request = parse_object(text);
+    // The request is parsed into an arena on this stack: what outlives this call (its id, the
+    // request of an op that waits for the database) is copied to the heap first.
+    JsonArena arena;
+    auto request = parse_object(text, arena.storage());
     if (!request) {
       reply_error(json::value(nullptr), request.error());
       return std::nullopt;
     }
-    json::value id = request->contains("id") ? (*request)["id"] : json::value(nullptr);
+    json::value id(nullptr);
+    if (const auto* given = request->if_contains("id")) id = json::value(*given, json::storage_ptr());
     auto op = opt_string(*request, "op");
     if (!op || !*op) {
       reply_error(id, op ? make_error(Errc::bad_request, "'op' is required") : op.error());
@@ -82,17 +86,14 @@ class WsSession final : public net::WsListener,
       reply(id, json::object{});
       return std::nullopt;
     }
-    // The rest wait for the database: the request moves into the coroutine's frame.
-    if (name == "history") return history(std::move(id), std::move(*request));
+    // The rest wait for the database: a heap copy of the request goes into the coroutine's frame.
+    auto kept = [&] { return json::object(*request, json::storage_ptr()); };
+    if (name == "history") return history(std::move(id), kept());
     if (name == "sync") return sync(std::move(id));
-    if (name == "delivered" || name == "read") {
-      return mark(std::move(id), std::move(*request), name == "read");
-    }
-    if (name == "typing") return typing(std::move(id), std::move(*request));
-    if (name == "edit" || name == "delete") {
-      return change(std::move(id), std::move(*request), name == "edit");
-    }
-    if (name == "presence") return presence(std::move(id), std::move(*request));
+    if (name == "delivered" || name == "read") return mark(std::move(id), kept(), name == "read");
+    if (name == "typing") return typing(std::move(id), kept());
+    if (name == "edit" || name == "delete") return change(std::move(id), kept(), name == "edit");
+    if (name == "presence") return presence(std::move(id), kept());
     reply_error(id, make_error(Errc::unknown_op, "unknown op '" + name + "'"));
     return std::nullopt;
   }
@@ -168,17 +169,20 @@ class WsSession final : public net::WsListener,
     });
   }
 
+  // {"re": id, "ok": true, …body}: built where body lives (an arena on the message path), so
+  // its fields move instead of being copied.
   void reply(const json::value& id, json::object body) {
-    json::object out;
+    json::object out(body.storage());
     out.reserve(body.size() + 2);
     out.emplace("re", id);
     out.emplace("ok", true);
     for (auto& field : body) out.emplace(field.key(), std::move(field.value()));
-    conn_->send_text(json::serialize(out));
+    conn_->send(net::text_frame(to_text(out)));
   }
 
   void reply_error(const json::value& id, const Error& e) {
-    conn_->send_text(json::serialize(json::object{{"re", id}, {"ok", false}, {"error", error_json(e)}}));
+    conn_->send(net::text_frame(
+        to_text(json::object{{"re", id}, {"ok", false}, {"error", error_json(e)}})));
   }
 
   void authenticate(const json::value& id, const json::object& request) {
@@ -252,7 +256,10 @@ class WsSession final : public net::WsListener,
                           conn->post([self, id, r = std::move(r)](WsConnection&) {
                             --self->inflight_sends_;
                             if (!r) return self->reply_error(id, r.error());
-                            self->reply(id, json::object{{"msg", message_json(r->msg)}});
+                            JsonArena arena;
+                            json::object ack(arena.storage());
+                            ack["msg"] = message_json(r->msg, arena.storage());
+                            self->reply(id, std::move(ack));
                           });
                         });
   }

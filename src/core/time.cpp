@@ -1,5 +1,6 @@
 #include "core/time.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 
@@ -10,19 +11,22 @@ TimeMs SystemClock::now_ms() const {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::string format_rfc3339(TimeMs ms) {
+Rfc3339Text rfc3339_text(TimeMs ms) {
   using namespace std::chrono;
   const sys_time<milliseconds> tp{milliseconds{ms}};
   const auto day = floor<days>(tp);
   const year_month_day ymd{day};
   const hh_mm_ss hms{tp - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                int(hms.minutes().count()), int(hms.seconds().count()),
-                int(hms.subseconds().count()));
-  return buf;
+  Rfc3339Text out;
+  const int n = std::snprintf(out.data, sizeof out.data, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                              int(ymd.year()), unsigned(ymd.month()), unsigned(ymd.day()),
+                              int(hms.hours().count()), int(hms.minutes().count()),
+                              int(hms.seconds().count()), int(hms.subseconds().count()));
+  out.size = n < 0 ? 0 : std::min(static_cast<std::size_t>(n), sizeof out.data - 1);
+  return out;
 }
+
+std::string format_rfc3339(TimeMs ms) { return std::string(rfc3339_text(ms).view()); }
 
 std::optional<TimeMs> parse_rfc3339(std::string_view text) {
   // Accepts exactly the form format_rfc3339 writes.

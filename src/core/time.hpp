@@ -35,6 +35,13 @@ class ManualClock final : public Clock {
 
 // RFC 3339 UTC with milliseconds: 2026-11-21T08:15:30.123Z
 std::string format_rfc3339(TimeMs ms);
+// The same text in a fixed buffer, for the message path's events and acks (no allocation).
+struct Rfc3339Text {
+  char data[32];
+  std::size_t size = 0;
+  std::string_view view() const { return {data, size}; }
+};
+Rfc3339Text rfc3339_text(TimeMs ms);
 std::optional<TimeMs> parse_rfc3339(std::string_view text);
 
 }  // namespace parley

@@ -66,34 +66,54 @@ bool valid_websocket_key(std::string_view key) {
   });
 }
 
+namespace {
+
+// The header of an unmasked, unfragmented frame of `n` payload bytes; returns its size.
+std::size_t frame_header(OutFrame::Kind kind, std::size_t n, char (&header)[10]) {
+  header[0] = static_cast<char>(0x80 | static_cast<unsigned>(kind));  // FIN, never fragmented
+  if (n < 126) {
+    header[1] = static_cast<char>(n);
+    return 2;
+  }
+  if (n <= 0xFFFF) {
+    header[1] = 126;
+    header[2] = static_cast<char>(n >> 8);
+    header[3] = static_cast<char>(n);
+    return 4;
+  }
+  header[1] = 127;
+  for (int i = 0; i < 8; ++i) header[2 + i] = static_cast<char>(std::uint64_t{n} >> (56 - 8 * i));
+  return 10;
+}
+
+}  // namespace
+
 OutFrame::OutFrame(Kind kind, std::string_view payload) {
   if (kind == Kind::raw) {
     bytes_ = payload;
     return;
   }
-  const std::size_t n = payload.size();
   char header[10];
-  header[0] = static_cast<char>(0x80 | static_cast<unsigned>(kind));  // FIN, never fragmented
-  std::size_t h = 2;
-  if (n < 126) {
-    header[1] = static_cast<char>(n);
-  } else if (n <= 0xFFFF) {
-    header[1] = 126;
-    header[2] = static_cast<char>(n >> 8);
-    header[3] = static_cast<char>(n);
-    h = 4;
-  } else {
-    header[1] = 127;
-    for (int i = 0; i < 8; ++i) header[2 + i] = static_cast<char>(std::uint64_t{n} >> (56 - 8 * i));
-    h = 10;
-  }
-  bytes_.reserve(h + n);
+  const std::size_t h = frame_header(kind, payload.size(), header);
+  bytes_.reserve(h + payload.size());
   bytes_.append(header, h).append(payload);
+  header_size_ = static_cast<std::uint8_t>(h);
+}
+
+OutFrame::OutFrame(Kind kind, std::string&& payload) : bytes_(std::move(payload)) {
+  if (kind == Kind::raw) return;
+  char header[10];
+  const std::size_t h = frame_header(kind, bytes_.size(), header);
+  bytes_.insert(0, header, h);  // in place when the payload left room (api::to_text does)
   header_size_ = static_cast<std::uint8_t>(h);
 }
 
 Frame text_frame(std::string_view payload) {
   return std::make_shared<const OutFrame>(OutFrame::Kind::text, payload);
+}
+
+Frame text_frame(std::string&& payload) {
+  return std::make_shared<const OutFrame>(OutFrame::Kind::text, std::move(payload));
 }
 
 Frame close_frame(std::uint16_t code, std::string_view reason) {

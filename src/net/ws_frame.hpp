@@ -40,6 +40,10 @@ class OutFrame {
   enum class Kind : std::uint8_t { text = 0x1, close = 0x8, ping = 0x9, pong = 0xA, raw = 0 };
   // `raw`: bytes written as they are (the 101 handshake response).
   OutFrame(Kind kind, std::string_view payload);
+  // Takes the payload's buffer; the header goes in front of it without a copy when the string
+  // has 10 bytes of spare capacity.
+  OutFrame(Kind kind, std::string&& payload);
+  OutFrame(Kind kind, const char* payload) : OutFrame(kind, std::string_view(payload)) {}
 
   std::string_view bytes() const { return bytes_; }
   std::string_view payload() const { return std::string_view(bytes_).substr(header_size_); }
@@ -52,6 +56,8 @@ class OutFrame {
 using Frame = std::shared_ptr<const OutFrame>;
 
 Frame text_frame(std::string_view payload);
+Frame text_frame(std::string&& payload);
+inline Frame text_frame(const char* payload) { return text_frame(std::string_view(payload)); }
 // A close frame: the code, then a reason cut to fit the 125-byte control frame limit.
 Frame close_frame(std::uint16_t code, std::string_view reason);
 

@@ -64,11 +64,17 @@ TEST(WsFrame, AcceptKeyIsTheRfcExample) {
 
 TEST(WsFrame, OutboundHeadersUseTheShortestLengthForm) {
   for (std::size_t n : {0u, 125u, 126u, 65535u, 65536u}) {
-    const auto f = text_frame(std::string(n, 'a'));
+    const std::string payload(n, 'a');
+    const auto f = text_frame(std::string_view(payload));
     const std::size_t header = n < 126 ? 2 : n <= 0xFFFF ? 4 : 10;
     ASSERT_EQ(f->size(), header + n) << n;
     EXPECT_EQ(static_cast<unsigned char>(f->bytes()[0]), 0x81);
-    EXPECT_EQ(f->payload(), std::string(n, 'a'));
+    EXPECT_EQ(f->payload(), payload);
+    // A payload handed over by value (the header put in front of its own buffer): same bytes.
+    std::string owned = payload;
+    owned.reserve(n + 10);
+    EXPECT_EQ(text_frame(std::move(owned))->bytes(), f->bytes()) << n;
+    EXPECT_EQ(text_frame(std::string(payload))->bytes(), f->bytes()) << n;  // no room: still right
   }
   const auto close = close_frame(4008, std::string(300, 'r'));
   EXPECT_EQ(close->size(), 2u + 125u);  // a control frame holds at most 125 bytes

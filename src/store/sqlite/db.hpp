@@ -51,12 +51,15 @@ class Query {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
   }
+  // Text is bound without a copy (SQLITE_STATIC): it must outlive the Query, or the next bind
+  // of that parameter. A temporary std::string therefore does not compile.
   Query& bind(int i, std::string_view v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
   }
   Query& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
   Query& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
+  Query& bind(int i, std::string&& v) = delete;
   Query& bind(int i, std::optional<std::int64_t> v) {
     if (v) return bind(i, *v);
     sqlite3_bind_null(stmt_, i);

@@ -490,8 +490,9 @@ Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const
 
 Result<std::optional<ConvId>> SqliteStore::find_direct(UserId a, UserId b) {
   auto lease = read();
+  const auto key = direct_key(a, b);
   Query q(*lease, "SELECT id FROM conversations WHERE direct_key = ?");
-  q.bind(1, direct_key(a, b));
+  q.bind(1, key);
   if (q.step()) return std::optional<ConvId>(q.text(0));
   if (q.failed()) return storage_error(*lease, "find_direct");
   return std::optional<ConvId>();

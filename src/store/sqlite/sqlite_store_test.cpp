@@ -313,10 +313,11 @@ INSERT INTO log_positions VALUES('parley.messages', 0, 7);
 PRAGMA user_version = 1;
 )sql");
     for (int seq = 1; seq <= 2; ++seq) {
+      const std::string id = "id-" + std::to_string(seq), client_msg_id = "c" + std::to_string(seq),
+                        body = "old " + std::to_string(seq);
       sqlite::Query insert(legacy, "INSERT INTO inbox VALUES(?, ?, ?, ?, ?, ?, ?, NULL, 5)");
-      insert.bind(1, std::int64_t{seq}).bind(2, conv).bind(3, std::int64_t{seq})
-          .bind(4, "id-" + std::to_string(seq)).bind(5, alice)
-          .bind(6, "c" + std::to_string(seq)).bind(7, "old " + std::to_string(seq));
+      insert.bind(1, std::int64_t{seq}).bind(2, conv).bind(3, std::int64_t{seq}).bind(4, id)
+          .bind(5, alice).bind(6, client_msg_id).bind(7, body);
       ASSERT_FALSE((insert.step(), insert.failed())) << insert.error();
     }
   }
