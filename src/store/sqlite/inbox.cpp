@@ -344,9 +344,9 @@ Inbox::Unmoved Inbox::unmoved() const {
   return Unmoved{head_, std::vector<BatchPtr>(batches_.begin(), batches_.end())};
 }
 
-std::size_t Inbox::unmoved_rows() const {
+Inbox::Backlog Inbox::backlog() const {
   std::lock_guard lock(mutex_);
-  return unmoved_rows_;
+  return {batches_.size(), unmoved_rows_, unmoved_bytes_};
 }
 
 bool Inbox::has_unmoved(std::string_view conv) const {

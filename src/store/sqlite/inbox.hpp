@@ -85,7 +85,14 @@ class Inbox {
     std::vector<BatchPtr> batches;
   };
   Unmoved unmoved() const;
-  std::size_t unmoved_rows() const;
+  // How much waits to be moved: committed batches (a batch of only log positions has no rows),
+  // their rows, and their records' bytes (what max_unmoved_bytes bounds).
+  struct Backlog {
+    std::size_t batches = 0;
+    std::size_t rows = 0;
+    std::size_t bytes = 0;
+  };
+  Backlog backlog() const;
   bool has_unmoved(std::string_view conv) const;
   bool has_unmoved() const;
   // The last seq given out in conv by rows not yet moved; 0 when there are none.

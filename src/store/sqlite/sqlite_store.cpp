@@ -115,15 +115,23 @@ namespace {
 // per checkpoint (docs/operations.md, "Checkpoints").
 constexpr int kCheckpointPages = 16384;
 
-// The mover (docs/operations.md, "The inbox"): rows wait in the inbox at most about
-// kMoveInterval, fewer when kMoveRows are waiting. Larger batches write each conversation's pages
-// once for more messages; the wait bounds the inbox's size and the memory that tracks it.
-constexpr auto kMoveInterval = std::chrono::milliseconds(200);
+// The mover (docs/operations.md, "The inbox"): rows wait in the inbox at most about the move
+// interval (200 ms), less when kMoveRows rows or half the inbox's bound in bytes are waiting.
+// Larger batches write each conversation's pages once for more messages; the wait bounds the
+// inbox's size and the memory that tracks it. Moving at half the bound leaves the other half for
+// what arrives during the move, so large messages do not reach the bound (and sends refused)
+// while the mover still waits out its interval.
 constexpr std::size_t kMoveRows = 32768;
+
+std::size_t inbox_bound_bytes(int max_unmoved_mib) {
+  return std::size_t(std::max(1, max_unmoved_mib)) << 20;
+}
 }  // namespace
 
 SqliteStore::SqliteStore(const std::string& path, int reader_connections, int cache_mib,
-                         int max_unmoved_mib) {
+                         int max_unmoved_mib, std::chrono::milliseconds move_interval)
+    : move_interval_(move_interval),
+      move_now_bytes_(inbox_bound_bytes(max_unmoved_mib) / 2) {
   writer_ = std::make_unique<Db>(path, false);
   sqlite::open_for_writing(*writer_);
   sqlite::cache_pages(*writer_, "main", 2);
@@ -139,7 +147,7 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
     inbox_moved_ = q.i64(0);
   }
   inbox_ = std::make_unique<sqlite::Inbox>(path, inbox_moved_, std::max(1, cache_mib / 2),
-                                          std::size_t(std::max(1, max_unmoved_mib)) << 20);
+                                          inbox_bound_bytes(max_unmoved_mib));
   // Recovery: acknowledged rows a previous run had not moved yet go into the store now, before
   // anything reads it.
   if (!move_inbox().ok()) throw std::runtime_error("SQLite: cannot move the inbox into the store");
@@ -318,7 +326,7 @@ void SqliteStore::mover_loop() {
   std::unique_lock lock(mover_mutex_);
   for (;;) {
     mover_wake_.wait(lock, [this] { return move_pending_ || mover_stopping_; });
-    mover_wake_.wait_for(lock, kMoveInterval, [this] { return move_now_ || mover_stopping_; });
+    mover_wake_.wait_for(lock, move_interval_, [this] { return move_now_ || mover_stopping_; });
     if (mover_stopping_) return;  // the destructor moves what is left
     move_pending_ = move_now_ = false;
     lock.unlock();
@@ -734,15 +742,15 @@ std::vector<Result<Appended>> SqliteStore::append_messages(std::span<const NewMe
                                                            TimeMs now, IdGenerator& ids,
                                                            std::span<const LogPosition> positions) {
   auto results = inbox_->append(batch, now, ids, positions);
-  const std::size_t unmoved = inbox_->unmoved_rows();
-  if (inbox_->has_unmoved()) {  // rows, or a batch of only log positions
+  const sqlite::Inbox::Backlog backlog = inbox_->backlog();
+  if (backlog.batches > 0) {  // rows, or a batch of only log positions
     bool wake = false;
     {
       std::lock_guard lock(mover_mutex_);
       // Wake the mover only when what it waits for changes: the first unmoved row (it waits for
-      // one), or enough rows to move now (it waits out kMoveInterval). Waking it on every commit
+      // one), or enough to move now (it waits out its interval). Waking it on every commit
       // cost a context switch per batch for a predicate that stays false.
-      const bool full = unmoved >= kMoveRows;
+      const bool full = backlog.rows >= kMoveRows || backlog.bytes >= move_now_bytes_;
       wake = !move_pending_ || (full && !move_now_);
       move_pending_ = true;
       move_now_ = move_now_ || full;

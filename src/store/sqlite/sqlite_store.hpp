@@ -27,8 +27,11 @@ class SqliteStore final : public Store {
   // cache_mib: the mover's page cache (the readers use SQLite's default).
   // max_unmoved_mib: acknowledged messages waiting to be moved, MiB of journal records, before
   // sends fail with `unavailable` (inbox.hpp).
+  // move_interval: how long the mover lets committed rows gather before it moves them, unless
+  // enough wait to move at once (tests lengthen it to see which moves happen without it).
   SqliteStore(const std::string& path, int reader_connections, int cache_mib = 32,
-              int max_unmoved_mib = 256);
+              int max_unmoved_mib = 256,
+              std::chrono::milliseconds move_interval = std::chrono::milliseconds(200));
   ~SqliteStore() override;
 
   Result<chat::User> create_user(std::string_view username, std::string_view password_hash,
@@ -105,8 +108,10 @@ class SqliteStore final : public Store {
   std::int64_t inbox_moved_ = 0;       // inbox_moved.upto; under write_mutex_
   std::unique_ptr<sqlite::Inbox> inbox_;
 
-  // The mover waits for the first unmoved row, then kMoveInterval more (or until kMoveRows are
-  // waiting), and moves them all.
+  // The mover waits for the first unmoved row, then move_interval_ more (or until kMoveRows rows
+  // or move_now_bytes_ of records are waiting), and moves them all.
+  const std::chrono::milliseconds move_interval_;
+  const std::size_t move_now_bytes_;  // half the inbox's bound: the other half is the headroom
   std::thread mover_thread_;
   std::mutex mover_mutex_;
   std::condition_variable mover_wake_;

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <thread>
 
 #include "contract/store_contract.hpp"
 #include "core/ids.hpp"
@@ -386,6 +387,38 @@ TEST(SqliteStore, SendsFailWithUnavailableWhileTooMuchWaitsToBeMoved) {
   ASSERT_TRUE(after[0].ok());
   EXPECT_EQ(after[0]->msg.seq, acked + 1);  // the refused sends took no seqs
   EXPECT_EQ(store.get_conversation(conv)->last_seq, acked + 16);
+}
+
+// Large messages reach the inbox's bound in bytes long before kMoveRows rows: at half the bound
+// the mover moves at once instead of waiting out its interval (here an hour, so only that rule
+// can move them), and the sends that follow are not refused.
+TEST(SqliteStore, HalfTheInboxBoundInBytesIsMovedAtOnce) {
+  TempDir dir;
+  const std::string path = dir.file("p.db");
+  const auto [alice, conv] = seed_alice_and_bob(path);
+  SqliteStore store(path, 1, 32, /*max_unmoved_mib=*/1, std::chrono::hours(1));
+  SeededIdGenerator ids(2);
+  int sent = 0;
+  // Five batches of 16 × 8 KiB bodies: past 512 KiB of records, 80 rows.
+  for (int round = 0; round < 5; ++round) {
+    std::vector<chat::NewMessage> batch;
+    for (int i = 0; i < 16; ++i) {
+      batch.push_back({conv, alice, "", "c" + std::to_string(++sent), std::string(8192, 'x'),
+                       std::nullopt});
+    }
+    for (const auto& r : store.append_messages(batch, 2, ids, {})) ASSERT_TRUE(r.ok());
+  }
+  sqlite::Db store_file(path, true);
+  auto moved = [&] {
+    sqlite::Query in_store(store_file, "SELECT count(*) FROM messages");
+    return in_store.step() ? in_store.i64(0) : -1;
+  };
+  // The mover's commit has no event a test can await: poll, with a deadline far past its work.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (moved() < sent && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(moved(), sent);
 }
 
 // One process per database: the journal has one writer, whose memory is the truth about seqs.
