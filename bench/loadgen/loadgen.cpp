@@ -48,6 +48,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -393,13 +394,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (is_event) {
       stats_.delivered++;
-      if (auto t = sent_at(f); t && stats_.measured(*t)) {
-        record(stats_.latencies_us, now - *t);
-        if (stats_.keep_timeline) {
-          std::lock_guard lock(stats_.mutex);
-          stats_.timeline.emplace_back(*t, static_cast<std::uint32_t>((now - *t) / 1000));
-        }
-      }
+      if (auto t = sent_at(f); t && stats_.measured(*t)) record(stats_.latencies_us, now - *t, *t);
     } else if (is_ack) {
       --inflight_;
       if (!ok) {
@@ -411,9 +406,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
-  void record(std::vector<std::uint32_t>& into, std::int64_t ns) {
+  // `delivered_sent_at`: a delivery's send time, for the timeline when one is kept.
+  void record(std::vector<std::uint32_t>& into, std::int64_t ns,
+              std::optional<std::int64_t> delivered_sent_at = std::nullopt) {
+    const auto us = static_cast<std::uint32_t>(std::min<std::int64_t>(ns / 1000, UINT32_MAX));
     std::lock_guard lock(stats_.mutex);
-    into.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(ns / 1000, UINT32_MAX)));
+    into.push_back(us);
+    if (delivered_sent_at && stats_.keep_timeline) {
+      stats_.timeline.emplace_back(*delivered_sent_at, us);
+    }
   }
 
   websocket::stream<beast::tcp_stream> ws_;

@@ -354,11 +354,6 @@ bool Inbox::has_unmoved(std::string_view conv) const {
   return unmoved_convs_.find(conv) != unmoved_convs_.end();
 }
 
-bool Inbox::has_unmoved() const {
-  std::lock_guard lock(mutex_);
-  return !batches_.empty();
-}
-
 Seq Inbox::unmoved_last_seq(std::string_view conv) const {
   std::lock_guard lock(mutex_);
   auto it = unmoved_convs_.find(conv);

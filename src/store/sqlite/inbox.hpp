@@ -94,7 +94,6 @@ class Inbox {
   };
   Backlog backlog() const;
   bool has_unmoved(std::string_view conv) const;
-  bool has_unmoved() const;
   // The last seq given out in conv by rows not yet moved; 0 when there are none.
   chat::Seq unmoved_last_seq(std::string_view conv) const;
   // The store now holds every row up to `upto` (its move committed): forget them here, and

@@ -16,8 +16,9 @@
 // cut is on disk), so appends never follow bytes an earlier process left: a record whose write
 // failed and whose cut-back a crash interrupted stays behind the new segment's records, in a
 // file the next release deletes. A new segment is also started once the current one passes
-// segment_bytes; a segment's directory entry is fsync'd before the first record goes in. Each record carries a tag from the caller (the inbox: its highest row
-// id); release(upto) deletes the segments, other than the current one, whose tags are all ≤ upto.
+// segment_bytes; a segment's directory entry is fsync'd before the first record goes in. Each
+// record carries a tag from the caller (the inbox: its highest row id); release(upto) deletes
+// the segments, other than the current one, whose tags are all ≤ upto.
 //
 // An exclusive lock (flock) on BASE.lock for the journal's lifetime keeps a second process from
 // writing the same journal.

@@ -320,7 +320,9 @@ Status SqliteStore::settle(std::string_view conv) {
   return inbox_->has_unmoved(conv) ? move_inbox() : ok_status();
 }
 
-Status SqliteStore::settle_all() { return inbox_->has_unmoved() ? move_inbox() : ok_status(); }
+Status SqliteStore::settle_all() {
+  return inbox_->backlog().batches > 0 ? move_inbox() : ok_status();
+}
 
 void SqliteStore::mover_loop() {
   std::unique_lock lock(mover_mutex_);

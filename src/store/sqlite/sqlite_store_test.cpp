@@ -69,6 +69,18 @@ Seeded seed_alice_and_bob(const std::string& path) {
   return {alice, store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id};
 }
 
+// Sixteen sends in conv with 8 KiB bodies (about 128 KiB of journal records), their client ids
+// numbered on from next_client_id.
+std::vector<chat::NewMessage> sends_of_128_kib(const chat::ConvId& conv, chat::UserId from,
+                                               int& next_client_id) {
+  std::vector<chat::NewMessage> batch;
+  for (int i = 0; i < 16; ++i) {
+    batch.push_back({conv, from, "", "c" + std::to_string(++next_client_id),
+                     std::string(8192, 'x'), std::nullopt});
+  }
+  return batch;
+}
+
 // Runs body in a child process, which body ends with _exit(0) when it succeeded, from inside the
 // scope of what it opened: no destructor and no final move run, as in a crash. True when the
 // child exited with 0.
@@ -362,12 +374,7 @@ TEST(SqliteStore, SendsFailWithUnavailableWhileTooMuchWaitsToBeMoved) {
   SeededIdGenerator ids(2);
   int next_client_id = 0;
   auto batch_of_128_kib = [&] {
-    std::vector<chat::NewMessage> batch;
-    for (int i = 0; i < 16; ++i) {
-      batch.push_back({conv, alice, "", "c" + std::to_string(++next_client_id),
-                       std::string(8192, 'x'), std::nullopt});
-    }
-    return store.append_messages(batch, 2, ids, {});
+    return store.append_messages(sends_of_128_kib(conv, alice, next_client_id), 2, ids, {});
   };
 
   sqlite::Db blocker(path, false);
@@ -402,7 +409,7 @@ TEST(SqliteStore, SendsFailWithUnavailableWhileTooMuchWaitsToBeMoved) {
 
 // Large messages reach the inbox's bound in bytes long before kMoveRows rows: at half the bound
 // the mover moves at once instead of waiting out its interval (here an hour, so only that rule
-// can move them), and the sends that follow are not refused.
+// can move them).
 TEST(SqliteStore, HalfTheInboxBoundInBytesIsMovedAtOnce) {
   TempDir dir;
   const std::string path = dir.file("p.db");
@@ -412,12 +419,9 @@ TEST(SqliteStore, HalfTheInboxBoundInBytesIsMovedAtOnce) {
   int sent = 0;
   // Five batches of 16 × 8 KiB bodies: past 512 KiB of records, 80 rows.
   for (int round = 0; round < 5; ++round) {
-    std::vector<chat::NewMessage> batch;
-    for (int i = 0; i < 16; ++i) {
-      batch.push_back({conv, alice, "", "c" + std::to_string(++sent), std::string(8192, 'x'),
-                       std::nullopt});
+    for (const auto& r : store.append_messages(sends_of_128_kib(conv, alice, sent), 2, ids, {})) {
+      ASSERT_TRUE(r.ok());
     }
-    for (const auto& r : store.append_messages(batch, 2, ids, {})) ASSERT_TRUE(r.ok());
   }
   sqlite::Db store_file(path, true);
   auto moved = [&] {
