@@ -3,6 +3,7 @@
 
 #include "app/node.hpp"
 #include "app/options.hpp"
+#include "core/allocator.hpp"
 #include "core/logging.hpp"
 
 int main(int argc, char** argv) {
@@ -10,7 +11,7 @@ int main(int argc, char** argv) {
   auto invocation = parley::app::parse_command_line(argc, argv, exit_code);
   if (!invocation) return exit_code;
   if (invocation->command == parley::app::Command::version) {
-    std::printf("parley %s\n", PARLEY_VERSION);
+    std::printf("parley %s (allocator: %s)\n", PARLEY_VERSION, parley::allocator_name().c_str());
     return 0;
   }
   parley::init_logging(invocation->config.log_level);

@@ -1,6 +1,5 @@
 #include "app/node.hpp"
 
-#include <malloc.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -22,6 +21,7 @@
 #include "bus/local/local_bus.hpp"
 #include "bus/redis/redis_bus.hpp"
 #include "api/codec.hpp"
+#include "core/allocator.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "log/kafka/kafka_log.hpp"
@@ -149,12 +149,8 @@ int run_node(const Config& c) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
-  // glibc returns freed heap to the kernel (madvise) whenever the top of an arena passes the trim
-  // threshold; with the per-message allocations of many threads that was 7% of the server's CPU
-  // under load (perf, bench dm 4000/s). A fixed 32 MiB threshold keeps the memory for reuse.
-  mallopt(M_TRIM_THRESHOLD, 32 << 20);
-  mallopt(M_TOP_PAD, 4 << 20);
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  tune_allocator();
+  const auto allocator = allocator_name();  // /metrics and the start line say which
   // Every connection is a file descriptor: use all the kernel allows this process.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -295,14 +291,18 @@ int run_node(const Config& c) {
              message_log.committed_messages());
       metric("parley_commit_batches_total", "counter",
              "Transactions of those messages (group commits).", message_log.commits());
+      metric("parley_build_info", "gauge", "Always 1; the labels say what this node runs.", 1,
+             fmt::format("{{version=\"{}\",allocator=\"{}\"}}", PARLEY_VERSION, allocator)
+                 .c_str());
       return out;
     };
     const auto address = server.listen(host, port);
     server.start();
     api::start_housekeeping(ctx, shards);
     shards.start();
-    log::info("event=listening addr={} shards={} store={} max_fds={} version={}", address,
-              shard_count, opened.description, files.rlim_cur, PARLEY_VERSION);
+    log::info("event=listening addr={} shards={} store={} max_fds={} version={} allocator={}",
+              address, shard_count, opened.description, files.rlim_cur, PARLEY_VERSION,
+              allocator);
 
     const int sig = wait_for_shutdown_signal(signals);
     log::info("event=draining signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");

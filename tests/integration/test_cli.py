@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import PARLEY_BIN, Server
+from conftest import PARLEY_BIN, SANITIZED, Server
 
 
 def run(*args, env=None):
@@ -26,9 +26,16 @@ def test_help_documents_every_option():
         assert option in serve.stdout, option
 
 
-def test_version():
+def test_version_names_the_allocator_that_serves_malloc():
     r = run("version")
     assert r.returncode == 0 and r.stdout.startswith("parley ")
+    # Release builds link tcmalloc (CMake PARLEY_ALLOCATOR); the name is read at run time from
+    # where `malloc` resolves, so a build that lost the library says glibc and fails here.
+    allocator = re.search(r"\(allocator: ([^)]+)\)", r.stdout).group(1)
+    if SANITIZED:
+        assert allocator != "tcmalloc"  # the sanitizer's own
+    else:
+        assert allocator == "tcmalloc"
 
 
 @pytest.mark.parametrize("args,needle", [

@@ -32,4 +32,8 @@ def test_metrics_track_connections_requests_and_group_commit(server):
     assert m['parley_http_requests_total{class="2xx"}'] >= 3  # register ×2, login
     assert m["parley_connections_open"] >= 3  # two WebSockets and this request
     assert m["parley_slow_consumer_closes_total"] == 0
-    assert all(re.fullmatch(r"parley_[a-z_]+(\{class=\"\dxx\"\})?", name) for name in m)
+    info = [name for name in m if name.startswith("parley_build_info{")]
+    assert len(info) == 1 and m[info[0]] == 1
+    assert re.fullmatch(r'parley_build_info\{version="[0-9.]+",allocator="[^"]+"\}', info[0])
+    assert all(re.fullmatch(r"parley_[a-z_]+(\{class=\"\dxx\"\})?", name)
+               for name in m if name not in info)
