@@ -8,9 +8,40 @@ namespace parley::api {
 
 Hub::Hub(net::ShardPool& shards, Bus* bus) : shards_(shards), bus_(bus), index_(shards.size()) {}
 
+namespace {
+constexpr std::size_t kMaskBits = 64;
+}
+
+void Hub::mark(std::size_t shard, chat::UserId user, bool has_sessions) {
+  if (shard >= kMaskBits) return;
+  const ShardMask bit = ShardMask{1} << shard;
+  std::lock_guard lock(shards_of_mutex_);
+  if (has_sessions) {
+    shards_of_[user] |= bit;
+  } else if (auto it = shards_of_.find(user); it != shards_of_.end()) {
+    it->second &= ~bit;
+    if (it->second == 0) shards_of_.erase(it);
+  }
+}
+
+Hub::ShardMask Hub::shards_with_sessions(const std::vector<chat::UserId>& users) const {
+  ShardMask all = ~ShardMask{0};
+  if (shards_.size() < kMaskBits) all = (ShardMask{1} << shards_.size()) - 1;
+  // Shards past the mask's bits are not summarized: always post to them.
+  ShardMask mask = shards_.size() > kMaskBits ? all : 0;
+  std::lock_guard lock(shards_of_mutex_);
+  for (const auto user : users) {
+    if (auto it = shards_of_.find(user); it != shards_of_.end()) mask |= it->second;
+    if (mask == all) break;
+  }
+  return mask;
+}
+
 void Hub::attach(std::size_t shard, chat::UserId user, std::shared_ptr<EventSink> sink,
                  Bus::Ready ready) {
-  index_[shard].by_user[user].push_back(std::move(sink));
+  auto& sinks = index_[shard].by_user[user];
+  if (sinks.empty()) mark(shard, user, true);
+  sinks.push_back(std::move(sink));
   sessions_.fetch_add(1, std::memory_order_relaxed);
   if (bus_) {
     bus_->watch(user, std::move(ready));
@@ -30,7 +61,10 @@ void Hub::detach(std::size_t shard, chat::UserId user, const EventSink* sink) {
   if (bus_) {
     for (auto n = before - sinks.size(); n > 0; --n) bus_->unwatch(user);
   }
-  if (sinks.empty()) by_user.erase(it);
+  if (sinks.empty()) {
+    by_user.erase(it);
+    mark(shard, user, false);
+  }
 }
 
 void Hub::deliver(const chat::EnvelopePtr& envelope) { fan_out(envelope, false); }
@@ -38,8 +72,11 @@ void Hub::deliver(const chat::EnvelopePtr& envelope) { fan_out(envelope, false);
 void Hub::deliver_to_all(const chat::EnvelopePtr& envelope) { fan_out(envelope, true); }
 
 void Hub::fan_out(const chat::EnvelopePtr& envelope, bool everyone) {
+  const ShardMask mask = everyone ? ~ShardMask{0} : shards_with_sessions(envelope->recipients);
+  if (mask == 0) return;  // no recipient has a session on this node
   auto frame = net::text_frame(event_frame(envelope->event));
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
+    if (shard < kMaskBits && (mask & (ShardMask{1} << shard)) == 0) continue;
     shards_.mailbox(shard).post([this, shard, envelope, frame, everyone] {
       // deliver() never detaches synchronously (a connection closes, and its session detaches,
       // in a later handler), so iterating the live index is safe.

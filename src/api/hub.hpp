@@ -2,15 +2,18 @@
 // Hub: this node's fan-out. Knows which users have sessions on which shard, and delivers each
 // published event to every online session of its recipients (DESIGN.md §3).
 //
-// An event is serialized once into an immutable shared frame and handed once to each shard's
-// mailbox (a commit batch's events share one wake-up); each shard looks up its own sessions
-// (shard-local index, no locks). Posts from one thread keep their order, so each session sees a
-// conversation's messages in seq order (DESIGN.md §2.4).
+// An event is serialized once into an immutable shared frame and handed once to each shard that
+// has a session of a recipient (`shards_of_`, a summary the shards keep up to date, so a shard
+// with none is not woken for it); each shard then looks up its own sessions (shard-local index,
+// no locks). Posts from one thread keep their order, so each session sees a conversation's
+// messages in seq order (DESIGN.md §2.4). A session is in the summary before attach() returns,
+// so every event published after that reaches it.
 // Threads: attach/detach on the session's shard; deliver() from any thread.
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <unordered_map>
 #include <vector>
 
@@ -51,6 +54,11 @@ class Hub {
   // (or, `everyone`, for all of them).
   void fan_out(const chat::EnvelopePtr& envelope, bool everyone);
 
+  // Bit i of a user's mask: shard i has a session of theirs. Shards beyond 64 are always posted.
+  using ShardMask = std::uint64_t;
+  ShardMask shards_with_sessions(const std::vector<chat::UserId>& users) const;
+  void mark(std::size_t shard, chat::UserId user, bool has_sessions);
+
   struct ShardIndex {
     std::unordered_map<chat::UserId, std::vector<std::shared_ptr<EventSink>>> by_user;
   };
@@ -58,6 +66,8 @@ class Hub {
   Bus* bus_;
   std::vector<ShardIndex> index_;  // index_[i] is touched only on shard i
   std::atomic<std::size_t> sessions_{0};
+  mutable std::mutex shards_of_mutex_;
+  std::unordered_map<chat::UserId, ShardMask> shards_of_;  // guarded by shards_of_mutex_
 };
 
 }  // namespace parley::api
