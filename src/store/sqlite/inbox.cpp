@@ -183,14 +183,28 @@ Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_m
   journal_->release(moved_upto);  // segments the store took in before a crash or a restart
 }
 
+Inbox::KeyGeneration& Inbox::newest_keys() {
+  if (key_generations_.empty()) key_generations_.emplace_back();
+  return key_generations_.back();
+}
+
+const Message* Inbox::find_unmoved(const std::string& key) const {
+  for (auto gen = key_generations_.rbegin(); gen != key_generations_.rend(); ++gen) {
+    if (auto it = gen->keys.find(key); it != gen->keys.end()) return it->second;
+  }
+  return nullptr;
+}
+
 void Inbox::remember(BatchPtr batch) {
+  KeyGeneration& keys = newest_keys();
   for (const Message& m : batch->rows) {
-    auto [at, added] = unmoved_keys_.emplace(dedupe_key(m.conv, m.sender_id, m.client_msg_id), &m);
-    if (added) unmoved_key_order_.emplace_back(batch->last_id, &at->first);
+    keys.keys.emplace(dedupe_key(m.conv, m.sender_id, m.client_msg_id), &m);
     // Not last_seqs_: unmoved_convs_ answers for these until they are moved, and the store
     // after (a replay of a big journal would otherwise fill that cache past its bound).
     unmoved_convs_.insert_or_assign(m.conv, UnmovedConv{m.seq, batch->last_id});
   }
+  keys.last_id = batch->last_id;
+  keys.batches.push_back(batch);
   unmoved_rows_ += batch->rows.size();
   unmoved_bytes_ += batch->record_bytes;
   batches_.push_back(std::move(batch));
@@ -226,13 +240,14 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
 
   auto committed = std::make_shared<Batch>();
   committed->first_row = next_id_;
-  committed->rows.reserve(batch.size());  // unmoved_keys_ point into it: no reallocation
+  committed->rows.reserve(batch.size());  // the unmoved keys point into it: no reallocation
   committed->positions.assign(positions.begin(), positions.end());
   // This batch's rows join the unmoved keys as they are made, so a retry later in the batch finds
   // them as any other; a failed write forgets them again.
+  KeyGeneration& keys = newest_keys();  // no move starts a generation while mutex_ is held
   std::vector<const std::string*> added_keys;  // node keys stay put when the map rehashes
   auto forget_batch = [&] {
-    for (const std::string* key : added_keys) unmoved_keys_.erase(unmoved_keys_.find(*key));
+    for (const std::string* key : added_keys) keys.keys.erase(keys.keys.find(*key));
   };
   // The batch's seqs per conversation, made visible only once the record is on disk.
   StringMap<Seq> batch_seqs;
@@ -270,7 +285,7 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
       at->second += 1;
       const Message& m =
           committed->rows.emplace_back(stored_message(nm, at->second, ids.uuid_v7(now), now));
-      added_keys.push_back(&unmoved_keys_.emplace(std::move(key), &m).first->first);
+      added_keys.push_back(&keys.keys.emplace(std::move(key), &m).first->first);
       results.emplace_back(Appended{m, false});
     }
   }
@@ -299,7 +314,8 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
     last_seqs_.insert_or_assign(conv, seq);
     unmoved_convs_.insert_or_assign(conv, UnmovedConv{seq, head_});
   }
-  for (const std::string* key : added_keys) unmoved_key_order_.emplace_back(head_, key);
+  keys.last_id = head_;
+  keys.batches.push_back(committed);
   unmoved_rows_ += committed->rows.size();
   unmoved_bytes_ += committed->record_bytes;
   batches_.push_back(std::move(committed));
@@ -310,9 +326,7 @@ Result<std::optional<Message>> Inbox::find_original(const std::string& key,
                                                     const NewMessage& nm) {
   // Not moved yet (perhaps made earlier in this very batch): never edited or deleted, because
   // change_message moves its conversation first.
-  if (auto it = unmoved_keys_.find(key); it != unmoved_keys_.end()) {
-    return std::optional<Message>(*it->second);
-  }
+  if (const Message* unmoved = find_unmoved(key)) return std::optional<Message>(*unmoved);
   Query q(*store_, "SELECT " PARLEY_MESSAGE_COLUMNS
                    " FROM messages m JOIN users u ON u.id = m.sender_id "
                    "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?");
@@ -339,8 +353,12 @@ Result<std::optional<std::int64_t>> Inbox::log_position(std::string_view topic, 
   return std::optional<std::int64_t>(it->second);
 }
 
-Inbox::Unmoved Inbox::unmoved() const {
+Inbox::Unmoved Inbox::unmoved() {
   std::lock_guard lock(mutex_);
+  if (!key_generations_.empty() && !key_generations_.back().keys.empty() &&
+      key_generations_.size() < kMaxKeyGenerations) {
+    key_generations_.emplace_back();
+  }
   return Unmoved{head_, std::vector<BatchPtr>(batches_.begin(), batches_.end())};
 }
 
@@ -366,12 +384,13 @@ void Inbox::close() {
 }
 
 void Inbox::moved(std::int64_t upto) {
+  std::deque<KeyGeneration> forgotten;  // freed after mutex_ is released (declared before it)
   std::lock_guard lock(mutex_);
   if (upto <= moved_) return;
   moved_ = upto;
-  while (!unmoved_key_order_.empty() && unmoved_key_order_.front().first <= moved_) {
-    unmoved_keys_.erase(unmoved_keys_.find(*unmoved_key_order_.front().second));
-    unmoved_key_order_.pop_front();
+  while (!key_generations_.empty() && key_generations_.front().last_id <= moved_) {
+    forgotten.push_back(std::move(key_generations_.front()));
+    key_generations_.pop_front();
   }
   while (!batches_.empty() && batches_.front()->last_id <= moved_) {
     unmoved_rows_ -= batches_.front()->rows.size();
