@@ -190,15 +190,18 @@ Inbox::KeyGeneration& Inbox::newest_keys() {
 
 const Message* Inbox::find_unmoved(const std::string& key) const {
   for (auto gen = key_generations_.rbegin(); gen != key_generations_.rend(); ++gen) {
-    if (auto it = gen->keys.find(key); it != gen->keys.end()) return it->second;
+    if (auto it = gen->keys.find(key); it != gen->keys.end()) {
+      return it->second.id > moved_ ? it->second.msg : nullptr;  // moved: the store answers
+    }
   }
   return nullptr;
 }
 
 void Inbox::remember(BatchPtr batch) {
   KeyGeneration& keys = newest_keys();
+  std::int64_t id = batch->first_row;
   for (const Message& m : batch->rows) {
-    keys.keys.emplace(dedupe_key(m.conv, m.sender_id, m.client_msg_id), &m);
+    keys.keys.emplace(dedupe_key(m.conv, m.sender_id, m.client_msg_id), UnmovedRow{&m, id++});
     // Not last_seqs_: unmoved_convs_ answers for these until they are moved, and the store
     // after (a replay of a big journal would otherwise fill that cache past its bound).
     unmoved_convs_.insert_or_assign(m.conv, UnmovedConv{m.seq, batch->last_id});
@@ -285,7 +288,8 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
       at->second += 1;
       const Message& m =
           committed->rows.emplace_back(stored_message(nm, at->second, ids.uuid_v7(now), now));
-      added_keys.push_back(&keys.keys.emplace(std::move(key), &m).first->first);
+      const std::int64_t id = committed->first_row + std::ssize(committed->rows) - 1;
+      added_keys.push_back(&keys.keys.emplace(std::move(key), UnmovedRow{&m, id}).first->first);
       results.emplace_back(Appended{m, false});
     }
   }
@@ -365,6 +369,13 @@ Inbox::Unmoved Inbox::unmoved() {
 Inbox::Backlog Inbox::backlog() const {
   std::lock_guard lock(mutex_);
   return {batches_.size(), unmoved_rows_, unmoved_bytes_};
+}
+
+std::size_t Inbox::remembered_keys() const {
+  std::lock_guard lock(mutex_);
+  std::size_t keys = 0;
+  for (const auto& gen : key_generations_) keys += gen.keys.size();
+  return keys;
 }
 
 bool Inbox::has_unmoved(std::string_view conv) const {

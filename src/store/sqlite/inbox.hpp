@@ -96,6 +96,8 @@ class Inbox {
   };
   Backlog backlog() const;
   bool has_unmoved(std::string_view conv) const;
+  // Dedupe keys held in memory (those of moved rows until their generation is dropped).
+  std::size_t remembered_keys() const;
   // The last seq given out in conv by rows not yet moved; 0 when there are none.
   chat::Seq unmoved_last_seq(std::string_view conv) const;
   // The store now holds every row up to `upto` (its move committed): forget them here, and
@@ -138,12 +140,16 @@ class Inbox {
   // generations: each move starts a new one (unmoved()), and moved() drops the generations it
   // covered whole and frees them after releasing mutex_. Erasing a move's keys one by one under
   // the mutex held it for 1.5–7 ms per move at 25,000 messages/s, and the writer, which needs
-  // the mutex for every batch, waited that long. A generation may still hold keys of moved rows
-  // (a move that failed, or the cap on generations): lookups then find the row in memory rather
-  // than in the store, the same message. It keeps its batches alive for the pointers.
+  // the mutex for every batch, waited that long. A generation can outlive a move that covered
+  // only part of it (the cap below): lookups skip its moved rows and ask the store, which holds
+  // them as they are now (perhaps edited). It keeps its batches alive for the pointers.
+  struct UnmovedRow {
+    const chat::Message* msg = nullptr;
+    std::int64_t id = 0;  // its row id: moved once moved_ reaches it
+  };
   struct KeyGeneration {
     std::int64_t last_id = 0;  // the highest id of a batch whose keys it holds
-    StringMap<const chat::Message*> keys;
+    StringMap<UnmovedRow> keys;
     std::vector<BatchPtr> batches;
   };
   // Lookups try every generation; more than this are not started (the newest one grows).

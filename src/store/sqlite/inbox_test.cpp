@@ -14,7 +14,7 @@ namespace {
 // The inbox's dedupe keys of unmoved rows live in generations (inbox.hpp): each move's unmoved()
 // starts one, and moved(upto) drops the generations whose rows are all up to `upto`. Driven by
 // hand here, without the store's mover: a row the test says was moved is in fact not in the store,
-// so a retry of it is taken as new exactly when the inbox has forgotten its key.
+// so a retry of it is taken as new exactly when the inbox no longer answers for it.
 class InboxKeys : public ::testing::Test {
  protected:
   InboxKeys() {
@@ -50,7 +50,7 @@ class InboxKeys : public ::testing::Test {
   std::unique_ptr<sqlite::Inbox> inbox;
 };
 
-TEST_F(InboxKeys, AMoveForgetsTheKeysOfTheGenerationsItCoveredAndNoOthers) {
+TEST_F(InboxKeys, AMoveDropsTheGenerationsItCoveredAndTheStoreAnswersForMovedRows) {
   // The store closed cleanly: nothing unmoved, its journal gone.
   inbox = std::make_unique<sqlite::Inbox>(path, 0, 1, std::size_t{1} << 20);
   bool duplicate = true;
@@ -61,18 +61,21 @@ TEST_F(InboxKeys, AMoveForgetsTheKeysOfTheGenerationsItCoveredAndNoOthers) {
   }
   // Four generations at most: k0, k1, k2 in one each, k3 and k4 together in the fourth.
   for (int i = 0; i < 5; ++i) EXPECT_TRUE(is_duplicate("k" + std::to_string(i))) << i;
+  EXPECT_EQ(inbox->remembered_keys(), 5u);
 
   inbox->moved(head[1]);  // k0 and k1 are in the store now (so the inbox believes)
-  EXPECT_FALSE(is_duplicate("k0"));
-  EXPECT_FALSE(is_duplicate("k1"));
+  EXPECT_EQ(inbox->remembered_keys(), 3u);  // their generations are gone
   EXPECT_TRUE(is_duplicate("k2"));
+  EXPECT_FALSE(is_duplicate("k0"));  // taken as new: a fresh row, in the newest generation
+  EXPECT_EQ(inbox->remembered_keys(), 4u);
 
-  // k3's generation also holds k4, which is not moved: it stays whole, and k3 is still found
-  // in memory (in a real store also in the store: the same message).
+  // k3's generation also holds k4 (and the fresh k0), which are not moved: it stays, but k3 is
+  // answered by the store now — as it is there, edited perhaps — not from memory.
   inbox->moved(head[3]);
-  EXPECT_FALSE(is_duplicate("k2"));
-  EXPECT_TRUE(is_duplicate("k3"));
+  EXPECT_EQ(inbox->remembered_keys(), 3u);  // k2's generation is gone
+  EXPECT_FALSE(is_duplicate("k3"));
   EXPECT_TRUE(is_duplicate("k4"));
+  EXPECT_TRUE(is_duplicate("k0"));
 }
 
 }  // namespace
