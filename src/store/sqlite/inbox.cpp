@@ -207,7 +207,6 @@ void Inbox::remember(BatchPtr batch) {
     unmoved_convs_.insert_or_assign(m.conv, UnmovedConv{m.seq, batch->last_id});
   }
   keys.last_id = batch->last_id;
-  keys.batches.push_back(batch);
   unmoved_rows_ += batch->rows.size();
   unmoved_bytes_ += batch->record_bytes;
   batches_.push_back(std::move(batch));
@@ -319,7 +318,6 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
     unmoved_convs_.insert_or_assign(conv, UnmovedConv{seq, head_});
   }
   keys.last_id = head_;
-  keys.batches.push_back(committed);
   unmoved_rows_ += committed->rows.size();
   unmoved_bytes_ += committed->record_bytes;
   batches_.push_back(std::move(committed));
