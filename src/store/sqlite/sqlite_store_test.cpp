@@ -317,6 +317,48 @@ TEST(SqliteStore, ARetryFindsItsOriginalInTheInboxAndInTheStore) {
   EXPECT_EQ(store.get_conversation(conv)->last_seq, 1);
 }
 
+// The inbox's dedupe keys of unmoved rows live in generations (inbox.hpp): each move's unmoved()
+// starts one, and moved(upto) drops the generations whose rows are all up to `upto`. Driven by
+// hand here, without the store's mover: a row the test says was moved is in fact not in the store,
+// so a retry of it is taken as new exactly when the inbox no longer answers for it.
+TEST(InboxKeys, AMoveDropsTheGenerationsItCoveredAndTheStoreAnswersForMovedRows) {
+  TempDir dir;
+  const std::string path = dir.file("p.db");
+  const auto [alice, conv] = seed_alice_and_bob(path);
+  // The store closed cleanly: nothing unmoved, its journal gone.
+  sqlite::Inbox inbox(path, 0, 1, std::size_t{1} << 20);
+  SeededIdGenerator ids(2);
+  // Sends client id `client` (again, or anew once forgotten); true when it was a duplicate.
+  auto is_duplicate = [&](const std::string& client) {
+    std::vector<chat::NewMessage> batch{{conv, alice, "alice", client, "hi", std::nullopt}};
+    auto results = inbox.append(batch, 2, ids, {});
+    EXPECT_TRUE(results[0].ok());
+    return results[0].ok() && results[0]->duplicate;
+  };
+  std::vector<std::int64_t> head;  // head[i]: the highest id after sending k<i>
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(is_duplicate("k" + std::to_string(i)));
+    head.push_back(inbox.unmoved().head);  // also starts a new generation, as a move does
+  }
+  // Four generations at most: k0, k1, k2 in one each, k3 and k4 together in the fourth.
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(is_duplicate("k" + std::to_string(i))) << i;
+  EXPECT_EQ(inbox.remembered_keys(), 5u);
+
+  inbox.moved(head[1]);  // k0 and k1 are in the store now (so the inbox believes)
+  EXPECT_EQ(inbox.remembered_keys(), 3u);  // their generations are gone
+  EXPECT_TRUE(is_duplicate("k2"));
+  EXPECT_FALSE(is_duplicate("k0"));  // taken as new: a fresh row, in the newest generation
+  EXPECT_EQ(inbox.remembered_keys(), 4u);
+
+  // k3's generation also holds k4 (and the fresh k0), which are not moved: it stays, but k3 is
+  // answered by the store now — as it is there, edited perhaps — not from memory.
+  inbox.moved(head[3]);
+  EXPECT_EQ(inbox.remembered_keys(), 3u);  // k2's generation is gone
+  EXPECT_FALSE(is_duplicate("k3"));
+  EXPECT_TRUE(is_duplicate("k4"));
+  EXPECT_TRUE(is_duplicate("k0"));
+}
+
 // A store from before the journal kept its inbox in a SQLite file (PATH-inbox); its rows are
 // acknowledged messages, so the first open by this version moves them into the store with their
 // conversations' last_seq and the log positions, and deletes the old file.
