@@ -9,7 +9,8 @@ Scenarios (docs/performance.md explains each and records the figures):
   dm       one-on-one messages at fixed rates: p50/p99 send→deliver, server CPU per delivery
            (server CPU: Parley's process; the reference stack's Node and Redis processes)
   capacity the highest dm rate each server keeps up with (no errors, every send acked, p50
-           <= 10 ms: past capacity a queue grows), then p50/p99 at 70 % of it
+           <= 10 ms: past capacity a queue grows; a rate fails when two runs in a row do),
+           then p50/p99 at 70 % of it (three runs, the median p99 reported)
   fanout   messages to 10- and 100-member groups: the same, per delivery
   ingest   durable acked messages per second (Parley: SQLite fsync group commit)
   write_path  Parley's durable write path alone (LocalLog + SQLite, no network), acked
@@ -284,11 +285,14 @@ def keeps_up(r):
 
 
 def find_max_rate(server, dm_file, start, duration):
-    """The highest dm rate the server keeps up with: up by 25 % a step until a run fails, then
-    two bisections between the last rate that held and the first that did not."""
+    """The highest dm rate the server keeps up with: up by 25 % a step until a rate fails, then
+    two bisections between the last rate that held and the first that did not. A rate fails
+    only when two runs of it in a row do: near the knee one short run now and then loses to a
+    stall of the shared machine, and a single such run used to set the maximum (and with it
+    the 70 % point) a fifth low."""
     steps = []
 
-    def attempt(rate):
+    def run_once(rate):
         r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
         ok = keeps_up(r)
         steps.append({"rate": rate, "kept_up": ok, "p50_ms": r["latency"].get("p50_ms"),
@@ -296,6 +300,9 @@ def find_max_rate(server, dm_file, start, duration):
         log(f"capacity: {rate}/s {'kept up' if ok else 'did not keep up'} "
             f"(p50 {r['latency'].get('p50_ms')} ms, errors {r['errors']})")
         return ok
+
+    def attempt(rate):
+        return run_once(rate) or run_once(rate)
 
     good, bad, rate = None, None, start
     while rate <= 200000:
@@ -467,12 +474,21 @@ def main():
                 # The p99 target is set at 70 % of the maximum rate, so find the maximum first.
                 cap = find_max_rate(server, dm_file, 1000 if quick else 4000, 2 if quick else 4)
                 if cap["max_rate"]:
+                    # p99 over one run at one rate spreads by a factor of three on this machine,
+                    # so the 70 % point is run three times and the run with the median p99 is
+                    # the result; all three are kept ("repeats").
                     rate = int(cap["max_rate"] * 0.7)
-                    r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
-                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
-                    log(f"capacity: at 70 % of {cap['max_rate']}/s ({rate}/s): p50 "
-                        f"{r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms")
-                    cap["at_70_percent"] = r
+                    runs = []
+                    for _ in range(1 if quick else 3):
+                        r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
+                        r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
+                        log(f"capacity: at 70 % of {cap['max_rate']}/s ({rate}/s): p50 "
+                            f"{r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms")
+                        runs.append(r)
+                    runs.sort(key=lambda x: x["latency"].get("p99_ms", float("inf")))
+                    cap["at_70_percent"] = dict(runs[len(runs) // 2], repeats=[
+                        {"p50_ms": x["latency"].get("p50_ms"), "p99_ms": x["latency"].get("p99_ms"),
+                         "cpu_us_per_delivery": x["cpu_us_per_delivery"]} for x in runs])
                 out["capacity"] = cap
             if "fanout" in only:
                 out["fanout"] = []
@@ -560,7 +576,7 @@ def print_table(results):
         p70, r70 = pc.get("at_70_percent", {}), rc.get("at_70_percent", {})
         row("dm at 70% of own max: rate", p70.get("offered_rate"), r70.get("offered_rate"), "msg/s",
             lower_is_better=False)
-        row("dm at 70% of own max: p99", p70.get("latency", {}).get("p99_ms"),
+        row("dm at 70% of own max: p99 (median run)", p70.get("latency", {}).get("p99_ms"),
             r70.get("latency", {}).get("p99_ms"), "ms")
         row("dm at 70% of own max: CPU/delivery", p70.get("cpu_us_per_delivery"),
             r70.get("cpu_us_per_delivery"), "µs", floor=floor_us)
