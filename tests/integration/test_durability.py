@@ -5,6 +5,20 @@ import signal
 import sqlite3
 
 
+def stored_messages(server, conv, token):
+    """Every message of a conversation, page by page; asserts that their seqs are dense."""
+    stored, after = [], 0
+    while True:
+        page = server.api("GET", f"/conversations/{conv}/messages?after={after}&limit=200",
+                          token=token)
+        stored += page["messages"]
+        if not page["has_more"]:
+            break
+        after = stored[-1]["seq"]
+    assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))  # dense
+    return stored
+
+
 def test_restart_keeps_data_and_tokens(server):
     login = server.register("alice")
     server.register("bob")
@@ -48,16 +62,7 @@ def test_kill_9_after_a_burst_loses_no_acked_message(server):
     for m in acked.values():
         by_conv.setdefault(m["conv"], []).append(m)
     for conv, msgs in by_conv.items():
-        stored = []
-        after = 0
-        while True:
-            page = server.api("GET", f"/conversations/{conv}/messages?after={after}&limit=200",
-                              token=alice_t)
-            stored += page["messages"]
-            if not page["has_more"]:
-                break
-            after = stored[-1]["seq"]
-        assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))  # dense
+        stored = stored_messages(server, conv, alice_t)
         stored_by_id = {m["id"]: m for m in stored}
         for m in msgs:
             assert stored_by_id.get(m["id"]) == m  # every acked message, exactly as acked
@@ -160,15 +165,7 @@ def test_kill_9_in_the_middle_of_a_stream_of_sends_three_times_in_a_row(server):
         server.start()
 
     for conv in {m["conv"] for m in acked.values()}:
-        stored, after = [], 0
-        while True:
-            page = server.api("GET", f"/conversations/{conv}/messages?after={after}&limit=200",
-                              token=alice)
-            stored += page["messages"]
-            if not page["has_more"]:
-                break
-            after = stored[-1]["seq"]
-        assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))  # dense
+        stored = stored_messages(server, conv, alice)
         assert sorted(m["client_msg_id"] for m in stored) == \
             sorted(cid for cid, m in acked.items() if m["conv"] == conv)  # each once, none extra
         for m in stored:
