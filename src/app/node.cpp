@@ -150,7 +150,7 @@ int run_node(const Config& c) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
   tune_allocator();
-  const auto allocator = allocator_name();  // /metrics and the start line say which
+  const std::string& allocator = allocator_name();  // /metrics and the start line say which
   // Every connection is a file descriptor: use all the kernel allows this process.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {

@@ -7,7 +7,9 @@
 
 namespace parley {
 
-std::string allocator_name() {
+namespace {
+
+std::string find_allocator() {
   // The first `malloc` in the global lookup order is the one every call reaches.
   void* symbol = dlsym(RTLD_DEFAULT, "malloc");
   Dl_info info{};
@@ -21,6 +23,13 @@ std::string allocator_name() {
   if (file.starts_with("libtcmalloc")) return "tcmalloc";
   if (file.starts_with("libc.so")) return "glibc";
   return std::string(file);
+}
+
+}  // namespace
+
+const std::string& allocator_name() {
+  static const std::string name = find_allocator();  // cannot change while the process runs
+  return name;
 }
 
 void tune_allocator() {

@@ -8,15 +8,16 @@
 // thread's always full — every such allocation took the slow path under an arena lock. Sanitizer
 // builds keep the sanitizer's allocator. What actually serves `malloc` is found at run time, so
 // an LD_PRELOADed allocator reports itself too.
-// Thread-safety: call from the main thread at start.
+// Thread-safety: allocator_name() from any thread; tune_allocator() from the main thread at
+// start.
 
 #include <string>
 
 namespace parley {
 
 // "tcmalloc", "glibc", or the file name of the library that defines `malloc` (a sanitizer's,
-// an LD_PRELOADed one).
-std::string allocator_name();
+// an LD_PRELOADed one). Looked up at the first call.
+const std::string& allocator_name();
 
 // Settings for the allocator in use; glibc's only: a fixed trim threshold (see the .cpp).
 void tune_allocator();

@@ -120,8 +120,9 @@ def test_kill_9_in_the_middle_of_a_stream_of_sends_three_times_in_a_row(server):
     gid = server.api("POST", "/groups/create", {"name": "g", "members": ["bob"]},
                      token=alice, expect=201)["id"]
 
-    def target(cid):  # a retry must go to the conversation of the original
-        return {"to": "bob"} if int(cid.split("-")[1]) % 2 else {"conv": gid}
+    def send(ws, cid):  # a retry goes to the conversation of the original, with its body
+        target = {"to": "bob"} if int(cid.split("-")[1]) % 2 else {"conv": gid}
+        return ws.start("send", client_msg_id=cid, body=cid, **target)
 
     acked, unanswered, next_id = {}, [], 0
     for crash in range(4):
@@ -129,10 +130,10 @@ def test_kill_9_in_the_middle_of_a_stream_of_sends_three_times_in_a_row(server):
         in_flight = {}
 
         def start(cid):
-            in_flight[ws.start("send", client_msg_id=cid, body=cid, **target(cid))] = cid
+            in_flight[send(ws, cid)] = cid
 
         for cid in unanswered:  # answered by the recovered server: the original or a new store
-            reply = ws.reply(ws.start("send", client_msg_id=cid, body=cid, **target(cid)))
+            reply = ws.reply(send(ws, cid))
             assert reply["ok"], reply
             assert acked.setdefault(cid, reply["msg"]) == reply["msg"]
         if crash == 3:
@@ -151,7 +152,7 @@ def test_kill_9_in_the_middle_of_a_stream_of_sends_three_times_in_a_row(server):
             acked[cid] = frame["msg"]
             acked_this_round += 1
             start(f"m-{next_id}"); next_id += 1
-        server.proc.kill()  # SIGKILL with 64 sends in flight
+        server.kill()  # SIGKILL with 64 sends in flight
         try:  # acks the server wrote before it died may still be readable
             while True:
                 frame = ws._read(timeout=5)
@@ -161,7 +162,6 @@ def test_kill_9_in_the_middle_of_a_stream_of_sends_three_times_in_a_row(server):
             pass
         unanswered = sorted(in_flight.values())
         assert unanswered, "the kill should cut the stream with sends in flight"
-        server.proc.wait()
         server.start()
 
     for conv in {m["conv"] for m in acked.values()}:
