@@ -1,7 +1,7 @@
 #pragma once
 // Bus: carries published events to every node that has sessions of the recipients
-// (DESIGN.md §3). The embedded LocalBus hands them straight to this node's fan-out; the cluster
-// RedisBus (bus/redis) also moves them between nodes.
+// (docs/operations.md, "Redis bus"). The embedded LocalBus hands them straight to this node's
+// fan-out; the cluster RedisBus (bus/redis) also moves them between nodes.
 // Thread-safety: publish from any thread; the sink is called on the publishing thread (local)
 // or on the bus's own thread (remote), and must only hand off work.
 

@@ -1,6 +1,7 @@
 #pragma once
 // The rules of chat: who may do what, and what valid input looks like. Pure functions,
-// no I/O; every REST route and WebSocket op goes through them (DESIGN.md §2.5, §2.7).
+// no I/O; every REST route and WebSocket op goes through them (invariants 5 and 7,
+// docs/architecture.md).
 
 #include <cstddef>
 #include <optional>
@@ -29,7 +30,7 @@ Status validate_group_title(std::string_view title, const Limits& limits);
 // Paging: clamps a requested limit into [1, max_page]; absent means default_page.
 int clamp_page_limit(std::optional<std::int64_t> requested, const Limits& limits);
 
-// Membership management (DESIGN.md §5: owner/admins manage members, anyone may leave).
+// Membership management (docs/protocol.md §3): owner/admins manage members, anyone may leave.
 bool may_add_member(Role actor);
 // actor removes target; actor_id == target_id means leaving.
 bool may_remove_member(UserId actor_id, Role actor, UserId target_id, Role target);

@@ -1,6 +1,6 @@
 #pragma once
 // The chat domain's value types, shared by every layer. Plain data: no I/O, no threads.
-// Field names follow DESIGN.md §4 (data model) and §5 (the message object).
+// Field names follow docs/architecture.md §6 (data model) and docs/protocol.md ("Message").
 
 #include <cstdint>
 #include <optional>
@@ -48,7 +48,7 @@ struct Conversation {
   std::int64_t last_rev = 0;  // the rev of the latest edit or delete
 };
 
-// A member's receipt cursors; both only move forward (DESIGN.md §3, "Receipts").
+// A member's receipt cursors; both only move forward (docs/protocol.md §6.1, "Receipts").
 struct Cursors {
   Seq delivered_seq = 0;
   Seq read_seq = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// ShardPool: one io_context per core, each run by exactly one thread (DESIGN.md §3, "Threads").
+// ShardPool: one io_context per core, each run by exactly one thread (docs/architecture.md §2).
 // A connection is pinned to one shard for life, so per-connection and per-shard state needs no
 // locks: code running on shard i touches only shard i's state; other threads hand work over with
 // mailbox(i).post(…) (hot paths: many tasks, one wake-up) or asio::post(context(i), …).

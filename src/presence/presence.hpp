@@ -1,5 +1,6 @@
 #pragma once
-// Presence: who is online across the cluster, and when users were last seen (DESIGN.md §3).
+// Presence: who is online across the cluster, and when users were last seen
+// (docs/architecture.md §3, "Presence and last seen").
 //
 // Each node counts its own sessions (PresenceTracker in service/presence.hpp: tabs, the grace
 // period). The backend hears only when a user starts being online on this node and when they

@@ -2,7 +2,7 @@
 // ChatService: Parley's use cases — accounts, conversations, membership, sending and reading —
 // composed from the chat rules and the backend interfaces (Store, MessageLog, Bus, Presence).
 // Every REST route and WebSocket op is a thin adapter over one method here, so authorization
-// (DESIGN.md §2.5) and validation (§2.7) live in one place.
+// (invariant 5, docs/architecture.md) and validation (invariant 7) live in one place.
 //
 // Threads: methods marked [blocking] read or write the Store and may take milliseconds (argon2id
 // takes tens): call them from the blocking pool. [non-blocking] methods are safe on a network

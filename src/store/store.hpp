@@ -73,7 +73,7 @@ inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, s
 // position moves from `from` to `to` in the same transaction as the batch's messages — and only
 // if it still is `from` (or none is stored yet). A node that lost the partition but still works
 // on an old batch (a zombie) therefore cannot commit it, and a replay starts right after the
-// last committed batch (DESIGN.md §3, "send path, cluster").
+// last committed batch (docs/operations.md, "Kafka message log").
 struct LogPosition {
   std::string topic;
   int partition = 0;
@@ -145,7 +145,8 @@ class Store {
   // message on (conv, sender, client_msg_id) — a duplicate yields the stored message as it is now
   // (edited or deleted since, if so) — and gives
   // every new one the next seq of its conversation, an id and the timestamp `now`. One result per
-  // input, in order. Called by exactly one writer thread at a time (DESIGN.md §2.3).
+  // input, in order. Called by exactly one writer thread at a time (invariant 3,
+  // docs/architecture.md).
   // With `positions` (the cluster log's sequencer: one per partition the batch was read from),
   // each log position moves in the same transaction; if any is not at its `from`, nothing is
   // stored and every result is Errc::conflict (fenced_error).

@@ -1,5 +1,6 @@
-"""The authorization matrix (DESIGN.md §2.5): a non-member is denied on every group route and
-every WebSocket op, unauthenticated callers on every protected route, and nothing changes."""
+"""The authorization matrix (invariant 5, docs/architecture.md): a non-member is denied on every
+group route and every WebSocket op, unauthenticated callers on every protected route, and nothing
+changes."""
 import uuid
 
 import pytest

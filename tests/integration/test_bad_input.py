@@ -1,5 +1,5 @@
-"""Bad input gets a clear error and changes nothing (DESIGN.md §2.7); the server keeps serving
-everyone else."""
+"""Bad input gets a clear error and changes nothing (invariant 7, docs/architecture.md); the server
+keeps serving everyone else."""
 import json
 import socket
 

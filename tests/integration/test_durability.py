@@ -1,5 +1,5 @@
-"""Acked means durable (DESIGN.md §2.1): data survives a clean restart, and every message acked
-before a kill -9 is there afterwards, once, with dense seqs."""
+"""Acked means durable (invariant 1, docs/architecture.md): data survives a clean restart, and every
+message acked before a kill -9 is there afterwards, once, with dense seqs."""
 import os
 import signal
 import sqlite3
@@ -113,8 +113,8 @@ def test_kill_9_in_the_middle_of_a_stream_of_sends_three_times_in_a_row(server):
     with the journal, the mover and its moves in whatever state they are — three times, each
     time after recovering from the last. Every ack the client read holds afterwards, exactly
     as acked; every send left unanswered is retried with its client_msg_id and then stored
-    once (DESIGN.md §2.1, §2.2): some of them were committed before the kill and come back as
-    the original, the rest are stored now; seqs stay dense."""
+    once (invariants 1 and 2, docs/architecture.md): some of them were committed before the kill and
+    come back as the original, the rest are stored now; seqs stay dense."""
     alice = server.register("alice")["token"]
     server.register("bob")
     gid = server.api("POST", "/groups/create", {"name": "g", "members": ["bob"]},

@@ -1,5 +1,5 @@
 #pragma once
-// RedisBus: the cluster Bus, on Redis pub/sub (DESIGN.md §3), through hiredis.
+// RedisBus: the cluster Bus, on Redis pub/sub (docs/operations.md, "Redis bus"), through hiredis.
 //
 // Channels (interest-based: a node subscribes only to what its own sessions need):
 //   parley:group:<id>  one per group. A node subscribes while it has sessions of at least one

@@ -1,5 +1,5 @@
 #pragma once
-// KafkaLog: the cluster MessageLog (DESIGN.md §3, "send path, cluster"), on librdkafka.
+// KafkaLog: the cluster MessageLog (docs/operations.md, "Kafka message log"), on librdkafka.
 //
 // append() produces the message to the topic (key = conversation id, so one conversation is one
 // partition) with an idempotent producer and acks=all, and keeps the send's `done` under a token.

@@ -2,9 +2,9 @@
 // LocalLog: the embedded MessageLog. One writer thread drains the queue — up to max_batch
 // messages, waiting at most max_delay for more once the first arrives — and commits them to the
 // Store in one transaction (group commit: one fsync for many messages). It is the single writer
-// that assigns seqs (DESIGN.md §2.3). A completer thread then runs each committed batch's
-// completions in commit order while the writer already commits the next batch: publishing and
-// acking (rendering JSON, posting to shards) never delays a commit.
+// that assigns seqs (invariant 3, docs/architecture.md). A completer thread then runs each
+// committed batch's completions in commit order while the writer already commits the next batch:
+// publishing and acking (rendering JSON, posting to shards) never delays a commit.
 // Thread-safety: append() and drain() from any thread; completions run on the completer thread,
 // one at a time, in commit order.
 

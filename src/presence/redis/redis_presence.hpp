@@ -1,5 +1,5 @@
 #pragma once
-// RedisPresence: the cluster Presence, in Redis (DESIGN.md §3), through hiredis.
+// RedisPresence: the cluster Presence, in Redis (docs/operations.md, "Redis bus"), through hiredis.
 //
 // Keys, one pair per user (the braces keep both in one Redis Cluster slot):
 //   parley:presence:{<id>}   hash: node id → when that node's entry expires (Redis time, ms).

@@ -8,7 +8,8 @@ namespace parley::postgres {
 namespace {
 
 // Times are integer milliseconds since the Unix epoch (UTC). Ids of conversations, messages and
-// files are UUIDv7 text. See DESIGN.md §4. Version N here is version N of the SQLite schema.
+// files are UUIDv7 text. See docs/architecture.md §6. Version N here is version N of the SQLite
+// schema.
 constexpr const char* kMigrations[] = {
     // 1: the data model of the foundation.
     R"sql(

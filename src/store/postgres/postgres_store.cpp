@@ -550,7 +550,8 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
   std::unordered_set<std::string> existing_convs;
   for (int i = 0; i < locked.rows(); ++i) existing_convs.insert(locked.text(i, 0));
 
-  // Retries of acknowledged sends return the stored message, as it is now (DESIGN.md §2.2).
+  // Retries of acknowledged sends return the stored message, as it is now (invariant 2,
+  // docs/architecture.md).
   pg::ArrayParam keys_conv, keys_sender, keys_client;
   for (const NewMessage& nm : batch) {
     keys_conv.add(nm.conv);
@@ -596,7 +597,8 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
     }
   }
 
-  // The next dense seqs (DESIGN.md §2.3), one statement for every conversation of the batch.
+  // The next dense seqs (invariant 3, docs/architecture.md), one statement for every conversation
+  // of the batch.
   std::unordered_map<std::string, Seq> next_seq;  // conv → the seq of its next new message
   if (!added.empty()) {
     pg::ArrayParam ids_param, counts;

@@ -1,5 +1,5 @@
 #pragma once
-// PostgresStore: the cluster Store (DESIGN.md §3, "cluster"), on libpq.
+// PostgresStore: the cluster Store (docs/operations.md, "PostgreSQL store"), on libpq.
 //
 // A pool of connections, opened on demand up to `pool_size` and replaced when the server drops
 // them; every method leases one for its statements, and write methods run in one transaction.

@@ -265,7 +265,8 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
         return fail_all(original.error());
       }
       if (*original) {
-        // A retry of an acknowledged send returns the stored message, as it is now (§2.2).
+        // A retry of an acknowledged send returns the stored message, as it is now (invariant 2,
+        // docs/architecture.md).
         results.emplace_back(Appended{std::move(**original), true});
         continue;
       }
@@ -283,7 +284,8 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
         }
         at->second = *last;
       }
-      // The next dense seq of the conversation (DESIGN.md §2.3): only this writer gives them out.
+      // The next dense seq of the conversation (invariant 3, docs/architecture.md): only this
+      // writer gives them out.
       at->second += 1;
       const Message& m =
           committed->rows.emplace_back(stored_message(nm, at->second, ids.uuid_v7(now), now));

@@ -1,6 +1,6 @@
 #pragma once
 // Inbox: the first half of SqliteStore's log-structured write path (docs/architecture.md,
-// "Storage"; docs/performance.md, "What was done").
+// "The inbox"; docs/performance.md, "What was done").
 //
 // Sent messages are acknowledged once their batch is one record in the journal (journal.hpp,
 // <store>-inbox.N): one write() and one fdatasync per batch, however many conversations it
@@ -12,10 +12,10 @@
 //
 // The rows not yet moved are also kept in memory, in their committed batches (which the mover
 // reads without copying), with their dedupe keys (a retried send must find its original,
-// DESIGN.md §2.2) and, per conversation, the last seq and row given out, which is the
-// conversation's committed last_seq until the move lands. The cluster log's positions (store.hpp,
-// LogPosition) ride in the same records and are checked in memory, then written to the store's
-// log_positions by the move.
+// invariant 2, docs/architecture.md) and, per conversation, the last seq and row given out, which
+// is the conversation's committed last_seq until the move lands. The cluster log's positions
+// (store.hpp, LogPosition) ride in the same records and are checked in memory, then written to the
+// store's log_positions by the move.
 //
 // What waits to be moved is bounded (max_unmoved_bytes of journal records): if the mover cannot
 // keep up or its moves fail (the store's disk is full), sends fail with `unavailable` once the
@@ -23,8 +23,9 @@
 // is checked before a batch, so one batch may pass it.
 //
 // Thread-safety: every method locks mutex_; append() is called by the one message writer
-// (LocalLog, DESIGN.md §2.3), the others from any thread. Never called with SqliteStore's
-// write_mutex_ held, except unmoved_last_seq and unmoved (lock order: write_mutex_, then mutex_).
+// (LocalLog, invariant 3, docs/architecture.md), the others from any thread. Never called with
+// SqliteStore's write_mutex_ held, except unmoved_last_seq and unmoved (lock order: write_mutex_,
+// then mutex_).
 
 #include <cstdint>
 #include <deque>

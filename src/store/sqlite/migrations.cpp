@@ -8,7 +8,7 @@ namespace parley::sqlite {
 namespace {
 
 // Times are integer milliseconds since the Unix epoch (UTC). Ids of conversations, messages and
-// files are UUIDv7 text. See DESIGN.md §4.
+// files are UUIDv7 text. See docs/architecture.md §6, "Data model".
 constexpr const char* kMigrations[] = {
     // 1: the data model of the foundation.
     R"sql(

@@ -21,7 +21,7 @@ inline Error storage_error(const Db& db, std::string_view what) {
 }
 
 // A connection that commits: WAL, and FULL, so every commit fsyncs the WAL before returning —
-// the ack promise (DESIGN.md §2.1).
+// the ack promise (invariant 1, docs/architecture.md).
 inline void open_for_writing(Db& db) {
   db.exec("PRAGMA journal_mode = WAL");
   db.exec("PRAGMA synchronous = FULL");

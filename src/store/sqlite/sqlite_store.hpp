@@ -1,11 +1,12 @@
 #pragma once
-// SqliteStore: the embedded Store (DESIGN.md §3, "embedded").
+// SqliteStore: the embedded Store (docs/architecture.md §1, "store/").
 //
 // One write connection, serialised by write_mutex_ (SQLite allows one writer; the message writer
 // thread holds it for one group-commit transaction at a time), and a pool of read-only
 // connections: in WAL mode readers never block the writer and see every committed transaction.
 // synchronous=FULL makes every commit durable (fsync of the WAL) before it returns, which is what
-// lets the writer ack (DESIGN.md §2.1). Thread-safe: call from any thread except a network shard.
+// lets the writer ack (invariant 1, docs/architecture.md).
+// Thread-safe: call from any thread except a network shard.
 
 #include <condition_variable>
 #include <memory>

@@ -136,9 +136,10 @@ TEST(SqliteStore, DataSurvivesReopen) {
   } while (false)
 
 // The writer counts seqs from a cached last_seq; a batch whose journal write fails must leave
-// the cache at the committed value, or the next batch would skip seqs (DESIGN.md §2.3), and must
-// leave nothing on disk that a later open would find. The write fails for real: the child's file
-// size limit (RLIMIT_FSIZE) stops it part-way, as a full disk would.
+// the cache at the committed value, or the next batch would skip seqs (invariant 3,
+// docs/architecture.md), and must leave nothing on disk that a later open would find. The write
+// fails for real: the child's file size limit (RLIMIT_FSIZE) stops it part-way, as a full disk
+// would.
 void fail_a_write_then_retry(const TempDir& dir) {
   const std::string path = dir.file("p.db");
   chat::ConvId conv;
@@ -195,9 +196,9 @@ TEST(SqliteStore, ABatchWhoseWriteFailsGivesOutNoSeqsAndLeavesNothing) {
   EXPECT_EXIT(fail_a_write_then_retry(dir), ::testing::ExitedWithCode(0), "");
 }
 
-// §2.1 through the inbox: a process that dies right after acknowledging messages, before its
-// mover moved them into the store, loses none of them; the next start moves them, gives out the
-// following seqs, and still knows their client ids.
+// Invariant 1 (docs/architecture.md) through the inbox: a process that dies right after
+// acknowledging messages, before its mover moved them into the store, loses none of them; the next
+// start moves them, gives out the following seqs, and still knows their client ids.
 TEST(SqliteStore, AcknowledgedMessagesStillInTheInboxSurviveACrash) {
   TempDir dir;
   const std::string path = dir.file("p.db");
@@ -288,7 +289,7 @@ TEST(SqliteStore, ASegmentMovedBeforeACrashIsDeletedAtTheNextStart) {
 }
 
 // A retry finds its original wherever it is: in the same batch, in the inbox, in the store after
-// the move — and in the store once edited, as it is now (DESIGN.md §2.2).
+// the move — and in the store once edited, as it is now (invariant 2, docs/architecture.md).
 TEST(SqliteStore, ARetryFindsItsOriginalInTheInboxAndInTheStore) {
   AliceAndBob fixture;
   auto& [dir, ids, store, a, b, conv] = fixture;
