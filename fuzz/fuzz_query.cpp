@@ -12,7 +12,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     (void)query_param(text, name);
   }
   (void)bearer_token(text);
-  static ApiOptions options{{"https://chat.example"}, {}, {}, {}, {}, {}};
+  static const ApiOptions options = [] {
+    ApiOptions o;
+    o.allowed_origins = {"https://chat.example"};
+    return o;
+  }();
   (void)origin_allowed(options, text, "127.0.0.1:8080");
   return 0;
 }

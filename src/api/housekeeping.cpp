@@ -1,11 +1,11 @@
 #include "api/housekeeping.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "core/failures.hpp"
 #include "core/logging.hpp"
 #include "net/offload.hpp"
 
@@ -41,12 +41,12 @@ void start_housekeeping(ApiContext& ctx, net::ShardPool& shards) {
     co_return;
   };
   asio::co_spawn(shards.context(0), every(ctx.options.last_seen_flush, flush_last_seen),
-                 asio::detached);
+                 log_failure("last_seen_flush"));
   // The first heartbeat at once: it makes this node known to the cluster's presence before its
   // first users arrive (so that, should it die, another node announces them offline).
   asio::post(ctx.presence, [&ctx] { ctx.service.presence_heartbeat(); });
   asio::co_spawn(shards.context(0), every(ctx.options.presence_heartbeat, presence_heartbeat),
-                 asio::detached);
+                 log_failure("presence_heartbeat"));
 }
 
 }  // namespace parley::api

@@ -6,6 +6,10 @@
 
 namespace parley::api {
 
+RenderedEvent::RenderedEvent(chat::EnvelopePtr envelope)
+    : envelope_(std::move(envelope)),
+      json_(net::OutFrame::Kind::text, event_frame(envelope_->event)) {}
+
 Hub::Hub(net::ShardPool& shards, Bus* bus) : shards_(shards), bus_(bus), index_(shards.size()) {}
 
 namespace {
@@ -74,24 +78,24 @@ void Hub::deliver_to_all(const chat::EnvelopePtr& envelope) { fan_out(envelope, 
 void Hub::fan_out(const chat::EnvelopePtr& envelope, bool everyone) {
   const ShardMask mask = everyone ? ~ShardMask{0} : shards_with_sessions(envelope->recipients);
   if (mask == 0) return;  // no recipient has a session on this node
-  auto frame = net::text_frame(event_frame(envelope->event));
+  auto event = std::make_shared<const RenderedEvent>(envelope);
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
     if (shard < kMaskBits && (mask & (ShardMask{1} << shard)) == 0) continue;
-    shards_.mailbox(shard).post([this, shard, envelope, frame, everyone] {
+    shards_.mailbox(shard).post([this, shard, event, everyone] {
       // deliver() never detaches synchronously (a connection closes, and its session detaches,
       // in a later handler), so iterating the live index is safe.
       const auto& by_user = index_[shard].by_user;
       if (everyone) {
         for (const auto& [user, sinks] : by_user) {
-          for (const auto& sink : sinks) sink->deliver(*envelope, frame);
+          for (const auto& sink : sinks) sink->deliver(event);
         }
         return;
       }
       if (by_user.empty()) return;
-      for (const auto user : envelope->recipients) {
+      for (const auto user : event->envelope().recipients) {
         auto it = by_user.find(user);
         if (it == by_user.end()) continue;
-        for (const auto& sink : it->second) sink->deliver(*envelope, frame);
+        for (const auto& sink : it->second) sink->deliver(event);
       }
     });
   }

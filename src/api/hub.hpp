@@ -1,13 +1,14 @@
 #pragma once
 // Hub: this node's fan-out. Knows which users have sessions on which shard, and delivers each
-// published event to every online session of its recipients (DESIGN.md §3).
+// published event to every online session of its recipients (docs/architecture.md §3, "Fan-out").
 //
-// An event is serialized once into an immutable shared frame and handed once to each shard that
-// has a session of a recipient (`shards_of_`, a summary the shards keep up to date, so a shard
-// with none is not woken for it); each shard then looks up its own sessions (shard-local index,
-// no locks). Posts from one thread keep their order, so each session sees a conversation's
-// messages in seq order (DESIGN.md §2.4). A session is in the summary before attach() returns,
-// so every event published after that reaches it.
+// An event is rendered once (RenderedEvent: one rendering per wire format, shared by every
+// session that receives it) and handed once to each shard that has a session of a recipient
+// (`shards_of_`, a summary the shards keep up to date, so a shard with none is not woken for
+// it); each shard then looks up its own sessions (shard-local index, no locks). Posts from one
+// thread keep their order, so each session sees a conversation's messages in seq order
+// (invariant 4, docs/architecture.md). A session is in the summary before attach() returns, so
+// every event published after that reaches it.
 // Threads: attach/detach on the session's shard; deliver() from any thread.
 
 #include <atomic>
@@ -20,16 +21,37 @@
 #include "bus/bus.hpp"
 #include "chat/events.hpp"
 #include "net/shards.hpp"
-#include "net/ws_connection.hpp"
+#include "net/ws_frame.hpp"
 
 namespace parley::api {
 
-// A session that receives events: a WebSocket now; SSE and Socket.IO sessions later.
+// One published event with its renderings, made once per event and shared (immutable) by every
+// session that receives it, on any shard.
+class RenderedEvent {
+ public:
+  // Renders Parley's JSON (docs/protocol.md, "Events") now.
+  explicit RenderedEvent(chat::EnvelopePtr envelope);
+  const chat::Envelope& envelope() const { return *envelope_; }
+  const chat::Event& event() const { return envelope_->event; }
+  // The JSON as a WebSocket text frame, sharing the event's lifetime (no copy per session). Its
+  // payload() is the JSON text itself, which SSE and long-poll carry.
+  static net::Frame json_frame(const std::shared_ptr<const RenderedEvent>& event) {
+    return net::Frame(event, &event->json_);
+  }
+  std::string_view json() const { return json_.payload(); }
+
+ private:
+  chat::EnvelopePtr envelope_;
+  net::OutFrame json_;
+};
+using EventPtr = std::shared_ptr<const RenderedEvent>;
+
+// A session that receives events (api/client_session.hpp).
 class EventSink {
  public:
   virtual ~EventSink() = default;
-  // On the sink's shard. `frame` is the shared JSON event frame.
-  virtual void deliver(const chat::Envelope& envelope, const net::Frame& frame) = 0;
+  // On the sink's shard.
+  virtual void deliver(const EventPtr& event) = 0;
 };
 
 class Hub {

@@ -11,8 +11,8 @@ namespace {
 // Records what reached it; the shards are never started: the test polls each one by hand.
 class RecordingSink final : public EventSink {
  public:
-  void deliver(const chat::Envelope& envelope, const net::Frame&) override {
-    typing_of.push_back(std::get<chat::TypingEvent>(envelope.event).user);
+  void deliver(const EventPtr& event) override {
+    typing_of.push_back(std::get<chat::TypingEvent>(event->event()).user);
   }
   std::vector<std::string> typing_of;
 };

@@ -31,6 +31,9 @@ struct ApiOptions {
   std::chrono::seconds last_seen_flush{10};  // how often batched last-seen times are written
   // How often this node tells the cluster its users are still online (Presence::heartbeat).
   std::chrono::milliseconds presence_heartbeat{10000};
+  // Test-only fault hook (environment PARLEY_FAULT_THROW_ON_PATH, docs/operations.md): a REST
+  // request for exactly this path throws inside its handler, as a bug would.
+  std::string fault_throw_on_path;
 };
 
 struct ApiContext {

@@ -1,24 +1,22 @@
 #include "api/rest_routes.hpp"
 
-#include <array>
 #include <boost/json.hpp>
 #include <charconv>
+#include <stdexcept>
 
 #include "api/codec.hpp"
-#include "net/offload.hpp"
+#include "core/ids.hpp"
+#include "core/time.hpp"
 
 namespace parley::api {
 
 namespace asio = boost::asio;
 using net::HttpRequest;
 using net::HttpResponse;
-using net::offload;
-using namespace chat;
+using From = RestField::From;
+using Kind = RestField::Kind;
 
 namespace {
-
-using Params = std::vector<std::string>;
-using Awaitable = asio::awaitable<HttpResponse>;
 
 HttpResponse respond(int status, const json::value& body) {
   HttpResponse r;
@@ -27,68 +25,19 @@ HttpResponse respond(int status, const json::value& body) {
   return r;
 }
 
-HttpResponse fail(const Error& e) { return error_response(e); }
-
-Result<json::object> body_object(const HttpRequest& req) {
-  if (req.body.empty()) return make_error(Errc::bad_request, "expected a JSON object body");
-  return parse_object(req.body);
-}
-
-// ?before=&after=&limit= as integers.
-Result<HistoryRequest> history_request(const HttpRequest& req) {
-  HistoryRequest h;
-  for (auto [name, field] : std::array<std::pair<const char*, std::optional<std::int64_t>*>, 3>{
-           {{"before", &h.before}, {"after", &h.after}, {"limit", &h.limit}}}) {
-    auto text = query_param(req.query, name);
-    if (!text) continue;
-    std::int64_t value = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size()) {
-      return make_error(Errc::bad_request, std::string(name) + " must be an integer");
-    }
-    *field = value;
+// A path segment or query parameter as the field's kind asks.
+Result<json::value> convert(const RestField& field, std::string_view text) {
+  if (field.kind == Kind::text) return json::value(text);
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const bool integer = ec == std::errc() && end == text.data() + text.size();
+  const std::string name(field.from == From::path ? field.arg.empty() ? field.name : field.arg
+                                                  : field.name);
+  if (field.kind == Kind::positive_integer && (!integer || value < 1)) {
+    return make_error(Errc::bad_request, name + " must be a positive integer");
   }
-  return h;
-}
-
-json::object group_json(const GroupInfo& info) {
-  auto o = conversation_json(info.group);
-  json::array members;
-  for (const auto& m : info.members) members.push_back(member_json(m));
-  o["members"] = std::move(members);
-  return o;
-}
-
-json::object login_json(const LoginResult& r) {
-  return json::object{{"token", r.access_token},
-                      {"refresh_token", r.refresh_token},
-                      {"expires_in", r.expires_in},
-                      {"user", user_json(r.user)}};
-}
-
-// Sends one message and waits until it is durable; used by both REST send routes.
-asio::awaitable<Result<Appended>> send_and_wait(ApiContext& ctx, const Caller& caller,
-                                                SendRequest request, bool group_only) {
-  auto prepared = co_await prepare_send(ctx, caller, std::move(request), group_only);
-  if (!prepared) co_return prepared.error();
-  co_return co_await net::await_callback<Result<Appended>>(
-      [&](auto done) { ctx.service.append(std::move(*prepared), std::move(done)); });
-}
-
-// Reads the send fields shared by /chat/send and /groups/{id}/send.
-Result<SendRequest> send_fields(const json::object& body, IdGenerator& ids) {
-  SendRequest s;
-  auto message = req_string(body, "message");
-  if (!message) return message.error();
-  s.body = std::move(*message);
-  auto client_id = opt_string(body, "client_msg_id");
-  if (!client_id) return client_id.error();
-  // Without a client_msg_id a REST send is not idempotent: each call is a new message.
-  s.client_msg_id = client_id->value_or(ids.uuid_v7(SystemClock().now_ms()));
-  auto reply_to = opt_int(body, "reply_to");
-  if (!reply_to) return reply_to.error();
-  s.reply_to = *reply_to;
-  return s;
+  if (!integer) return make_error(Errc::bad_request, name + " must be an integer");
+  return json::value(value);
 }
 
 SystemIdGenerator& request_ids() {
@@ -96,20 +45,73 @@ SystemIdGenerator& request_ids() {
   return ids;
 }
 
-// ---- handlers ------------------------------------------------------------------------------------
+// ---- the REST API, route by route (docs/protocol.md, "REST")
 
-Awaitable health(ApiContext&, HttpRequest&, const Caller*, const Params&) {
+using F = RestField;
+constexpr F path(std::string_view arg, Kind kind = Kind::text) {
+  return F{From::path, arg, {}, kind, true};
+}
+constexpr F query(std::string_view name, std::string_view arg = {}, Kind kind = Kind::text) {
+  return F{From::query, name, arg, kind, false};
+}
+constexpr F body(std::string_view name, std::string_view arg = {}, bool required = false) {
+  return F{From::body, name, arg, Kind::text, required};
+}
+constexpr F query_int(std::string_view name, std::string_view arg = {}) {
+  return query(name, arg, Kind::integer);
+}
+constexpr bool kBody = true;
+constexpr bool kNoBody = false;
+
+constexpr RestRoute kRoutes[] = {
+    {"POST", "/auth/register", "register", {body("username"), body("password")}, kBody},
+    {"POST", "/auth/login", "login",
+     {body("username"), body("password"), body("device")}, kBody},
+    {"POST", "/auth/refresh", "refresh", {body("refresh_token")}, kBody},
+    {"POST", "/auth/logout", "logout", {}, kNoBody},
+    {"GET", "/me", "me", {}, kNoBody},
+    {"POST", "/chat/send", "send",
+     {body("recipient", "to", true), body("message", "body", true), body("client_msg_id"),
+      body("reply_to")},
+     kBody, "msg", true},
+    {"GET", "/chat/messages", "direct_history",
+     {query("recipient", "to"), query_int("before"), query_int("after"), query_int("limit")},
+     kNoBody},
+    {"POST", "/groups/create", "group_create",
+     {body("name"), body("members"), body("passcode")}, kBody},
+    {"GET", "/groups/{}", "group_info", {path("conv")}, kNoBody},
+    {"PUT", "/groups/{}/add-member", "group_add_member", {path("conv"), body("member")}, kBody},
+    {"DELETE", "/groups/{}/remove-member", "group_remove_member",
+     {path("conv"), body("member")}, kBody},
+    {"POST", "/groups/{}/join", "group_join", {path("conv"), body("passcode")}, kBody},
+    {"POST", "/groups/{}/send", "group_send",
+     {path("conv"), body("message", "body", true), body("client_msg_id"), body("reply_to")},
+     kBody, "msg", true},
+    {"GET", "/groups/{}/messages", "group_history",
+     {path("conv"), query_int("before"), query_int("after"), query_int("limit")}, kNoBody},
+    {"GET", "/conversations", "conversations", {}, kNoBody},
+    {"GET", "/conversations/{}/messages", "history",
+     {path("conv"), query_int("before"), query_int("after"), query_int("limit")}, kNoBody},
+    {"GET", "/conversations/{}/changes", "history",
+     {path("conv"), query_int("after", "changed_after"), query_int("limit")}, kNoBody},
+    {"POST", "/conversations/{}/read", "read", {path("conv"), body("seq")}, kBody},
+    {"POST", "/conversations/{}/delivered", "delivered", {path("conv"), body("seq")}, kBody},
+    {"PATCH", "/conversations/{}/messages/{}", "edit",
+     {path("conv"), path("seq", Kind::positive_integer), body("message", "body", true)}, kBody,
+     "msg"},
+    {"DELETE", "/conversations/{}/messages/{}", "delete",
+     {path("conv"), path("seq", Kind::positive_integer)}, kNoBody, "msg"},
+    {"GET", "/users/{}/presence", "presence", {path("user")}, kNoBody},
+    {"GET", "/sync", "sync", {}, kNoBody},
+};
+
+// ---- the node's own pages
+
+asio::awaitable<HttpResponse> health(HttpRequest&) {
   co_return respond(200, json::object{{"status", "ok"}});
 }
 
-Awaitable metrics(ApiContext& ctx, HttpRequest&, const Caller*, const Params&) {
-  HttpResponse r;
-  r.content_type = "text/plain; version=0.0.4";
-  r.body = ctx.metrics ? ctx.metrics() : std::string();
-  co_return r;
-}
-
-Awaitable index_page(ApiContext&, HttpRequest&, const Caller*, const Params&) {
+asio::awaitable<HttpResponse> index_page(HttpRequest&) {
   HttpResponse r;
   r.content_type = "text/html; charset=utf-8";
   r.body =
@@ -120,375 +122,120 @@ Awaitable index_page(ApiContext&, HttpRequest&, const Caller*, const Params&) {
   co_return r;
 }
 
-Awaitable register_user(ApiContext& ctx, HttpRequest& req, const Caller*, const Params&) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto username = req_string(*body, "username");
-  if (!username) co_return fail(username.error());
-  auto password = req_string(*body, "password");
-  if (!password) co_return fail(password.error());
-  auto user = co_await offload(ctx.blocking,
-                               [&] { return ctx.service.register_user(*username, *password); });
-  if (!user) co_return fail(user.error());
-  co_return respond(201, json::object{{"user", user_json(*user)}});
-}
-
-Awaitable login(ApiContext& ctx, HttpRequest& req, const Caller*, const Params&) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto username = req_string(*body, "username");
-  if (!username) co_return fail(username.error());
-  auto password = req_string(*body, "password");
-  if (!password) co_return fail(password.error());
-  auto device = opt_string(*body, "device");
-  if (!device) co_return fail(device.error());
-  const auto device_name = device->value_or(req.user_agent);
-  auto result = co_await offload(
-      ctx.blocking, [&] { return ctx.service.login(*username, *password, device_name); });
-  if (!result) co_return fail(result.error());
-  co_return respond(200, login_json(*result));
-}
-
-Awaitable refresh(ApiContext& ctx, HttpRequest& req, const Caller*, const Params&) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto token = req_string(*body, "refresh_token");
-  if (!token) co_return fail(token.error());
-  auto result = co_await offload(ctx.blocking, [&] { return ctx.service.refresh(*token); });
-  if (!result) co_return fail(result.error());
-  co_return respond(200, login_json(*result));
-}
-
-Awaitable logout(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params&) {
-  auto result = co_await offload(ctx.blocking, [&] { return ctx.service.logout(*caller); });
-  if (!result) co_return fail(result.error());
-  co_return respond(200, json::object{{"ok", true}});
-}
-
-Awaitable me(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params&) {
-  auto user = co_await offload(ctx.blocking, [&] { return ctx.service.me(*caller); });
-  if (!user) co_return fail(user.error());
-  co_return respond(200, json::object{{"user", user_json(*user)}});
-}
-
-Awaitable chat_send(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params&) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto recipient = req_string(*body, "recipient");
-  if (!recipient) co_return fail(recipient.error());
-  auto send = send_fields(*body, request_ids());
-  if (!send) co_return fail(send.error());
-  send->to = std::move(*recipient);
-  auto sent = co_await send_and_wait(ctx, *caller, std::move(*send), false);
-  if (!sent) co_return fail(sent.error());
-  co_return respond(200, message_json(sent->msg));
-}
-
-Awaitable chat_messages(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params&) {
-  auto recipient = query_param(req.query, "recipient");
-  if (!recipient || recipient->empty()) {
-    co_return fail(make_error(Errc::bad_request, "recipient is required"));
-  }
-  auto h = history_request(req);
-  if (!h) co_return fail(h.error());
-  auto page = co_await offload(
-      ctx.blocking, [&] { return ctx.service.direct_history(*caller, *recipient, *h); });
-  if (!page) co_return fail(page.error());
-  co_return respond(200, page_json(*page));
-}
-
-Awaitable group_create(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params&) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto name = req_string(*body, "name");
-  if (!name) co_return fail(name.error());
-  auto passcode = opt_string(*body, "passcode");
-  if (!passcode) co_return fail(passcode.error());
-  std::vector<std::string> members;
-  if (const auto* list = body->if_contains("members"); list && !list->is_null()) {
-    if (!list->is_array()) co_return fail(make_error(Errc::bad_request, "members must be an array"));
-    for (const auto& m : list->get_array()) {
-      if (!m.is_string()) {
-        co_return fail(make_error(Errc::bad_request, "members must be usernames"));
-      }
-      members.emplace_back(m.get_string());
+// An operation's error speaks of its fields by their operation names ('body'); a REST client
+// sent them under the route's ('message').
+Error in_rest_names(const RestRoute& route, Error e) {
+  for (const auto& field : route.fields) {
+    if (field.arg.empty() || field.from != From::body) continue;
+    const std::string op_name = "'" + std::string(field.arg) + "'";
+    if (auto at = e.message.find(op_name); at != std::string::npos) {
+      e.message.replace(at, op_name.size(), "'" + std::string(field.name) + "'");
     }
   }
-  auto info = co_await offload(ctx.blocking, [&]() -> Result<GroupInfo> {
-    auto group = ctx.service.create_group(*caller, *name, members, passcode->value_or(""));
-    if (!group) return group.error();
-    return ctx.service.group_info(*caller, group->id);
-  });
-  if (!info) co_return fail(info.error());
-  co_return respond(201, group_json(*info));
-}
-
-Awaitable group_get(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params& p) {
-  auto info = co_await offload(ctx.blocking, [&] { return ctx.service.group_info(*caller, p[0]); });
-  if (!info) co_return fail(info.error());
-  co_return respond(200, group_json(*info));
-}
-
-Awaitable group_add(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto member = req_string(*body, "member");
-  if (!member) co_return fail(member.error());
-  auto info = co_await offload(ctx.blocking, [&]() -> Result<GroupInfo> {
-    if (auto s = ctx.service.add_member(*caller, p[0], *member); !s) return s.error();
-    return ctx.service.group_info(*caller, p[0]);
-  });
-  if (!info) co_return fail(info.error());
-  co_return respond(200, group_json(*info));
-}
-
-Awaitable group_remove(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto member = req_string(*body, "member");
-  if (!member) co_return fail(member.error());
-  auto removed = co_await offload(ctx.blocking,
-                                  [&] { return ctx.service.remove_member(*caller, p[0], *member); });
-  if (!removed) co_return fail(removed.error());
-  co_return respond(200, json::object{{"conv", p[0]}, {"removed", *member}});
-}
-
-Awaitable group_join(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto passcode = opt_string(*body, "passcode");
-  if (!passcode) co_return fail(passcode.error());
-  auto info = co_await offload(ctx.blocking, [&]() -> Result<GroupInfo> {
-    auto joined = ctx.service.join_group(*caller, p[0], passcode->value_or(""));
-    if (!joined) return joined.error();
-    return ctx.service.group_info(*caller, p[0]);
-  });
-  if (!info) co_return fail(info.error());
-  co_return respond(200, group_json(*info));
-}
-
-Awaitable group_send(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto send = send_fields(*body, request_ids());
-  if (!send) co_return fail(send.error());
-  send->conv = p[0];
-  auto sent = co_await send_and_wait(ctx, *caller, std::move(*send), true);
-  if (!sent) co_return fail(sent.error());
-  co_return respond(200, message_json(sent->msg));
-}
-
-Awaitable group_messages(ApiContext& ctx, HttpRequest& req, const Caller* caller,
-                         const Params& p) {
-  auto h = history_request(req);
-  if (!h) co_return fail(h.error());
-  auto page =
-      co_await offload(ctx.blocking, [&] { return ctx.service.group_history(*caller, p[0], *h); });
-  if (!page) co_return fail(page.error());
-  co_return respond(200, page_json(*page));
-}
-
-Awaitable conversation_list(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params&) {
-  auto list = co_await offload(ctx.blocking, [&] { return ctx.service.conversations(*caller); });
-  if (!list) co_return fail(list.error());
-  json::array out;
-  for (const auto& s : *list) out.push_back(summary_json(s));
-  co_return respond(200, json::object{{"conversations", std::move(out)}});
-}
-
-Awaitable conversation_messages(ApiContext& ctx, HttpRequest& req, const Caller* caller,
-                                const Params& p) {
-  auto h = history_request(req);
-  if (!h) co_return fail(h.error());
-  auto page =
-      co_await offload(ctx.blocking, [&] { return ctx.service.history(*caller, p[0], *h); });
-  if (!page) co_return fail(page.error());
-  co_return respond(200, page_json(*page));
-}
-
-Result<Seq> seq_param(std::string_view text) {
-  Seq value = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < 1) {
-    return make_error(Errc::bad_request, "seq must be a positive integer");
-  }
-  return value;
-}
-
-// POST /conversations/{id}/read and /delivered: {"seq": N}
-Awaitable move_cursor(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p,
-                      bool read) {
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto seq = req_int(*body, "seq");
-  if (!seq) co_return fail(seq.error());
-  auto cursors = co_await offload(ctx.blocking, [&] {
-    return ctx.service.mark(*caller, p[0], read ? 0 : *seq, read ? *seq : 0);
-  });
-  if (!cursors) co_return fail(cursors.error());
-  co_return respond(200, json::object{{"conv", p[0]},
-                                      {"delivered_seq", cursors->delivered_seq},
-                                      {"read_seq", cursors->read_seq}});
-}
-
-Awaitable conversation_read(ApiContext& ctx, HttpRequest& req, const Caller* caller,
-                            const Params& p) {
-  return move_cursor(ctx, req, caller, p, true);
-}
-
-Awaitable conversation_delivered(ApiContext& ctx, HttpRequest& req, const Caller* caller,
-                                 const Params& p) {
-  return move_cursor(ctx, req, caller, p, false);
-}
-
-Awaitable conversation_changes(ApiContext& ctx, HttpRequest& req, const Caller* caller,
-                               const Params& p) {
-  auto h = history_request(req);
-  if (!h) co_return fail(h.error());
-  auto page = co_await offload(ctx.blocking, [&] {
-    return ctx.service.changes(*caller, p[0], h->after.value_or(0), h->limit);
-  });
-  if (!page) co_return fail(page.error());
-  co_return respond(200, page_json(*page));
-}
-
-Awaitable message_edit(ApiContext& ctx, HttpRequest& req, const Caller* caller, const Params& p) {
-  auto seq = seq_param(p[1]);
-  if (!seq) co_return fail(seq.error());
-  auto body = body_object(req);
-  if (!body) co_return fail(body.error());
-  auto text = req_string(*body, "message");
-  if (!text) co_return fail(text.error());
-  auto msg = co_await offload(ctx.blocking, [&] {
-    return ctx.service.change_message(*caller, p[0], *seq, std::move(*text));
-  });
-  if (!msg) co_return fail(msg.error());
-  co_return respond(200, message_json(*msg));
-}
-
-Awaitable message_delete(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params& p) {
-  auto seq = seq_param(p[1]);
-  if (!seq) co_return fail(seq.error());
-  auto msg = co_await offload(ctx.blocking, [&] {
-    return ctx.service.change_message(*caller, p[0], *seq, std::nullopt);
-  });
-  if (!msg) co_return fail(msg.error());
-  co_return respond(200, message_json(*msg));
-}
-
-Awaitable user_presence(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params& p) {
-  auto info = co_await offload(ctx.blocking, [&] { return ctx.service.presence_of(*caller, p[0]); });
-  if (!info) co_return fail(info.error());
-  co_return respond(200, presence_json(*info));
-}
-
-Awaitable sync_state(ApiContext& ctx, HttpRequest&, const Caller* caller, const Params&) {
-  auto state = co_await offload(ctx.blocking, [&] { return ctx.service.sync(*caller); });
-  if (!state) co_return fail(state.error());
-  co_return respond(200, sync_json(*state));
-}
-
-// ---- routing -------------------------------------------------------------------------------------
-
-using Handler = Awaitable (*)(ApiContext&, HttpRequest&, const Caller*, const Params&);
-
-struct Route {
-  std::string_view method;
-  std::string_view pattern;  // "{}" matches one path segment and captures it
-  bool needs_auth;
-  Handler handler;
-};
-
-constexpr Route kRoutes[] = {
-    {"GET", "/", false, index_page},
-    {"GET", "/healthz", false, health},
-    {"GET", "/metrics", false, metrics},
-    {"POST", "/auth/register", false, register_user},
-    {"POST", "/auth/login", false, login},
-    {"POST", "/auth/refresh", false, refresh},
-    {"POST", "/auth/logout", true, logout},
-    {"GET", "/me", true, me},
-    {"POST", "/chat/send", true, chat_send},
-    {"GET", "/chat/messages", true, chat_messages},
-    {"POST", "/groups/create", true, group_create},
-    {"GET", "/groups/{}", true, group_get},
-    {"PUT", "/groups/{}/add-member", true, group_add},
-    {"DELETE", "/groups/{}/remove-member", true, group_remove},
-    {"POST", "/groups/{}/join", true, group_join},
-    {"POST", "/groups/{}/send", true, group_send},
-    {"GET", "/groups/{}/messages", true, group_messages},
-    {"GET", "/conversations", true, conversation_list},
-    {"GET", "/conversations/{}/messages", true, conversation_messages},
-    {"GET", "/conversations/{}/changes", true, conversation_changes},
-    {"POST", "/conversations/{}/read", true, conversation_read},
-    {"POST", "/conversations/{}/delivered", true, conversation_delivered},
-    {"PATCH", "/conversations/{}/messages/{}", true, message_edit},
-    {"DELETE", "/conversations/{}/messages/{}", true, message_delete},
-    {"GET", "/users/{}/presence", true, user_presence},
-    {"GET", "/sync", true, sync_state},
-};
-
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  std::size_t pos = 1;
-  while (pos <= path.size()) {
-    const auto next = path.find('/', pos);
-    const auto end = next == path.npos ? path.size() : next;
-    out.push_back(path.substr(pos, end - pos));
-    pos = end + 1;
-  }
-  return out;
-}
-
-bool match(std::string_view pattern, const std::vector<std::string_view>& path, Params& params) {
-  const auto parts = split_path(pattern);
-  if (parts.size() != path.size()) return false;
-  params.clear();
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (parts[i] == "{}") {
-      if (path[i].empty()) return false;
-      params.emplace_back(path[i]);
-    } else if (parts[i] != path[i]) {
-      return false;
-    }
-  }
-  return true;
+  return e;
 }
 
 }  // namespace
 
-asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, HttpRequest& req) {
-  if (req.path.empty() || req.path.front() != '/') {
-    co_return fail(make_error(Errc::bad_request, "request target must be an absolute path"));
+Result<json::object> rest_arguments(const RestRoute& route, const HttpRequest& request) {
+  json::object body;
+  if (route.json_body) {
+    if (request.body.empty()) return make_error(Errc::bad_request, "expected a JSON object body");
+    auto parsed = parse_object(request.body);
+    if (!parsed) return parsed.error();
+    body = std::move(*parsed);
   }
-  const auto path = split_path(req.path);
-  Params params;
-  std::string allowed;
-  for (const auto& route : kRoutes) {
-    if (!match(route.pattern, path, params)) continue;
-    if (route.method != req.method) {
-      allowed += (allowed.empty() ? "" : ", ") + std::string(route.method);
-      continue;
-    }
-    std::optional<Caller> caller;
-    if (route.needs_auth) {
-      auto token = bearer_token(req.authorization);
-      if (!token) {
-        co_return fail(make_error(Errc::unauthenticated, "an Authorization: Bearer token is required"));
+  json::object args;
+  std::size_t next_param = 0;
+  for (const auto& field : route.fields) {
+    if (field.name.empty()) continue;
+    const std::string_view arg = field.arg.empty() ? field.name : field.arg;
+    switch (field.from) {
+      case From::path: {
+        if (next_param >= request.params.size()) {
+          return make_error(Errc::internal, "route captures fewer segments than it binds");
+        }
+        auto value = convert(field, request.params[next_param++]);
+        if (!value) return value.error();
+        args[arg] = std::move(*value);
+        break;
       }
-      auto who = ctx.service.authenticate(*token);
-      if (!who) co_return fail(who.error());
-      caller = std::move(*who);
+      case From::query: {
+        auto text = query_param(request.query, field.name);
+        if (!text) break;
+        auto value = convert(field, *text);
+        if (!value) return value.error();
+        args[arg] = std::move(*value);
+        break;
+      }
+      case From::body: {
+        const auto* value = body.if_contains(field.name);
+        if (!value || value->is_null()) {
+          if (field.required) {
+            return make_error(Errc::bad_request, "'" + std::string(field.name) + "' is required");
+          }
+          break;
+        }
+        args[arg] = *value;
+        break;
+      }
     }
-    co_return co_await route.handler(ctx, req, caller ? &*caller : nullptr, params);
   }
-  if (!allowed.empty()) {
-    auto r = fail(make_error(Errc::bad_request, "method not allowed; use " + allowed));
-    r.status = 405;
-    r.headers.emplace_back("Allow", allowed);
+  if (route.generate_client_msg_id && !args.contains("client_msg_id")) {
+    args["client_msg_id"] = request_ids().uuid_v7(SystemClock().now_ms());
+  }
+  return args;
+}
+
+asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& route,
+                                          HttpRequest& request) {
+  if (!ctx.options.fault_throw_on_path.empty() && request.path == ctx.options.fault_throw_on_path) {
+    throw std::runtime_error("injected fault: PARLEY_FAULT_THROW_ON_PATH=" + request.path);
+  }
+  const Operation* op = find_operation(route.operation);
+  if (!op) co_return error_response(make_error(Errc::internal, "route names no operation"));
+  std::optional<Caller> caller;
+  if (op->needs_caller) {
+    auto token = bearer_token(request.authorization);
+    if (!token) {
+      co_return error_response(
+          make_error(Errc::unauthenticated, "an Authorization: Bearer token is required"));
+    }
+    auto who = ctx.service.authenticate(*token);
+    if (!who) co_return error_response(who.error());
+    caller = std::move(*who);
+  }
+  auto args = rest_arguments(route, request);
+  if (!args) co_return error_response(args.error());
+  OpCall call{ctx, caller ? &*caller : nullptr, *args};
+  call.default_device = request.user_agent;
+  auto reply = op->run(call);
+  OpResult result = make_error(Errc::internal, "operation answered later without a session");
+  if (auto* now = std::get_if<OpResult>(&reply)) {
+    result = std::move(*now);
+  } else if (auto* coroutine = std::get_if<asio::awaitable<OpResult>>(&reply)) {
+    result = co_await std::move(*coroutine);
+  }
+  if (!result) co_return error_response(in_rest_names(route, result.error()));
+  if (!route.unwrap.empty()) {
+    if (auto* inner = result->if_contains(route.unwrap)) co_return respond(op->rest_status, *inner);
+  }
+  co_return respond(op->rest_status, *result);
+}
+
+void add_rest_routes(net::Router& router, ApiContext& ctx) {
+  router.add("GET", "/", index_page);
+  router.add("GET", "/healthz", health);
+  router.add("GET", "/metrics", [&ctx](HttpRequest&) -> asio::awaitable<HttpResponse> {
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = ctx.metrics ? ctx.metrics() : std::string();
     co_return r;
+  });
+  for (const auto& route : kRoutes) {
+    router.add(std::string(route.method), std::string(route.pattern),
+               [&ctx, &route](HttpRequest& request) { return handle_rest(ctx, route, request); });
   }
-  co_return fail(make_error(Errc::not_found, "no such route"));
 }
 
 }  // namespace parley::api

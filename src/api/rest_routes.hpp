@@ -1,15 +1,54 @@
 #pragma once
-// The REST API (docs/protocol.md, "REST"): routes each request to a ChatService method and
-// renders the result as JSON. Runs on the connection's shard; blocking service calls are
-// offloaded to the blocking pool.
+// The REST binding of the operations table (docs/protocol.md, "REST"): each route names an
+// operation and where its fields come from — path segments, query parameters, the JSON body —
+// and how REST names them; the operation does the rest. Errors answer with the status of their
+// code (http_status) and the error body.
+//
+// Threads: handlers run on the connection's shard; operations offload blocking calls.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string_view>
 
+#include "api/operations.hpp"
 #include "api/request_context.hpp"
 #include "net/http_types.hpp"
+#include "net/router.hpp"
 
 namespace parley::api {
 
-boost::asio::awaitable<net::HttpResponse> handle_rest(ApiContext& ctx, net::HttpRequest& request);
+// Where one field of an operation's request comes from in a REST request.
+struct RestField {
+  enum class From : std::uint8_t { path, query, body };
+  // How a path or query text becomes the field (a body field is passed as it is).
+  enum class Kind : std::uint8_t { text, integer, positive_integer };
+  From from = From::body;
+  std::string_view name;     // the REST name: the query parameter or body field (unused for path)
+  std::string_view arg = {};  // the operation's name for it, when it differs
+  Kind kind = Kind::text;
+  bool required = false;  // absent: "'name' is required" (the REST name, not the operation's)
+};
+
+struct RestRoute {
+  std::string_view method;
+  std::string_view pattern;  // "{}" captures one segment: path fields take them in order
+  std::string_view operation;
+  std::array<RestField, 4> fields = {};  // unused entries have no name and are not path fields
+  bool json_body = false;                // the request must carry a JSON object
+  std::string_view unwrap = {};          // answer with this field of the result alone
+  // Without a client_msg_id a REST send is not idempotent: each call gets a new one.
+  bool generate_client_msg_id = false;
+};
+
+// The operation's fields for one REST request, or the error to answer.
+Result<json::object> rest_arguments(const RestRoute& route, const net::HttpRequest& request);
+// Runs the route's operation for one request and renders its answer.
+boost::asio::awaitable<net::HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& route,
+                                                      net::HttpRequest& request);
+
+// Registers the REST routes of the operations table, and the node's own pages (/, /healthz,
+// /metrics).
+void add_rest_routes(net::Router& router, ApiContext& ctx);
 
 }  // namespace parley::api

@@ -6,6 +6,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -22,6 +23,7 @@
 #include "bus/redis/redis_bus.hpp"
 #include "api/codec.hpp"
 #include "core/allocator.hpp"
+#include "core/failures.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "log/kafka/kafka_log.hpp"
@@ -253,14 +255,20 @@ int run_node(const Config& c) {
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.presence_heartbeat = std::chrono::milliseconds(c.presence_heartbeat_ms);
     ctx.options.typing_interval = std::chrono::milliseconds(c.typing_interval_ms);
+    if (const char* path = std::getenv("PARLEY_FAULT_THROW_ON_PATH")) {
+      ctx.options.fault_throw_on_path = path;
+      log::warn("event=fault_injection throw_on_path={}", path);
+    }
 
     net::ConnectionLimits limits;
     limits.max_payload_bytes = c.max_payload_bytes;
     limits.max_outbound_bytes = c.max_outbound_bytes;
     limits.idle_timeout = std::chrono::seconds(c.idle_timeout_s);
-    net::HttpServer server(
-        shards, limits, [&ctx](net::HttpRequest& r) { return api::handle_rest(ctx, r); },
-        [&ctx](const net::HttpRequest& r) { return api::accept_websocket(ctx, r); });
+    // Every module registers its own routes.
+    net::Router router;
+    api::add_rest_routes(router, ctx);
+    api::add_websocket_route(router, ctx);
+    net::HttpServer server(shards, limits, router);
     ctx.metrics = [&] {
       const auto& net = server.stats();
       std::string out;
@@ -286,6 +294,10 @@ int run_node(const Config& c) {
         out += fmt::format("parley_http_requests_total{{class=\"{}xx\"}} {}\n", status_class,
                            net.http_requests[status_class].load());
       }
+      metric("parley_unexpected_exceptions_total", "counter",
+             "Exceptions that escaped a handler or task (logged as event=unexpected_exception); "
+             "each is a bug.",
+             unexpected_exceptions());
       metric("parley_messages_committed_total", "counter",
              "Messages committed by this node's writer or sequencer (new and retried).",
              message_log.committed_messages());

@@ -1,7 +1,6 @@
 #include "net/http_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +11,9 @@
 #include <chrono>
 #include <latch>
 
+#include <boost/json.hpp>
+
+#include "core/failures.hpp"
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
 
@@ -60,22 +62,39 @@ http::response<http::string_body> to_beast(HttpResponse&& r, unsigned version, b
   return res;
 }
 
+// The same body as api::error_body (docs/protocol.md, "Errors"), for the answers the network
+// layer gives itself.
 HttpResponse error_response(int status, std::string_view code, std::string_view message) {
   HttpResponse r;
   r.status = status;
-  r.body = "{\"error\":{\"code\":\"" + std::string(code) + "\",\"message\":\"" +
-           std::string(message) + "\"}}";
+  r.body = boost::json::serialize(boost::json::object{
+      {"error", boost::json::object{{"code", code}, {"message", message}}}});
+  if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
 
+// Counts a connection as open for as long as it lives, however its coroutine ends.
+class OpenConnection {
+ public:
+  explicit OpenConnection(std::atomic<std::uint64_t>& count) : count_(&count) { ++*count_; }
+  OpenConnection(const OpenConnection&) = delete;
+  OpenConnection& operator=(const OpenConnection&) = delete;
+  ~OpenConnection() {
+    if (count_) --*count_;
+  }
+  // The count passes to whoever took over the socket (an upgraded WebSocket).
+  void release() { count_ = nullptr; }
+
+ private:
+  std::atomic<std::uint64_t>* count_;
+};
+
 }  // namespace
 
-HttpServer::HttpServer(ShardPool& shards, ConnectionLimits limits, HttpHandler http,
-                       WsUpgradeHandler ws)
+HttpServer::HttpServer(ShardPool& shards, ConnectionLimits limits, const Router& router)
     : shards_(shards),
       limits_(limits),
-      http_(std::move(http)),
-      ws_(std::move(ws)),
+      router_(router),
       acceptor_(shards.context(0)),
       idle_(shards.size()),
       websockets_(shards.size()) {
@@ -99,9 +118,9 @@ std::string HttpServer::listen(const std::string& host, std::uint16_t port) {
 }
 
 void HttpServer::start() {
-  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), log_failure("accept_loop"));
   for (std::size_t shard = 0; shard < shards_.size(); ++shard) {
-    asio::co_spawn(shards_.context(shard), keepalive_loop(shard), asio::detached);
+    asio::co_spawn(shards_.context(shard), keepalive_loop(shard), log_failure("keepalive_loop"));
   }
 }
 
@@ -153,12 +172,12 @@ asio::awaitable<void> HttpServer::accept_loop() {
     const auto id = next_id_.fetch_add(1);
     stats_.accepted.fetch_add(1, std::memory_order_relaxed);
     auto executor = socket.get_executor();
-    asio::co_spawn(executor, serve(std::move(socket), shard, id), asio::detached);
+    asio::co_spawn(executor, serve(std::move(socket), shard, id), log_failure("http_connection"));
   }
 }
 
 asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, std::uint64_t id) {
-  ++open_connections_;
+  OpenConnection counted(open_connections_);
   const auto opened = std::chrono::steady_clock::now();
   std::string remote;
   {
@@ -178,9 +197,22 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
     boost::system::error_code ec;
     if (draining_) break;
     idle_[shard].insert(&stream);
-    co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
     idle_[shard].erase(&stream);
     const auto started = std::chrono::steady_clock::now();
+    // The route is chosen from the header, so that its own body limit applies to the body.
+    Router::Match route;
+    if (!ec) {
+      const std::string_view target = parser.get().target();
+      route = router_.match(parser.get().method_string(), target.substr(0, target.find('?')),
+                            beast::websocket::is_upgrade(parser.get()));
+      if (route.route && route.route->options.max_body_bytes) {
+        parser.body_limit(route.route->options.max_body_bytes);
+      }
+      if (!parser.is_done()) {
+        co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+      }
+    }
     if (ec) {
       if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
           ec == asio::error::connection_reset || ec == asio::error::eof ||
@@ -204,18 +236,22 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
     stream.expires_never();  // handling may take as long as it takes; writing gets a deadline
     auto& req = parser.get();
     HttpRequest request = to_request(req, remote, id, shard);
+    request.params = std::move(route.params);
 
     if (beast::websocket::is_upgrade(req)) {
       // RFC 6455 §4.2.1: version 13 and a well-formed key, or no upgrade.
       const auto key = req[http::field::sec_websocket_key];
       std::optional<HttpResponse> reject;
-      if (req[http::field::sec_websocket_version] != "13") {
+      if (!route.route) {
+        reject = error_response(404, "not_found", "no such route");
+      } else if (req[http::field::sec_websocket_version] != "13") {
         reject = error_response(426, "bad_request", "Sec-WebSocket-Version must be 13");
         reject->headers.emplace_back("Sec-WebSocket-Version", "13");
       } else if (!valid_websocket_key(key)) {
         reject = error_response(400, "bad_request", "missing or malformed Sec-WebSocket-Key");
       }
-      WsUpgrade upgrade = reject ? WsUpgrade{std::move(reject), nullptr} : ws_(request);
+      WsUpgrade upgrade =
+          reject ? WsUpgrade{std::move(reject), nullptr} : route.route->upgrade(request);
       if (!upgrade.reject) {
         log::info("event=http conn={} method=GET path={} status=101", id, request.path);
         std::string handshake =
@@ -224,10 +260,11 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
             websocket_accept_key(key) + "\r\n\r\n";
         // Bytes the client sent right behind its request belong to the WebSocket.
         const auto rest = buffer.cdata();
+        counted.release();  // the WsConnection owns the socket, and its count, from here
         start_websocket(stream.release_socket(), std::move(upgrade.listener), std::move(handshake),
                         {static_cast<const char*>(rest.data()), rest.size()}, shard, id,
                         std::move(remote), opened);
-        co_return;  // the WsConnection owns the socket (and its count) from here
+        co_return;
       }
       auto res = to_beast(std::move(*upgrade.reject), req.version(), false);
       log::info("event=http conn={} method={} path={} status={}", id, request.method,
@@ -236,7 +273,27 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
       break;
     }
 
-    HttpResponse response = co_await http_(request);
+    HttpResponse response;
+    if (!request.path.starts_with('/')) {
+      response = error_response(400, "bad_request", "request target must be an absolute path");
+    } else if (!route.route) {
+      response = route.allowed.empty()
+                     ? error_response(404, "not_found", "no such route")
+                     : error_response(405, "bad_request", "method not allowed; use " + route.allowed);
+      if (!route.allowed.empty()) response.headers.emplace_back("Allow", route.allowed);
+    } else {
+      // A throw is a bug, but it must cost one request, not the connection and its count.
+      std::exception_ptr failure;
+      try {
+        response = co_await route.route->handler(request);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      if (failure) {
+        note_unexpected_exception("http_handler", failure);
+        response = error_response(500, "internal", "internal error");
+      }
+    }
     const bool keep_alive = req.keep_alive() && !draining_;
     auto res = to_beast(std::move(response), req.version(), keep_alive);
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -256,7 +313,6 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
                          .count();
   log::info("event=conn_close conn={} remote={} requests={} websocket=false ms={}", id, remote,
             requests, lived);
-  --open_connections_;
 }
 
 void HttpServer::start_websocket(tcp::socket socket, std::shared_ptr<WsListener> listener,

@@ -1,8 +1,10 @@
 #pragma once
 // HttpServer: accepts TCP connections on one listening socket, pins each to a shard, and serves
-// HTTP/1.1 on it (keep-alive, limits from ConnectionLimits). Requests go to the HttpHandler; an
-// upgrade to WebSocket goes to the WsUpgradeHandler, which accepts it with a WsListener or
-// rejects it with a response.
+// HTTP/1.1 on it (keep-alive, limits from ConnectionLimits). Each request goes to the route the
+// Router picks from its method and path, read with that route's body limit; an upgrade to
+// WebSocket goes to the route's WsUpgradeHandler, which accepts it with a WsListener or rejects
+// it with a response. A handler that throws answers 500 (code "internal"), is logged and counted
+// (core/failures.hpp), and the connection keeps serving.
 //
 // Threads: the acceptor runs on shard 0; each connection on its own shard; handlers are called
 // on the connection's shard.
@@ -21,22 +23,16 @@
 #include <vector>
 
 #include "net/http_types.hpp"
+#include "net/router.hpp"
 #include "net/shards.hpp"
 #include "net/ws_connection.hpp"
 
 namespace parley::net {
 
-using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest&)>;
-
-struct WsUpgrade {
-  std::optional<HttpResponse> reject;    // set: answer this instead of upgrading
-  std::shared_ptr<WsListener> listener;  // otherwise: the listener for the new connection
-};
-using WsUpgradeHandler = std::function<WsUpgrade(const HttpRequest&)>;
-
 class HttpServer {
  public:
-  HttpServer(ShardPool& shards, ConnectionLimits limits, HttpHandler http, WsUpgradeHandler ws);
+  // `router` must outlive the server.
+  HttpServer(ShardPool& shards, ConnectionLimits limits, const Router& router);
   ~HttpServer();
 
   // Binds and listens (port 0: any free port). Throws std::system_error when it cannot bind.
@@ -70,8 +66,7 @@ class HttpServer {
 
   ShardPool& shards_;
   const ConnectionLimits limits_;
-  HttpHandler http_;
-  WsUpgradeHandler ws_;
+  const Router& router_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<std::uint64_t> next_id_{1};
   std::atomic<std::uint64_t> open_connections_{0};

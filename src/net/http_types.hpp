@@ -12,6 +12,7 @@ namespace parley::net {
 struct HttpRequest {
   std::string method;  // "GET", "POST", …
   std::string path;    // without the query string
+  std::vector<std::string> params;  // what the route's "{}" segments captured (net/router.hpp)
   std::string query;   // raw, without '?'
   std::string body;
   std::string authorization;

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <exception>
 
+#include "core/failures.hpp"
 #include "core/logging.hpp"
 
 namespace parley::net {
@@ -116,12 +117,7 @@ bool WsConnection::dispatch(std::span<char>& input) {
                          [self = shared_from_this()](std::exception_ptr e) {
                            self->reading_paused_ = false;
                            if (e) {
-                             try {
-                               std::rethrow_exception(e);
-                             } catch (const std::exception& ex) {
-                               log::error("event=ws_handler_failed conn={} error=\"{}\"", self->id_,
-                                          ex.what());
-                             }
+                             note_unexpected_exception("ws_handler", e);
                              self->fail(close_code::internal_error, "internal error");
                            }
                            if (self->finished_) return self->listener_->on_close();
@@ -266,9 +262,9 @@ void WsConnection::fail(std::uint16_t code, std::string_view reason) {
   close(code, reason);
 }
 
-void WsConnection::post(std::function<void(WsConnection&)> fn) {
+void WsConnection::post(std::function<void()> fn) {
   mailbox_.post([self = shared_from_this(), fn = std::move(fn)] {
-    if (!self->finished_) fn(*self);
+    if (!self->finished_) fn();
   });
 }
 

@@ -11,7 +11,8 @@
 // Outbound frames wait in a queue bounded in bytes (ConnectionLimits::max_outbound_bytes). A
 // frame that would take a non-empty queue past the bound means the peer reads too slowly: the
 // connection is closed with close code 4008 ("slow consumer: resync"), never allowed to grow the
-// heap (DESIGN.md §2.6). A single frame larger than the bound still goes out on an empty queue.
+// heap (invariant 6, docs/architecture.md). A single frame larger than the bound still goes out
+// on an empty queue.
 // Frames are shared and immutable, header included: one serialization serves every recipient.
 //
 // Keep-alive: check_idle(), called by the server's per-shard sweep, pings a connection silent
@@ -83,7 +84,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   void abort(std::string_view why) { finish(why); }
   // Runs fn on this connection's shard (from any thread), through the shard's mailbox; fn is
   // dropped if the connection is gone by then.
-  void post(std::function<void(WsConnection&)> fn);
+  void post(std::function<void()> fn);
   // Keep-alive, from the shard's sweep: ping after idle/2 of silence, drop after idle.
   void check_idle(std::chrono::steady_clock::time_point now);
 

@@ -31,7 +31,8 @@ ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, Presence& pres
       options_(options),
       members_(store, options.membership_cache_entries),
       directory_(options.membership_cache_entries) {
-  log_.set_on_sequenced([this](const Message& m) { publish_sequenced(m); });
+  log_.subscribe("fan-out", MessageLog::Blocking::forbidden,
+                 [this](const Message& m) { publish_sequenced(m); });
 }
 
 // ---- accounts ----------------------------------------------------------------------------------
@@ -602,7 +603,7 @@ void ChatService::append(NewMessage message, MessageLog::Done done) {
 
 void ChatService::publish_sequenced(const Message& m) {
   // The log's sequencing thread, in seq order: publishing here keeps each conversation's events
-  // in order for every recipient (DESIGN.md §2.4).
+  // in order for every recipient (invariant 4, docs/architecture.md).
   if (auto list = members_.get(m.conv)) publish(m.conv, MessageEvent{m}, **list);
 }
 

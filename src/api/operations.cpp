@@ -1,0 +1,475 @@
+#include "api/operations.hpp"
+
+#include <array>
+
+#include "api/client_session.hpp"
+#include "api/codec.hpp"
+#include "net/offload.hpp"
+
+namespace parley::api {
+
+namespace asio = boost::asio;
+using namespace chat;
+
+namespace {
+
+// ---- how operations answer
+
+// Runs a blocking service call on the pool and renders its value. `call` and `render` hold copies
+// of what they need (the request's fields are gone once run() returns).
+template <class Call, class Render>
+asio::awaitable<OpResult> blocking(ApiContext& ctx, Call call, Render render) {
+  auto result = co_await net::offload(ctx.blocking, std::move(call));
+  if (!result) co_return result.error();
+  co_return render(*result);
+}
+
+json::object ok_json() { return json::object{{"ok", true}}; }
+
+json::object cursors_json(const ConvId& conv, const Cursors& c) {
+  return json::object{
+      {"conv", conv}, {"delivered_seq", c.delivered_seq}, {"read_seq", c.read_seq}};
+}
+
+json::object group_json(const GroupInfo& info) {
+  auto o = conversation_json(info.group);
+  json::array members;
+  for (const auto& m : info.members) members.push_back(member_json(m));
+  o["members"] = std::move(members);
+  return o;
+}
+
+json::object login_json(const LoginResult& r) {
+  return json::object{{"token", r.access_token},
+                      {"refresh_token", r.refresh_token},
+                      {"expires_in", r.expires_in},
+                      {"user", user_json(r.user)}};
+}
+
+// ---- parsing: the fields of each request, checked
+
+Result<HistoryRequest> history_fields(const json::object& args) {
+  HistoryRequest h;
+  for (auto [name, field] : {std::pair{"before", &h.before}, std::pair{"after", &h.after},
+                             std::pair{"limit", &h.limit}}) {
+    auto v = opt_int(args, name);
+    if (!v) return v.error();
+    *field = *v;
+  }
+  return h;
+}
+
+// {conv | to, client_msg_id, body, reply_to?}
+Result<SendRequest> send_fields(const json::object& args) {
+  SendRequest s;
+  auto conv = opt_string(args, "conv");
+  if (!conv) return conv.error();
+  auto to = opt_string(args, "to");
+  if (!to) return to.error();
+  auto client_msg_id = opt_string(args, "client_msg_id");
+  if (!client_msg_id) return client_msg_id.error();
+  auto body = opt_string(args, "body");
+  if (!body) return body.error();
+  auto reply_to = opt_int(args, "reply_to");
+  if (!reply_to) return reply_to.error();
+  s.conv = std::move(*conv);
+  s.to = std::move(*to);
+  s.client_msg_id = client_msg_id->value_or("");
+  s.body = body->value_or("");
+  s.reply_to = *reply_to;
+  return s;
+}
+
+// A list of usernames, absent or null meaning none.
+Result<std::vector<std::string>> usernames(const json::object& args, std::string_view key) {
+  std::vector<std::string> out;
+  const auto* list = args.if_contains(key);
+  if (!list || list->is_null()) return out;
+  if (!list->is_array()) return make_error(Errc::bad_request, std::string(key) + " must be an array");
+  for (const auto& m : list->get_array()) {
+    if (!m.is_string()) return make_error(Errc::bad_request, std::string(key) + " must be usernames");
+    out.emplace_back(m.get_string());
+  }
+  return out;
+}
+
+// ---- accounts (REST only)
+
+OpReply register_user(OpCall& call) {
+  auto username = req_string(call.args, "username");
+  if (!username) return username.error();
+  auto password = req_string(call.args, "password");
+  if (!password) return password.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, u = std::move(*username), p = std::move(*password)] {
+        return ctx.service.register_user(u, p);
+      },
+      [](const User& user) { return json::object{{"user", user_json(user)}}; });
+}
+
+OpReply login(OpCall& call) {
+  auto username = req_string(call.args, "username");
+  if (!username) return username.error();
+  auto password = req_string(call.args, "password");
+  if (!password) return password.error();
+  auto device = opt_string(call.args, "device");
+  if (!device) return device.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, u = std::move(*username), p = std::move(*password),
+       d = device->value_or(std::string(call.default_device))] {
+        return ctx.service.login(u, p, d);
+      },
+      login_json);
+}
+
+OpReply refresh(OpCall& call) {
+  auto token = req_string(call.args, "refresh_token");
+  if (!token) return token.error();
+  return blocking(
+      call.ctx, [&ctx = call.ctx, t = std::move(*token)] { return ctx.service.refresh(t); },
+      login_json);
+}
+
+OpReply logout(OpCall& call) {
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller]() -> Result<bool> {
+        if (auto s = ctx.service.logout(caller); !s) return s.error();
+        return true;
+      },
+      [](bool) { return ok_json(); });
+}
+
+OpReply me(OpCall& call) {
+  return blocking(
+      call.ctx, [&ctx = call.ctx, caller = *call.caller] { return ctx.service.me(caller); },
+      [](const User& user) { return json::object{{"user", user_json(user)}}; });
+}
+
+// ---- sending
+
+// The ack of a durable send: {"msg": …}.
+json::object ack_json(const Appended& appended, json::storage_ptr storage = {}) {
+  json::object ack(storage);
+  ack["msg"] = message_json(appended.msg, storage);
+  return ack;
+}
+
+// Prepares (from the store when memory cannot), appends and waits until durable.
+asio::awaitable<OpResult> send_and_wait(ApiContext& ctx, Caller caller, SendRequest request,
+                                        bool group_only) {
+  auto prepared = co_await prepare_send(ctx, caller, std::move(request), group_only);
+  if (!prepared) co_return prepared.error();
+  auto appended = co_await net::await_callback<Result<Appended>>(
+      [&](auto done) { ctx.service.append(std::move(*prepared), std::move(done)); });
+  if (!appended) co_return appended.error();
+  co_return ack_json(*appended);
+}
+
+OpReply send_message(OpCall& call, bool group_only) {
+  ClientSession* session = call.session;
+  if (session && !session->has_inflight_slot()) {
+    return make_error(Errc::rate_limited, "too many unacknowledged sends; wait for acks");
+  }
+  auto request = send_fields(call.args);
+  if (!request) return request.error();
+  // A session pipelines: the message is prepared now, from memory (the common case), so one
+  // session's messages enter the log in the order they were sent, and the ack comes when it is
+  // durable while the session reads on. Anything else waits for durability.
+  if (session && !group_only) {
+    if (auto fast = call.ctx.service.try_prepare_send(*call.caller, *request)) {
+      if (!*fast) return fast->error();
+      call.ctx.service.append(std::move(**fast),
+                              [later = session->answer_later(*call.id)](Result<Appended> r) mutable {
+                                std::move(later).answer([r = std::move(r)](json::storage_ptr s) {
+                                  return r ? OpResult(ack_json(*r, std::move(s)))
+                                           : OpResult(r.error());
+                                });
+                              });
+      return Later{};
+    }
+  }
+  return send_and_wait(call.ctx, *call.caller, std::move(*request), group_only);
+}
+
+OpReply send(OpCall& call) { return send_message(call, false); }
+// The group routes' send: a direct conversation's id is "no such group".
+OpReply group_send(OpCall& call) { return send_message(call, true); }
+
+// ---- reading
+
+// {conv, before?, after?, limit?} — or {conv, changed_after: REV, limit?}: the messages edited or
+// deleted since a rev.
+OpReply history(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto h = history_fields(call.args);
+  if (!h) return h.error();
+  auto changed_after = opt_int(call.args, "changed_after");
+  if (!changed_after) return changed_after.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv, h = *h, after = *changed_after] {
+        return after ? ctx.service.changes(caller, conv, *after, h.limit)
+                     : ctx.service.history(caller, conv, h);
+      },
+      [conv = *conv](const HistoryPage& page) {
+        auto body = page_json(page);
+        body.emplace("conv", conv);
+        return body;
+      });
+}
+
+// REST's /groups/{id}/messages: a direct conversation's id is "no such group".
+OpReply group_history(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto h = history_fields(call.args);
+  if (!h) return h.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv, h = *h] {
+        return ctx.service.group_history(caller, conv, h);
+      },
+      page_json);
+}
+
+// REST's /chat/messages?recipient=U: the direct conversation with a user.
+OpReply direct_history(OpCall& call) {
+  auto peer = req_string(call.args, "to");
+  if (!peer || peer->empty()) return make_error(Errc::bad_request, "recipient is required");
+  auto h = history_fields(call.args);
+  if (!h) return h.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, peer = *peer, h = *h] {
+        return ctx.service.direct_history(caller, peer, h);
+      },
+      page_json);
+}
+
+OpReply sync(OpCall& call) {
+  return blocking(
+      call.ctx, [&ctx = call.ctx, caller = *call.caller] { return ctx.service.sync(caller); },
+      sync_json);
+}
+
+OpReply conversations(OpCall& call) {
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller] { return ctx.service.conversations(caller); },
+      [](const std::vector<ConversationSummary>& list) {
+        json::array out;
+        for (const auto& s : list) out.push_back(summary_json(s));
+        return json::object{{"conversations", std::move(out)}};
+      });
+}
+
+// {user}
+OpReply presence(OpCall& call) {
+  auto user = req_string(call.args, "user");
+  if (!user) return user.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, user = *user] {
+        return ctx.service.presence_of(caller, user);
+      },
+      presence_json);
+}
+
+// ---- receipts, edits, typing
+
+// delivered {conv, seq} / read {conv, seq}
+OpReply move_cursor(OpCall& call, bool read) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto seq = req_int(call.args, "seq");
+  if (!seq) return seq.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv, seq = *seq, read] {
+        return ctx.service.mark(caller, conv, read ? 0 : seq, read ? seq : 0);
+      },
+      [conv = *conv](const Cursors& c) { return cursors_json(conv, c); });
+}
+OpReply delivered(OpCall& call) { return move_cursor(call, false); }
+OpReply read(OpCall& call) { return move_cursor(call, true); }
+
+// edit {conv, seq, body} / delete {conv, seq} → {"msg": …}
+OpReply change(OpCall& call, bool edit) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto seq = req_int(call.args, "seq");
+  if (!seq) return seq.error();
+  std::optional<std::string> body;
+  if (edit) {
+    auto text = req_string(call.args, "body");
+    if (!text) return text.error();
+    body = std::move(*text);
+  }
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv, seq = *seq, body = std::move(body)] {
+        return ctx.service.change_message(caller, conv, seq, body);
+      },
+      [](const Message& m) { return json::object{{"msg", message_json(m)}}; });
+}
+OpReply edit(OpCall& call) { return change(call, true); }
+OpReply remove(OpCall& call) { return change(call, false); }
+
+// typing {conv}: rate-limited per session (TypingLimiter); a throttled one is answered
+// {"sent": false} and goes nowhere.
+OpReply typing(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  if (!call.session) return make_error(Errc::bad_request, "typing needs a live session");
+  const auto now = TypingLimiter::Clock::now();
+  switch (call.session->typing().check(*conv, now)) {
+    case TypingLimiter::Verdict::too_many_conversations:
+      return make_error(Errc::rate_limited, "typing in too many conversations");
+    case TypingLimiter::Verdict::throttled:
+      return json::object{{"sent", false}};
+    case TypingLimiter::Verdict::send:
+      break;
+  }
+  // Counted as sent now, so that requests behind this one are throttled; forgotten on failure.
+  call.session->typing().sent(*conv, now);
+  return [](ApiContext& ctx, Caller caller, ConvId typed_in,
+            std::shared_ptr<ClientSession> session) -> asio::awaitable<OpResult> {
+    auto status =
+        co_await net::offload(ctx.blocking, [&] { return ctx.service.typing(caller, typed_in); });
+    if (!status) {
+      session->typing().forget(typed_in);
+      co_return status.error();
+    }
+    co_return json::object{{"sent", true}};
+  }(call.ctx, *call.caller, *conv, call.session->shared_from_this());
+}
+
+OpReply ping(OpCall&) { return json::object{}; }
+
+// ---- groups (REST only)
+
+OpReply group_create(OpCall& call) {
+  auto name = req_string(call.args, "name");
+  if (!name) return name.error();
+  auto passcode = opt_string(call.args, "passcode");
+  if (!passcode) return passcode.error();
+  auto members = usernames(call.args, "members");
+  if (!members) return members.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, name = *name, members = *members,
+       passcode = passcode->value_or("")]() -> Result<GroupInfo> {
+        auto group = ctx.service.create_group(caller, name, members, passcode);
+        if (!group) return group.error();
+        return ctx.service.group_info(caller, group->id);
+      },
+      group_json);
+}
+
+OpReply group_info(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv] {
+        return ctx.service.group_info(caller, conv);
+      },
+      group_json);
+}
+
+OpReply group_add(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto member = req_string(call.args, "member");
+  if (!member) return member.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv,
+       member = *member]() -> Result<GroupInfo> {
+        if (auto s = ctx.service.add_member(caller, conv, member); !s) return s.error();
+        return ctx.service.group_info(caller, conv);
+      },
+      group_json);
+}
+
+OpReply group_remove(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto member = req_string(call.args, "member");
+  if (!member) return member.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv, member = *member]() -> Result<bool> {
+        if (auto s = ctx.service.remove_member(caller, conv, member); !s) return s.error();
+        return true;
+      },
+      [conv = *conv, member = *member](bool) {
+        return json::object{{"conv", conv}, {"removed", member}};
+      });
+}
+
+OpReply group_join(OpCall& call) {
+  auto conv = req_string(call.args, "conv");
+  if (!conv) return conv.error();
+  auto passcode = opt_string(call.args, "passcode");
+  if (!passcode) return passcode.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv,
+       passcode = passcode->value_or("")]() -> Result<GroupInfo> {
+        if (auto joined = ctx.service.join_group(caller, conv, passcode); !joined) {
+          return joined.error();
+        }
+        return ctx.service.group_info(caller, conv);
+      },
+      group_json);
+}
+
+// ---- the table
+
+constexpr bool kRestOnly = false;
+
+constexpr std::array kOperations{
+    // name, needs_caller, on_sockets, rest_status, after_subscribed, run
+    Operation{"send", true, true, 200, false, send},
+    Operation{"history", true, true, 200, false, history},
+    Operation{"sync", true, true, 200, true, sync},
+    Operation{"delivered", true, true, 200, false, delivered},
+    Operation{"read", true, true, 200, false, read},
+    Operation{"typing", true, true, 200, false, typing},
+    Operation{"edit", true, true, 200, false, edit},
+    Operation{"delete", true, true, 200, false, remove},
+    Operation{"presence", true, true, 200, false, presence},
+    Operation{"ping", true, true, 200, false, ping},
+    Operation{"register", false, kRestOnly, 201, false, register_user},
+    Operation{"login", false, kRestOnly, 200, false, login},
+    Operation{"refresh", false, kRestOnly, 200, false, refresh},
+    Operation{"logout", true, kRestOnly, 200, false, logout},
+    Operation{"me", true, kRestOnly, 200, false, me},
+    Operation{"conversations", true, kRestOnly, 200, false, conversations},
+    Operation{"direct_history", true, kRestOnly, 200, false, direct_history},
+    Operation{"group_create", true, kRestOnly, 201, false, group_create},
+    Operation{"group_info", true, kRestOnly, 200, false, group_info},
+    Operation{"group_add_member", true, kRestOnly, 200, false, group_add},
+    Operation{"group_remove_member", true, kRestOnly, 200, false, group_remove},
+    Operation{"group_join", true, kRestOnly, 200, false, group_join},
+    Operation{"group_send", true, kRestOnly, 200, false, group_send},
+    Operation{"group_history", true, kRestOnly, 200, false, group_history},
+};
+
+}  // namespace
+
+std::span<const Operation> operations() { return kOperations; }
+
+const Operation* find_operation(std::string_view name) {
+  for (const auto& op : kOperations) {
+    if (op.name == name) return &op;
+  }
+  return nullptr;
+}
+
+}  // namespace parley::api
