@@ -73,6 +73,19 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
   return r;
 }
 
+// The head of a streamed response: chunked, and the connection's last (a stream ends only when
+// the connection does).
+std::string stream_head(const StreamStart& start) {
+  std::string head = "HTTP/1.1 " + std::to_string(start.status) + " " +
+                     std::string(http::obsolete_reason(static_cast<http::status>(start.status))) +
+                     "\r\nServer: parley\r\nContent-Type: " + start.content_type +
+                     "\r\nCache-Control: no-store\r\nTransfer-Encoding: chunked\r\n"
+                     "Connection: close\r\n";
+  for (const auto& [name, value] : start.headers) head += name + ": " + value + "\r\n";
+  head += "\r\n";
+  return head;
+}
+
 // Counts a connection as open for as long as it lives, however its coroutine ends.
 class OpenConnection {
  public:
@@ -97,7 +110,7 @@ HttpServer::HttpServer(ShardPool& shards, ConnectionLimits limits, const Router&
       router_(router),
       acceptor_(shards.context(0)),
       idle_(shards.size()),
-      websockets_(shards.size()) {
+      outbound_(shards.size()) {
   for (std::size_t shard = 0; shard < shards.size(); ++shard) {
     scratch_.push_back(std::make_unique<ShardScratch>());
     keepalive_timers_.push_back(std::make_unique<asio::steady_timer>(shards.context(shard)));
@@ -134,7 +147,7 @@ void HttpServer::shut_down() {
     asio::post(shards_.context(shard), [this, shard] {
       keepalive_timers_[shard]->cancel();  // the shard may finish once its connections do
       for (auto* stream : idle_[shard]) stream->cancel();
-      for (auto* ws : websockets_[shard]) ws->close(close_code::going_away, "server shutting down");
+      for (auto* conn : outbound_[shard]) conn->shut_down();
     });
   }
 }
@@ -145,8 +158,8 @@ void HttpServer::close_remaining() {
     asio::post(shards_.context(shard), [this, shard, &done] {
       for (auto* stream : idle_[shard]) stream->socket().close();
       // A snapshot: abort() leaves the set.
-      const std::vector<WsConnection*> open(websockets_[shard].begin(), websockets_[shard].end());
-      for (auto* ws : open) ws->abort("server stopped");
+      const std::vector<OutboundConnection*> open(outbound_[shard].begin(), outbound_[shard].end());
+      for (auto* conn : open) conn->abort("server stopped");
       done.count_down();
     });
   }
@@ -281,6 +294,23 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
                      ? error_response(404, "not_found", "no such route")
                      : error_response(405, "bad_request", "method not allowed; use " + route.allowed);
       if (!route.allowed.empty()) response.headers.emplace_back("Allow", route.allowed);
+    } else if (route.route->stream) {
+      std::optional<StreamStart> start;
+      try {
+        start = route.route->stream(request);
+      } catch (...) {
+        note_unexpected_exception("http_stream", std::current_exception());
+      }
+      if (start && !start->reject) {
+        log::info("event=http conn={} method={} path={} status={} stream=true", id,
+                  request.method, request.path, start->status);
+        stats_.http_requests[std::min(5, start->status / 100)].fetch_add(1, std::memory_order_relaxed);
+        counted.release();  // the HttpStream owns the socket, and its count, from here
+        start_stream(stream.release_socket(), std::move(start->listener), stream_head(*start),
+                     shard, id, std::move(remote), opened);
+        co_return;
+      }
+      response = start ? std::move(*start->reject) : error_response(500, "internal", "internal error");
     } else {
       // A throw is a bug, but it must cost one request, not the connection and its count.
       std::exception_ptr failure;
@@ -315,25 +345,40 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
             requests, lived);
 }
 
+std::function<void(OutboundConnection&)> HttpServer::track(
+    std::chrono::steady_clock::time_point opened, bool websocket) {
+  return [this, opened, websocket](OutboundConnection& c) {
+    outbound_[c.shard()].erase(&c);
+    const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - opened)
+                           .count();
+    log::info("event=conn_close conn={} remote={} requests=1 {}=true ms={}", c.id(), c.remote(),
+              websocket ? "websocket" : "stream", lived);
+    --open_connections_;
+  };
+}
+
 void HttpServer::start_websocket(tcp::socket socket, std::shared_ptr<WsListener> listener,
                                  std::string handshake, std::string_view early, std::size_t shard,
                                  std::uint64_t id, std::string remote,
                                  std::chrono::steady_clock::time_point opened) {
-  auto conn = std::make_shared<WsConnection>(
-      std::move(socket), std::move(listener), limits_, stats_, *scratch_[shard],
-      shards_.mailbox(shard), id, shard,
-      std::move(remote), [this, opened](WsConnection& c) {
-        websockets_[c.shard()].erase(&c);
-        const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now() - opened)
-                               .count();
-        log::info("event=conn_close conn={} remote={} requests=1 websocket=true ms={}", c.id(),
-                  c.remote(), lived);
-        --open_connections_;
-      });
-  websockets_[shard].insert(conn.get());
+  auto conn = std::make_shared<WsConnection>(std::move(socket), std::move(listener), limits_,
+                                             stats_, *scratch_[shard], shards_.mailbox(shard), id,
+                                             shard, std::move(remote), track(opened, true));
+  outbound_[shard].insert(conn.get());
   conn->start(std::move(handshake), early);
-  if (draining_) conn->close(close_code::going_away, "server shutting down");
+  if (draining_) conn->shut_down();
+}
+
+void HttpServer::start_stream(tcp::socket socket, std::shared_ptr<HttpStreamListener> listener,
+                              std::string head, std::size_t shard, std::uint64_t id,
+                              std::string remote, std::chrono::steady_clock::time_point opened) {
+  auto conn = std::make_shared<HttpStream>(std::move(socket), std::move(listener), limits_, stats_,
+                                           shards_.mailbox(shard), id, shard, std::move(remote),
+                                           track(opened, false));
+  outbound_[shard].insert(conn.get());
+  conn->start(std::move(head));
+  if (draining_) conn->shut_down();
 }
 
 asio::awaitable<void> HttpServer::keepalive_loop(std::size_t shard) {
@@ -346,9 +391,9 @@ asio::awaitable<void> HttpServer::keepalive_loop(std::size_t shard) {
     co_await timer.async_wait(redirect_error(use_awaitable, ec));
     if (ec || draining_) break;
     // A snapshot: check_idle may close a connection, which leaves the set.
-    std::vector<WsConnection*> open(websockets_[shard].begin(), websockets_[shard].end());
+    std::vector<OutboundConnection*> open(outbound_[shard].begin(), outbound_[shard].end());
     const auto now = std::chrono::steady_clock::now();
-    for (auto* ws : open) ws->check_idle(now);
+    for (auto* conn : open) conn->check_idle(now);
   }
 }
 

@@ -3,7 +3,8 @@
 // HTTP/1.1 on it (keep-alive, limits from ConnectionLimits). Each request goes to the route the
 // Router picks from its method and path, read with that route's body limit; an upgrade to
 // WebSocket goes to the route's WsUpgradeHandler, which accepts it with a WsListener or rejects
-// it with a response. A handler that throws answers 500 (code "internal"), is logged and counted
+// it with a response; a streamed route (Router::stream) writes its head and hands the socket to
+// an HttpStream. A handler that throws answers 500 (code "internal"), is logged and counted
 // (core/failures.hpp), and the connection keeps serving.
 //
 // Threads: the acceptor runs on shard 0; each connection on its own shard; handlers are called
@@ -22,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "net/http_stream.hpp"
 #include "net/http_types.hpp"
 #include "net/router.hpp"
 #include "net/shards.hpp"
@@ -61,6 +63,13 @@ class HttpServer {
                        std::string handshake, std::string_view early, std::size_t shard,
                        std::uint64_t id, std::string remote,
                        std::chrono::steady_clock::time_point opened);
+  // Hands a begun streamed response to an HttpStream, which lives on without any coroutine.
+  void start_stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<HttpStreamListener> listener,
+                    std::string head, std::size_t shard, std::uint64_t id, std::string remote,
+                    std::chrono::steady_clock::time_point opened);
+  // The server's record of a WebSocket or stream: counted open until on_finished.
+  std::function<void(OutboundConnection&)> track(std::chrono::steady_clock::time_point opened,
+                                                 bool websocket);
   // Per shard, every idle_timeout/4: WebSocket keep-alive (WsConnection::check_idle).
   boost::asio::awaitable<void> keepalive_loop(std::size_t shard);
 
@@ -74,8 +83,8 @@ class HttpServer {
   ConnectionStats stats_;
   // Per shard, the HTTP connections now waiting for their next request (touched on that shard).
   std::vector<std::unordered_set<boost::beast::tcp_stream*>> idle_;
-  // Per shard, the open WebSockets (touched on that shard).
-  std::vector<std::unordered_set<WsConnection*>> websockets_;
+  // Per shard, the open WebSockets and streamed responses (touched on that shard).
+  std::vector<std::unordered_set<OutboundConnection*>> outbound_;
   // Per shard, the read buffer its WebSockets share, and the keep-alive timer.
   std::vector<std::unique_ptr<ShardScratch>> scratch_;
   std::vector<std::unique_ptr<boost::asio::steady_timer>> keepalive_timers_;

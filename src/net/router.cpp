@@ -41,11 +41,16 @@ bool matches(const std::vector<std::string>& pattern, const std::vector<std::str
 
 void Router::add(std::string method, std::string pattern, HttpHandler handler,
                  RouteOptions options) {
-  routes_.push_back(Route{std::move(method), segments_of(pattern), std::move(handler), {}, options});
+  routes_.push_back(
+      Route{std::move(method), segments_of(pattern), std::move(handler), {}, {}, options});
 }
 
 void Router::websocket(std::string pattern, WsUpgradeHandler handler) {
-  routes_.push_back(Route{{}, segments_of(pattern), {}, std::move(handler), {}});
+  routes_.push_back(Route{{}, segments_of(pattern), {}, std::move(handler), {}, {}});
+}
+
+void Router::stream(std::string pattern, StreamHandler handler, RouteOptions options) {
+  routes_.push_back(Route{"GET", segments_of(pattern), {}, {}, std::move(handler), options});
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path, bool websocket) const {

@@ -6,6 +6,7 @@
 //   router.add("GET", "/conversations/{}/messages", handler);
 //   router.add("POST", "/files", upload, {.max_body_bytes = 100 << 20});
 //   router.websocket("/ws", accept);
+//   router.stream("/events", open_sse);  // a response written many times (net/http_stream.hpp)
 //
 // A pattern's "{}" matches one non-empty path segment and captures it (HttpRequest::params, in
 // order). Routes are tried in the order they were added.
@@ -25,6 +26,7 @@
 namespace parley::net {
 
 class WsListener;
+class HttpStreamListener;
 
 using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest&)>;
 
@@ -33,6 +35,17 @@ struct WsUpgrade {
   std::shared_ptr<WsListener> listener;  // otherwise: the listener for the new connection
 };
 using WsUpgradeHandler = std::function<WsUpgrade(const HttpRequest&)>;
+
+// A streamed response: either refused with a whole response, or begun with `status`,
+// `content_type` and `headers`, and then written by `listener`'s HttpStream.
+struct StreamStart {
+  std::optional<HttpResponse> reject;
+  std::shared_ptr<HttpStreamListener> listener;
+  int status = 200;
+  std::string content_type;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+using StreamHandler = std::function<StreamStart(const HttpRequest&)>;
 
 struct RouteOptions {
   // The largest request body this route reads; 0 for the server's (--max-payload-bytes).
@@ -44,12 +57,15 @@ class Router {
   void add(std::string method, std::string pattern, HttpHandler handler, RouteOptions options = {});
   // A WebSocket endpoint: a GET with an RFC 6455 upgrade.
   void websocket(std::string pattern, WsUpgradeHandler handler);
+  // A GET whose response is streamed.
+  void stream(std::string pattern, StreamHandler handler, RouteOptions options = {});
 
   struct Route {
     std::string method;  // empty for a WebSocket endpoint
     std::vector<std::string> segments;
     HttpHandler handler;
     WsUpgradeHandler upgrade;
+    StreamHandler stream;
     RouteOptions options;
   };
   struct Match {

@@ -8,18 +8,16 @@
 // shard's scratch buffer and parsed there; only an incomplete frame is kept per connection. All
 // frames queued during one turn of the shard's loop go out in one writev (coalesced writes).
 //
-// Outbound frames wait in a queue bounded in bytes (ConnectionLimits::max_outbound_bytes). A
-// frame that would take a non-empty queue past the bound means the peer reads too slowly: the
-// connection is closed with close code 4008 ("slow consumer: resync"), never allowed to grow the
-// heap (invariant 6, docs/architecture.md). A single frame larger than the bound still goes out
-// on an empty queue.
-// Frames are shared and immutable, header included: one serialization serves every recipient.
+// Outbound frames wait in the bounded queue of OutboundConnection (net/outbound.hpp), shared with
+// streamed HTTP responses: a frame refused by its slow-consumer rule closes the connection with
+// close code 4008 ("slow consumer: resync"). Frames are shared and immutable, header included:
+// one serialization serves every recipient.
 //
 // Keep-alive: check_idle(), called by the server's per-shard sweep, pings a connection silent
 // for half the idle timeout and drops one silent for all of it.
 //
 // Threads: everything runs on the connection's shard; send()/close() only from that shard
-// (others use post()). The WsListener is called on the shard, one message at a time.
+// (others use OutboundConnection::post()). The WsListener is called on the shard, one message at a time.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -34,6 +32,7 @@
 #include <vector>
 
 #include "net/http_types.hpp"
+#include "net/outbound.hpp"
 #include "net/shards.hpp"
 #include "net/ws_frame.hpp"
 
@@ -60,7 +59,7 @@ struct ShardScratch {
   std::vector<char> read_buffer = std::vector<char>(64 * 1024);
 };
 
-class WsConnection : public std::enable_shared_from_this<WsConnection> {
+class WsConnection final : public OutboundConnection {
  public:
   // `handshake` is the 101 response, written first; `early` holds bytes the client sent after
   // its upgrade request (already read by the HTTP parser). `on_finished` runs once, on the
@@ -68,7 +67,7 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   WsConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<WsListener> listener,
                const ConnectionLimits& limits, ConnectionStats& stats, ShardScratch& scratch,
                Mailbox& mailbox, std::uint64_t id, std::size_t shard, std::string remote,
-               std::function<void(WsConnection&)> on_finished);
+               std::function<void(OutboundConnection&)> on_finished);
 
   // Writes the handshake response, tells the listener, and starts reading.
   void start(std::string handshake, std::string_view early);
@@ -79,68 +78,42 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
   bool send_text(std::string_view text) { return send(text_frame(text)); }
   // Closes after the frames already queued are written.
   void close(std::uint16_t code, std::string_view reason);
-  // Closes the socket now, without a close frame (the peer did not finish the closing handshake
-  // in time, or the server is stopping).
-  void abort(std::string_view why) { finish(why); }
-  // Runs fn on this connection's shard (from any thread), through the shard's mailbox; fn is
-  // dropped if the connection is gone by then.
-  void post(std::function<void()> fn);
+  // Close code 1001 after the frames already queued.
+  void shut_down() override { close(close_code::going_away, "server shutting down"); }
   // Keep-alive, from the shard's sweep: ping after idle/2 of silence, drop after idle.
-  void check_idle(std::chrono::steady_clock::time_point now);
+  void check_idle(std::chrono::steady_clock::time_point now) override;
 
-  boost::asio::any_io_executor executor() { return socket_.get_executor(); }
-  std::uint64_t id() const { return id_; }
-  std::size_t shard() const { return shard_; }
-  const std::string& remote() const { return remote_; }
   bool closing() const { return closing_; }
-  std::size_t queued_bytes() const { return queued_bytes_; }
 
  private:
+  std::shared_ptr<WsConnection> self() {
+    return std::static_pointer_cast<WsConnection>(shared_from_this());
+  }
   void read_available();
   void wait_readable();
   // Handles what the reader finds in `input`; false when reading must pause (a listener
   // coroutine runs, or the connection is done reading).
   bool dispatch(std::span<char>& input);
-  void queue(Frame frame);
-  void schedule_flush();
-  void flush();
   void fail(std::uint16_t code, std::string_view reason);
-  void finish(std::string_view why);
   void abort_after(std::chrono::seconds grace);
+  void on_drained() override;
+  void on_finish(std::string_view why) override;
 
-  boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<WsListener> listener_;
-  const ConnectionLimits& limits_;
-  ConnectionStats& stats_;
   ShardScratch& scratch_;
-  Mailbox& mailbox_;
-  const std::uint64_t id_;
-  const std::size_t shard_;
-  const std::string remote_;
-  std::function<void(WsConnection&)> on_finished_;
   FrameReader reader_;
   // Received bytes not yet parsed: an incomplete frame, or what arrived behind a message whose
   // handling suspended. Empty (no allocation) on an idle connection.
   std::string pending_;
   std::chrono::steady_clock::time_point last_heard_;
 
-  // Frames not yet written: [queue_head_, end); the head one from byte head_offset_. A vector,
-  // not a deque: an empty one allocates nothing.
-  std::vector<Frame> queue_;
-  std::size_t queue_head_ = 0;
-  std::size_t head_offset_ = 0;
-  std::size_t queued_bytes_ = 0;
-
   bool reading_paused_ = false;   // a listener coroutine runs; the next message waits
   bool read_closed_ = false;      // nothing more is read (peer closed, or a protocol failure)
-  bool flush_scheduled_ = false;  // a flush is posted for the end of this turn
-  bool write_waiting_ = false;    // the socket is full; waiting until it is writable
   bool closing_ = false;          // our close frame is queued: no more frames accepted
   bool close_sent_ = false;       // our close frame is on the wire
   bool peer_closed_ = false;      // the peer's close frame arrived
   bool peer_closed_first_ = false;  // ... before we sent ours (for the log)
   bool ping_sent_ = false;        // a keep-alive ping is unanswered
-  bool finished_ = false;         // the socket is closed
   std::uint16_t close_code_ = 0;  // what we sent, or else what the peer sent
 };
 
