@@ -117,6 +117,11 @@ class ClientSession : public EventSink, public std::enable_shared_from_this<Clie
   // For logs: "ws conn=12".
   virtual std::string describe() const = 0;
 
+  // Suspends until every event for the caller reaches this session, for at most kSubscribeWait
+  // (a Redis that never answers must not hold the session: the cluster bus tells sessions to
+  // resync anyway).
+  boost::asio::awaitable<void> until_subscribed();
+
   ApiContext& ctx_;
 
  private:
@@ -126,9 +131,6 @@ class ClientSession : public EventSink, public std::enable_shared_from_this<Clie
   // Every event for the caller now reaches this session: answers the auth request, and lets
   // operations that must not miss an event run (Operation::after_subscribed).
   void subscribed(const std::optional<json::value>& auth_id);
-  // Suspends until subscribed(), for at most kSubscribeWait (a Redis that never answers must not
-  // hold the session: the cluster bus tells sessions to resync anyway).
-  boost::asio::awaitable<void> until_subscribed();
   // Runs op once subscribed, on a heap copy of its arguments.
   boost::asio::awaitable<void> run_when_subscribed(const Operation& op, json::value id,
                                                    json::object args);

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -39,10 +41,25 @@ class RenderedEvent {
     return net::Frame(event, &event->json_);
   }
   std::string_view json() const { return json_.payload(); }
+  // The event's name in docs/protocol.md ("message", "receipt", …): SSE's `event:` field.
+  std::string_view name() const { return name_; }
+
+  // Where a message or message_updated event stands in its conversation (for the transports
+  // that resume from a cursor, api/stream_cursor.hpp); nullopt for every other event. Known for
+  // relayed events too, read from their JSON once here.
+  struct Position {
+    chat::ConvId conv;
+    chat::Seq seq = 0;
+    std::int64_t rev = 0;
+    bool updated = false;  // message_updated: rev moved, not seq
+  };
+  const std::optional<Position>& position() const { return position_; }
 
  private:
   chat::EnvelopePtr envelope_;
   net::OutFrame json_;
+  std::string_view name_;  // into json_
+  std::optional<Position> position_;
 };
 using EventPtr = std::shared_ptr<const RenderedEvent>;
 

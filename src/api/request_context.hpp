@@ -31,6 +31,12 @@ struct ApiOptions {
   std::chrono::seconds last_seen_flush{10};  // how often batched last-seen times are written
   // How often this node tells the cluster its users are still online (Presence::heartbeat).
   std::chrono::milliseconds presence_heartbeat{10000};
+  // Event streams (api/event_stream.hpp).
+  std::chrono::milliseconds sse_heartbeat{15000};  // a comment line this often
+  std::chrono::seconds poll_timeout{25};           // a poll's hold without ?timeout=
+  std::chrono::seconds poll_max_timeout{60};
+  std::size_t poll_max_bytes = 256 * 1024;         // events in one poll answer
+  std::size_t stream_replay_max_messages = 1000;   // further behind: resync
   // Test-only fault hook (environment PARLEY_FAULT_THROW_ON_PATH, docs/operations.md): a REST
   // request for exactly this path throws inside its handler, as a bug would.
   std::string fault_throw_on_path;

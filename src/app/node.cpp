@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "api/event_stream.hpp"
 #include "api/housekeeping.hpp"
 #include "api/hub.hpp"
 #include "api/request_context.hpp"
@@ -255,6 +256,9 @@ int run_node(const Config& c) {
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.presence_heartbeat = std::chrono::milliseconds(c.presence_heartbeat_ms);
     ctx.options.typing_interval = std::chrono::milliseconds(c.typing_interval_ms);
+    ctx.options.sse_heartbeat = std::chrono::milliseconds(c.sse_heartbeat_ms);
+    ctx.options.poll_max_bytes = c.poll_max_bytes;
+    ctx.options.stream_replay_max_messages = c.stream_replay_max_messages;
     if (const char* path = std::getenv("PARLEY_FAULT_THROW_ON_PATH")) {
       ctx.options.fault_throw_on_path = path;
       log::warn("event=fault_injection throw_on_path={}", path);
@@ -268,6 +272,7 @@ int run_node(const Config& c) {
     net::Router router;
     api::add_rest_routes(router, ctx);
     api::add_websocket_route(router, ctx);
+    api::add_event_stream_routes(router, ctx);
     net::HttpServer server(shards, limits, router);
     ctx.metrics = [&] {
       const auto& net = server.stats();

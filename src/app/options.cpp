@@ -111,7 +111,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Longest message body (text) accepted")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
   opt("--max-outbound-bytes", c.max_outbound_bytes, "PARLEY_MAX_OUTBOUND_BYTES",
-      "Per-WebSocket write queue bound; past it the client is closed with 4008 and resyncs")
+      "Per-connection write queue bound (WebSocket, SSE); past it a WebSocket is closed with "
+      "4008, an event stream ends, and the client resyncs")
       ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
   opt("--idle-timeout", c.idle_timeout_s, "PARLEY_IDLE_TIMEOUT",
       "Seconds of silence before an HTTP connection closes or a WebSocket is pinged")
@@ -139,6 +140,17 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--typing-interval-ms", c.typing_interval_ms, "PARLEY_TYPING_INTERVAL_MS",
       "At most one typing event per conversation per connection in this interval")
       ->check(CLI::Range(0u, 60000u));
+  opt("--sse-heartbeat-ms", c.sse_heartbeat_ms, "PARLEY_SSE_HEARTBEAT_MS",
+      "A comment line on every server-sent event stream this often, so proxies keep it open")
+      ->check(CLI::Range(100u, 3600000u));
+  opt("--poll-max-bytes", c.poll_max_bytes, "PARLEY_POLL_MAX_BYTES",
+      "Most bytes of events in one long-poll answer; the rest waits for the next poll "
+      "(\"more\": true)")
+      ->check(CLI::Range(4096u, 64u << 20));
+  opt("--stream-replay-max", c.stream_replay_max_messages, "PARLEY_STREAM_REPLAY_MAX",
+      "Most messages an SSE or long-poll reconnect replays from its cursor; further behind, "
+      "the client gets resync and runs sync")
+      ->check(CLI::Range(1u, 1000000u));
   opt("--group-commit-max-batch", c.group_commit_max_batch, "PARLEY_GROUP_COMMIT_MAX_BATCH",
       "Most messages committed in one transaction")
       ->check(CLI::Range(1u, 100000u));

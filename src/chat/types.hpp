@@ -120,6 +120,7 @@ struct ConversationSummary {
   std::string peer;  // direct conversations: the other user's username
   Seq read_seq = 0;
   Seq delivered_seq = 0;
+  Seq joined_seq = 0;       // the conversation's last_seq when this member joined
   std::int64_t unread = 0;  // messages from others after read_seq
   std::optional<Message> last_message;
 };

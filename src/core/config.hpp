@@ -36,6 +36,11 @@ struct Config {
   unsigned presence_heartbeat_ms = 10000;
   unsigned typing_interval_ms = 1000;
 
+  // Event streams (docs/protocol.md, "Server-sent events" and "Long-poll").
+  unsigned sse_heartbeat_ms = 15000;
+  unsigned poll_max_bytes = 256 * 1024;
+  unsigned stream_replay_max_messages = 1000;
+
   unsigned group_commit_max_batch = 1024;
   unsigned group_commit_max_delay_us = 500;
 

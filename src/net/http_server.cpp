@@ -44,6 +44,7 @@ HttpRequest to_request(const BeastRequest& req, const std::string& remote, std::
   r.host = std::string(req[http::field::host]);
   r.content_type = std::string(req[http::field::content_type]);
   r.user_agent = std::string(truncate_utf8(req[http::field::user_agent], 200));
+  r.last_event_id = std::string(req["Last-Event-ID"]);
   r.remote = remote;
   r.conn_id = id;
   r.shard = shard;

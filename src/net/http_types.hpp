@@ -20,6 +20,7 @@ struct HttpRequest {
   std::string host;
   std::string content_type;
   std::string user_agent;
+  std::string last_event_id;  // SSE's reconnect header
   std::string remote;  // peer address
   std::uint64_t conn_id = 0;
   std::size_t shard = 0;

@@ -402,7 +402,7 @@ Status PostgresStore::remove_member(std::string_view conv, UserId user, TimeMs n
 Result<std::vector<ConversationSummary>> PostgresStore::conversations_of(UserId user) {
   auto r = query(
       "conversations_of",
-      "SELECT " PARLEY_PG_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
+      "SELECT " PARLEY_PG_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, mm.joined_seq, "
       " (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id "
       "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id AND x.deleted_at IS NULL), "
       " coalesce((SELECT pu.username FROM members p JOIN users pu ON pu.id = p.user_id "
@@ -421,9 +421,10 @@ Result<std::vector<ConversationSummary>> PostgresStore::conversations_of(UserId 
     s.role = role_from_string(r->text(i, 8)).value_or(Role::member);
     s.read_seq = r->i64(i, 9);
     s.delivered_seq = r->i64(i, 10);
-    s.unread = r->i64(i, 11);
-    s.peer = r->text(i, 12);
-    if (r->i64(i, 13)) s.last_message = read_message(*r, i, 14, s.conversation.id);
+    s.joined_seq = r->i64(i, 11);
+    s.unread = r->i64(i, 12);
+    s.peer = r->text(i, 13);
+    if (r->i64(i, 14)) s.last_message = read_message(*r, i, 15, s.conversation.id);
     out.push_back(std::move(s));
   }
   return out;

@@ -637,7 +637,7 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
   if (auto moved = settle_all(); !moved) return moved.error();
   auto lease = read();
   Query q(*lease,
-          "SELECT " PARLEY_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, "
+          "SELECT " PARLEY_CONVERSATION_COLUMNS ", mm.role, mm.read_seq, mm.delivered_seq, mm.joined_seq, "
           " (SELECT count(*) FROM messages x WHERE x.conversation_id = c.id "
           "   AND x.seq > mm.read_seq AND x.sender_id <> mm.user_id AND x.deleted_at IS NULL), "
           " (SELECT pu.username FROM members p JOIN users pu ON pu.id = p.user_id "
@@ -655,9 +655,10 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
     s.role = role_from_string(q.text(8)).value_or(Role::member);
     s.read_seq = q.i64(9);
     s.delivered_seq = q.i64(10);
-    s.unread = q.i64(11);
-    s.peer = q.text(12);
-    if (q.i64(13)) s.last_message = read_message(q, 14, s.conversation.id);
+    s.joined_seq = q.i64(11);
+    s.unread = q.i64(12);
+    s.peer = q.text(13);
+    if (q.i64(14)) s.last_message = read_message(q, 15, s.conversation.id);
     out.push_back(std::move(s));
   }
   if (q.failed()) return storage_error(*lease, "conversations_of");
