@@ -1,7 +1,7 @@
 #pragma once
 // Router: which handler answers a request, chosen from its method and path before the body is
 // read, so that each route sets its own limits. Modules register their routes at start-up
-// (api/routes.hpp, api::add_*_routes), and the server never names one.
+// (api::add_rest_routes, api::add_event_stream_routes), and the server never names one.
 //
 //   router.add("GET", "/conversations/{}/messages", handler);
 //   router.add("POST", "/files", upload, {.max_body_bytes = 100 << 20});
