@@ -95,6 +95,14 @@ class Server:
     def kill(self):
         return self.stop(signal.SIGKILL)
 
+    def rss_kib(self):
+        """The server's anonymous resident memory: its heap, not the database pages it maps."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+        raise AssertionError("no RssAnon")
+
     def restart(self):
         self.stop()
         return self.start()

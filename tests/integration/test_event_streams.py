@@ -371,14 +371,6 @@ def test_an_open_stream_counts_as_online(server_factory):
     assert presence() is False
 
 
-def server_rss_kib(server):
-    with open(f"/proc/{server.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon")
-
-
 def test_a_stalled_sse_reader_is_cut_off_while_the_others_get_everything(server_factory):
     server = server_factory("--max-outbound-bytes", "262144", "--sqlite-cache-mib", "2")
     tokens = {u: server.register(u)["token"] for u in ("alice", "bob", "carol", "dave")}
@@ -411,7 +403,7 @@ def test_a_stalled_sse_reader_is_cut_off_while_the_others_get_everything(server_
     readers = [threading.Thread(target=read_carol), threading.Thread(target=read_dave)]
     for r in readers:
         r.start()
-    rss_before = server_rss_kib(server)
+    rss_before = server.rss_kib()
 
     def send(i):
         return server.api("POST", f"/groups/{gid}/send", {"message": body, "client_msg_id": f"f{i}"},
@@ -422,7 +414,7 @@ def test_a_stalled_sse_reader_is_cut_off_while_the_others_get_everything(server_
     for r in readers:
         r.join(90)
         assert not r.is_alive()
-    rss_after = server_rss_kib(server)
+    rss_after = server.rss_kib()
 
     assert sorted(seqs) == list(range(1, count + 1))
     assert received["carol"] == list(range(1, count + 1))

@@ -77,15 +77,6 @@ def test_reconnect_sync_delivers_everything_exactly_once_in_order(server):
     assert [m["id"] for m in g2_new] == [bob_state.messages[g2][s]["id"] for s in (1, 2)]
 
 
-def server_rss_kib(server):
-    """The server's anonymous resident memory: its heap, not the database pages it maps."""
-    with open(f"/proc/{server.proc.pid}/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    raise AssertionError("no RssAnon")
-
-
 def test_a_stalled_reader_is_closed_and_the_others_get_everything(server_factory):
     # A small page cache, so that the memory measured below is the connections', not SQLite's.
     server = server_factory("--max-outbound-bytes", "262144", "--sqlite-cache-mib", "2")
@@ -106,7 +97,7 @@ def test_a_stalled_reader_is_closed_and_the_others_get_everything(server_factory
 
     reader = threading.Thread(target=read_all)
     reader.start()
-    rss_before = server_rss_kib(server)
+    rss_before = server.rss_kib()
 
     def send(i):
         return server.api("POST", f"/groups/{gid}/send",
@@ -116,7 +107,7 @@ def test_a_stalled_reader_is_closed_and_the_others_get_everything(server_factory
         seqs = list(pool.map(send, range(count)))
     reader.join(90)
     assert not reader.is_alive()
-    rss_after = server_rss_kib(server)
+    rss_after = server.rss_kib()
 
     assert sorted(seqs) == list(range(1, count + 1))
     assert received == list(range(1, count + 1))  # carol: everything, in order
