@@ -72,10 +72,16 @@ class Server:
                 self.port = int(m.group(1))
                 self._listening.set()
 
-    def wait_log(self, *needles, timeout=TIMEOUT):
-        """Waits for a log line holding every needle; returns it."""
+    def log_mark(self):
+        """Where the log stands now, for wait_log(after=…)."""
+        with self._log_changed:
+            return len(self.log_lines)
+
+    def wait_log(self, *needles, timeout=TIMEOUT, after=0):
+        """Waits for a log line holding every needle, among the lines from `after` on (a
+        log_mark()); returns it."""
         def find():
-            return next((l for l in self.log_lines if all(n in l for n in needles)), None)
+            return next((l for l in self.log_lines[after:] if all(n in l for n in needles)), None)
         with self._log_changed:
             if not self._log_changed.wait_for(find, timeout):
                 raise AssertionError(f"no log line with {needles}:\n" + "\n".join(self.log_lines[-20:]))

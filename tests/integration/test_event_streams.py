@@ -312,8 +312,9 @@ def test_a_second_poll_of_the_same_login_ends_the_first_and_the_answer_is_capped
     first = {}
     thread = threading.Thread(target=lambda: first.update(poll(server, tokens["bob"], cursor, 30)))
     started = time.monotonic()
+    mark = server.log_mark()  # the poll above logged a session_open of its own
     thread.start()
-    server.wait_log("transport=poll", "session_open")
+    server.wait_log("transport=poll", "session_open", after=mark)
     second = {}
     thread2 = threading.Thread(target=lambda: second.update(poll(server, tokens["bob"], cursor, 30)))
     thread2.start()
