@@ -16,6 +16,7 @@
 #include "core/failures.hpp"
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
+#include "net/request_body.hpp"
 
 namespace parley::net {
 
@@ -28,17 +29,14 @@ using asio::use_awaitable;
 
 namespace {
 
-using BeastRequest = http::request<http::string_body>;
-
-HttpRequest to_request(const BeastRequest& req, const std::string& remote, std::uint64_t id,
-                       std::size_t shard) {
+HttpRequest to_request(const http::request_header<>& req, const std::string& remote,
+                       std::uint64_t id, std::size_t shard) {
   HttpRequest r;
   r.method = std::string(req.method_string());
   const std::string_view target = req.target();
   const auto q = target.find('?');
   r.path = std::string(target.substr(0, q));
   if (q != target.npos) r.query = std::string(target.substr(q + 1));
-  r.body = req.body();
   r.authorization = std::string(req[http::field::authorization]);
   r.origin = std::string(req[http::field::origin]);
   r.host = std::string(req[http::field::host]);
@@ -73,6 +71,131 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
   if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
   return r;
 }
+
+HttpResponse too_large_response(std::uint64_t limit) {
+  return error_response(413, "too_large",
+                        "request body is over the limit of " + std::to_string(limit) + " bytes");
+}
+
+// Bad input gets a clear error: 413 past the body limit, 431 past the header limit, 400 for
+// anything that is not HTTP/1.1, 408 for a client that stalled. None for a client that is gone.
+std::optional<HttpResponse> read_error_response(boost::system::error_code ec,
+                                                std::uint64_t body_limit = 0) {
+  if (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+      ec == asio::error::eof || ec == asio::error::operation_aborted ||
+      ec == http::error::partial_message || ec == asio::error::broken_pipe) {
+    return std::nullopt;
+  }
+  if (ec == beast::error::timeout) {
+    // Idle between requests is the normal end of keep-alive; within one, the client stalled.
+    if (body_limit == 0) return std::nullopt;
+    return error_response(408, "timeout", "the request body stopped arriving");
+  }
+  if (ec == http::error::body_limit) return too_large_response(body_limit);
+  if (ec == http::error::header_limit) {
+    return error_response(431, "too_large", "request headers are over the limit");
+  }
+  return error_response(400, "bad_request", "malformed HTTP request");
+}
+
+// Answers a request the connection cannot go on from (its input is lost) and lets it close.
+asio::awaitable<void> answer_and_close(beast::tcp_stream& stream, std::uint64_t id,
+                                       HttpResponse r) {
+  log::info("event=http conn={} status={} error=\"{}\"", id, r.status,
+            r.body.size() < 200 ? r.body : r.body.substr(0, 200));
+  auto res = to_beast(std::move(r), 11, false);
+  stream.expires_after(std::chrono::seconds(10));
+  boost::system::error_code ec;
+  co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+}
+
+// A lingering close (RFC 9112 §9.6): closing a socket with unread input sends a reset, which can
+// reach a client still sending its body before it has read our answer (a 413, say), and it then
+// sees "connection reset" instead. So after the answer, with our side shut, read and drop what
+// still comes, for a bounded time and amount, until the client closes.
+asio::awaitable<void> discard_input(beast::tcp_stream& stream) {
+  static constexpr auto kLinger = std::chrono::seconds(2);
+  static constexpr std::size_t kMaxDiscard = 64 << 20;
+  std::vector<char> sink(64 * 1024);
+  std::size_t dropped = 0;
+  stream.expires_after(kLinger);
+  boost::system::error_code ec;
+  while (!ec && dropped < kMaxDiscard) {
+    dropped += co_await stream.async_read_some(asio::buffer(sink), redirect_error(use_awaitable, ec));
+  }
+}
+
+// RFC 9110 §10.1.1: a client that sent "Expect: 100-continue" waits for this before its body.
+asio::awaitable<void> write_continue(beast::tcp_stream& stream, boost::system::error_code& ec) {
+  static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+  co_await asio::async_write(stream, asio::buffer(kContinue), redirect_error(use_awaitable, ec));
+}
+
+// The body of a stream_body route, read into the handler's buffer as it arrives
+// (net/request_body.hpp). Lives in serve()'s frame for one request.
+class StreamedBody final : public RequestBody {
+ public:
+  StreamedBody(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+               http::request_parser<http::buffer_body>& parser, std::chrono::seconds idle_timeout,
+               std::uint64_t limit, bool expects_continue)
+      : stream_(stream), buffer_(buffer), parser_(parser), idle_timeout_(idle_timeout),
+        limit_(limit), expects_continue_(expects_continue) {}
+
+  asio::awaitable<std::size_t> read_some(std::span<char> into) override {
+    if (failure_) throw *failure_;
+    if (parser_.is_done() || into.empty()) co_return 0;
+    boost::system::error_code ec;
+    if (expects_continue_) {  // asked for only once the handler wants the body
+      expects_continue_ = false;
+      co_await write_continue(stream_, ec);
+    }
+    auto& body = parser_.get().body();
+    std::size_t got = 0;
+    // Until some body bytes arrive: a read may end on a chunk header alone. The idle timeout
+    // is per read, so a slow client may take as long as it keeps sending.
+    while (!ec && got == 0 && !parser_.is_done()) {
+      body.data = into.data();
+      body.size = into.size();
+      stream_.expires_after(idle_timeout_);
+      co_await http::async_read_some(stream_, buffer_, parser_, redirect_error(use_awaitable, ec));
+      stream_.expires_never();
+      if (ec == http::error::need_buffer) ec = {};
+      got = into.size() - body.size;
+    }
+    if (ec) {
+      const auto answer = read_error_response(ec, limit_);
+      failure_.emplace(answer ? answer->status : 0,
+                       ec == http::error::body_limit ? "too_large"
+                       : ec == beast::error::timeout ? "timeout"
+                                                     : "bad_request",
+                       ec == http::error::body_limit
+                           ? "request body is over the limit of " + std::to_string(limit_) + " bytes"
+                           : "request body: " + ec.message());
+      throw *failure_;
+    }
+    read_ += got;
+    co_return got;
+  }
+  std::optional<std::uint64_t> declared_length() const override {
+    const auto n = parser_.content_length();
+    return n ? std::optional<std::uint64_t>(*n) : std::nullopt;
+  }
+  std::uint64_t bytes_read() const override { return read_; }
+  std::uint64_t limit() const override { return limit_; }
+
+  bool complete() const { return parser_.is_done(); }
+  const std::optional<RequestBodyError>& failure() const { return failure_; }
+
+ private:
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buffer_;
+  http::request_parser<http::buffer_body>& parser_;
+  const std::chrono::seconds idle_timeout_;
+  const std::uint64_t limit_;
+  bool expects_continue_;
+  std::uint64_t read_ = 0;
+  std::optional<RequestBodyError> failure_;
+};
 
 // The head of a streamed response: chunked, and the connection's last (a stream ends only when
 // the connection does).
@@ -202,63 +325,84 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   std::uint64_t requests = 0;
+  bool unread_body = false;  // the connection ends with the client (perhaps) still sending
 
   for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.body_limit(limits_.max_payload_bytes);
-    parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+    // The header first, with no body limit: the route it names sets the limit, and Beast checks
+    // a declared Content-Length only once, when the header ends (so the check is ours, below).
+    http::request_parser<http::empty_body> head;
+    head.body_limit(boost::none);
+    head.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
     stream.expires_after(limits_.idle_timeout);
     boost::system::error_code ec;
     if (draining_) break;
     idle_[shard].insert(&stream);
-    co_await http::async_read_header(stream, buffer, parser, redirect_error(use_awaitable, ec));
+    co_await http::async_read_header(stream, buffer, head, redirect_error(use_awaitable, ec));
     idle_[shard].erase(&stream);
     const auto started = std::chrono::steady_clock::now();
-    // The route is chosen from the header, so that its own body limit applies to the body.
-    Router::Match route;
-    if (!ec) {
-      const std::string_view target = parser.get().target();
-      route = router_.match(parser.get().method_string(), target.substr(0, target.find('?')),
-                            beast::websocket::is_upgrade(parser.get()));
-      if (route.route && route.route->options.max_body_bytes) {
-        parser.body_limit(route.route->options.max_body_bytes);
-      }
-      if (!parser.is_done()) {
-        co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
-      }
-    }
     if (ec) {
-      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-          ec == asio::error::connection_reset || ec == asio::error::eof ||
-          ec == asio::error::operation_aborted || ec == http::error::partial_message) {
-        break;
-      }
-      // Bad input gets a clear error: 413 past the body limit, 431 past the header limit,
-      // 400 for anything that is not HTTP/1.1. Then the connection closes (the stream is lost).
-      HttpResponse r =
-          ec == http::error::body_limit
-              ? error_response(413, "too_large", "request body is over the limit")
-          : ec == http::error::header_limit
-              ? error_response(431, "too_large", "request headers are over the limit")
-              : error_response(400, "bad_request", "malformed HTTP request");
-      log::info("event=http conn={} status={} error=\"{}\"", id, r.status, ec.message());
-      auto res = to_beast(std::move(r), 11, false);
-      co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+      if (auto r = read_error_response(ec)) co_await answer_and_close(stream, id, std::move(*r));
       break;
     }
     ++requests;
     stream.expires_never();  // handling may take as long as it takes; writing gets a deadline
-    auto& req = parser.get();
-    HttpRequest request = to_request(req, remote, id, shard);
+    const auto& header = head.get();
+    const bool upgrade_asked = beast::websocket::is_upgrade(header);
+    const std::string_view target = header.target();
+    Router::Match route = router_.match(header.method_string(), target.substr(0, target.find('?')),
+                                        upgrade_asked);
+    const std::uint64_t body_limit = route.route && route.route->options.max_body_bytes
+                                         ? route.route->options.max_body_bytes
+                                         : limits_.max_payload_bytes;
+    if (head.content_length() && *head.content_length() > body_limit) {
+      co_await answer_and_close(stream, id, too_large_response(body_limit));
+      unread_body = true;
+      break;
+    }
+    HttpRequest request = to_request(header, remote, id, shard);
     request.params = std::move(route.params);
+    const unsigned version = header.version();
+    bool keep_alive = header.keep_alive();
+    const bool expects_continue = beast::iequals(header[http::field::expect], "100-continue");
+    const auto key = std::string(header[http::field::sec_websocket_key]);
+    const bool key_version_13 = header[http::field::sec_websocket_version] == "13";
 
-    if (beast::websocket::is_upgrade(req)) {
+    // The body: read whole here, or handed to the handler to read as it arrives.
+    std::optional<http::request_parser<http::buffer_body>> streamed_parser;
+    std::optional<StreamedBody> streamed;
+    if (route.route && route.route->options.stream_body && !upgrade_asked) {
+      streamed_parser.emplace(std::move(head));
+      streamed_parser->body_limit(body_limit);
+      streamed.emplace(stream, buffer, *streamed_parser, limits_.idle_timeout, body_limit,
+                       expects_continue);
+      request.body_stream = &*streamed;
+    } else {
+      http::request_parser<http::string_body> parser(std::move(head));
+      parser.body_limit(body_limit);
+      if (!parser.is_done()) {
+        if (expects_continue) co_await write_continue(stream, ec);
+        if (!ec) {
+          stream.expires_after(limits_.idle_timeout);
+          co_await http::async_read(stream, buffer, parser, redirect_error(use_awaitable, ec));
+          stream.expires_never();
+        }
+        if (ec) {
+          if (auto r = read_error_response(ec, body_limit)) {
+            co_await answer_and_close(stream, id, std::move(*r));
+            unread_body = true;
+          }
+          break;
+        }
+      }
+      request.body = std::move(parser.get().body());
+    }
+
+    if (upgrade_asked) {
       // RFC 6455 §4.2.1: version 13 and a well-formed key, or no upgrade.
-      const auto key = req[http::field::sec_websocket_key];
       std::optional<HttpResponse> reject;
       if (!route.route) {
         reject = error_response(404, "not_found", "no such route");
-      } else if (req[http::field::sec_websocket_version] != "13") {
+      } else if (!key_version_13) {
         reject = error_response(426, "bad_request", "Sec-WebSocket-Version must be 13");
         reject->headers.emplace_back("Sec-WebSocket-Version", "13");
       } else if (!valid_websocket_key(key)) {
@@ -280,7 +424,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
                         std::move(remote), opened);
         co_return;
       }
-      auto res = to_beast(std::move(*upgrade.reject), req.version(), false);
+      auto res = to_beast(std::move(*upgrade.reject), version, false);
       log::info("event=http conn={} method={} path={} status={}", id, request.method,
                 request.path, res.result_int());
       co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
@@ -317,6 +461,8 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
       std::exception_ptr failure;
       try {
         response = co_await route.route->handler(request);
+      } catch (const RequestBodyError&) {
+        // Answered below, from what the body remembers.
       } catch (...) {
         failure = std::current_exception();
       }
@@ -325,8 +471,21 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
         response = error_response(500, "internal", "internal error");
       }
     }
-    const bool keep_alive = req.keep_alive() && !draining_;
-    auto res = to_beast(std::move(response), req.version(), keep_alive);
+    if (streamed) {
+      // A body that failed is answered for, whatever the handler returned; one left unread
+      // closes the connection after the response (its rest would be taken for the next request).
+      if (const auto& failed = streamed->failure()) {
+        if (failed->status() == 0) break;  // the client is gone
+        response = error_response(failed->status(), failed->code(), failed->what());
+        keep_alive = false;
+        unread_body = true;
+      } else if (!streamed->complete()) {
+        keep_alive = false;
+        unread_body = true;
+      }
+    }
+    keep_alive = keep_alive && !draining_;
+    auto res = to_beast(std::move(response), version, keep_alive);
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
                             .count();
@@ -339,6 +498,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
   }
   boost::system::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (unread_body) co_await discard_input(stream);
   const auto lived = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::steady_clock::now() - opened)
                          .count();

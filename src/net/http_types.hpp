@@ -9,12 +9,15 @@
 
 namespace parley::net {
 
+class RequestBody;
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", …
   std::string path;    // without the query string
   std::vector<std::string> params;  // what the route's "{}" segments captured (net/router.hpp)
   std::string query;   // raw, without '?'
-  std::string body;
+  std::string body;  // the whole body; empty on a route that streams it (then body_stream)
+  RequestBody* body_stream = nullptr;  // RouteOptions::stream_body routes only (net/request_body.hpp)
   std::string authorization;
   std::string origin;
   std::string host;

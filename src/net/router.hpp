@@ -4,7 +4,7 @@
 // (api::add_rest_routes, api::add_event_stream_routes), and the server never names one.
 //
 //   router.add("GET", "/conversations/{}/messages", handler);
-//   router.add("POST", "/files", upload, {.max_body_bytes = 100 << 20});
+//   router.add("POST", "/files", upload, {.max_body_bytes = 100 << 20, .stream_body = true});
 //   router.websocket("/ws", accept);
 //   router.stream("/events", open_sse);  // a response written many times (net/http_stream.hpp)
 //
@@ -48,8 +48,12 @@ struct StreamStart {
 using StreamHandler = std::function<StreamStart(const HttpRequest&)>;
 
 struct RouteOptions {
-  // The largest request body this route reads; 0 for the server's (--max-payload-bytes).
+  // The largest request body this route reads; 0 for the server's (--max-payload-bytes). A
+  // declared Content-Length past it gets 413 before the handler runs.
   std::size_t max_body_bytes = 0;
+  // The handler reads the body itself, as it arrives, through HttpRequest::body_stream
+  // (net/request_body.hpp), instead of receiving it whole in HttpRequest::body.
+  bool stream_body = false;
 };
 
 class Router {
