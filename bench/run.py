@@ -8,6 +8,9 @@ Scenarios (docs/performance.md explains each and records the figures):
   idle     N authenticated idle WebSocket connections: server user-space memory per connection
   dm       one-on-one messages at fixed rates: p50/p99 send→deliver, server CPU per delivery
            (server CPU: Parley's process; the reference stack's Node and Redis processes)
+  sse      the dm workload with the recipients on server-sent events (Parley only: the
+           reference has no SSE): user 2k sends on a WebSocket, user 2k+1 reads GET /events;
+           p50/p99 of the SSE copies, server CPU per delivery (both copies count)
   capacity the highest dm rate each server keeps up with (no errors, every send acked, p50
            <= 10 ms: past capacity a queue grows; a rate fails when two runs in a row do),
            then p50/p99 at 70 % of it (three runs, the median p99 reported)
@@ -20,6 +23,7 @@ Scenarios (docs/performance.md explains each and records the figures):
            Redis adapter. CPU is the nodes' (and, separately, the backing services')
 
   bench/run.py [--quick] [--only SCENARIO,…] [--idle 10000,100000] [--rates 2000,5000,…]
+               [--parley-bin PATH]   (another build: compare two commits, one after the other)
 
 Servers run on 127.0.0.1 only; the load generator opens connections from 127.0.1.x.
 """
@@ -40,6 +44,7 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.join(ROOT, "build")
 SECRET = "bench-token-secret-0123456789abcdef0123456789"
+PARLEY_BIN = os.path.join(BUILD, "parley")  # --parley-bin: another build, to compare two commits
 TIMELINES = False  # --timeline: every dm run also writes its deliveries' send times and latencies
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -102,7 +107,7 @@ class Parley:
         for k in range(nodes):
             port = free_port()
             self.procs.append(subprocess.Popen(
-                [os.path.join(BUILD, "parley"), "serve", "--listen", f"127.0.0.1:{port}",
+                [PARLEY_BIN, "serve", "--listen", f"127.0.0.1:{port}",
                  "--data-dir", os.path.join(workdir, f"parley-data{k}"), "--token-secret", SECRET,
                  "--log-level", "warn", "--blocking-threads", "4", *cluster_args],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
@@ -354,7 +359,7 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,capacity,fanout,ingest,write_path,cluster")
+    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
@@ -363,9 +368,14 @@ def main():
     ap.add_argument("--timeline", action="store_true",
                     help="dm runs also write build/bench/timeline-PROTOCOL-dm-RATE.txt: one line "
                          "per measured delivery, 'send time (ns, monotonic) latency (µs)'")
+    ap.add_argument("--parley-bin", default=None,
+                    help="the parley binary to measure (default build/parley): a build of another "
+                         "commit, to compare two commits on the same machine and workload")
     args = ap.parse_args()
-    global TIMELINES
+    global TIMELINES, PARLEY_BIN
     TIMELINES = args.timeline
+    if args.parley_bin:
+        PARLEY_BIN = os.path.abspath(args.parley_bin)
     only = set(args.only.split(","))
     quick = args.quick
     idle_counts = [int(x) for x in (args.idle or ("2000" if quick else "10000,100000")).split(",")]
@@ -420,7 +430,7 @@ def main():
         log("bench: node or redis-server missing; skipping the reference server")
         server_names.remove("reference")
 
-    single_node = only & {"idle", "dm", "capacity", "fanout", "ingest"}
+    single_node = only & {"idle", "dm", "sse", "capacity", "fanout", "ingest"}
     for name in server_names if single_node else []:
         log(f"== {name}")
         server = Parley(workdir) if name == "parley" else Reference(workdir)
@@ -470,6 +480,14 @@ def main():
                     log(f"dm {rate}/s: p50 {r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms, "
                         f"{r['cpu_us_per_delivery']:.2f} µs CPU/delivery, errors {r['errors']}")
                     out["dm"].append(r)
+            if "sse" in only and name == "parley":
+                out["sse"] = []
+                for rate in rates:
+                    r = loadgen(server, "sse", dm_file, ["--rate", str(rate), "--duration", str(duration)])
+                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
+                    log(f"sse {rate}/s: p50 {r['latency'].get('p50_ms')} ms p99 {r['latency'].get('p99_ms')} ms, "
+                        f"{r['cpu_us_per_delivery']:.2f} µs CPU/delivery, errors {r['errors']}")
+                    out["sse"].append(r)
             if "capacity" in only:
                 # The p99 target is set at 70 % of the maximum rate, so find the maximum first.
                 cap = find_max_rate(server, dm_file, 1000 if quick else 4000, 2 if quick else 4)
@@ -570,6 +588,11 @@ def print_table(results):
         row(f"dm {rate:.0f}/s: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
         row(f"dm {rate:.0f}/s: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
             floor=floor_us)
+    for x in p.get("sse", []):
+        rate = x["offered_rate"]
+        row(f"sse {rate:.0f}/s: p50 (SSE recipients)", x["latency"].get("p50_ms"), None, "ms")
+        row(f"sse {rate:.0f}/s: p99 (SSE recipients)", x["latency"].get("p99_ms"), None, "ms")
+        row(f"sse {rate:.0f}/s: CPU/delivery", x["cpu_us_per_delivery"], None, "µs", floor=floor_us)
     if "capacity" in p or "capacity" in r:
         pc, rc = p.get("capacity", {}), r.get("capacity", {})
         row("dm max sustained rate", pc.get("max_rate"), rc.get("max_rate"), "msg/s", lower_is_better=False)

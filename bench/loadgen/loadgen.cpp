@@ -10,7 +10,7 @@
 // IP_BIND_ADDRESS_NO_PORT) so the ephemeral port range does not cap their number.
 //
 //   loadgen --url ws://127.0.0.1:8080[,ws://…] --protocol parley|socketio --secret S
-//           --scenario dm|fanout|idle|ingest [--users FILE] [--rate N] [--duration S] …
+//           --scenario dm|sse|fanout|idle|ingest [--users FILE] [--rate N] [--duration S] …
 // With several URLs (nodes of one cluster), user i connects to URL i mod N: in dm, the two
 // users of every pair are then on different nodes.
 //
@@ -19,6 +19,8 @@
 //           until standard input closes (the runner measures server memory meanwhile)
 //   dm      one connection per user of FILE; user 2k sends to user 2k+1 and back, --rate
 //           messages per second in total, round robin over the senders
+//   sse     dm with the recipients on server-sent events: user 2k on a WebSocket sends to user
+//           2k+1, who reads GET /events; the latency is the SSE copies' (Parley only)
 //   fanout  one connection per user of FILE; members send to their groups at --rate
 //   ingest  --connections senders each keep --window unacknowledged sends in flight, as fast
 //           as the server acks (the durable ingest rate)
@@ -36,9 +38,11 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
 #include <charconv>
@@ -59,6 +63,7 @@
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
+namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
 using asio::ip::tcp;
@@ -99,7 +104,7 @@ struct Options {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "loadgen: " << why << "\n"
             << "usage: loadgen --url ws://HOST:PORT[,…] --protocol parley|socketio --secret S\n"
-               "         --scenario dm|fanout|idle|ingest [--users FILE] [--rate N]\n"
+               "         --scenario dm|sse|fanout|idle|ingest [--users FILE] [--rate N]\n"
                "         [--duration S] [--warmup S] [--connections N] [--window N]\n"
                "         [--body-bytes N] [--threads N] [--first-user N] [--hold]\n"
                "         [--timeline FILE]\n";
@@ -238,6 +243,25 @@ std::optional<std::int64_t> sent_at(std::string_view frame) {
 
 // ---- one connection ----------------------------------------------------------------------------
 
+// Connects `stream` to `server` from a source address of its own in 127.0.0.0/8 (connection
+// `index`), so the ephemeral port range does not cap the number of connections.
+asio::awaitable<void> connect_from_own_address(beast::tcp_stream& stream, tcp::endpoint server,
+                                               int index, boost::system::error_code& ec) {
+  auto& sock = stream.socket();
+  sock.open(tcp::v4(), ec);
+  const int one = 1;
+  ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  const auto source = asio::ip::make_address_v4(
+      (127u << 24) | ((1u + index / 250 % 250) << 8) | (1u + index % 250));
+  sock.bind(tcp::endpoint(source, 0), ec);
+  // A server out of file descriptors leaves connections in its backlog unanswered: give up
+  // after 15 s instead of waiting forever.
+  stream.expires_after(std::chrono::seconds(15));
+  if (!ec) co_await sock.async_connect(server, asio::redirect_error(asio::use_awaitable, ec));
+  stream.expires_never();
+  if (!ec) sock.set_option(tcp::no_delay(true), ec);
+}
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(asio::io_context& io, const Options& o, const User& user, Stats& stats, int index)
@@ -247,19 +271,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Connects from a source address of its own, upgrades, authenticates, joins its rooms.
   asio::awaitable<bool> open(tcp::endpoint server, std::string host_header) {
     boost::system::error_code ec;
-    auto& sock = beast::get_lowest_layer(ws_).socket();
-    sock.open(tcp::v4(), ec);
-    const int one = 1;
-    ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-    const auto source = asio::ip::make_address_v4(
-        (127u << 24) | ((1u + index_ / 250 % 250) << 8) | (1u + index_ % 250));
-    sock.bind(tcp::endpoint(source, 0), ec);
-    // A server out of file descriptors leaves connections in its backlog unanswered: give up
-    // after 15 s instead of waiting forever.
-    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(15));
-    if (!ec) co_await sock.async_connect(server, asio::redirect_error(asio::use_awaitable, ec));
+    co_await connect_from_own_address(beast::get_lowest_layer(ws_), server, index_, ec);
     if (ec) co_return fail("connect", ec);
-    sock.set_option(tcp::no_delay(true), ec);
     ws_.read_message_max(64 << 20);
     const bool sio = options_.protocol == "socketio";
     const std::string target =
@@ -394,6 +407,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     if (is_event) {
       stats_.delivered++;
+      // sse: the latency is the recipients' streams'; this is the sender's own copy.
+      if (options_.scenario == "sse") return;
       if (auto t = sent_at(f); t && stats_.measured(*t)) record(stats_.latencies_us, now - *t, *t);
     } else if (is_ack) {
       --inflight_;
@@ -426,6 +441,110 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::deque<std::string> queue_;
   std::uint64_t next_id_ = 0;
   int inflight_ = 0;
+  bool closed_ = false;
+};
+
+// ---- one SSE reader (scenario sse) ---------------------------------------------------------------
+
+// A recipient on server-sent events: GET /events, read as it arrives. Counts every `message`
+// event as a delivery and records its latency. Connected once the stream says `ready` (it is
+// live: every later message reaches it).
+class SseConnection : public std::enable_shared_from_this<SseConnection> {
+ public:
+  SseConnection(asio::io_context& io, const User& user, Stats& stats, int index)
+      : stream_(io), user_(user), stats_(stats), index_(index) {
+    parser_.body_limit(boost::none);  // a stream: as long as it stays open
+  }
+
+  asio::awaitable<bool> open(tcp::endpoint server, std::string host_header) {
+    boost::system::error_code ec;
+    co_await connect_from_own_address(stream_, server, index_, ec);
+    if (ec) co_return fail("connect", ec);
+    const std::string request = "GET /events?access_token=" + user_.token +
+                                " HTTP/1.1\r\nHost: " + host_header +
+                                "\r\nAccept: text/event-stream\r\n\r\n";
+    stream_.expires_after(std::chrono::seconds(15));
+    co_await asio::async_write(stream_, asio::buffer(request),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) {
+      co_await http::async_read_header(stream_, buffer_, parser_,
+                                       asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec || parser_.get().result_int() != 200) co_return fail("sse open", ec);
+    while (!ready_ && !ec) co_await read_more(ec);
+    stream_.expires_never();
+    if (ec) co_return fail("sse ready", ec);
+    stats_.connected++;
+    co_return true;
+  }
+
+  void start() {
+    auto self = shared_from_this();
+    asio::co_spawn(stream_.get_executor(), [self] { return self->read_loop(); }, asio::detached);
+  }
+  void close() {
+    closed_ = true;
+    boost::system::error_code ignored;
+    stream_.socket().close(ignored);
+  }
+
+ private:
+  bool fail(const char* what, boost::system::error_code ec) {
+    if (stats_.connect_failed++ < 5) {
+      std::cerr << "loadgen: " << what << " failed for " << user_.name << ": " << ec.message()
+                << "\n";
+    }
+    return false;
+  }
+
+  // Reads what has arrived of the (de-chunked) body and handles every complete event in it.
+  asio::awaitable<void> read_more(boost::system::error_code& ec) {
+    auto& body = parser_.get().body();
+    body.data = chunk_.data();
+    body.size = chunk_.size();
+    co_await http::async_read_some(stream_, buffer_, parser_,
+                                   asio::redirect_error(asio::use_awaitable, ec));
+    if (ec == http::error::need_buffer) ec = {};
+    pending_.append(chunk_.data(), chunk_.size() - body.size);
+    std::size_t from = 0;
+    for (auto end = pending_.find("\n\n"); end != pending_.npos;
+         end = pending_.find("\n\n", from)) {
+      on_event(std::string_view(pending_).substr(from, end - from));
+      from = end + 2;
+    }
+    pending_.erase(0, from);
+  }
+
+  void on_event(std::string_view block) {
+    if (block.starts_with("event: message\n")) {
+      const auto now = now_ns();
+      stats_.delivered++;
+      if (auto t = sent_at(block); t && stats_.measured(*t)) {
+        const auto us = static_cast<std::uint32_t>(std::min<std::int64_t>((now - *t) / 1000, UINT32_MAX));
+        std::lock_guard lock(stats_.mutex);
+        stats_.latencies_us.push_back(us);
+        if (stats_.keep_timeline) stats_.timeline.emplace_back(*t, us);
+      }
+    } else if (block.starts_with("event: ready\n")) {
+      ready_ = true;
+    }
+  }
+
+  asio::awaitable<void> read_loop() {
+    boost::system::error_code ec;
+    while (!closed_ && !ec) co_await read_more(ec);
+    closed_ = true;
+  }
+
+  beast::tcp_stream stream_;
+  const User& user_;
+  Stats& stats_;
+  const int index_;
+  beast::flat_buffer buffer_;
+  http::response_parser<http::buffer_body> parser_;
+  std::array<char, 64 * 1024> chunk_{};
+  std::string pending_;  // body bytes not yet a complete event
+  bool ready_ = false;
   bool closed_ = false;
 };
 
@@ -464,7 +583,8 @@ struct Run {
   Workload work;
   Stats stats;
   asio::io_context io;
-  std::vector<std::shared_ptr<Connection>> conns;
+  std::vector<std::shared_ptr<Connection>> conns;        // WebSocket connections, by user
+  std::vector<std::shared_ptr<SseConnection>> streams;  // sse: the recipients' streams, by user
   json::object result;
 
   asio::awaitable<void> connect_all() {
@@ -474,17 +594,27 @@ struct Run {
       servers.push_back(resolver.resolve(s.host, s.port).begin()->endpoint());
     }
     conns.resize(work.users.size());
+    streams.resize(work.users.size());
     std::size_t next = 0;
     int running = 0;
     asio::steady_timer done(io, asio::steady_timer::time_point::max());
     const auto started = SteadyClock::now();
     // Bounded concurrency: a burst of 100k SYNs would overflow any accept backlog.
     auto one = [&](std::size_t i) -> asio::awaitable<void> {
-      auto c = std::make_shared<Connection>(io, options, work.users[i], stats, static_cast<int>(i));
       const auto& address = options.servers[i % servers.size()];
-      if (co_await c->open(servers[i % servers.size()], address.host + ":" + address.port)) {
-        c->start();
-        conns[i] = c;
+      const auto host = address.host + ":" + address.port;
+      if (options.scenario == "sse" && i % 2 == 1) {
+        auto c = std::make_shared<SseConnection>(io, work.users[i], stats, static_cast<int>(i));
+        if (co_await c->open(servers[i % servers.size()], host)) {
+          c->start();
+          streams[i] = c;
+        }
+      } else {
+        auto c = std::make_shared<Connection>(io, options, work.users[i], stats, static_cast<int>(i));
+        if (co_await c->open(servers[i % servers.size()], host)) {
+          c->start();
+          conns[i] = c;
+        }
       }
       if (--running == 0 && next >= work.users.size()) done.cancel();
     };
@@ -574,6 +704,13 @@ struct Run {
         const auto& to = work.users[(i ^ 1) < work.users.size() ? (i ^ 1) : i].name;
         conns[i]->send(&to, nullptr);
       });
+    } else if (options.scenario == "sse") {
+      // User 2k, on a WebSocket, sends to 2k+1, on SSE: each message reaches the recipient's
+      // stream and the sender's own socket.
+      co_await paced_load([this](std::uint64_t k) {
+        const auto i = 2 * (k % (conns.size() / 2));
+        conns[i]->send(&work.users[i + 1].name, nullptr);
+      });
     } else if (options.scenario == "fanout") {
       co_await paced_load([this](std::uint64_t k) {
         const auto& [conv, members] = work.groups[k % work.groups.size()];
@@ -596,6 +733,9 @@ struct Run {
     for (auto& c : conns) {
       if (c) c->close();
     }
+    for (auto& c : streams) {
+      if (c) c->close();
+    }
   }
 };
 
@@ -609,6 +749,10 @@ int main(int argc, char** argv) {
   run.stats.keep_timeline = !run.options.timeline.empty();
   if (run.options.scenario == "dm" && run.work.users.size() < 2) usage("dm needs >= 2 users");
   if (run.options.scenario == "fanout" && run.work.groups.empty()) usage("fanout needs groups");
+  if (run.options.scenario == "sse" &&
+      (run.work.users.size() < 2 || run.work.users.size() % 2 || run.options.protocol != "parley")) {
+    usage("sse needs an even number (>= 2) of users and --protocol parley");
+  }
   bool finished = false;
   asio::co_spawn(run.io, run.main(), [&](std::exception_ptr e) {
     finished = true;
