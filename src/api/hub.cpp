@@ -16,35 +16,13 @@ std::string_view event_name(std::string_view json) {
   return json.substr(0, json.find('"'));
 }
 
-std::optional<RenderedEvent::Position> position_of(const chat::Event& event, std::string_view name,
-                                                    std::string_view json) {
-  using P = RenderedEvent::Position;
-  if (const auto* m = std::get_if<chat::MessageEvent>(&event)) return P{m->msg.conv, m->msg.seq, m->msg.rev, false};
-  if (const auto* u = std::get_if<chat::MessageUpdatedEvent>(&event)) {
-    return P{u->msg.conv, u->msg.seq, u->msg.rev, true};
-  }
-  if (!std::holds_alternative<chat::RelayedEvent>(event)) return std::nullopt;
-  if (name != "message" && name != "message_updated") return std::nullopt;
-  boost::system::error_code ec;
-  const auto parsed = json::parse(json, ec);
-  const auto* msg = ec || !parsed.is_object() ? nullptr : parsed.as_object().if_contains("msg");
-  if (!msg || !msg->is_object()) return std::nullopt;
-  const auto& o = msg->as_object();
-  const auto* conv = o.if_contains("conv");
-  const auto* seq = o.if_contains("seq");
-  if (!conv || !conv->is_string() || !seq || !seq->is_int64()) return std::nullopt;
-  std::int64_t rev = 0;
-  if (const auto* r = o.if_contains("rev"); r && r->is_int64()) rev = r->as_int64();
-  return P{std::string(conv->as_string()), seq->as_int64(), rev, name == "message_updated"};
-}
-
 }  // namespace
 
 RenderedEvent::RenderedEvent(chat::EnvelopePtr envelope)
     : envelope_(std::move(envelope)),
       json_(net::OutFrame::Kind::text, event_frame(envelope_->event)),
       name_(event_name(json_.payload())),
-      position_(position_of(envelope_->event, name_, json_.payload())) {}
+      position_(chat::message_position(envelope_->event)) {}
 
 Hub::Hub(net::ShardPool& shards, Bus* bus) : shards_(shards), bus_(bus), index_(shards.size()) {}
 

@@ -45,14 +45,9 @@ class RenderedEvent {
   std::string_view name() const { return name_; }
 
   // Where a message or message_updated event stands in its conversation (for the transports
-  // that resume from a cursor, api/stream_cursor.hpp); nullopt for every other event. Known for
-  // relayed events too, read from their JSON once here.
-  struct Position {
-    chat::ConvId conv;
-    chat::Seq seq = 0;
-    std::int64_t rev = 0;
-    bool updated = false;  // message_updated: rev moved, not seq
-  };
+  // that resume from a cursor, api/stream_cursor.hpp); nullopt for every other event. Relayed
+  // events carry it typed (chat::RelayedEvent::position): nothing parses their JSON.
+  using Position = chat::MessagePosition;
   const std::optional<Position>& position() const { return position_; }
 
  private:

@@ -212,7 +212,9 @@ int run_node(const Config& c) {
       bus_options.on_reconnect = [&hub_for_bus] {
         if (!hub_for_bus) return;
         auto notice = std::make_shared<chat::Envelope>();
-        notice->event = chat::RelayedEvent{api::resync_frame()};
+        chat::RelayedEvent resync;
+        resync.json = api::resync_frame();
+        notice->event = std::move(resync);
         hub_for_bus->deliver_to_all(notice);
       };
       bus_owner = std::make_unique<RedisBus>(std::move(bus_options));

@@ -59,16 +59,38 @@ struct SessionRevokedEvent {
   SessionId session_id = 0;
 };
 
+// Where a message or message_updated event stands in its conversation: what the transports
+// that resume from a cursor need (api/stream_cursor.hpp), without reading the event's JSON.
+struct MessagePosition {
+  ConvId conv;
+  Seq seq = 0;
+  std::int64_t rev = 0;
+  bool updated = false;  // message_updated: rev moved, not seq
+};
+
 // An event published on another node and relayed by the cluster bus: its client JSON as that
 // node rendered it, and what this node must update besides delivering it.
 struct RelayedEvent {
   std::string json;                // the client frame; empty for cluster-wide notices
+  std::optional<MessagePosition> position;  // a message or message_updated event
   SessionId revoked_session = 0;   // a SessionRevokedEvent: refuse its tokens, close its sockets
   bool membership_changed = false;  // a ConversationEvent: drop the cached members of the conv
 };
 
 using Event = std::variant<MessageEvent, ConversationEvent, MessageUpdatedEvent, ReceiptEvent,
                            PresenceEvent, TypingEvent, SessionRevokedEvent, RelayedEvent>;
+
+// The position of a message, message_updated or relayed message event; nullopt for the rest.
+inline std::optional<MessagePosition> message_position(const Event& event) {
+  if (const auto* m = std::get_if<MessageEvent>(&event)) {
+    return MessagePosition{m->msg.conv, m->msg.seq, m->msg.rev, false};
+  }
+  if (const auto* u = std::get_if<MessageUpdatedEvent>(&event)) {
+    return MessagePosition{u->msg.conv, u->msg.seq, u->msg.rev, true};
+  }
+  if (const auto* relayed = std::get_if<RelayedEvent>(&event)) return relayed->position;
+  return std::nullopt;
+}
 
 struct Envelope {
   ConvId conv;  // empty for events about a user (presence)

@@ -33,22 +33,29 @@ std::string group_channel(const ConvId& group) {
 std::string node_channel(const std::string& node) { return "parley:node:" + node; }
 
 // The wire form of one relayed event: "o" the node that published it, "c" the conversation,
-// "f" the client frame; on a group's channel "r" its recipients; on a user's channel "u" the
+// "f" the client frame, "p" [seq, rev, updated 0|1] for a message or message_updated event (its
+// position, typed, so that no receiving node parses "f"); on a group's channel "r" its recipients; on a user's channel "u" the
 // user (0 on the cluster channel), "s" a revoked login session, "m" membership changed, "g"
 // whether the user is in the group after a membership change.
 struct Wire {
   const std::string& node;
   const ConvId& conv;
   const std::string& frame;
+  std::optional<MessagePosition> position;
 };
+void add_position(json::object& o, const Wire& w) {
+  if (w.position) o["p"] = json::array{w.position->seq, w.position->rev, w.position->updated ? 1 : 0};
+}
 std::string encode_for_group(const Wire& w, const std::vector<UserId>& recipients) {
   json::array r(recipients.begin(), recipients.end());
-  return json::serialize(json::object{{"o", w.node}, {"c", w.conv}, {"r", std::move(r)},
-                                      {"f", w.frame}});
+  json::object o{{"o", w.node}, {"c", w.conv}, {"r", std::move(r)}, {"f", w.frame}};
+  add_position(o, w);
+  return json::serialize(o);
 }
 std::string encode_for_user(const Wire& w, UserId user, SessionId revoked, bool membership,
                             std::optional<bool> in_group) {
   json::object o{{"o", w.node}, {"c", w.conv}, {"u", user}, {"f", w.frame}};
+  add_position(o, w);
   if (revoked) o["s"] = revoked;
   if (membership) o["m"] = true;
   if (in_group) o["g"] = *in_group;
@@ -136,12 +143,12 @@ void RedisBus::publish(EnvelopePtr envelope) {
   std::vector<std::pair<std::string, std::string>> out;
   if (revoked_id || change) {
     out.emplace_back(kClusterChannel,
-                     encode_for_user({options_.node_id, envelope->conv, no_frame}, 0, revoked_id,
+                     encode_for_user({options_.node_id, envelope->conv, no_frame, std::nullopt}, 0, revoked_id,
                                      change != nullptr, std::nullopt));
   }
   if (!envelope->recipients.empty()) {
     const std::string frame = options_.render(envelope->event);
-    const Wire wire{options_.node_id, envelope->conv, frame};
+    const Wire wire{options_.node_id, envelope->conv, frame, message_position(envelope->event)};
     if (envelope->group && !change) {
       out.emplace_back(group_channel(envelope->conv), encode_for_group(wire, envelope->recipients));
     } else {
@@ -526,6 +533,14 @@ void RedisBus::receive(const std::string& channel, const std::string& payload) {
   if (const auto* f = o.if_contains("f"); f && f->is_string()) relayed.json = std::string(f->get_string());
   if (const auto* s = o.if_contains("s"); s && s->is_int64()) relayed.revoked_session = s->get_int64();
   if (const auto* m = o.if_contains("m"); m && m->is_bool()) relayed.membership_changed = m->get_bool();
+  if (const auto* p = o.if_contains("p"); p && p->is_array() && p->get_array().size() == 3 &&
+                                          !env->conv.empty()) {
+    const auto& a = p->get_array();
+    if (a[0].is_int64() && a[1].is_int64() && a[2].is_int64()) {
+      relayed.position = MessagePosition{env->conv, a[0].get_int64(), a[1].get_int64(),
+                                         a[2].get_int64() != 0};
+    }
+  }
   if (const auto* u = o.if_contains("u"); u && u->is_int64() && u->get_int64() != 0) {
     env->recipients.push_back(u->get_int64());
   }

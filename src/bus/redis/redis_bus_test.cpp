@@ -100,6 +100,50 @@ TEST(RedisBus, DeliversToTheNodeWatchingTheRecipientOnceAndLocallyAtOnce) {
   }
 }
 
+TEST(RedisBus, ARelayedMessageEventCarriesItsPositionTyped) {
+  if (!std::getenv("PARLEY_TEST_REDIS")) GTEST_SKIP() << "PARLEY_TEST_REDIS is not set";
+  Inbox on_a, on_b;
+  auto a = make_bus("node-a", on_a);
+  auto b = make_bus("node-b", on_b);
+  b->watch(7, nullptr);
+  b->watch(8, nullptr);
+  Message m;
+  m.conv = "d:7:8";
+  m.seq = 12;
+  m.rev = 3;
+  auto env = std::make_shared<Envelope>();
+  env->conv = m.conv;
+  env->recipients = {7};
+  env->event = MessageUpdatedEvent{m};
+  ASSERT_TRUE(publish_until_received(*a, env, on_b));
+  auto typing = std::make_shared<Envelope>();
+  typing->conv = m.conv;
+  typing->recipients = {8};
+  typing->event = TypingEvent{m.conv, "alice"};
+  a->publish(typing);
+  const auto is_typing = [](const EnvelopePtr& e) {
+    return std::get<RelayedEvent>(e->event).json == "{\"ev\":\"typing\"}";
+  };
+  std::unique_lock lock(on_b.mutex);
+  ASSERT_TRUE(on_b.arrived.wait_for(lock, std::chrono::seconds(5), [&] {
+    return std::any_of(on_b.got.begin(), on_b.got.end(), is_typing);
+  }));
+  // The receiving node reads where the event stands without parsing its client JSON (an SSE
+  // stream's cursor needs it), and only a message event has one.
+  for (const auto& e : on_b.got) {
+    const auto& position = std::get<RelayedEvent>(e->event).position;
+    if (is_typing(e)) {
+      EXPECT_FALSE(position.has_value());
+      continue;
+    }
+    ASSERT_TRUE(position.has_value());
+    EXPECT_EQ(position->conv, "d:7:8");
+    EXPECT_EQ(position->seq, 12);
+    EXPECT_EQ(position->rev, 3);
+    EXPECT_TRUE(position->updated);
+  }
+}
+
 TEST(RedisBus, WatchSaysWhenTheSubscriptionHoldsSoThatOnePublishIsEnough) {
   if (!std::getenv("PARLEY_TEST_REDIS")) GTEST_SKIP() << "PARLEY_TEST_REDIS is not set";
   Inbox on_a, on_b;

@@ -1,4 +1,5 @@
 #include "log/kafka/kafka_log.hpp"
+#include "log/kafka/kafka_wire.hpp"
 
 #include <librdkafka/rdkafka.h>
 
@@ -14,95 +15,11 @@ namespace parley {
 
 namespace json = boost::json;
 using namespace chat;
+using namespace kafka_wire;
 
 namespace {
 
 constexpr std::chrono::milliseconds kStoreRetry{200};
-
-// ---- wire forms (node to node; every node runs the same build)
-
-std::string encode_send(const std::string& node, std::uint64_t token, const NewMessage& m) {
-  json::object o{{"n", node}, {"t", token}, {"c", m.conv}, {"s", m.sender_id}, {"f", m.from},
-                 {"k", m.client_msg_id}, {"b", m.body}};
-  if (m.reply_to) o["r"] = *m.reply_to;
-  return json::serialize(o);
-}
-
-// The send's origin node and token, and the message; nullopt for a record Parley did not write.
-struct Send {
-  std::string node;
-  std::uint64_t token = 0;
-  NewMessage msg;
-};
-std::optional<Send> decode_send(std::string_view payload) {
-  boost::system::error_code ec;
-  auto v = json::parse(payload, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const auto& o = v.get_object();
-  try {
-    Send s;
-    s.node = json::value_to<std::string>(o.at("n"));
-    s.token = json::value_to<std::uint64_t>(o.at("t"));
-    s.msg.conv = json::value_to<std::string>(o.at("c"));
-    s.msg.sender_id = json::value_to<UserId>(o.at("s"));
-    s.msg.from = json::value_to<std::string>(o.at("f"));
-    s.msg.client_msg_id = json::value_to<std::string>(o.at("k"));
-    s.msg.body = json::value_to<std::string>(o.at("b"));
-    if (const auto* r = o.if_contains("r")) s.msg.reply_to = json::value_to<Seq>(*r);
-    return s;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-std::string encode_reply(std::uint64_t token, const Result<Appended>& r) {
-  json::object o{{"t", token}};
-  if (!r) {
-    o["e"] = errc_code(r.error().code);
-    o["x"] = r.error().message;
-    return json::serialize(o);
-  }
-  const Message& m = r->msg;
-  o["d"] = r->duplicate;
-  o["m"] = json::object{{"id", m.id}, {"c", m.conv}, {"q", m.seq}, {"s", m.sender_id},
-                        {"f", m.from}, {"b", m.body}, {"k", m.client_msg_id}, {"ts", m.ts},
-                        {"del", m.deleted}, {"rev", m.rev}};
-  if (m.reply_to) o["m"].as_object()["r"] = *m.reply_to;
-  if (m.edited_at) o["m"].as_object()["ed"] = *m.edited_at;
-  return json::serialize(o);
-}
-
-std::optional<std::pair<std::uint64_t, Result<Appended>>> decode_reply(std::string_view payload) {
-  boost::system::error_code ec;
-  auto v = json::parse(payload, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const auto& o = v.get_object();
-  try {
-    const auto token = json::value_to<std::uint64_t>(o.at("t"));
-    if (const auto* e = o.if_contains("e")) {
-      return std::pair{token, Result<Appended>(make_error(
-                                  errc_from_code(e->as_string()),
-                                  json::value_to<std::string>(o.at("x"))))};
-    }
-    const auto& mo = o.at("m").as_object();
-    Message m;
-    m.id = json::value_to<std::string>(mo.at("id"));
-    m.conv = json::value_to<std::string>(mo.at("c"));
-    m.seq = json::value_to<Seq>(mo.at("q"));
-    m.sender_id = json::value_to<UserId>(mo.at("s"));
-    m.from = json::value_to<std::string>(mo.at("f"));
-    m.body = json::value_to<std::string>(mo.at("b"));
-    m.client_msg_id = json::value_to<std::string>(mo.at("k"));
-    m.ts = json::value_to<TimeMs>(mo.at("ts"));
-    m.deleted = mo.at("del").as_bool();
-    m.rev = json::value_to<std::int64_t>(mo.at("rev"));
-    if (const auto* r = mo.if_contains("r")) m.reply_to = json::value_to<Seq>(*r);
-    if (const auto* ed = mo.if_contains("ed")) m.edited_at = json::value_to<TimeMs>(*ed);
-    return std::pair{token, Result<Appended>(Appended{std::move(m), o.at("d").as_bool()})};
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
 
 // ---- librdkafka plumbing
 

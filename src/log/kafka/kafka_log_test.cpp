@@ -1,9 +1,13 @@
-// KafkaLog's URL; the log itself runs against a real broker in tests/integration/test_cluster.py.
+// KafkaLog's URL and its records; the log itself runs against a real broker in
+// tests/integration/test_cluster.py.
 #include "log/kafka/kafka_log.hpp"
 
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+
+#include "fakes/every_field.hpp"
+#include "log/kafka/kafka_wire.hpp"
 
 namespace parley {
 namespace {
@@ -28,6 +32,53 @@ TEST(KafkaLogUrl, AnythingElseIsRefusedWithTheReason) {
                           "kafka://h:1/t?replicas=3", "kafka://h:1/a/b"}) {
     EXPECT_THROW(parse_kafka_url(bad), std::invalid_argument) << bad;
   }
+}
+
+TEST(KafkaWire, ASendCarriesEverySubmittedField) {
+  const auto m = testing::with_every_field<chat::NewMessage>();
+  const auto back = kafka_wire::decode_send(kafka_wire::encode_send("node-a", 17, m));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->node, "node-a");
+  EXPECT_EQ(back->token, 17u);
+  testing::expect_same_fields(m, back->msg);
+}
+
+TEST(KafkaWire, AReplyCarriesEveryFieldOfTheStoredMessageOrTheError) {
+  const auto m = testing::with_every_field<chat::Message>();
+  const auto ok = kafka_wire::decode_reply(
+      kafka_wire::encode_reply(5, Result<chat::Appended>(chat::Appended{m, true})));
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->first, 5u);
+  ASSERT_TRUE(ok->second.ok());
+  EXPECT_TRUE(ok->second->duplicate);
+  testing::expect_same_fields(m, ok->second->msg);
+
+  const auto failed = kafka_wire::decode_reply(kafka_wire::encode_reply(
+      6, Result<chat::Appended>(make_error(Errc::not_member, "not a member"))));
+  ASSERT_TRUE(failed.has_value());
+  ASSERT_FALSE(failed->second.ok());
+  EXPECT_EQ(failed->second.error().code, Errc::not_member);
+  EXPECT_EQ(failed->second.error().message, "not a member");
+}
+
+TEST(KafkaWire, ASendFromTheBuildBeforeTheFieldListStillReads) {
+  // As encode_send wrote it before chat/message_fields.hpp: the same keys, flat.
+  const auto back = kafka_wire::decode_send(
+      R"({"n":"node-b","t":3,"c":"conv","s":42,"f":"alice","k":"client-1","b":"hi","r":2})");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->msg.conv, "conv");
+  EXPECT_EQ(back->msg.sender_id, 42);
+  EXPECT_EQ(back->msg.from, "alice");
+  EXPECT_EQ(back->msg.client_msg_id, "client-1");
+  EXPECT_EQ(back->msg.body, "hi");
+  EXPECT_EQ(back->msg.reply_to, 2);
+}
+
+TEST(KafkaWire, ARecordParleyDidNotWriteIsNotASend) {
+  EXPECT_FALSE(kafka_wire::decode_send("not json").has_value());
+  EXPECT_FALSE(kafka_wire::decode_send(R"({"n":"x","t":1,"c":"conv"})").has_value());  // no body…
+  EXPECT_FALSE(kafka_wire::decode_send(R"({"n":"x","t":1,"c":5,"s":1,"f":"a","k":"k","b":"b"})")
+                   .has_value());  // conv not a string
 }
 
 }  // namespace

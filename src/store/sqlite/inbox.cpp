@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "chat/message_fields.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "store/sqlite/little_endian.hpp"
@@ -37,13 +38,19 @@ std::string position_key(std::string_view topic, int partition) {
 
 // ---- a batch as a journal record --------------------------------------------------------------
 //
-// u8 format (1) | i64 first_row | i64 last_id | u32 rows | rows | u32 positions | positions
-// row:      str conv | i64 seq | str id | i64 sender_id | str from | str client_msg_id | str body |
-//           u8 has_reply_to | i64 reply_to | i64 ts
+// u8 format (2) | i64 first_row | i64 last_id | u32 rows | rows | u32 positions | positions
+// row:      the message's fields (chat/message_fields.hpp), each as u8 tag and its value, in
+//           tag order, then u8 0; a field that is not required is left out at its default
+//           (no reply_to, not deleted, rev 0…), and read back as that default
+// value:    str, i64, or u8 (a bool), by the field's type; an optional is its value, present
 // position: str topic | i64 partition | i64 to
 // Integers little-endian; str = u32 length and the bytes.
+// Format 1 (before the field list): row = str conv | i64 seq | str id | i64 sender_id |
+// str from | str client_msg_id | str body | u8 has_reply_to | i64 reply_to | i64 ts. Still read:
+// a journal written by an older build is replayed at start.
 
-constexpr std::uint8_t kRecordFormat = 1;
+constexpr std::uint8_t kRecordFormat = 2;
+constexpr std::uint8_t kRecordFormatV1 = 1;
 
 class Encoder {
  public:
@@ -54,6 +61,27 @@ class Encoder {
   void str(std::string_view s) {
     u32(static_cast<std::uint32_t>(s.size()));
     out_.append(s);
+  }
+  // One message field: its tag and value; nothing for one not required at its default.
+  void field(const MessageField& f, const std::string& v) {
+    if (!f.required && v.empty()) return;
+    u8(f.tag);
+    str(v);
+  }
+  void field(const MessageField& f, std::int64_t v) {
+    if (!f.required && v == 0) return;
+    u8(f.tag);
+    i64(v);
+  }
+  void field(const MessageField& f, bool v) {
+    if (!f.required && !v) return;
+    u8(f.tag);
+    u8(v ? 1 : 0);
+  }
+  void field(const MessageField& f, const std::optional<std::int64_t>& v) {
+    if (!v) return;
+    u8(f.tag);
+    i64(*v);
   }
 
  private:
@@ -70,6 +98,10 @@ class Decoder {
   std::int64_t i64() { return static_cast<std::int64_t>(get_le<std::uint64_t>(take(8).data())); }
   std::string str() { return std::string(take(u32())); }
   bool done() const { return in_.empty(); }
+  void value(std::string& v) { v = str(); }
+  void value(std::int64_t& v) { v = i64(); }
+  void value(bool& v) { v = u8() != 0; }
+  void value(std::optional<std::int64_t>& v) { v = i64(); }
 
  private:
   std::string_view take(std::size_t n) {
@@ -81,23 +113,48 @@ class Decoder {
   std::string_view in_;
 };
 
-void encode(const Inbox::Batch& batch, std::string& out) {
+// A format-2 row: tagged fields in tag order up to the 0 tag; the required ones must be there.
+void decode_row(Decoder& d, Message& m) {
+  std::uint8_t tag = d.u8();
+  for_each_field(m, [&](const MessageField& f, auto& member) {
+    if (tag == f.tag) {
+      d.value(member);
+      tag = d.u8();
+    } else if (f.required) {
+      throw std::runtime_error("journal: a row lacks field " + std::string(f.key));
+    }
+  });
+  if (tag != 0) {
+    throw std::runtime_error("journal: a row has field tag " + std::to_string(tag) +
+                             ", which this binary does not know: upgrade Parley");
+  }
+}
+
+void decode_row_v1(Decoder& d, Message& m) {
+  m.conv = d.str();
+  m.seq = d.i64();
+  m.id = d.str();
+  m.sender_id = d.i64();
+  m.from = d.str();
+  m.client_msg_id = d.str();
+  m.body = d.str();
+  const bool has_reply_to = d.u8() != 0;
+  const std::int64_t reply_to = d.i64();
+  if (has_reply_to) m.reply_to = reply_to;
+  m.ts = d.i64();
+}
+
+}  // namespace
+
+void Inbox::encode_record(const Batch& batch, std::string& out) {
   Encoder e(out);
   e.u8(kRecordFormat);
   e.i64(batch.first_row);
   e.i64(batch.last_id);
   e.u32(static_cast<std::uint32_t>(batch.rows.size()));
   for (const Message& m : batch.rows) {
-    e.str(m.conv);
-    e.i64(m.seq);
-    e.str(m.id);
-    e.i64(m.sender_id);
-    e.str(m.from);
-    e.str(m.client_msg_id);
-    e.str(m.body);
-    e.u8(m.reply_to ? 1 : 0);
-    e.i64(m.reply_to.value_or(0));
-    e.i64(m.ts);
+    for_each_field(m, [&e](const MessageField& f, const auto& value) { e.field(f, value); });
+    e.u8(0);
   }
   e.u32(static_cast<std::uint32_t>(batch.positions.size()));
   for (const LogPosition& p : batch.positions) {
@@ -107,9 +164,10 @@ void encode(const Inbox::Batch& batch, std::string& out) {
   }
 }
 
-Inbox::Batch decode(std::string_view payload) {
+Inbox::Batch Inbox::decode_record(std::string_view payload) {
   Decoder d(payload);
-  if (const auto format = d.u8(); format != kRecordFormat) {
+  const auto format = d.u8();
+  if (format != kRecordFormat && format != kRecordFormatV1) {
     throw std::runtime_error("journal: record format " + std::to_string(format) +
                              " is not one this binary reads: upgrade Parley");
   }
@@ -118,17 +176,11 @@ Inbox::Batch decode(std::string_view payload) {
   batch.last_id = d.i64();
   batch.rows.resize(d.u32());
   for (Message& m : batch.rows) {
-    m.conv = d.str();
-    m.seq = d.i64();
-    m.id = d.str();
-    m.sender_id = d.i64();
-    m.from = d.str();
-    m.client_msg_id = d.str();
-    m.body = d.str();
-    const bool has_reply_to = d.u8() != 0;
-    const std::int64_t reply_to = d.i64();
-    if (has_reply_to) m.reply_to = reply_to;
-    m.ts = d.i64();
+    if (format == kRecordFormatV1) {
+      decode_row_v1(d, m);
+    } else {
+      decode_row(d, m);
+    }
   }
   batch.positions.resize(d.u32());
   for (LogPosition& p : batch.positions) {
@@ -139,6 +191,8 @@ Inbox::Batch decode(std::string_view payload) {
   if (!d.done()) throw std::runtime_error("journal: a record has bytes left over");
   return batch;
 }
+
+namespace {
 
 // The read transaction a batch's lookups share (its snapshot starts at the first statement).
 // A COMMIT that fails is rolled back: the connection must not keep an old snapshot, which would
@@ -171,7 +225,7 @@ Inbox::Inbox(const std::string& store_path, std::int64_t moved_upto, int cache_m
       journal_path(store_path), kSegmentBytes, [&](std::int64_t tag, std::string_view payload) {
         last_id = std::max(last_id, tag);
         if (tag <= moved_upto) return;  // in the store already
-        auto batch = std::make_shared<Batch>(decode(payload));
+        auto batch = std::make_shared<Batch>(decode_record(payload));
         batch->record_bytes = payload.size();
         for (const LogPosition& p : batch->positions) {
           positions_[position_key(p.topic, p.partition)] = p.to;
@@ -300,7 +354,7 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   // them until it has).
   committed->last_id =
       committed->first_row + std::max<std::int64_t>(1, std::ssize(committed->rows)) - 1;
-  encode(*committed, record_);
+  encode_record(*committed, record_);
   committed->record_bytes = record_.size();
   std::string error;
   if (!journal_->append(committed->last_id, record_, &error)) {

@@ -58,6 +58,11 @@ class Inbox {
   };
   using BatchPtr = std::shared_ptr<const Batch>;
 
+  // A batch as its journal record (the format is described in inbox.cpp), and back: decode
+  // throws std::runtime_error on a record it cannot read. Public for tests.
+  static void encode_record(const Batch& batch, std::string& out);
+  static Batch decode_record(std::string_view payload);
+
   // Opens (creating) the journal of the store at store_path, which must already be migrated, and
   // a read connection to the store. moved_upto: the store's inbox_moved.upto — the journal's rows
   // above it are unmoved, and ids continue after both, so an id is never given twice.
