@@ -1,6 +1,7 @@
 #include "api/hub.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "api/codec.hpp"
 
@@ -23,6 +24,39 @@ RenderedEvent::RenderedEvent(chat::EnvelopePtr envelope)
       json_(net::OutFrame::Kind::text, event_frame(envelope_->event)),
       name_(event_name(json_.payload())),
       position_(chat::message_position(envelope_->event)) {}
+
+namespace {
+std::atomic<std::size_t> next_wire_format_slot{0};
+}
+
+WireFormat::WireFormat(Render render) : render_(render), slot_(next_wire_format_slot++) {
+  if (slot_ >= kMaxWireFormats) {
+    throw std::logic_error("more wire formats than WireFormat::kMaxWireFormats");
+  }
+}
+
+RenderedEvent::~RenderedEvent() {
+  for (auto& f : formats_) delete f.load(std::memory_order_acquire);
+}
+
+net::Frame RenderedEvent::frame_in(const std::shared_ptr<const RenderedEvent>& event,
+                                   const WireFormat& format) {
+  auto& slot = event->formats_[format.slot_];
+  const net::OutFrame* frame = slot.load(std::memory_order_acquire);
+  if (!frame) {
+    // Two shards may render at once: one rendering wins, the other is dropped.
+    auto* mine = new net::OutFrame(net::OutFrame::Kind::text,
+                                   format.render_(event->name(), event->json()));
+    const net::OutFrame* expected = nullptr;
+    if (slot.compare_exchange_strong(expected, mine, std::memory_order_acq_rel)) {
+      frame = mine;
+    } else {
+      delete mine;
+      frame = expected;
+    }
+  }
+  return net::Frame(event, frame);
+}
 
 Hub::Hub(net::ShardPool& shards, Bus* bus) : shards_(shards), bus_(bus), index_(shards.size()) {}
 

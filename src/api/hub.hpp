@@ -11,11 +11,13 @@
 // every event published after that reaches it.
 // Threads: attach/detach on the session's shard; deliver() from any thread.
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -26,6 +28,25 @@
 #include "net/ws_frame.hpp"
 
 namespace parley::api {
+
+// A wire format besides Parley's own JSON (Socket.IO's `42["message",{…}]`, say): how to write
+// an event in it, from the event's name and its JSON. Defined once per format, as a static
+// that lives as long as the process; the first kMaxWireFormats get a slot in every
+// RenderedEvent. Threads: construct before the server starts.
+class WireFormat {
+ public:
+  static constexpr std::size_t kMaxWireFormats = 4;
+  using Render = std::string (*)(std::string_view name, std::string_view json);
+  // Throws std::logic_error past kMaxWireFormats.
+  explicit WireFormat(Render render);
+  WireFormat(const WireFormat&) = delete;
+  WireFormat& operator=(const WireFormat&) = delete;
+
+ private:
+  friend class RenderedEvent;
+  Render render_;
+  std::size_t slot_;
+};
 
 // One published event with its renderings, made once per event and shared (immutable) by every
 // session that receives it, on any shard.
@@ -41,6 +62,13 @@ class RenderedEvent {
     return net::Frame(event, &event->json_);
   }
   std::string_view json() const { return json_.payload(); }
+  // The event in `format`, as a WebSocket text frame: rendered by the first session that asks,
+  // on whichever shard, and shared by every later one (thread-safe).
+  static net::Frame frame_in(const std::shared_ptr<const RenderedEvent>& event,
+                             const WireFormat& format);
+  ~RenderedEvent();
+  RenderedEvent(const RenderedEvent&) = delete;
+  RenderedEvent& operator=(const RenderedEvent&) = delete;
   // The event's name in docs/protocol.md ("message", "receipt", …): SSE's `event:` field.
   std::string_view name() const { return name_; }
 
@@ -55,6 +83,9 @@ class RenderedEvent {
   net::OutFrame json_;
   std::string_view name_;  // into json_
   std::optional<Position> position_;
+  // frame_in's renderings, by WireFormat slot: installed once (compare-and-swap), freed with
+  // the event.
+  mutable std::array<std::atomic<const net::OutFrame*>, WireFormat::kMaxWireFormats> formats_{};
 };
 using EventPtr = std::shared_ptr<const RenderedEvent>;
 

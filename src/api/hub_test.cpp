@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
+#include <string>
+#include <thread>
 #include <vector>
 
 namespace parley::api {
@@ -86,6 +89,32 @@ TEST_F(HubTest, ANoticeToAllReachesEveryShard) {
   EXPECT_EQ(run_shards(), (std::vector<std::size_t>{1, 1, 1}));
   EXPECT_EQ(a->typing_of, (std::vector<std::string>{"all"}));
   EXPECT_EQ(c->typing_of, (std::vector<std::string>{"all"}));
+}
+
+std::atomic<int> renders{0};
+std::string bracketed(std::string_view name, std::string_view json) {
+  ++renders;
+  return "[\"" + std::string(name) + "\"," + std::string(json) + "]";
+}
+const WireFormat kBracketed(&bracketed);
+
+TEST(RenderedEvent, AWireFormatIsRenderedOncePerEventAndSharedAcrossThreads) {
+  const auto event = std::make_shared<const RenderedEvent>(typing_to({1}, "alice"));
+  EXPECT_EQ(event->name(), "typing");
+  renders = 0;
+  std::vector<net::Frame> frames(8);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < frames.size(); ++i) {
+    threads.emplace_back([&, i] { frames[i] = RenderedEvent::frame_in(event, kBracketed); });
+  }
+  for (auto& t : threads) t.join();
+  // Racing shards may each render once, but all of them get the one that was kept.
+  EXPECT_GE(renders.load(), 1);
+  for (const auto& f : frames) EXPECT_EQ(f.get(), frames[0].get());
+  EXPECT_EQ(frames[0]->payload(), "[\"typing\"," + std::string(event->json()) + "]");
+  renders = 0;
+  EXPECT_EQ(RenderedEvent::frame_in(event, kBracketed).get(), frames[0].get());
+  EXPECT_EQ(renders.load(), 0);  // later sessions share it
 }
 
 }  // namespace
