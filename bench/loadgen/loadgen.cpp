@@ -243,6 +243,14 @@ std::optional<std::int64_t> sent_at(std::string_view frame) {
 
 // ---- one connection ----------------------------------------------------------------------------
 
+// Counts a connection that could not open (the first five say why); false, for `co_return`.
+bool connect_failed(Stats& stats, const char* what, const User& user, boost::system::error_code ec) {
+  if (stats.connect_failed++ < 5) {
+    std::cerr << "loadgen: " << what << " failed for " << user.name << ": " << ec.message() << "\n";
+  }
+  return false;
+}
+
 // Connects `stream` to `server` from a source address of its own in 127.0.0.0/8 (connection
 // `index`), so the ephemeral port range does not cap the number of connections.
 asio::awaitable<void> connect_from_own_address(beast::tcp_stream& stream, tcp::endpoint server,
@@ -338,11 +346,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   bool fail(const char* what, boost::system::error_code ec) {
-    if (stats_.connect_failed++ < 5) {
-      std::cerr << "loadgen: " << what << " failed for " << user_.name << ": " << ec.message()
-                << "\n";
-    }
-    return false;
+    return connect_failed(stats_, what, user_, ec);
   }
 
   asio::awaitable<std::string> read_text(boost::system::error_code& ec) {
@@ -490,11 +494,7 @@ class SseConnection : public std::enable_shared_from_this<SseConnection> {
 
  private:
   bool fail(const char* what, boost::system::error_code ec) {
-    if (stats_.connect_failed++ < 5) {
-      std::cerr << "loadgen: " << what << " failed for " << user_.name << ": " << ec.message()
-                << "\n";
-    }
-    return false;
+    return connect_failed(stats_, what, user_, ec);
   }
 
   // Reads what has arrived of the (de-chunked) body and handles every complete event in it.

@@ -17,7 +17,7 @@ def run_loadgen(server, *args):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_loadgen_dm_idle_and_ingest(server, tmp_path):
+def test_loadgen_dm_sse_idle_and_ingest(server, tmp_path):
     users = [{"name": f"lg{i}", "id": server.register(f"lg{i}")["user"]["id"]} for i in range(6)]
     users_file = tmp_path / "users.json"
     users_file.write_text(json.dumps({"users": users}))
@@ -36,6 +36,15 @@ def test_loadgen_dm_idle_and_ingest(server, tmp_path):
     assert [sent for sent, _ in lines] == sorted(sent for sent, _ in lines)
     assert max(latency for _, latency in lines) / 1000 == dm["latency"]["max_ms"]
 
+    # sse: the recipients read GET /events; each message reaches the recipient's stream and
+    # the sender's own socket, and the latency is the streams'.
+    sse = run_loadgen(server, "--scenario", "sse", "--users", str(users_file), "--rate", "300",
+                      "--duration", "1", "--warmup", "0.2")
+    assert sse["errors"] == 0 and sse["connect_failed"] == 0 and sse["connections"] == 6
+    assert sse["acked"] == sse["sent"] > 200
+    assert sse["delivered"] == 2 * sse["sent"]
+    assert 0 < sse["latency"]["samples"] <= sse["sent"] and sse["latency"]["p99_ms"] < 1000
+
     idle = run_loadgen(server, "--scenario", "idle", "--connections", "300")
     assert idle["connections"] == 300 and idle["connect_failed"] == 0
 
@@ -49,7 +58,7 @@ def test_loadgen_dm_idle_and_ingest(server, tmp_path):
         token = server.login(f"lg{a}")["token"]
         page = server.api("GET", f"/chat/messages?recipient=lg{b}&limit=1", token=token)
         stored += page["messages"][0]["seq"]
-    assert dm["acked"] + ingest["acked"] <= stored <= dm["sent"] + ingest["sent"]
+    assert dm["acked"] + sse["acked"] + ingest["acked"] <= stored <= dm["sent"] + sse["sent"] + ingest["sent"]
 
 
 def test_write_path_benchmark_acks_every_message(tmp_path):
