@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "auth/base64url.hpp"
+#include "auth/base64.hpp"
 
 namespace parley::api {
 

@@ -18,7 +18,7 @@
 #include "api/request_context.hpp"
 #include "api/rest_routes.hpp"
 #include "api/ws_protocol.hpp"
-#include "auth/base64url.hpp"
+#include "auth/base64.hpp"
 #include "auth/tokens.hpp"
 #include "bus/local/local_bus.hpp"
 #include "bus/redis/redis_bus.hpp"

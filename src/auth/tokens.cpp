@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 #include <stdexcept>
 
-#include "auth/base64url.hpp"
+#include "auth/base64.hpp"
 #include "core/ids.hpp"
 
 namespace parley::auth {

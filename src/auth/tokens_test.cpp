@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "auth/base64url.hpp"
+#include "auth/base64.hpp"
 #include "auth/password.hpp"
 
 namespace parley::auth {
