@@ -37,6 +37,12 @@ struct ApiOptions {
   std::chrono::seconds poll_max_timeout{60};
   std::size_t poll_max_bytes = 256 * 1024;         // events in one poll answer
   std::size_t stream_replay_max_messages = 1000;   // further behind: resync
+  // Socket.IO (api/socketio/): Engine.IO's heartbeat and largest message, and how long a new
+  // connection has to CONNECT to a namespace.
+  std::chrono::milliseconds eio_ping_interval{25000};
+  std::chrono::milliseconds eio_ping_timeout{20000};
+  std::size_t eio_max_payload = 1000000;
+  std::chrono::milliseconds sio_connect_timeout{45000};
   // Test-only fault hook (environment PARLEY_FAULT_THROW_ON_PATH, docs/operations.md): a REST
   // request for exactly this path throws inside its handler, as a bug would.
   std::string fault_throw_on_path;

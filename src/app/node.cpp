@@ -17,6 +17,7 @@
 #include "api/hub.hpp"
 #include "api/request_context.hpp"
 #include "api/rest_routes.hpp"
+#include "api/socketio/socketio_routes.hpp"
 #include "api/ws_protocol.hpp"
 #include "auth/base64.hpp"
 #include "auth/tokens.hpp"
@@ -261,6 +262,10 @@ int run_node(const Config& c) {
     ctx.options.sse_heartbeat = std::chrono::milliseconds(c.sse_heartbeat_ms);
     ctx.options.poll_max_bytes = c.poll_max_bytes;
     ctx.options.stream_replay_max_messages = c.stream_replay_max_messages;
+    ctx.options.eio_ping_interval = std::chrono::milliseconds(c.eio_ping_interval_ms);
+    ctx.options.eio_ping_timeout = std::chrono::milliseconds(c.eio_ping_timeout_ms);
+    ctx.options.eio_max_payload = c.eio_max_payload;
+    ctx.options.sio_connect_timeout = std::chrono::milliseconds(c.sio_connect_timeout_ms);
     if (const char* path = std::getenv("PARLEY_FAULT_THROW_ON_PATH")) {
       ctx.options.fault_throw_on_path = path;
       log::warn("event=fault_injection throw_on_path={}", path);
@@ -275,6 +280,7 @@ int run_node(const Config& c) {
     api::add_rest_routes(router, ctx);
     api::add_websocket_route(router, ctx);
     api::add_event_stream_routes(router, ctx);
+    api::add_socketio_routes(router, ctx);
     net::HttpServer server(shards, limits, router);
     ctx.metrics = [&] {
       const auto& net = server.stats();

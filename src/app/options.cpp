@@ -143,6 +143,19 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--sse-heartbeat-ms", c.sse_heartbeat_ms, "PARLEY_SSE_HEARTBEAT_MS",
       "A comment line on every server-sent event stream this often, so proxies keep it open")
       ->check(CLI::Range(100u, 3600000u));
+  opt("--eio-ping-interval", c.eio_ping_interval_ms, "PARLEY_EIO_PING_INTERVAL",
+      "Socket.IO: milliseconds between the server's Engine.IO pings")
+      ->check(CLI::Range(100u, 600000u));
+  opt("--eio-ping-timeout", c.eio_ping_timeout_ms, "PARLEY_EIO_PING_TIMEOUT",
+      "Socket.IO: milliseconds a client has to answer a ping before its connection closes")
+      ->check(CLI::Range(100u, 600000u));
+  opt("--eio-max-payload", c.eio_max_payload, "PARLEY_EIO_MAX_PAYLOAD",
+      "Socket.IO: the largest Engine.IO message a client may send, in bytes (the open packet's "
+      "maxPayload); past it the connection closes")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
+  opt("--sio-connect-timeout", c.sio_connect_timeout_ms, "PARLEY_SIO_CONNECT_TIMEOUT",
+      "Socket.IO: milliseconds a new connection has to CONNECT to a namespace before it closes")
+      ->check(CLI::Range(100u, 600000u));
   opt("--poll-max-bytes", c.poll_max_bytes, "PARLEY_POLL_MAX_BYTES",
       "Most bytes of events in one long-poll answer; the rest waits for the next poll "
       "(\"more\": true)")

@@ -38,6 +38,10 @@ struct Config {
 
   // Event streams (docs/protocol.md, "Server-sent events" and "Long-poll").
   unsigned sse_heartbeat_ms = 15000;
+  unsigned eio_ping_interval_ms = 25000;  // Socket.IO (Engine.IO v4) heartbeat
+  unsigned eio_ping_timeout_ms = 20000;
+  std::size_t eio_max_payload = 1000000;
+  unsigned sio_connect_timeout_ms = 45000;
   unsigned poll_max_bytes = 256 * 1024;
   unsigned stream_replay_max_messages = 1000;
 

@@ -421,7 +421,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
         counted.release();  // the WsConnection owns the socket, and its count, from here
         start_websocket(stream.release_socket(), std::move(upgrade.listener), std::move(handshake),
                         {static_cast<const char*>(rest.data()), rest.size()}, shard, id,
-                        std::move(remote), opened);
+                        std::move(remote), opened, upgrade.max_message_bytes);
         co_return;
       }
       auto res = to_beast(std::move(*upgrade.reject), version, false);
@@ -522,10 +522,12 @@ std::function<void(OutboundConnection&)> HttpServer::track(
 void HttpServer::start_websocket(tcp::socket socket, std::shared_ptr<WsListener> listener,
                                  std::string handshake, std::string_view early, std::size_t shard,
                                  std::uint64_t id, std::string remote,
-                                 std::chrono::steady_clock::time_point opened) {
+                                 std::chrono::steady_clock::time_point opened,
+                                 std::size_t max_message_bytes) {
   auto conn = std::make_shared<WsConnection>(std::move(socket), std::move(listener), limits_,
                                              stats_, *scratch_[shard], shards_.mailbox(shard), id,
-                                             shard, std::move(remote), track(opened, true));
+                                             shard, std::move(remote), track(opened, true),
+                                             max_message_bytes);
   outbound_[shard].insert(conn.get());
   conn->start(std::move(handshake), early);
   if (draining_) conn->shut_down();

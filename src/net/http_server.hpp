@@ -62,7 +62,7 @@ class HttpServer {
   void start_websocket(boost::asio::ip::tcp::socket socket, std::shared_ptr<WsListener> listener,
                        std::string handshake, std::string_view early, std::size_t shard,
                        std::uint64_t id, std::string remote,
-                       std::chrono::steady_clock::time_point opened);
+                       std::chrono::steady_clock::time_point opened, std::size_t max_message_bytes);
   // Hands a begun streamed response to an HttpStream, which lives on without any coroutine.
   void start_stream(boost::asio::ip::tcp::socket socket, std::shared_ptr<HttpStreamListener> listener,
                     std::string head, std::size_t shard, std::uint64_t id, std::string remote,

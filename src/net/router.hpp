@@ -33,6 +33,8 @@ using HttpHandler = std::function<boost::asio::awaitable<HttpResponse>(HttpReque
 struct WsUpgrade {
   std::optional<HttpResponse> reject;    // set: answer this instead of upgrading
   std::shared_ptr<WsListener> listener;  // otherwise: the listener for the new connection
+  // The largest message the connection reads; 0 for the server's (--max-payload-bytes).
+  std::size_t max_message_bytes = 0;
 };
 using WsUpgradeHandler = std::function<WsUpgrade(const HttpRequest&)>;
 

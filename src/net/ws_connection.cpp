@@ -22,12 +22,13 @@ WsConnection::WsConnection(tcp::socket socket, std::shared_ptr<WsListener> liste
                            const ConnectionLimits& limits, ConnectionStats& stats,
                            ShardScratch& scratch, Mailbox& mailbox, std::uint64_t id,
                            std::size_t shard, std::string remote,
-                           std::function<void(OutboundConnection&)> on_finished)
+                           std::function<void(OutboundConnection&)> on_finished,
+                           std::size_t max_message_bytes)
     : OutboundConnection(std::move(socket), limits, stats, mailbox, id, shard, std::move(remote),
                          std::move(on_finished)),
       listener_(std::move(listener)),
       scratch_(scratch),
-      reader_(limits.max_payload_bytes) {}
+      reader_(max_message_bytes ? max_message_bytes : limits.max_payload_bytes) {}
 
 void WsConnection::start(std::string handshake, std::string_view early) {
   boost::system::error_code ec;

@@ -67,7 +67,8 @@ class WsConnection final : public OutboundConnection {
   WsConnection(boost::asio::ip::tcp::socket socket, std::shared_ptr<WsListener> listener,
                const ConnectionLimits& limits, ConnectionStats& stats, ShardScratch& scratch,
                Mailbox& mailbox, std::uint64_t id, std::size_t shard, std::string remote,
-               std::function<void(OutboundConnection&)> on_finished);
+               std::function<void(OutboundConnection&)> on_finished,
+               std::size_t max_message_bytes = 0);  // 0: limits.max_payload_bytes
 
   // Writes the handshake response, tells the listener, and starts reading.
   void start(std::string handshake, std::string_view early);
