@@ -1,8 +1,8 @@
 """Socket.IO v4 over WebSocket at /socket.io/ (Engine.IO v4 + Socket.IO v5), spoken by hand on a
 raw WebSocket: the open packet, the handshake's errors, CONNECT with a token, chat as events with
 acks, server events under their names, the heartbeat and its timeout, and the connection closing
-on a malformed packet. (The official socket.io-client tests and long-polling come with the rest of
-issue 20.)"""
+on a malformed packet. The official socket.io-client is in test_socketio_client.py; long-polling
+comes with the rest of issue 20."""
 import json
 import uuid
 

@@ -1,0 +1,56 @@
+"""The official socket.io-client (npm, pinned in tests/socketio/package.json) against Parley's
+/socket.io/ over WebSocket: two users chat in a DM and a group with acks, a retry is stored once,
+events arrive in seq order, a read receipt and sync go through, a bad token gets connect_error.
+The client side is tests/socketio/chat_client.mjs; this asserts on what it reports."""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CLIENT_DIR = os.path.join(ROOT, "tests", "socketio")
+
+
+@pytest.fixture(scope="module")
+def node():
+    path = shutil.which("node")
+    if not path or not os.path.isdir(os.path.join(CLIENT_DIR, "node_modules", "socket.io-client")):
+        pytest.fail("node and tests/socketio/node_modules are installed by scripts/install-deps test")
+    return path
+
+
+def test_socket_io_client_chats_over_websocket(server, node):
+    alice = server.register("sioalice2")["token"]
+    bob_login = server.register("siobob")
+    group = server.api("POST", "/groups/create", {"name": "sio", "members": ["siobob"]},
+                       token=alice, expect=201)
+    conv = group["group"]["id"] if "group" in group else group["id"]
+    count = 50
+    r = subprocess.run([node, os.path.join(CLIENT_DIR, "chat_client.mjs"), f"http://{server.base}",
+                        alice, bob_login["token"], conv, str(count)],
+                       capture_output=True, text=True, timeout=60, cwd=CLIENT_DIR)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+
+    assert out["bad_token"] != "connected" and "token" in out["bad_token"].lower()
+    acked = out["acked"]
+    assert all(a["ok"] for a in acked)
+    seqs = [a["msg"]["seq"] for a in acked]
+    assert seqs == list(range(seqs[0], seqs[0] + count))  # dense, in order
+    assert out["retry"]["ok"] and out["retry"]["msg"]["id"] == acked[0]["msg"]["id"]
+    assert out["group"]["ok"] and out["group"]["msg"]["conv"] == conv
+    assert out["error"] == {"ok": False, "error": out["error"]["error"]}
+    assert out["error"]["error"]["code"] == "not_found"
+
+    # Bob got every DM once, in seq order, and the group message; nothing else.
+    dms = [m for m in out["received"] if m["conv"] == acked[0]["msg"]["conv"]]
+    assert [m["id"] for m in dms] == [a["msg"]["id"] for a in acked]
+    assert [m["conv"] for m in out["received"]].count(conv) == 1
+    assert out["read"]["ok"]
+    assert out["receipts"] and out["receipts"][-1]["read_seq"] == seqs[-1]
+    assert out["sync"]["ok"]
+    # What Socket.IO delivered is what is stored.
+    page = server.api("GET", f"/chat/messages?recipient=siobob&limit=200", token=alice)
+    assert sorted(m["id"] for m in page["messages"]) == sorted(a["msg"]["id"] for a in acked)
