@@ -145,6 +145,15 @@ class Parley:
             p.wait(30)
 
 
+class ParleySocketIo(Parley):
+    """The same Parley, measured over /socket.io/ (Socket.IO v4 over WebSocket) instead of /ws."""
+    name = "parley-socketio"
+    protocol = "socketio"
+
+
+SERVERS = {}  # filled below: name -> class
+
+
 class Reference:
     name = "reference"
     protocol = "socketio"
@@ -218,6 +227,9 @@ class ParleyCluster(Parley):
                        capture_output=True)
         if self.started_services:
             subprocess.run([os.path.join(ROOT, "scripts", "services"), "stop"], capture_output=True)
+
+
+SERVERS.update({"parley": Parley, "parley-socketio": ParleySocketIo, "reference": Reference})
 
 
 def port_open(port):
@@ -364,7 +376,9 @@ def main():
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
     ap.add_argument("--duration", type=float, default=None)
-    ap.add_argument("--servers", default="parley,reference")
+    ap.add_argument("--servers", default="parley,parley-socketio,reference",
+                    help="parley (over /ws), parley-socketio (the same server over /socket.io/: "
+                         "dm and fanout only), reference")
     ap.add_argument("--timeline", action="store_true",
                     help="dm runs also write build/bench/timeline-PROTOCOL-dm-RATE.txt: one line "
                          "per measured delivery, 'send time (ns, monotonic) latency (µs)'")
@@ -433,12 +447,12 @@ def main():
     single_node = only & {"idle", "dm", "sse", "capacity", "fanout", "ingest"}
     for name in server_names if single_node else []:
         log(f"== {name}")
-        server = Parley(workdir) if name == "parley" else Reference(workdir)
+        server = SERVERS[name](workdir)
         out = results["servers"][name] = {}
         try:
             # Users and groups exist in Parley's database; the reference takes the same names.
             if "setup" not in results:
-                helper = server if name == "parley" else Parley(workdir)
+                helper = server if isinstance(server, Parley) else Parley(workdir)
                 n_dm = 200 if not quick else 40
                 dm_names = [f"dm{i}" for i in range(n_dm)]
                 dm_ids = helper.register(dm_names)
@@ -460,18 +474,19 @@ def main():
             dm_file = os.path.join(workdir, "dm.json")
             write_users(dm_file, setup["dm"])
 
-            if "idle" in only:
+            sio = name == "parley-socketio"  # dm and fanout only: the rest is the same server
+            if "idle" in only and not sio:
                 # Each count on a fresh server: memory freed by an earlier run would otherwise be
                 # reused and hide the cost.
                 out["idle"] = []
                 for count in idle_counts:
                     server.stop()
-                    server = Parley(workdir) if name == "parley" else Reference(workdir)
+                    server = SERVERS[name](workdir)
                     r = idle_memory(server, count)
                     log(f"idle {count}: {r['kib_per_connection']:.2f} KiB/conn ({r['connections']} connected)")
                     out["idle"].append(r)
                 server.stop()
-                server = Parley(workdir) if name == "parley" else Reference(workdir)
+                server = SERVERS[name](workdir)
             # sse: Parley only (the reference has no server-sent events).
             for scenario in [x for x in ("dm", "sse") if x in only and (x == "dm" or name == "parley")]:
                 out[scenario] = []
@@ -482,7 +497,7 @@ def main():
                         f"{r['latency'].get('p99_ms')} ms, {r['cpu_us_per_delivery']:.2f} µs CPU/delivery, "
                         f"errors {r['errors']}")
                     out[scenario].append(r)
-            if "capacity" in only:
+            if "capacity" in only and not sio:
                 # The p99 target is set at 70 % of the maximum rate, so find the maximum first.
                 cap = find_max_rate(server, dm_file, 1000 if quick else 4000, 2 if quick else 4)
                 if cap["max_rate"]:
@@ -514,7 +529,7 @@ def main():
                     log(f"fanout {size}: {r['delivered']} deliveries, p99 {r['latency'].get('p99_ms')} ms, "
                         f"{r['cpu_us_per_delivery']:.2f} µs CPU/delivery")
                     out["fanout"].append(r)
-            if "ingest" in only:
+            if "ingest" in only and not sio:
                 r = loadgen(server, "ingest", dm_file, ["--window", "64", "--duration", str(duration)])
                 log(f"ingest: {r['acked_per_second']:.0f} acked/s")
                 out["ingest"] = r
@@ -526,7 +541,7 @@ def main():
         n_dm = 200 if not quick else 40
         dm_names = [f"cdm{i}" for i in range(n_dm)]
         dm_ids = list(range(1, n_dm + 1))  # the reference only needs names; Parley's come back
-        for name in server_names:
+        for name in [n for n in server_names if n != "parley-socketio"]:  # the same nodes as /ws
             log(f"== {name}, two nodes")
             server = ParleyCluster(workdir) if name == "parley" else Reference(workdir, nodes=2)
             out = results["servers"].setdefault(name, {})["cluster"] = []
@@ -582,6 +597,19 @@ def print_table(results):
         row(f"dm {rate:.0f}/s: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
         row(f"dm {rate:.0f}/s: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
             floor=floor_us)
+    ps = results["servers"].get("parley-socketio", {})
+    for kind in ("dm", "fanout"):
+        for i, x in enumerate(ps.get(kind, [])):
+            ws = p.get(kind, [])[i] if i < len(p.get(kind, [])) else {}
+            ry = r.get(kind, [])[i] if i < len(r.get(kind, [])) else {}
+            what = f"dm {x['offered_rate']:.0f}/s" if kind == "dm" else f"fanout {x['group_size']}"
+            row(f"{what} over Socket.IO: p99", x["latency"].get("p99_ms"),
+                ry.get("latency", {}).get("p99_ms"), "ms")
+            row(f"{what} over Socket.IO: CPU/delivery", x["cpu_us_per_delivery"],
+                ry.get("cpu_us_per_delivery"), "µs", floor=floor_us)
+            if ws.get("cpu_us_per_delivery"):
+                row(f"{what} over Socket.IO: CPU vs /ws", x["cpu_us_per_delivery"] / ws["cpu_us_per_delivery"],
+                    None, "x")
     for x in p.get("sse", []):
         rate = x["offered_rate"]
         row(f"sse {rate:.0f}/s: p50 (SSE recipients)", x["latency"].get("p50_ms"), None, "ms")
