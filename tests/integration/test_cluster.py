@@ -250,3 +250,23 @@ def test_a_node_that_cannot_reach_kafka_does_not_start(tmp_path, postgres_url, r
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, r.stderr
     assert "event=startup_failed" in r.stderr and "Kafka topic nowhere" in r.stderr, r.stderr
+
+
+def test_a_socket_io_client_on_one_node_gets_what_a_websocket_client_on_another_sends(cluster):
+    """Relayed events reach Socket.IO sessions as they reach /ws ones (rendered from the JSON the
+    other node sent), and a Socket.IO send is delivered across nodes."""
+    from test_socketio import Sio
+    a, b = cluster(2)
+    alice = a.register("sioalice")["token"]
+    bob = b.register("siobob")["token"]
+    wa = a.ws(token=alice)
+    sb = Sio(b)
+    assert sb.connect({"token": bob}).startswith("0{")
+    sent = wa.send_msg("over the bus", to="siobob")
+    got = sb.event("message")
+    assert got["ev"] == "message" and got["msg"]["id"] == sent["id"]
+    reply = sb.call("send", to="sioalice", client_msg_id="sio-1", body="and back")
+    assert reply["ok"]
+    assert wa.event("message", where=lambda e: e["msg"]["from"] == "siobob")["msg"]["id"] == \
+        reply["msg"]["id"]
+    sb.close()
