@@ -121,7 +121,11 @@ bool WsConnection::dispatch(std::span<char>& input) {
         continue;
       }
       case WsEvent::Kind::binary:
-        close(close_code::unsupported, "binary frames are not supported: send JSON text frames");
+        if (closing_) continue;
+        if (!listener_->on_binary(event.payload)) {
+          close(close_code::unsupported, "binary frames are not supported: send JSON text frames");
+        }
+        if (finished() || read_closed_) return false;
         continue;
       case WsEvent::Kind::ping:
         if (!closing_) {

@@ -50,6 +50,9 @@ class WsListener {
   // message is read only when it ends. That keeps one connection's requests in order and bounds
   // what a client can make the server hold.
   virtual std::optional<boost::asio::awaitable<void>> on_text(std::string_view text) = 0;
+  // One complete binary message. False: the listener takes none, and the connection closes
+  // with close_code::unsupported (what /ws does).
+  virtual bool on_binary(std::string_view) { return false; }
   virtual void on_close() = 0;
 };
 

@@ -189,3 +189,18 @@ def test_a_message_past_max_payload_closes_the_connection(server_factory):
     assert s.open["maxPayload"] == 2048
     s.send("42" + json.dumps(["send", {"body": "x" * 4096}]))
     assert s.closed()
+
+
+def test_a_binary_event_runs_once_its_attachments_have_arrived(server):
+    token = server.register("siobin")["token"]
+    server.register("siobin2")
+    s = Sio(server)
+    assert s.connect({"token": token}).startswith("0{")
+    s.send('451-1["send",{"to":"siobin2","client_msg_id":"bin-1","body":"with a blob",'
+           '"blob":{"_placeholder":true,"num":0}}]')
+    s.conn.send(b"\x01\x02\x03")  # the attachment, as a binary frame
+    reply = s.ack(1)
+    assert reply["ok"] and reply["msg"]["body"] == "with a blob"
+    # A binary frame that no packet waits for closes the connection.
+    s.conn.send(b"\x04")
+    assert s.closed()

@@ -1,5 +1,6 @@
 #include "api/socketio/socketio_routes.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
@@ -9,6 +10,7 @@
 #include "api/socketio/socket_io.hpp"
 #include "auth/base64.hpp"
 #include "core/ids.hpp"
+#include "core/failures.hpp"
 #include "core/logging.hpp"
 #include "net/ws_connection.hpp"
 
@@ -76,6 +78,24 @@ class SioWsSession final : public ClientSession, public net::WsListener {
     }
   }
 
+  // A binary frame is a binary Engine.IO message: the next attachment of the binary packet
+  // waiting for it. Its last one runs the packet as an event (an op's fields may hold
+  // placeholders; no op reads binary data yet).
+  bool on_binary(std::string_view bytes) override {
+    auto done = attachments_.add(std::string(bytes));
+    if (!done) {
+      fail(done.error().message);
+      return true;
+    }
+    if (*done) {
+      // Run now; an op that must wait answers through its ack like any other.
+      if (auto later = on_event(**done)) {
+        asio::co_spawn(conn_->executor(), std::move(*later), log_failure("socketio_binary_event"));
+      }
+    }
+    return true;
+  }
+
   void on_close() override {
     if (heartbeat_) heartbeat_->cancel();
     closed();
@@ -84,6 +104,7 @@ class SioWsSession final : public ClientSession, public net::WsListener {
 
  private:
   std::optional<asio::awaitable<void>> on_socketio(std::string_view text) {
+    if (attachments_.waiting()) return fail("a packet while a binary packet's attachments are due");
     auto packet = sio::decode(text);
     if (!packet) return fail(packet.error().message);
     switch (packet->type) {
@@ -97,7 +118,10 @@ class SioWsSession final : public ClientSession, public net::WsListener {
         close_connection("client disconnected");
         return std::nullopt;
       case sio::PacketType::binary_event:
-        return fail("binary attachments are not supported over WebSocket yet");
+        if (!connected_) return fail("an event before CONNECT");
+        if (packet->attachments == 0) return on_event(*packet);
+        attachments_.begin(std::move(*packet));
+        return std::nullopt;
       default:  // ACK (the server asks for none), CONNECT_ERROR, BINARY_ACK from a client
         return fail("unexpected Socket.IO packet");
     }
@@ -230,6 +254,7 @@ class SioWsSession final : public ClientSession, public net::WsListener {
   std::shared_ptr<WsConnection> conn_;
   std::string sid_;
   std::unique_ptr<asio::steady_timer> heartbeat_;
+  sio::BinaryAssembler attachments_;
   bool awaiting_pong_ = false;
   bool connect_pending_ = false;
   bool connected_ = false;

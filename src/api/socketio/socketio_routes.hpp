@@ -6,8 +6,9 @@
 // protocol is an event of the same name, whose ack carries the /ws reply without "re"; every
 // server event is emitted under its name with the /ws event's JSON as its one argument.
 //
-// Not yet (issue 20's next parts): the long-polling transport and the upgrade from it,
-// binary attachments over WebSocket, namespaces besides "/".
+// A BINARY_EVENT's attachments arrive as binary frames and the event runs once the last is in.
+// Not yet (issue 20's next parts): the long-polling transport and the upgrade from it, binary
+// data in what the server sends, namespaces besides "/", the protocol-test mode.
 // Threads: everything on the connection's shard.
 
 #include "api/request_context.hpp"
