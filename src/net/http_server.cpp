@@ -72,30 +72,44 @@ HttpResponse error_response(int status, std::string_view code, std::string_view 
   return r;
 }
 
-HttpResponse too_large_response(std::uint64_t limit) {
-  return error_response(413, "too_large",
-                        "request body is over the limit of " + std::to_string(limit) + " bytes");
+// Why a request could not be read, as the client is told: status, error code, message.
+struct ReadError {
+  int status;
+  std::string_view code;
+  std::string message;
+};
+
+ReadError too_large(std::uint64_t limit) {
+  return {413, "too_large", "request body is over the limit of " + std::to_string(limit) + " bytes"};
 }
 
 // Bad input gets a clear error: 413 past the body limit, 431 past the header limit, 400 for
 // anything that is not HTTP/1.1, 408 for a client that stalled. None for a client that is gone.
-std::optional<HttpResponse> read_error_response(boost::system::error_code ec,
-                                                std::uint64_t body_limit = 0) {
+// `body_limit`: 0 while reading a header (a timeout then is keep-alive's normal end).
+std::optional<ReadError> classify_read_error(boost::system::error_code ec,
+                                             std::uint64_t body_limit = 0) {
   if (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
       ec == asio::error::eof || ec == asio::error::operation_aborted ||
       ec == http::error::partial_message || ec == asio::error::broken_pipe) {
     return std::nullopt;
   }
   if (ec == beast::error::timeout) {
-    // Idle between requests is the normal end of keep-alive; within one, the client stalled.
     if (body_limit == 0) return std::nullopt;
-    return error_response(408, "timeout", "the request body stopped arriving");
+    return ReadError{408, "timeout", "the request body stopped arriving"};
   }
-  if (ec == http::error::body_limit) return too_large_response(body_limit);
+  if (ec == http::error::body_limit) return too_large(body_limit);
   if (ec == http::error::header_limit) {
-    return error_response(431, "too_large", "request headers are over the limit");
+    return ReadError{431, "too_large", "request headers are over the limit"};
   }
-  return error_response(400, "bad_request", "malformed HTTP request");
+  return ReadError{400, "bad_request", "malformed HTTP request"};
+}
+
+HttpResponse error_response(const ReadError& e) { return error_response(e.status, e.code, e.message); }
+
+std::optional<HttpResponse> read_error_response(boost::system::error_code ec,
+                                                std::uint64_t body_limit = 0) {
+  if (auto e = classify_read_error(ec, body_limit)) return error_response(*e);
+  return std::nullopt;
 }
 
 // Answers a request the connection cannot go on from (its input is lost) and lets it close.
@@ -163,14 +177,10 @@ class StreamedBody final : public RequestBody {
       got = into.size() - body.size;
     }
     if (ec) {
-      const auto answer = read_error_response(ec, limit_);
-      failure_.emplace(answer ? answer->status : 0,
-                       ec == http::error::body_limit ? "too_large"
-                       : ec == beast::error::timeout ? "timeout"
-                                                     : "bad_request",
-                       ec == http::error::body_limit
-                           ? "request body is over the limit of " + std::to_string(limit_) + " bytes"
-                           : "request body: " + ec.message());
+      // Status 0: the client is gone, and gets no answer.
+      const auto e = classify_read_error(ec, limit_);
+      failure_.emplace(e ? e->status : 0, std::string(e ? e->code : "gone"),
+                       e ? e->message : "request body: " + ec.message());
       throw *failure_;
     }
     read_ += got;
@@ -355,7 +365,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
                                          ? route.route->options.max_body_bytes
                                          : limits_.max_payload_bytes;
     if (head.content_length() && *head.content_length() > body_limit) {
-      co_await answer_and_close(stream, id, too_large_response(body_limit));
+      co_await answer_and_close(stream, id, error_response(too_large(body_limit)));
       unread_body = true;
       break;
     }
