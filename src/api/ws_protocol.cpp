@@ -2,9 +2,8 @@
 
 #include <boost/json.hpp>
 
-#include "api/client_session.hpp"
 #include "api/codec.hpp"
-#include "net/ws_connection.hpp"
+#include "api/ws_carried_session.hpp"
 
 namespace parley::api {
 
@@ -13,9 +12,10 @@ using net::WsConnection;
 
 namespace {
 
-class WsSession final : public ClientSession, public net::WsListener {
+class WsSession final : public WsCarriedSession {
  public:
-  using ClientSession::ClientSession;
+  WsSession(ApiContext& ctx, std::optional<Caller> caller)
+      : WsCarriedSession(ctx, std::move(caller), "ws") {}
 
   // ---- net::WsListener
   void on_open(const std::shared_ptr<WsConnection>& conn) override {
@@ -75,16 +75,6 @@ class WsSession final : public ClientSession, public net::WsListener {
     if (conn_) conn_->close(net::close_code::unauthenticated, reason);
   }
 
-  void on_shard(std::function<void()> fn) override {
-    if (conn_) conn_->post(std::move(fn));
-  }
-  asio::any_io_executor executor() override { return conn_->executor(); }
-  std::size_t shard() const override { return conn_->shard(); }
-  std::string describe() const override {
-    return "transport=ws conn=" + std::to_string(conn_ ? conn_->id() : 0);
-  }
-
-  std::shared_ptr<WsConnection> conn_;
 };
 
 net::WsUpgrade accept_websocket(ApiContext& ctx, const net::HttpRequest& request) {

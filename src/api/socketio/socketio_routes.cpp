@@ -4,10 +4,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
-#include "api/client_session.hpp"
 #include "api/codec.hpp"
 #include "api/socketio/engine_io.hpp"
 #include "api/socketio/socket_io.hpp"
+#include "api/ws_carried_session.hpp"
 #include "auth/base64.hpp"
 #include "core/ids.hpp"
 #include "core/failures.hpp"
@@ -40,9 +40,10 @@ const json::value kConnectId("socket.io connect");
 
 std::string new_sid() { return auth::base64url_encode(secure_random_bytes(15)); }
 
-class SioWsSession final : public ClientSession, public net::WsListener {
+class SioWsSession final : public WsCarriedSession {
  public:
-  SioWsSession(ApiContext& ctx, std::string sid) : ClientSession(ctx, std::nullopt), sid_(std::move(sid)) {}
+  SioWsSession(ApiContext& ctx, std::string sid)
+      : WsCarriedSession(ctx, std::nullopt, "socketio"), sid_(std::move(sid)) {}
 
   // ---- net::WsListener
   void on_open(const std::shared_ptr<WsConnection>& conn) override {
@@ -205,15 +206,6 @@ class SioWsSession final : public ClientSession, public net::WsListener {
     close_connection(reason);
   }
 
-  void on_shard(std::function<void()> fn) override {
-    if (conn_) conn_->post(std::move(fn));
-  }
-  asio::any_io_executor executor() override { return conn_->executor(); }
-  std::size_t shard() const override { return conn_->shard(); }
-  std::string describe() const override {
-    return "transport=socketio conn=" + std::to_string(conn_ ? conn_->id() : 0);
-  }
-
   // ---- Engine.IO
   // A Socket.IO packet, in an Engine.IO message ("4" and the packet).
   void send_sio(const sio::Packet& packet) { send_text("4" + sio::encode(packet)); }
@@ -251,7 +243,6 @@ class SioWsSession final : public ClientSession, public net::WsListener {
     });
   }
 
-  std::shared_ptr<WsConnection> conn_;
   std::string sid_;
   std::unique_ptr<asio::steady_timer> heartbeat_;
   sio::BinaryAssembler attachments_;
