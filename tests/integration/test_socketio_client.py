@@ -48,6 +48,7 @@ def test_socket_io_client_chats_over_websocket(server, node):
     dms = [m for m in out["received"] if m["conv"] == acked[0]["msg"]["conv"]]
     assert [m["id"] for m in dms] == [a["msg"]["id"] for a in acked]
     assert [m["conv"] for m in out["received"]].count(conv) == 1
+    assert len(out["received"]) == count + 1
     assert out["read"]["ok"]
     assert out["receipts"] and out["receipts"][-1]["read_seq"] == seqs[-1]
     assert out["sync"]["ok"]

@@ -43,7 +43,7 @@ std::string new_sid() { return auth::base64url_encode(secure_random_bytes(15)); 
 class SioWsSession final : public WsCarriedSession {
  public:
   SioWsSession(ApiContext& ctx, std::string sid)
-      : WsCarriedSession(ctx, std::nullopt, "socketio"), sid_(std::move(sid)) {}
+      : WsCarriedSession(ctx, "socketio"), sid_(std::move(sid)) {}
 
   // ---- net::WsListener
   void on_open(const std::shared_ptr<WsConnection>& conn) override {
