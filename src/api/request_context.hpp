@@ -43,6 +43,12 @@ struct ApiOptions {
   std::chrono::milliseconds eio_ping_timeout{20000};
   std::size_t eio_max_payload = 1000000;
   std::chrono::milliseconds sio_connect_timeout{45000};
+  // The servers of the official Engine.IO and Socket.IO test suites instead of chat over
+  // Socket.IO (--socketio-protocol-test; loopback only).
+  bool socketio_protocol_test = false;
+  // What one client may have waiting to be written (--max-outbound-bytes): a long-polling
+  // session's packets, as a WebSocket's write queue.
+  std::size_t max_outbound_bytes = 1024 * 1024;
   // Test-only fault hook (environment PARLEY_FAULT_THROW_ON_PATH, docs/operations.md): a REST
   // request for exactly this path throws inside its handler, as a bug would.
   std::string fault_throw_on_path;

@@ -164,6 +164,12 @@ int run_node(const Config& c) {
 
   try {
     const auto [host, port] = split_listen(c.listen);
+    if (c.socketio_protocol_test && !host.starts_with("127.") && host != "::1" &&
+        host != "localhost") {
+      // Its echo servers answer anyone without a token: never on a reachable address.
+      throw ConfigError("--socketio-protocol-test listens on loopback only (127.0.0.0/8, ::1), "
+                        "got " + c.listen);
+    }
     if (c.bus != "local" && !c.bus.starts_with("redis://")) {
       throw ConfigError("--bus must be local or redis://HOST:PORT, got " + c.bus);
     }
@@ -266,6 +272,8 @@ int run_node(const Config& c) {
     ctx.options.eio_ping_timeout = std::chrono::milliseconds(c.eio_ping_timeout_ms);
     ctx.options.eio_max_payload = c.eio_max_payload;
     ctx.options.sio_connect_timeout = std::chrono::milliseconds(c.sio_connect_timeout_ms);
+    ctx.options.socketio_protocol_test = c.socketio_protocol_test;
+    ctx.options.max_outbound_bytes = c.max_outbound_bytes;
     if (const char* path = std::getenv("PARLEY_FAULT_THROW_ON_PATH")) {
       ctx.options.fault_throw_on_path = path;
       log::warn("event=fault_injection throw_on_path={}", path);

@@ -52,7 +52,7 @@ HttpRequest to_request(const http::request_header<>& req, const std::string& rem
 http::response<http::string_body> to_beast(HttpResponse&& r, unsigned version, bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "parley");
-  res.set(http::field::content_type, r.content_type);
+  if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
   res.set(http::field::cache_control, "no-store");
   for (auto& [name, value] : r.headers) res.set(name, value);
   res.body() = std::move(r.body);

@@ -100,9 +100,16 @@ bool WsConnection::dispatch(std::span<char>& input) {
     switch (event.kind) {
       case WsEvent::Kind::need_more:
         return true;
-      case WsEvent::Kind::text: {
+      case WsEvent::Kind::text:
+      case WsEvent::Kind::binary: {
         if (closing_) continue;  // after our close frame, data is read and dropped
-        auto more = listener_->on_text(event.payload);
+        const bool text = event.kind == WsEvent::Kind::text;
+        if (!text && !listener_->takes_binary()) {
+          close(close_code::unsupported, "binary frames are not supported: send JSON text frames");
+          if (finished() || read_closed_) return false;
+          continue;
+        }
+        auto more = text ? listener_->on_text(event.payload) : listener_->on_binary(event.payload);
         if (more) {
           reading_paused_ = true;
           asio::co_spawn(socket_.get_executor(), std::move(*more),
@@ -120,13 +127,6 @@ bool WsConnection::dispatch(std::span<char>& input) {
         if (finished() || read_closed_) return false;
         continue;
       }
-      case WsEvent::Kind::binary:
-        if (closing_) continue;
-        if (!listener_->on_binary(event.payload)) {
-          close(close_code::unsupported, "binary frames are not supported: send JSON text frames");
-        }
-        if (finished() || read_closed_) return false;
-        continue;
       case WsEvent::Kind::ping:
         if (!closing_) {
           queue(std::make_shared<const OutFrame>(OutFrame::Kind::pong, event.payload));

@@ -50,9 +50,13 @@ class WsListener {
   // message is read only when it ends. That keeps one connection's requests in order and bounds
   // what a client can make the server hold.
   virtual std::optional<boost::asio::awaitable<void>> on_text(std::string_view text) = 0;
-  // One complete binary message. False: the listener takes none, and the connection closes
-  // with close_code::unsupported (what /ws does).
-  virtual bool on_binary(std::string_view) { return false; }
+  // Whether the listener takes binary messages; if not, one closes the connection with
+  // close_code::unsupported (what /ws does).
+  virtual bool takes_binary() const { return false; }
+  // One complete binary message, as on_text.
+  virtual std::optional<boost::asio::awaitable<void>> on_binary(std::string_view) {
+    return std::nullopt;
+  }
   virtual void on_close() = 0;
 };
 

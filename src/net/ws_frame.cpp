@@ -116,6 +116,10 @@ Frame text_frame(std::string&& payload) {
   return std::make_shared<const OutFrame>(OutFrame::Kind::text, std::move(payload));
 }
 
+Frame binary_frame(std::string&& payload) {
+  return std::make_shared<const OutFrame>(OutFrame::Kind::binary, std::move(payload));
+}
+
 Frame close_frame(std::uint16_t code, std::string_view reason) {
   std::string payload;
   payload.push_back(static_cast<char>(code >> 8));

@@ -37,7 +37,14 @@ bool valid_websocket_key(std::string_view client_key);
 // connection that receives it.
 class OutFrame {
  public:
-  enum class Kind : std::uint8_t { text = 0x1, close = 0x8, ping = 0x9, pong = 0xA, raw = 0 };
+  enum class Kind : std::uint8_t {
+    text = 0x1,
+    binary = 0x2,
+    close = 0x8,
+    ping = 0x9,
+    pong = 0xA,
+    raw = 0,
+  };
   // `raw`: bytes written as they are (the 101 handshake response).
   OutFrame(Kind kind, std::string_view payload);
   // Takes the payload's buffer; the header goes in front of it without a copy when the string
@@ -58,6 +65,7 @@ using Frame = std::shared_ptr<const OutFrame>;
 Frame text_frame(std::string_view payload);
 Frame text_frame(std::string&& payload);
 inline Frame text_frame(const char* payload) { return text_frame(std::string_view(payload)); }
+Frame binary_frame(std::string&& payload);
 // A close frame: the code, then a reason cut to fit the 125-byte control frame limit.
 Frame close_frame(std::uint16_t code, std::string_view reason);
 

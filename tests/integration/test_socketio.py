@@ -1,9 +1,13 @@
-"""Socket.IO v4 over WebSocket at /socket.io/ (Engine.IO v4 + Socket.IO v5), spoken by hand on a
-raw WebSocket: the open packet, the handshake's errors, CONNECT with a token, chat as events with
-acks, server events under their names, the heartbeat and its timeout, and the connection closing
-on a malformed packet. The official socket.io-client is in test_socketio_client.py; long-polling
-comes with the rest of issue 20."""
+"""Socket.IO v4 at /socket.io/ (Engine.IO v4 + Socket.IO v5), spoken by hand: on a raw WebSocket
+(the open packet, the handshake's errors, CONNECT with a token, chat as events with acks, server
+events under their names, the heartbeat and its timeout, the connection closing on a malformed
+packet) and over HTTP long-polling (payloads, the held poll, the protocol's error cases, the
+upgrade to WebSocket, CORS). The official socket.io-client is in test_socketio_client.py."""
+import concurrent.futures
+import http.client
 import json
+import subprocess
+import time
 import uuid
 
 import pytest
@@ -111,11 +115,6 @@ def test_a_refused_handshake_gets_the_engine_io_error(server, query, code):
     assert json.loads(refused.value.response.body)["code"] == code
 
 
-def test_long_polling_is_refused_as_an_unknown_transport_for_now(server):
-    status, body, _ = server.request("GET", "/socket.io/?EIO=4&transport=polling")
-    assert status == 400 and body == {"code": 0, "message": "Transport unknown"}
-
-
 def test_connect_needs_a_valid_token_and_a_refusal_leaves_the_connection_open(server):
     token = server.register("sioalice")["token"]
     s = Sio(server)
@@ -204,3 +203,265 @@ def test_a_binary_event_runs_once_its_attachments_have_arrived(server):
     # A binary frame that no packet waits for closes the connection.
     s.conn.send(b"\x04")
     assert s.closed()
+
+
+# ---- HTTP long-polling --------------------------------------------------------------------------
+
+RS = "\x1e"  # the record separator between a payload's packets
+
+
+class Polling:
+    """One Engine.IO session over long-polling: GET receives, POST sends."""
+
+    def __init__(self, server, path="/socket.io/", headers=None):
+        self.server, self.path, self.headers = server, path, headers or {}
+        status, body, self.handshake_headers = self.http("GET", "EIO=4&transport=polling")
+        assert status == 200, (status, body)
+        assert body.startswith("0"), body
+        self.open = json.loads(body[1:])
+        self.sid = self.open["sid"]
+        self.ids = iter(range(1, 10**9))
+        self.packets = []
+
+    def http(self, method, query, body=None, timeout=TIMEOUT):
+        conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=timeout)
+        conn.request(method, f"{self.path}?{query}", body=body,
+                     headers={"Content-Type": "text/plain;charset=UTF-8", **self.headers})
+        resp = conn.getresponse()
+        data = resp.read().decode()
+        conn.close()
+        if resp.getheader("Content-Type", "").startswith("application/json"):
+            data = json.loads(data)
+        return resp.status, data, dict(resp.getheaders())
+
+    def get(self, timeout=TIMEOUT):
+        return self.http("GET", f"EIO=4&transport=polling&sid={self.sid}", timeout=timeout)
+
+    def post(self, *packets):
+        return self.http("POST", f"EIO=4&transport=polling&sid={self.sid}", RS.join(packets))
+
+    def next_sio(self):
+        """The next Socket.IO packet, polling for it and answering pings on the way."""
+        while not self.packets:
+            status, body, _ = self.get()
+            assert status == 200, (status, body)
+            for packet in body.split(RS):
+                if packet == "2":
+                    assert self.post("3")[0] == 200
+                else:
+                    self.packets.append(packet)
+        packet = self.packets.pop(0)
+        assert packet.startswith("4"), packet
+        return packet[1:]
+
+    def call(self, name, **args):
+        ack_id = next(self.ids)
+        assert self.post("42" + str(ack_id) + json.dumps([name, args]))[:2] == (200, "ok")
+        prefix = f"3{ack_id}"
+        while True:
+            packet = self.next_sio()
+            if packet.startswith(prefix + "["):
+                return json.loads(packet[len(prefix):])[0]
+
+
+def test_a_polling_handshake_opens_a_session_that_may_upgrade(server):
+    p = Polling(server)
+    assert p.open["upgrades"] == ["websocket"] and len(p.sid) >= 16
+    assert p.open["pingInterval"] == 25000 and p.open["maxPayload"] == 1000000
+    assert p.handshake_headers["Content-Type"] == "text/plain; charset=UTF-8"
+    # A POST answers "ok"; the packets it carried run in order.
+    status, body, headers = p.post("40")
+    assert (status, body) == (200, "ok") and headers["Content-Type"] == "text/html"
+    refused = p.next_sio()
+    assert refused.startswith("4{") and "token" in json.loads(refused[1:])["message"]
+
+
+def test_chat_over_long_polling_with_a_held_poll_woken_by_the_event(server):
+    alice_token = server.register("polla")["token"]
+    bob_token = server.register("pollb")["token"]
+    alice, bob = Polling(server), Polling(server)
+    alice.post("40" + json.dumps({"token": alice_token}))
+    assert alice.next_sio().startswith("0{")
+    bob.post("40" + json.dumps({"token": bob_token}))
+    assert bob.next_sio().startswith("0{")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(bob.get)  # nothing is waiting: the poll is held
+        reply = alice.call("send", to="pollb", client_msg_id=str(uuid.uuid4()), body="over polling")
+        assert reply["ok"] and reply["msg"]["body"] == "over polling"
+        status, body, _ = held.result(timeout=TIMEOUT)
+    assert status == 200
+    (event,) = [p for p in body.split(RS) if p != "2"]
+    name, payload = json.loads(event[2:])
+    assert name == "message" and payload["msg"]["id"] == reply["msg"]["id"]
+
+
+def test_several_packets_in_one_post_run_in_order_and_each_is_acked(server):
+    token = server.register("pollmany")["token"]
+    server.register("pollmany2")
+    p = Polling(server)
+    p.post("40" + json.dumps({"token": token}))
+    assert p.next_sio().startswith("0{")
+    sends = [f"42{i}" + json.dumps(["send", {"to": "pollmany2", "client_msg_id": f"m{i}",
+                                             "body": f"m{i}"}]) for i in (1, 2, 3)]
+    assert p.post(*sends)[:2] == (200, "ok")
+    acks = []
+    while len(acks) < 3:
+        packet = p.next_sio()
+        if packet.startswith("3"):
+            acks.append(packet)
+        else:
+            assert packet.startswith('2["message",'), packet  # the sender's own copy
+    seqs = [json.loads(a[2:])[0]["msg"]["seq"] for a in acks]
+    assert [a[:2] for a in acks] == ["31", "32", "33"] and seqs == sorted(seqs)
+
+
+@pytest.mark.parametrize("method, query, code", [
+    ("GET", "EIO=4&transport=polling&sid=nosuchsid", 1),
+    ("POST", "EIO=4&transport=polling", 2),                # a handshake must be a GET
+    ("PUT", "EIO=4&transport=polling", 2),
+    ("GET", "EIO=4", 0),
+    ("GET", "EIO=4&transport=websocket", 3),               # without the upgrade
+    ("GET", "EIO=3&transport=polling", 5),
+])
+def test_a_refused_polling_request_gets_the_engine_io_error(server, method, query, code):
+    status, body, _ = server.request(method, f"/socket.io/?{query}")
+    assert status == 400 and body["code"] == code, body
+
+
+def test_a_second_concurrent_poll_ends_the_session(server):
+    p = Polling(server)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(p.get)
+        # Whichever of the two GETs reaches the server first is held; the other ends the session:
+        # the held one gets the close packet, the other 400.
+        second = p.get()
+        answers = sorted([first.result(timeout=TIMEOUT)[:2], second[:2]], key=lambda a: a[0])
+    assert answers[0] == (200, "1")
+    assert answers[1][0] == 400
+    assert p.get()[0] == 400  # the session is gone
+
+
+def test_a_malformed_post_ends_the_session(server):
+    p = Polling(server)
+    status, body, _ = p.post("abc")
+    assert status == 400 and body["code"] == 3
+    assert p.get()[1]["code"] == 1
+
+
+def test_a_post_past_max_payload_is_refused_whole(server_factory):
+    server = server_factory("--eio-max-payload", "2048")
+    p = Polling(server)
+    status, _, _ = p.post("4" + "x" * 4096)
+    assert status == 413
+    # Nothing of it ran, and the session goes on.
+    assert p.post("40")[:2] == (200, "ok")
+    assert p.next_sio().startswith("4{")
+
+
+def test_a_client_close_over_polling_answers_the_poll_with_a_noop(server):
+    p = Polling(server)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(p.get)
+        assert p.post("1")[:2] == (200, "ok")
+        assert held.result(timeout=TIMEOUT)[:2] == (200, "6")
+    assert p.get()[0] == 400
+
+
+def test_a_polling_client_that_stops_answering_pings_is_closed(server_factory):
+    server = server_factory("--eio-ping-interval", "200", "--eio-ping-timeout", "200")
+    p = Polling(server)
+    assert p.get()[:2] == (200, "2")
+    assert p.post("3")[:2] == (200, "ok")  # one pong: the session goes on
+    assert p.get()[:2] == (200, "2")
+    # No pong: the session ends within the timeout; a poll then finds it gone.
+    deadline = time.monotonic() + 3
+    while True:
+        status, body, _ = p.get(timeout=3)
+        if status == 400:
+            assert body["code"] == 1
+            break
+        assert time.monotonic() < deadline, "still open"
+
+
+def test_polling_upgrades_to_websocket_and_what_waited_goes_over_it(server):
+    alice_token = server.register("upga")["token"]
+    bob_token = server.register("upgb")["token"]
+    alice = Sio(server)
+    assert alice.connect({"token": alice_token}).startswith("0{")
+    bob = Polling(server)
+    bob.post("40" + json.dumps({"token": bob_token}))
+    assert bob.next_sio().startswith("0{")
+    # A message for Bob waits for his next poll...
+    first = alice.call("send", to="upgb", client_msg_id="u1", body="before the upgrade")
+    ws = ws_connect(f"ws://{server.base}/socket.io/?EIO=4&transport=websocket&sid={bob.sid}",
+                    open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+    ws.send("2probe")
+    assert ws.recv(timeout=TIMEOUT) == "3probe"
+    # ...and goes over the WebSocket once the upgrade completes ("5"): nothing is lost.
+    ws.send("5")
+    name, payload = json.loads(ws.recv(timeout=TIMEOUT)[2:])
+    assert name == "message" and payload["msg"]["id"] == first["msg"]["id"]
+    # Polling the upgraded session is a bad request, and it stays open.
+    status, body, _ = bob.get()
+    assert status == 400 and body["code"] == 3
+    second = alice.call("send", to="upgb", client_msg_id="u2", body="after the upgrade")
+    got = ws.recv(timeout=TIMEOUT)
+    assert json.loads(got[2:])[1]["msg"]["id"] == second["msg"]["id"]
+    # A second WebSocket for the same sid is closed.
+    again = ws_connect(f"ws://{server.base}/socket.io/?EIO=4&transport=websocket&sid={bob.sid}",
+                       open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+    with pytest.raises(ConnectionClosed):
+        again.recv(timeout=TIMEOUT)
+    ws.close()
+    alice.close()
+
+
+def test_a_pending_poll_ends_with_a_noop_when_the_client_probes(server):
+    p = Polling(server)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(p.get)
+        ws = ws_connect(f"ws://{server.base}/socket.io/?EIO=4&transport=websocket&sid={p.sid}",
+                        open_timeout=TIMEOUT, close_timeout=TIMEOUT)
+        ws.send("2probe")
+        assert ws.recv(timeout=TIMEOUT) == "3probe"
+        assert held.result(timeout=TIMEOUT)[:2] == (200, "6")
+    ws.close()
+
+
+def test_cors_for_allowed_origins_and_403_for_others(server_factory):
+    server = server_factory("--allowed-origins", "https://chat.example")
+    allowed = {"Origin": "https://chat.example"}
+    p = Polling(server, headers=allowed)
+    assert p.handshake_headers["Access-Control-Allow-Origin"] == "https://chat.example"
+    assert p.handshake_headers["Access-Control-Allow-Credentials"] == "true"
+    status, _, headers = server.request("OPTIONS", "/socket.io/?EIO=4&transport=polling",
+                                        headers={**allowed, "Access-Control-Request-Method": "POST"})
+    assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
+    status, body, _ = server.request("GET", "/socket.io/?EIO=4&transport=polling",
+                                     headers={"Origin": "https://evil.example"})
+    assert status == 403 and body == {"code": 4, "message": "Forbidden"}
+    # Same-origin and non-browser requests carry no CORS headers.
+    assert "Access-Control-Allow-Origin" not in Polling(server).handshake_headers
+
+
+# ---- the protocol-test mode ---------------------------------------------------------------------
+
+def test_protocol_test_mode_echoes_and_offers_the_test_namespaces(server_factory):
+    server = server_factory("--socketio-protocol-test")
+    e = Polling(server, path="/engine.io/")
+    assert e.post("4hello", "bAQIDBA==")[:2] == (200, "ok")
+    assert e.get()[1] == "4hello" + RS + "bAQIDBA=="
+    s = Sio(server)
+    assert s.connect({"token": "123"}, nsp="/custom").startswith("0/custom,{")
+    assert s.next_sio() == '2/custom,["auth",{"token":"123"}]'
+    s.send('42/custom,7["message-with-ack",1,"2"]')
+    assert s.next_sio() == '3/custom,7[1,"2"]'
+    s.close()
+
+
+def test_protocol_test_mode_refuses_an_address_off_this_machine(tmp_path):
+    import os
+    r = subprocess.run([os.environ.get("PARLEY_BIN", "build/parley"), "serve", "--listen",
+                        "0.0.0.0:0", "--data-dir", str(tmp_path), "--socketio-protocol-test"],
+                       capture_output=True, text=True, timeout=TIMEOUT)
+    assert r.returncode == 2 and "loopback" in r.stdout + r.stderr

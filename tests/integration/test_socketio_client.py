@@ -1,5 +1,6 @@
 """The official socket.io-client (npm, pinned in tests/socketio/package.json) against Parley's
-/socket.io/ over WebSocket: two users chat in a DM and a group with acks, a retry is stored once,
+/socket.io/ on each transport — WebSocket only, long-polling only, and the client's default
+(long-polling, then the upgrade to WebSocket): two users chat in a DM and a group with acks, a retry is stored once,
 events arrive in seq order, a read receipt and sync go through, a bad token gets connect_error.
 The client side is tests/socketio/chat_client.mjs; this asserts on what it reports."""
 import json
@@ -21,7 +22,12 @@ def node():
     return path
 
 
-def test_socket_io_client_chats_over_websocket(server, node):
+@pytest.mark.parametrize("transports, ends_on", [
+    ("websocket", "websocket"),
+    ("polling", "polling"),
+    ("polling,websocket", "websocket"),  # the client's default: upgraded
+])
+def test_socket_io_client_chats(server, node, transports, ends_on):
     alice = server.register("sioalice2")["token"]
     bob_login = server.register("siobob")
     group = server.api("POST", "/groups/create", {"name": "sio", "members": ["siobob"]},
@@ -29,11 +35,12 @@ def test_socket_io_client_chats_over_websocket(server, node):
     conv = group["group"]["id"] if "group" in group else group["id"]
     count = 50
     r = subprocess.run([node, os.path.join(CLIENT_DIR, "chat_client.mjs"), f"http://{server.base}",
-                        alice, bob_login["token"], conv, str(count)],
+                        alice, bob_login["token"], conv, str(count), transports],
                        capture_output=True, text=True, timeout=60, cwd=CLIENT_DIR)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
 
+    assert out["transports"] == [ends_on, ends_on]
     assert out["bad_token"] != "connected" and "token" in out["bad_token"].lower()
     acked = out["acked"]
     assert all(a["ok"] for a in acked)

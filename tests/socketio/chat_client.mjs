@@ -1,13 +1,14 @@
-// Drives Parley with the official socket.io-client (websocket transport) for
-// tests/integration/test_socketio_client.py, and prints what happened as one JSON object:
-// the test asserts on it.
-//   node chat_client.mjs URL ALICE_TOKEN BOB_TOKEN GROUP_CONV COUNT
+// Drives Parley with the official socket.io-client for tests/integration/test_socketio_client.py,
+// and prints what happened as one JSON object: the test asserts on it.
+//   node chat_client.mjs URL ALICE_TOKEN BOB_TOKEN GROUP_CONV COUNT [TRANSPORTS]
+// TRANSPORTS: the client's `transports`, comma-separated (default websocket; "polling,websocket"
+// is the client's own default: long-polling first, then the upgrade).
 import { io } from "socket.io-client";
 
-const [url, aliceToken, bobToken, group, countText] = process.argv.slice(2);
+const [url, aliceToken, bobToken, group, countText, transportsText] = process.argv.slice(2);
 const count = Number(countText);
-const options = (token) => ({ transports: ["websocket"], auth: { token }, reconnection: false,
-                              timeout: 5000 });
+const transports = (transportsText || "websocket").split(",");
+const options = (token) => ({ transports, auth: { token }, reconnection: false, timeout: 5000 });
 
 function connected(socket) {
   return new Promise((resolve, reject) => {
@@ -66,6 +67,8 @@ while (receipts.length < 1 && Date.now() < deadline + 5000) {
 // sync over Socket.IO, as a reconnecting client runs it.
 out.sync = await bob.timeout(5000).emitWithAck("sync", {});
 
+// The transport each ended on (after an upgrade, "websocket").
+out.transports = [alice.io.engine.transport.name, bob.io.engine.transport.name];
 out.acked = acked;
 out.received = received;
 out.receipts = receipts;

@@ -1,25 +1,29 @@
 #include "api/socketio/socketio_routes.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include "api/client_session.hpp"
 #include "api/codec.hpp"
+#include "api/socketio/eio_session.hpp"
 #include "api/socketio/engine_io.hpp"
+#include "api/socketio/sio_connection.hpp"
 #include "api/socketio/socket_io.hpp"
-#include "api/ws_carried_session.hpp"
 #include "auth/base64.hpp"
 #include "core/ids.hpp"
-#include "core/failures.hpp"
 #include "core/logging.hpp"
-#include "net/ws_connection.hpp"
 
 namespace parley::api {
 
 namespace asio = boost::asio;
-using net::WsConnection;
+using eio::EioSession;
 
 namespace {
+
+// ---- chat on the main namespace
 
 // A server event as Socket.IO emits it: 42["name",<the /ws event JSON>].
 std::string socketio_event(std::string_view name, std::string_view json) {
@@ -38,110 +42,26 @@ const WireFormat kSocketIoEvents(&socketio_event);
 // are integers, so a string cannot be mistaken for one.
 const json::value kConnectId("socket.io connect");
 
-std::string new_sid() { return auth::base64url_encode(secure_random_bytes(15)); }
-
-class SioWsSession final : public WsCarriedSession {
+// A client's chat session on "/": the CONNECT's {token} authenticates it, ops are events with
+// acks, server events are emitted under their names.
+class SioChatSocket final : public ClientSession, public sio::NamespaceSocket {
  public:
-  SioWsSession(ApiContext& ctx, std::string sid)
-      : WsCarriedSession(ctx, "socketio"), sid_(std::move(sid)) {}
+  SioChatSocket(ApiContext& ctx, sio::SioConnection& conn)
+      : ClientSession(ctx, std::nullopt),
+        conn_(&conn),
+        executor_(conn.session().home().executor),
+        shard_(conn.session().home().shard),
+        describe_(conn.session().describe()) {}
 
-  // ---- net::WsListener
-  void on_open(const std::shared_ptr<WsConnection>& conn) override {
-    conn_ = conn;
-    send_text(eio::open_packet({sid_, false,
-                                static_cast<int>(ctx_.options.eio_ping_interval.count()),
-                                static_cast<int>(ctx_.options.eio_ping_timeout.count()),
-                                ctx_.options.eio_max_payload}));
-    // No namespace joined within the connect timeout: the connection closes (no CONNECT_ERROR,
-    // as the reference server does).
-    opened(std::chrono::duration_cast<std::chrono::milliseconds>(ctx_.options.sio_connect_timeout));
-    heartbeat_ = std::make_unique<asio::steady_timer>(conn_->executor());
-    schedule_ping();
-  }
-
-  std::optional<asio::awaitable<void>> on_text(std::string_view text) override {
-    const auto packet = eio::decode_text(text);
-    if (!packet) return fail("malformed Engine.IO packet");
-    switch (packet->type) {
-      case eio::PacketType::pong:
-        if (awaiting_pong_) {
-          awaiting_pong_ = false;
-          schedule_ping();
-        }
-        return std::nullopt;
-      case eio::PacketType::message:
-        return on_socketio(packet->data);
-      case eio::PacketType::close:
-        close_connection("client closed");
-        return std::nullopt;
-      default:  // a ping (v4: the server pings), an upgrade or noop on a WebSocket session
-        return fail("unexpected Engine.IO packet");
-    }
-  }
-
-  // A binary frame is a binary Engine.IO message: the next attachment of the binary packet
-  // waiting for it. Its last one runs the packet as an event (an op's fields may hold
-  // placeholders; no op reads binary data yet).
-  bool on_binary(std::string_view bytes) override {
-    auto done = attachments_.add(std::string(bytes));
-    if (!done) {
-      fail(done.error().message);
-      return true;
-    }
-    if (*done) {
-      // Run now; an op that must wait answers through its ack like any other.
-      if (auto later = on_event(**done)) {
-        asio::co_spawn(conn_->executor(), std::move(*later), log_failure("socketio_binary_event"));
-      }
-    }
-    return true;
-  }
-
-  void on_close() override {
-    if (heartbeat_) heartbeat_->cancel();
-    closed();
-    conn_.reset();  // breaks the session ↔ connection cycle
-  }
-
- private:
-  std::optional<asio::awaitable<void>> on_socketio(std::string_view text) {
-    if (attachments_.waiting()) return fail("a packet while a binary packet's attachments are due");
-    auto packet = sio::decode(text);
-    if (!packet) return fail(packet.error().message);
-    switch (packet->type) {
-      case sio::PacketType::connect:
-        return on_connect(*packet);
-      case sio::PacketType::event:
-        if (!connected_) return fail("an event before CONNECT");
-        return on_event(*packet);
-      case sio::PacketType::disconnect:
-        // The only namespace is left: nothing more can travel, so the connection closes.
-        close_connection("client disconnected");
-        return std::nullopt;
-      case sio::PacketType::binary_event:
-        if (!connected_) return fail("an event before CONNECT");
-        if (packet->attachments == 0) return on_event(*packet);
-        attachments_.begin(std::move(*packet));
-        return std::nullopt;
-      default:  // ACK (the server asks for none), CONNECT_ERROR, BINARY_ACK from a client
-        return fail("unexpected Socket.IO packet");
-    }
-  }
-
-  std::optional<asio::awaitable<void>> on_connect(const sio::Packet& packet) {
-    if (connect_pending_ || connected_) return fail("CONNECT to a namespace already joined");
-    if (packet.nsp != "/") {
-      send_sio({sio::PacketType::connect_error, packet.nsp, std::nullopt,
-                             json::object{{"message", "Invalid namespace"}}, 0, {}});
-      return std::nullopt;
-    }
+  void join(const json::value& auth) {
     json::object args;
-    if (packet.data.is_object()) args = packet.data.as_object();
-    connect_pending_ = true;
-    return request("auth", kConnectId, args);
+    if (auth.is_object()) args = auth.as_object();
+    opened();
+    request("auth", kConnectId, args);  // answered through send_reply(kConnectId, …)
   }
 
-  std::optional<asio::awaitable<void>> on_event(const sio::Packet& packet) {
+  // ---- sio::NamespaceSocket
+  std::optional<asio::awaitable<void>> on_event(sio::Packet& packet) override {
     const auto& items = packet.data.as_array();
     const json::value id = packet.id ? json::value(*packet.id) : json::value(nullptr);
     if (!items[0].is_string()) {
@@ -164,6 +84,12 @@ class SioWsSession final : public WsCarriedSession {
     return request(name, id, args);
   }
 
+  void on_leave(std::string_view) override {
+    conn_ = nullptr;
+    closed();
+  }
+
+ private:
   // ---- ClientSession
   // An ack: 3<id>[{"ok":true,…}] or 3<id>[{"ok":false,"error":{…}}], the /ws reply without
   // "re". Events sent without an ack id get no answer.
@@ -179,110 +105,267 @@ class SioWsSession final : public WsCarriedSession {
       reply.emplace("ok", true);
       for (auto& field : *result) reply.emplace(field.key(), std::move(field.value()));
     }
-    send_sio(
-        {sio::PacketType::ack, "/", id.as_int64(), json::array{std::move(reply)}, 0, {}});
+    conn_->send({sio::PacketType::ack, "/", id.as_int64(), json::array{std::move(reply)}, 0, {}});
   }
 
   void answer_connect(OpResult result) {
-    connect_pending_ = false;
     if (!result) {
-      refused_ = true;  // end_unauthenticated follows: the connection stays, as the reference's
-      send_sio({sio::PacketType::connect_error, "/", std::nullopt,
-                             json::object{{"message", result.error().message}}, 0, {}});
+      // CONNECT_ERROR; the connection stays, and the client may CONNECT again.
+      refused_ = true;
+      auto* conn = std::exchange(conn_, nullptr);
+      conn->refuse("/", result.error().message);
       return;
     }
-    connected_ = true;
-    send_sio({sio::PacketType::connect, "/", std::nullopt,
-                           json::object{{"sid", new_sid()}}, 0, {}});
+    accepted_ = true;
+    conn_->accept("/");
   }
 
   void send_event(const EventPtr& event) override {
-    if (conn_ && connected_) conn_->send(RenderedEvent::frame_in(event, kSocketIoEvents));
+    if (conn_ && accepted_) conn_->send_frame(RenderedEvent::frame_in(event, kSocketIoEvents));
   }
 
   void end_unauthenticated(std::string_view reason) override {
-    if (std::exchange(refused_, false)) return;  // CONNECT_ERROR said it; the client may retry
-    if (connected_) send_text("41");              // logged out: the namespace is left
-    close_connection(reason);
+    if (refused_) {  // CONNECT_ERROR said it
+      closed();
+      return;
+    }
+    // Logged out, or the auth never came: the namespace is left (DISCONNECT), on_leave follows.
+    if (conn_) conn_->leave("/", reason);
   }
 
-  // ---- Engine.IO
-  // A Socket.IO packet, in an Engine.IO message ("4" and the packet).
-  void send_sio(const sio::Packet& packet) { send_text("4" + sio::encode(packet)); }
-  void send_text(std::string text) {
-    if (conn_) conn_->send(net::text_frame(std::move(text)));
-  }
-
-  // A malformed or out-of-place packet ends the whole connection (the reference server's rule).
-  std::optional<asio::awaitable<void>> fail(std::string_view why) {
-    log::info("event=socketio_protocol_error {} error=\"{}\"", describe(), why);
-    close_connection(why);
-    return std::nullopt;
-  }
-
-  void close_connection(std::string_view why) {
-    if (heartbeat_) heartbeat_->cancel();
-    if (conn_) conn_->close(net::close_code::normal, why);
-  }
-
-  // Every ping_interval a ping; no pong within ping_timeout closes the connection.
-  void schedule_ping() {
-    heartbeat_->expires_after(ctx_.options.eio_ping_interval);
-    heartbeat_->async_wait([weak = weak_from_this(), this](boost::system::error_code ec) {
-      auto self = weak.lock();
-      if (ec || !self || !conn_) return;
-      send_text("2");
-      awaiting_pong_ = true;
-      heartbeat_->expires_after(ctx_.options.eio_ping_timeout);
-      heartbeat_->async_wait([weak, this](boost::system::error_code ec2) {
-        auto again = weak.lock();
-        if (ec2 || !again || !awaiting_pong_) return;
-        log::info("event=socketio_ping_timeout {}", describe());
-        close_connection("ping timeout");
-      });
+  void on_shard(std::function<void()> fn) override {
+    asio::post(executor_, [weak = weak_from_this(), fn = std::move(fn)] {
+      if (weak.lock()) fn();
     });
   }
+  asio::any_io_executor executor() override { return executor_; }
+  std::size_t shard() const override { return shard_; }
+  std::string describe() const override { return describe_; }
 
-  std::string sid_;
-  std::unique_ptr<asio::steady_timer> heartbeat_;
-  sio::BinaryAssembler attachments_;
-  bool awaiting_pong_ = false;
-  bool connect_pending_ = false;
-  bool connected_ = false;
+  sio::SioConnection* conn_;  // null once the namespace is left
+  asio::any_io_executor executor_;
+  std::size_t shard_;
+  std::string describe_;
+  bool accepted_ = false;
   bool refused_ = false;
 };
 
-// Engine.IO's answer to a refused request: its status and {"code","message"}.
-net::WsUpgrade refuse(const eio::HandshakeError& error) {
+class ChatNamespaces final : public sio::SioNamespaces {
+ public:
+  explicit ChatNamespaces(ApiContext& ctx) : ctx_(ctx) {}
+  std::shared_ptr<sio::NamespaceSocket> connect(sio::SioConnection& conn, const std::string& nsp,
+                                                const json::value& auth) override {
+    if (nsp != "/") return nullptr;
+    auto socket = std::make_shared<SioChatSocket>(ctx_, conn);
+    socket->join(auth);
+    return socket;
+  }
+
+ private:
+  ApiContext& ctx_;
+};
+
+// ---- the protocol-test mode (docs/operations.md, "--socketio-protocol-test"): the servers the
+// official Engine.IO and Socket.IO test suites expect.
+
+// /engine.io/: every message is sent back.
+class EchoHandler final : public eio::EioHandler {
+ public:
+  explicit EchoHandler(EioSession& session) : session_(&session) {}
+  void on_open() override {}
+  std::optional<asio::awaitable<void>> on_message(std::string_view text) override {
+    if (session_) session_->send_message(text);
+    return std::nullopt;
+  }
+  std::optional<asio::awaitable<void>> on_binary(std::string bytes) override {
+    if (session_) session_->send_binary(std::move(bytes));
+    return std::nullopt;
+  }
+  void on_close(std::string_view) override { session_ = nullptr; }
+
+ private:
+  EioSession* session_;
+};
+
+// "/" and "/custom": emit "auth" with the CONNECT payload; "message" comes back as
+// "message-back"; "message-with-ack" is acked with its arguments.
+class EchoSocket final : public sio::NamespaceSocket {
+ public:
+  EchoSocket(sio::SioConnection& conn, std::string nsp) : conn_(&conn), nsp_(std::move(nsp)) {}
+  std::optional<asio::awaitable<void>> on_event(sio::Packet& packet) override {
+    auto args = packet.data.as_array();
+    const bool binary = !packet.buffers.empty();
+    if (args[0] == "message") {
+      args[0] = "message-back";
+      conn_->send({binary ? sio::PacketType::binary_event : sio::PacketType::event, nsp_,
+                   std::nullopt, std::move(args), 0, std::move(packet.buffers)});
+    } else if (args[0] == "message-with-ack" && packet.id) {
+      args.erase(args.begin());
+      conn_->send({binary ? sio::PacketType::binary_ack : sio::PacketType::ack, nsp_, packet.id,
+                   std::move(args), 0, std::move(packet.buffers)});
+    }
+    return std::nullopt;
+  }
+  void on_leave(std::string_view) override { conn_ = nullptr; }
+
+ private:
+  sio::SioConnection* conn_;
+  std::string nsp_;
+};
+
+class TestNamespaces final : public sio::SioNamespaces {
+ public:
+  std::shared_ptr<sio::NamespaceSocket> connect(sio::SioConnection& conn, const std::string& nsp,
+                                                const json::value& auth) override {
+    if (nsp != "/" && nsp != "/custom") return nullptr;
+    auto socket = std::make_shared<EchoSocket>(conn, nsp);
+    conn.accept(nsp);
+    conn.send({sio::PacketType::event, nsp, std::nullopt,
+               json::array{"auth", auth.is_object() ? auth : json::object{}}, 0, {}});
+    return socket;
+  }
+};
+
+// ---- an Engine.IO endpoint: its sessions, and what runs over them
+
+std::string new_sid() { return auth::base64url_encode(secure_random_bytes(15)); }
+
+struct Endpoint {
+  using MakeHandler = std::function<std::shared_ptr<eio::EioHandler>(EioSession&)>;
+  Endpoint(ApiContext& c, MakeHandler make) : ctx(c), make_handler(std::move(make)) {
+    options.ping_interval = ctx.options.eio_ping_interval;
+    options.ping_timeout = ctx.options.eio_ping_timeout;
+    options.max_payload = ctx.options.eio_max_payload;
+    options.max_buffered_bytes = ctx.options.max_outbound_bytes;
+  }
+  std::shared_ptr<EioSession> open(const EioSession::Home& home, bool polling) {
+    auto session =
+        std::make_shared<EioSession>(options, home, new_sid(), polling ? &registry : nullptr);
+    session->set_handler(make_handler(*session));
+    if (polling) registry.add(session);
+    return session;
+  }
+
+  ApiContext& ctx;
+  MakeHandler make_handler;
+  eio::SessionOptions options;
+  eio::EioRegistry registry;
+};
+
+net::HttpResponse refusal(const eio::HandshakeError& error) {
   net::HttpResponse r;
   r.status = error.status;
   r.body = eio::error_body(error);
-  return net::WsUpgrade{std::move(r), nullptr};
+  return r;
 }
 
-net::WsUpgrade accept_socketio(ApiContext& ctx, const net::HttpRequest& request) {
-  if (!origin_allowed(ctx.options, request.origin, request.host)) return refuse(eio::kForbidden);
-  const auto transport = query_param(request.query, "transport");
-  if (!transport || *transport != "websocket") return refuse(eio::kUnknownTransport);
-  if (query_param(request.query, "sid")) return refuse(eio::kUnknownSid);  // no polling yet
+net::WsUpgrade accept_websocket(Endpoint& ep, const net::HttpRequest& request) {
+  auto refuse = [](const eio::HandshakeError& e) { return net::WsUpgrade{refusal(e), nullptr}; };
+  if (!origin_allowed(ep.ctx.options, request.origin, request.host)) return refuse(eio::kForbidden);
+  if (query_param(request.query, "transport") != "websocket") return refuse(eio::kUnknownTransport);
+  const std::size_t max = ep.ctx.options.eio_max_payload;
+  if (const auto sid = query_param(request.query, "sid")) {
+    auto session = ep.registry.find(*sid);
+    if (!session) return refuse(eio::kUnknownSid);
+    return net::WsUpgrade{std::nullopt, std::make_shared<eio::EioWsCarrier>(std::move(session)),
+                          max};
+  }
   if (query_param(request.query, "EIO") != "4") return refuse(eio::kUnsupportedProtocolVersion);
-  return net::WsUpgrade{std::nullopt, std::make_shared<SioWsSession>(ctx, new_sid()),
-                        ctx.options.eio_max_payload};
+  auto make = [&ep](const EioSession::Home& home) { return ep.open(home, false); };
+  return net::WsUpgrade{std::nullopt, std::make_shared<eio::EioWsCarrier>(std::move(make)), max};
 }
 
-// HTTP long-polling is not served yet: a polling request gets Engine.IO's "Transport unknown",
-// and socket.io-client must be told `transports: ["websocket"]`.
-asio::awaitable<net::HttpResponse> refuse_polling(net::HttpRequest&) {
-  co_return *refuse(eio::kUnknownTransport).reject;
+// CORS for a browser page on another origin that is allowed (--allowed-origins): its origin,
+// with credentials. Nothing for a request without Origin or from the server's own.
+void add_cors(const net::HttpRequest& request, net::HttpResponse& response) {
+  if (request.origin.empty()) return;
+  response.headers.emplace_back("Access-Control-Allow-Origin", request.origin);
+  response.headers.emplace_back("Access-Control-Allow-Credentials", "true");
+  response.headers.emplace_back("Vary", "Origin");
+}
+
+// Runs one poll or post on the session's home shard and resumes here with its answer.
+asio::awaitable<net::HttpResponse> on_home(std::size_t here, const std::shared_ptr<EioSession>& session,
+                                           asio::awaitable<net::HttpResponse> task) {
+  if (session->home().shard == here) co_return co_await std::move(task);
+  co_return co_await asio::co_spawn(session->home().executor, std::move(task), asio::use_awaitable);
+}
+
+asio::awaitable<net::HttpResponse> answer_polling(Endpoint& ep, net::HttpRequest& request) {
+  if (!origin_allowed(ep.ctx.options, request.origin, request.host)) {
+    co_return refusal(eio::kForbidden);
+  }
+  if (request.method == "OPTIONS") {  // a CORS preflight
+    net::HttpResponse r;
+    r.status = 204;
+    r.content_type.clear();
+    add_cors(request, r);
+    r.headers.emplace_back("Access-Control-Allow-Methods", "GET, POST");
+    r.headers.emplace_back("Access-Control-Allow-Headers", "Content-Type, Authorization");
+    r.headers.emplace_back("Access-Control-Max-Age", "86400");
+    co_return r;
+  }
+  const auto transport = query_param(request.query, "transport");
+  if (transport != "polling") {
+    // websocket without the upgrade headers is a bad request; anything else is unknown.
+    co_return refusal(transport == "websocket" ? eio::kBadRequest : eio::kUnknownTransport);
+  }
+  net::HttpResponse response;
+  const auto sid = query_param(request.query, "sid");
+  if (!sid) {
+    if (request.method != "GET") co_return refusal(eio::kBadHandshakeMethod);
+    if (query_param(request.query, "EIO") != "4") co_return refusal(eio::kUnsupportedProtocolVersion);
+    const auto executor = co_await asio::this_coro::executor;
+    response = ep.open({executor, request.shard, request.conn_id}, true)->open_polling();
+  } else {
+    auto session = ep.registry.find(*sid);
+    if (!session) co_return refusal(eio::kUnknownSid);
+    if (request.method == "GET") {
+      auto task = session->poll();
+      response = co_await on_home(request.shard, session, std::move(task));
+    } else if (request.method == "POST") {
+      auto task = session->post_payload(std::move(request.body));
+      response = co_await on_home(request.shard, session, std::move(task));
+    } else {
+      co_return refusal(eio::kBadRequest);
+    }
+  }
+  add_cors(request, response);
+  co_return response;
+}
+
+void add_endpoint(net::Router& router, const std::string& path, std::shared_ptr<Endpoint> ep) {
+  router.websocket(path, [ep](const net::HttpRequest& r) { return accept_websocket(*ep, r); });
+  auto polling = [ep](net::HttpRequest& r) { return answer_polling(*ep, r); };
+  router.add("GET", path, polling);
+  // A POST carries at most maxPayload bytes (the server answers 413 past it).
+  router.add("POST", path, polling, {.max_body_bytes = ep->ctx.options.eio_max_payload});
+  router.add("OPTIONS", path, polling);
+  router.add("PUT", path, polling);  // refused as the reference does: 400, not 405
 }
 
 }  // namespace
 
 void add_socketio_routes(net::Router& router, ApiContext& ctx) {
-  router.websocket("/socket.io/",
-                   [&ctx](const net::HttpRequest& r) { return accept_socketio(ctx, r); });
-  router.add("GET", "/socket.io/", &refuse_polling);
-  router.add("POST", "/socket.io/", &refuse_polling);
+  const auto timeout = ctx.options.sio_connect_timeout;
+  auto socketio = [timeout](std::shared_ptr<sio::SioNamespaces> namespaces) {
+    return [timeout, namespaces](EioSession& session) -> std::shared_ptr<eio::EioHandler> {
+      // The handler keeps the namespaces alive through the lambda that made it (the route's).
+      return std::make_shared<sio::SioConnection>(session, *namespaces, timeout);
+    };
+  };
+  if (ctx.options.socketio_protocol_test) {
+    log::warn("event=socketio_protocol_test paths=/engine.io/,/socket.io/ chat_over_socketio=off");
+    add_endpoint(router, "/engine.io/",
+                 std::make_shared<Endpoint>(ctx, [](EioSession& session) {
+                   return std::make_shared<EchoHandler>(session);
+                 }));
+    add_endpoint(router, "/socket.io/",
+                 std::make_shared<Endpoint>(ctx, socketio(std::make_shared<TestNamespaces>())));
+    return;
+  }
+  add_endpoint(router, "/socket.io/",
+               std::make_shared<Endpoint>(ctx, socketio(std::make_shared<ChatNamespaces>(ctx))));
 }
 
 }  // namespace parley::api
