@@ -41,7 +41,7 @@ struct ApiFixture : ::testing::Test {
   asio::thread_pool blocking{1};
   net::ShardPool shards{1};
   Hub hub{shards};
-  ApiContext ctx{service, blocking, hub, {}, asio::make_strand(blocking.get_executor()), {}};
+  ApiContext ctx{service, blocking, hub, {}, asio::make_strand(blocking.get_executor()), {}, {}};
   asio::io_context io;
 
   // Runs an operation as a transport without a session (REST) does, to its answer.

@@ -44,8 +44,8 @@ struct ApiOptions {
   std::size_t eio_max_payload = 1000000;
   std::chrono::milliseconds sio_connect_timeout{45000};
   // The servers of the official Engine.IO and Socket.IO test suites instead of chat over
-  // Socket.IO (--socketio-protocol-test; loopback only).
-  bool socketio_protocol_test = false;
+  // Socket.IO (--protocol-test; loopback only).
+  bool protocol_test = false;
   // What one client may have waiting to be written (--max-outbound-bytes): a long-polling
   // session's packets, as a WebSocket's write queue.
   std::size_t max_outbound_bytes = 1024 * 1024;
@@ -66,6 +66,10 @@ struct ApiContext {
   // The Prometheus text of GET /metrics, assembled by the composition root (which alone knows
   // every component's counters).
   std::function<std::string()> metrics;
+  // Run by the composition root when the node starts draining, after the server stopped
+  // accepting: modules end what the server does not see as an open connection (Socket.IO
+  // long-polling sessions between polls). From the main thread; each hook posts to shards.
+  std::vector<std::function<void()>> on_drain;
 };
 
 // Validates, authorizes and resolves a send: from memory on the calling shard when it can

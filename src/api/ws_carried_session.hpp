@@ -1,6 +1,6 @@
 #pragma once
-// WsCarriedSession: a ClientSession carried by one WebSocket connection — /ws (ws_protocol.cpp)
-// and /socket.io/ (socketio/socketio_routes.cpp). What such a session does with its connection
+// WsCarriedSession: a ClientSession carried by one WebSocket connection for its whole life —
+// /ws (ws_protocol.cpp). (Socket.IO's outlives its connections: socketio/eio_session.hpp.) What such a session does with its connection
 // (run on its shard, its executor, its log name) is here once; the transport sets conn_ in
 // on_open and drops it in on_close (which breaks the session ↔ connection cycle).
 // Threads: the connection's shard.

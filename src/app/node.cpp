@@ -164,10 +164,10 @@ int run_node(const Config& c) {
 
   try {
     const auto [host, port] = split_listen(c.listen);
-    if (c.socketio_protocol_test && !host.starts_with("127.") && host != "::1" &&
+    if (c.protocol_test && !host.starts_with("127.") && host != "::1" &&
         host != "localhost") {
       // Its echo servers answer anyone without a token: never on a reachable address.
-      throw ConfigError("--socketio-protocol-test listens on loopback only (127.0.0.0/8, ::1), "
+      throw ConfigError("--protocol-test listens on loopback only (127.0.0.0/8, ::1), "
                         "got " + c.listen);
     }
     if (c.bus != "local" && !c.bus.starts_with("redis://")) {
@@ -260,7 +260,7 @@ int run_node(const Config& c) {
       if (!envelope->recipients.empty()) hub.deliver(envelope);
     });
     api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor()),
-                        {}};
+                        {}, {}};
     ctx.options.allowed_origins = c.allowed_origins;
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.presence_heartbeat = std::chrono::milliseconds(c.presence_heartbeat_ms);
@@ -272,7 +272,7 @@ int run_node(const Config& c) {
     ctx.options.eio_ping_timeout = std::chrono::milliseconds(c.eio_ping_timeout_ms);
     ctx.options.eio_max_payload = c.eio_max_payload;
     ctx.options.sio_connect_timeout = std::chrono::milliseconds(c.sio_connect_timeout_ms);
-    ctx.options.socketio_protocol_test = c.socketio_protocol_test;
+    ctx.options.protocol_test = c.protocol_test;
     ctx.options.max_outbound_bytes = c.max_outbound_bytes;
     if (const char* path = std::getenv("PARLEY_FAULT_THROW_ON_PATH")) {
       ctx.options.fault_throw_on_path = path;
@@ -342,6 +342,7 @@ int run_node(const Config& c) {
     // Drain: stop accepting, close idle HTTP connections and every WebSocket (1001 after their
     // queued frames), give the rest drain_timeout, then commit what the writer holds.
     server.shut_down();
+    for (const auto& hook : ctx.on_drain) hook();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(c.drain_timeout_s);
     while (server.open_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

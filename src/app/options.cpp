@@ -157,11 +157,11 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Socket.IO: milliseconds a new connection has to CONNECT to a namespace before it closes")
       ->check(CLI::Range(100u, 600000u));
   serve
-      ->add_flag("--socketio-protocol-test", c.socketio_protocol_test,
+      ->add_flag("--protocol-test", c.protocol_test,
                  "Serve the official Engine.IO and Socket.IO test suites' echo servers at "
                  "/engine.io/ and /socket.io/ instead of chat over Socket.IO (loopback --listen "
                  "only; docs/operations.md)")
-      ->envname("PARLEY_SOCKETIO_PROTOCOL_TEST");
+      ->envname("PARLEY_PROTOCOL_TEST");
   opt("--poll-max-bytes", c.poll_max_bytes, "PARLEY_POLL_MAX_BYTES",
       "Most bytes of events in one long-poll answer; the rest waits for the next poll "
       "(\"more\": true)")

@@ -42,7 +42,7 @@ struct Config {
   unsigned eio_ping_timeout_ms = 20000;
   std::size_t eio_max_payload = 1000000;
   unsigned sio_connect_timeout_ms = 45000;
-  bool socketio_protocol_test = false;  // the official suites' echo servers (loopback only)
+  bool protocol_test = false;  // the official suites' echo servers (loopback only)
   unsigned poll_max_bytes = 256 * 1024;
   unsigned stream_replay_max_messages = 1000;
 

@@ -76,6 +76,8 @@ TEST(WsFrame, OutboundHeadersUseTheShortestLengthForm) {
     EXPECT_EQ(text_frame(std::move(owned))->bytes(), f->bytes()) << n;
     EXPECT_EQ(text_frame(std::string(payload))->bytes(), f->bytes()) << n;  // no room: still right
   }
+  const auto binary = binary_frame(std::string("\x00\xff", 2));
+  EXPECT_EQ(binary->bytes(), std::string("\x82\x02\x00\xff", 4));  // FIN, opcode 2
   const auto close = close_frame(4008, std::string(300, 'r'));
   EXPECT_EQ(close->size(), 2u + 125u);  // a control frame holds at most 125 bytes
   EXPECT_EQ(close->payload().substr(0, 2), std::string("\x0f\xa8", 2));

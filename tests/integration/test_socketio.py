@@ -383,6 +383,18 @@ def test_a_polling_client_that_stops_answering_pings_is_closed(server_factory):
         assert time.monotonic() < deadline, "still open"
 
 
+def test_draining_answers_a_pending_poll_with_the_close_packet(server_factory):
+    server = server_factory("--drain-timeout", "30", "--log-level", "debug")
+    p = Polling(server)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(p.get)
+        server.wait_log("event=eio_poll_held", f"sid={p.sid}")
+        started = time.monotonic()
+        assert server.stop() == 0
+        assert held.result(timeout=TIMEOUT)[:2] == (200, "1")
+        assert time.monotonic() - started < 10  # well inside --drain-timeout
+
+
 def test_polling_upgrades_to_websocket_and_what_waited_goes_over_it(server):
     alice_token = server.register("upga")["token"]
     bob_token = server.register("upgb")["token"]
@@ -447,7 +459,7 @@ def test_cors_for_allowed_origins_and_403_for_others(server_factory):
 # ---- the protocol-test mode ---------------------------------------------------------------------
 
 def test_protocol_test_mode_echoes_and_offers_the_test_namespaces(server_factory):
-    server = server_factory("--socketio-protocol-test")
+    server = server_factory("--protocol-test")
     e = Polling(server, path="/engine.io/")
     assert e.post("4hello", "bAQIDBA==")[:2] == (200, "ok")
     assert e.get()[1] == "4hello" + RS + "bAQIDBA=="
@@ -462,6 +474,6 @@ def test_protocol_test_mode_echoes_and_offers_the_test_namespaces(server_factory
 def test_protocol_test_mode_refuses_an_address_off_this_machine(tmp_path):
     import os
     r = subprocess.run([os.environ.get("PARLEY_BIN", "build/parley"), "serve", "--listen",
-                        "0.0.0.0:0", "--data-dir", str(tmp_path), "--socketio-protocol-test"],
+                        "0.0.0.0:0", "--data-dir", str(tmp_path), "--protocol-test"],
                        capture_output=True, text=True, timeout=TIMEOUT)
     assert r.returncode == 2 and "loopback" in r.stdout + r.stderr

@@ -1,8 +1,10 @@
-"""The official socket.io-client (npm, pinned in tests/socketio/package.json) against Parley's
+"""The official socket.io-client and engine.io-client (npm, pinned in tests/socketio/package.json) against Parley's
 /socket.io/ on each transport — WebSocket only, long-polling only, and the client's default
 (long-polling, then the upgrade to WebSocket): two users chat in a DM and a group with acks, a retry is stored once,
-events arrive in seq order, a read receipt and sync go through, a bad token gets connect_error.
-The client side is tests/socketio/chat_client.mjs; this asserts on what it reports."""
+events arrive in seq order, a read receipt and sync go through, a bad token gets connect_error, and a reconnect runs sync and fetches what it missed.
+engine.io-client's text and binary messages come back from the protocol-test echo on each
+transport. The client side is tests/socketio/chat_client.mjs and echo_client.mjs; this asserts on
+what they report."""
 import json
 import os
 import shutil
@@ -59,6 +61,31 @@ def test_socket_io_client_chats(server, node, transports, ends_on):
     assert out["read"]["ok"]
     assert out["receipts"] and out["receipts"][-1]["read_seq"] == seqs[-1]
     assert out["sync"]["ok"]
+    # The reconnect: sync shows the conversation moved on, and history after the last seq Bob
+    # had holds exactly the three he missed, in order.
+    rc = out["reconnect"]
+    assert all(m["ok"] for m in rc["missed"])
+    assert rc["last_seq"] == rc["missed"][-1]["msg"]["seq"]
+    assert rc["history"]["ok"]
+    assert [m["id"] for m in rc["history"]["messages"]] == [m["msg"]["id"] for m in rc["missed"]]
     # What Socket.IO delivered is what is stored.
     page = server.api("GET", f"/chat/messages?recipient=siobob&limit=200", token=alice)
-    assert sorted(m["id"] for m in page["messages"]) == sorted(a["msg"]["id"] for a in acked)
+    stored = sorted(m["id"] for m in page["messages"])
+    assert stored == sorted([a["msg"]["id"] for a in acked] + [m["msg"]["id"] for m in rc["missed"]])
+
+
+@pytest.mark.parametrize("transports, ends_on", [
+    ("websocket", "websocket"),
+    ("polling", "polling"),
+    ("polling,websocket", "websocket"),
+])
+def test_engine_io_client_gets_its_messages_echoed(server_factory, node, transports, ends_on):
+    server = server_factory("--protocol-test")
+    r = subprocess.run([node, os.path.join(CLIENT_DIR, "echo_client.mjs"), f"http://{server.base}",
+                        transports], capture_output=True, text=True, timeout=60, cwd=CLIENT_DIR)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["transport"] == ends_on
+    assert out["echoes"] == [{"text": "hello"}, {"text": "é ☃ 🎉"}, {"binary": [0, 1, 2, 255]},
+                             {"text": "x" * 100000}]
+    assert out["close"] == "forced close"

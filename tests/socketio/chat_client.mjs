@@ -70,9 +70,25 @@ out.sync = await bob.timeout(5000).emitWithAck("sync", {});
 // The transport each ended on (after an upgrade, "websocket").
 out.transports = [alice.io.engine.transport.name, bob.io.engine.transport.name];
 out.acked = acked;
-out.received = received;
+out.received = received.slice();
 out.receipts = receipts;
-alice.close();
+
+// Bob goes away; Alice sends three more; Bob comes back, runs sync as a reconnecting client
+// does, and fetches what he missed after the last seq he had.
 bob.close();
-console.log(JSON.stringify(out));
-process.exit(0);
+const missed = [];
+for (let i = 0; i < 3; i++) {
+  missed.push(await alice.timeout(5000).emitWithAck("send", {
+    to: "siobob", client_msg_id: `missed-${i}`, body: `missed ${i}` }));
+}
+const back = io(url, options(bobToken));
+await connected(back);
+const resync = await back.timeout(5000).emitWithAck("sync", {});
+const dm = resync.conversations.find((c) => c.conv === lastDm.conv || c.id === lastDm.conv);
+const history = await back.timeout(5000).emitWithAck("history", {
+  conv: lastDm.conv, after: lastDm.seq });
+out.reconnect = { missed, last_seq: dm ? dm.last_seq : null, history };
+alice.close();
+back.close();
+// Exit once the line is written: stdout to a pipe is asynchronous, and exit() would cut it.
+process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(0));

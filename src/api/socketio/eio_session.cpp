@@ -87,6 +87,7 @@ asio::awaitable<net::HttpResponse> EioSession::poll() {
   }
   if (buffer_.empty()) {
     poll_pending_ = true;
+    log::debug("event=eio_poll_held {}", describe());
     // While the client upgrades (after 2probe) a poll is answered with a noop after 100 ms (the
     // reference's interval), unless the upgrade completes first: then it is a bad request.
     if (probed_) {
@@ -402,6 +403,17 @@ std::shared_ptr<EioSession> EioRegistry::find(const std::string& sid) const {
 void EioRegistry::remove(const std::string& sid) {
   std::lock_guard lock(mutex_);
   sessions_.erase(sid);
+}
+
+void EioRegistry::close_all(std::string_view reason) {
+  std::vector<std::shared_ptr<EioSession>> sessions;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [sid, session] : sessions_) sessions.push_back(session);
+  }
+  for (const auto& session : sessions) {
+    session->post([session, why = std::string(reason)] { session->close(why); });
+  }
 }
 
 // ---- EioWsCarrier

@@ -169,6 +169,9 @@ class EioRegistry {
   void add(const std::shared_ptr<EioSession>& session);
   std::shared_ptr<EioSession> find(const std::string& sid) const;
   void remove(const std::string& sid);
+  // Ends every session, each on its home shard (the node drains: a pending poll gets the close
+  // packet).
+  void close_all(std::string_view reason);
 
  private:
   mutable std::mutex mutex_;

@@ -1,7 +1,7 @@
 #pragma once
 // Engine.IO v4 packets (https://socket.io/docs/v4/engine-io-protocol/): the framing under
 // Socket.IO, on its two transports. Pure functions; any thread. The session that uses them
-// (HTTP long-polling, WebSocket, the upgrade between them) is issue 20's next part.
+// (HTTP long-polling, WebSocket, the upgrade between them) is EioSession (eio_session.hpp).
 //
 //   packet        <type digit><data>: 0 open, 1 close, 2 ping, 3 pong, 4 message, 5 upgrade,
 //                 6 noop. On WebSocket one packet per frame, and a binary frame is a binary

@@ -165,7 +165,7 @@ class ChatNamespaces final : public sio::SioNamespaces {
   ApiContext& ctx_;
 };
 
-// ---- the protocol-test mode (docs/operations.md, "--socketio-protocol-test"): the servers the
+// ---- the protocol-test mode (docs/operations.md, "--protocol-test"): the servers the
 // official Engine.IO and Socket.IO test suites expect.
 
 // /engine.io/: every message is sent back.
@@ -335,6 +335,7 @@ asio::awaitable<net::HttpResponse> answer_polling(Endpoint& ep, net::HttpRequest
 }
 
 void add_endpoint(net::Router& router, const std::string& path, std::shared_ptr<Endpoint> ep) {
+  ep->ctx.on_drain.push_back([ep] { ep->registry.close_all("server shutting down"); });
   router.websocket(path, [ep](const net::HttpRequest& r) { return accept_websocket(*ep, r); });
   auto polling = [ep](net::HttpRequest& r) { return answer_polling(*ep, r); };
   router.add("GET", path, polling);
@@ -354,8 +355,8 @@ void add_socketio_routes(net::Router& router, ApiContext& ctx) {
       return std::make_shared<sio::SioConnection>(session, *namespaces, timeout);
     };
   };
-  if (ctx.options.socketio_protocol_test) {
-    log::warn("event=socketio_protocol_test paths=/engine.io/,/socket.io/ chat_over_socketio=off");
+  if (ctx.options.protocol_test) {
+    log::warn("event=protocol_test paths=/engine.io/,/socket.io/ chat_over_socketio=off");
     add_endpoint(router, "/engine.io/",
                  std::make_shared<Endpoint>(ctx, [](EioSession& session) {
                    return std::make_shared<EchoHandler>(session);
