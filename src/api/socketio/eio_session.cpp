@@ -89,7 +89,8 @@ asio::awaitable<net::HttpResponse> EioSession::poll() {
     poll_pending_ = true;
     log::debug("event=eio_poll_held {}", describe());
     // While the client upgrades (after 2probe) a poll is answered with a noop after 100 ms (the
-    // reference's interval), unless the upgrade completes first: then it is a bad request.
+    // reference's interval), unless the upgrade completes first: then it is a bad request. A
+    // poll held before 2probe gets the same deadline then.
     if (probed_) {
       poll_wake_.expires_after(std::chrono::milliseconds(100));
     } else {
@@ -186,11 +187,10 @@ std::optional<asio::awaitable<void>> EioSession::on_ws_text(const WsConnection* 
   if (packet && packet->type == PacketType::ping && packet->data == "probe") {
     write_ws(probe_, net::text_frame("3probe"));
     probed_ = true;
-    // The pending poll ends with a noop, so that the client can pause polling and send 5.
-    if (poll_pending_ && buffer_.empty()) {
-      buffer_.emplace_back("6");
-      wake_poll();
-    }
+    // The pending poll ends with a noop within 100 ms, so that the client can pause polling and
+    // send 5 (the reference's timing; a 5 that comes first makes that poll a bad request, as it
+    // would be after the upgrade). The poll's wait goes on to the new expiry (see poll()).
+    if (poll_pending_) poll_wake_.expires_after(std::chrono::milliseconds(100));
   } else if (packet && packet->type == PacketType::upgrade) {
     finish_upgrade();
   } else {
@@ -245,7 +245,7 @@ void EioSession::finish_upgrade() {
       write_ws(ws_, net::text_frame(std::move(record)));
     }
   }
-  if (poll_pending_) wake_poll();  // a poll that came after 2probe: 400
+  if (poll_pending_) wake_poll();  // a poll still waiting for its noop: 400
   log::debug("event=eio_upgraded {}", describe());
 }
 
@@ -366,7 +366,11 @@ void EioSession::end(std::string_view reason, bool by_client) {
   } else if (registry_) {
     registry_->remove(sid_);
   }
-  if (auto handler = std::move(handler_)) handler->on_close(reason);
+  if (auto handler = std::move(handler_)) {
+    handler->on_close(reason);
+    // Freed after the call that ended the session unwinds: it may be one of the handler's own.
+    asio::post(home_.executor, [handler = std::move(handler)] {});
+  }
 }
 
 // Every ping_interval a ping; no pong within ping_timeout ends the session.
