@@ -404,7 +404,7 @@ class PollSession final : public EventStreamSession {
   // A newer poll of the same login session: answer now.
   void supersede() {
     asio::post(executor_, [weak = weak_from_this(), this] {
-      if (weak.lock()) finish();
+      if (auto self = weak.lock()) finish();
     });
   }
 
@@ -460,7 +460,7 @@ class PollSession final : public EventStreamSession {
     if (finishing_) return;
     finishing_ = true;
     asio::post(executor_, [weak = weak_from_this(), this] {
-      if (weak.lock()) finish();
+      if (auto self = weak.lock()) finish();
     });
   }
   void finish() {

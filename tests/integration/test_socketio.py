@@ -358,6 +358,27 @@ def test_a_post_past_max_payload_is_refused_whole(server_factory):
     assert p.next_sio().startswith("4{")
 
 
+def test_a_polling_client_that_stops_polling_is_ended_past_the_outbound_bound(server_factory):
+    server = server_factory("--max-outbound-bytes", "8192")
+    alice_token = server.register("slowa")["token"]
+    bob_token = server.register("slowb")["token"]
+    alice = Sio(server)
+    assert alice.connect({"token": alice_token}).startswith("0{")
+    bob = Polling(server)
+    bob.post("40" + json.dumps({"token": bob_token}))
+    assert bob.next_sio().startswith("0{")
+    # Bob stops polling; what waits for him grows past 8 KiB and his session ends. Alice's
+    # sends are all acked and stored regardless.
+    ids = [alice.call("send", to="slowb", client_msg_id=f"s{i}", body="y" * 500)["msg"]["id"]
+           for i in range(30)]
+    status, body, _ = bob.get()
+    assert status == 400 and body["code"] == 1
+    page = server.api("GET", "/chat/messages?recipient=slowb&limit=100", token=alice_token)
+    assert sorted(m["id"] for m in page["messages"]) == sorted(ids)
+    server.wait_log("event=eio_slow_consumer")
+    alice.close()
+
+
 def test_a_client_close_over_polling_answers_the_poll_with_a_noop(server):
     p = Polling(server)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

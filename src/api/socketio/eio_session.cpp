@@ -53,7 +53,7 @@ std::string EioSession::describe() const {
 
 void EioSession::post(std::function<void()> fn) {
   asio::post(home_.executor, [weak = weak_from_this(), fn = std::move(fn)] {
-    if (weak.lock()) fn();
+    if (auto self = weak.lock()) fn();  // held while fn runs
   });
 }
 
@@ -314,9 +314,13 @@ void EioSession::send_record(std::string record) {
     if (ws_) write_ws(ws_, net::text_frame(std::move(record)));
     return;
   }
+  if (overflowed_) return;
   if (buffered_bytes_ + record.size() > options_.max_buffered_bytes) {
     log::warn("event=eio_slow_consumer {} buffered_bytes={}", describe(), buffered_bytes_);
-    end("slow consumer", false);
+    // Ended from the shard's loop, not here: a send may come from inside the Hub's delivery to
+    // this shard's sessions, which ending the session would change under it.
+    overflowed_ = true;
+    post([this] { end("slow consumer", false); });
     return;
   }
   buffered_bytes_ += record.size() + 1;

@@ -157,7 +157,8 @@ class EioSession : public std::enable_shared_from_this<EioSession> {
   std::size_t buffered_bytes_ = 0;
   bool probed_ = false;  // the upgrade's WebSocket sent 2probe: polls get a noop
   bool poll_pending_ = false;
-  bool final_noop_ = false;  // closed by the client's POST: the next poll still gets its noop
+  bool final_noop_ = false;
+  bool overflowed_ = false;  // past max_buffered_bytes: nothing more is kept, the end is posted  // closed by the client's POST: the next poll still gets its noop
   bool post_running_ = false;
   bool awaiting_pong_ = false;
   bool closed_ = false;

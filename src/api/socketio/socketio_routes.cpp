@@ -135,7 +135,7 @@ class SioChatSocket final : public ClientSession, public sio::NamespaceSocket {
 
   void on_shard(std::function<void()> fn) override {
     asio::post(executor_, [weak = weak_from_this(), fn = std::move(fn)] {
-      if (weak.lock()) fn();
+      if (auto self = weak.lock()) fn();  // held while fn runs
     });
   }
   asio::any_io_executor executor() override { return executor_; }
