@@ -370,6 +370,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
       break;
     }
     HttpRequest request = to_request(header, remote, id, shard);
+    request.mailbox = &shards_.mailbox(shard);
     request.params = std::move(route.params);
     const unsigned version = header.version();
     bool keep_alive = header.keep_alive();

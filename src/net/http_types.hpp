@@ -10,6 +10,7 @@
 namespace parley::net {
 
 class RequestBody;
+class Mailbox;
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", …
@@ -27,6 +28,9 @@ struct HttpRequest {
   std::string remote;  // peer address
   std::uint64_t conn_id = 0;
   std::size_t shard = 0;
+  // The shard's queue for work other threads hand to it in order (net/shards.hpp), for a handler
+  // that leaves something behind on this shard (a Socket.IO session).
+  Mailbox* mailbox = nullptr;
 };
 
 struct HttpResponse {

@@ -60,6 +60,7 @@ class OutboundConnection : public std::enable_shared_from_this<OutboundConnectio
   boost::asio::any_io_executor executor() { return socket_.get_executor(); }
   std::uint64_t id() const { return id_; }
   std::size_t shard() const { return shard_; }
+  Mailbox& mailbox() const { return mailbox_; }
   const std::string& remote() const { return remote_; }
   std::size_t queued_bytes() const { return queued_bytes_; }
   bool finished() const { return finished_; }

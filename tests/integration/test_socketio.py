@@ -379,6 +379,35 @@ def test_a_polling_client_that_stops_polling_is_ended_past_the_outbound_bound(se
     alice.close()
 
 
+def test_presence_typing_and_logout_hold_over_socket_io(server_factory):
+    server = server_factory("--presence-grace-ms", "200")
+    alice_token = server.register("presa")["token"]
+    bob_login = server.register("presb")
+    watcher = server.ws(token=alice_token)  # Alice on /ws watches Bob on Socket.IO
+    dm = server.api("POST", "/chat/send", {"recipient": "presb", "message": "hi"},
+                    token=alice_token)["conv"]
+    bob = Polling(server)
+    bob.post("40" + json.dumps({"token": bob_login["token"]}))
+    assert bob.next_sio().startswith("0{")
+    assert watcher.event("presence", where=lambda e: e["user"] == "presb")["online"] is True
+    assert bob.call("typing", conv=dm) == {"ok": True, "sent": True}
+    assert watcher.event("typing") == {"ev": "typing", "conv": dm, "user": "presb"}
+    # Leaving the namespace ends Bob's chat session: offline after the grace period.
+    assert bob.post("41")[:2] == (200, "ok")
+    gone = watcher.event("presence", timeout=5, where=lambda e: e["user"] == "presb")
+    assert gone["online"] is False and gone["last_seen"].endswith("Z")
+    # A logged-out login session gets the `session` event and leaves the namespace; the
+    # connection stays, and that token no longer connects.
+    tab = Sio(server)
+    assert tab.connect({"token": bob_login["token"]}).startswith("0{")
+    server.api("POST", "/auth/logout", token=bob_login["token"])
+    assert tab.event("session") == {"ev": "session", "change": "revoked"}
+    assert tab.next_sio() == "1"
+    refused = tab.connect({"token": bob_login["token"]})
+    assert refused.startswith("4{")
+    tab.close()
+
+
 def test_a_client_close_over_polling_answers_the_poll_with_a_noop(server):
     p = Polling(server)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:

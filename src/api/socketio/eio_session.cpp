@@ -52,9 +52,14 @@ std::string EioSession::describe() const {
 }
 
 void EioSession::post(std::function<void()> fn) {
-  asio::post(home_.executor, [weak = weak_from_this(), fn = std::move(fn)] {
+  auto task = [weak = weak_from_this(), fn = std::move(fn)] {
     if (auto self = weak.lock()) fn();  // held while fn runs
-  });
+  };
+  if (home_.mailbox) {
+    home_.mailbox->post(std::move(task));
+  } else {
+    asio::post(home_.executor, std::move(task));
+  }
 }
 
 // ---- polling
@@ -431,7 +436,7 @@ bool EioWsCarrier::same_shard() const { return conn_->shard() == session_->home(
 void EioWsCarrier::on_open(const std::shared_ptr<WsConnection>& conn) {
   conn_ = conn;
   if (!session_) {
-    session_ = make_({conn->executor(), conn->shard(), conn->id()});
+    session_ = make_({conn->executor(), conn->shard(), conn->id(), &conn->mailbox()});
     session_->open_websocket(conn);
   } else if (same_shard()) {
     session_->probe_websocket(conn);

@@ -74,6 +74,9 @@ class EioSession : public std::enable_shared_from_this<EioSession> {
     boost::asio::any_io_executor executor;
     std::size_t shard = 0;
     std::uint64_t conn_id = 0;  // the opening connection, for logs
+    // The shard's ordered queue: what other threads hand to the session (its acks, as the Hub
+    // hands it events) goes through it, so that they cannot overtake each other.
+    net::Mailbox* mailbox = nullptr;
   };
   // `registry`: where a polling session is registered under its sid (it leaves it when it
   // closes); null for a session opened by a WebSocket, which no request can name.

@@ -50,6 +50,7 @@ class SioChatSocket final : public ClientSession, public sio::NamespaceSocket {
       : ClientSession(ctx, std::nullopt),
         conn_(&conn),
         executor_(conn.session().home().executor),
+        mailbox_(conn.session().home().mailbox),
         shard_(conn.session().home().shard),
         describe_(conn.session().describe()) {}
 
@@ -133,10 +134,17 @@ class SioChatSocket final : public ClientSession, public sio::NamespaceSocket {
     if (conn_) conn_->leave("/", reason);
   }
 
+  // Through the shard's mailbox, as the Hub hands over events: an ack cannot overtake an event
+  // handed over before it (net/shards.hpp).
   void on_shard(std::function<void()> fn) override {
-    asio::post(executor_, [weak = weak_from_this(), fn = std::move(fn)] {
+    auto task = [weak = weak_from_this(), fn = std::move(fn)] {
       if (auto self = weak.lock()) fn();  // held while fn runs
-    });
+    };
+    if (mailbox_) {
+      mailbox_->post(std::move(task));
+    } else {
+      asio::post(executor_, std::move(task));
+    }
   }
   asio::any_io_executor executor() override { return executor_; }
   std::size_t shard() const override { return shard_; }
@@ -144,6 +152,7 @@ class SioChatSocket final : public ClientSession, public sio::NamespaceSocket {
 
   sio::SioConnection* conn_;  // null once the namespace is left
   asio::any_io_executor executor_;
+  net::Mailbox* mailbox_;
   std::size_t shard_;
   std::string describe_;
   bool accepted_ = false;
@@ -316,7 +325,8 @@ asio::awaitable<net::HttpResponse> answer_polling(Endpoint& ep, net::HttpRequest
     if (request.method != "GET") co_return refusal(eio::kBadHandshakeMethod);
     if (query_param(request.query, "EIO") != "4") co_return refusal(eio::kUnsupportedProtocolVersion);
     const auto executor = co_await asio::this_coro::executor;
-    response = ep.open({executor, request.shard, request.conn_id}, true)->open_polling();
+    response = ep.open({executor, request.shard, request.conn_id, request.mailbox}, true)
+                   ->open_polling();
   } else {
     auto session = ep.registry.find(*sid);
     if (!session) co_return refusal(eio::kUnknownSid);
