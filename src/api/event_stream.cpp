@@ -559,6 +559,18 @@ void add_event_stream_routes(net::Router& router, ApiContext& ctx) {
   auto shared = std::make_shared<StreamShared>();
   router.stream("/events", [&ctx, shared](const net::HttpRequest& r) { return open_sse(ctx, shared, r); });
   router.add("GET", "/poll", [&ctx, shared](net::HttpRequest& r) { return poll(ctx, shared, r); });
+  // Draining: held polls answer now with what they have, rather than hold the drain until their
+  // timeout (the client polls again, elsewhere or after the restart, from the same cursor).
+  ctx.on_drain.push_back([shared] {
+    std::vector<std::shared_ptr<PollSession>> held;
+    {
+      std::lock_guard lock(shared->polls_mutex);
+      for (const auto& [session, poll] : shared->polls) {
+        if (auto p = poll.lock()) held.push_back(std::move(p));
+      }
+    }
+    for (const auto& p : held) p->supersede();
+  });
 }
 
 }  // namespace parley::api

@@ -14,7 +14,8 @@
 // SSE writes through an HttpStream (net/http_stream.hpp), under its bounded queue: a stalled
 // reader is cut off and resumes from its last id. A poll lives for one request: it answers as
 // soon as it has events (or at its timeout) with at most poll_max_bytes of them; a second poll
-// of the same login session answers the first at once.
+// of the same login session answers the first at once. A node that starts draining answers every held poll at
+// once (ApiContext::on_drain).
 //
 // Threads: each session on the shard of its connection.
 

@@ -18,13 +18,9 @@ namespace parley::api {
 
 class WsCarriedSession : public ClientSession, public net::WsListener {
  public:
-  // `transport`: for logs ("ws", "socketio"); a string literal.
+  // `transport`: for logs ("ws"); a string literal.
   WsCarriedSession(ApiContext& ctx, std::optional<Caller> caller, std::string_view transport)
       : ClientSession(ctx, std::move(caller)), transport_(transport) {}
-  // Not yet authenticated. (Its own constructor: passing an empty optional<Caller> through the
-  // one above makes GCC 12 at -O1 warn that Caller may be used uninitialized.)
-  WsCarriedSession(ApiContext& ctx, std::string_view transport)
-      : ClientSession(ctx, std::nullopt), transport_(transport) {}
 
  protected:
   void on_shard(std::function<void()> fn) override {

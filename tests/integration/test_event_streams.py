@@ -305,6 +305,21 @@ def test_a_held_poll_answers_within_100_ms_of_a_send(server):
     raise AssertionError(f"a held poll answered {latency * 1000:.0f} ms after the send")
 
 
+def test_draining_answers_a_held_poll_at_once(server_factory):
+    server = server_factory("--drain-timeout", "30")
+    tokens, _ = setup_conversations(server)
+    cursor = poll(server, tokens["bob"], timeout=0)["cursor"]
+    with ThreadPoolExecutor(1) as pool:
+        before = len(server.log_lines)
+        held = pool.submit(poll, server, tokens["bob"], cursor=cursor, timeout=30)
+        server.wait_log("transport=poll", "session_open", after=before)  # it is held
+        started = time.monotonic()
+        assert server.stop() == 0
+        body = held.result(timeout=TIMEOUT)
+        assert body["events"] == [] and body["cursor"] == cursor  # nothing consumed
+        assert time.monotonic() - started < 10  # not the poll's 30 s, nor the drain's
+
+
 def test_a_second_poll_of_the_same_login_ends_the_first_and_the_answer_is_capped(server_factory):
     server = server_factory("--poll-max-bytes", "4096")
     tokens, (dm, g1, g2) = setup_conversations(server)
