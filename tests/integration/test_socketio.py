@@ -234,6 +234,11 @@ class Polling:
             data = json.loads(data)
         return resp.status, data, dict(resp.getheaders())
 
+    def connect(self, token):
+        """CONNECT to the main namespace with a token; the answer (40{sid} or 44{…})."""
+        assert self.post("40" + json.dumps({"token": token}))[:2] == (200, "ok")
+        return self.next_sio()
+
     def get(self, timeout=TIMEOUT):
         return self.http("GET", f"EIO=4&transport=polling&sid={self.sid}", timeout=timeout)
 
@@ -280,10 +285,8 @@ def test_chat_over_long_polling_with_a_held_poll_woken_by_the_event(server):
     alice_token = server.register("polla")["token"]
     bob_token = server.register("pollb")["token"]
     alice, bob = Polling(server), Polling(server)
-    alice.post("40" + json.dumps({"token": alice_token}))
-    assert alice.next_sio().startswith("0{")
-    bob.post("40" + json.dumps({"token": bob_token}))
-    assert bob.next_sio().startswith("0{")
+    assert alice.connect(alice_token).startswith("0{")
+    assert bob.connect(bob_token).startswith("0{")
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         held = pool.submit(bob.get)  # nothing is waiting: the poll is held
         reply = alice.call("send", to="pollb", client_msg_id=str(uuid.uuid4()), body="over polling")
@@ -299,8 +302,7 @@ def test_several_packets_in_one_post_run_in_order_and_each_is_acked(server):
     token = server.register("pollmany")["token"]
     server.register("pollmany2")
     p = Polling(server)
-    p.post("40" + json.dumps({"token": token}))
-    assert p.next_sio().startswith("0{")
+    assert p.connect(token).startswith("0{")
     sends = [f"42{i}" + json.dumps(["send", {"to": "pollmany2", "client_msg_id": f"m{i}",
                                              "body": f"m{i}"}]) for i in (1, 2, 3)]
     assert p.post(*sends)[:2] == (200, "ok")
@@ -358,15 +360,20 @@ def test_a_post_past_max_payload_is_refused_whole(server_factory):
     assert p.next_sio().startswith("4{")
 
 
-def test_a_polling_client_that_stops_polling_is_ended_past_the_outbound_bound(server_factory):
-    server = server_factory("--max-outbound-bytes", "8192")
-    alice_token = server.register("slowa")["token"]
-    bob_token = server.register("slowb")["token"]
+def ws_and_polling_users(server, prefix):
+    """Alice on a WebSocket and Bob polling, both connected to "/"."""
+    alice_token = server.register(prefix + "a")["token"]
+    bob_token = server.register(prefix + "b")["token"]
     alice = Sio(server)
     assert alice.connect({"token": alice_token}).startswith("0{")
     bob = Polling(server)
-    bob.post("40" + json.dumps({"token": bob_token}))
-    assert bob.next_sio().startswith("0{")
+    assert bob.connect(bob_token).startswith("0{")
+    return alice, alice_token, bob
+
+
+def test_a_polling_client_that_stops_polling_is_ended_past_the_outbound_bound(server_factory):
+    server = server_factory("--max-outbound-bytes", "8192")
+    alice, alice_token, bob = ws_and_polling_users(server, "slow")
     # Bob stops polling; what waits for him grows past 8 KiB and his session ends. Alice's
     # sends are all acked and stored regardless.
     ids = [alice.call("send", to="slowb", client_msg_id=f"s{i}", body="y" * 500)["msg"]["id"]
@@ -387,8 +394,7 @@ def test_presence_typing_and_logout_hold_over_socket_io(server_factory):
     dm = server.api("POST", "/chat/send", {"recipient": "presb", "message": "hi"},
                     token=alice_token)["conv"]
     bob = Polling(server)
-    bob.post("40" + json.dumps({"token": bob_login["token"]}))
-    assert bob.next_sio().startswith("0{")
+    assert bob.connect(bob_login["token"]).startswith("0{")
     assert watcher.event("presence", where=lambda e: e["user"] == "presb")["online"] is True
     assert bob.call("typing", conv=dm) == {"ok": True, "sent": True}
     assert watcher.event("typing") == {"ev": "typing", "conv": dm, "user": "presb"}
@@ -446,13 +452,7 @@ def test_draining_answers_a_pending_poll_with_the_close_packet(server_factory):
 
 
 def test_polling_upgrades_to_websocket_and_what_waited_goes_over_it(server):
-    alice_token = server.register("upga")["token"]
-    bob_token = server.register("upgb")["token"]
-    alice = Sio(server)
-    assert alice.connect({"token": alice_token}).startswith("0{")
-    bob = Polling(server)
-    bob.post("40" + json.dumps({"token": bob_token}))
-    assert bob.next_sio().startswith("0{")
+    alice, _, bob = ws_and_polling_users(server, "upg")
     # A message for Bob waits for his next poll...
     first = alice.call("send", to="upgb", client_msg_id="u1", body="before the upgrade")
     ws = ws_connect(f"ws://{server.base}/socket.io/?EIO=4&transport=websocket&sid={bob.sid}",
