@@ -47,11 +47,10 @@ void TypingLimiter::sent(const std::string& conv, Clock::time_point now) {
 ClientSession::ClientSession(ApiContext& ctx, std::optional<Caller> caller)
     : ctx_(ctx), caller_(std::move(caller)), typing_(ctx.options.typing_interval) {}
 
-void ClientSession::opened(std::optional<std::chrono::milliseconds> auth_timeout) {
+void ClientSession::opened() {
   if (caller_) return attach();
   // Unauthenticated sessions hold a connection: give them auth_timeout to identify.
-  auth_timer_ = std::make_unique<asio::steady_timer>(
-      executor(), auth_timeout.value_or(std::chrono::milliseconds(ctx_.options.auth_timeout)));
+  auth_timer_ = std::make_unique<asio::steady_timer>(executor(), ctx_.options.auth_timeout);
   auth_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->caller_ || self->closed_) return;

@@ -58,8 +58,8 @@ class ClientSession : public EventSink, public std::enable_shared_from_this<Clie
 
   // ---- for the transport
   // The connection is up: joins the fan-out if the caller is known, else gives the client
-  // `auth_timeout` (default ApiOptions::auth_timeout) to authenticate.
-  void opened(std::optional<std::chrono::milliseconds> auth_timeout = std::nullopt);
+  // auth_timeout to authenticate.
+  void opened();
   // One request: the session-level `auth`, or an operation of the table. Answered now, later
   // (Later), or by the returned coroutine, which the transport runs before it reads the
   // client's next request. `args` is valid only during the call.

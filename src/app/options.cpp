@@ -111,8 +111,9 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Longest message body (text) accepted")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
   opt("--max-outbound-bytes", c.max_outbound_bytes, "PARLEY_MAX_OUTBOUND_BYTES",
-      "Per-connection write queue bound (WebSocket, SSE); past it a WebSocket is closed with "
-      "4008, an event stream ends, and the client resyncs")
+      "Per-connection write queue bound (WebSocket, SSE, a Socket.IO polling session's waiting "
+      "packets); past it a WebSocket is closed with 4008, an event stream or polling session "
+      "ends, and the client resyncs")
       ->check(CLI::Range(std::uint64_t{4096}, std::uint64_t{1} << 30));
   opt("--idle-timeout", c.idle_timeout_s, "PARLEY_IDLE_TIMEOUT",
       "Seconds of silence before an HTTP connection closes or a WebSocket is pinged")
@@ -151,7 +152,7 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(100u, 600000u));
   opt("--eio-max-payload", c.eio_max_payload, "PARLEY_EIO_MAX_PAYLOAD",
       "Socket.IO: the largest Engine.IO message a client may send, in bytes (the open packet's "
-      "maxPayload); past it the connection closes")
+      "maxPayload); past it a WebSocket closes and a long-polling POST gets 413")
       ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20));
   opt("--sio-connect-timeout", c.sio_connect_timeout_ms, "PARLEY_SIO_CONNECT_TIMEOUT",
       "Socket.IO: milliseconds a new connection has to CONNECT to a namespace before it closes")

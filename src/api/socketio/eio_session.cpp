@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "auth/base64.hpp"
+#include "core/ids.hpp"
 #include "core/logging.hpp"
 
 namespace parley::api::eio {
@@ -13,7 +14,7 @@ namespace parley::api::eio {
 namespace asio = boost::asio;
 using net::WsConnection;
 
-namespace {
+std::string new_sid() { return auth::base64url_encode(secure_random_bytes(15)); }
 
 net::HttpResponse refusal(const HandshakeError& error) {
   net::HttpResponse r;
@@ -21,6 +22,8 @@ net::HttpResponse refusal(const HandshakeError& error) {
   r.body = error_body(error);
   return r;
 }
+
+namespace {
 
 net::HttpResponse text_response(std::string body, const char* content_type) {
   net::HttpResponse r;
@@ -30,6 +33,9 @@ net::HttpResponse text_response(std::string body, const char* content_type) {
 }
 
 constexpr char kRecordSeparator = '\x1e';
+// While the client upgrades, a pending poll is answered with a noop after this (the reference's
+// check interval).
+constexpr std::chrono::milliseconds kUpgradeNoopDelay{100};
 constexpr const char* kTextPlain = "text/plain; charset=UTF-8";
 
 }  // namespace
@@ -64,9 +70,13 @@ void EioSession::post(std::function<void()> fn) {
 
 // ---- polling
 
+std::string EioSession::open_text(bool can_upgrade) const {
+  return open_packet({sid_, can_upgrade, static_cast<int>(options_.ping_interval.count()),
+                      static_cast<int>(options_.ping_timeout.count()), options_.max_payload});
+}
+
 net::HttpResponse EioSession::open_polling() {
-  auto open = open_packet({sid_, true, static_cast<int>(options_.ping_interval.count()),
-                           static_cast<int>(options_.ping_timeout.count()), options_.max_payload});
+  auto open = open_text(true);
   if (handler_) handler_->on_open();
   schedule_ping();
   return text_response(std::move(open), kTextPlain);
@@ -97,7 +107,7 @@ asio::awaitable<net::HttpResponse> EioSession::poll() {
     // reference's interval), unless the upgrade completes first: then it is a bad request. A
     // poll held before 2probe gets the same deadline then.
     if (probed_) {
-      poll_wake_.expires_after(std::chrono::milliseconds(100));
+      poll_wake_.expires_after(kUpgradeNoopDelay);
     } else {
       poll_wake_.expires_at(asio::steady_timer::time_point::max());
     }
@@ -155,9 +165,7 @@ asio::awaitable<net::HttpResponse> EioSession::post_payload(std::string body) {
 
 void EioSession::open_websocket(const std::shared_ptr<WsConnection>& conn) {
   ws_ = conn;
-  write_ws(ws_, net::text_frame(open_packet(
-                    {sid_, false, static_cast<int>(options_.ping_interval.count()),
-                     static_cast<int>(options_.ping_timeout.count()), options_.max_payload})));
+  write_ws(ws_, net::text_frame(open_text(false)));
   if (handler_) handler_->on_open();
   schedule_ping();
 }
@@ -195,7 +203,7 @@ std::optional<asio::awaitable<void>> EioSession::on_ws_text(const WsConnection* 
     // The pending poll ends with a noop within 100 ms, so that the client can pause polling and
     // send 5 (the reference's timing; a 5 that comes first makes that poll a bad request, as it
     // would be after the upgrade). The poll's wait goes on to the new expiry (see poll()).
-    if (poll_pending_) poll_wake_.expires_after(std::chrono::milliseconds(100));
+    if (poll_pending_) poll_wake_.expires_after(kUpgradeNoopDelay);
   } else if (packet && packet->type == PacketType::upgrade) {
     finish_upgrade();
   } else {

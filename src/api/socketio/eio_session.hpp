@@ -51,6 +51,12 @@ struct SessionOptions {
   std::chrono::milliseconds upgrade_timeout{10000};
 };
 
+// A new session id: 20 URL-safe characters from 15 random bytes. Also the sid of a joined
+// Socket.IO namespace.
+std::string new_sid();
+// The answer to a refused Engine.IO request: its status and {"code","message"}.
+net::HttpResponse refusal(const HandshakeError& error);
+
 // What runs over an Engine.IO session: its messages' meaning. On the home shard.
 class EioHandler {
  public:
@@ -127,6 +133,8 @@ class EioSession : public std::enable_shared_from_this<EioSession> {
  private:
   enum class Transport { polling, websocket };
 
+  // The open packet's text; `can_upgrade` on polling.
+  std::string open_text(bool can_upgrade) const;
   std::optional<boost::asio::awaitable<void>> on_packet(const Packet& packet);
   // The active transport writes a text packet or, on polling, the payload record (a text
   // packet, or "b" and base64) waits for the next poll.

@@ -2,8 +2,6 @@
 
 #include <boost/json.hpp>
 
-#include "auth/base64.hpp"
-#include "core/ids.hpp"
 #include "core/logging.hpp"
 
 namespace parley::api::sio {
@@ -95,7 +93,7 @@ void SioConnection::accept(const std::string& nsp) {
   if (it == namespaces_joined_.end()) return;
   it->second.accepted = true;
   send({PacketType::connect, nsp, std::nullopt,
-        json::object{{"sid", auth::base64url_encode(secure_random_bytes(15))}}, 0, {}});
+        json::object{{"sid", eio::new_sid()}}, 0, {}});
 }
 
 void SioConnection::refuse(const std::string& nsp, std::string_view message) {

@@ -12,8 +12,6 @@
 #include "api/socketio/engine_io.hpp"
 #include "api/socketio/sio_connection.hpp"
 #include "api/socketio/socket_io.hpp"
-#include "auth/base64.hpp"
-#include "core/ids.hpp"
 #include "core/logging.hpp"
 
 namespace parley::api {
@@ -237,8 +235,6 @@ class TestNamespaces final : public sio::SioNamespaces {
 
 // ---- an Engine.IO endpoint: its sessions, and what runs over them
 
-std::string new_sid() { return auth::base64url_encode(secure_random_bytes(15)); }
-
 struct Endpoint {
   using MakeHandler = std::function<std::shared_ptr<eio::EioHandler>(EioSession&)>;
   Endpoint(ApiContext& c, MakeHandler make) : ctx(c), make_handler(std::move(make)) {
@@ -249,7 +245,7 @@ struct Endpoint {
   }
   std::shared_ptr<EioSession> open(const EioSession::Home& home, bool polling) {
     auto session =
-        std::make_shared<EioSession>(options, home, new_sid(), polling ? &registry : nullptr);
+        std::make_shared<EioSession>(options, home, eio::new_sid(), polling ? &registry : nullptr);
     session->set_handler(make_handler(*session));
     if (polling) registry.add(session);
     return session;
@@ -261,15 +257,8 @@ struct Endpoint {
   eio::EioRegistry registry;
 };
 
-net::HttpResponse refusal(const eio::HandshakeError& error) {
-  net::HttpResponse r;
-  r.status = error.status;
-  r.body = eio::error_body(error);
-  return r;
-}
-
 net::WsUpgrade accept_websocket(Endpoint& ep, const net::HttpRequest& request) {
-  auto refuse = [](const eio::HandshakeError& e) { return net::WsUpgrade{refusal(e), nullptr}; };
+  auto refuse = [](const eio::HandshakeError& e) { return net::WsUpgrade{eio::refusal(e), nullptr}; };
   if (!origin_allowed(ep.ctx.options, request.origin, request.host)) return refuse(eio::kForbidden);
   if (query_param(request.query, "transport") != "websocket") return refuse(eio::kUnknownTransport);
   const std::size_t max = ep.ctx.options.eio_max_payload;
@@ -302,7 +291,7 @@ asio::awaitable<net::HttpResponse> on_home(std::size_t here, const std::shared_p
 
 asio::awaitable<net::HttpResponse> answer_polling(Endpoint& ep, net::HttpRequest& request) {
   if (!origin_allowed(ep.ctx.options, request.origin, request.host)) {
-    co_return refusal(eio::kForbidden);
+    co_return eio::refusal(eio::kForbidden);
   }
   if (request.method == "OPTIONS") {  // a CORS preflight
     net::HttpResponse r;
@@ -317,19 +306,19 @@ asio::awaitable<net::HttpResponse> answer_polling(Endpoint& ep, net::HttpRequest
   const auto transport = query_param(request.query, "transport");
   if (transport != "polling") {
     // websocket without the upgrade headers is a bad request; anything else is unknown.
-    co_return refusal(transport == "websocket" ? eio::kBadRequest : eio::kUnknownTransport);
+    co_return eio::refusal(transport == "websocket" ? eio::kBadRequest : eio::kUnknownTransport);
   }
   net::HttpResponse response;
   const auto sid = query_param(request.query, "sid");
   if (!sid) {
-    if (request.method != "GET") co_return refusal(eio::kBadHandshakeMethod);
-    if (query_param(request.query, "EIO") != "4") co_return refusal(eio::kUnsupportedProtocolVersion);
+    if (request.method != "GET") co_return eio::refusal(eio::kBadHandshakeMethod);
+    if (query_param(request.query, "EIO") != "4") co_return eio::refusal(eio::kUnsupportedProtocolVersion);
     const auto executor = co_await asio::this_coro::executor;
     response = ep.open({executor, request.shard, request.conn_id, request.mailbox}, true)
                    ->open_polling();
   } else {
     auto session = ep.registry.find(*sid);
-    if (!session) co_return refusal(eio::kUnknownSid);
+    if (!session) co_return eio::refusal(eio::kUnknownSid);
     if (request.method == "GET") {
       auto task = session->poll();
       response = co_await on_home(request.shard, session, std::move(task));
@@ -337,7 +326,7 @@ asio::awaitable<net::HttpResponse> answer_polling(Endpoint& ep, net::HttpRequest
       auto task = session->post_payload(std::move(request.body));
       response = co_await on_home(request.shard, session, std::move(task));
     } else {
-      co_return refusal(eio::kBadRequest);
+      co_return eio::refusal(eio::kBadRequest);
     }
   }
   add_cors(request, response);
