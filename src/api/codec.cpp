@@ -32,7 +32,18 @@ json::object message_json(const Message& m, json::storage_ptr storage) {
   o["seq"] = m.seq;
   o["from"] = m.from;
   o["body"] = m.body;
-  o["attachments"].emplace_array();
+  // Stored as the JSON the server wrote (chat::Message::attachments); a tombstone shows none.
+  if (m.attachments.empty() || m.deleted) {
+    o["attachments"].emplace_array();
+  } else {
+    boost::system::error_code ec;
+    auto parsed = json::parse(m.attachments, ec, o.storage());
+    if (ec || !parsed.is_array()) {
+      o["attachments"].emplace_array();
+    } else {
+      o["attachments"] = std::move(parsed);
+    }
+  }
   o["reply_to"] = m.reply_to ? json::value(*m.reply_to) : json::value(nullptr);
   o["client_msg_id"] = m.client_msg_id;
   o["ts"] = rfc3339_text(m.ts).view();

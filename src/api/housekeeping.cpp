@@ -1,5 +1,6 @@
 #include "api/housekeeping.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -8,6 +9,7 @@
 #include "core/failures.hpp"
 #include "core/logging.hpp"
 #include "net/offload.hpp"
+#include "service/file_service.hpp"
 
 namespace parley::api {
 
@@ -47,6 +49,18 @@ void start_housekeeping(ApiContext& ctx, net::ShardPool& shards) {
   asio::post(ctx.presence, [&ctx] { ctx.service.presence_heartbeat(); });
   asio::co_spawn(shards.context(0), every(ctx.options.presence_heartbeat, presence_heartbeat),
                  log_failure("presence_heartbeat"));
+  if (ctx.files) {
+    // Uploads never attached: swept twice per --orphan-upload-ttl, at least every 10 minutes.
+    const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(
+        ctx.files->options().orphan_upload_ttl);
+    const auto period = std::clamp<std::chrono::milliseconds>(ttl / 2, std::chrono::seconds(1),
+                                                              std::chrono::minutes(10));
+    auto expire_orphans = [&ctx]() -> asio::awaitable<void> {
+      auto removed = co_await net::offload(ctx.blocking, [&] { return ctx.files->expire_orphans(); });
+      if (!removed) log::warn("event=file_orphans_failed error=\"{}\"", removed.error().message);
+    };
+    asio::co_spawn(shards.context(0), every(period, expire_orphans), log_failure("file_orphans"));
+  }
 }
 
 }  // namespace parley::api

@@ -59,7 +59,7 @@ Result<HistoryRequest> history_fields(const json::object& args) {
   return h;
 }
 
-// {conv | to, client_msg_id, body, reply_to?}
+// {conv | to, client_msg_id, body, reply_to?, attachments?}
 Result<SendRequest> send_fields(const json::object& args) {
   SendRequest s;
   auto conv = opt_string(args, "conv");
@@ -77,6 +77,13 @@ Result<SendRequest> send_fields(const json::object& args) {
   s.client_msg_id = client_msg_id->value_or("");
   s.body = body->value_or("");
   s.reply_to = *reply_to;
+  if (const auto* files = args.if_contains("attachments"); files && !files->is_null()) {
+    if (!files->is_array()) return make_error(Errc::bad_request, "attachments must be an array of file ids");
+    for (const auto& id : files->get_array()) {
+      if (!id.is_string()) return make_error(Errc::bad_request, "attachments must be an array of file ids");
+      s.attachments.emplace_back(id.get_string());
+    }
+  }
   return s;
 }
 

@@ -16,7 +16,9 @@ int http_status(Errc code) {
     case Errc::not_member: return 403;
     case Errc::not_found: return 404;
     case Errc::conflict: return 409;
-    case Errc::too_large: return 413;
+    case Errc::too_large:
+    case Errc::quota_exceeded: return 413;
+    case Errc::unprocessable: return 422;
     case Errc::rate_limited: return 429;
     case Errc::unavailable: return 503;
     case Errc::internal: return 500;

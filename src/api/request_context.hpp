@@ -19,6 +19,11 @@
 namespace parley::api {
 
 class Hub;
+}  // namespace parley::api
+namespace parley {
+class FileService;
+}
+namespace parley::api {
 
 struct ApiOptions {
   // Browser origins allowed to open /ws, besides the server's own (same host). "*" allows all.
@@ -70,6 +75,8 @@ struct ApiContext {
   // accepting: modules end what the server does not see as an open connection (Socket.IO
   // long-polling sessions between polls). From the main thread; each hook posts to shards.
   std::vector<std::function<void()>> on_drain;
+  // File sharing (service/file_service.hpp): uploads, downloads, a send's attachments.
+  FileService* files = nullptr;
 };
 
 // Validates, authorizes and resolves a send: from memory on the calling shard when it can

@@ -34,7 +34,7 @@ struct RestRoute {
   std::string_view method;
   std::string_view pattern;  // "{}" captures one segment: path fields take them in order
   std::string_view operation;
-  std::array<RestField, 4> fields = {};  // unused entries have no name and are not path fields
+  std::array<RestField, 5> fields = {};  // unused entries have no name and are not path fields
   bool json_body = false;                // the request must carry a JSON object
   std::string_view unwrap = {};          // answer with this field of the result alone
   // Without a client_msg_id a REST send is not idempotent: each call gets a new one.

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "api/event_stream.hpp"
+#include "api/files/file_routes.hpp"
 #include "api/housekeeping.hpp"
 #include "api/hub.hpp"
 #include "api/request_context.hpp"
@@ -20,6 +21,7 @@
 #include "api/socketio/socketio_routes.hpp"
 #include "api/ws_protocol.hpp"
 #include "auth/base64.hpp"
+#include "auth/digest.hpp"
 #include "auth/tokens.hpp"
 #include "bus/local/local_bus.hpp"
 #include "bus/redis/redis_bus.hpp"
@@ -28,6 +30,7 @@
 #include "core/failures.hpp"
 #include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "files/local_blob_store.hpp"
 #include "log/kafka/kafka_log.hpp"
 #include "log/local/local_log.hpp"
 #include "net/http_server.hpp"
@@ -35,6 +38,7 @@
 #include "presence/local/local_presence.hpp"
 #include "presence/redis/redis_presence.hpp"
 #include "service/chat_service.hpp"
+#include "service/file_service.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -70,6 +74,7 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 // The store --store names, and how to log it (never a password).
 struct OpenedStore {
   std::unique_ptr<Store> store;
+  FileCatalog* files = nullptr;  // the same object in its file-catalog role
   std::string description;
 };
 
@@ -92,7 +97,9 @@ OpenedStore open_store(const Config& c) {
   if (is_postgres_url(c.store)) {
     // One connection per blocking thread, plus one for the message writer.
     const int pool = static_cast<int>(c.blocking_threads) + 1;
-    return {std::make_unique<PostgresStore>(c.store, pool), "postgres:" + pg::describe(c.store)};
+    auto store = std::make_unique<PostgresStore>(c.store, pool);
+    FileCatalog* files = store.get();
+    return {std::move(store), files, "postgres:" + pg::describe(c.store)};
   }
   std::string path;
   if (c.store.empty()) {
@@ -103,10 +110,11 @@ OpenedStore open_store(const Config& c) {
     throw ConfigError("--store must be sqlite:PATH or postgres://…, got " + c.store);
   }
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
-  return {std::make_unique<SqliteStore>(path, static_cast<int>(c.sqlite_readers),
-                                        static_cast<int>(c.sqlite_cache_mib),
-                                        static_cast<int>(c.inbox_max_unmoved_mib)),
-          "sqlite:" + path};
+  auto store = std::make_unique<SqliteStore>(path, static_cast<int>(c.sqlite_readers),
+                                             static_cast<int>(c.sqlite_cache_mib),
+                                             static_cast<int>(c.inbox_max_unmoved_mib));
+  FileCatalog* files = store.get();
+  return {std::move(store), files, "sqlite:" + path};
 }
 
 // The token-signing key: the configured one, else the one generated into the data directory on
@@ -185,7 +193,7 @@ int run_node(const Config& c) {
         throw ConfigError("--log kafka://… needs --bus redis://… (replies between nodes)");
       }
     }
-    if (!c.files.empty() && !c.files.starts_with("local:")) {
+    if (!c.files.empty() && (!c.files.starts_with("local:") || c.files.size() == 6)) {
       throw ConfigError("--files " + c.files + ": only local:DIR is in this build yet");
     }
     fs::create_directories(c.data_dir);
@@ -240,12 +248,25 @@ int run_node(const Config& c) {
       log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);
     }
     MessageLog& message_log = *log_owner;
-    auth::TokenSigner tokens(token_secret(c), std::chrono::seconds(c.access_token_ttl_s), clock);
+    const std::string secret = token_secret(c);
+    auth::TokenSigner tokens(secret, std::chrono::seconds(c.access_token_ttl_s), clock);
     ServiceOptions service_options;
     service_options.limits.max_body_bytes = c.max_message_bytes;
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
     ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
                         service_options);
+    const std::string files_dir =
+        c.files.empty() ? (fs::path(c.data_dir) / "files").string() : c.files.substr(6);
+    files::LocalBlobStore blobs(files_dir);
+    FileOptions file_options;
+    file_options.max_upload_bytes = c.max_upload_bytes;
+    file_options.upload_quota_bytes = c.upload_quota_bytes;
+    file_options.signed_url_ttl = std::chrono::seconds(c.signed_url_ttl_s);
+    file_options.orphan_upload_ttl = std::chrono::seconds(c.orphan_upload_ttl_s);
+    // Signed URLs get a key of their own, derived from the token secret.
+    FileService file_service(*opened.files, blobs, clock, ids,
+                             auth::hmac_sha256(secret, "parley signed file URLs"),
+                             file_options);
     if (auto s = service.load_revocations(); !s) {
       throw std::runtime_error("cannot read revoked sessions: " + s.error().message);
     }
@@ -261,6 +282,7 @@ int run_node(const Config& c) {
     });
     api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor()),
                         {}, {}};
+    ctx.files = &file_service;
     ctx.options.allowed_origins = c.allowed_origins;
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.presence_heartbeat = std::chrono::milliseconds(c.presence_heartbeat_ms);
@@ -289,6 +311,7 @@ int run_node(const Config& c) {
     api::add_websocket_route(router, ctx);
     api::add_event_stream_routes(router, ctx);
     api::add_socketio_routes(router, ctx);
+    api::add_file_routes(router, ctx);
     net::HttpServer server(shards, limits, router);
     ctx.metrics = [&] {
       const auto& net = server.stats();

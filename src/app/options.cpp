@@ -89,6 +89,18 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "(cluster: needs a postgres:// store and a redis:// bus)");
   opt("--bus", c.bus, "PARLEY_BUS", "Event bus between nodes: local");
   opt("--files", c.files, "PARLEY_FILES", "File storage: local:DIR (default local:DATA_DIR/files)");
+  opt("--max-upload-bytes", c.max_upload_bytes, "PARLEY_MAX_UPLOAD_BYTES",
+      "Largest file accepted by POST /files (larger: 413, nothing kept)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+  opt("--upload-quota-bytes", c.upload_quota_bytes, "PARLEY_UPLOAD_QUOTA_BYTES",
+      "Bytes of files one user may have stored (past it: 413 quota_exceeded)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 50));
+  opt("--signed-url-ttl", c.signed_url_ttl_s, "PARLEY_SIGNED_URL_TTL",
+      "Seconds a signed download URL (GET /files/ID/url) stays valid")
+      ->check(CLI::Range(1u, 7u * 24 * 3600));
+  opt("--orphan-upload-ttl", c.orphan_upload_ttl_s, "PARLEY_ORPHAN_UPLOAD_TTL",
+      "Seconds an uploaded file never attached to a message is kept before it is deleted")
+      ->check(CLI::Range(1u, 365u * 24 * 3600));
   opt("--shards", c.shards, "PARLEY_SHARDS", "Network threads (0: one per core)")
       ->check(CLI::Range(0u, 256u));
   opt("--blocking-threads", c.blocking_threads, "PARLEY_BLOCKING_THREADS",

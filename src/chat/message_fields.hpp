@@ -50,6 +50,7 @@ void for_each_field(M& m, Visit&& visit) {
     visit(MessageField{11, "del", false}, m.deleted);
     visit(MessageField{12, "rev", false}, m.rev);
   }
+  visit(MessageField{13, "a", false}, m.attachments);
 }
 
 }  // namespace parley::chat

@@ -60,6 +60,19 @@ struct Departure {
   TimeMs at = 0;
 };
 
+// A stored file's record (docs/protocol.md, "Files"): the bytes are in file storage under
+// storage_key (files/blob_store.hpp).
+struct FileRecord {
+  std::string id;  // UUIDv7
+  UserId owner_id = 0;
+  std::string name;  // sanitized (service/file_service.hpp)
+  std::string mime;  // detected from the bytes
+  std::int64_t size = 0;
+  std::string sha256;  // lowercase hex
+  std::string storage_key;
+  TimeMs created_at = 0;
+};
+
 struct Member {
   UserId user_id = 0;
   std::string username;
@@ -79,6 +92,11 @@ struct Message {
   std::string body;
   std::optional<Seq> reply_to;
   std::string client_msg_id;
+  // The files it carries: a JSON array of {id, name, mime, size}, written by the server from the
+  // files' records (service/file_service.hpp, attachments_json), never by a client; empty for
+  // none. Kept as its JSON text so that every format that carries a message (the journal, Kafka,
+  // the SQL column) carries it unchanged.
+  std::string attachments;
   TimeMs ts = 0;
   // Edits and deletes: rev orders a conversation's changes (1, 2, 3… per conversation; 0 for a
   // message never changed). A deleted message keeps its place as a tombstone with an empty body.
@@ -95,6 +113,7 @@ struct NewMessage {
   std::string client_msg_id;
   std::string body;
   std::optional<Seq> reply_to;
+  std::string attachments = {};  // as Message::attachments
 };
 
 // The outcome of appending one message: the stored message, and whether it was stored before

@@ -16,6 +16,10 @@ struct Config {
   std::string log = "local";    // message log backend
   std::string bus = "local";    // cross-node fan-out backend
   std::string files;            // default: local:<data_dir>/files
+  std::uint64_t max_upload_bytes = 100ull << 20;
+  std::uint64_t upload_quota_bytes = 10ull << 30;
+  unsigned signed_url_ttl_s = 300;
+  unsigned orphan_upload_ttl_s = 24 * 3600;
   unsigned shards = 0;          // 0: one per core
   unsigned blocking_threads = 4;
   unsigned sqlite_readers = 4;

@@ -15,6 +15,8 @@ std::string_view errc_code(Errc e) {
     case Errc::unknown_op: return "unknown_op";
     case Errc::rate_limited: return "rate_limited";
     case Errc::unavailable: return "unavailable";
+    case Errc::quota_exceeded: return "quota_exceeded";
+    case Errc::unprocessable: return "unprocessable";
     case Errc::internal: return "internal";
   }
   return "internal";

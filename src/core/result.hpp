@@ -26,6 +26,8 @@ enum class Errc {
   unknown_op,         // WebSocket op the server does not know
   rate_limited,       // too many requests
   unavailable,        // a backend is down or the node is shutting down
+  quota_exceeded,     // the user's storage quota would be passed (files)
+  unprocessable,      // well-formed but cannot be handled (an image too large to decode)
   internal,           // a bug or an unexpected backend failure (keep last: errc_from_code)
 };
 

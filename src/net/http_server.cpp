@@ -17,6 +17,7 @@
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
 #include "net/request_body.hpp"
+#include "net/response_body.hpp"
 
 namespace parley::net {
 
@@ -43,6 +44,8 @@ HttpRequest to_request(const http::request_header<>& req, const std::string& rem
   r.content_type = std::string(req[http::field::content_type]);
   r.user_agent = std::string(truncate_utf8(req[http::field::user_agent], 200));
   r.last_event_id = std::string(req["Last-Event-ID"]);
+  r.range = std::string(req[http::field::range]);
+  r.if_none_match = std::string(req[http::field::if_none_match]);
   r.remote = remote;
   r.conn_id = id;
   r.shard = shard;
@@ -121,6 +124,40 @@ asio::awaitable<void> answer_and_close(beast::tcp_stream& stream, std::uint64_t 
   stream.expires_after(std::chrono::seconds(10));
   boost::system::error_code ec;
   co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+}
+
+// Writes res's head with Content-Length: body.size(), then the body as body yields it, 256 KiB at
+// a time, each write under the idle timeout. False when the connection cannot go on: the client
+// went away, or the body failed or came up short after the head was out.
+asio::awaitable<bool> write_streamed_body(beast::tcp_stream& stream,
+                                          http::response<http::string_body>& res,
+                                          ResponseBody& body) {
+  const std::uint64_t size = body.size();
+  res.content_length(size);
+  boost::system::error_code ec;
+  http::response_serializer<http::string_body> head(res);
+  co_await http::async_write_header(stream, head, redirect_error(use_awaitable, ec));
+  if (ec) co_return false;
+  std::vector<char> piece(256 * 1024);
+  std::uint64_t sent = 0;
+  while (sent < size) {
+    std::size_t n = 0;
+    try {
+      n = co_await body.read_some(std::span<char>(piece.data(), std::min<std::uint64_t>(piece.size(), size - sent)));
+    } catch (...) {
+      note_unexpected_exception("response_body", std::current_exception());
+      co_return false;
+    }
+    if (n == 0) {
+      log::warn("event=response_body_short sent={} size={}", sent, size);
+      co_return false;
+    }
+    stream.expires_after(std::chrono::seconds(60));
+    co_await asio::async_write(stream, asio::buffer(piece.data(), n), redirect_error(use_awaitable, ec));
+    if (ec) co_return false;
+    sent += n;
+  }
+  co_return true;
 }
 
 // A lingering close (RFC 9112 §9.6): closing a socket with unread input sends a reset, which can
@@ -496,6 +533,7 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
       }
     }
     keep_alive = keep_alive && !draining_;
+    auto body_stream = std::move(response.body_stream);
     auto res = to_beast(std::move(response), version, keep_alive);
     const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                             std::chrono::steady_clock::now() - started)
@@ -504,7 +542,11 @@ asio::awaitable<void> HttpServer::serve(tcp::socket socket, std::size_t shard, s
               request.path, res.result_int(), micros);
     stats_.http_requests[std::min(5u, res.result_int() / 100)].fetch_add(1, std::memory_order_relaxed);
     stream.expires_after(limits_.idle_timeout);
-    co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+    if (body_stream) {
+      if (!co_await write_streamed_body(stream, res, *body_stream)) break;
+    } else {
+      co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
+    }
     if (ec || !keep_alive) break;
   }
   boost::system::error_code ignored;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,7 @@
 namespace parley::net {
 
 class RequestBody;
+class ResponseBody;
 class Mailbox;
 
 struct HttpRequest {
@@ -25,6 +27,8 @@ struct HttpRequest {
   std::string content_type;
   std::string user_agent;
   std::string last_event_id;  // SSE's reconnect header
+  std::string range;          // Range (downloads)
+  std::string if_none_match;  // If-None-Match (downloads)
   std::string remote;  // peer address
   std::uint64_t conn_id = 0;
   std::size_t shard = 0;
@@ -36,6 +40,8 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 200;
   std::string body;
+  // A body written as it is read instead (net/response_body.hpp): a download. `body` stays empty.
+  std::shared_ptr<ResponseBody> body_stream;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
 };

@@ -498,7 +498,9 @@ Result<HistoryPage> ChatService::direct_history(const Caller& caller, std::strin
 
 Status ChatService::check_send(const SendRequest& r) const {
   if (auto s = validate_client_msg_id(r.client_msg_id, options_.limits); !s) return s;
-  if (auto s = validate_body(r.body, options_.limits); !s) return s;
+  if (!(r.body.empty() && !r.attachments.empty())) {
+    if (auto s = validate_body(r.body, options_.limits); !s) return s;
+  }
   if (r.reply_to && *r.reply_to < 1) return make_error(Errc::bad_request, "reply_to must be >= 1");
   if (r.conv.has_value() == r.to.has_value()) {
     return make_error(Errc::bad_request, "give exactly one of conv and to");
@@ -521,7 +523,8 @@ std::optional<Result<NewMessage>> ChatService::try_prepare_send(const Caller& ca
                                                                 SendRequest& r, bool group_only) {
   if (auto s = check_send(r); !s) return Result<NewMessage>(s.error());
   // reply_to needs the conversation's last_seq, and group-only routes its kind: the store.
-  if (r.reply_to || group_only) return std::nullopt;
+  // Attachments need the file catalog: api::prepare_send.
+  if (r.reply_to || group_only || !r.attachments.empty()) return std::nullopt;
   NewMessage m;
   if (r.to) {
     auto peer = directory_.user_id(*r.to);

@@ -49,6 +49,9 @@ struct SendRequest {
   std::string client_msg_id;
   std::string body;
   std::optional<chat::Seq> reply_to;
+  // File ids to attach (FileService::resolve_attachments, in api::prepare_send). A message with
+  // attachments may have an empty body.
+  std::vector<std::string> attachments = {};
 };
 
 // What a reconnecting client needs to catch up (the sync op).

@@ -64,6 +64,7 @@ inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, s
   m.from = nm.from;
   m.body = nm.body;
   m.reply_to = nm.reply_to;
+  m.attachments = nm.attachments;
   m.client_msg_id = nm.client_msg_id;
   m.ts = now;
   return m;

@@ -105,6 +105,18 @@ CREATE TABLE log_positions(
   PRIMARY KEY(topic, partition)
 );
 )sql",
+    // 4: file sharing (store/file_catalog.hpp), as SQLite's migration 6.
+    R"sql(
+CREATE INDEX files_by_owner ON files(owner_id);
+CREATE INDEX files_by_created ON files(created_at);
+CREATE TABLE file_links(
+  file_id         TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  sender_id       BIGINT NOT NULL,
+  client_msg_id   TEXT NOT NULL,
+  PRIMARY KEY(file_id, conversation_id, sender_id, client_msg_id)
+);
+)sql",
 };
 
 // Any fixed number: the advisory lock that makes concurrent migrations take turns.

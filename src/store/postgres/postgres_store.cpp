@@ -33,7 +33,8 @@ Error storage_error(const pg::Result& r, std::string_view what) {
 // Column lists kept next to the readers that depend on their order (as in the SQLite store).
 #define PARLEY_PG_MESSAGE_COLUMNS                                                                  \
   "m.seq, m.id, m.sender_id, u.username, coalesce(m.body, ''), m.reply_to, m.client_msg_id, "     \
-  "m.created_at, m.edited_at, (m.deleted_at IS NOT NULL)::int, m.rev"
+  "m.created_at, m.edited_at, (m.deleted_at IS NOT NULL)::int, m.rev, "                          \
+  "coalesce(nullif(m.attachments, '[]'), '')"
 
 Message read_message(const pg::Result& r, int row, int col, std::string_view conv) {
   Message m;
@@ -49,6 +50,7 @@ Message read_message(const pg::Result& r, int row, int col, std::string_view con
   m.edited_at = r.opt_i64(row, col + 8);
   m.deleted = r.i64(row, col + 9) != 0;
   m.rev = r.i64(row, col + 10);
+  m.attachments = r.text(row, col + 11);  // '[]' (none) read as ""
   return m;
 }
 
@@ -617,7 +619,8 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
     }
   }
 
-  pg::ArrayParam col_conv, col_seq, col_id, col_sender, col_client, col_body, col_reply, col_ts;
+  pg::ArrayParam col_conv, col_seq, col_id, col_sender, col_client, col_body, col_reply, col_ts,
+      col_attachments;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const NewMessage& nm = batch[i];
     switch (kinds[i]) {
@@ -640,6 +643,7 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
         col_body.add(m.body);
         col_reply.add(m.reply_to);
         col_ts.add(m.ts);
+        col_attachments.add(m.attachments.empty() ? std::string("[]") : m.attachments);
         results.emplace_back(Appended{std::move(m), false});
         break;
       }
@@ -647,11 +651,13 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
   }
   if (!added.empty()) {
     auto inserted = c.exec("INSERT INTO messages(conversation_id, seq, id, sender_id, "
-                           "client_msg_id, body, reply_to, created_at) "
+                           "client_msg_id, body, reply_to, created_at, attachments) "
                            "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], "
-                           "$4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])",
+                           "$4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], "
+                           "$9::text[])",
                            {col_conv.str(), col_seq.str(), col_id.str(), col_sender.str(),
-                            col_client.str(), col_body.str(), col_reply.str(), col_ts.str()});
+                            col_client.str(), col_body.str(), col_reply.str(), col_ts.str(),
+                            col_attachments.str()});
     if (!inserted.ok()) return fail(inserted);
   }
   if (auto r = c.exec("COMMIT"); !r.ok()) return fail(r);
@@ -737,6 +743,107 @@ Result<HistoryPage> PostgresStore::history(std::string_view conv, const HistoryQ
   for (int i = r.rows() - 1; i >= 0; --i) page.messages.push_back(read_message(r, i, 0, conv));
   drop_extra_row(page, hq.limit, /*extra_first=*/true);
   return page;
+}
+
+// ---- files (FileCatalog) --------------------------------------------------------------------
+
+#define PARLEY_PG_FILE_COLUMNS "id, owner_id, name, mime, size, sha256, storage_key, created_at"
+
+namespace {
+FileRecord read_file(const pg::Result& r, int row) {
+  FileRecord f;
+  f.id = r.text(row, 0);
+  f.owner_id = r.i64(row, 1);
+  f.name = r.text(row, 2);
+  f.mime = r.text(row, 3);
+  f.size = r.i64(row, 4);
+  f.sha256 = r.text(row, 5);
+  f.storage_key = r.text(row, 6);
+  f.created_at = r.i64(row, 7);
+  return f;
+}
+}  // namespace
+
+Status PostgresStore::add_file(const FileRecord& file, std::int64_t quota_bytes) {
+  return transaction("add_file", [&](Connection& c) -> Status {
+    // The owner's row locked: two uploads of one user check the quota one after the other.
+    auto owner = c.exec("SELECT id FROM users WHERE id = $1 FOR UPDATE", {file.owner_id});
+    if (!owner.ok()) return storage_error(owner, "add_file");
+    auto used = c.exec("SELECT coalesce(sum(size), 0)::bigint FROM files WHERE owner_id = $1",
+                       {file.owner_id});
+    if (!used.ok()) return storage_error(used, "add_file");
+    if (used.i64(0, 0) + file.size > quota_bytes) {
+      return make_error(Errc::quota_exceeded,
+                        "this upload would pass your storage quota of " +
+                            std::to_string(quota_bytes) + " bytes");
+    }
+    auto r = c.exec("INSERT INTO files(" PARLEY_PG_FILE_COLUMNS ") "
+                    "VALUES($1, $2, $3, $4, $5, $6, $7, $8)",
+                    {file.id, file.owner_id, file.name, file.mime, file.size, file.sha256,
+                     file.storage_key, file.created_at});
+    if (r.unique_violation()) return make_error(Errc::conflict, "file id exists");
+    if (!r.ok()) return storage_error(r, "add_file");
+    return ok_status();
+  });
+}
+
+Result<FileRecord> PostgresStore::get_file(std::string_view id) {
+  auto r = query("get_file", "SELECT " PARLEY_PG_FILE_COLUMNS " FROM files WHERE id = $1", {id});
+  if (!r) return r.error();
+  if (r->rows() == 0) return make_error(Errc::not_found, "no such file");
+  return read_file(*r, 0);
+}
+
+Result<std::int64_t> PostgresStore::bytes_owned(UserId owner) {
+  auto r = query("bytes_owned",
+                 "SELECT coalesce(sum(size), 0)::bigint FROM files WHERE owner_id = $1", {owner});
+  if (!r) return r.error();
+  return r->i64(0, 0);
+}
+
+Status PostgresStore::link_file(std::string_view file_id, std::string_view conv, UserId sender,
+                                std::string_view client_msg_id) {
+  auto r = query("link_file",
+                 "INSERT INTO file_links(file_id, conversation_id, sender_id, client_msg_id) "
+                 "VALUES($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                 {file_id, conv, sender, client_msg_id});
+  if (!r) return r.error();
+  return ok_status();
+}
+
+Result<bool> PostgresStore::shared_with(std::string_view file_id, UserId user) {
+  auto r = query("shared_with",
+                 "SELECT 1 FROM file_links l "
+                 "JOIN members mm ON mm.conversation_id = l.conversation_id AND mm.user_id = $2 "
+                 "JOIN messages m ON m.conversation_id = l.conversation_id "
+                 "  AND m.sender_id = l.sender_id AND m.client_msg_id = l.client_msg_id "
+                 "WHERE l.file_id = $1 AND m.deleted_at IS NULL LIMIT 1",
+                 {file_id, user});
+  if (!r) return r.error();
+  return r->rows() > 0;
+}
+
+Result<std::vector<FileRecord>> PostgresStore::unattached_files(TimeMs before, int limit) {
+  auto r = query("unattached_files",
+                 "SELECT " PARLEY_PG_FILE_COLUMNS " FROM files f WHERE created_at < $1 "
+                 "AND NOT EXISTS (SELECT 1 FROM file_links l WHERE l.file_id = f.id) "
+                 "ORDER BY created_at LIMIT $2",
+                 {before, std::int64_t{limit}});
+  if (!r) return r.error();
+  std::vector<FileRecord> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(read_file(*r, i));
+  return out;
+}
+
+Status PostgresStore::remove_file(std::string_view id) {
+  return transaction("remove_file", [&](Connection& c) -> Status {
+    auto links = c.exec("DELETE FROM file_links WHERE file_id = $1", {id});
+    if (!links.ok()) return storage_error(links, "remove_file");
+    auto r = c.exec("DELETE FROM files WHERE id = $1", {id});
+    if (!r.ok()) return storage_error(r, "remove_file");
+    if (r.affected() == 0) return make_error(Errc::not_found, "no such file");
+    return ok_status();
+  });
 }
 
 }  // namespace parley

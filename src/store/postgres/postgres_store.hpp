@@ -15,11 +15,12 @@
 #include <vector>
 
 #include "store/postgres/pg.hpp"
+#include "store/file_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
 
-class PostgresStore final : public Store {
+class PostgresStore final : public Store, public FileCatalog {
  public:
   // url: a libpq connection URI (postgres://user@host:port/db?…). Throws std::runtime_error
   // when the server cannot be reached or its schema is newer than this binary.
@@ -67,6 +68,16 @@ class PostgresStore final : public Store {
                                        chat::UserId sender_id, std::optional<std::string> body,
                                        TimeMs now) override;
   Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after, int limit) override;
+
+  // FileCatalog.
+  Status add_file(const chat::FileRecord& file, std::int64_t quota_bytes) override;
+  Result<chat::FileRecord> get_file(std::string_view id) override;
+  Result<std::int64_t> bytes_owned(chat::UserId owner) override;
+  Status link_file(std::string_view file_id, std::string_view conv, chat::UserId sender,
+                   std::string_view client_msg_id) override;
+  Result<bool> shared_with(std::string_view file_id, chat::UserId user) override;
+  Result<std::vector<chat::FileRecord>> unattached_files(TimeMs before, int limit) override;
+  Status remove_file(std::string_view id) override;
 
  private:
   class Lease;

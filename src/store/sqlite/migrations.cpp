@@ -126,6 +126,19 @@ CREATE TABLE log_positions(
   PRIMARY KEY(topic, partition)
 ) WITHOUT ROWID;
 )sql",
+    // 6: file sharing (store/file_catalog.hpp): the owner's files for the quota, and which
+    // messages carry each file (a link per message, keyed as the message's dedupe key).
+    R"sql(
+CREATE INDEX files_by_owner ON files(owner_id);
+CREATE INDEX files_by_created ON files(created_at);
+CREATE TABLE file_links(
+  file_id         TEXT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  sender_id       INTEGER NOT NULL,
+  client_msg_id   TEXT NOT NULL,
+  PRIMARY KEY(file_id, conversation_id, sender_id, client_msg_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

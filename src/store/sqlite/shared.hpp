@@ -4,6 +4,7 @@
 // store's column names).
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -18,6 +19,29 @@ namespace parley::sqlite {
 inline Error storage_error(const Db& db, std::string_view what) {
   log::error("event=store_error op={} error=\"{}\"", what, db.last_error());
   return make_error(Errc::unavailable, "storage error");
+}
+
+inline bool is_constraint(const Query& q) {
+  return (q.result_code() & 0xFF) == SQLITE_CONSTRAINT;
+}
+
+// Runs f inside BEGIN IMMEDIATE … COMMIT on the write connection, under mutex; rolls back when
+// f fails.
+template <class F>
+auto write_transaction(std::mutex& mutex, Db& db, std::string_view what, F&& f) -> decltype(f()) {
+  std::lock_guard lock(mutex);
+  if (!db.try_exec("BEGIN IMMEDIATE")) return storage_error(db, what);
+  auto result = f();
+  if (!result.ok()) {
+    db.try_exec("ROLLBACK");
+    return result;
+  }
+  if (!db.try_exec("COMMIT")) {
+    auto err = storage_error(db, what);
+    db.try_exec("ROLLBACK");
+    return err;
+  }
+  return result;
 }
 
 // A connection that commits: WAL, and FULL, so every commit fsyncs the WAL before returning —
@@ -36,10 +60,18 @@ inline void cache_pages(Db& db, std::string_view schema, int cache_mib) {
   db.exec((prefix + "mmap_size = 268435456").c_str());
 }
 
+// messages.attachments holds '[]' for none (its default); a Message holds "" (chat/types.hpp).
+inline std::string attachments_from_column(std::string text) {
+  return text == "[]" ? std::string() : text;
+}
+inline std::string_view attachments_column(const std::string& attachments) {
+  return attachments.empty() ? std::string_view("[]") : std::string_view(attachments);
+}
+
 // The columns read_message reads, from messages m joined with the sender's users row u.
 #define PARLEY_MESSAGE_COLUMNS                                                                   \
   "m.seq, m.id, m.sender_id, u.username, m.body, m.reply_to, m.client_msg_id, m.created_at, " \
-  "m.edited_at, m.deleted_at IS NOT NULL, m.rev"
+  "m.edited_at, m.deleted_at IS NOT NULL, m.rev, m.attachments"
 
 inline chat::Message read_message(const Query& q, int col, std::string_view conv) {
   chat::Message m;
@@ -55,6 +87,7 @@ inline chat::Message read_message(const Query& q, int col, std::string_view conv
   m.edited_at = q.opt_i64(col + 8);
   m.deleted = q.i64(col + 9) != 0;
   m.rev = q.i64(col + 10);
+  m.attachments = attachments_from_column(q.text(col + 11));
   return m;
 }
 

@@ -14,6 +14,7 @@
 #include "core/logging.hpp"
 #include "core/threads.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/reader_lease.hpp"
 #include "store/sqlite/shared.hpp"
 
 namespace parley {
@@ -21,7 +22,9 @@ namespace parley {
 using sqlite::Db;
 using sqlite::Query;
 using sqlite::read_message;
+using sqlite::is_constraint;
 using sqlite::storage_error;
+using sqlite::write_transaction;
 using namespace chat;
 
 namespace {
@@ -76,30 +79,9 @@ Result<std::vector<Row>> read_rows(Db& db, std::string_view op, const char* sql,
   return rows;
 }
 
-bool is_constraint(const Query& q) { return (q.result_code() & 0xFF) == SQLITE_CONSTRAINT; }
-
 }  // namespace
 
 // ---- connections ---------------------------------------------------------------------------
-
-class SqliteStore::ReaderLease {
- public:
-  ReaderLease(SqliteStore& store, std::unique_ptr<Db> db) : store_(store), db_(std::move(db)) {}
-  ~ReaderLease() {
-    {
-      std::lock_guard lock(store_.readers_mutex_);
-      store_.readers_.push_back(std::move(db_));
-    }
-    store_.reader_free_.notify_one();
-  }
-  ReaderLease(const ReaderLease&) = delete;
-  ReaderLease& operator=(const ReaderLease&) = delete;
-  Db& operator*() { return *db_; }
-
- private:
-  SqliteStore& store_;
-  std::unique_ptr<Db> db_;
-};
 
 SqliteStore::ReaderLease SqliteStore::read() {
   std::unique_lock lock(readers_mutex_);
@@ -246,9 +228,10 @@ Status SqliteStore::move_inbox() {
       for (std::size_t i = 0; i < rows.size(); ++i) {
         const Message& m = *rows[i];
         Query insert(db, "INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, "
-                         "body, reply_to, created_at) VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
+                         "body, reply_to, created_at, attachments) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)");
         insert.bind(1, m.conv).bind(2, m.seq).bind(3, m.id).bind(4, m.sender_id)
-            .bind(5, m.client_msg_id).bind(6, m.body).bind(7, m.reply_to).bind(8, m.ts);
+            .bind(5, m.client_msg_id).bind(6, m.body).bind(7, m.reply_to).bind(8, m.ts)
+            .bind(9, sqlite::attachments_column(m.attachments));
         if (insert.step(), insert.failed()) return fail();
         // The conversation's last row: its last_seq moves in the same transaction.
         if (i + 1 == rows.size() || rows[i + 1]->conv != m.conv) {
@@ -338,28 +321,6 @@ void SqliteStore::mover_loop() {
     if (!moved) move_pending_ = true;
   }
 }
-
-namespace {
-
-// Runs f inside BEGIN IMMEDIATE … COMMIT on the write connection; rolls back when f fails.
-template <class F>
-auto write_transaction(std::mutex& mutex, Db& db, std::string_view what, F&& f) -> decltype(f()) {
-  std::lock_guard lock(mutex);
-  if (!db.try_exec("BEGIN IMMEDIATE")) return storage_error(db, what);
-  auto result = f();
-  if (!result.ok()) {
-    db.try_exec("ROLLBACK");
-    return result;
-  }
-  if (!db.try_exec("COMMIT")) {
-    auto err = storage_error(db, what);
-    db.try_exec("ROLLBACK");
-    return err;
-  }
-  return result;
-}
-
-}  // namespace
 
 // ---- users ---------------------------------------------------------------------------------
 

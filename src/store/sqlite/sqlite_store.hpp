@@ -17,11 +17,12 @@
 
 #include "store/sqlite/db.hpp"
 #include "store/sqlite/inbox.hpp"
+#include "store/file_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public FileCatalog {
  public:
   // path: database file (created with its directory's permissions); ":memory:" is not supported
   // because readers need their own connections to the same file.
@@ -76,6 +77,16 @@ class SqliteStore final : public Store {
                                        chat::UserId sender_id, std::optional<std::string> body,
                                        TimeMs now) override;
   Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after, int limit) override;
+
+  // FileCatalog (sqlite_file_catalog.cpp).
+  Status add_file(const chat::FileRecord& file, std::int64_t quota_bytes) override;
+  Result<chat::FileRecord> get_file(std::string_view id) override;
+  Result<std::int64_t> bytes_owned(chat::UserId owner) override;
+  Status link_file(std::string_view file_id, std::string_view conv, chat::UserId sender,
+                   std::string_view client_msg_id) override;
+  Result<bool> shared_with(std::string_view file_id, chat::UserId user) override;
+  Result<std::vector<chat::FileRecord>> unattached_files(TimeMs before, int limit) override;
+  Status remove_file(std::string_view id) override;
 
  private:
   class ReaderLease;
