@@ -263,6 +263,8 @@ int run_node(const Config& c) {
     file_options.upload_quota_bytes = c.upload_quota_bytes;
     file_options.signed_url_ttl = std::chrono::seconds(c.signed_url_ttl_s);
     file_options.orphan_upload_ttl = std::chrono::seconds(c.orphan_upload_ttl_s);
+    file_options.thumbnails.max_side = static_cast<int>(c.thumbnail_max_side);
+    file_options.thumbnails.max_pixels = c.thumbnail_max_pixels;
     // Signed URLs get a key of their own, derived from the token secret.
     FileService file_service(*opened.files, blobs, clock, ids,
                              auth::hmac_sha256(secret, "parley signed file URLs"),

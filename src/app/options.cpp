@@ -101,6 +101,12 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--orphan-upload-ttl", c.orphan_upload_ttl_s, "PARLEY_ORPHAN_UPLOAD_TTL",
       "Seconds an uploaded file never attached to a message is kept before it is deleted")
       ->check(CLI::Range(1u, 365u * 24 * 3600));
+  opt("--thumbnail-max-side", c.thumbnail_max_side, "PARLEY_THUMBNAIL_MAX_SIDE",
+      "Longest side of a thumbnail (GET /files/ID?thumb=1), pixels")
+      ->check(CLI::Range(16u, 4096u));
+  opt("--thumbnail-max-pixels", c.thumbnail_max_pixels, "PARLEY_THUMBNAIL_MAX_PIXELS",
+      "Largest image (width x height) a thumbnail is made of; larger: 422")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
   opt("--shards", c.shards, "PARLEY_SHARDS", "Network threads (0: one per core)")
       ->check(CLI::Range(0u, 256u));
   opt("--blocking-threads", c.blocking_threads, "PARLEY_BLOCKING_THREADS",

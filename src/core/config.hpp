@@ -20,6 +20,8 @@ struct Config {
   std::uint64_t upload_quota_bytes = 10ull << 30;
   unsigned signed_url_ttl_s = 300;
   unsigned orphan_upload_ttl_s = 24 * 3600;
+  unsigned thumbnail_max_side = 320;
+  std::uint64_t thumbnail_max_pixels = 50'000'000;
   unsigned shards = 0;          // 0: one per core
   unsigned blocking_threads = 4;
   unsigned sqlite_readers = 4;

@@ -176,6 +176,42 @@ Result<FileRecord> FileService::readable(std::string_view id, UserId user) {
   return file;
 }
 
+std::string FileService::thumbnail_key(const FileRecord& file) const {
+  return "t/" + file.id.substr(file.id.size() - 2) + "/" + file.id + "-" +
+         std::to_string(options_.thumbnails.max_side) + ".jpg";
+}
+
+Result<std::unique_ptr<files::BlobReader>> FileService::thumbnail(const FileRecord& file) {
+  if (!files::thumbnail_supported(file.mime)) {
+    return make_error(Errc::unprocessable, "no thumbnail for files of type " + file.mime);
+  }
+  const std::string key = thumbnail_key(file);
+  auto cached = blobs_.open(key);
+  if (cached || cached.error().code != Errc::not_found) return cached;
+  if (static_cast<std::uint64_t>(file.size) > options_.thumbnails.max_input_bytes) {
+    return make_error(Errc::unprocessable, "the image is too large for a thumbnail");
+  }
+  auto original = blobs_.open(file.storage_key);
+  if (!original) return original.error();
+  std::string bytes((*original)->size(), '\0');
+  for (std::size_t at = 0; at < bytes.size();) {
+    auto n = (*original)->read(at, std::span(bytes.data() + at, bytes.size() - at));
+    if (!n) return n.error();
+    if (*n == 0) return make_error(Errc::unavailable, "file storage returned a short file");
+    at += *n;
+  }
+  auto jpeg = files::make_thumbnail(bytes, options_.thumbnails);
+  if (!jpeg) {
+    log::info("event=thumbnail_refused id={} reason=\"{}\"", file.id, jpeg.error().message);
+    return jpeg.error();
+  }
+  auto writer = blobs_.create(key);
+  if (!writer) return writer.error();
+  if (auto s = (*writer)->write(*jpeg); !s) return s.error();
+  if (auto s = (*writer)->commit(); !s) return s.error();
+  return blobs_.open(key);
+}
+
 std::string FileService::signature(std::string_view file_id, std::string_view user,
                                    std::string_view expires) const {
   std::string input = "parley-file-url\n";
@@ -253,8 +289,10 @@ Result<int> FileService::expire_orphans(int limit) {
     // The record first: a blob without a record is garbage nobody can reach, the reverse a
     // record whose download fails.
     if (auto s = catalog_.remove_file(f.id); !s && s.error().code != Errc::not_found) return s.error();
-    if (auto s = blobs_.remove(f.storage_key); !s) {
-      log::warn("event=file_orphan_blob key={} reason=\"remove failed\"", f.storage_key);
+    for (const auto& key : {f.storage_key, thumbnail_key(f)}) {
+      if (auto s = blobs_.remove(key); !s) {
+        log::warn("event=file_orphan_blob key={} reason=\"remove failed\"", key);
+      }
     }
     ++removed;
   }

@@ -23,6 +23,7 @@
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "files/blob_store.hpp"
+#include "files/thumbnailer.hpp"
 #include "store/file_catalog.hpp"
 
 namespace parley {
@@ -33,6 +34,7 @@ struct FileOptions {
   std::chrono::seconds signed_url_ttl{300};       // --signed-url-ttl
   std::chrono::seconds orphan_upload_ttl{24 * 3600};  // --orphan-upload-ttl
   std::size_t max_attachments = 10;                   // per message
+  files::ThumbnailLimits thumbnails;  // --thumbnail-max-side, --thumbnail-max-pixels
 };
 
 // A file name as stored and shown: the last path component, no control characters, valid UTF-8
@@ -96,6 +98,11 @@ class FileService {
   // Errc::forbidden for someone else.
   Result<chat::FileRecord> readable(std::string_view id, chat::UserId user);
 
+  // [blocking] The thumbnail of a readable file (files/thumbnailer.hpp), made on the first request
+  // and kept in storage beside the file. Errc::unprocessable for a type without thumbnails or an
+  // image over the limits.
+  Result<std::unique_ptr<files::BlobReader>> thumbnail(const chat::FileRecord& file);
+
   // [non-blocking] A URL for `file` that lets `user` download it without a token until the
   // --signed-url-ttl is over.
   SignedUrl sign_url(std::string_view file_id, chat::UserId user) const;
@@ -116,6 +123,7 @@ class FileService {
   Result<int> expire_orphans(int limit = 500);
 
  private:
+  std::string thumbnail_key(const chat::FileRecord& file) const;
   std::string signature(std::string_view file_id, std::string_view user,
                         std::string_view expires) const;
 

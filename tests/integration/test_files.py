@@ -2,6 +2,7 @@
 detection and name sanitizing, who may download, signed URLs, Range and ETag, attachments on
 sends over WebSocket and REST, the expiry of uploads never attached, and a crash mid-upload."""
 import hashlib
+import io
 import http.client
 import json
 import os
@@ -347,3 +348,55 @@ def test_files_on_the_postgres_store(pg_server):
     carol = s.login("carol")["token"]
     assert download(s, carol, f["id"])[0] == 403
     ws.close()
+
+
+def image_bytes(fmt, size, mode="RGB"):
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new(mode, size, (200, 30, 30) if mode == "RGB" else (200, 30, 30, 128)).save(out, fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt,mode", [("PNG", "RGBA"), ("JPEG", "RGB"), ("GIF", "RGB"), ("WEBP", "RGB")])
+def test_thumbnails_are_small_jpegs_made_once(server, fmt, mode):
+    from PIL import Image
+    alice = server.register("alice")["token"]
+    f = upload(server, alice, image_bytes(fmt, (1200, 600), mode), name="pic")["file"]
+    assert f["mime"] == "image/" + fmt.lower()
+    mark = server.log_mark()
+    status, body, headers = download(server, alice, f["id"], path=f"/files/{f['id']}?thumb=1")
+    assert status == 200, body
+    assert headers["content-type"] == "image/jpeg"
+    thumb = Image.open(io.BytesIO(body))
+    assert thumb.format == "JPEG" and max(thumb.size) == 320 and thumb.size == (320, 160)
+    # Kept in storage: the second request reads it back, the same bytes.
+    assert download(server, alice, f["id"], path=f"/files/{f['id']}?thumb=1")[1] == body
+    assert len([n for n in blobs(server)[0] if n.endswith("-320.jpg")]) == 1
+    assert not any("thumbnail_refused" in l for l in server.log_lines[mark:])
+
+
+def test_thumbnails_refuse_bombs_and_other_types(server_factory):
+    s = server_factory("--thumbnail-max-pixels", "1000000", "--thumbnail-max-side", "64")
+    alice = s.register("alice")["token"]
+    # A PNG whose header claims 50,000 × 50,000 pixels: refused from the header, before decoding.
+    import struct
+    import zlib
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    bomb = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    f = upload(s, alice, bomb, name="bomb.png")["file"]
+    status, body, _ = download(s, alice, f["id"], path=f"/files/{f['id']}?thumb=1")
+    assert status == 422 and b"unprocessable" in body
+    big = upload(s, alice, image_bytes("PNG", (1001, 1000)), name="big.png")["file"]
+    assert download(s, alice, big["id"], path=f"/files/{big['id']}?thumb=1")[0] == 422
+    small = upload(s, alice, image_bytes("PNG", (200, 100)), name="ok.png")["file"]
+    status, body, _ = download(s, alice, small["id"], path=f"/files/{small['id']}?thumb=1")
+    from PIL import Image
+    assert status == 200 and Image.open(io.BytesIO(body)).size == (64, 32)
+    text = upload(s, alice, b"just text\n", name="t.txt")["file"]
+    assert download(s, alice, text["id"], path=f"/files/{text['id']}?thumb=1")[0] == 422
+    assert download(s, alice, text["id"], path=f"/files/{text['id']}?thumb=yes")[0] == 400
+    # Nobody else gets a thumbnail of a file they cannot read.
+    bob = s.register("bob")["token"]
+    assert download(s, bob, small["id"], path=f"/files/{small['id']}?thumb=1")[0] == 403

@@ -196,15 +196,26 @@ class FileRoutes {
       if (!caller) co_return error_response(caller.error());
       user = caller->user_id;
     }
+    const auto thumb = query_param(req.query, "thumb");
+    if (thumb && *thumb != "1" && *thumb != "0") {
+      co_return error_response(make_error(Errc::bad_request, "thumb must be 1 or 0"));
+    }
+    const bool want_thumb = thumb == "1";
     auto opened = co_await net::offload(ctx_.blocking, [&]() -> Result<std::pair<chat::FileRecord, std::unique_ptr<files::BlobReader>>> {
       auto file = files_.readable(id, user);
       if (!file) return file.error();
-      auto reader = files_.blobs().open(file->storage_key);
+      auto reader = want_thumb ? files_.thumbnail(*file) : files_.blobs().open(file->storage_key);
       if (!reader) return reader.error();
       return std::pair{std::move(*file), std::move(*reader)};
     });
     if (!opened) co_return error_response(opened.error());
     auto& [file, reader] = *opened;
+    if (want_thumb) {
+      // The thumbnail is a JPEG of its own: its type, name and validator.
+      file.mime = "image/jpeg";
+      file.name += ".thumb.jpg";
+      file.sha256 += "-thumb";
+    }
 
     HttpResponse r;
     const std::string etag = "\"" + file.sha256 + "\"";
