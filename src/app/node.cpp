@@ -31,6 +31,7 @@
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "files/local_blob_store.hpp"
+#include "files/s3/s3_blob_store.hpp"
 #include "log/kafka/kafka_log.hpp"
 #include "log/local/local_log.hpp"
 #include "net/http_server.hpp"
@@ -117,6 +118,17 @@ OpenedStore open_store(const Config& c) {
   return {std::move(store), files, "sqlite:" + path};
 }
 
+// File storage, chosen by the --files URL's scheme: a local directory (the default under the data
+// directory) or S3-compatible object storage.
+std::unique_ptr<files::BlobStore> open_blob_store(const Config& c) {
+  if (c.files.starts_with("s3://")) {
+    return std::make_unique<files::S3BlobStore>(
+        parse_backend_url(files::parse_s3_url, c.files, "--files"));
+  }
+  return std::make_unique<files::LocalBlobStore>(
+      c.files.empty() ? (fs::path(c.data_dir) / "files").string() : c.files.substr(6));
+}
+
 // The token-signing key: the configured one, else the one generated into the data directory on
 // first start (so tokens survive restarts).
 std::string token_secret(const Config& c) {
@@ -193,8 +205,10 @@ int run_node(const Config& c) {
         throw ConfigError("--log kafka://… needs --bus redis://… (replies between nodes)");
       }
     }
-    if (!c.files.empty() && (!c.files.starts_with("local:") || c.files.size() == 6)) {
-      throw ConfigError("--files " + c.files + ": only local:DIR is in this build yet");
+    if (!c.files.empty() && !c.files.starts_with("s3://") &&
+        (!c.files.starts_with("local:") || c.files.size() == 6)) {
+      throw ConfigError("--files must be local:DIR or s3://BUCKET?endpoint=http://HOST:PORT, got " +
+                        c.files);
     }
     fs::create_directories(c.data_dir);
 
@@ -255,9 +269,8 @@ int run_node(const Config& c) {
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
     ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
                         service_options);
-    const std::string files_dir =
-        c.files.empty() ? (fs::path(c.data_dir) / "files").string() : c.files.substr(6);
-    files::LocalBlobStore blobs(files_dir);
+    auto blob_owner = open_blob_store(c);
+    files::BlobStore& blobs = *blob_owner;
     FileOptions file_options;
     file_options.max_upload_bytes = c.max_upload_bytes;
     file_options.upload_quota_bytes = c.upload_quota_bytes;
@@ -358,9 +371,10 @@ int run_node(const Config& c) {
     server.start();
     api::start_housekeeping(ctx, shards);
     shards.start();
-    log::info("event=listening addr={} shards={} store={} max_fds={} version={} allocator={}",
-              address, shard_count, opened.description, files.rlim_cur, PARLEY_VERSION,
-              allocator);
+    log::info("event=listening addr={} shards={} store={} files=\"{}\" max_fds={} version={} "
+              "allocator={}",
+              address, shard_count, opened.description, blobs.describe(), files.rlim_cur,
+              PARLEY_VERSION, allocator);
 
     const int sig = wait_for_shutdown_signal(signals);
     log::info("event=draining signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -181,13 +181,16 @@ std::string FileService::thumbnail_key(const FileRecord& file) const {
          std::to_string(options_.thumbnails.max_side) + ".jpg";
 }
 
-Result<std::unique_ptr<files::BlobReader>> FileService::thumbnail(const FileRecord& file) {
+Result<std::string> FileService::thumbnail(const FileRecord& file) {
   if (!files::thumbnail_supported(file.mime)) {
     return make_error(Errc::unprocessable, "no thumbnail for files of type " + file.mime);
   }
   const std::string key = thumbnail_key(file);
-  auto cached = blobs_.open(key);
-  if (cached || cached.error().code != Errc::not_found) return cached;
+  if (auto cached = blobs_.open(key); cached) {
+    return key;
+  } else if (cached.error().code != Errc::not_found) {
+    return cached.error();
+  }
   if (static_cast<std::uint64_t>(file.size) > options_.thumbnails.max_input_bytes) {
     return make_error(Errc::unprocessable, "the image is too large for a thumbnail");
   }
@@ -209,7 +212,7 @@ Result<std::unique_ptr<files::BlobReader>> FileService::thumbnail(const FileReco
   if (!writer) return writer.error();
   if (auto s = (*writer)->write(*jpeg); !s) return s.error();
   if (auto s = (*writer)->commit(); !s) return s.error();
-  return blobs_.open(key);
+  return key;
 }
 
 std::string FileService::signature(std::string_view file_id, std::string_view user,

@@ -101,7 +101,8 @@ class FileService {
   // [blocking] The thumbnail of a readable file (files/thumbnailer.hpp), made on the first request
   // and kept in storage beside the file. Errc::unprocessable for a type without thumbnails or an
   // image over the limits.
-  Result<std::unique_ptr<files::BlobReader>> thumbnail(const chat::FileRecord& file);
+  // Returns its storage key.
+  Result<std::string> thumbnail(const chat::FileRecord& file);
 
   // [non-blocking] A URL for `file` that lets `user` download it without a token until the
   // --signed-url-ttl is over.

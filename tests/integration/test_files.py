@@ -400,3 +400,84 @@ def test_thumbnails_refuse_bombs_and_other_types(server_factory):
     # Nobody else gets a thumbnail of a file they cannot read.
     bob = s.register("bob")["token"]
     assert download(s, bob, small["id"], path=f"/files/{small['id']}?thumb=1")[0] == 403
+
+
+# ---- on S3-compatible storage (make test starts s3proxy: scripts/services start s3) ------------
+
+S3_URL = os.environ.get("PARLEY_TEST_S3")
+S3_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "build", "services", "s3", "data")
+
+
+@pytest.fixture
+def s3_server(tmp_path):
+    """A node whose files are in a bucket of its own on the test S3 server."""
+    if not S3_URL:
+        pytest.skip("PARLEY_TEST_S3 is not set (make test sets it: scripts/services start s3)")
+    bucket = "it-" + uuid.uuid4().hex[:12]
+    env = {"PARLEY_S3_ACCESS_KEY_ID": os.environ["PARLEY_TEST_S3_ACCESS_KEY_ID"],
+           "PARLEY_S3_SECRET_ACCESS_KEY": os.environ["PARLEY_TEST_S3_SECRET_ACCESS_KEY"]}
+    s = Server(tmp_path / "data", "--files", S3_URL.replace("s3://parley", "s3://" + bucket),
+               "--max-upload-bytes", str(12 << 20), env=env).start()
+    s.bucket = bucket
+    yield s
+    s.stop()
+
+
+def fetch(url, headers=None):
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=TIMEOUT)
+    conn.request("GET", parts.path + "?" + parts.query, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, data, {k.lower(): v for k, v in resp.getheaders()}
+
+
+def bucket_files(server):
+    root = os.path.join(S3_DATA, server.bucket)
+    return sorted(os.path.relpath(os.path.join(d, n), root) for d, _, names in os.walk(root) for n in names)
+
+
+def test_on_s3_downloads_are_presigned_redirects_the_storage_checks(s3_server):
+    s = s3_server
+    alice = s.register("alice")["token"]
+    bob = s.register("bob")["token"]
+    data = os.urandom(10 << 20)  # two parts of a multipart upload
+    f = upload(s, alice, data, name="big.bin")["file"]
+    assert f["sha256"] == hashlib.sha256(data).hexdigest()
+    status, _, headers = download(s, alice, f["id"])
+    assert status == 302
+    location = headers["location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+    status, body, h = fetch(location)
+    assert status == 200 and body == data
+    assert h["content-disposition"].startswith("attachment;")
+    assert fetch(location, {"Range": "bytes=5-9"})[1] == data[5:10]
+    # The storage itself refuses a tampered signature.
+    assert fetch(location.replace("X-Amz-Expires=300", "X-Amz-Expires=301"))[0] == 403
+    # Parley decides who gets a URL at all.
+    assert download(s, bob, f["id"])[0] == 403
+    assert download(s, None, f["id"])[0] == 401
+
+
+def test_on_s3_a_refused_upload_leaves_no_object_and_thumbnails_are_stored(s3_server):
+    s = s3_server
+    alice = s.register("alice")["token"]
+    before = bucket_files(s)
+    def chunks():  # 14 MiB, past the 12 MiB limit, after a part went up
+        for _ in range(14):
+            yield b"q" * (1 << 20)
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=TIMEOUT)
+    conn.request("POST", "/files?name=toolarge", body=chunks(), headers=bearer(alice),
+                 encode_chunked=True)
+    assert conn.getresponse().status == 413
+    conn.close()
+    assert bucket_files(s) == before  # the multipart upload aborted: nothing left
+    f = upload(s, alice, image_bytes("PNG", (640, 480)), name="p.png")["file"]
+    status, _, headers = download(s, alice, f["id"], path=f"/files/{f['id']}?thumb=1")
+    assert status == 302
+    status, body, h = fetch(headers["location"])
+    from PIL import Image
+    assert status == 200 and h["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(body)).size == (320, 240)
+    assert any(name.endswith("-320.jpg") for name in bucket_files(s))

@@ -67,6 +67,11 @@ std::string content_disposition(std::string_view type, std::string_view name) {
   return std::string(type) + "; filename=\"" + ascii + "\"; filename*=UTF-8''" + encoded;
 }
 
+// Inline only for types a browser shows without running anything (files/content_type.hpp).
+std::string disposition_of(const chat::FileRecord& f) {
+  return content_disposition(files::safe_inline(f.mime) ? "inline" : "attachment", f.name);
+}
+
 // The file's bytes in [offset, offset + length), read on the blocking pool.
 class BlobBody final : public net::ResponseBody {
  public:
@@ -201,31 +206,53 @@ class FileRoutes {
       co_return error_response(make_error(Errc::bad_request, "thumb must be 1 or 0"));
     }
     const bool want_thumb = thumb == "1";
-    auto opened = co_await net::offload(ctx_.blocking, [&]() -> Result<std::pair<chat::FileRecord, std::unique_ptr<files::BlobReader>>> {
+    // The file (or its thumbnail), and either a URL the storage serves it from or a reader.
+    struct Opened {
+      chat::FileRecord file;
+      std::optional<std::string> url;
+      std::unique_ptr<files::BlobReader> reader;
+    };
+    auto opened = co_await net::offload(ctx_.blocking, [&]() -> Result<Opened> {
       auto file = files_.readable(id, user);
       if (!file) return file.error();
-      auto reader = want_thumb ? files_.thumbnail(*file) : files_.blobs().open(file->storage_key);
+      std::string key = file->storage_key;
+      if (want_thumb) {
+        auto thumb_key = files_.thumbnail(*file);
+        if (!thumb_key) return thumb_key.error();
+        key = std::move(*thumb_key);
+        // The thumbnail is a JPEG of its own: its type, name and validator.
+        file->mime = "image/jpeg";
+        file->name += ".thumb.jpg";
+        file->sha256 += "-thumb";
+      }
+      Opened out{std::move(*file), {}, {}};
+      out.url = files_.blobs().download_url(key, files_.options().signed_url_ttl, out.file.mime,
+                                            disposition_of(out.file));
+      if (out.url) return out;
+      auto reader = files_.blobs().open(key);
       if (!reader) return reader.error();
-      return std::pair{std::move(*file), std::move(*reader)};
+      out.reader = std::move(*reader);
+      return out;
     });
     if (!opened) co_return error_response(opened.error());
-    auto& [file, reader] = *opened;
-    if (want_thumb) {
-      // The thumbnail is a JPEG of its own: its type, name and validator.
-      file.mime = "image/jpeg";
-      file.name += ".thumb.jpg";
-      file.sha256 += "-thumb";
-    }
+    auto& file = opened->file;
+    auto& reader = opened->reader;
 
     HttpResponse r;
+    if (opened->url) {
+      // Object storage serves the bytes itself, Range included, from a pre-signed URL.
+      r.status = 302;
+      r.content_type.clear();
+      r.headers.emplace_back("Location", *opened->url);
+      co_return r;
+    }
     const std::string etag = "\"" + file.sha256 + "\"";
     r.headers.emplace_back("ETag", etag);
     r.headers.emplace_back("Cache-Control", "private, no-cache");
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
     r.headers.emplace_back("Content-Security-Policy", "sandbox; default-src 'none'");
     r.headers.emplace_back("Accept-Ranges", "bytes");
-    r.headers.emplace_back("Content-Disposition",
-                           content_disposition(files::safe_inline(file.mime) ? "inline" : "attachment", file.name));
+    r.headers.emplace_back("Content-Disposition", disposition_of(file));
     if (!req.if_none_match.empty() &&
         (req.if_none_match == etag || req.if_none_match == "*" ||
          req.if_none_match.find(etag) != std::string::npos)) {
