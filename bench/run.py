@@ -18,6 +18,10 @@ Scenarios (docs/performance.md explains each and records the figures):
   ingest   durable acked messages per second (Parley: SQLite fsync group commit)
   write_path  Parley's durable write path alone (LocalLog + SQLite, no network), acked
            messages per second over 100 and 1,000 conversations (bench/write_path)
+  files    a 50 MB file uploaded to and downloaded from Parley (POST /files, GET /files/ID) with
+           curl, on local disk and on S3-compatible storage (s3proxy, scripts/services): MB/s and
+           server CPU per MB, beside a plain cp of the same bytes and a curl of them straight
+           from the storage (Parley only)
   cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
            Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
            Redis adapter. CPU is the nodes' (and, separately, the backing services')
@@ -371,7 +375,7 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,cluster")
+    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
@@ -536,6 +540,9 @@ def main():
         finally:
             server.stop()
 
+    if "files" in only:
+        results["files"] = files_bench(workdir, 10 if quick else 50)
+
     if "cluster" in only:
         cluster_rates = [int(x) for x in (args.cluster_rates or ("500" if quick else "1000,3000")).split(",")]
         n_dm = 200 if not quick else 40
@@ -571,6 +578,81 @@ def main():
         json.dump(results, f, indent=2)
     print_table(results)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def timed(cmd, pids=()):
+    """Runs cmd; returns (wall seconds, CPU seconds of pids meanwhile)."""
+    cpu0 = cpu_of(pids)
+    t0 = time.monotonic()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - t0, cpu_of(pids) - cpu0
+
+
+def files_bench(workdir, megabytes):
+    """Upload and download throughput of one file, per storage backend."""
+    path = os.path.join(workdir, "bench-file.bin")
+    with open(path, "wb") as f:
+        for _ in range(megabytes):
+            f.write(os.urandom(1 << 20))
+    out = []
+    wall, _ = timed(["cp", path, path + ".copy"])
+    os.unlink(path + ".copy")
+    cp_mbps = megabytes / wall
+    # An upload is acknowledged once durable: the same bytes copied and fsync'd.
+    wall, _ = timed(["dd", f"if={path}", f"of={path}.copy", "bs=1M", "conv=fsync", "status=none"])
+    os.unlink(path + ".copy")
+    durable_mbps = megabytes / wall
+    log(f"files: cp of {megabytes} MB: {cp_mbps:.0f} MB/s; with fsync (dd): {durable_mbps:.0f} MB/s")
+    backends = [("local", [], {})]
+    try:
+        env_lines = subprocess.run([os.path.join(ROOT, "scripts", "services"), "start", "s3"],
+                                   capture_output=True, text=True, check=True).stdout.splitlines()
+        env = dict(line.split("=", 1) for line in env_lines if "=" in line)
+        backends.append(("s3", ["--files", env["PARLEY_FILES"].replace("s3://parley", "s3://bench")],
+                         {k: env[k] for k in ("PARLEY_S3_ACCESS_KEY_ID", "PARLEY_S3_SECRET_ACCESS_KEY")}))
+    except (subprocess.CalledProcessError, FileNotFoundError, KeyError) as e:
+        log(f"files: no S3 server ({e}); local disk only")
+    for backend, args, env in backends:
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            server = Parley(os.path.join(workdir, f"files-{backend}"), cluster_args=(
+                *args, "--max-upload-bytes", str((megabytes + 1) << 20)))
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        try:
+            server.register(["uploader"])
+            token = server.login("uploader")
+            base = f"http://127.0.0.1:{server.port}"
+            auth = ["-H", f"Authorization: Bearer {token}"]
+            reply = os.path.join(workdir, "upload.json")
+            up_wall, up_cpu = timed(["curl", "-sS", "-f", "-o", reply, *auth, "--data-binary", f"@{path}",
+                                     f"{base}/files?name=bench.bin"], server.pids)
+            file_id = json.load(open(reply))["file"]["id"]
+            down_wall, down_cpu = timed(["curl", "-sS", "-f", "-L", "-o", os.devnull, *auth,
+                                         f"{base}/files/{file_id}"], server.pids)
+            r = {"backend": backend, "megabytes": megabytes, "cp_mb_per_s": cp_mbps,
+                 "durable_copy_mb_per_s": durable_mbps,
+                 "upload_mb_per_s": megabytes / up_wall, "upload_cpu_ms_per_mb": 1000 * up_cpu / megabytes,
+                 "download_mb_per_s": megabytes / down_wall,
+                 "download_cpu_ms_per_mb": 1000 * down_cpu / megabytes}
+            if backend == "s3":
+                # The same bytes from the storage itself: the pre-signed URL Parley redirects to.
+                loc = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{redirect_url}", *auth,
+                                      f"{base}/files/{file_id}"], capture_output=True, text=True).stdout
+                direct, _ = timed(["curl", "-sS", "-f", "-o", os.devnull, loc])
+                r["direct_download_mb_per_s"] = megabytes / direct
+            log(f"files {backend}: upload {r['upload_mb_per_s']:.0f} MB/s ({r['upload_cpu_ms_per_mb']:.1f} ms "
+                f"CPU/MB), download {r['download_mb_per_s']:.0f} MB/s ({r['download_cpu_ms_per_mb']:.1f} ms CPU/MB)")
+            out.append(r)
+        finally:
+            server.stop()
+    os.unlink(path)
+    return out
 
 
 def print_table(results):
@@ -650,6 +732,18 @@ def print_table(results):
         row(f"write path alone, {x['conversations']} convs: acked msgs/s", float(x["acked_per_s"]), None, "msg/s")
         row(f"write path alone, {x['conversations']} convs: bytes written/msg", x["bytes_written_per_message"],
             None, "B")
+    for x in results.get("files") or []:
+        b, mb = x["backend"], x["megabytes"]
+        row(f"files {b}, {mb} MB: upload", x["upload_mb_per_s"], None, "MB/s", lower_is_better=False)
+        row(f"files {b}, {mb} MB: upload server CPU", x["upload_cpu_ms_per_mb"], None, "ms/MB")
+        row(f"files {b}, {mb} MB: download", x["download_mb_per_s"], None, "MB/s", lower_is_better=False)
+        row(f"files {b}, {mb} MB: download server CPU", x["download_cpu_ms_per_mb"], None, "ms/MB")
+        row(f"files {b}, {mb} MB: plain cp", x["cp_mb_per_s"], None, "MB/s", lower_is_better=False)
+        row(f"files {b}, {mb} MB: cp with fsync (dd)", x["durable_copy_mb_per_s"], None, "MB/s",
+            lower_is_better=False)
+        if "direct_download_mb_per_s" in x:
+            row(f"files {b}, {mb} MB: curl from the storage", x["direct_download_mb_per_s"], None, "MB/s",
+                lower_is_better=False)
     widths = [max(len(str(c)) for c in col) for col in zip(*(rows + [HEADER]))]
     for line in [HEADER] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))

@@ -1,30 +1,44 @@
 #include "auth/digest.hpp"
 
+#include <openssl/evp.h>
+#include <sodium.h>
+
 #include <stdexcept>
 
 #include "auth/base64.hpp"
 
 namespace parley::auth {
 
-Sha256::Sha256() {
-  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
-  crypto_hash_sha256_init(&state_);
+struct Sha256::State {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~State() { EVP_MD_CTX_free(ctx); }
+};
+
+Sha256::Sha256() : state_(std::make_unique<State>()) {
+  if (!state_->ctx || EVP_DigestInit_ex(state_->ctx, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("OpenSSL: SHA-256 unavailable");
+  }
 }
 
-void Sha256::update(std::string_view piece) {
-  crypto_hash_sha256_update(&state_, reinterpret_cast<const unsigned char*>(piece.data()),
-                            piece.size());
-}
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view piece) { EVP_DigestUpdate(state_->ctx, piece.data(), piece.size()); }
 
 std::string Sha256::hex_digest() {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&state_, digest);
-  char hex[2 * sizeof digest + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return std::string(hex, 2 * sizeof digest);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(state_->ctx, digest, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view input) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
   unsigned char mac[crypto_auth_hmacsha256_BYTES];
   crypto_auth_hmacsha256_state st;
   crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());

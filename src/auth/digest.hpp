@@ -1,9 +1,10 @@
 #pragma once
-// SHA-256 and HMAC-SHA-256 (libsodium) for the rest of Parley: file checksums, signed URLs.
+// SHA-256 and HMAC-SHA-256 for the rest of Parley: file checksums (OpenSSL's SHA-256, which uses
+// the CPU's SHA instructions: libsodium's portable one was a third of an upload's CPU), signed
+// URLs (libsodium's HMAC).
 // Threads: any; a Sha256 is used by one thread at a time.
 
-#include <sodium.h>
-
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -13,12 +14,16 @@ namespace parley::auth {
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
   void update(std::string_view piece);
   // The lowercase hex digest of everything given; the hasher is spent after.
   std::string hex_digest();
 
  private:
-  crypto_hash_sha256_state state_;
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // HMAC-SHA-256 of input under key, base64url without padding.

@@ -126,7 +126,7 @@ asio::awaitable<void> answer_and_close(beast::tcp_stream& stream, std::uint64_t 
   co_await http::async_write(stream, res, redirect_error(use_awaitable, ec));
 }
 
-// Writes res's head with Content-Length: body.size(), then the body as body yields it, 256 KiB at
+// Writes res's head with Content-Length: body.size(), then the body as body yields it, 1 MiB at
 // a time, each write under the idle timeout. False when the connection cannot go on: the client
 // went away, or the body failed or came up short after the head was out.
 asio::awaitable<bool> write_streamed_body(beast::tcp_stream& stream,
@@ -138,7 +138,7 @@ asio::awaitable<bool> write_streamed_body(beast::tcp_stream& stream,
   http::response_serializer<http::string_body> head(res);
   co_await http::async_write_header(stream, head, redirect_error(use_awaitable, ec));
   if (ec) co_return false;
-  std::vector<char> piece(256 * 1024);
+  std::vector<char> piece(1024 * 1024);
   std::uint64_t sent = 0;
   while (sent < size) {
     std::size_t n = 0;

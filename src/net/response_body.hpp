@@ -2,7 +2,7 @@
 // ResponseBody: a response body the server writes piece by piece as the handler's source yields
 // it (a file download), never whole in memory. The handler sets HttpResponse::body_stream and
 // leaves HttpResponse::body empty; the server sends `Content-Length: size()` in the head, then
-// reads and writes 256 KiB at a time until size() bytes are out.
+// reads and writes 1 MiB at a time until size() bytes are out.
 //
 // A read that throws, or yields fewer bytes than size() promised, ends the connection after the
 // head (the client sees a short body, as HTTP says it should then).

@@ -1,7 +1,7 @@
 // The file routes (docs/protocol.md, "Files"): POST /files (the raw body, or multipart/form-data
 // with a part named `file`), GET /files/{id} (Range, ETag, a signed URL instead of a token),
 // GET /files/{id}/url. Uploads stream to storage through the blocking pool a megabyte at a time;
-// downloads stream from it 256 KiB at a time (net/response_body.hpp).
+// downloads stream from it 1 MiB at a time (net/response_body.hpp).
 //
 // Threads: handlers run on the connection's shard; everything that touches storage is offloaded.
 #include "api/files/file_routes.hpp"
