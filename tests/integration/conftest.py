@@ -389,15 +389,15 @@ def flush_redis(url):
 def cluster(tmp_path, postgres_url, redis_url):
     """Nodes sharing one PostgreSQL schema and one Redis (emptied first): cluster(n) starts n of
     them; cluster(n, log=kafka_url) puts their message log on Kafka too; args are added to each
-    node's command line."""
+    node's command line, env to its environment."""
     started = []
     flush_redis(redis_url)
 
-    def make(n, log=None, args=()):
+    def make(n, log=None, args=(), env=None):
         extra = (["--log", log] if log else []) + list(args)
         for _ in range(n):
             node = Server(tmp_path / f"node{len(started)}", "--store", postgres_url,
-                          "--bus", redis_url, *extra)
+                          "--bus", redis_url, *extra, env=env)
             node.sync_on_connect = True
             started.append(node.start())
         for node in started:

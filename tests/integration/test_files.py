@@ -408,16 +408,22 @@ S3_URL = os.environ.get("PARLEY_TEST_S3")
 S3_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "build", "services", "s3", "data")
 
 
-@pytest.fixture
-def s3_server(tmp_path):
-    """A node whose files are in a bucket of its own on the test S3 server."""
+def s3_settings():
+    """(a --files URL for a bucket of its own, the credentials' environment)."""
     if not S3_URL:
         pytest.skip("PARLEY_TEST_S3 is not set (make test sets it: scripts/services start s3)")
     bucket = "it-" + uuid.uuid4().hex[:12]
     env = {"PARLEY_S3_ACCESS_KEY_ID": os.environ["PARLEY_TEST_S3_ACCESS_KEY_ID"],
            "PARLEY_S3_SECRET_ACCESS_KEY": os.environ["PARLEY_TEST_S3_SECRET_ACCESS_KEY"]}
-    s = Server(tmp_path / "data", "--files", S3_URL.replace("s3://parley", "s3://" + bucket),
-               "--max-upload-bytes", str(12 << 20), env=env).start()
+    return S3_URL.replace("s3://parley", "s3://" + bucket), bucket, env
+
+
+@pytest.fixture
+def s3_server(tmp_path):
+    """A node whose files are in a bucket of its own on the test S3 server."""
+    url, bucket, env = s3_settings()
+    s = Server(tmp_path / "data", "--files", url, "--max-upload-bytes", str(12 << 20),
+               env=env).start()
     s.bucket = bucket
     yield s
     s.stop()
@@ -481,3 +487,48 @@ def test_on_s3_a_refused_upload_leaves_no_object_and_thumbnails_are_stored(s3_se
     assert status == 200 and h["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(body)).size == (320, 240)
     assert any(name.endswith("-320.jpg") for name in bucket_files(s))
+
+
+def test_in_a_cluster_a_file_uploaded_on_one_node_is_fetched_through_another(cluster):
+    url, _, env = s3_settings()
+    a, b = cluster(2, args=["--files", url], env=env)
+    alice = a.register("alice")["token"]
+    bob = b.register("bob")["token"]
+    bob_ws = b.ws(bob)
+    f = upload(a, alice, PNG, name="dot.png")["file"]
+    alice_ws = a.ws(alice)
+    alice_ws.send_msg("across nodes", to="bob", attachments=[f["id"]])
+    event = bob_ws.event("message")
+    assert event["msg"]["attachments"][0]["id"] == f["id"]
+    status, _, headers = download(b, bob, f["id"])
+    assert status == 302
+    assert fetch(headers["location"])[1] == PNG
+    alice_ws.close()
+    bob_ws.close()
+
+
+def test_socket_io_sends_carry_attachments(server):
+    from test_socketio import Sio
+    alice = server.register("alice")["token"]
+    server.register("bob")
+    f = upload(server, alice, b"over socket.io")["file"]
+    sio = Sio(server)
+    assert sio.connect({"token": alice}).startswith("0")
+    reply = sio.call("send", to="bob", client_msg_id="s1", body="", attachments=[f["id"]])
+    assert reply["ok"], reply
+    assert reply["msg"]["attachments"][0]["id"] == f["id"]
+    sio.close()
+
+
+def test_a_signed_url_stops_working_when_access_is_lost(server):
+    alice = server.register("alice")["token"]
+    bob = server.register("bob")["token"]
+    f = upload(server, alice, b"for a while")["file"]
+    ws = server.ws(alice)
+    msg = ws.send_msg("here", to="bob", attachments=[f["id"]])
+    status, body, _ = http_call(server, "GET", f"/files/{f['id']}/url", None, bearer(bob))
+    url = json.loads(body)["url"]
+    assert download(server, None, f["id"], path=url)[0] == 200
+    server.api("DELETE", f"/conversations/{msg['conv']}/messages/{msg['seq']}", token=alice)
+    assert download(server, None, f["id"], path=url)[0] == 403
+    ws.close()
