@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "core/url.hpp"
 #include "net/http_types.hpp"
 #include "service/chat_service.hpp"
 
@@ -93,7 +94,7 @@ net::HttpResponse error_response(const Error& e);
 std::optional<std::string_view> bearer_token(std::string_view authorization);
 // Same-origin (Origin's host equals Host), listed, or no Origin at all (not a browser).
 bool origin_allowed(const ApiOptions& options, std::string_view origin, std::string_view host);
-// The value of one query parameter, percent-decoded.
-std::optional<std::string> query_param(std::string_view query, std::string_view name);
+// The value of one query parameter, percent-decoded (core/url.hpp).
+using ::parley::query_param;
 
 }  // namespace parley::api

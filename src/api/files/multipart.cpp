@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/url.hpp"
+
 namespace parley::api {
 
 namespace {
@@ -52,29 +54,13 @@ std::optional<std::string> parameter(std::string_view value, std::string_view na
   return std::nullopt;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // RFC 5987's ext-value: charset'language'percent-encoded (UTF-8 only).
 std::optional<std::string> ext_value(std::string_view v) {
   const auto q1 = v.find('\'');
   if (q1 == std::string_view::npos) return std::nullopt;
   const auto q2 = v.find('\'', q1 + 1);
   if (q2 == std::string_view::npos || lower(v.substr(0, q1)) != "utf-8") return std::nullopt;
-  std::string out;
-  for (std::size_t i = q2 + 1; i < v.size(); ++i) {
-    if (v[i] == '%' && i + 2 < v.size() + 0 && hex_value(v[i + 1]) >= 0 && hex_value(v[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(v[i + 1]) * 16 + hex_value(v[i + 2]));
-      i += 2;
-    } else {
-      out += v[i];
-    }
-  }
-  return out;
+  return percent_decode(v.substr(q2 + 1), /*plus_is_space=*/false);
 }
 
 }  // namespace

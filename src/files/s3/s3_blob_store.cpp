@@ -7,6 +7,7 @@
 
 #include "core/logging.hpp"
 #include "core/time.hpp"
+#include "core/url.hpp"
 #include "net/http_client.hpp"
 
 namespace parley::files {
@@ -28,18 +29,6 @@ std::string xml_value(std::string_view xml, std::string_view tag) {
   return std::string(xml.substr(a + open.size(), b - a - open.size()));
 }
 
-std::string query_value(std::string_view query, std::string_view name) {
-  std::size_t i = 0;
-  while (i <= query.size()) {
-    const auto end = std::min(query.find('&', i), query.size());
-    const auto pair = query.substr(i, end - i);
-    const auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
-    i = end + 1;
-  }
-  return {};
-}
-
 // "http://host:port" → host, port.
 std::pair<std::string, std::uint16_t> parse_endpoint(const std::string& endpoint) {
   if (!endpoint.starts_with("http://")) {
@@ -52,19 +41,6 @@ std::pair<std::string, std::uint16_t> parse_endpoint(const std::string& endpoint
   const int port = std::atoi(rest.c_str() + colon + 1);
   if (port <= 0 || port > 65535) throw std::invalid_argument("bad endpoint port in " + endpoint);
   return {rest.substr(0, colon), static_cast<std::uint16_t>(port)};
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
 }
 
 class S3Writer final : public BlobWriter {
@@ -171,13 +147,15 @@ S3Options parse_s3_url(const std::string& url) {
   if (o.bucket.empty() || o.bucket.find('/') != std::string::npos) {
     throw std::invalid_argument("s3://BUCKET?endpoint=…: the bucket is missing or has a '/'");
   }
-  const std::string endpoint = percent_decode(query_value(query, "endpoint"));
+  const std::string endpoint = query_param(query, "endpoint").value_or("");
   if (endpoint.empty()) throw std::invalid_argument("s3://BUCKET needs ?endpoint=http://HOST:PORT");
   std::tie(o.endpoint_host, o.endpoint_port) = parse_endpoint(endpoint);
-  o.public_base = percent_decode(query_value(query, "public_endpoint"));
+  o.public_base = query_param(query, "public_endpoint").value_or("");
   if (o.public_base.empty()) o.public_base = endpoint;
   while (!o.public_base.empty() && o.public_base.back() == '/') o.public_base.pop_back();
-  if (auto region = query_value(query, "region"); !region.empty()) o.credentials.region = region;
+  if (auto region = query_param(query, "region"); region && !region->empty()) {
+    o.credentials.region = *region;
+  }
   const char* id = std::getenv("PARLEY_S3_ACCESS_KEY_ID");
   const char* secret = std::getenv("PARLEY_S3_SECRET_ACCESS_KEY");
   if (id && secret) {
