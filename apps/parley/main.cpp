@@ -1,6 +1,7 @@
 // parley: the chat server binary. Everything lives in src/; see src/app/node.cpp.
 #include <cstdio>
 
+#include "app/keys.hpp"
 #include "app/node.hpp"
 #include "app/options.hpp"
 #include "core/allocator.hpp"
@@ -15,5 +16,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   parley::init_logging(invocation->config.log_level);
-  return parley::app::run_node(invocation->config);
+  switch (invocation->command) {
+    case parley::app::Command::keys_status:
+      return parley::app::run_keys_command(invocation->config, parley::app::KeysAction::status);
+    case parley::app::Command::keys_rotate:
+      return parley::app::run_keys_command(invocation->config, parley::app::KeysAction::rotate);
+    default:
+      return parley::app::run_node(invocation->config);
+  }
 }

@@ -49,6 +49,15 @@ void start_housekeeping(ApiContext& ctx, net::ShardPool& shards) {
   asio::post(ctx.presence, [&ctx] { ctx.service.presence_heartbeat(); });
   asio::co_spawn(shards.context(0), every(ctx.options.presence_heartbeat, presence_heartbeat),
                  log_failure("presence_heartbeat"));
+  for (const auto& chore : ctx.chores) {
+    auto run = [&ctx, &chore]() -> asio::awaitable<void> {
+      co_await net::offload(ctx.blocking, [&chore] {
+        chore.run();
+        return 0;
+      });
+    };
+    asio::co_spawn(shards.context(0), every(chore.period, run), log_failure(chore.name.c_str()));
+  }
   if (ctx.files) {
     // Uploads never attached: swept twice per --orphan-upload-ttl, at least every 10 minutes.
     const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -10,6 +10,7 @@ int http_status(Errc code) {
   switch (code) {
     case Errc::bad_request:
     case Errc::invalid_utf8:
+    case Errc::bad_ciphertext:
     case Errc::unknown_op: return 400;
     case Errc::unauthenticated: return 401;
     case Errc::forbidden:

@@ -78,6 +78,14 @@ struct ApiContext {
   std::vector<std::function<void()>> on_drain;
   // File sharing (service/file_service.hpp): uploads, downloads, a send's attachments.
   FileService* files = nullptr;
+  // Periodic work the composition root adds (the data keys' refresh and rewrap): housekeeping
+  // runs each on the blocking pool every `period`, one run at a time, until the shards stop.
+  struct Chore {
+    std::string name;  // for the log when it throws
+    std::chrono::milliseconds period;
+    std::function<void()> run;
+  };
+  std::vector<Chore> chores = {};
 };
 
 // Validates, authorizes and resolves a send: from memory on the calling shard when it can

@@ -2,13 +2,11 @@
 
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -20,12 +18,13 @@
 #include "api/rest_routes.hpp"
 #include "api/socketio/socketio_routes.hpp"
 #include "api/ws_protocol.hpp"
-#include "auth/base64.hpp"
 #include "auth/digest.hpp"
 #include "auth/tokens.hpp"
 #include "bus/local/local_bus.hpp"
 #include "bus/redis/redis_bus.hpp"
 #include "api/codec.hpp"
+#include "app/config_error.hpp"
+#include "app/keys.hpp"
 #include "core/allocator.hpp"
 #include "core/failures.hpp"
 #include "core/ids.hpp"
@@ -40,6 +39,9 @@
 #include "presence/redis/redis_presence.hpp"
 #include "service/chat_service.hpp"
 #include "service/file_service.hpp"
+#include "service/rewrap.hpp"
+#include "crypto/key_manager.hpp"
+#include "crypto/message_sealer.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -48,11 +50,6 @@ namespace parley::app {
 namespace fs = std::filesystem;
 
 namespace {
-
-// A configuration the operator must fix: exit code 2 with the reason.
-struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
   const auto colon = listen.rfind(':');
@@ -79,10 +76,6 @@ struct OpenedStore {
   std::string description;
 };
 
-bool is_postgres_url(const std::string& store) {
-  return store.starts_with("postgres://") || store.starts_with("postgresql://");
-}
-
 // A backend URL parsed by `parse` (which throws std::invalid_argument), or a ConfigError that
 // names the option.
 template <class Parse>
@@ -102,14 +95,7 @@ OpenedStore open_store(const Config& c) {
     FileCatalog* files = store.get();
     return {std::move(store), files, "postgres:" + pg::describe(c.store)};
   }
-  std::string path;
-  if (c.store.empty()) {
-    path = (fs::path(c.data_dir) / "parley.db").string();
-  } else if (c.store.starts_with("sqlite:")) {
-    path = c.store.substr(7);
-  } else {
-    throw ConfigError("--store must be sqlite:PATH or postgres://…, got " + c.store);
-  }
+  const std::string path = sqlite_path(c);
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
   auto store = std::make_unique<SqliteStore>(path, static_cast<int>(c.sqlite_readers),
                                              static_cast<int>(c.sqlite_cache_mib),
@@ -127,33 +113,6 @@ std::unique_ptr<files::BlobStore> open_blob_store(const Config& c) {
   }
   return std::make_unique<files::LocalBlobStore>(
       c.files.empty() ? (fs::path(c.data_dir) / "files").string() : c.files.substr(6));
-}
-
-// The token-signing key: the configured one, else the one generated into the data directory on
-// first start (so tokens survive restarts).
-std::string token_secret(const Config& c) {
-  if (!c.token_secret.empty()) {
-    if (c.token_secret.size() < 32) throw ConfigError("--token-secret must be at least 32 bytes");
-    return c.token_secret;
-  }
-  const auto path = fs::path(c.data_dir) / "token.key";
-  if (fs::exists(path)) {
-    std::ifstream in(path);
-    std::string secret;
-    std::getline(in, secret);
-    if (secret.size() < 32) throw std::runtime_error(path.string() + " is too short; delete it");
-    return secret;
-  }
-  const auto secret = auth::base64url_encode(secure_random_bytes(32));
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << secret << "\n";
-    if (!out.flush()) throw std::runtime_error("cannot write " + tmp);
-  }
-  ::chmod(tmp.c_str(), 0600);
-  fs::rename(tmp, path);
-  return secret;
 }
 
 int wait_for_shutdown_signal(const sigset_t& signals) {
@@ -216,6 +175,16 @@ int run_node(const Config& c) {
     SystemIdGenerator ids;
     auto opened = open_store(c);
     Store& store = *opened.store;
+    // Encryption at rest: the master key unwraps the data keys kept in the store's database
+    // (key 1 is made on the first start).
+    auto key_catalog = open_key_catalog(c);
+    crypto::KeyManager keys(*key_catalog, load_master_key(c), clock, key_activation(c));
+    if (auto s = keys.load(true); !s) {
+      if (s.error().code == Errc::bad_ciphertext) throw ConfigError(s.error().message);
+      throw std::runtime_error("cannot read the data keys: " + s.error().message);
+    }
+    const crypto::MessageSealer sealer(keys.data_keys(), c.encrypt_at_rest);
+    Rewrap rewrap(store, sealer, keys.data_keys(), *key_catalog);
     // One id per node run: where other nodes address this one (bus notes, log replies).
     const std::string node_id = ids.uuid_v7(clock.now_ms());
     // The bus: in-process, or Redis between nodes. The hub that receives its events is built
@@ -236,6 +205,7 @@ int run_node(const Config& c) {
       bus_options.address = redis;
       bus_options.node_id = node_id;
       bus_options.render = [](const chat::Event& e) { return api::event_frame(e); };
+      if (c.encrypt_at_rest) bus_options.relay_keys = &keys.data_keys();
       bus_options.groups_of = [&store](chat::UserId user) { return store.groups_of(user); };
       // Events may have been missed while Redis was away: every session should sync.
       bus_options.on_reconnect = [&hub_for_bus] {
@@ -262,13 +232,13 @@ int run_node(const Config& c) {
       log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);
     }
     MessageLog& message_log = *log_owner;
-    const std::string secret = token_secret(c);
+    const std::string secret = load_token_secret(c);
     auth::TokenSigner tokens(secret, std::chrono::seconds(c.access_token_ttl_s), clock);
     ServiceOptions service_options;
     service_options.limits.max_body_bytes = c.max_message_bytes;
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
     ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
-                        service_options);
+                        service_options, &sealer);
     auto blob_owner = open_blob_store(c);
     files::BlobStore& blobs = *blob_owner;
     FileOptions file_options;
@@ -298,6 +268,17 @@ int run_node(const Config& c) {
     api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor()),
                         {}, {}};
     ctx.files = &file_service;
+    // Keys `parley keys rotate` added, and messages not yet under the current key.
+    ctx.chores.push_back({"data_keys", std::chrono::milliseconds(c.key_refresh_ms), [&] {
+                            if (auto s = keys.refresh(); !s) {
+                              log::warn("event=data_keys_refresh_failed error=\"{}\"",
+                                        s.error().message);
+                            }
+                            if (auto r = rewrap.run(std::chrono::milliseconds(c.key_refresh_ms) / 10);
+                                !r) {
+                              log::warn("event=rewrap_failed error=\"{}\"", r.error().message);
+                            }
+                          }});
     ctx.options.allowed_origins = c.allowed_origins;
     ctx.options.presence_grace = std::chrono::milliseconds(c.presence_grace_ms);
     ctx.options.presence_heartbeat = std::chrono::milliseconds(c.presence_heartbeat_ms);
@@ -372,9 +353,10 @@ int run_node(const Config& c) {
     api::start_housekeeping(ctx, shards);
     shards.start();
     log::info("event=listening addr={} shards={} store={} files=\"{}\" max_fds={} version={} "
-              "allocator={}",
+              "allocator={} encrypt_at_rest={} data_key={} master_key={}",
               address, shard_count, opened.description, blobs.describe(), files.rlim_cur,
-              PARLEY_VERSION, allocator);
+              PARLEY_VERSION, allocator, c.encrypt_at_rest, keys.data_keys().current(),
+              keys.master().fingerprint());
 
     const int sig = wait_for_shutdown_signal(signals);
     log::info("event=draining signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -63,7 +63,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   Config& c = inv.config;
 
   CLI::App app{"Parley — a real-time chat server (WebSocket, REST).\n"
-               "Run `parley serve --help` for the server's options; docs/operations.md has more.",
+               "Run `parley serve --help` for the server's options, `parley keys --help` for key "
+               "management; docs/operations.md has more.",
                "parley"};
   app.require_subcommand(1);
   app.get_formatter()->column_width(44);
@@ -145,6 +146,18 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--token-secret", c.token_secret, "PARLEY_TOKEN_SECRET",
       "Key that signs access tokens, >= 32 bytes; every node of a cluster needs the same one "
       "(default: generated once into DATA_DIR/token.key)");
+  opt("--master-key-file", c.master_key_file, "PARLEY_MASTER_KEY_FILE",
+      "File holding the master key that wraps the data keys (32 bytes: 64 hex digits or base64); "
+      "else the PARLEY_MASTER_KEY environment variable; else DATA_DIR/master.key, created on "
+      "first start (embedded only: a postgres:// store needs one given, the same on every node)");
+  opt("--encrypt-at-rest", c.encrypt_at_rest, "PARLEY_ENCRYPT_AT_REST",
+      "Seal message bodies and attachments before they are stored or relayed (false: store new "
+      "ones as they are; what was sealed still opens)");
+  opt("--key-refresh-ms", c.key_refresh_ms, "PARLEY_KEY_REFRESH_MS",
+      "How often a node reads the data keys `parley keys rotate` added and rewraps messages to "
+      "the current one; a new key seals from 6 times this after it was added. The same on every "
+      "node")
+      ->check(CLI::Range(50u, 3600000u));
   opt("--allowed-origins", c.allowed_origins, "PARLEY_ALLOWED_ORIGINS",
       "Browser origins allowed to open /ws besides the server's own, e.g. "
       "https://chat.example.com; * allows any")
@@ -203,6 +216,28 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Seconds SIGTERM waits for connections to finish before exiting")
       ->check(CLI::Range(0u, 600u));
 
+  auto* keys = app.add_subcommand(
+      "keys",
+      "Manage the data keys that seal messages at rest (docs/security.md, \"Key management\"). "
+      "Takes the store and master key options of `parley serve`; runs beside a serving node.");
+  keys->require_subcommand(1);
+  auto* keys_status = keys->add_subcommand("status", "List the data keys and which one seals");
+  auto* keys_rotate = keys->add_subcommand(
+      "rotate", "Add a new data key: it seals new data once every node has it; old keys keep "
+                "opening, and messages are rewrapped to it in the background");
+  for (auto* command : {keys_status, keys_rotate}) {
+    command->add_option("--data-dir", c.data_dir, "Directory for the database and keys")
+        ->envname("PARLEY_DATA_DIR")
+        ->capture_default_str();
+    command->add_option("--store", c.store, "Store URL, as for parley serve")
+        ->envname("PARLEY_STORE");
+    command->add_option("--master-key-file", c.master_key_file, "Master key file, as for serve")
+        ->envname("PARLEY_MASTER_KEY_FILE");
+    command->add_option("--key-refresh-ms", c.key_refresh_ms, "As for parley serve")
+        ->envname("PARLEY_KEY_REFRESH_MS")
+        ->capture_default_str();
+  }
+
   try {
     app.parse(argc, argv);
     if (!config_file.empty()) apply_config_file(*serve, config_file);
@@ -210,7 +245,10 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
     exit_code = app.exit(e);
     return std::nullopt;
   }
-  inv.command = version->parsed() ? Command::version : Command::serve;
+  inv.command = version->parsed()       ? Command::version
+                : keys_status->parsed() ? Command::keys_status
+                : keys_rotate->parsed() ? Command::keys_rotate
+                                        : Command::serve;
   return inv;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Command-line parsing for the parley binary (CLI11): `parley serve [options]`, `parley version`.
+// Command-line parsing for the parley binary (CLI11): `parley serve [options]`,
+// `parley keys status|rotate [options]`, `parley version`.
 #include <optional>
 #include <string>
 
@@ -7,7 +8,7 @@
 
 namespace parley::app {
 
-enum class Command { serve, version };
+enum class Command { serve, keys_status, keys_rotate, version };
 
 struct Invocation {
   Command command = Command::serve;

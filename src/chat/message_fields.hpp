@@ -12,8 +12,8 @@
 //   column in each store's row mapping.
 //
 // Each field has a stable tag (the journal's, never reused: a record written by an older build
-// must read back) and a short key (the Kafka wire's). `submitted` fields exist already in a
-// NewMessage, before the log sequences it; the rest only in a stored Message.
+// must read back) and a short key (the Kafka wire's). Most fields exist already in a NewMessage,
+// before the log sequences it; seq, ts and the edit fields only in a stored Message.
 
 #include <cstdint>
 #include <string_view>
@@ -36,7 +36,8 @@ void for_each_field(M& m, Visit&& visit) {
   using Plain = std::remove_const_t<M>;
   static_assert(std::is_same_v<Plain, Message> || std::is_same_v<Plain, NewMessage>);
   constexpr bool stored = std::is_same_v<Plain, Message>;
-  if constexpr (stored) visit(MessageField{1, "id", true}, m.id);
+  // A NewMessage's id is given before the log (older builds gave it in the writer).
+  visit(MessageField{1, "id", stored}, m.id);
   visit(MessageField{2, "c", true}, m.conv);
   if constexpr (stored) visit(MessageField{3, "q", true}, m.seq);
   visit(MessageField{4, "s", true}, m.sender_id);

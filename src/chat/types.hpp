@@ -105,7 +105,7 @@ struct Message {
   std::int64_t rev = 0;
 };
 
-// A message as submitted, before the writer gives it an id, a seq and a timestamp.
+// A message as submitted, before the writer gives it a seq and a timestamp.
 struct NewMessage {
   ConvId conv;
   UserId sender_id = 0;
@@ -114,6 +114,9 @@ struct NewMessage {
   std::string body;
   std::optional<Seq> reply_to;
   std::string attachments = {};  // as Message::attachments
+  // Given when the server accepts the message (ChatService::append), before anything is stored:
+  // what it is sealed against (crypto/message_sealer.hpp). A retry keeps the stored original's.
+  std::string id = {};
 };
 
 // The outcome of appending one message: the stored message, and whether it was stored before

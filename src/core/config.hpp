@@ -36,6 +36,11 @@ struct Config {
   unsigned access_token_ttl_s = 15 * 60;
   unsigned refresh_token_ttl_s = 30 * 24 * 3600;
   std::string token_secret;     // default: generated once into <data_dir>/token.key
+  // Encryption at rest (docs/security.md). The master key: this file, else PARLEY_MASTER_KEY
+  // (read from the environment only, never a flag), else <data_dir>/master.key (embedded only).
+  std::string master_key_file;
+  bool encrypt_at_rest = true;
+  unsigned key_refresh_ms = 10000;  // how often a node looks for rotated keys
   std::vector<std::string> allowed_origins;
 
   unsigned presence_grace_ms = 3000;

@@ -17,6 +17,7 @@ std::string_view errc_code(Errc e) {
     case Errc::unavailable: return "unavailable";
     case Errc::quota_exceeded: return "quota_exceeded";
     case Errc::unprocessable: return "unprocessable";
+    case Errc::bad_ciphertext: return "bad_ciphertext";
     case Errc::internal: return "internal";
   }
   return "internal";

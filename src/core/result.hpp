@@ -28,6 +28,7 @@ enum class Errc {
   unavailable,        // a backend is down or the node is shutting down
   quota_exceeded,     // the user's storage quota would be passed (files)
   unprocessable,      // well-formed but cannot be handled (an image too large to decode)
+  bad_ciphertext,     // a sealed value that does not open: tampered, truncated or foreign
   internal,           // a bug or an unexpected backend failure (keep last: errc_from_code)
 };
 

@@ -20,7 +20,7 @@ bool is_conversation_id(std::string_view id) { return is_uuid(id); }
 
 ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, Presence& presence,
                          const Clock& clock, IdGenerator& ids, const auth::TokenSigner& tokens,
-                         ServiceOptions options)
+                         ServiceOptions options, const crypto::MessageSealer* sealer)
     : store_(store),
       log_(log),
       bus_(bus),
@@ -29,6 +29,7 @@ ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, Presence& pres
       ids_(ids),
       tokens_(tokens),
       options_(options),
+      sealer_(sealer),
       members_(store, options.membership_cache_entries),
       directory_(options.membership_cache_entries) {
   log_.subscribe("fan-out", MessageLog::Blocking::forbidden,
@@ -282,11 +283,17 @@ Result<GroupInfo> ChatService::group_info(const Caller& caller, const ConvId& gr
 }
 
 Result<std::vector<ConversationSummary>> ChatService::conversations(const Caller& caller) {
-  return store_.conversations_of(caller.user_id);
+  auto conversations = store_.conversations_of(caller.user_id);
+  if (!conversations) return conversations;
+  for (auto& c : *conversations) {
+    if (!c.last_message) continue;
+    if (auto s = open(*c.last_message); !s) return s.error();
+  }
+  return conversations;
 }
 
 Result<SyncState> ChatService::sync(const Caller& caller) {
-  auto conversations = store_.conversations_of(caller.user_id);
+  auto conversations = this->conversations(caller);
   if (!conversations) return conversations.error();
   auto left = store_.departures_of(caller.user_id);
   if (!left) return left.error();
@@ -336,8 +343,20 @@ Result<Message> ChatService::change_message(const Caller& caller, const ConvId& 
   }
   if (seq < 1) return make_error(Errc::bad_request, "seq must be >= 1");
   if (auto role = require_member(caller, conv); !role) return role.error();
+  if (body && sealer_ && sealer_->seals_new()) {
+    // The new body is sealed against the message's id, which only the store knows.
+    HistoryQuery q;
+    q.after = seq - 1;
+    q.before = seq + 1;
+    q.limit = 1;
+    auto page = store_.history(conv, q);
+    if (!page) return page.error();
+    if (page->messages.empty()) return not_found("no such message");
+    body = sealer_->seal_body(conv, page->messages.front().id, *body);
+  }
   auto changed = store_.change_message(conv, seq, caller.user_id, std::move(body), clock_.now_ms());
   if (!changed) return changed;
+  if (auto s = open(*changed); !s) return s.error();
   if (auto list = members_.get(conv)) publish(conv, MessageUpdatedEvent{*changed}, **list);
   return changed;
 }
@@ -347,7 +366,7 @@ Result<HistoryPage> ChatService::changes(const Caller& caller, const ConvId& con
                                          std::optional<std::int64_t> limit) {
   if (after_rev < 0) return make_error(Errc::bad_request, "changed_after must be >= 0");
   if (auto role = require_member(caller, conv); !role) return role.error();
-  return store_.changes(conv, after_rev, clamp_page_limit(limit, options_.limits));
+  return opened(store_.changes(conv, after_rev, clamp_page_limit(limit, options_.limits)));
 }
 
 Status ChatService::typing(const Caller& caller, const ConvId& conv) {
@@ -453,7 +472,7 @@ Result<HistoryPage> ChatService::read_history(const ConvId& conv, const HistoryR
   q.before = r.before;
   q.after = r.after;
   q.limit = clamp_page_limit(r.limit, options_.limits);
-  return store_.history(conv, q);
+  return opened(store_.history(conv, q));
 }
 
 Status ChatService::attach_receipts(const ConvId& conv, HistoryPage& page) {
@@ -601,13 +620,58 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
 }
 
 void ChatService::append(NewMessage message, MessageLog::Done done) {
-  log_.append(std::move(message), std::move(done));
+  if (message.id.empty()) message.id = ids_.uuid_v7(clock_.now_ms());
+  if (!sealer_) {
+    log_.append(std::move(message), std::move(done));
+    return;
+  }
+  // The sender's ack carries the message open: a new one is what was sealed (kept here, so it
+  // need not be opened again); a retry's stored original may be older, or edited, and is opened.
+  NewMessage sealed = message;
+  sealer_->seal(sealed);
+  log_.append(std::move(sealed), [this, plain = std::move(message),
+                                  done = std::move(done)](Result<Appended> r) mutable {
+    if (r && !r->duplicate) {
+      r->msg.body = std::move(plain.body);
+      r->msg.attachments = std::move(plain.attachments);
+    } else if (r) {
+      if (auto s = open(r->msg); !s) r = s.error();
+    }
+    done(std::move(r));
+  });
 }
 
 void ChatService::publish_sequenced(const Message& m) {
   // The log's sequencing thread, in seq order: publishing here keeps each conversation's events
   // in order for every recipient (invariant 4, docs/architecture.md).
-  if (auto list = members_.get(m.conv)) publish(m.conv, MessageEvent{m}, **list);
+  auto list = members_.get(m.conv);
+  if (!list) return;
+  Message open_message = m;
+  if (auto s = open(open_message); !s) return;  // logged; members find it missing on sync too
+  publish(m.conv, MessageEvent{std::move(open_message)}, **list);
+}
+
+Status ChatService::open(Message& m) const {
+  if (!sealer_) return ok_status();
+  if (auto s = sealer_->open(m); !s) {
+    log::error("event=message_unreadable id={} conv={} error=\"{}\"", m.id, m.conv,
+               s.error().message);
+    return make_error(Errc::internal, "a message cannot be read");
+  }
+  return ok_status();
+}
+
+Status ChatService::open(std::vector<Message>& messages) const {
+  for (auto& m : messages) {
+    if (auto s = open(m); !s) return s;
+  }
+  return ok_status();
+}
+
+Result<HistoryPage> ChatService::opened(Result<HistoryPage> page) const {
+  if (!page) return page;
+  if (auto s = open(page->messages); !s) return s.error();
+  return page;
 }
 
 }  // namespace parley

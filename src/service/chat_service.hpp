@@ -4,6 +4,10 @@
 // Every REST route and WebSocket op is a thin adapter over one method here, so authorization
 // (invariant 5, docs/architecture.md) and validation (invariant 7) live in one place.
 //
+// Encryption at rest (crypto/message_sealer.hpp): append seals a message's body and attachments,
+// change_message an edit's body; every method that returns or publishes messages opens them, so
+// what leaves the service is plaintext and what goes below it (log, store, bus) is sealed.
+//
 // Threads: methods marked [blocking] read or write the Store and may take milliseconds (argon2id
 // takes tens): call them from the blocking pool. [non-blocking] methods are safe on a network
 // shard. append()'s completion runs on a log thread, in commit order. Thread-safe throughout.
@@ -19,6 +23,7 @@
 #include "bus/bus.hpp"
 #include "chat/rules.hpp"
 #include "core/ids.hpp"
+#include "crypto/message_sealer.hpp"
 #include "log/message_log.hpp"
 #include "service/directory.hpp"
 #include "service/membership_cache.hpp"
@@ -85,8 +90,10 @@ struct ServiceOptions {
 
 class ChatService {
  public:
+  // sealer: nullptr stores and reads messages as they are (tests of other concerns).
   ChatService(Store& store, MessageLog& log, Bus& bus, Presence& presence, const Clock& clock,
-              IdGenerator& ids, const auth::TokenSigner& tokens, ServiceOptions options);
+              IdGenerator& ids, const auth::TokenSigner& tokens, ServiceOptions options,
+              const crypto::MessageSealer* sealer = nullptr);
 
   const chat::Limits& limits() const { return options_.limits; }
 
@@ -173,13 +180,18 @@ class ChatService {
   std::optional<Result<chat::NewMessage>> try_prepare_send(const Caller& caller,
                                                            SendRequest& request,
                                                            bool group_only = false);
-  // Appends to the log. Whichever node sequences the message publishes its event to every
-  // member (publish_sequenced, installed as the log's on_sequenced), before `done` runs.
-  // [non-blocking]
+  // Gives the message its id, seals it and appends it to the log. Whichever node sequences the
+  // message publishes its event to every member (publish_sequenced, installed as the log's
+  // on_sequenced), before `done` runs with the message open. [non-blocking]
   void append(chat::NewMessage message, MessageLog::Done done);
 
  private:
   void publish_sequenced(const chat::Message& m);
+  // Opens what the store or the log gives back sealed. An error (logged with the message's id
+  // as event=message_unreadable) is internal: tampering, or a key this node does not have.
+  Status open(chat::Message& m) const;
+  Status open(std::vector<chat::Message>& messages) const;
+  Result<chat::HistoryPage> opened(Result<chat::HistoryPage> page) const;
   // Publishes a presence event to everyone who shares a conversation with the user.
   void announce_presence(const Caller& caller, bool online, std::optional<TimeMs> last_seen);
   Status check_send(const SendRequest& request) const;
@@ -208,6 +220,7 @@ class ChatService {
   IdGenerator& ids_;
   const auth::TokenSigner& tokens_;
   const ServiceOptions options_;
+  const crypto::MessageSealer* const sealer_;
   MembershipCache members_;
   Directory directory_;
   PresenceTracker tracker_;

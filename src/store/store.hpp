@@ -52,6 +52,15 @@ struct LoginSession {
   std::string username;
 };
 
+// A message's stored body and attachments, before and after they were sealed again under
+// another key (Store::reseal_messages).
+struct Resealed {
+  chat::ConvId conv;
+  chat::Seq seq = 0;
+  std::string body_before, attachments_before;
+  std::string body, attachments;
+};
+
 // A new message as stored, once the writer has given it its seq, id and timestamp: what every
 // Store's append_messages returns for it.
 inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, std::string id,
@@ -144,10 +153,9 @@ class Store {
 
   // Messages. append_messages is the group commit: in one durable transaction it dedupes each
   // message on (conv, sender, client_msg_id) — a duplicate yields the stored message as it is now
-  // (edited or deleted since, if so) — and gives
-  // every new one the next seq of its conversation, an id and the timestamp `now`. One result per
-  // input, in order. Called by exactly one writer thread at a time (invariant 3,
-  // docs/architecture.md).
+  // (edited or deleted since, if so) — and gives every new one the next seq of its conversation,
+  // an id (unless it came with one) and the timestamp `now`. One result per input, in order.
+  // Called by exactly one writer thread at a time (invariant 3, docs/architecture.md).
   // With `positions` (the cluster log's sequencer: one per partition the batch was read from),
   // each log position moves in the same transaction; if any is not at its `from`, nothing is
   // stored and every result is Errc::conflict (fenced_error).
@@ -169,6 +177,16 @@ class Store {
   // there are more).
   virtual Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after,
                                             int limit) = 0;
+
+  // Encryption at rest (service/rewrap.hpp). Stored messages in id order after `after_id` (""
+  // for the first), at most limit, with body and attachments as stored; messages the writer
+  // holds but has not moved into the database yet may be missing (a later pass finds them).
+  virtual Result<std::vector<chat::Message>> messages_by_id(std::string_view after_id,
+                                                            int limit) = 0;
+  // Replaces the body and attachments of each message whose stored ones are still the given
+  // `before` ones (a message edited or deleted meanwhile is left as it is); no rev moves, no
+  // event: the content is the same. Returns how many were replaced.
+  virtual Result<int> reseal_messages(std::span<const Resealed> changes) = 0;
 };
 
 }  // namespace parley

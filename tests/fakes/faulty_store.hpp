@@ -79,6 +79,12 @@ class FaultyStore final : public Store {
   Result<chat::HistoryPage> changes(std::string_view c, std::int64_t after, int limit) override {
     return inner_.changes(c, after, limit);
   }
+  Result<std::vector<chat::Message>> messages_by_id(std::string_view after, int limit) override {
+    return inner_.messages_by_id(after, limit);
+  }
+  Result<int> reseal_messages(std::span<const Resealed> changes) override {
+    return inner_.reseal_messages(changes);
+  }
   Result<std::vector<chat::ConversationSummary>> conversations_of(chat::UserId u) override {
     return inner_.conversations_of(u);
   }

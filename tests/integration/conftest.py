@@ -28,6 +28,9 @@ PARLEY_BIN = os.environ.get("PARLEY_BIN", os.path.join(ROOT, "build", "parley"))
 SANITIZED = os.environ.get("PARLEY_SANITIZED") == "1"
 TOKEN_SECRET = "integration-test-secret-0123456789abcdef"
 TIMEOUT = 10  # seconds any single wait may take before the test fails
+# The master key of every node on a postgres:// store (a cluster must be given one; the embedded
+# default makes its own in the data directory).
+MASTER_KEY = "q6Lr7mD1Hn3cY0m0fKp3cJ0nq2o3dV7bX8u4aP9s1Ww="
 
 
 class Server:
@@ -52,6 +55,8 @@ class Server:
         args = [PARLEY_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
                 "--token-secret", TOKEN_SECRET, *self.extra_args]
         env = dict(os.environ, **(self.env or {}))
+        if any(a.startswith("postgres") for a in self.extra_args):
+            env.setdefault("PARLEY_MASTER_KEY", MASTER_KEY)
         self._listening.clear()
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env=env, text=True, errors="replace")

@@ -5,7 +5,7 @@ import os
 import subprocess
 
 import pytest
-from conftest import PARLEY_BIN, ROOT
+from conftest import MASTER_KEY, PARLEY_BIN, ROOT
 from websockets.exceptions import ConnectionClosed
 
 
@@ -247,7 +247,8 @@ def test_a_node_that_cannot_reach_kafka_does_not_start(tmp_path, postgres_url, r
                         "--data-dir", str(tmp_path), "--token-secret", "x" * 32,
                         "--store", postgres_url, "--bus", redis_url,
                         "--log", "kafka://127.0.0.1:1/nowhere"],
-                       capture_output=True, text=True, timeout=60)
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PARLEY_MASTER_KEY=MASTER_KEY))
     assert r.returncode == 1, r.stderr
     assert "event=startup_failed" in r.stderr and "Kafka topic nowhere" in r.stderr, r.stderr
 

@@ -37,6 +37,11 @@ std::string node_channel(const std::string& node) { return "parley:node:" + node
 // position, typed, so that no receiving node parses "f"); on a group's channel "r" its recipients; on a user's channel "u" the
 // user (0 on the cluster channel), "s" a revoked login session, "m" membership changed, "g"
 // whether the user is in the group after a membership change.
+// A relayed frame sealed by the publishing node (RedisBusOptions::relay_keys): this byte, then a
+// Keyring sealed value. A rendered frame is JSON, so it never starts with it.
+constexpr std::string_view kSealedFrame = "\x01";
+std::string relay_context(const ConvId& conv) { return "parley relay|" + conv; }
+
 struct Wire {
   const std::string& node;
   const ConvId& conv;
@@ -147,7 +152,11 @@ void RedisBus::publish(EnvelopePtr envelope) {
                                      change != nullptr, std::nullopt));
   }
   if (!envelope->recipients.empty()) {
-    const std::string frame = options_.render(envelope->event);
+    std::string frame = options_.render(envelope->event);
+    if (options_.relay_keys) {
+      frame = std::string(kSealedFrame) +
+              options_.relay_keys->seal(frame, relay_context(envelope->conv));
+    }
     const Wire wire{options_.node_id, envelope->conv, frame, message_position(envelope->event)};
     if (envelope->group && !change) {
       out.emplace_back(group_channel(envelope->conv), encode_for_group(wire, envelope->recipients));
@@ -530,7 +539,22 @@ void RedisBus::receive(const std::string& channel, const std::string& payload) {
   auto env = std::make_shared<Envelope>();
   RelayedEvent relayed;
   if (const auto* c = o.if_contains("c"); c && c->is_string()) env->conv = std::string(c->get_string());
-  if (const auto* f = o.if_contains("f"); f && f->is_string()) relayed.json = std::string(f->get_string());
+  if (const auto* f = o.if_contains("f"); f && f->is_string()) {
+    const std::string_view frame = f->get_string();
+    if (frame.starts_with(kSealedFrame)) {
+      auto opened = options_.relay_keys
+                        ? options_.relay_keys->open(frame.substr(kSealedFrame.size()),
+                                                    relay_context(env->conv))
+                        : Result<std::string>(make_error(Errc::bad_ciphertext, "no keys"));
+      if (!opened) {
+        log::error("event=bus_unreadable channel={} error=\"{}\"", channel, opened.error().message);
+        return;
+      }
+      relayed.json = std::move(*opened);
+    } else {
+      relayed.json = std::string(frame);
+    }
+  }
   if (const auto* s = o.if_contains("s"); s && s->is_int64()) relayed.revoked_session = s->get_int64();
   if (const auto* m = o.if_contains("m"); m && m->is_bool()) relayed.membership_changed = m->get_bool();
   if (const auto* p = o.if_contains("p"); p && p->is_array() && p->get_array().size() == 3 &&

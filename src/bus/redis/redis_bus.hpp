@@ -50,6 +50,7 @@
 
 #include "bus/bus.hpp"
 #include "core/result.hpp"
+#include "crypto/keyring.hpp"
 #include "redis/redis_client.hpp"
 
 namespace parley {
@@ -59,6 +60,11 @@ struct RedisBusOptions {
   std::string node_id;  // unique per node (a UUID): tells our own messages from the others'
   // Renders an event as clients receive it (api::event_frame), once, on the publishing node.
   std::function<std::string(const chat::Event&)> render;
+  // Seals each rendered event before it goes to Redis, and opens what other nodes sealed, with
+  // the conversation as context (docs/security.md: the relay carries no plaintext). nullptr:
+  // frames travel as rendered (--encrypt-at-rest false); a sealed one from another node is
+  // still opened if this ring can.
+  const crypto::Keyring* relay_keys = nullptr;
   // The groups a user is a member of (Store::groups_of). Called on the loader thread; may
   // block. An error is retried every 200 ms while the user is watched. Unset: no groups.
   std::function<Result<std::vector<chat::ConvId>>(chat::UserId)> groups_of;

@@ -634,7 +634,7 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
         results.emplace_back(Appended{results[first_of[i]]->msg, true});
         break;
       case Kind::first: {
-        Message m = stored_message(nm, next_seq[nm.conv]++, ids.uuid_v7(now), now);
+        Message m = stored_message(nm, next_seq[nm.conv]++, nm.id.empty() ? ids.uuid_v7(now) : nm.id, now);
         col_conv.add(m.conv);
         col_seq.add(m.seq);
         col_id.add(m.id);
@@ -843,6 +843,40 @@ Status PostgresStore::remove_file(std::string_view id) {
     if (!r.ok()) return storage_error(r, "remove_file");
     if (r.affected() == 0) return make_error(Errc::not_found, "no such file");
     return ok_status();
+  });
+}
+
+}  // namespace parley
+
+namespace parley {
+
+Result<std::vector<Message>> PostgresStore::messages_by_id(std::string_view after_id, int limit) {
+  auto r = query("messages_by_id",
+                 "SELECT m.conversation_id, " PARLEY_PG_MESSAGE_COLUMNS
+                 " FROM messages m JOIN users u ON u.id = m.sender_id "
+                 "WHERE m.id > $1 ORDER BY m.id LIMIT $2",
+                 {after_id, std::int64_t{limit}});
+  if (!r) return r.error();
+  std::vector<Message> out;
+  out.reserve(static_cast<std::size_t>(r->rows()));
+  for (int i = 0; i < r->rows(); ++i) out.push_back(read_message(*r, i, 1, r->text(i, 0)));
+  return out;
+}
+
+Result<int> PostgresStore::reseal_messages(std::span<const Resealed> changes) {
+  return transaction("reseal_messages", [&](Connection& c) -> Result<int> {
+    int replaced = 0;
+    for (const auto& ch : changes) {
+      // Compared as read: body NULL (a tombstone) and '[]' (no attachments) read as "".
+      auto r = c.exec(
+          "UPDATE messages SET body = $3, attachments = coalesce(nullif($4, ''), '[]') "
+          "WHERE conversation_id = $1 AND seq = $2 AND coalesce(body, '') = $5 "
+          "AND coalesce(nullif(attachments, '[]'), '') = $6",
+          {ch.conv, ch.seq, ch.body, ch.attachments, ch.body_before, ch.attachments_before});
+      if (!r.ok()) return storage_error(r, "reseal_messages");
+      replaced += static_cast<int>(r.affected());
+    }
+    return replaced;
   });
 }
 

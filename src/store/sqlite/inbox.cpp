@@ -342,7 +342,7 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
       // writer gives them out.
       at->second += 1;
       const Message& m =
-          committed->rows.emplace_back(stored_message(nm, at->second, ids.uuid_v7(now), now));
+          committed->rows.emplace_back(stored_message(nm, at->second, nm.id.empty() ? ids.uuid_v7(now) : nm.id, now));
       const std::int64_t id = committed->first_row + std::ssize(committed->rows) - 1;
       added_keys.push_back(&keys.keys.emplace(std::move(key), UnmovedRow{&m, id}).first->first);
       results.emplace_back(Appended{m, false});

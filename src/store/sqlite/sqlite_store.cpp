@@ -817,4 +817,38 @@ Result<HistoryPage> SqliteStore::history(std::string_view conv, const HistoryQue
   return page;
 }
 
+Result<std::vector<Message>> SqliteStore::messages_by_id(std::string_view after_id, int limit) {
+  auto lease = read();
+  Query q(*lease, "SELECT m.conversation_id, " PARLEY_MESSAGE_COLUMNS
+                  " FROM messages m JOIN users u ON u.id = m.sender_id "
+                  "WHERE m.id > ? ORDER BY m.id LIMIT ?");
+  q.bind(1, after_id).bind(2, std::int64_t{limit});
+  std::vector<Message> out;
+  while (q.step()) out.push_back(read_message(q, 1, q.text(0)));
+  if (q.failed()) return storage_error(*lease, "messages_by_id");
+  return out;
+}
+
+Result<int> SqliteStore::reseal_messages(std::span<const Resealed> changes) {
+  return write_transaction(write_mutex_, *writer_, "reseal_messages", [&]() -> Result<int> {
+    int replaced = 0;
+    for (const auto& ch : changes) {
+      // Compared as read: body NULL (a tombstone) and '[]' (no attachments) read as "".
+      Query q(*writer_, "UPDATE messages SET body = ?1, attachments = ?2 "
+                        "WHERE conversation_id = ?3 AND seq = ?4 AND coalesce(body, '') = ?5 "
+                        "AND attachments = ?6");
+      q.bind(1, ch.body)
+          .bind(2, sqlite::attachments_column(ch.attachments))
+          .bind(3, ch.conv)
+          .bind(4, ch.seq)
+          .bind(5, ch.body_before)
+          .bind(6, sqlite::attachments_column(ch.attachments_before));
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "reseal_messages");
+      replaced += sqlite3_changes(writer_->handle());
+    }
+    return replaced;
+  });
+}
+
 }  // namespace parley

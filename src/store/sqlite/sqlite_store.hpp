@@ -77,6 +77,8 @@ class SqliteStore final : public Store, public FileCatalog {
                                        chat::UserId sender_id, std::optional<std::string> body,
                                        TimeMs now) override;
   Result<chat::HistoryPage> changes(std::string_view conv, std::int64_t after, int limit) override;
+  Result<std::vector<chat::Message>> messages_by_id(std::string_view after_id, int limit) override;
+  Result<int> reseal_messages(std::span<const Resealed> changes) override;
 
   // FileCatalog (sqlite_file_catalog.cpp).
   Status add_file(const chat::FileRecord& file, std::int64_t quota_bytes) override;

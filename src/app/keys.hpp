@@ -1,0 +1,34 @@
+#pragma once
+// The secrets a node reads before it serves, and the `parley keys` command that manages the data
+// keys (docs/security.md, "Key management"):
+//   - the master key: --master-key-file, else PARLEY_MASTER_KEY, else (embedded default only)
+//     DATA_DIR/master.key, created 0600 on first start. A postgres:// store (a cluster) must be
+//     given one explicitly: every node needs the same.
+//   - the token-signing secret: --token-secret, else DATA_DIR/token.key, created on first start.
+//   - the key catalog in the --store database (store/key_catalog.hpp).
+// Called on the main thread at start-up, and by `parley keys`.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/config.hpp"
+#include "crypto/keyring.hpp"
+#include "store/key_catalog.hpp"
+
+namespace parley::app {
+
+// Throws ConfigError (app/config_error.hpp) for a missing, unreadable or malformed key.
+crypto::SecretKey load_master_key(const Config& c);
+std::string load_token_secret(const Config& c);
+// Throws std::runtime_error when the database cannot be opened.
+std::unique_ptr<KeyCatalog> open_key_catalog(const Config& c);
+// How old a new data key must be before it seals: several --key-refresh-ms, so that every node
+// has it by then (crypto/key_manager.hpp).
+std::chrono::milliseconds key_activation(const Config& c);
+
+enum class KeysAction { status, rotate };
+// `parley keys status|rotate`: prints what it did to stdout; returns the exit code.
+int run_keys_command(const Config& c, KeysAction action);
+
+}  // namespace parley::app
