@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "core/logging.hpp"
+
 namespace parley::pg {
 
 bool Result::ok() const {
@@ -123,5 +125,10 @@ Result Connection::exec(const char* sql, std::initializer_list<Param> params) {
 }
 
 Result Connection::exec_script(const std::string& sql) { return Result(PQexec(conn_, sql.c_str())); }
+
+::parley::Error storage_error(const Result& r, std::string_view what) {
+  ::parley::log::error("event=store_error op={} error=\"{}\"", what, r.error());
+  return ::parley::make_error(::parley::Errc::unavailable, "storage error");
+}
 
 }  // namespace parley::pg

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/result.hpp"
+
 namespace parley::pg {
 
 // One statement parameter, as text (or NULL).
@@ -104,5 +106,8 @@ class ArrayParam {
 
 // The server and database of a URL, for messages: never its password.
 std::string describe(const std::string& url);
+
+// A failed statement: logged with what failed, and told to the client as `unavailable`.
+::parley::Error storage_error(const Result& r, std::string_view what);
 
 }  // namespace parley::pg

@@ -7,14 +7,6 @@
 
 namespace parley {
 
-namespace {
-
-Error catalog_error(std::string_view what, std::string_view detail) {
-  log::error("event=store_error op={} error=\"{}\"", what, detail);
-  return make_error(Errc::unavailable, "storage error");
-}
-
-}  // namespace
 
 // The tables are the catalog's own, apart from the store's numbered migrations: `parley keys`
 // may create them before any server opened the database. Several nodes starting at once may
@@ -61,7 +53,7 @@ Result<std::vector<WrappedKey>> PostgresKeyCatalog::keys(std::string_view purpos
   if (!c) return make_error(Errc::unavailable, "storage error");
   auto r = c->exec("SELECT id, wrapped, created_at FROM wrapped_keys WHERE purpose = $1 ORDER BY id",
                    {purpose});
-  if (!r.ok()) return catalog_error("keys", r.error());
+  if (!r.ok()) return pg::storage_error(r, "keys");
   std::vector<WrappedKey> out;
   for (int i = 0; i < r.rows(); ++i) {
     out.push_back(WrappedKey{static_cast<std::uint32_t>(r.i64(i, 0)), std::string(purpose),
@@ -78,7 +70,7 @@ Result<bool> PostgresKeyCatalog::add_key(const WrappedKey& key) {
       "INSERT INTO wrapped_keys(purpose, id, wrapped, created_at) VALUES($1, $2, $3, $4) "
       "ON CONFLICT DO NOTHING",
       {key.purpose, std::int64_t{key.id}, key.wrapped, key.created_at});
-  if (!r.ok()) return catalog_error("add_key", r.error());
+  if (!r.ok()) return pg::storage_error(r, "add_key");
   return r.affected() == 1;
 }
 
@@ -87,7 +79,7 @@ Result<std::optional<std::string>> PostgresKeyCatalog::value(std::string_view na
   auto* c = connection();
   if (!c) return make_error(Errc::unavailable, "storage error");
   auto r = c->exec("SELECT value FROM key_jobs WHERE name = $1", {name});
-  if (!r.ok()) return catalog_error("key_job", r.error());
+  if (!r.ok()) return pg::storage_error(r, "key_job");
   if (r.rows() == 0) return std::optional<std::string>();
   return std::optional<std::string>(r.text(0, 0));
 }
@@ -100,7 +92,7 @@ Status PostgresKeyCatalog::set_value(std::string_view name, std::string_view val
       "INSERT INTO key_jobs(name, value) VALUES($1, $2) "
       "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
       {name, value});
-  if (!r.ok()) return catalog_error("set_key_job", r.error());
+  if (!r.ok()) return pg::storage_error(r, "set_key_job");
   return ok_status();
 }
 

@@ -25,10 +25,7 @@ constexpr const char* kMoveLogPosition =
     "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = $3 "
     "WHERE log_positions.next_offset = $4 RETURNING 1";
 
-Error storage_error(const pg::Result& r, std::string_view what) {
-  log::error("event=store_error op={} error=\"{}\"", what, r.error());
-  return make_error(Errc::unavailable, "storage error");
-}
+using pg::storage_error;
 
 // Column lists kept next to the readers that depend on their order (as in the SQLite store).
 #define PARLEY_PG_MESSAGE_COLUMNS                                                                  \
