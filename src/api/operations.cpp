@@ -436,6 +436,35 @@ OpReply group_join(OpCall& call) {
       group_json);
 }
 
+// ---- the encryption service
+
+// {message, conv?}
+OpReply encrypt(OpCall& call) {
+  auto message = req_string(call.args, "message");
+  if (!message) return message.error();
+  auto conv = opt_string(call.args, "conv");
+  if (!conv) return conv.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, message = std::move(*message),
+       conv = std::move(*conv)] { return ctx.service.encrypt_text(caller, message, conv); },
+      [](const EncryptedText& e) {
+        return json::object{{"encryptedMessage", e.ciphertext}, {"key_id", e.key_id}};
+      });
+}
+
+// {encryptedMessage}
+OpReply decrypt(OpCall& call) {
+  auto encrypted = req_string(call.args, "encryptedMessage");
+  if (!encrypted) return encrypted.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, encrypted = std::move(*encrypted)] {
+        return ctx.service.decrypt_text(caller, encrypted);
+      },
+      [](const std::string& message) { return json::object{{"message", message}}; });
+}
+
 // ---- the table
 
 constexpr bool kRestOnly = false;
@@ -452,6 +481,8 @@ constexpr std::array kOperations{
     Operation{"delete", true, true, 200, false, remove},
     Operation{"presence", true, true, 200, false, presence},
     Operation{"ping", true, true, 200, false, ping},
+    Operation{"encrypt", true, true, 200, false, encrypt},
+    Operation{"decrypt", true, true, 200, false, decrypt},
     Operation{"register", false, kRestOnly, 201, false, register_user},
     Operation{"login", false, kRestOnly, 200, false, login},
     Operation{"refresh", false, kRestOnly, 200, false, refresh},

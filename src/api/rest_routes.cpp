@@ -104,6 +104,8 @@ constexpr RestRoute kRoutes[] = {
      {path("conv"), path("seq", Kind::positive_integer)}, kNoBody, "msg"},
     {"GET", "/users/{}/presence", "presence", {path("user")}, kNoBody},
     {"GET", "/sync", "sync", {}, kNoBody},
+    {"POST", "/encrypt", "encrypt", {body("message", {}, true), body("conv")}, kBody},
+    {"POST", "/decrypt", "decrypt", {body("encryptedMessage", {}, true)}, kBody},
 };
 
 // ---- the node's own pages

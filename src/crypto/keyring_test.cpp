@@ -6,6 +6,7 @@
 
 #include "crypto/key_manager.hpp"
 #include "crypto/message_sealer.hpp"
+#include "crypto/text_cipher.hpp"
 
 namespace parley::crypto {
 namespace {
@@ -169,6 +170,49 @@ TEST(MessageSealer, LeavesPlaintextAndEmptyFieldsAsTheyAreAndKnowsWhatNeedsResea
   tombstone.attachments.clear();
   EXPECT_TRUE(on.is_current(tombstone));
   EXPECT_EQ(on.seal_body("conv-1", "m3", ""), "");
+}
+
+TEST(TextCipher, OpensOnlyForItsBindingAndNamesItWithoutOpening) {
+  Keyring ring;
+  ring.add(1, SecretKey::random());
+  const TextCipher cipher(ring);
+  const TextBinding alice{TextBinding::Kind::user, 42, {}};
+  const TextBinding team{TextBinding::Kind::conv, 0, "0190f7e2-0000-7000-8000-000000000001"};
+  const auto for_alice = cipher.seal(alice, "hello");
+  const auto for_team = cipher.seal(team, "hello");
+  EXPECT_TRUE(for_alice.starts_with("u42.k1."));
+  EXPECT_TRUE(for_team.starts_with("c" + team.conv + ".k1."));
+  EXPECT_EQ(cipher.open(for_alice).value(), "hello");
+  EXPECT_EQ(cipher.open(for_team).value(), "hello");
+  EXPECT_EQ(TextCipher::binding_of(for_alice).value().user, 42);
+  EXPECT_EQ(TextCipher::binding_of(for_team).value().conv, team.conv);
+  EXPECT_EQ(TextCipher::key_of(for_team), 1u);
+
+  // Relabelled to another user or conversation: the associated data no longer matches.
+  auto relabelled = for_alice;
+  relabelled.replace(0, 3, "u43");
+  EXPECT_EQ(cipher.open(relabelled).error().code, Errc::bad_ciphertext);
+  EXPECT_EQ(cipher.open("c" + team.conv.substr(0, 35) + "2" + for_team.substr(1 + team.conv.size()))
+                .error()
+                .code,
+            Errc::bad_ciphertext);
+  for (std::string_view bad : {"", "hello", "u42", "u42.", "u0.k1.AAAA", "u-1.k1.AAAA",
+                               "ux.k1.AAAA", "z1.k1.AAAA", "u42.kx.AAAA"}) {
+    EXPECT_EQ(TextCipher::binding_of(bad).error().code, Errc::bad_ciphertext) << bad;
+    EXPECT_FALSE(cipher.open(bad).ok()) << bad;
+  }
+
+  // After a rotation old ciphertexts still open; new ones use the new key.
+  ring.add(2, SecretKey::random());
+  ring.make_current(2);
+  EXPECT_EQ(cipher.open(for_alice).value(), "hello");
+  EXPECT_EQ(TextCipher::key_of(cipher.seal(alice, "x")), 2u);
+
+  // The size bound covers the longest label.
+  const std::string text(1000, 'x');
+  EXPECT_LE(cipher.seal(team, text).size(), TextCipher::max_sealed_size(text.size()));
+  const TextBinding big_user{TextBinding::Kind::user, INT64_MAX, {}};
+  EXPECT_LE(cipher.seal(big_user, text).size(), TextCipher::max_sealed_size(text.size()));
 }
 
 TEST(KeyManager, CreatesKeyOneAndRefusesAWrongMasterKey) {

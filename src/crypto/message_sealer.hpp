@@ -30,6 +30,7 @@ class MessageSealer {
   MessageSealer(const Keyring& keys, bool seal_new) : keys_(keys), seal_new_(seal_new) {}
 
   bool seals_new() const { return seal_new_; }
+  const Keyring& keys() const { return keys_; }
 
   // Seals m's body and attachments in place (m.id must be set). Nothing when !seals_new().
   void seal(chat::NewMessage& m) const;

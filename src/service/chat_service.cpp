@@ -5,6 +5,7 @@
 #include "auth/password.hpp"
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
+#include "crypto/text_cipher.hpp"
 
 namespace parley {
 
@@ -143,6 +144,48 @@ Result<Caller> ChatService::authenticate(std::string_view access_token) const {
 }
 
 Result<User> ChatService::me(const Caller& caller) { return store_.get_user(caller.user_id); }
+
+// ---- the encryption service ---------------------------------------------------------------------
+
+Result<EncryptedText> ChatService::encrypt_text(const Caller& caller, std::string_view text,
+                                                const std::optional<ConvId>& conv) {
+  if (auto s = validate_body(text, options_.limits); !s) return s.error();
+  if (!sealer_ || sealer_->keys().empty()) {
+    return make_error(Errc::unavailable, "this node has no data keys to encrypt with");
+  }
+  crypto::TextBinding binding;
+  binding.user = caller.user_id;
+  if (conv) {
+    if (auto role = require_member(caller, *conv); !role) return role.error();
+    binding.kind = crypto::TextBinding::Kind::conv;
+    binding.conv = *conv;
+  }
+  EncryptedText out;
+  out.ciphertext = crypto::TextCipher(sealer_->keys()).seal(binding, text);
+  out.key_id = crypto::TextCipher::key_of(out.ciphertext);
+  return out;
+}
+
+Result<std::string> ChatService::decrypt_text(const Caller& caller, std::string_view ciphertext) {
+  if (ciphertext.size() > crypto::TextCipher::max_sealed_size(options_.limits.max_body_bytes)) {
+    return make_error(Errc::too_large, "encryptedMessage is longer than anything /encrypt makes");
+  }
+  auto binding = crypto::TextCipher::binding_of(ciphertext);
+  if (!binding) return binding.error();
+  if (binding->kind == crypto::TextBinding::Kind::user) {
+    if (binding->user != caller.user_id) {
+      return make_error(Errc::forbidden, "this ciphertext is bound to another user");
+    }
+  } else if (auto role = require_member(caller, binding->conv); !role) {
+    // A conversation that does not exist was not one this server sealed for.
+    if (role.error().code == Errc::not_found) {
+      return make_error(Errc::bad_ciphertext, "encryptedMessage names no conversation of this server");
+    }
+    return role.error();
+  }
+  if (!sealer_) return make_error(Errc::unavailable, "this node has no data keys to decrypt with");
+  return crypto::TextCipher(sealer_->keys()).open(ciphertext);
+}
 
 // ---- conversations and membership -------------------------------------------------------------
 

@@ -82,6 +82,12 @@ struct HistoryRequest {
   std::optional<std::int64_t> limit;
 };
 
+// What POST /encrypt answers.
+struct EncryptedText {
+  std::string ciphertext;   // crypto/text_cipher.hpp's form
+  std::uint32_t key_id = 0;  // the data key that sealed it
+};
+
 struct ServiceOptions {
   chat::Limits limits;
   std::chrono::seconds refresh_ttl{std::chrono::hours(24 * 30)};
@@ -167,6 +173,17 @@ class ChatService {
   Result<PresenceInfo> presence_of(const Caller& caller, std::string_view username);
   // Writes the batched last-seen times to the store. [blocking]
   Status flush_last_seen();
+
+  // ---- the encryption service (docs/security.md, "The encryption service") [blocking]
+  // Seals a text (sized like a message body) for the caller, or for conv when given (the caller
+  // must be a member: not_found, not_member). unavailable when the node has no keyring.
+  Result<EncryptedText> encrypt_text(const Caller& caller, std::string_view text,
+                                     const std::optional<chat::ConvId>& conv);
+  // Opens what encrypt_text sealed, for the user it is bound to (else forbidden) or a current
+  // member of its conversation (else not_member). bad_ciphertext: malformed, tampered with,
+  // truncated, or sealed elsewhere. Entitlement is checked before the ciphertext is opened, so
+  // the service tells nobody else whether a ciphertext is genuine.
+  Result<std::string> decrypt_text(const Caller& caller, std::string_view ciphertext);
 
   // ---- sending
   // Validates, authorizes and resolves the conversation (creating the direct one on first use).

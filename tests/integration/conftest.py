@@ -60,7 +60,8 @@ class Server:
         self._listening.clear()
         self.proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                      env=env, text=True, errors="replace")
-        threading.Thread(target=self._read_log, args=(self.proc,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read_log, args=(self.proc,), daemon=True)
+        self._reader.start()
         if not self._listening.wait(TIMEOUT):
             self.proc.kill()
             raise RuntimeError("parley did not start:\n" + "\n".join(self.log_lines[-20:]))
@@ -101,6 +102,10 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(TIMEOUT + 10)
+        # The process is gone, but its last log lines may still be in the pipe: the reader ends
+        # at end of file, so once it has, log_lines holds everything the process wrote.
+        if self.proc:
+            self._reader.join(TIMEOUT)
         return self.proc.returncode
 
     def kill(self):
