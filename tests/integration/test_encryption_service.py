@@ -119,7 +119,7 @@ def test_the_service_is_also_a_websocket_op(server):
     w = server.ws(alice)
     sealed = w.ok("encrypt", message="over the socket")
     assert sealed["key_id"] == 1
-    assert w.ok("decrypt", encryptedMessage=sealed["encryptedMessage"]) == {"message": "over the socket"}
+    assert w.ok("decrypt", encryptedMessage=sealed["encryptedMessage"])["message"] == "over the socket"
     wb = server.ws(bob)
     err = wb.request("decrypt", encryptedMessage=sealed["encryptedMessage"])
     assert err["error"]["code"] == "forbidden"
