@@ -22,6 +22,10 @@ Scenarios (docs/performance.md explains each and records the figures):
            curl, on local disk and on S3-compatible storage (s3proxy, scripts/services): MB/s and
            server CPU per MB, beside a plain cp of the same bytes and a curl of them straight
            from the storage (Parley only)
+  encryption  Parley alone, encryption at rest on (the default) and off (--encrypt-at-rest=false)
+           in the same run: dm at one rate and fanout to a 100-member group, the two settings
+           alternated three times each on their own data directories; the median CPU per
+           delivery and p99 of each, and the difference (the target: at most 10 % more CPU)
   cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
            Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
            Redis adapter. CPU is the nodes' (and, separately, the backing services')
@@ -375,7 +379,7 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,cluster")
+    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,encryption,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
@@ -543,6 +547,9 @@ def main():
     if "files" in only:
         results["files"] = files_bench(workdir, 10 if quick else 50)
 
+    if "encryption" in only:
+        results["encryption"] = encryption_bench(workdir, quick, duration)
+
     if "cluster" in only:
         cluster_rates = [int(x) for x in (args.cluster_rates or ("500" if quick else "1000,3000")).split(",")]
         n_dm = 200 if not quick else 40
@@ -578,6 +585,65 @@ def main():
         json.dump(results, f, indent=2)
     print_table(results)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def encryption_bench(workdir, quick, duration):
+    """CPU per delivery and p99 with encryption at rest on and off, alternated so that a slow
+    minute of the shared machine does not land on one setting only. Each setting has its own
+    data directory (a store sealed by one run is not read by the other) and its own users."""
+    rate = 2000 if quick else 5000
+    settings = {"on": (), "off": ("--encrypt-at-rest=false",)}
+    files = {}
+    for key, flags in settings.items():
+        server = Parley(os.path.join(workdir, f"encryption-{key}"), cluster_args=flags)
+        try:
+            n_dm = 40 if quick else 200
+            names = [f"e{key}{i}" for i in range(n_dm)]
+            dm_file = os.path.join(workdir, f"encryption-{key}-dm.json")
+            write_users(dm_file, list(zip(names, server.register(names))))
+            members = [f"e{key}g{i}" for i in range(100)]
+            ids = server.register(members)
+            conv = server.create_group(server.login(members[0]), members[1:])
+            fan_file = os.path.join(workdir, f"encryption-{key}-fan.json")
+            write_users(fan_file, list(zip(members, ids)), [(conv, list(range(100)))])
+            files[key] = (dm_file, fan_file)
+        finally:
+            server.stop()
+    runs = {key: {"dm": [], "fanout": []} for key in settings}
+    for repeat in range(1 if quick else 3):
+        for key, flags in settings.items():
+            server = Parley(os.path.join(workdir, f"encryption-{key}"), cluster_args=flags)
+            try:
+                dm_file, fan_file = files[key]
+                for scenario, path, r_rate in (("dm", dm_file, rate), ("fanout", fan_file, 200)):
+                    r = loadgen(server, scenario, path, ["--rate", str(r_rate), "--duration", str(duration)])
+                    r["cpu_us_per_delivery"] = 1e6 * r["server_cpu_seconds"] / max(1, r["delivered"])
+                    log(f"encryption {key}, {scenario}: {r['cpu_us_per_delivery']:.2f} µs CPU/delivery, "
+                        f"p99 {r['latency'].get('p99_ms')} ms, errors {r['errors']}")
+                    runs[key][scenario].append({"cpu_us_per_delivery": r["cpu_us_per_delivery"],
+                                                "p99_ms": r["latency"].get("p99_ms"),
+                                                "errors": r["errors"], "delivered": r["delivered"]})
+            finally:
+                server.stop()
+
+    def median(xs):
+        xs = sorted(x for x in xs if x is not None)
+        return xs[len(xs) // 2] if xs else None
+
+    out = []
+    for scenario in ("dm", "fanout"):
+        row = {"scenario": scenario, "rate": rate if scenario == "dm" else 200,
+               "group_size": 100 if scenario == "fanout" else None}
+        for key in settings:
+            row[key] = {"cpu_us_per_delivery": median(x["cpu_us_per_delivery"] for x in runs[key][scenario]),
+                        "p99_ms": median(x["p99_ms"] for x in runs[key][scenario]),
+                        "runs": runs[key][scenario]}
+        on, off = row["on"]["cpu_us_per_delivery"], row["off"]["cpu_us_per_delivery"]
+        row["cpu_overhead_percent"] = 100 * (on - off) / off if on and off else None
+        log(f"encryption, {scenario}: {on:.2f} µs on vs {off:.2f} µs off: "
+            f"{row['cpu_overhead_percent']:+.1f} % CPU per delivery")
+        out.append(row)
+    return out
 
 
 def timed(cmd, pids=()):
@@ -744,6 +810,13 @@ def print_table(results):
         if "direct_download_mb_per_s" in x:
             row(f"files {b}, {mb} MB: curl from the storage", x["direct_download_mb_per_s"], None, "MB/s",
                 lower_is_better=False)
+    for x in results.get("encryption") or []:
+        what = f"dm {x['rate']}/s" if x["scenario"] == "dm" else f"fanout {x['group_size']}"
+        row(f"{what}, encrypted at rest: CPU/delivery", x["on"]["cpu_us_per_delivery"], None, "µs")
+        row(f"{what}, not encrypted: CPU/delivery", x["off"]["cpu_us_per_delivery"], None, "µs")
+        row(f"{what}: encryption's CPU overhead", x["cpu_overhead_percent"], None, "%")
+        row(f"{what}, encrypted at rest: p99", x["on"]["p99_ms"], None, "ms")
+        row(f"{what}, not encrypted: p99", x["off"]["p99_ms"], None, "ms")
     widths = [max(len(str(c)) for c in col) for col in zip(*(rows + [HEADER]))]
     for line in [HEADER] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))

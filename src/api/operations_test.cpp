@@ -90,7 +90,7 @@ TEST(Operations, EachHasOneNameAndTheSocketOnesAreTheProtocolsOps) {
   // docs/protocol.md, "WebSocket": the ops a socket may call (auth is the session's own).
   EXPECT_EQ(on_sockets, (std::set<std::string_view>{"send", "history", "sync", "delivered", "read",
                                                      "typing", "edit", "delete", "presence",
-                                                     "ping"}));
+                                                     "ping", "encrypt", "decrypt"}));
   EXPECT_EQ(find_operation("auth"), nullptr);
   EXPECT_EQ(find_operation("no-such-op"), nullptr);
   EXPECT_FALSE(find_operation("register")->needs_caller);
