@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
     auto b = store.create_user("wb" + std::to_string(i), "x", clock.now_ms());
     if (!a || !b) return std::fprintf(stderr, "cannot create users\n"), 1;
     auto conv = store.get_or_create_direct(a->id, b->id, ids.uuid_v7(clock.now_ms()),
-                                           clock.now_ms());
+                                           clock.now_ms(), false);
     if (!conv) return std::fprintf(stderr, "cannot create a conversation\n"), 1;
     convs.push_back(conv->id);
     senders.push_back(a->id);

@@ -76,6 +76,7 @@ json::object conversation_json(const Conversation& c) {
   o["has_passcode"] = !c.passcode_hash.empty();
   o["created_at"] = format_rfc3339(c.created_at);
   o["last_seq"] = c.last_seq;
+  o["e2ee"] = c.e2ee;
   return o;
 }
 
@@ -89,6 +90,26 @@ json::object member_json(const Member& m) {
   return o;
 }
 
+json::object device_json(const DeviceKeys& d, bool claimed) {
+  json::object o;
+  o["device"] = d.device;
+  o["identity_key"] = d.identity_key;
+  o["dh_key"] = d.dh_key;
+  o["dh_signature"] = d.dh_signature;
+  o["signed_prekey"] = json::object{{"id", d.signed_prekey_id},
+                                    {"key", d.signed_prekey},
+                                    {"signature", d.signed_prekey_signature}};
+  o["created_at"] = format_rfc3339(d.created_at);
+  if (claimed) {
+    o["one_time_prekey"] = d.one_time_prekey ? json::value(json::object{{"id", d.one_time_prekey->id},
+                                                                        {"key", d.one_time_prekey->key}})
+                                             : json::value(nullptr);
+  } else {
+    o["one_time_prekeys"] = d.one_time_prekeys;
+  }
+  return o;
+}
+
 json::object summary_json(const ConversationSummary& s) {
   json::object o;
   o["conv"] = s.conversation.id;
@@ -96,6 +117,7 @@ json::object summary_json(const ConversationSummary& s) {
   o["name"] = s.conversation.kind == ConvKind::direct ? s.peer : s.conversation.title;
   if (s.conversation.kind == ConvKind::direct) o["peer"] = s.peer;
   o["role"] = to_string(s.role);
+  o["e2ee"] = s.conversation.e2ee;
   o["last_seq"] = s.conversation.last_seq;
   o["last_rev"] = s.conversation.last_rev;
   o["read_seq"] = s.read_seq;
@@ -183,6 +205,9 @@ std::string event_frame(const Event& e) {
                           {"last_seen", p.last_seen ? json::value(format_rfc3339(*p.last_seen))
                                                     : json::value(nullptr)}};
     }
+    json::object operator()(const DevicesEvent& d) const {
+      return json::object{{"ev", "devices"}, {"user", d.user}};
+    }
     json::object operator()(const TypingEvent& t) const {
       return json::object{{"ev", "typing"}, {"conv", t.conv}, {"user", t.user}};
     }
@@ -233,6 +258,13 @@ Result<std::optional<std::int64_t>> opt_int(const json::object& o, std::string_v
     return std::optional<std::int64_t>(static_cast<std::int64_t>(v->get_uint64()));
   }
   return make_error(Errc::bad_request, "'" + std::string(key) + "' must be an integer");
+}
+
+Result<std::optional<bool>> opt_bool(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return std::optional<bool>();
+  if (v->is_bool()) return std::optional<bool>(v->get_bool());
+  return make_error(Errc::bad_request, "'" + std::string(key) + "' must be true or false");
 }
 
 Result<std::int64_t> req_int(const json::object& o, std::string_view key) {

@@ -52,6 +52,9 @@ json::object page_json(const chat::HistoryPage& page);
 // {"conversations":[…],"left":[{conv, at}…]}
 json::object sync_json(const SyncState& state);
 json::object presence_json(const PresenceInfo& p);
+// A device of the key directory (docs/protocol.md §11.1). claimed: as GET /keys/users/… gives it,
+// with the one-time prekey handed out (or null); else as its owner sees it, with the count left.
+json::object device_json(const chat::DeviceKeys& d, bool claimed);
 
 // {"error":{"code":…,"message":…}}
 std::string error_body(const Error& e);
@@ -71,5 +74,6 @@ Result<std::optional<std::string>> opt_string(const json::object& o, std::string
 Result<std::string> req_string(const json::object& o, std::string_view key);
 Result<std::optional<std::int64_t>> opt_int(const json::object& o, std::string_view key);
 Result<std::int64_t> req_int(const json::object& o, std::string_view key);
+Result<std::optional<bool>> opt_bool(const json::object& o, std::string_view key);
 
 }  // namespace parley::api

@@ -5,6 +5,7 @@
 #include "api/client_session.hpp"
 #include "api/codec.hpp"
 #include "net/offload.hpp"
+#include "service/key_directory.hpp"
 
 namespace parley::api {
 
@@ -366,11 +367,13 @@ OpReply group_create(OpCall& call) {
   if (!passcode) return passcode.error();
   auto members = usernames(call.args, "members");
   if (!members) return members.error();
+  auto e2ee = opt_bool(call.args, "e2ee");
+  if (!e2ee) return e2ee.error();
   return blocking(
       call.ctx,
       [&ctx = call.ctx, caller = *call.caller, name = *name, members = *members,
-       passcode = passcode->value_or("")]() -> Result<GroupInfo> {
-        auto group = ctx.service.create_group(caller, name, members, passcode);
+       passcode = passcode->value_or(""), e2ee = e2ee->value_or(false)]() -> Result<GroupInfo> {
+        auto group = ctx.service.create_group(caller, name, members, passcode, e2ee);
         if (!group) return group.error();
         return ctx.service.group_info(caller, group->id);
       },
@@ -436,6 +439,144 @@ OpReply group_join(OpCall& call) {
       group_json);
 }
 
+// {to, e2ee?}: the direct conversation with `to`, opened (REST only).
+OpReply direct_open(OpCall& call) {
+  auto to = req_string(call.args, "to");
+  if (!to) return to.error();
+  auto e2ee = opt_bool(call.args, "e2ee");
+  if (!e2ee) return e2ee.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, to = std::move(*to), e2ee = e2ee->value_or(false)] {
+        return ctx.service.open_direct(caller, to, e2ee);
+      },
+      [](const DirectConversation& d) {
+        auto o = conversation_json(d.conversation);
+        o["peer"] = d.peer;
+        o["created"] = d.created;
+        return o;
+      });
+}
+
+// ---- the key directory (REST only)
+
+Result<KeyDirectory*> key_directory(OpCall& call) {
+  if (!call.ctx.keys) return make_error(Errc::unavailable, "this node has no key directory");
+  return call.ctx.keys;
+}
+
+json::object devices_json(const std::vector<DeviceKeys>& devices, bool claimed) {
+  json::array list;
+  for (const auto& d : devices) list.push_back(device_json(d, claimed));
+  return json::object{{"devices", std::move(list)}};
+}
+
+// {device, identity_key, dh_key, dh_signature, signed_prekey: {id, key, signature}}
+OpReply keys_put_device(OpCall& call) {
+  auto keys = key_directory(call);
+  if (!keys) return keys.error();
+  DeviceKeys d;
+  for (auto [name, field] : {std::pair{"device", &d.device}, std::pair{"identity_key", &d.identity_key},
+                             std::pair{"dh_key", &d.dh_key}, std::pair{"dh_signature", &d.dh_signature}}) {
+    auto v = req_string(call.args, name);
+    if (!v) return v.error();
+    *field = std::move(*v);
+  }
+  const auto* spk = call.args.if_contains("signed_prekey");
+  if (!spk || !spk->is_object()) {
+    return make_error(Errc::bad_request, "'signed_prekey' is required: {id, key, signature}");
+  }
+  auto id = req_int(spk->get_object(), "id");
+  if (!id) return make_error(Errc::bad_request, "'signed_prekey.id' must be an integer >= 1");
+  auto key = req_string(spk->get_object(), "key");
+  if (!key) return make_error(Errc::bad_request, "'signed_prekey.key' is required");
+  auto signature = req_string(spk->get_object(), "signature");
+  if (!signature) return make_error(Errc::bad_request, "'signed_prekey.signature' is required");
+  d.signed_prekey_id = *id;
+  d.signed_prekey = std::move(*key);
+  d.signed_prekey_signature = std::move(*signature);
+  return blocking(
+      call.ctx,
+      [keys = *keys, caller = *call.caller, d = std::move(d)]() mutable {
+        return keys->put_device(caller, std::move(d));
+      },
+      [](const PublishedDevice& p) {
+        return json::object{{"device", device_json(p.device, false)}, {"created", p.created}};
+      });
+}
+
+// {device, prekeys: [{id, key}…]}
+OpReply keys_add_prekeys(OpCall& call) {
+  auto keys = key_directory(call);
+  if (!keys) return keys.error();
+  auto device = req_string(call.args, "device");
+  if (!device) return device.error();
+  const auto* list = call.args.if_contains("prekeys");
+  if (!list || !list->is_array()) {
+    return make_error(Errc::bad_request, "'prekeys' is required: an array of {id, key}");
+  }
+  std::vector<OneTimePrekey> prekeys;
+  for (const auto& item : list->get_array()) {
+    if (!item.is_object()) return make_error(Errc::bad_request, "'prekeys' must hold {id, key}");
+    auto id = req_int(item.get_object(), "id");
+    auto key = req_string(item.get_object(), "key");
+    if (!id || !key) return make_error(Errc::bad_request, "'prekeys' must hold {id, key}");
+    prekeys.push_back(OneTimePrekey{*id, std::move(*key)});
+  }
+  return blocking(
+      call.ctx,
+      [keys = *keys, caller = *call.caller, device = std::move(*device),
+       prekeys = std::move(prekeys)] { return keys->add_one_time_prekeys(caller, device, prekeys); },
+      [](std::int64_t stored) { return json::object{{"one_time_prekeys", stored}}; });
+}
+
+OpReply keys_own_devices(OpCall& call) {
+  auto keys = key_directory(call);
+  if (!keys) return keys.error();
+  return blocking(
+      call.ctx, [keys = *keys, caller = *call.caller] { return keys->own_devices(caller); },
+      [](const std::vector<DeviceKeys>& devices) { return devices_json(devices, false); });
+}
+
+// {device}
+OpReply keys_remove_device(OpCall& call) {
+  auto keys = key_directory(call);
+  if (!keys) return keys.error();
+  auto device = req_string(call.args, "device");
+  if (!device) return device.error();
+  return blocking(
+      call.ctx,
+      [keys = *keys, caller = *call.caller, device = *device]() -> Result<bool> {
+        if (auto s = keys->remove_device(caller, device); !s) return s.error();
+        return true;
+      },
+      [device = *device](bool) { return json::object{{"deleted", device}}; });
+}
+
+// {user, one_time?}: one_time 0 takes no one-time prekey.
+OpReply keys_user_devices(OpCall& call) {
+  auto keys = key_directory(call);
+  if (!keys) return keys.error();
+  auto user = req_string(call.args, "user");
+  if (!user) return user.error();
+  auto one_time = opt_int(call.args, "one_time");
+  if (!one_time) return one_time.error();
+  if (*one_time && **one_time != 0 && **one_time != 1) {
+    return make_error(Errc::bad_request, "one_time must be 0 or 1");
+  }
+  const bool claim = one_time->value_or(1) == 1;
+  return blocking(
+      call.ctx,
+      [keys = *keys, caller = *call.caller, user = *user, claim] {
+        return keys->devices_of(caller, user, claim);
+      },
+      [user = *user](const std::vector<DeviceKeys>& devices) {
+        auto o = devices_json(devices, true);  // unclaimed: every one_time_prekey is null
+        o["user"] = user;
+        return o;
+      });
+}
+
 // ---- the encryption service
 
 // {message, conv?}
@@ -497,6 +638,12 @@ constexpr std::array kOperations{
     Operation{"group_join", true, kRestOnly, 200, false, group_join},
     Operation{"group_send", true, kRestOnly, 200, false, group_send},
     Operation{"group_history", true, kRestOnly, 200, false, group_history},
+    Operation{"direct_open", true, kRestOnly, 200, false, direct_open},
+    Operation{"keys_put_device", true, kRestOnly, 200, false, keys_put_device},
+    Operation{"keys_add_prekeys", true, kRestOnly, 200, false, keys_add_prekeys},
+    Operation{"keys_own_devices", true, kRestOnly, 200, false, keys_own_devices},
+    Operation{"keys_remove_device", true, kRestOnly, 200, false, keys_remove_device},
+    Operation{"keys_user_devices", true, kRestOnly, 200, false, keys_user_devices},
 };
 
 }  // namespace

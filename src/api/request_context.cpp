@@ -11,6 +11,7 @@ int http_status(Errc code) {
     case Errc::bad_request:
     case Errc::invalid_utf8:
     case Errc::bad_ciphertext:
+    case Errc::e2ee_required:
     case Errc::unknown_op: return 400;
     case Errc::unauthenticated: return 401;
     case Errc::forbidden:

@@ -23,6 +23,7 @@ class Hub;
 }  // namespace parley::api
 namespace parley {
 class FileService;
+class KeyDirectory;
 }
 namespace parley::api {
 
@@ -78,6 +79,8 @@ struct ApiContext {
   std::vector<std::function<void()>> on_drain;
   // File sharing (service/file_service.hpp): uploads, downloads, a send's attachments.
   FileService* files = nullptr;
+  // The end-to-end encryption key directory (service/key_directory.hpp).
+  KeyDirectory* keys = nullptr;
   // Periodic work the composition root adds (the data keys' refresh and rewrap): housekeeping
   // runs each on the blocking pool every `period`, one run at a time, until the shards stop.
   struct Chore {

@@ -78,7 +78,7 @@ constexpr RestRoute kRoutes[] = {
      {query("recipient", "to"), query_int("before"), query_int("after"), query_int("limit")},
      kNoBody},
     {"POST", "/groups/create", "group_create",
-     {body("name"), body("members"), body("passcode")}, kBody},
+     {body("name"), body("members"), body("passcode"), body("e2ee")}, kBody},
     {"GET", "/groups/{}", "group_info", {path("conv")}, kNoBody},
     {"PUT", "/groups/{}/add-member", "group_add_member", {path("conv"), body("member")}, kBody},
     {"DELETE", "/groups/{}/remove-member", "group_remove_member",
@@ -106,6 +106,17 @@ constexpr RestRoute kRoutes[] = {
     {"GET", "/sync", "sync", {}, kNoBody},
     {"POST", "/encrypt", "encrypt", {body("message", {}, true), body("conv")}, kBody},
     {"POST", "/decrypt", "decrypt", {body("encryptedMessage", {}, true)}, kBody},
+    {"POST", "/conversations/direct", "direct_open", {body("recipient", "to", true), body("e2ee")},
+     kBody},
+    {"PUT", "/keys/devices/{}", "keys_put_device",
+     {path("device"), body("identity_key"), body("dh_key"), body("dh_signature"),
+      body("signed_prekey")},
+     kBody},
+    {"POST", "/keys/devices/{}/one-time", "keys_add_prekeys", {path("device"), body("prekeys")},
+     kBody},
+    {"GET", "/keys/devices", "keys_own_devices", {}, kNoBody},
+    {"DELETE", "/keys/devices/{}", "keys_remove_device", {path("device")}, kNoBody},
+    {"GET", "/keys/users/{}", "keys_user_devices", {path("user"), query_int("one_time")}, kNoBody},
 };
 
 // ---- the node's own pages

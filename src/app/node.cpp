@@ -39,6 +39,7 @@
 #include "presence/redis/redis_presence.hpp"
 #include "service/chat_service.hpp"
 #include "service/file_service.hpp"
+#include "service/key_directory.hpp"
 #include "service/rewrap.hpp"
 #include "crypto/key_manager.hpp"
 #include "crypto/message_sealer.hpp"
@@ -73,6 +74,7 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 struct OpenedStore {
   std::unique_ptr<Store> store;
   FileCatalog* files = nullptr;  // the same object in its file-catalog role
+  DeviceCatalog* devices = nullptr;  // and in its key-directory role
   std::string description;
 };
 
@@ -93,7 +95,8 @@ OpenedStore open_store(const Config& c) {
     const int pool = static_cast<int>(c.blocking_threads) + 1;
     auto store = std::make_unique<PostgresStore>(c.store, pool);
     FileCatalog* files = store.get();
-    return {std::move(store), files, "postgres:" + pg::describe(c.store)};
+    DeviceCatalog* devices = store.get();
+    return {std::move(store), files, devices, "postgres:" + pg::describe(c.store)};
   }
   const std::string path = sqlite_path(c);
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
@@ -101,7 +104,8 @@ OpenedStore open_store(const Config& c) {
                                              static_cast<int>(c.sqlite_cache_mib),
                                              static_cast<int>(c.inbox_max_unmoved_mib));
   FileCatalog* files = store.get();
-  return {std::move(store), files, "sqlite:" + path};
+  DeviceCatalog* devices = store.get();
+  return {std::move(store), files, devices, "sqlite:" + path};
 }
 
 // File storage, chosen by the --files URL's scheme: a local directory (the default under the data
@@ -168,6 +172,11 @@ int run_node(const Config& c) {
         (!c.files.starts_with("local:") || c.files.size() == 6)) {
       throw ConfigError("--files must be local:DIR or s3://BUCKET?endpoint=http://HOST:PORT, got " +
                         c.files);
+    }
+    if (c.max_envelope_bytes + 8 * 1024 > c.max_payload_bytes) {
+      throw ConfigError("--max-envelope-bytes (" + std::to_string(c.max_envelope_bytes) +
+                        ") must leave 8 KiB to spare in --max-payload-bytes (" +
+                        std::to_string(c.max_payload_bytes) + "): raise --max-payload-bytes too");
     }
     fs::create_directories(c.data_dir);
 
@@ -236,6 +245,7 @@ int run_node(const Config& c) {
     auth::TokenSigner tokens(secret, std::chrono::seconds(c.access_token_ttl_s), clock);
     ServiceOptions service_options;
     service_options.limits.max_body_bytes = c.max_message_bytes;
+    service_options.limits.max_envelope_bytes = c.max_envelope_bytes;
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
     ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
                         service_options, &sealer);
@@ -268,6 +278,8 @@ int run_node(const Config& c) {
     api::ApiContext ctx{service, blocking, hub, {}, boost::asio::make_strand(blocking.get_executor()),
                         {}, {}};
     ctx.files = &file_service;
+    KeyDirectory key_directory(store, *opened.devices, bus, clock);
+    ctx.keys = &key_directory;
     // Keys `parley keys rotate` added, and messages not yet under the current key.
     ctx.chores.push_back({"data_keys", std::chrono::milliseconds(c.key_refresh_ms), [&] {
                             if (auto s = keys.refresh(); !s) {

@@ -47,6 +47,12 @@ struct PresenceEvent {
   std::optional<TimeMs> last_seen;
 };
 
+// A user's devices or their keys changed in the key directory (the `devices` event): clients
+// fetch the list again (docs/protocol.md §11.1).
+struct DevicesEvent {
+  std::string user;
+};
+
 // A member is typing (the `typing` event). Never stored.
 struct TypingEvent {
   ConvId conv;
@@ -78,7 +84,8 @@ struct RelayedEvent {
 };
 
 using Event = std::variant<MessageEvent, ConversationEvent, MessageUpdatedEvent, ReceiptEvent,
-                           PresenceEvent, TypingEvent, SessionRevokedEvent, RelayedEvent>;
+                           PresenceEvent, TypingEvent, SessionRevokedEvent, DevicesEvent,
+                           RelayedEvent>;
 
 // The position of a message, message_updated or relayed message event; nullopt for the rest.
 inline std::optional<MessagePosition> message_position(const Event& event) {

@@ -14,6 +14,9 @@ namespace parley::chat {
 
 struct Limits {
   std::size_t max_body_bytes = 16 * 1024;     // message text
+  // End-to-end encrypted conversations' bodies (service/e2ee.hpp); they must fit in a request
+  // (--max-payload-bytes).
+  std::size_t max_envelope_bytes = 48 * 1024;
   std::size_t max_client_msg_id_bytes = 128;
   std::size_t max_title_bytes = 200;
   std::size_t max_group_members = 10'000;

@@ -46,6 +46,9 @@ struct Conversation {
   TimeMs created_at = 0;
   Seq last_seq = 0;
   std::int64_t last_rev = 0;  // the rev of the latest edit or delete
+  // End-to-end encrypted (docs/protocol.md §11): bodies are envelopes the server never opens.
+  // Set at creation, never changed.
+  bool e2ee = false;
 };
 
 // A member's receipt cursors; both only move forward (docs/protocol.md §6.1, "Receipts").
@@ -71,6 +74,29 @@ struct FileRecord {
   std::string sha256;  // lowercase hex
   std::string storage_key;
   TimeMs created_at = 0;
+};
+
+// The end-to-end encryption key directory (docs/protocol.md §11.1, store/device_catalog.hpp).
+// Keys are kept as the base64url text clients sent, checked by service/key_directory.hpp.
+struct OneTimePrekey {
+  std::int64_t id = 0;
+  std::string key;  // X25519 public key
+};
+
+// One device's public keys.
+struct DeviceKeys {
+  UserId user_id = 0;
+  std::string device;        // the device's name, unique per user
+  std::string identity_key;  // Ed25519 public key
+  std::string dh_key;        // X25519 public key, signed by the identity key
+  std::string dh_signature;
+  std::int64_t signed_prekey_id = 0;
+  std::string signed_prekey;  // X25519 public key, signed by the identity key
+  std::string signed_prekey_signature;
+  TimeMs created_at = 0;
+  // Filled by reads: how many one-time prekeys are left, and the one handed out (claims).
+  std::int64_t one_time_prekeys = 0;
+  std::optional<OneTimePrekey> one_time_prekey;
 };
 
 struct Member {

@@ -31,6 +31,7 @@ struct Config {
   std::uint64_t max_payload_bytes = 64 * 1024;
   std::uint64_t max_outbound_bytes = 1024 * 1024;
   std::uint64_t max_message_bytes = 16 * 1024;
+  std::uint64_t max_envelope_bytes = 48 * 1024;  // end-to-end encrypted bodies
   unsigned idle_timeout_s = 60;
 
   unsigned access_token_ttl_s = 15 * 60;

@@ -18,6 +18,7 @@ std::string_view errc_code(Errc e) {
     case Errc::quota_exceeded: return "quota_exceeded";
     case Errc::unprocessable: return "unprocessable";
     case Errc::bad_ciphertext: return "bad_ciphertext";
+    case Errc::e2ee_required: return "e2ee_required";
     case Errc::internal: return "internal";
   }
   return "internal";

@@ -29,6 +29,7 @@ enum class Errc {
   quota_exceeded,     // the user's storage quota would be passed (files)
   unprocessable,      // well-formed but cannot be handled (an image too large to decode)
   bad_ciphertext,     // a sealed value that does not open: tampered, truncated or foreign
+  e2ee_required,      // a plaintext body in an end-to-end encrypted conversation
   internal,           // a bug or an unexpected backend failure (keep last: errc_from_code)
 };
 

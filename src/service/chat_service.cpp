@@ -6,6 +6,7 @@
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
 #include "crypto/text_cipher.hpp"
+#include "service/e2ee.hpp"
 
 namespace parley {
 
@@ -224,7 +225,7 @@ void ChatService::publish_membership(const ConvId& conv, std::string change, Use
 
 Result<Conversation> ChatService::create_group(const Caller& caller, std::string_view name,
                                                const std::vector<std::string>& members,
-                                               std::string_view passcode) {
+                                               std::string_view passcode, bool e2ee) {
   if (auto s = validate_group_title(name, options_.limits); !s) return s.error();
   if (members.size() > options_.limits.max_group_members) {
     return make_error(Errc::too_large, "too many members");
@@ -237,6 +238,7 @@ Result<Conversation> ChatService::create_group(const Caller& caller, std::string
   g.title = std::string(name);
   g.creator_id = caller.user_id;
   g.now = clock_.now_ms();
+  g.e2ee = e2ee;
   for (const auto& username : members) {
     auto id = resolve_user(username);
     if (!id) return id.error();
@@ -254,6 +256,29 @@ Result<Conversation> ChatService::create_group(const Caller& caller, std::string
   if (!conv) return conv;
   publish_membership(conv->id, "created", 0, "", caller.username);
   return conv;
+}
+
+Result<DirectConversation> ChatService::open_direct(const Caller& caller, std::string_view peer,
+                                                    bool e2ee) {
+  auto peer_id = resolve_user(peer);
+  if (!peer_id) return peer_id.error();
+  if (*peer_id == caller.user_id) {
+    return make_error(Errc::bad_request, "you cannot have a direct conversation with yourself");
+  }
+  const auto now = clock_.now_ms();
+  const auto new_id = ids_.uuid_v7(now);
+  auto conv = store_.get_or_create_direct(caller.user_id, *peer_id, new_id, now, e2ee);
+  if (!conv) return conv.error();
+  directory_.remember_direct(caller.user_id, *peer_id, conv->id);
+  if (conv->e2ee != e2ee) {
+    return make_error(Errc::conflict,
+                      std::string("your direct conversation with ") + std::string(peer) + " is " +
+                          (conv->e2ee ? "end-to-end encrypted" : "not end-to-end encrypted") +
+                          ", and a pair of users has one");
+  }
+  const bool created = conv->id == new_id;
+  if (created) publish_membership(conv->id, "created", 0, "", caller.username);
+  return DirectConversation{std::move(*conv), std::string(peer), created};
 }
 
 Status ChatService::add_member(const Caller& caller, const ConvId& group,
@@ -381,11 +406,13 @@ Result<Cursors> ChatService::mark(const Caller& caller, const ConvId& conv, Seq 
 
 Result<Message> ChatService::change_message(const Caller& caller, const ConvId& conv, Seq seq,
                                             std::optional<std::string> body) {
-  if (body) {
-    if (auto s = validate_body(*body, options_.limits); !s) return s.error();
-  }
   if (seq < 1) return make_error(Errc::bad_request, "seq must be >= 1");
   if (auto role = require_member(caller, conv); !role) return role.error();
+  if (body) {
+    auto list = members_.get(conv);
+    if (!list) return list.error();
+    if (auto s = check_body(*body, (*list)->e2ee, false); !s) return s.error();
+  }
   if (body && sealer_ && sealer_->seals_new()) {
     // The new body is sealed against the message's id, which only the store knows.
     HistoryQuery q;
@@ -558,10 +585,20 @@ Result<HistoryPage> ChatService::direct_history(const Caller& caller, std::strin
 
 // ---- sending -----------------------------------------------------------------------------------
 
+Status ChatService::check_body(std::string_view body, bool e2ee, bool has_attachments) const {
+  if (body.empty() && has_attachments) return ok_status();
+  if (e2ee) return e2ee::check_envelope(body, options_.limits.max_envelope_bytes);
+  return validate_body(body, options_.limits);
+}
+
 Status ChatService::check_send(const SendRequest& r) const {
+  // The body is checked once the conversation is known (check_body): what a body may be depends
+  // on whether the conversation is end-to-end encrypted.
   if (auto s = validate_client_msg_id(r.client_msg_id, options_.limits); !s) return s;
-  if (!(r.body.empty() && !r.attachments.empty())) {
-    if (auto s = validate_body(r.body, options_.limits); !s) return s;
+  // Past both limits it is too large whatever the conversation: refused before any lookup.
+  if (const auto most = std::max(options_.limits.max_body_bytes, options_.limits.max_envelope_bytes);
+      r.body.size() > most) {
+    return make_error(Errc::too_large, "message body is longer than " + std::to_string(most) + " bytes");
   }
   if (r.reply_to && *r.reply_to < 1) return make_error(Errc::bad_request, "reply_to must be >= 1");
   if (r.conv.has_value() == r.to.has_value()) {
@@ -599,14 +636,15 @@ std::optional<Result<NewMessage>> ChatService::try_prepare_send(const Caller& ca
     if (!conv) return std::nullopt;
     m.conv = std::move(*conv);
   } else {
-    auto list = members_.peek(*r.conv);
-    if (!list) return std::nullopt;
-    if (!MembershipCache::find(*list, caller.user_id)) {
-      return Result<NewMessage>(
-          make_error(Errc::not_member, "you are not a member of this conversation"));
-    }
     m.conv = *r.conv;
   }
+  auto list = members_.peek(m.conv);
+  if (!list) return std::nullopt;
+  if (!MembershipCache::find(*list, caller.user_id)) {
+    return Result<NewMessage>(
+        make_error(Errc::not_member, "you are not a member of this conversation"));
+  }
+  if (auto s = check_body(r.body, list->e2ee, false); !s) return Result<NewMessage>(s.error());
   m.sender_id = caller.user_id;
   m.from = caller.username;
   m.client_msg_id = std::move(r.client_msg_id);
@@ -617,6 +655,7 @@ std::optional<Result<NewMessage>> ChatService::try_prepare_send(const Caller& ca
 Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r,
                                              bool group_only) {
   if (auto s = check_send(r); !s) return s.error();
+  const bool has_attachments = !r.attachments.empty();
   NewMessage m;
   m.sender_id = caller.user_id;
   m.from = caller.username;
@@ -639,8 +678,13 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
       if (!*existing && m.reply_to) {
         return make_error(Errc::bad_request, "reply_to names a message that does not exist");
       }
+      // A first message creates a plaintext conversation (POST /conversations/direct makes an
+      // encrypted one).
+      if (!*existing) {
+        if (auto s = check_body(m.body, false, has_attachments); !s) return s.error();
+      }
       const auto now = clock_.now_ms();
-      auto conv = store_.get_or_create_direct(caller.user_id, *peer, ids_.uuid_v7(now), now);
+      auto conv = store_.get_or_create_direct(caller.user_id, *peer, ids_.uuid_v7(now), now, false);
       if (!conv) return conv.error();
       directory_.remember_direct(caller.user_id, *peer, conv->id);
       m.conv = conv->id;
@@ -652,6 +696,9 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
     if (auto role = require_member(caller, *r.conv); !role) return role.error();
     m.conv = std::move(*r.conv);
   }
+  auto list = members_.get(m.conv);
+  if (!list) return list.error();
+  if (auto s = check_body(m.body, (*list)->e2ee, has_attachments); !s) return s.error();
   if (m.reply_to) {
     auto conv = store_.get_conversation(m.conv);
     if (!conv) return conv.error();

@@ -71,6 +71,12 @@ struct PresenceInfo {
   std::optional<TimeMs> last_seen;
 };
 
+struct DirectConversation {
+  chat::Conversation conversation;
+  std::string peer;
+  bool created = false;
+};
+
 struct GroupInfo {
   chat::Conversation group;
   std::vector<chat::Member> members;
@@ -119,9 +125,13 @@ class ChatService {
   void apply_relayed(const chat::Envelope& envelope);
 
   // ---- conversations and membership [blocking]
+  // e2ee: end-to-end encrypted (docs/protocol.md §11.2), for good.
   Result<chat::Conversation> create_group(const Caller& caller, std::string_view name,
                                           const std::vector<std::string>& members,
-                                          std::string_view passcode);
+                                          std::string_view passcode, bool e2ee = false);
+  // The direct conversation with `peer`, created (end-to-end encrypted when e2ee) if there is
+  // none. conflict when it exists with the other e2ee: a pair has one direct conversation.
+  Result<DirectConversation> open_direct(const Caller& caller, std::string_view peer, bool e2ee);
   Status add_member(const Caller& caller, const chat::ConvId& group, std::string_view username);
   Status remove_member(const Caller& caller, const chat::ConvId& group, std::string_view username);
   Result<chat::Conversation> join_group(const Caller& caller, const chat::ConvId& group,
@@ -212,6 +222,9 @@ class ChatService {
   // Publishes a presence event to everyone who shares a conversation with the user.
   void announce_presence(const Caller& caller, bool online, std::optional<TimeMs> last_seen);
   Status check_send(const SendRequest& request) const;
+  // A send's or an edit's body, once its conversation is known: an envelope in an e2ee one
+  // (service/e2ee.hpp), else text. A send with attachments may have an empty body.
+  Status check_body(std::string_view body, bool e2ee, bool has_attachments) const;
   // A username's id, from the directory or the store (which then fills the directory).
   Result<chat::UserId> resolve_user(std::string_view username);
   Result<LoginResult> issue_tokens(const chat::User& user, chat::SessionId session,

@@ -17,6 +17,7 @@ Result<MemberListPtr> MembershipCache::get(const chat::ConvId& conv) {
   if (!members) return members.error();
   auto list = std::make_shared<MemberList>();
   list->kind = exists->kind;
+  list->e2ee = exists->e2ee;
   list->entries.reserve(members->size());
   for (const auto& m : *members) list->entries.push_back({m.user_id, m.role});
   MemberListPtr result = std::move(list);

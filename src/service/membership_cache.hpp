@@ -26,6 +26,7 @@ struct MemberEntry {
 };
 struct MemberList {
   chat::ConvKind kind = chat::ConvKind::group;
+  bool e2ee = false;  // chat::Conversation::e2ee: a send's body must be an envelope
   std::vector<MemberEntry> entries;
 };
 using MemberListPtr = std::shared_ptr<const MemberList>;

@@ -28,6 +28,7 @@ struct NewGroup {
   std::string passcode_hash;
   std::vector<chat::UserId> members;  // besides the creator, who becomes owner
   TimeMs now = 0;
+  bool e2ee = false;  // chat::Conversation::e2ee
 };
 
 struct HistoryQuery {
@@ -119,9 +120,11 @@ class Store {
   virtual Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) = 0;
 
   // Conversations and membership.
+  // The direct conversation of a and b; created as new_id (end-to-end encrypted when e2ee) when
+  // there is none. An existing one is returned as it is, whatever its e2ee.
   virtual Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
-                                                          const chat::ConvId& new_id,
-                                                          TimeMs now) = 0;
+                                                          const chat::ConvId& new_id, TimeMs now,
+                                                          bool e2ee) = 0;
   virtual Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) = 0;
   virtual Result<chat::Conversation> create_group(const NewGroup& group) = 0;
   virtual Result<chat::Conversation> get_conversation(std::string_view id) = 0;

@@ -97,7 +97,7 @@ TEST_P(StoreContract, AFileIsSharedWithMembersWhileItsMessageIsStoredAndNotDelet
 TEST_P(StoreContract, UnattachedFilesAreListedOldestFirstOncePastTheirTime) {
   Files f(GetParam());
   const auto alice = f.user("alice"), bob = f.user("bob");
-  const auto conv = f.store->get_or_create_direct(alice, bob, f.ids.uuid_v7(kNow), kNow)->id;
+  const auto conv = f.store->get_or_create_direct(alice, bob, f.ids.uuid_v7(kNow), kNow, false)->id;
   auto old1 = f.file(alice, 1, kNow - 3000), old2 = f.file(alice, 1, kNow - 2000);
   auto attached = f.file(alice, 1, kNow - 2500), fresh = f.file(alice, 1, kNow);
   for (const auto* r : {&old1, &old2, &attached, &fresh}) ASSERT_TRUE(f.catalog.add_file(*r, 100).ok());

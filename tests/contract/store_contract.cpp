@@ -24,7 +24,7 @@ struct Fixture {
     return u->id;
   }
   ConvId direct(UserId a, UserId b) {
-    auto c = store->get_or_create_direct(a, b, ids.uuid_v7(kNow), kNow);
+    auto c = store->get_or_create_direct(a, b, ids.uuid_v7(kNow), kNow, false);
     EXPECT_TRUE(c.ok());
     return c->id;
   }

@@ -35,8 +35,9 @@ class FaultyStore final : public Store {
     return inner_.sessions_revoked_since(since);
   }
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
-                                                  const chat::ConvId& id, TimeMs now) override {
-    return inner_.get_or_create_direct(a, b, id, now);
+                                                  const chat::ConvId& id, TimeMs now,
+                                                  bool e2ee) override {
+    return inner_.get_or_create_direct(a, b, id, now, e2ee);
   }
   Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) override {
     return inner_.find_direct(a, b);

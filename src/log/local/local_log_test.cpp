@@ -22,7 +22,7 @@ struct LogFixture {
   SeededIdGenerator ids{7};
   UserId alice = sqlite.create_user("alice", "h", 1)->id;
   UserId bob = sqlite.create_user("bob", "h", 1)->id;
-  ConvId conv = sqlite.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id;
+  ConvId conv = sqlite.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1, false)->id;
 
   NewMessage msg(int i) { return {conv, alice, "alice", "c" + std::to_string(i), "m", std::nullopt}; }
 };

@@ -8,8 +8,8 @@ namespace parley::postgres {
 namespace {
 
 // Times are integer milliseconds since the Unix epoch (UTC). Ids of conversations, messages and
-// files are UUIDv7 text. See docs/architecture.md §6. Version N here is version N of the SQLite
-// schema.
+// files are UUIDv7 text. See docs/architecture.md §6. The two schemas differ in numbering (SQLite
+// has versions of its own, for its inbox and journal): each migration names its SQLite twin.
 constexpr const char* kMigrations[] = {
     // 1: the data model of the foundation.
     R"sql(
@@ -115,6 +115,29 @@ CREATE TABLE file_links(
   sender_id       BIGINT NOT NULL,
   client_msg_id   TEXT NOT NULL,
   PRIMARY KEY(file_id, conversation_id, sender_id, client_msg_id)
+);
+)sql",
+    // 5: end-to-end encryption (docs/protocol.md §11), as SQLite's migration 7.
+    R"sql(
+ALTER TABLE conversations ADD COLUMN e2ee SMALLINT NOT NULL DEFAULT 0;
+CREATE TABLE devices(
+  user_id                 BIGINT NOT NULL REFERENCES users(id),
+  device                  TEXT NOT NULL,
+  identity_key            TEXT NOT NULL,
+  dh_key                  TEXT NOT NULL,
+  dh_signature            TEXT NOT NULL,
+  signed_prekey_id        BIGINT NOT NULL,
+  signed_prekey           TEXT NOT NULL,
+  signed_prekey_signature TEXT NOT NULL,
+  created_at              BIGINT NOT NULL,
+  PRIMARY KEY(user_id, device)
+);
+CREATE TABLE one_time_prekeys(
+  user_id BIGINT NOT NULL,
+  device  TEXT NOT NULL,
+  id      BIGINT NOT NULL,
+  key     TEXT NOT NULL,
+  PRIMARY KEY(user_id, device, id)
 );
 )sql",
 };

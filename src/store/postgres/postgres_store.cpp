@@ -53,7 +53,9 @@ Message read_message(const pg::Result& r, int row, int col, std::string_view con
 
 #define PARLEY_PG_CONVERSATION_COLUMNS                                                             \
   "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq, " \
-  "c.last_rev"
+  "c.last_rev, c.e2ee"
+// How many columns PARLEY_PG_CONVERSATION_COLUMNS reads: a query's own columns come after them.
+constexpr int kConversationColumns = 9;
 
 Conversation read_conversation(const pg::Result& r, int row, int col) {
   Conversation c;
@@ -65,6 +67,7 @@ Conversation read_conversation(const pg::Result& r, int row, int col) {
   c.created_at = r.i64(row, col + 5);
   c.last_seq = r.i64(row, col + 6);
   c.last_rev = r.i64(row, col + 7);
+  c.e2ee = r.i64(row, col + 8) != 0;
   return c;
 }
 
@@ -277,13 +280,13 @@ Result<std::vector<SessionId>> PostgresStore::sessions_revoked_since(TimeMs sinc
 // ---- conversations -------------------------------------------------------------------------
 
 Result<Conversation> PostgresStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,
-                                                         TimeMs now) {
+                                                         TimeMs now, bool e2ee) {
   const auto key = direct_key(a, b);
   return transaction("get_or_create_direct", [&](Connection& c) -> Result<Conversation> {
     // ON CONFLICT: two nodes creating the same pair at once both end with the one conversation.
-    auto r = c.exec("INSERT INTO conversations(id, kind, creator_id, direct_key, created_at) "
-                    "VALUES($1, 'direct', $2, $3, $4) ON CONFLICT (direct_key) DO NOTHING",
-                    {new_id, a, key, now});
+    auto r = c.exec("INSERT INTO conversations(id, kind, creator_id, direct_key, created_at, e2ee) "
+                    "VALUES($1, 'direct', $2, $3, $4, $5) ON CONFLICT (direct_key) DO NOTHING",
+                    {new_id, a, key, now, int{e2ee}});
     if (!r.ok()) return storage_error(r, "get_or_create_direct");
     if (r.affected() == 1) {
       for (UserId user : {a, b}) {
@@ -312,10 +315,10 @@ Result<std::optional<ConvId>> PostgresStore::find_direct(UserId a, UserId b) {
 Result<Conversation> PostgresStore::create_group(const NewGroup& g) {
   return transaction("create_group", [&](Connection& c) -> Result<Conversation> {
     auto r = c.exec("INSERT INTO conversations(id, kind, title, creator_id, passcode_hash, "
-                    "created_at) VALUES($1, 'group', $2, $3, $4, $5)",
+                    "created_at, e2ee) VALUES($1, 'group', $2, $3, $4, $5, $6)",
                     {g.id, g.title, g.creator_id,
                      g.passcode_hash.empty() ? pg::Param(nullptr) : pg::Param(g.passcode_hash),
-                     g.now});
+                     g.now, int{g.e2ee}});
     if (!r.ok()) return storage_error(r, "create_group");
     auto insert_member = [&](UserId user, const char* role) {
       return c.exec("INSERT INTO members(conversation_id, user_id, role, joined_at) "
@@ -417,13 +420,14 @@ Result<std::vector<ConversationSummary>> PostgresStore::conversations_of(UserId 
   for (int i = 0; i < r->rows(); ++i) {
     ConversationSummary s;
     s.conversation = read_conversation(*r, i, 0);
-    s.role = role_from_string(r->text(i, 8)).value_or(Role::member);
-    s.read_seq = r->i64(i, 9);
-    s.delivered_seq = r->i64(i, 10);
-    s.joined_seq = r->i64(i, 11);
-    s.unread = r->i64(i, 12);
-    s.peer = r->text(i, 13);
-    if (r->i64(i, 14)) s.last_message = read_message(*r, i, 15, s.conversation.id);
+    constexpr int k = kConversationColumns;
+    s.role = role_from_string(r->text(i, k)).value_or(Role::member);
+    s.read_seq = r->i64(i, k + 1);
+    s.delivered_seq = r->i64(i, k + 2);
+    s.joined_seq = r->i64(i, k + 3);
+    s.unread = r->i64(i, k + 4);
+    s.peer = r->text(i, k + 5);
+    if (r->i64(i, k + 6)) s.last_message = read_message(*r, i, k + 7, s.conversation.id);
     out.push_back(std::move(s));
   }
   return out;
@@ -874,6 +878,134 @@ Result<int> PostgresStore::reseal_messages(std::span<const Resealed> changes) {
       replaced += static_cast<int>(r.affected());
     }
     return replaced;
+  });
+}
+
+// ---- the key directory (DeviceCatalog) -------------------------------------------------------
+
+#define PARLEY_PG_DEVICE_COLUMNS                                                          \
+  "d.user_id, d.device, d.identity_key, d.dh_key, d.dh_signature, d.signed_prekey_id, "   \
+  "d.signed_prekey, d.signed_prekey_signature, d.created_at, "                            \
+  "(SELECT count(*) FROM one_time_prekeys o WHERE o.user_id = d.user_id AND o.device = d.device)"
+
+namespace {
+DeviceKeys read_device(const pg::Result& r, int row) {
+  DeviceKeys d;
+  d.user_id = r.i64(row, 0);
+  d.device = r.text(row, 1);
+  d.identity_key = r.text(row, 2);
+  d.dh_key = r.text(row, 3);
+  d.dh_signature = r.text(row, 4);
+  d.signed_prekey_id = r.i64(row, 5);
+  d.signed_prekey = r.text(row, 6);
+  d.signed_prekey_signature = r.text(row, 7);
+  d.created_at = r.i64(row, 8);
+  d.one_time_prekeys = r.i64(row, 9);
+  return d;
+}
+}  // namespace
+
+Result<bool> PostgresStore::put_device(const DeviceKeys& keys, int max_devices) {
+  return transaction("put_device", [&](Connection& c) -> Result<bool> {
+    // The owner's row locked: two new devices of one user count the devices one after the other.
+    auto owner = c.exec("SELECT id FROM users WHERE id = $1 FOR UPDATE", {keys.user_id});
+    if (!owner.ok()) return storage_error(owner, "put_device");
+    auto existing = c.exec("SELECT device, identity_key FROM devices WHERE user_id = $1",
+                           {keys.user_id});
+    if (!existing.ok()) return storage_error(existing, "put_device");
+    std::optional<std::string> old_identity;
+    for (int i = 0; i < existing.rows(); ++i) {
+      if (existing.text(i, 0) == keys.device) old_identity = existing.text(i, 1);
+    }
+    if (!old_identity && existing.rows() >= max_devices) {
+      return make_error(Errc::too_large,
+                        "you have " + std::to_string(max_devices) + " devices: remove one first");
+    }
+    if (old_identity && *old_identity != keys.identity_key) {
+      auto d = c.exec("DELETE FROM one_time_prekeys WHERE user_id = $1 AND device = $2",
+                      {keys.user_id, keys.device});
+      if (!d.ok()) return storage_error(d, "put_device");
+    }
+    auto r = c.exec(
+        "INSERT INTO devices(user_id, device, identity_key, dh_key, dh_signature, "
+        "signed_prekey_id, signed_prekey, signed_prekey_signature, created_at) "
+        "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (user_id, device) DO UPDATE SET "
+        "identity_key = excluded.identity_key, dh_key = excluded.dh_key, "
+        "dh_signature = excluded.dh_signature, signed_prekey_id = excluded.signed_prekey_id, "
+        "signed_prekey = excluded.signed_prekey, "
+        "signed_prekey_signature = excluded.signed_prekey_signature",
+        {keys.user_id, keys.device, keys.identity_key, keys.dh_key, keys.dh_signature,
+         keys.signed_prekey_id, keys.signed_prekey, keys.signed_prekey_signature,
+         keys.created_at});
+    if (!r.ok()) return storage_error(r, "put_device");
+    return !old_identity.has_value();
+  });
+}
+
+Result<std::int64_t> PostgresStore::add_one_time_prekeys(UserId user, std::string_view device,
+                                                         const std::vector<OneTimePrekey>& keys,
+                                                         std::int64_t max_stored) {
+  return transaction("add_one_time_prekeys", [&](Connection& c) -> Result<std::int64_t> {
+    auto found = c.exec("SELECT 1 FROM devices WHERE user_id = $1 AND device = $2 FOR UPDATE",
+                        {user, device});
+    if (!found.ok()) return storage_error(found, "add_one_time_prekeys");
+    if (found.rows() == 0) {
+      return make_error(Errc::not_found, "you have no device called " + std::string(device));
+    }
+    for (const auto& key : keys) {
+      auto r = c.exec("INSERT INTO one_time_prekeys(user_id, device, id, key) "
+                      "VALUES($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                      {user, device, key.id, key.key});
+      if (!r.ok()) return storage_error(r, "add_one_time_prekeys");
+    }
+    auto count = c.exec("SELECT count(*) FROM one_time_prekeys WHERE user_id = $1 AND device = $2",
+                        {user, device});
+    if (!count.ok()) return storage_error(count, "add_one_time_prekeys");
+    if (count.i64(0, 0) > max_stored) {  // rolled back by transaction()
+      return make_error(Errc::too_large, "a device keeps at most " + std::to_string(max_stored) +
+                                             " one-time prekeys");
+    }
+    return count.i64(0, 0);
+  });
+}
+
+Result<std::vector<DeviceKeys>> PostgresStore::devices_of(UserId user, bool claim) {
+  return transaction("devices_of", [&](Connection& c) -> Result<std::vector<DeviceKeys>> {
+    auto r = c.exec("SELECT " PARLEY_PG_DEVICE_COLUMNS " FROM devices d WHERE d.user_id = $1 "
+                    "ORDER BY d.created_at, d.device",
+                    {user});
+    if (!r.ok()) return storage_error(r, "devices_of");
+    std::vector<DeviceKeys> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(read_device(r, i));
+    if (!claim) return out;
+    for (auto& d : out) {
+      // SKIP LOCKED: two fetches at once are handed different prekeys, neither waits.
+      auto taken = c.exec(
+          "DELETE FROM one_time_prekeys WHERE (user_id, device, id) = (SELECT user_id, device, id "
+          "FROM one_time_prekeys WHERE user_id = $1 AND device = $2 ORDER BY id LIMIT 1 "
+          "FOR UPDATE SKIP LOCKED) RETURNING id, key",
+          {user, d.device});
+      if (!taken.ok()) return storage_error(taken, "devices_of");
+      if (taken.rows() == 1) {
+        d.one_time_prekey = OneTimePrekey{taken.i64(0, 0), taken.text(0, 1)};
+        --d.one_time_prekeys;
+      }
+    }
+    return out;
+  });
+}
+
+Status PostgresStore::remove_device(UserId user, std::string_view device) {
+  return transaction("remove_device", [&](Connection& c) -> Status {
+    auto keys = c.exec("DELETE FROM one_time_prekeys WHERE user_id = $1 AND device = $2",
+                       {user, device});
+    if (!keys.ok()) return storage_error(keys, "remove_device");
+    auto r = c.exec("DELETE FROM devices WHERE user_id = $1 AND device = $2", {user, device});
+    if (!r.ok()) return storage_error(r, "remove_device");
+    if (r.affected() == 0) {
+      return make_error(Errc::not_found, "you have no device called " + std::string(device));
+    }
+    return ok_status();
   });
 }
 

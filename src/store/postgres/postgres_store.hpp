@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "store/postgres/pg.hpp"
+#include "store/device_catalog.hpp"
 #include "store/file_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
 
-class PostgresStore final : public Store, public FileCatalog {
+class PostgresStore final : public Store, public FileCatalog, public DeviceCatalog {
  public:
   // url: a libpq connection URI (postgres://user@host:port/db?…). Throws std::runtime_error
   // when the server cannot be reached or its schema is newer than this binary.
@@ -41,7 +42,8 @@ class PostgresStore final : public Store, public FileCatalog {
   Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override;
 
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
-                                                  const chat::ConvId& new_id, TimeMs now) override;
+                                                  const chat::ConvId& new_id, TimeMs now,
+                                                  bool e2ee) override;
   Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) override;
   Result<chat::Conversation> create_group(const NewGroup& group) override;
   Result<chat::Conversation> get_conversation(std::string_view id) override;
@@ -80,6 +82,14 @@ class PostgresStore final : public Store, public FileCatalog {
   Result<bool> shared_with(std::string_view file_id, chat::UserId user) override;
   Result<std::vector<chat::FileRecord>> unattached_files(TimeMs before, int limit) override;
   Status remove_file(std::string_view id) override;
+
+  // DeviceCatalog.
+  Result<bool> put_device(const chat::DeviceKeys& keys, int max_devices) override;
+  Result<std::int64_t> add_one_time_prekeys(chat::UserId user, std::string_view device,
+                                            const std::vector<chat::OneTimePrekey>& keys,
+                                            std::int64_t max_stored) override;
+  Result<std::vector<chat::DeviceKeys>> devices_of(chat::UserId user, bool claim) override;
+  Status remove_device(chat::UserId user, std::string_view device) override;
 
  private:
   class Lease;

@@ -47,7 +47,7 @@ TEST_F(PostgresStoreTest, DataSurvivesReconnectingAndMigrationsRunOnce) {
     PostgresStore store(schema_->url(), 2);
     const auto a = store.create_user("alice", "h", 1)->id;
     const auto b = store.create_user("bob", "h", 1)->id;
-    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
     std::vector<chat::NewMessage> batch{{conv, a, "", "c1", "persisted", std::nullopt}};
     ASSERT_TRUE(store.append_messages(batch, 2, ids, {})[0].ok());
   }
@@ -92,8 +92,8 @@ TEST_F(PostgresStoreTest, TwoNodesCreatingOneDirectConversationGetTheSame) {
   SeededIdGenerator ids(7);
   const auto a = node_a.create_user("alice", "h", 1)->id;
   const auto b = node_a.create_user("bob", "h", 1)->id;
-  auto first = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1);
-  auto second = node_b.get_or_create_direct(b, a, ids.uuid_v7(1), 1);
+  auto first = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false);
+  auto second = node_b.get_or_create_direct(b, a, ids.uuid_v7(1), 1, false);
   ASSERT_TRUE(first.ok() && second.ok());
   EXPECT_EQ(first->id, second->id);
   EXPECT_EQ(node_b.members(first->id)->size(), 2u);

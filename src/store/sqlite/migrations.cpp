@@ -139,6 +139,30 @@ CREATE TABLE file_links(
   PRIMARY KEY(file_id, conversation_id, sender_id, client_msg_id)
 ) WITHOUT ROWID;
 )sql",
+    // 7: end-to-end encryption (docs/protocol.md §11): which conversations take only envelopes,
+    // and the key directory (store/device_catalog.hpp).
+    R"sql(
+ALTER TABLE conversations ADD COLUMN e2ee INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE devices(
+  user_id                 INTEGER NOT NULL REFERENCES users(id),
+  device                  TEXT NOT NULL,
+  identity_key            TEXT NOT NULL,
+  dh_key                  TEXT NOT NULL,
+  dh_signature            TEXT NOT NULL,
+  signed_prekey_id        INTEGER NOT NULL,
+  signed_prekey           TEXT NOT NULL,
+  signed_prekey_signature TEXT NOT NULL,
+  created_at              INTEGER NOT NULL,
+  PRIMARY KEY(user_id, device)
+) WITHOUT ROWID;
+CREATE TABLE one_time_prekeys(
+  user_id INTEGER NOT NULL,
+  device  TEXT NOT NULL,
+  id      INTEGER NOT NULL,
+  key     TEXT NOT NULL,
+  PRIMARY KEY(user_id, device, id)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

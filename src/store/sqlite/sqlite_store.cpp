@@ -31,7 +31,9 @@ namespace {
 
 #define PARLEY_CONVERSATION_COLUMNS                                                               \
   "c.id, c.kind, c.title, c.creator_id, coalesce(c.passcode_hash, ''), c.created_at, c.last_seq, " \
-  "c.last_rev"
+  "c.last_rev, c.e2ee"
+// How many columns PARLEY_CONVERSATION_COLUMNS reads: a query's own columns come after them.
+constexpr int kConversationColumns = 9;
 
 Conversation read_conversation(const Query& q, int col) {
   Conversation c;
@@ -43,6 +45,7 @@ Conversation read_conversation(const Query& q, int col) {
   c.created_at = q.i64(col + 5);
   c.last_seq = q.i64(col + 6);
   c.last_rev = q.i64(col + 7);
+  c.e2ee = q.i64(col + 8) != 0;
   return c;
 }
 
@@ -426,7 +429,7 @@ Result<std::vector<SessionId>> SqliteStore::sessions_revoked_since(TimeMs since)
 // ---- conversations -------------------------------------------------------------------------
 
 Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,
-                                                       TimeMs now) {
+                                                       TimeMs now, bool e2ee) {
   const auto key = direct_key(a, b);
   auto conversation = write_transaction(write_mutex_, *writer_, "get_or_create_direct",
                            [&]() -> Result<Conversation> {
@@ -439,9 +442,9 @@ Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const
     }
     {
       Query q(*writer_,
-              "INSERT INTO conversations(id, kind, creator_id, direct_key, created_at) "
-              "VALUES(?, 'direct', ?, ?, ?)");
-      q.bind(1, new_id).bind(2, a).bind(3, key).bind(4, now);
+              "INSERT INTO conversations(id, kind, creator_id, direct_key, created_at, e2ee) "
+              "VALUES(?, 'direct', ?, ?, ?, ?)");
+      q.bind(1, new_id).bind(2, a).bind(3, key).bind(4, now).bind(5, std::int64_t{e2ee});
       q.step();
       if (q.failed()) return storage_error(*writer_, "get_or_create_direct");
     }
@@ -473,9 +476,10 @@ Result<Conversation> SqliteStore::create_group(const NewGroup& g) {
   return write_transaction(write_mutex_, *writer_, "create_group", [&]() -> Result<Conversation> {
     {
       Query q(*writer_,
-              "INSERT INTO conversations(id, kind, title, creator_id, passcode_hash, created_at) "
-              "VALUES(?, 'group', ?, ?, ?, ?)");
-      q.bind(1, g.id).bind(2, g.title).bind(3, g.creator_id).bind(5, g.now);
+              "INSERT INTO conversations(id, kind, title, creator_id, passcode_hash, created_at, "
+              "e2ee) VALUES(?, 'group', ?, ?, ?, ?, ?)");
+      q.bind(1, g.id).bind(2, g.title).bind(3, g.creator_id).bind(5, g.now)
+          .bind(6, std::int64_t{g.e2ee});
       if (g.passcode_hash.empty()) {
         q.bind_null(4);
       } else {
@@ -613,13 +617,14 @@ Result<std::vector<ConversationSummary>> SqliteStore::conversations_of(UserId us
   while (q.step()) {
     ConversationSummary s;
     s.conversation = read_conversation(q, 0);
-    s.role = role_from_string(q.text(8)).value_or(Role::member);
-    s.read_seq = q.i64(9);
-    s.delivered_seq = q.i64(10);
-    s.joined_seq = q.i64(11);
-    s.unread = q.i64(12);
-    s.peer = q.text(13);
-    if (q.i64(14)) s.last_message = read_message(q, 15, s.conversation.id);
+    constexpr int k = kConversationColumns;
+    s.role = role_from_string(q.text(k)).value_or(Role::member);
+    s.read_seq = q.i64(k + 1);
+    s.delivered_seq = q.i64(k + 2);
+    s.joined_seq = q.i64(k + 3);
+    s.unread = q.i64(k + 4);
+    s.peer = q.text(k + 5);
+    if (q.i64(k + 6)) s.last_message = read_message(q, k + 7, s.conversation.id);
     out.push_back(std::move(s));
   }
   if (q.failed()) return storage_error(*lease, "conversations_of");

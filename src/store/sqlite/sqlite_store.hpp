@@ -17,12 +17,13 @@
 
 #include "store/sqlite/db.hpp"
 #include "store/sqlite/inbox.hpp"
+#include "store/device_catalog.hpp"
 #include "store/file_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
 
-class SqliteStore final : public Store, public FileCatalog {
+class SqliteStore final : public Store, public FileCatalog, public DeviceCatalog {
  public:
   // path: database file (created with its directory's permissions); ":memory:" is not supported
   // because readers need their own connections to the same file.
@@ -50,7 +51,8 @@ class SqliteStore final : public Store, public FileCatalog {
   Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override;
 
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
-                                                  const chat::ConvId& new_id, TimeMs now) override;
+                                                  const chat::ConvId& new_id, TimeMs now,
+                                                  bool e2ee) override;
   Result<std::optional<chat::ConvId>> find_direct(chat::UserId a, chat::UserId b) override;
   Result<chat::Conversation> create_group(const NewGroup& group) override;
   Result<chat::Conversation> get_conversation(std::string_view id) override;
@@ -89,6 +91,14 @@ class SqliteStore final : public Store, public FileCatalog {
   Result<bool> shared_with(std::string_view file_id, chat::UserId user) override;
   Result<std::vector<chat::FileRecord>> unattached_files(TimeMs before, int limit) override;
   Status remove_file(std::string_view id) override;
+
+  // DeviceCatalog (sqlite_device_catalog.cpp).
+  Result<bool> put_device(const chat::DeviceKeys& keys, int max_devices) override;
+  Result<std::int64_t> add_one_time_prekeys(chat::UserId user, std::string_view device,
+                                            const std::vector<chat::OneTimePrekey>& keys,
+                                            std::int64_t max_stored) override;
+  Result<std::vector<chat::DeviceKeys>> devices_of(chat::UserId user, bool claim) override;
+  Status remove_device(chat::UserId user, std::string_view device) override;
 
  private:
   class ReaderLease;

@@ -42,7 +42,7 @@ struct AliceAndBob {
   SqliteStore store{dir.file("p.db"), 1};
   chat::UserId a = store.create_user("alice", "h", 1)->id;
   chat::UserId b = store.create_user("bob", "h", 1)->id;
-  chat::ConvId conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+  chat::ConvId conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
 };
 
 // Creates the store at path with alice, bob and their direct conversation, and closes it.
@@ -66,7 +66,7 @@ Seeded seed_alice_and_bob(const std::string& path) {
   SeededIdGenerator ids(1);
   const auto alice = store.create_user("alice", "h", 1)->id;
   const auto bob = store.create_user("bob", "h", 1)->id;
-  return {alice, store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1)->id};
+  return {alice, store.get_or_create_direct(alice, bob, ids.uuid_v7(1), 1, false)->id};
 }
 
 // Sixteen sends in conv with 8 KiB bodies (about 128 KiB of journal records), their client ids
@@ -114,7 +114,7 @@ TEST(SqliteStore, DataSurvivesReopen) {
     SqliteStore store(dir.file("p.db"), 1);
     const auto a = store.create_user("alice", "h", 1)->id;
     const auto b = store.create_user("bob", "h", 1)->id;
-    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
     std::vector<chat::NewMessage> batch{{conv, a, "", "c1", "persisted", std::nullopt}};
     ASSERT_TRUE(store.append_messages(batch, 2, ids, {})[0].ok());
   }
@@ -150,7 +150,7 @@ void fail_a_write_then_retry(const TempDir& dir) {
     SeededIdGenerator ids(1);
     a = store.create_user("alice", "h", 1)->id;
     const auto b = store.create_user("bob", "h", 1)->id;
-    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1)->id;
+    conv = store.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
     std::vector<chat::NewMessage> first{{conv, a, "", "c1", "one", std::nullopt}};
     CHILD_CHECK(store.append_messages(first, 2, ids, {})[0]->msg.seq == 1);
     CHILD_CHECK(store.history(conv, {}).ok());  // moved now: the mover has nothing to write
