@@ -173,11 +173,6 @@ int run_node(const Config& c) {
       throw ConfigError("--files must be local:DIR or s3://BUCKET?endpoint=http://HOST:PORT, got " +
                         c.files);
     }
-    if (c.max_envelope_bytes + 8 * 1024 > c.max_payload_bytes) {
-      throw ConfigError("--max-envelope-bytes (" + std::to_string(c.max_envelope_bytes) +
-                        ") must leave 8 KiB to spare in --max-payload-bytes (" +
-                        std::to_string(c.max_payload_bytes) + "): raise --max-payload-bytes too");
-    }
     fs::create_directories(c.data_dir);
 
     SystemClock clock;

@@ -131,7 +131,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{16} << 20));
   opt("--max-envelope-bytes", c.max_envelope_bytes, "PARLEY_MAX_ENVELOPE_BYTES",
       "Longest body accepted in an end-to-end encrypted conversation (an envelope: the "
-      "ciphertext and its key boxes); must fit in --max-payload-bytes with 8 KiB to spare")
+      "ciphertext and its key boxes). The request that carries it must also fit in "
+      "--max-payload-bytes: raise both for large groups")
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{64} << 20));
   opt("--max-outbound-bytes", c.max_outbound_bytes, "PARLEY_MAX_OUTBOUND_BYTES",
       "Per-connection write queue bound (WebSocket, SSE, a Socket.IO polling session's waiting "

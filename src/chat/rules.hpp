@@ -14,8 +14,8 @@ namespace parley::chat {
 
 struct Limits {
   std::size_t max_body_bytes = 16 * 1024;     // message text
-  // End-to-end encrypted conversations' bodies (service/e2ee.hpp); they must fit in a request
-  // (--max-payload-bytes).
+  // End-to-end encrypted conversations' bodies (service/e2ee.hpp). The request carrying one is
+  // limited too (--max-payload-bytes), before this is checked.
   std::size_t max_envelope_bytes = 48 * 1024;
   std::size_t max_client_msg_id_bytes = 128;
   std::size_t max_title_bytes = 200;

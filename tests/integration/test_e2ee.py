@@ -219,3 +219,27 @@ def test_the_key_directory(people):
     assert status == 401
     status, answer, _ = s.request("GET", "/keys/users/nobody", token=a.token)
     assert status == 404
+
+
+def test_across_a_cluster_on_postgres_and_redis(cluster):
+    """The key directory and e2ee conversations on the cluster backends: devices on two nodes,
+    the devices event relayed between them, a group read on both."""
+    a, b = cluster(2)
+    a.register("alice")
+    b.register("bob")
+    alice, bob = Device(a, "alice", "phone"), Device(b, "bob", "phone")
+    group = alice.api("POST", "/groups/create", {"name": "x", "members": ["bob"], "e2ee": True},
+                      expect=201)["id"]
+    watcher = b.ws(bob.token)
+    Device(a, "alice", "laptop")   # published on node a: bob, on node b, hears of it
+    assert watcher.event("devices")["user"] == "alice"
+    alice.forget("alice")
+    alice.api("POST", f"/groups/{group}/send", {"message": alice.encrypt(group, ["alice", "bob"], "hi"),
+                                               "client_msg_id": "1"})
+    msg = watcher.event("message")["msg"]
+    assert bob.decrypt(msg) == "hi"
+    status, answer, _ = b.request("POST", f"/groups/{group}/send", {"message": "clear", "client_msg_id": "2"},
+                                  token=bob.token)
+    assert status == 400 and answer["error"]["code"] == "e2ee_required"
+    assert [d["device"] for d in bob.api("GET", "/keys/users/alice?one_time=0")["devices"]] == ["phone", "laptop"]
+    watcher.close()
