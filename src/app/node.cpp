@@ -43,6 +43,7 @@
 #include "service/rewrap.hpp"
 #include "crypto/key_manager.hpp"
 #include "crypto/message_sealer.hpp"
+#include "crypto/sealed_blob_store.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -245,7 +246,8 @@ int run_node(const Config& c) {
     ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
                         service_options, &sealer);
     auto blob_owner = open_blob_store(c);
-    files::BlobStore& blobs = *blob_owner;
+    // File contents (and thumbnails) are sealed on their way into storage, opened on the way out.
+    crypto::SealedBlobStore blobs(*blob_owner, keys.data_keys(), c.encrypt_at_rest);
     FileOptions file_options;
     file_options.max_upload_bytes = c.max_upload_bytes;
     file_options.upload_quota_bytes = c.upload_quota_bytes;
@@ -256,7 +258,7 @@ int run_node(const Config& c) {
     // Signed URLs get a key of their own, derived from the token secret.
     FileService file_service(*opened.files, blobs, clock, ids,
                              auth::hmac_sha256(secret, "parley signed file URLs"),
-                             file_options);
+                             file_options, &sealer);
     if (auto s = service.load_revocations(); !s) {
       throw std::runtime_error("cannot read revoked sessions: " + s.error().message);
     }

@@ -16,6 +16,7 @@ namespace {
 constexpr std::size_t kNonceBytes = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES;
 constexpr std::size_t kTagBytes = crypto_aead_xchacha20poly1305_ietf_ABYTES;
 static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == kKeyBytes);
+static_assert(Keyring::kRawOverhead == kNonceBytes + kTagBytes);
 
 void ensure_sodium() {
   static const bool ready = sodium_init() >= 0;
@@ -26,17 +27,24 @@ Error bad_ciphertext(std::string message) {
   return make_error(Errc::bad_ciphertext, std::move(message));
 }
 
-// nonce ‖ ciphertext ‖ tag of plaintext under key, with associated data ad.
-std::string aead_seal(const SecretKey& key, std::string_view plaintext, std::string_view ad) {
+// Appends nonce ‖ ciphertext ‖ tag of plaintext under key, with associated data ad.
+void aead_seal_into(const SecretKey& key, std::string_view plaintext, std::string_view ad,
+                    std::string& out) {
   ensure_sodium();
-  std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
-  auto* nonce = reinterpret_cast<unsigned char*>(out.data());
+  const std::size_t at = out.size();
+  out.resize(at + kNonceBytes + plaintext.size() + kTagBytes);
+  auto* nonce = reinterpret_cast<unsigned char*>(out.data() + at);
   randombytes_buf(nonce, kNonceBytes);
   unsigned long long written = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(
       nonce + kNonceBytes, &written, reinterpret_cast<const unsigned char*>(plaintext.data()),
       plaintext.size(), reinterpret_cast<const unsigned char*>(ad.data()), ad.size(), nullptr,
       nonce, key.data());
+}
+
+std::string aead_seal(const SecretKey& key, std::string_view plaintext, std::string_view ad) {
+  std::string out;
+  aead_seal_into(key, plaintext, ad, out);
   return out;
 }
 
@@ -233,14 +241,32 @@ std::optional<std::uint32_t> Keyring::key_of(std::string_view sealed) {
   return id;
 }
 
+std::shared_ptr<const SecretKey> Keyring::find(std::uint32_t id) const {
+  std::shared_lock lock(mutex_);
+  auto it = keys_.find(id);
+  return it == keys_.end() ? nullptr : it->second;
+}
+
+void Keyring::seal_raw(std::uint32_t id, std::string_view plaintext, std::string_view context,
+                       std::string& out) const {
+  auto key = find(id);
+  if (!key) throw std::logic_error("Keyring::seal_raw: unknown key");
+  aead_seal_into(*key, plaintext, with_key_id(context, id), out);
+}
+
+Result<std::string> Keyring::open_raw(std::uint32_t id, std::string_view sealed,
+                                      std::string_view context) const {
+  auto key = find(id);
+  if (!key) return bad_ciphertext("sealed under key " + std::to_string(id) + ", which is unknown");
+  auto plain = aead_open(*key, sealed, with_key_id(context, id));
+  if (!plain) return bad_ciphertext("the sealed bytes do not open: tampered, truncated or foreign");
+  return std::move(*plain);
+}
+
 Result<std::string> Keyring::open(std::string_view sealed, std::string_view context) const {
   const auto id = key_of(sealed);
   if (!id) return bad_ciphertext("not a sealed value");
-  std::shared_ptr<const SecretKey> key;
-  {
-    std::shared_lock lock(mutex_);
-    if (auto it = keys_.find(*id); it != keys_.end()) key = it->second;
-  }
+  auto key = find(*id);
   if (!key) return bad_ciphertext("sealed under key " + std::to_string(*id) + ", which is unknown");
   auto raw = auth::base64url_decode(sealed.substr(sealed.find('.') + 1));
   if (!raw) return bad_ciphertext("the sealed value is not base64url");

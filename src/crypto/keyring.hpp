@@ -96,7 +96,20 @@ class Keyring {
   // The key id a sealed value names, without opening it; nullopt when it is not one.
   static std::optional<std::uint32_t> key_of(std::string_view sealed);
 
+  // The binary form, for values too large to carry as text (file contents,
+  // crypto/sealed_blob_store.hpp): nonce ‖ ciphertext ‖ tag, kRawOverhead bytes longer than the
+  // plaintext, under key `id`, which the caller records beside it; the associated data follows
+  // the same rule as seal()'s. seal_raw appends to out; std::logic_error for a key not added.
+  static constexpr std::size_t kRawOverhead = 40;
+  void seal_raw(std::uint32_t id, std::string_view plaintext, std::string_view context,
+                std::string& out) const;
+  // Errc::bad_ciphertext as open().
+  Result<std::string> open_raw(std::uint32_t id, std::string_view sealed,
+                               std::string_view context) const;
+
  private:
+  std::shared_ptr<const SecretKey> find(std::uint32_t id) const;  // null when unknown
+
   mutable std::shared_mutex mutex_;
   std::map<std::uint32_t, std::shared_ptr<const SecretKey>> keys_;  // guarded by mutex_
   std::uint32_t current_ = 0;                                       // guarded by mutex_

@@ -69,4 +69,12 @@ Status MessageSealer::reseal(chat::Message& m) const {
   return ok_status();
 }
 
+std::string MessageSealer::seal_file_name(std::string_view file_id, std::string_view name) const {
+  return seal_field("name", "file", file_id, name);
+}
+
+Status MessageSealer::open_file_name(std::string_view file_id, std::string& name) const {
+  return open_field("name", "file", file_id, name);
+}
+
 }  // namespace parley::crypto

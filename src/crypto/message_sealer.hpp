@@ -1,5 +1,5 @@
 #pragma once
-// MessageSealer: what of a message is encrypted at rest, and how (docs/security.md, "At rest").
+// MessageSealer: what of a message (and of a file's record) is encrypted at rest, and how (docs/security.md, "At rest").
 //
 // A message's body and its attachments (their names are in that JSON) are sealed once, when the
 // server accepts the message (ChatService::append, ChatService::change_message), and travel
@@ -46,6 +46,11 @@ class MessageSealer {
   bool is_current(const chat::Message& m) const;
   // Reseals m's fields under the current key (opening them first); m must be open()-able.
   Status reseal(chat::Message& m) const;
+
+  // A file's name in the file catalog (FileService), in the same at-rest form, bound to the
+  // file's id. (The contents are sealed by crypto/sealed_blob_store.hpp.)
+  std::string seal_file_name(std::string_view file_id, std::string_view name) const;
+  Status open_file_name(std::string_view file_id, std::string& name) const;
 
   static bool is_sealed(std::string_view field) { return field.starts_with(kMarker); }
 

@@ -89,9 +89,17 @@ std::string attachments_json(std::span<const FileRecord> files) {
 }
 
 FileService::FileService(FileCatalog& catalog, files::BlobStore& blobs, const Clock& clock,
-                         IdGenerator& ids, std::string url_key, FileOptions options)
+                         IdGenerator& ids, std::string url_key, FileOptions options,
+                         const crypto::MessageSealer* sealer)
     : catalog_(catalog), blobs_(blobs), clock_(clock), ids_(ids), url_key_(std::move(url_key)),
-      options_(options) {}
+      options_(options), sealer_(sealer) {}
+
+Result<FileRecord> FileService::load(std::string_view id) {
+  auto file = catalog_.get_file(id);
+  if (!file || !sealer_) return file;
+  if (auto s = sealer_->open_file_name(file->id, file->name); !s) return s.error();
+  return file;
+}
 
 // ---- uploads
 
@@ -137,8 +145,10 @@ Result<FileRecord> FileService::Upload::finish() {
   f.created_at = service_.clock_.now_ms();
   // The quota is checked again with the record, in one transaction: two uploads at once cannot
   // both fit in what only one does.
-  if (auto s = service_.catalog_.add_file(f, static_cast<std::int64_t>(
-                                                 service_.options_.upload_quota_bytes));
+  FileRecord stored = f;
+  if (service_.sealer_) stored.name = service_.sealer_->seal_file_name(f.id, f.name);
+  if (auto s = service_.catalog_.add_file(stored, static_cast<std::int64_t>(
+                                                      service_.options_.upload_quota_bytes));
       !s) {
     if (auto removed = service_.blobs_.remove(key_); !removed) {
       log::warn("event=file_orphan_blob key={} reason=\"record failed\"", key_);
@@ -167,7 +177,7 @@ Result<std::unique_ptr<FileService::Upload>> FileService::begin_upload(UserId ow
 // ---- downloads
 
 Result<FileRecord> FileService::readable(std::string_view id, UserId user) {
-  auto file = catalog_.get_file(id);
+  auto file = load(id);
   if (!file) return file.error();
   if (file->owner_id == user) return file;
   auto shared = catalog_.shared_with(id, user);
@@ -261,7 +271,7 @@ Result<std::string> FileService::resolve_attachments(UserId sender, std::span<co
     for (const auto& seen : files) {
       if (seen.id == id) return make_error(Errc::bad_request, "a file is attached twice: " + id);
     }
-    auto file = catalog_.get_file(id);
+    auto file = load(id);
     if (!file) {
       if (file.error().code == Errc::not_found) return make_error(Errc::not_found, "no such file: " + id);
       return file.error();

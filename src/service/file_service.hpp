@@ -22,6 +22,7 @@
 #include "core/ids.hpp"
 #include "core/result.hpp"
 #include "core/time.hpp"
+#include "crypto/message_sealer.hpp"
 #include "files/blob_store.hpp"
 #include "files/thumbnailer.hpp"
 #include "store/file_catalog.hpp"
@@ -53,9 +54,12 @@ struct SignedUrl {
 
 class FileService {
  public:
-  // url_key: the secret signed URLs are made with (at least 32 bytes).
+  // url_key: the secret signed URLs are made with (at least 32 bytes). sealer (optional): file
+  // names are kept sealed in the catalog (--encrypt-at-rest); the contents are sealed by the
+  // blob store given (crypto/sealed_blob_store.hpp).
   FileService(FileCatalog& catalog, files::BlobStore& blobs, const Clock& clock, IdGenerator& ids,
-              std::string url_key, FileOptions options);
+              std::string url_key, FileOptions options,
+              const crypto::MessageSealer* sealer = nullptr);
 
   const FileOptions& options() const { return options_; }
   files::BlobStore& blobs() { return blobs_; }
@@ -124,6 +128,8 @@ class FileService {
   Result<int> expire_orphans(int limit = 500);
 
  private:
+  // The catalog's record with its name opened.
+  Result<chat::FileRecord> load(std::string_view id);
   std::string thumbnail_key(const chat::FileRecord& file) const;
   std::string signature(std::string_view file_id, std::string_view user,
                         std::string_view expires) const;
@@ -134,6 +140,7 @@ class FileService {
   IdGenerator& ids_;
   const std::string url_key_;
   const FileOptions options_;
+  const crypto::MessageSealer* sealer_;
 };
 
 }  // namespace parley

@@ -1,13 +1,15 @@
 // The BlobStore contract (files/blob_store.hpp), run against the local directory always and
 // against S3-compatible storage when PARLEY_TEST_S3 names one (make test starts s3proxy, which
 // checks signatures for real): visibility only at commit, nothing left by an abandoned writer,
-// multipart-sized blobs, ranged reads, removal, and download URLs that work only untampered.
+// multipart-sized blobs, ranged reads, removal, and download URLs that work only untampered —
+// and each of them again behind encryption at rest (crypto/sealed_blob_store.hpp).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <functional>
 
 #include "core/ids.hpp"
+#include "crypto/sealed_blob_store.hpp"
 #include "fakes/temp_dir.hpp"
 #include "files/local_blob_store.hpp"
 #include "files/s3/s3_blob_store.hpp"
@@ -49,6 +51,23 @@ std::vector<BlobStoreFactory> factories() {
                  }});
   if (s3_options()) {
     out.push_back({"s3", [] { return std::make_shared<files::S3BlobStore>(*s3_options()); }});
+  }
+  // Each again behind encryption at rest (crypto/sealed_blob_store.hpp), with a chunk size that
+  // does not divide a part, so that chunks straddle S3's parts.
+  for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+    out.push_back({"sealed_" + out[i].name, [make = out[i].make] {
+                     struct Owned {
+                       std::shared_ptr<files::BlobStore> inner;
+                       crypto::Keyring keys;
+                       std::unique_ptr<crypto::SealedBlobStore> sealed;
+                     };
+                     auto owned = std::make_shared<Owned>();
+                     owned->inner = make();
+                     owned->keys.add(1, crypto::SecretKey::random());
+                     owned->sealed = std::make_unique<crypto::SealedBlobStore>(*owned->inner, owned->keys,
+                                                                               true, 100000);
+                     return std::shared_ptr<files::BlobStore>(owned, owned->sealed.get());
+                   }});
   }
   return out;
 }

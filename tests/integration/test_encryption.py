@@ -1,5 +1,6 @@
-"""Encryption at rest (docs/security.md): message bodies and attachments are sealed before they
-reach the journal, the SQLite files, Kafka, PostgreSQL and the Redis relay, and opened only on
+"""Encryption at rest (docs/security.md): message bodies, attachments, file names and file contents
+are sealed before they reach the journal, the SQLite files, Kafka, PostgreSQL, the Redis relay and
+file storage (a local directory here; S3 in test_files.py), and opened only on
 the way out to members; data keys rotate without downtime and the old ones keep opening; a wrong
 master key stops the server from starting."""
 import glob
@@ -13,6 +14,7 @@ import uuid
 import pytest
 
 from conftest import PARLEY_BIN, ROOT, TIMEOUT, Server
+from test_files import download, upload
 
 
 def marker():
@@ -55,27 +57,47 @@ def test_embedded_default_keeps_no_plaintext_in_the_database_the_journal_or_the_
         assert wb.event("message_updated")["msg"]["body"] == edited
         page = s.api("GET", f"/conversations/{sent['conv']}/messages", token=bob)
         assert [m["body"] for m in page["messages"]] == [edited]
-        # While the server runs: the journal's segments, the database and its WAL.
+        # A file: its contents, its name and the attachment that carries it.
+        content, name = marker() * 3000, marker()  # ~120 KB: several sealed chunks
+        f = upload(s, alice, content.encode(), name=name + ".txt")["file"]
+        assert f["name"] == name + ".txt"
+        wa.send_msg("", to="bob", attachments=[f["id"]])
+        assert wb.event("message")["msg"]["attachments"][0]["name"] == name + ".txt"
+        status, body, headers = download(s, bob, f["id"])
+        assert status == 200 and body == content.encode()
+        assert name in headers["content-disposition"]
+        status, body, _ = download(s, bob, f["id"], {"Range": "bytes=65530-65545"})
+        assert status == 206 and body == content.encode()[65530:65546]
+        # While the server runs: the journal's segments, the database and its WAL, the files.
         data = str(tmp_path / "data")
         assert files_holding(data, sent["id"]), "the message is in the data directory"
-        assert files_holding(data, secret) == [] and files_holding(data, edited) == []
+        assert files_holding(data, f["id"]), "the file is in the data directory"
+        for needle in (secret, edited, content[:40], name):
+            assert files_holding(data, needle) == [], needle
         wa.close()
         wb.close()
     finally:
         assert s.stop() == 0
-    assert files_holding(data, secret) == [] and files_holding(data, edited) == []
-    assert not any(secret in line or edited in line for line in s.log_lines)
+    for needle in (secret, edited, content[:40], name):
+        assert files_holding(data, needle) == [], needle
+        assert not any(needle in line for line in s.log_lines)
     # The rows hold the sealed form: the marker byte, the key id, base64url.
     db = sqlite3.connect(os.path.join(data, "parley.db"))
     (body,) = db.execute("SELECT body FROM messages").fetchone()
     assert body.startswith("\x01k1."), body
+    (stored_name,) = db.execute("SELECT name FROM files").fetchone()
+    assert stored_name.startswith("\x01k1."), stored_name
+    with open(glob.glob(os.path.join(data, "files", "f", "*", f["id"]))[0], "rb") as blob:
+        assert blob.read(8) == b"PRLYBLB1"
     assert oct(os.stat(os.path.join(data, "master.key")).st_mode & 0o777) == "0o600"
 
     # After a restart every message still opens.
     s.start()
     try:
-        page = s.api("GET", f"/conversations/{sent['conv']}/messages", token=s.login("bob")["token"])
-        assert [m["body"] for m in page["messages"]] == [edited]
+        bob = s.login("bob")["token"]
+        page = s.api("GET", f"/conversations/{sent['conv']}/messages", token=bob)
+        assert [m["body"] for m in page["messages"]][0] == edited
+        assert download(s, bob, f["id"])[1] == content.encode()
     finally:
         s.stop()
 

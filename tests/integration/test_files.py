@@ -420,13 +420,18 @@ def s3_settings():
 
 @pytest.fixture
 def s3_server(tmp_path):
-    """A node whose files are in a bucket of its own on the test S3 server."""
-    url, bucket, env = s3_settings()
-    s = Server(tmp_path / "data", "--files", url, "--max-upload-bytes", str(12 << 20),
-               env=env).start()
-    s.bucket = bucket
-    yield s
-    s.stop()
+    """start(*args): a node whose files are in a bucket of its own on the test S3 server."""
+    started = []
+    def start(*args):
+        url, bucket, env = s3_settings()
+        s = Server(tmp_path / f"data{len(started)}", "--files", url, "--max-upload-bytes",
+                   str(12 << 20), *args, env=env).start()
+        s.bucket = bucket
+        started.append(s)
+        return s
+    yield start
+    for s in started:
+        s.stop()
 
 
 def fetch(url, headers=None):
@@ -444,8 +449,33 @@ def bucket_files(server):
     return sorted(os.path.relpath(os.path.join(d, n), root) for d, _, names in os.walk(root) for n in names)
 
 
+def bucket_bytes(server):
+    root = os.path.join(S3_DATA, server.bucket)
+    return b"".join(open(os.path.join(root, n), "rb").read() for n in bucket_files(server))
+
+
+def test_on_s3_with_encryption_at_rest_objects_hold_only_ciphertext_and_parley_streams_them(s3_server):
+    s = s3_server()
+    alice = s.register("alice")["token"]
+    bob = s.register("bob")["token"]
+    secret = b"s3-marker-" + uuid.uuid4().hex.encode()
+    data = secret * 1000 + os.urandom(6 << 20)  # past one 5 MiB part
+    f = upload(s, alice, data, name="sealed.bin")["file"]
+    assert f["sha256"] == hashlib.sha256(data).hexdigest()
+    stored = bucket_bytes(s)
+    assert stored.startswith(b"PRLYBLB1") and len(stored) > len(data)
+    assert secret not in stored
+    # No pre-signed URL would hand out plaintext: Parley opens and streams the file itself.
+    status, body, _ = download(s, alice, f["id"])
+    assert status == 200 and body == data
+    status, body, _ = download(s, alice, f["id"], {"Range": "bytes=5242870-5242889"})
+    assert status == 206 and body == data[5242870:5242890]
+    assert download(s, bob, f["id"])[0] == 403
+
+
 def test_on_s3_downloads_are_presigned_redirects_the_storage_checks(s3_server):
-    s = s3_server
+    # With --encrypt-at-rest=false the objects are the file's bytes, and the storage serves them.
+    s = s3_server("--encrypt-at-rest=false")
     alice = s.register("alice")["token"]
     bob = s.register("bob")["token"]
     data = os.urandom(10 << 20)  # two parts of a multipart upload
@@ -467,7 +497,7 @@ def test_on_s3_downloads_are_presigned_redirects_the_storage_checks(s3_server):
 
 
 def test_on_s3_a_refused_upload_leaves_no_object_and_thumbnails_are_stored(s3_server):
-    s = s3_server
+    s = s3_server()
     alice = s.register("alice")["token"]
     before = bucket_files(s)
     def chunks():  # 14 MiB, past the 12 MiB limit, after a part went up
@@ -480,13 +510,14 @@ def test_on_s3_a_refused_upload_leaves_no_object_and_thumbnails_are_stored(s3_se
     conn.close()
     assert bucket_files(s) == before  # the multipart upload aborted: nothing left
     f = upload(s, alice, image_bytes("PNG", (640, 480)), name="p.png")["file"]
-    status, _, headers = download(s, alice, f["id"], path=f"/files/{f['id']}?thumb=1")
-    assert status == 302
-    status, body, h = fetch(headers["location"])
+    status, body, h = download(s, alice, f["id"], path=f"/files/{f['id']}?thumb=1")
     from PIL import Image
     assert status == 200 and h["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(body)).size == (320, 240)
-    assert any(name.endswith("-320.jpg") for name in bucket_files(s))
+    thumbs = [n for n in bucket_files(s) if n.endswith("-320.jpg")]
+    assert len(thumbs) == 1
+    with open(os.path.join(S3_DATA, s.bucket, thumbs[0]), "rb") as stored:
+        assert stored.read(8) == b"PRLYBLB1"  # sealed like the file
 
 
 def test_in_a_cluster_a_file_uploaded_on_one_node_is_fetched_through_another(cluster):
@@ -500,9 +531,8 @@ def test_in_a_cluster_a_file_uploaded_on_one_node_is_fetched_through_another(clu
     alice_ws.send_msg("across nodes", to="bob", attachments=[f["id"]])
     event = bob_ws.event("message")
     assert event["msg"]["attachments"][0]["id"] == f["id"]
-    status, _, headers = download(b, bob, f["id"])
-    assert status == 302
-    assert fetch(headers["location"])[1] == PNG
+    status, body, _ = download(b, bob, f["id"])
+    assert status == 200 and body == PNG  # sealed by node a, opened by node b
     alice_ws.close()
     bob_ws.close()
 
