@@ -669,13 +669,17 @@ def files_bench(workdir, megabytes):
     os.unlink(path + ".copy")
     durable_mbps = megabytes / wall
     log(f"files: cp of {megabytes} MB: {cp_mbps:.0f} MB/s; with fsync (dd): {durable_mbps:.0f} MB/s")
-    backends = [("local", [], {})]
+    # Each storage with encryption at rest (the default: the node seals and opens every byte, and
+    # streams S3 downloads itself) and without it (S3 downloads are redirects to the storage).
+    plain = ["--encrypt-at-rest=false"]
+    backends = [("local", [], {}), ("local-plain", plain, {})]
     try:
         env_lines = subprocess.run([os.path.join(ROOT, "scripts", "services"), "start", "s3"],
                                    capture_output=True, text=True, check=True).stdout.splitlines()
         env = dict(line.split("=", 1) for line in env_lines if "=" in line)
-        backends.append(("s3", ["--files", env["PARLEY_FILES"].replace("s3://parley", "s3://bench")],
-                         {k: env[k] for k in ("PARLEY_S3_ACCESS_KEY_ID", "PARLEY_S3_SECRET_ACCESS_KEY")}))
+        s3_env = {k: env[k] for k in ("PARLEY_S3_ACCESS_KEY_ID", "PARLEY_S3_SECRET_ACCESS_KEY")}
+        s3_args = ["--files", env["PARLEY_FILES"].replace("s3://parley", "s3://bench")]
+        backends += [("s3", s3_args, s3_env), ("s3-plain", s3_args + plain, s3_env)]
     except (subprocess.CalledProcessError, FileNotFoundError, KeyError) as e:
         log(f"files: no S3 server ({e}); local disk only")
     for backend, args, env in backends:
@@ -706,12 +710,15 @@ def files_bench(workdir, megabytes):
                  "upload_mb_per_s": megabytes / up_wall, "upload_cpu_ms_per_mb": 1000 * up_cpu / megabytes,
                  "download_mb_per_s": megabytes / down_wall,
                  "download_cpu_ms_per_mb": 1000 * down_cpu / megabytes}
-            if backend == "s3":
-                # The same bytes from the storage itself: the pre-signed URL Parley redirects to.
+            if backend.startswith("s3"):
+                # The same bytes from the storage itself: the pre-signed URL Parley redirects to
+                # (without encryption at rest), else the sealed object through a redirect-less
+                # node — so only the former has one.
                 loc = subprocess.run(["curl", "-sS", "-o", os.devnull, "-w", "%{redirect_url}", *auth,
                                       f"{base}/files/{file_id}"], capture_output=True, text=True).stdout
-                direct, _ = timed(["curl", "-sS", "-f", "-o", os.devnull, loc])
-                r["direct_download_mb_per_s"] = megabytes / direct
+                if loc:
+                    direct, _ = timed(["curl", "-sS", "-f", "-o", os.devnull, loc])
+                    r["direct_download_mb_per_s"] = megabytes / direct
             log(f"files {backend}: upload {r['upload_mb_per_s']:.0f} MB/s ({r['upload_cpu_ms_per_mb']:.1f} ms "
                 f"CPU/MB), download {r['download_mb_per_s']:.0f} MB/s ({r['download_cpu_ms_per_mb']:.1f} ms CPU/MB)")
             out.append(r)

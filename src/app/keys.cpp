@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -103,6 +104,31 @@ std::unique_ptr<KeyCatalog> open_key_catalog(const Config& c) {
   const std::string path = sqlite_path(c);
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
   return std::make_unique<SqliteKeyCatalog>(path);
+}
+
+namespace {
+constexpr std::string_view kTokenKeyPurpose = "access token signing";
+
+std::string secret_of(const crypto::SecretKey& key) {
+  return std::string(reinterpret_cast<const char*>(key.data()), crypto::kKeyBytes);
+}
+}  // namespace
+
+auth::SigningKeys::Key DataKeySigningKeys::current() const {
+  const auto id = keys_.current();
+  auto key = keys_.derive(id, kTokenKeyPurpose);
+  if (!key) throw std::logic_error("DataKeySigningKeys: the keyring has no current data key");
+  return {"k" + std::to_string(id), secret_of(*key)};
+}
+
+std::optional<std::string> DataKeySigningKeys::find(std::string_view kid) const {
+  std::uint32_t id = 0;
+  if (kid.size() < 2 || kid[0] != 'k') return std::nullopt;
+  const auto [end, ec] = std::from_chars(kid.data() + 1, kid.data() + kid.size(), id);
+  if (ec != std::errc() || end != kid.data() + kid.size()) return std::nullopt;
+  auto key = keys_.derive(id, kTokenKeyPurpose);
+  if (!key) return std::nullopt;
+  return secret_of(*key);
 }
 
 int run_keys_command(const Config& c, KeysAction action) {

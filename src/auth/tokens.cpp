@@ -12,7 +12,7 @@ namespace parley::auth {
 namespace json = boost::json;
 namespace {
 
-// The only header Parley issues, and the only algorithm it accepts.
+// The only algorithm Parley issues and accepts; the header without a kid.
 constexpr std::string_view kHeader = R"({"alg":"HS256","typ":"JWT"})";
 
 Error invalid(std::string message) { return make_error(Errc::unauthenticated, std::move(message)); }
@@ -28,17 +28,18 @@ const json::object* parse_object(std::string_view b64, json::value& storage) {
 
 }  // namespace
 
-TokenSigner::TokenSigner(std::string secret, std::chrono::seconds access_ttl, const Clock& clock)
-    : secret_(std::move(secret)), access_ttl_(access_ttl), clock_(clock) {
+TokenSigner::TokenSigner(std::string secret, std::chrono::seconds access_ttl, const Clock& clock,
+                         const SigningKeys* keys)
+    : secret_(std::move(secret)), keys_(keys), access_ttl_(access_ttl), clock_(clock) {
   if (secret_.size() < 32) throw std::invalid_argument("token secret must be at least 32 bytes");
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
-std::string TokenSigner::sign(std::string_view input) const {
+std::string TokenSigner::sign(std::string_view secret, std::string_view input) {
   unsigned char mac[crypto_auth_hmacsha256_BYTES];
   crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(secret_.data()),
-                              secret_.size());
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(secret.data()),
+                              secret.size());
   crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(input.data()),
                                 input.size());
   crypto_auth_hmacsha256_final(&st, mac);
@@ -53,8 +54,16 @@ std::string TokenSigner::issue(chat::UserId user_id, std::string_view username,
                             {"sid", session_id},
                             {"iat", now_s},
                             {"exp", now_s + access_ttl_.count()}};
-  std::string input = base64url_encode(kHeader) + "." + base64url_encode(json::serialize(claims));
-  auto signature = sign(input);
+  std::string header(kHeader);
+  std::string secret = secret_;
+  if (keys_) {
+    auto key = keys_->current();
+    header = json::serialize(json::object{{"alg", "HS256"}, {"kid", key.kid}, {"typ", "JWT"}});
+    secret = std::move(key.secret);
+  }
+  std::string input = base64url_encode(header) + "." + base64url_encode(json::serialize(claims));
+  auto signature = sign(secret, input);
+  sodium_memzero(secret.data(), secret.size());
   return input + "." + signature;
 }
 
@@ -71,7 +80,14 @@ Result<AccessClaims> TokenSigner::verify(std::string_view token) const {
   if (!alg || !alg->is_string() || alg->get_string() != "HS256") {
     return invalid("token algorithm is not HS256");
   }
-  const auto expected = sign(token.substr(0, dot2));
+  std::optional<std::string> secret = secret_;
+  if (const auto* kid = header->if_contains("kid")) {
+    if (!kid->is_string()) return invalid("token kid is not a string");
+    secret = keys_ ? keys_->find(kid->get_string()) : std::nullopt;
+    if (!secret) return invalid("token is signed with an unknown key");
+  }
+  const auto expected = sign(*secret, token.substr(0, dot2));
+  sodium_memzero(secret->data(), secret->size());
   const auto given = token.substr(dot2 + 1);
   if (given.size() != expected.size() ||
       sodium_memcmp(given.data(), expected.data(), expected.size()) != 0) {

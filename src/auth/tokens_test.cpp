@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "auth/base64.hpp"
 #include "auth/password.hpp"
 
@@ -68,6 +70,70 @@ TEST(Tokens, GarbageIsRefused) {
 TEST(Tokens, ShortSecretsAreRejected) {
   ManualClock clock(0);
   EXPECT_THROW(TokenSigner("short", std::chrono::seconds(1), clock), std::invalid_argument);
+}
+
+// Keys by kid, one of them current: what `parley keys rotate` does to the real ones.
+class RotatingKeys final : public SigningKeys {
+ public:
+  std::map<std::string, std::string, std::less<>> keys{{"k1", std::string(32, '1')}};
+  std::string current_kid = "k1";
+  Key current() const override { return {current_kid, keys.at(current_kid)}; }
+  std::optional<std::string> find(std::string_view kid) const override {
+    auto it = keys.find(kid);
+    if (it == keys.end()) return std::nullopt;
+    return it->second;
+  }
+};
+
+std::string header_of(const std::string& token) {
+  return *base64url_decode(token.substr(0, token.find('.')));
+}
+
+TEST(Tokens, RotatingKeysNameTheKidAndTokensOfThePreviousKeyStayValid) {
+  ManualClock clock(1'790'000'000'000);
+  RotatingKeys keys;
+  TokenSigner signer(kSecret, std::chrono::seconds(900), clock, &keys);
+  const auto before = signer.issue(42, "alice", 7);
+  EXPECT_EQ(header_of(before), R"({"alg":"HS256","kid":"k1","typ":"JWT"})");
+
+  keys.keys["k2"] = std::string(32, '2');
+  keys.current_kid = "k2";
+  const auto after = signer.issue(42, "alice", 8);
+  EXPECT_EQ(header_of(after), R"({"alg":"HS256","kid":"k2","typ":"JWT"})");
+  EXPECT_EQ(signer.verify(before)->session_id, 7);
+  EXPECT_EQ(signer.verify(after)->session_id, 8);
+  // ... until it expires.
+  clock.advance(900'000);
+  EXPECT_NE(signer.verify(before).error().message.find("expired"), std::string::npos);
+}
+
+TEST(Tokens, AnUnknownOrRelabelledKidIsRefusedAndATokenWithoutOneUsesTheSecret) {
+  ManualClock clock(1'790'000'000'000);
+  RotatingKeys keys;
+  keys.keys["k2"] = std::string(32, '2');
+  TokenSigner signer(kSecret, std::chrono::seconds(900), clock, &keys);
+
+  RotatingKeys elsewhere;
+  elsewhere.keys = {{"k9", std::string(32, '9')}};
+  elsewhere.current_kid = "k9";
+  TokenSigner stranger(kSecret, std::chrono::seconds(900), clock, &elsewhere);
+  EXPECT_NE(signer.verify(stranger.issue(42, "alice", 7)).error().message.find("unknown key"),
+            std::string::npos);
+
+  // The header says k2, the signature is k1's.
+  const auto token = signer.issue(42, "alice", 7);
+  const auto relabelled = base64url_encode(R"({"alg":"HS256","kid":"k2","typ":"JWT"})") +
+                          token.substr(token.find('.'));
+  EXPECT_NE(signer.verify(relabelled).error().message.find("signature"), std::string::npos);
+  const auto not_a_string = base64url_encode(R"({"alg":"HS256","kid":1,"typ":"JWT"})") +
+                            token.substr(token.find('.'));
+  EXPECT_FALSE(signer.verify(not_a_string).ok());
+
+  // Without a kid: the fixed secret (tokens from before rotation, bench/loadgen's).
+  TokenSigner legacy(kSecret, std::chrono::seconds(900), clock);
+  EXPECT_TRUE(signer.verify(legacy.issue(42, "alice", 7)).ok());
+  // A signer without rotating keys knows no kid.
+  EXPECT_FALSE(legacy.verify(token).ok());
 }
 
 TEST(Tokens, RefreshTokensAreRandomAndHashedStably) {

@@ -247,6 +247,17 @@ std::shared_ptr<const SecretKey> Keyring::find(std::uint32_t id) const {
   return it == keys_.end() ? nullptr : it->second;
 }
 
+std::optional<SecretKey> Keyring::derive(std::uint32_t id, std::string_view purpose) const {
+  auto key = find(id);
+  if (!key) return std::nullopt;
+  ensure_sodium();
+  const std::string message = "parley derived key|" + std::string(purpose);
+  SecretKey out;
+  crypto_generichash(out.data(), kKeyBytes, reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size(), key->data(), kKeyBytes);
+  return out;
+}
+
 void Keyring::seal_raw(std::uint32_t id, std::string_view plaintext, std::string_view context,
                        std::string& out) const {
   auto key = find(id);

@@ -101,6 +101,11 @@ class Keyring {
   // plaintext, under key `id`, which the caller records beside it; the associated data follows
   // the same rule as seal()'s. seal_raw appends to out; std::logic_error for a key not added.
   static constexpr std::size_t kRawOverhead = 40;
+
+  // A key for another use, derived from data key `id` (keyed BLAKE2b of the purpose), so that
+  // it rotates with the data keys: the access-token signing keys (app/keys.hpp). nullopt when
+  // the ring lacks `id`.
+  std::optional<SecretKey> derive(std::uint32_t id, std::string_view purpose) const;
   void seal_raw(std::uint32_t id, std::string_view plaintext, std::string_view context,
                 std::string& out) const;
   // Errc::bad_ciphertext as open().

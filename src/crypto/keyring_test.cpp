@@ -120,6 +120,19 @@ chat::Message stored(const chat::NewMessage& nm) {
   return m;
 }
 
+TEST(Keyring, DerivedKeysDependOnTheDataKeyAndThePurposeOnly) {
+  Keyring ring;
+  ring.add(1, SecretKey::random());
+  ring.add(2, SecretKey::random());
+  auto bytes = [](const SecretKey& k) { return std::string(reinterpret_cast<const char*>(k.data()), kKeyBytes); };
+  const auto a = ring.derive(1, "access token signing");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(bytes(*a), bytes(*ring.derive(1, "access token signing")));
+  EXPECT_NE(bytes(*a), bytes(*ring.derive(2, "access token signing")));
+  EXPECT_NE(bytes(*a), bytes(*ring.derive(1, "something else")));
+  EXPECT_FALSE(ring.derive(3, "access token signing"));
+}
+
 TEST(MessageSealer, SealsBodyAndAttachmentsAndOpensThemForTheirMessageOnly) {
   Keyring ring;
   ring.add(1, SecretKey::random());

@@ -3,7 +3,9 @@ are sealed before they reach the journal, the SQLite files, Kafka, PostgreSQL, t
 file storage (a local directory here; S3 in test_files.py), and opened only on
 the way out to members; data keys rotate without downtime and the old ones keep opening; a wrong
 master key stops the server from starting."""
+import base64
 import glob
+import json
 import os
 import socket
 import sqlite3
@@ -147,13 +149,20 @@ def test_a_wrong_master_key_refuses_to_start_with_a_clear_error(tmp_path):
     assert "c2hvcnQ" not in r.stderr
 
 
-def test_rotation_while_serving_keeps_old_messages_readable_and_rewraps_them(tmp_path):
+def token_kid(token):
+    header = token.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+
+def test_rotation_while_serving_keeps_old_messages_files_and_tokens_valid_and_rewraps(tmp_path):
     data = tmp_path / "data"
     s = Server(data, "--key-refresh-ms", "100").start()
     try:
         alice, bob = pair(s)
+        assert token_kid(alice) == "k1"
         w = s.ws(alice)
         old = w.send_msg("before the rotation", to="bob")
+        f = upload(s, alice, b"a file sealed under key 1", name="one.txt")["file"]
         mark = s.log_mark()
         r = keys_command("rotate", "--data-dir", str(data))
         assert r.returncode == 0 and "data key 2 added" in r.stdout, r.stdout + r.stderr
@@ -161,6 +170,11 @@ def test_rotation_while_serving_keeps_old_messages_readable_and_rewraps_them(tmp
         new = w.send_msg("after the rotation", to="bob")
         s.wait_log("event=rewrap_done key=2", after=mark)
         w.close()
+        # Tokens are signed with the new key now; one signed with the old key stays valid.
+        fresh = s.login("alice")["token"]
+        assert token_kid(fresh) == "k2"
+        for token in (alice, fresh):
+            assert download(s, token, f["id"])[1] == b"a file sealed under key 1"
     finally:
         s.stop()
     db = sqlite3.connect(str(data / "parley.db"))
@@ -175,6 +189,11 @@ def test_rotation_while_serving_keeps_old_messages_readable_and_rewraps_them(tmp
         page = s.api("GET", f"/conversations/{old['conv']}/messages", token=s.login("bob")["token"])
         assert [m["body"] for m in page["messages"]] == ["before the rotation", "after the rotation"]
         assert new["seq"] == 2
+        # After a restart too: the key-1 token (until it expires) and the key-1 file.
+        assert download(s, alice, f["id"])[1] == b"a file sealed under key 1"
+        forged = alice.split(".")
+        forged[0] = base64.urlsafe_b64encode(b'{"alg":"HS256","kid":"k7","typ":"JWT"}').decode().rstrip("=")
+        assert s.api("GET", "/me", token=".".join(forged), expect=401)
     finally:
         s.stop()
 
