@@ -48,18 +48,22 @@ std::string aead_seal(const SecretKey& key, std::string_view plaintext, std::str
   return out;
 }
 
+// Opens nonce ‖ ciphertext ‖ tag into out (sealed.size() - kNonceBytes - kTagBytes bytes).
+bool aead_open_into(const SecretKey& key, std::string_view sealed, std::string_view ad, char* out) {
+  if (sealed.size() < kNonceBytes + kTagBytes) return false;
+  const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
+  unsigned long long written = 0;
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(
+             reinterpret_cast<unsigned char*>(out), &written, nullptr, nonce + kNonceBytes,
+             sealed.size() - kNonceBytes, reinterpret_cast<const unsigned char*>(ad.data()),
+             ad.size(), nonce, key.data()) == 0;
+}
+
 std::optional<std::string> aead_open(const SecretKey& key, std::string_view sealed,
                                      std::string_view ad) {
   if (sealed.size() < kNonceBytes + kTagBytes) return std::nullopt;
   std::string out(sealed.size() - kNonceBytes - kTagBytes, '\0');
-  const auto* nonce = reinterpret_cast<const unsigned char*>(sealed.data());
-  unsigned long long written = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-          reinterpret_cast<unsigned char*>(out.data()), &written, nullptr, nonce + kNonceBytes,
-          sealed.size() - kNonceBytes, reinterpret_cast<const unsigned char*>(ad.data()),
-          ad.size(), nonce, key.data()) != 0) {
-    return std::nullopt;
-  }
+  if (!aead_open_into(key, sealed, ad, out.data())) return std::nullopt;
   return out;
 }
 
@@ -265,13 +269,14 @@ void Keyring::seal_raw(std::uint32_t id, std::string_view plaintext, std::string
   aead_seal_into(*key, plaintext, with_key_id(context, id), out);
 }
 
-Result<std::string> Keyring::open_raw(std::uint32_t id, std::string_view sealed,
-                                      std::string_view context) const {
+Status Keyring::open_raw(std::uint32_t id, std::string_view sealed, std::string_view context,
+                         char* out) const {
   auto key = find(id);
   if (!key) return bad_ciphertext("sealed under key " + std::to_string(id) + ", which is unknown");
-  auto plain = aead_open(*key, sealed, with_key_id(context, id));
-  if (!plain) return bad_ciphertext("the sealed bytes do not open: tampered, truncated or foreign");
-  return std::move(*plain);
+  if (!aead_open_into(*key, sealed, with_key_id(context, id), out)) {
+    return bad_ciphertext("the sealed bytes do not open: tampered, truncated or foreign");
+  }
+  return ok_status();
 }
 
 Result<std::string> Keyring::open(std::string_view sealed, std::string_view context) const {

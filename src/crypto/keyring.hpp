@@ -108,9 +108,10 @@ class Keyring {
   std::optional<SecretKey> derive(std::uint32_t id, std::string_view purpose) const;
   void seal_raw(std::uint32_t id, std::string_view plaintext, std::string_view context,
                 std::string& out) const;
-  // Errc::bad_ciphertext as open().
-  Result<std::string> open_raw(std::uint32_t id, std::string_view sealed,
-                               std::string_view context) const;
+  // Opens into `out`, which holds sealed.size() - kRawOverhead bytes (no copy: file downloads
+  // open a megabyte at a time). Errc::bad_ciphertext as open().
+  Status open_raw(std::uint32_t id, std::string_view sealed, std::string_view context,
+                  char* out) const;
 
  private:
   std::shared_ptr<const SecretKey> find(std::uint32_t id) const;  // null when unknown

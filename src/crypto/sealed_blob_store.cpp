@@ -126,19 +126,19 @@ class SealedReader final : public files::BlobReader {
     const std::uint64_t count = std::min<std::uint64_t>(chunks_ - first, std::max<std::uint64_t>(1, kReadWindow / sealed));
     const std::uint64_t begin = kHeaderBytes + first * sealed;
     const std::uint64_t end = std::min(inner_->size(), begin + count * sealed);
-    std::string bytes(end - begin, '\0');
-    if (auto s = read_exactly(*inner_, begin, bytes); !s) return s;
-    cache_.clear();
+    // Both buffers keep their size from window to window: no allocation, no zeroing.
+    sealed_.resize(end - begin);
+    if (auto s = read_exactly(*inner_, begin, sealed_); !s) return s;
+    cache_.resize(end - begin - count * Keyring::kRawOverhead);
     cached_from_ = first * chunk_bytes_;
     for (std::uint64_t i = 0; i < count; ++i) {
       const std::uint64_t index = first + i;
-      const auto piece = std::string_view(bytes).substr(i * sealed, sealed);
-      auto plain = keys_.open_raw(key_id_, piece, chunk_context(key_, chunk_bytes_, index, index + 1 == chunks_));
-      if (!plain) {
+      const auto piece = std::string_view(sealed_).substr(i * sealed, sealed);
+      if (!keys_.open_raw(key_id_, piece, chunk_context(key_, chunk_bytes_, index, index + 1 == chunks_),
+                          cache_.data() + i * chunk_bytes_)) {
         cache_.clear();
         return damaged(key_, "chunk " + std::to_string(index) + " does not open (tampered, truncated or moved)");
       }
-      cache_ += *plain;
     }
     return ok_status();
   }
@@ -150,6 +150,7 @@ class SealedReader final : public files::BlobReader {
   const std::size_t chunk_bytes_;
   const std::uint64_t chunks_;
   const std::uint64_t size_;
+  std::string sealed_;            // the window's ciphertext
   std::string cache_;             // plaintext of chunks from cached_from_ on
   std::uint64_t cached_from_ = 0;
 };
