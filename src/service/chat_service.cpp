@@ -717,10 +717,13 @@ void ChatService::append(NewMessage message, MessageLog::Done done) {
   }
   // The sender's ack carries the message open: a new one is what was sealed (kept here, so it
   // need not be opened again); a retry's stored original may be older, or edited, and is opened.
-  NewMessage sealed = message;
-  sealer_->seal(sealed);
-  log_.append(std::move(sealed), [this, plain = std::move(message),
-                                  done = std::move(done)](Result<Appended> r) mutable {
+  // Only the two sealed fields are kept aside (not the whole message).
+  struct Plain {
+    std::string body, attachments;
+  } plain{message.body, message.attachments};
+  sealer_->seal(message);
+  log_.append(std::move(message), [this, plain = std::move(plain),
+                                   done = std::move(done)](Result<Appended> r) mutable {
     if (r && !r->duplicate) {
       r->msg.body = std::move(plain.body);
       r->msg.attachments = std::move(plain.attachments);
