@@ -189,7 +189,6 @@ int run_node(const Config& c) {
       throw std::runtime_error("cannot read the data keys: " + s.error().message);
     }
     const crypto::MessageSealer sealer(keys.data_keys(), c.encrypt_at_rest);
-    Rewrap rewrap(store, sealer, keys.data_keys(), *key_catalog);
     // One id per node run: where other nodes address this one (bus notes, log replies).
     const std::string node_id = ids.uuid_v7(clock.now_ms());
     // The bus: in-process, or Redis between nodes. The hub that receives its events is built
@@ -262,6 +261,8 @@ int run_node(const Config& c) {
     FileService file_service(*opened.files, blobs, clock, ids,
                              auth::hmac_sha256(secret, "parley signed file URLs"),
                              file_options, &sealer);
+    // Moves stored messages and files to the current data key, in the background (chores below).
+    Rewrap rewrap(store, sealer, keys.data_keys(), *key_catalog, 500, &file_service);
     if (auto s = service.load_revocations(); !s) {
       throw std::runtime_error("cannot read revoked sessions: " + s.error().message);
     }

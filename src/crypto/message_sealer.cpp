@@ -52,14 +52,14 @@ Status MessageSealer::open(chat::Message& m) const {
   return open_field("attachments", m.conv, m.id, m.attachments);
 }
 
+bool MessageSealer::is_current_field(std::string_view field) const {
+  if (field.empty()) return true;
+  if (!is_sealed(field)) return !seal_new_;
+  return !seal_new_ || Keyring::key_of(field.substr(kMarker.size())) == keys_.current();
+}
+
 bool MessageSealer::is_current(const chat::Message& m) const {
-  const auto current = [&](const std::string& field) {
-    if (field.empty()) return true;
-    if (!is_sealed(field)) return !seal_new_;
-    return !seal_new_ || Keyring::key_of(std::string_view(field).substr(kMarker.size())) ==
-                             keys_.current();
-  };
-  return current(m.body) && current(m.attachments);
+  return is_current_field(m.body) && is_current_field(m.attachments);
 }
 
 Status MessageSealer::reseal(chat::Message& m) const {

@@ -51,11 +51,14 @@ class MessageSealer {
   // file's id. (The contents are sealed by crypto/sealed_blob_store.hpp.)
   std::string seal_file_name(std::string_view file_id, std::string_view name) const;
   Status open_file_name(std::string_view file_id, std::string& name) const;
+  // Whether a stored name is in the form seal_file_name gives it now (as is_current).
+  bool file_name_is_current(std::string_view name) const { return is_current_field(name); }
 
   static bool is_sealed(std::string_view field) { return field.starts_with(kMarker); }
 
  private:
   static constexpr std::string_view kMarker = "\x01";
+  bool is_current_field(std::string_view field) const;
   std::string seal_field(std::string_view field_name, std::string_view conv, std::string_view id,
                          std::string_view plaintext) const;
   Status open_field(std::string_view field_name, std::string_view conv, std::string_view id,

@@ -211,6 +211,31 @@ Result<bool> SealedBlobStore::is_sealed(std::string_view key) {
   return header->has_value();
 }
 
+Result<bool> SealedBlobStore::reseal(std::string_view key) {
+  if (!seal_new_) return false;
+  {
+    auto inner = inner_.open(key);
+    if (!inner) return inner.error();
+    auto header = read_header(**inner);
+    if (!header) return header.error();
+    if (*header && (*header)->key_id == keys_.current()) return false;
+  }
+  auto reader = open(key);
+  if (!reader) return reader.error();
+  auto writer = create(key);
+  if (!writer) return writer.error();
+  std::string piece(kReadWindow, '\0');
+  for (std::uint64_t at = 0; at < (*reader)->size();) {
+    auto n = (*reader)->read(at, piece);
+    if (!n) return n.error();
+    if (*n == 0) return make_error(Errc::internal, "the stored file ended early");
+    if (auto s = (*writer)->write(std::string_view(piece).substr(0, *n)); !s) return s.error();
+    at += *n;
+  }
+  if (auto s = (*writer)->commit(); !s) return s.error();
+  return true;
+}
+
 std::optional<std::string> SealedBlobStore::download_url(std::string_view key, std::chrono::seconds ttl,
                                                          std::string_view content_type,
                                                          std::string_view content_disposition) {

@@ -40,6 +40,9 @@ class SealedBlobStore final : public files::BlobStore {
   std::optional<std::string> download_url(std::string_view key, std::chrono::seconds ttl,
                                           std::string_view content_type,
                                           std::string_view content_disposition) override;
+  // Seals a blob stored as it is, or one sealed under another key than the current one, anew
+  // (nothing when sealing is off).
+  Result<bool> reseal(std::string_view key) override;
   std::string describe() const override { return inner_.describe(); }
 
   // Whether the blob under key is sealed. Errc::not_found when there is none.

@@ -60,6 +60,12 @@ class BlobStore {
                                                   std::string_view /*content_disposition*/) {
     return std::nullopt;
   }
+  // Rewrites the blob, under the same key, in the form this store writes new ones now (the
+  // encrypting store, crypto/sealed_blob_store.hpp: sealed under the current data key); readers
+  // that opened it before keep reading the old one where the storage allows (local: yes). Returns
+  // whether it rewrote anything: false when the blob is in that form already, or the store has
+  // one form only (the default). The rewrap job (service/rewrap.hpp) calls it.
+  virtual Result<bool> reseal(std::string_view /*key*/) { return false; }
   // For logs and the start-up line: "local:/var/lib/parley/files".
   virtual std::string describe() const = 0;
 };

@@ -291,6 +291,31 @@ Status FileService::link_attachments(std::span<const std::string> ids, const cha
   return ok_status();
 }
 
+// ---- rewrap
+
+Result<bool> FileService::reseal(const FileRecord& stored) {
+  bool changed = false;
+  if (sealer_ && !sealer_->file_name_is_current(stored.name)) {
+    std::string name = stored.name;
+    if (auto s = sealer_->open_file_name(stored.id, name); !s) return s.error();
+    auto replaced = catalog_.reseal_file_name(stored.id, stored.name, sealer_->seal_file_name(stored.id, name));
+    if (!replaced) return replaced.error();
+    changed = *replaced;
+  }
+  auto blob = blobs_.reseal(stored.storage_key);
+  if (!blob) {
+    if (blob.error().code == Errc::not_found) return changed;  // removed meanwhile (orphan expiry)
+    return blob.error();
+  }
+  if (*blob) {
+    changed = true;
+    if (auto s = blobs_.remove(thumbnail_key(stored)); !s) {
+      log::warn("event=file_orphan_blob key={} reason=\"remove failed\"", thumbnail_key(stored));
+    }
+  }
+  return changed;
+}
+
 // ---- cleanup
 
 Result<int> FileService::expire_orphans(int limit) {

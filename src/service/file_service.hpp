@@ -123,6 +123,17 @@ class FileService {
   // [blocking] Records that the message carries those files (before it is appended).
   Status link_attachments(std::span<const std::string> ids, const chat::NewMessage& message);
 
+  // [blocking] The rewrap job's walk (service/rewrap.hpp): the stored records in id order after
+  // after_id, names as stored (sealed).
+  Result<std::vector<chat::FileRecord>> stored_files(std::string_view after_id, int limit) {
+    return catalog_.files_by_id(after_id, limit);
+  }
+  // [blocking] Moves a stored file to the current at-rest form: its name (in the catalog) and
+  // its bytes (files::BlobStore::reseal); a cached thumbnail is dropped, to be made again under
+  // the current key when asked for. Returns whether anything changed. Errc::bad_ciphertext or
+  // Errc::internal for a name or blob that does not open.
+  Result<bool> reseal(const chat::FileRecord& stored);
+
   // [blocking] Deletes uploads never attached and older than --orphan-upload-ttl, at most
   // `limit`; returns how many.
   Result<int> expire_orphans(int limit = 500);

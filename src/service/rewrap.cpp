@@ -11,8 +11,8 @@ constexpr std::string_view kDoneName = "rewrap_done";
 }
 
 Rewrap::Rewrap(Store& store, const crypto::MessageSealer& sealer, const crypto::Keyring& keys,
-               KeyCatalog& catalog, int batch)
-    : store_(store), sealer_(sealer), keys_(keys), catalog_(catalog), batch_(batch) {}
+               KeyCatalog& catalog, int batch, FileService* files)
+    : store_(store), sealer_(sealer), keys_(keys), catalog_(catalog), batch_(batch), files_(files) {}
 
 bool Rewrap::idle() {
   if (!sealer_.seals_new()) return true;
@@ -40,8 +40,10 @@ Result<bool> Rewrap::step() {
   if (pass_key_ != current) {  // a new key while a pass was under way: start over
     pass_key_ = current;
     cursor_.clear();
+    in_files_ = false;
     resealed_ = unreadable_ = 0;
   }
+  if (in_files_) return step_files();
   auto messages = store_.messages_by_id(cursor_, batch_);
   if (!messages) return messages.error();
   std::vector<Resealed> changes;
@@ -65,10 +67,36 @@ Result<bool> Rewrap::step() {
     resealed_ += std::ssize(changes);
   }
   if (std::ssize(*messages) < batch_) {
+    if (files_) {
+      in_files_ = true;
+      cursor_.clear();
+      return true;
+    }
     finish_pass();
     return !idle();
   }
   cursor_ = messages->back().id;
+  return true;
+}
+
+Result<bool> Rewrap::step_files() {
+  auto files = files_->stored_files(cursor_, batch_);
+  if (!files) return files.error();
+  for (const auto& f : *files) {
+    auto changed = files_->reseal(f);
+    if (!changed) {
+      if (changed.error().code == Errc::unavailable) return changed.error();  // storage down: retry later
+      ++unreadable_;
+      log::error("event=rewrap_unreadable file={} error=\"{}\"", f.id, changed.error().message);
+      continue;
+    }
+    if (*changed) ++resealed_;
+  }
+  if (std::ssize(*files) < batch_) {
+    finish_pass();
+    return !idle();
+  }
+  cursor_ = files->back().id;
   return true;
 }
 
@@ -84,6 +112,7 @@ void Rewrap::finish_pass() {
               unreadable_);
   }
   pass_key_ = 0;
+  in_files_ = false;
   cursor_.clear();
   resealed_ = unreadable_ = 0;
 }

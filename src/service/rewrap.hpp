@@ -11,6 +11,9 @@
 // messages the writer had not yet moved into the database. A message that does not open is
 // logged (event=rewrap_unreadable) and left as it is.
 //
+// After the messages, the same pass walks the stored files (FileService::reseal: the name in the
+// catalog, the bytes in storage), when the node has file sharing.
+//
 // Every node runs its own job (store/… updates are conditional, so two never undo each other).
 // Threads: one at a time (housekeeping, on the blocking pool); every call is [blocking].
 
@@ -20,6 +23,7 @@
 
 #include "core/result.hpp"
 #include "crypto/message_sealer.hpp"
+#include "service/file_service.hpp"
 #include "store/key_catalog.hpp"
 #include "store/store.hpp"
 
@@ -27,8 +31,9 @@ namespace parley {
 
 class Rewrap {
  public:
+  // files (optional): reseal the stored files too.
   Rewrap(Store& store, const crypto::MessageSealer& sealer, const crypto::Keyring& keys,
-         KeyCatalog& catalog, int batch = 500);
+         KeyCatalog& catalog, int batch = 500, FileService* files = nullptr);
 
   // Works for up to `budget` (at least one batch) unless there is nothing to do. Returns
   // whether work remains.
@@ -38,6 +43,7 @@ class Rewrap {
 
  private:
   Result<bool> step();  // one batch; false when the job is done
+  Result<bool> step_files();
   void finish_pass();
 
   Store& store_;
@@ -45,10 +51,12 @@ class Rewrap {
   const crypto::Keyring& keys_;
   KeyCatalog& catalog_;
   const int batch_;
+  FileService* const files_;
   std::uint32_t done_key_ = 0;  // the key the last complete pass found everything under
   bool done_key_read_ = false;
   std::uint32_t pass_key_ = 0;  // the key of the pass under way (0: none)
-  std::string cursor_;          // the last id the pass read
+  bool in_files_ = false;       // the pass is past the messages, at the files
+  std::string cursor_;          // the last id the pass read (of a message, then of a file)
   std::int64_t resealed_ = 0;   // in this pass
   std::int64_t unreadable_ = 0;
 };

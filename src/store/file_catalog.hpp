@@ -46,6 +46,13 @@ class FileCatalog {
   virtual Result<std::vector<chat::FileRecord>> unattached_files(TimeMs before, int limit) = 0;
   // Removes the record (and its links). Errc::not_found when there is none.
   virtual Status remove_file(std::string_view id) = 0;
+
+  // Every file, in id order, after after_id ("" for the first), at most `limit`: the rewrap job
+  // (service/rewrap.hpp) walks them.
+  virtual Result<std::vector<chat::FileRecord>> files_by_id(std::string_view after_id, int limit) = 0;
+  // Stores `name` as the file's name if it still is `expected` (a resealed name); whether it was.
+  virtual Result<bool> reseal_file_name(std::string_view id, std::string_view expected,
+                                        std::string_view name) = 0;
 };
 
 }  // namespace parley

@@ -110,5 +110,32 @@ TEST_P(StoreContract, UnattachedFilesAreListedOldestFirstOncePastTheirTime) {
   EXPECT_EQ(f.catalog.unattached_files(kNow - 1000, 1)->size(), 1u);
 }
 
+TEST_P(StoreContract, FilesAreWalkedInIdOrderAndANameIsResealedOnlyIfUnchanged) {
+  Files f(GetParam());
+  const auto alice = f.user("alice");
+  std::vector<FileRecord> files;
+  for (int i = 0; i < 5; ++i) {
+    files.push_back(f.file(alice, 1, kNow + i));
+    ASSERT_TRUE(f.catalog.add_file(files.back(), 100).ok());
+  }
+  auto first = f.catalog.files_by_id("", 3);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 3u);
+  auto rest = f.catalog.files_by_id(first->back().id, 3);
+  ASSERT_EQ(rest->size(), 2u);
+  std::vector<std::string> walked;
+  for (const auto* page : {&*first, &*rest}) {
+    for (const auto& r : *page) walked.push_back(r.id);
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) EXPECT_EQ(walked[i], files[i].id);
+  EXPECT_EQ((*rest)[1].name, files[4].name);
+
+  EXPECT_TRUE(*f.catalog.reseal_file_name(files[0].id, files[0].name, "resealed"));
+  EXPECT_EQ(f.catalog.get_file(files[0].id)->name, "resealed");
+  EXPECT_FALSE(*f.catalog.reseal_file_name(files[0].id, files[0].name, "stale"));
+  EXPECT_EQ(f.catalog.get_file(files[0].id)->name, "resealed");
+  EXPECT_FALSE(*f.catalog.reseal_file_name("nope", "x", "y"));
+}
+
 }  // namespace
 }  // namespace parley::testing

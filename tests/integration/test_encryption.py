@@ -180,6 +180,12 @@ def test_rotation_while_serving_keeps_old_messages_files_and_tokens_valid_and_re
     db = sqlite3.connect(str(data / "parley.db"))
     bodies = [b for (b,) in db.execute("SELECT body FROM messages")]
     assert len(bodies) == 2 and all(b.startswith("\x01k2.") for b in bodies), bodies
+    # The file too: its name, and its bytes (the header names the key).
+    (stored_name,) = db.execute("SELECT name FROM files").fetchone()
+    assert stored_name.startswith("\x01k2."), stored_name
+    with open(glob.glob(os.path.join(data, "files", "f", "*", f["id"]))[0], "rb") as blob:
+        header = blob.read(16)
+    assert header[:8] == b"PRLYBLB1" and int.from_bytes(header[8:12], "little") == 2
     status = keys_command("status", "--data-dir", str(data), "--key-refresh-ms", "100")
     assert status.returncode == 0, status.stderr
     assert "current" in next(l for l in status.stdout.splitlines() if l.startswith("2 "))
@@ -205,21 +211,32 @@ def test_a_store_written_without_encryption_is_read_and_migrated(tmp_path):
     w = s.ws(alice)
     secret = marker()
     sent = w.send_msg(secret, to="bob")
+    content, name = marker() * 2000, marker()
+    f = upload(s, alice, content.encode(), name=name)["file"]
     w.close()
     s.stop()
     db = sqlite3.connect(str(data / "parley.db"))
     assert db.execute("SELECT body FROM messages").fetchone() == (secret,)
+    assert db.execute("SELECT name FROM files").fetchone() == (name,)
     db.close()
+    assert files_holding(str(data / "files"), content[:40])
     s = Server(data, "--key-refresh-ms", "100").start()
     try:
+        # Readable at once, and sealed in the background: the messages, then the files.
+        assert download(s, alice, f["id"])[1] == content.encode()
         s.wait_log("event=rewrap_done key=1")
         page = s.api("GET", f"/conversations/{sent['conv']}/messages", token=s.login("bob")["token"])
         assert [m["body"] for m in page["messages"]] == [secret]
+        status, body, headers = download(s, alice, f["id"])
+        assert status == 200 and body == content.encode() and name in headers["content-disposition"]
     finally:
         s.stop()
     db = sqlite3.connect(str(data / "parley.db"))
     (body,) = db.execute("SELECT body FROM messages").fetchone()
     assert body.startswith("\x01k1.") and secret not in body
+    (stored_name,) = db.execute("SELECT name FROM files").fetchone()
+    assert stored_name.startswith("\x01k1.")
+    assert files_holding(str(data), content[:40]) == [] and files_holding(str(data), name) == []
 
 
 class RedisMonitor:

@@ -847,6 +847,24 @@ Status PostgresStore::remove_file(std::string_view id) {
   });
 }
 
+Result<std::vector<FileRecord>> PostgresStore::files_by_id(std::string_view after_id, int limit) {
+  auto r = query("files_by_id",
+                 "SELECT " PARLEY_PG_FILE_COLUMNS " FROM files WHERE id > $1 ORDER BY id LIMIT $2",
+                 {after_id, std::int64_t{limit}});
+  if (!r) return r.error();
+  std::vector<FileRecord> out;
+  for (int i = 0; i < r->rows(); ++i) out.push_back(read_file(*r, i));
+  return out;
+}
+
+Result<bool> PostgresStore::reseal_file_name(std::string_view id, std::string_view expected,
+                                             std::string_view name) {
+  auto r = query("reseal_file_name", "UPDATE files SET name = $1 WHERE id = $2 AND name = $3",
+                 {name, id, expected});
+  if (!r) return r.error();
+  return r->affected() > 0;
+}
+
 }  // namespace parley
 
 namespace parley {

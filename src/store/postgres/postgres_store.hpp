@@ -82,6 +82,9 @@ class PostgresStore final : public Store, public FileCatalog, public DeviceCatal
   Result<bool> shared_with(std::string_view file_id, chat::UserId user) override;
   Result<std::vector<chat::FileRecord>> unattached_files(TimeMs before, int limit) override;
   Status remove_file(std::string_view id) override;
+  Result<std::vector<chat::FileRecord>> files_by_id(std::string_view after_id, int limit) override;
+  Result<bool> reseal_file_name(std::string_view id, std::string_view expected,
+                                std::string_view name) override;
 
   // DeviceCatalog.
   Result<bool> put_device(const chat::DeviceKeys& keys, int max_devices) override;

@@ -133,4 +133,29 @@ Status SqliteStore::remove_file(std::string_view id) {
   });
 }
 
+Result<std::vector<FileRecord>> SqliteStore::files_by_id(std::string_view after_id, int limit) {
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_FILE_COLUMNS " FROM files WHERE id > ? ORDER BY id LIMIT ?");
+  q.bind(1, after_id).bind(2, std::int64_t{limit});
+  std::vector<FileRecord> out;
+  while (q.step()) out.push_back(read_file(q));
+  if (q.failed()) return storage_error(*lease, "files_by_id");
+  return out;
+}
+
+Result<bool> SqliteStore::reseal_file_name(std::string_view id, std::string_view expected,
+                                           std::string_view name) {
+  bool replaced = false;
+  auto s = sqlite::write_transaction(write_mutex_, *writer_, "reseal_file_name", [&]() -> Status {
+    Query q(*writer_, "UPDATE files SET name = ? WHERE id = ? AND name = ?");
+    q.bind(1, name).bind(2, id).bind(3, expected);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "reseal_file_name");
+    replaced = sqlite3_changes(writer_->handle()) > 0;
+    return ok_status();
+  });
+  if (!s) return s.error();
+  return replaced;
+}
+
 }  // namespace parley
