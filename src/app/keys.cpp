@@ -174,7 +174,7 @@ int run_keys_command(const Config& c, KeysAction action) {
     }
     auto rewrapped = catalog->value("rewrap_done");
     if (rewrapped && *rewrapped) {
-      std::printf("every message was resealed with key %s\n", (*rewrapped)->c_str());
+      std::printf("every message and file was resealed with key %s\n", (*rewrapped)->c_str());
     }
     return 0;
   } catch (const std::exception& e) {
