@@ -1,5 +1,6 @@
 #pragma once
-// Store: where users, sessions, conversations, members and messages live.
+// Store: where users, conversations, members and messages live (login sessions:
+// store/account_catalog.hpp).
 //
 // Sized to what the chat service needs, not to what SQL can do. Every method is blocking and
 // thread-safe: call it from the blocking pool or the message writer, never from a network shard.
@@ -45,13 +46,6 @@ inline void drop_extra_row(chat::HistoryPage& page, std::int64_t limit, bool ext
   page.messages.erase(extra_first ? page.messages.begin() : page.messages.end() - 1);
   page.has_more = true;
 }
-
-// A refresh-token login session, as the store sees it.
-struct LoginSession {
-  chat::SessionId id = 0;
-  chat::UserId user_id = 0;
-  std::string username;
-};
 
 // A message's stored body and attachments, before and after they were sealed again under
 // another key (Store::reseal_messages).
@@ -107,17 +101,6 @@ class Store {
   virtual Result<chat::UserCredentials> find_credentials(std::string_view username) = 0;
   virtual Result<chat::User> find_user(std::string_view username) = 0;
   virtual Result<chat::User> get_user(chat::UserId id) = 0;
-
-  // Login sessions. rotate_refresh replaces the refresh hash of the live session that holds
-  // old_hash and was last used at or after min_last_used (Errc::not_found when none does:
-  // unknown, revoked, expired, or already rotated — a replayed refresh token never works twice).
-  virtual Result<chat::SessionId> create_session(chat::UserId user, std::string_view device,
-                                                 std::string_view refresh_hash, TimeMs now) = 0;
-  virtual Result<LoginSession> rotate_refresh(std::string_view old_hash,
-                                              std::string_view new_hash, TimeMs now,
-                                              TimeMs min_last_used) = 0;
-  virtual Status revoke_session(chat::SessionId id, TimeMs now) = 0;
-  virtual Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) = 0;
 
   // Conversations and membership.
   // The direct conversation of a and b; created as new_id (end-to-end encrypted when e2ee) when

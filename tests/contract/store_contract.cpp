@@ -64,30 +64,6 @@ TEST_P(StoreContract, UsersAreUniqueByUsername) {
   EXPECT_EQ(f.store->get_user(alice->id)->username, "alice");
 }
 
-TEST_P(StoreContract, RefreshRotationWorksOnceAndRevocationEndsIt) {
-  Fixture f(GetParam());
-  const auto alice = f.user("alice");
-  auto session = f.store->create_session(alice, "test", "hash-1", kNow);
-  ASSERT_TRUE(session.ok());
-
-  auto rotated = f.store->rotate_refresh("hash-1", "hash-2", kNow + 10, kNow - 1000);
-  ASSERT_TRUE(rotated.ok());
-  EXPECT_EQ(rotated->id, *session);
-  EXPECT_EQ(rotated->user_id, alice);
-  EXPECT_EQ(rotated->username, "alice");
-  // The old refresh token is spent.
-  EXPECT_EQ(f.store->rotate_refresh("hash-1", "hash-3", kNow + 20, kNow - 1000).error().code,
-            Errc::not_found);
-  // Unused for too long: expired.
-  EXPECT_FALSE(f.store->rotate_refresh("hash-2", "hash-3", kNow + 20, kNow + 15).ok());
-
-  ASSERT_TRUE(f.store->revoke_session(*session, kNow + 30).ok());
-  EXPECT_FALSE(f.store->rotate_refresh("hash-2", "hash-3", kNow + 40, kNow - 1000).ok());
-  auto revoked = f.store->sessions_revoked_since(kNow);
-  ASSERT_TRUE(revoked.ok());
-  EXPECT_EQ(*revoked, std::vector<SessionId>{*session});
-}
-
 TEST_P(StoreContract, DirectConversationIsOnePerPairInEitherOrder) {
   Fixture f(GetParam());
   const auto a = f.user("alice"), b = f.user("bob");

@@ -20,20 +20,6 @@ class FaultyStore final : public Store {
   }
   Result<chat::User> find_user(std::string_view u) override { return inner_.find_user(u); }
   Result<chat::User> get_user(chat::UserId id) override { return inner_.get_user(id); }
-  Result<chat::SessionId> create_session(chat::UserId u, std::string_view d, std::string_view h,
-                                         TimeMs now) override {
-    return inner_.create_session(u, d, h, now);
-  }
-  Result<LoginSession> rotate_refresh(std::string_view o, std::string_view n, TimeMs now,
-                                      TimeMs min) override {
-    return inner_.rotate_refresh(o, n, now, min);
-  }
-  Status revoke_session(chat::SessionId id, TimeMs now) override {
-    return inner_.revoke_session(id, now);
-  }
-  Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override {
-    return inner_.sessions_revoked_since(since);
-  }
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
                                                   const chat::ConvId& id, TimeMs now,
                                                   bool e2ee) override {

@@ -140,6 +140,11 @@ CREATE TABLE one_time_prekeys(
   PRIMARY KEY(user_id, device, id)
 );
 )sql",
+    // 6: accounts (store/account_catalog.hpp), as SQLite's migration 8.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN provider TEXT NOT NULL DEFAULT 'password';
+CREATE INDEX sessions_by_user ON sessions(user_id);
+)sql",
 };
 
 // Any fixed number: the advisory lock that makes concurrent migrations take turns.

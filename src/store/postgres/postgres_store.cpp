@@ -233,11 +233,12 @@ Result<User> PostgresStore::get_user(UserId id) {
 // ---- login sessions ------------------------------------------------------------------------
 
 Result<SessionId> PostgresStore::create_session(UserId user, std::string_view device,
+                                                std::string_view provider,
                                                 std::string_view refresh_hash, TimeMs now) {
   return transaction("create_session", [&](Connection& c) -> Result<SessionId> {
-    auto r = c.exec("INSERT INTO sessions(user_id, device, refresh_hash, created_at, last_used_at) "
-                    "VALUES($1, $2, $3, $4, $4) RETURNING id",
-                    {user, device, refresh_hash, now});
+    auto r = c.exec("INSERT INTO sessions(user_id, device, provider, refresh_hash, created_at, "
+                    "last_used_at) VALUES($1, $2, $3, $4, $5, $5) RETURNING id",
+                    {user, device, provider, refresh_hash, now});
     if (!r.ok() || r.rows() != 1) return storage_error(r, "create_session");
     return SessionId{r.i64(0, 0)};
   });
@@ -259,13 +260,42 @@ Result<LoginSession> PostgresStore::rotate_refresh(std::string_view old_hash,
   });
 }
 
-Status PostgresStore::revoke_session(SessionId id, TimeMs now) {
+Status PostgresStore::revoke_session(UserId user, SessionId id, TimeMs now) {
   return transaction("revoke_session", [&](Connection& c) -> Status {
-    auto r = c.exec("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                    {now, id});
+    auto r = c.exec("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 "
+                    "AND revoked_at IS NULL RETURNING id",
+                    {now, id, user});
     if (!r.ok()) return storage_error(r, "revoke_session");
+    if (r.rows() == 0) return make_error(Errc::not_found, "no such session");
     return ok_status();
   });
+}
+
+Result<std::vector<SessionId>> PostgresStore::revoke_all_sessions(UserId user, TimeMs now) {
+  return transaction("revoke_all_sessions", [&](Connection& c) -> Result<std::vector<SessionId>> {
+    auto r = c.exec("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 "
+                    "AND revoked_at IS NULL RETURNING id",
+                    {now, user});
+    if (!r.ok()) return storage_error(r, "revoke_all_sessions");
+    std::vector<SessionId> ids;
+    for (int i = 0; i < r.rows(); ++i) ids.push_back(r.i64(i, 0));
+    return ids;
+  });
+}
+
+Result<std::vector<LoginSessionInfo>> PostgresStore::sessions_of(UserId user,
+                                                                 TimeMs min_last_used) {
+  auto r = query("sessions_of",
+                 "SELECT id, device, provider, created_at, last_used_at FROM sessions "
+                 "WHERE user_id = $1 AND revoked_at IS NULL AND last_used_at >= $2 "
+                 "ORDER BY last_used_at DESC, id DESC LIMIT 1000",
+                 {user, min_last_used});
+  if (!r) return r.error();
+  std::vector<LoginSessionInfo> out;
+  for (int i = 0; i < r->rows(); ++i) {
+    out.push_back({r->i64(i, 0), r->text(i, 1), r->text(i, 2), r->i64(i, 3), r->i64(i, 4)});
+  }
+  return out;
 }
 
 Result<std::vector<SessionId>> PostgresStore::sessions_revoked_since(TimeMs since) {

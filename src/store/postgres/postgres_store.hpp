@@ -15,13 +15,17 @@
 #include <vector>
 
 #include "store/postgres/pg.hpp"
+#include "store/account_catalog.hpp"
 #include "store/device_catalog.hpp"
 #include "store/file_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
 
-class PostgresStore final : public Store, public FileCatalog, public DeviceCatalog {
+class PostgresStore final : public Store,
+                            public AccountCatalog,
+                            public FileCatalog,
+                            public DeviceCatalog {
  public:
   // url: a libpq connection URI (postgres://user@host:port/db?…). Throws std::runtime_error
   // when the server cannot be reached or its schema is newer than this binary.
@@ -34,11 +38,16 @@ class PostgresStore final : public Store, public FileCatalog, public DeviceCatal
   Result<chat::User> find_user(std::string_view username) override;
   Result<chat::User> get_user(chat::UserId id) override;
 
+  // AccountCatalog
   Result<chat::SessionId> create_session(chat::UserId user, std::string_view device,
-                                         std::string_view refresh_hash, TimeMs now) override;
+                                         std::string_view provider, std::string_view refresh_hash,
+                                         TimeMs now) override;
   Result<LoginSession> rotate_refresh(std::string_view old_hash, std::string_view new_hash,
                                       TimeMs now, TimeMs min_last_used) override;
-  Status revoke_session(chat::SessionId id, TimeMs now) override;
+  Status revoke_session(chat::UserId user, chat::SessionId id, TimeMs now) override;
+  Result<std::vector<chat::SessionId>> revoke_all_sessions(chat::UserId user, TimeMs now) override;
+  Result<std::vector<LoginSessionInfo>> sessions_of(chat::UserId user,
+                                                    TimeMs min_last_used) override;
   Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override;
 
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,

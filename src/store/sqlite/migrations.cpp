@@ -163,6 +163,12 @@ CREATE TABLE one_time_prekeys(
   PRIMARY KEY(user_id, device, id)
 ) WITHOUT ROWID;
 )sql",
+    // 8: accounts (store/account_catalog.hpp): how each login session signed in, and its owner's
+    // sessions found by user.
+    R"sql(
+ALTER TABLE sessions ADD COLUMN provider TEXT NOT NULL DEFAULT 'password';
+CREATE INDEX sessions_by_user ON sessions(user_id);
+)sql",
 };
 
 }  // namespace

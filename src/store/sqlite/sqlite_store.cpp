@@ -376,12 +376,13 @@ Result<User> SqliteStore::get_user(UserId id) {
 // ---- login sessions ------------------------------------------------------------------------
 
 Result<SessionId> SqliteStore::create_session(UserId user, std::string_view device,
+                                              std::string_view provider,
                                               std::string_view refresh_hash, TimeMs now) {
   return write_transaction(write_mutex_, *writer_, "create_session", [&]() -> Result<SessionId> {
     Query q(*writer_,
-            "INSERT INTO sessions(user_id, device, refresh_hash, created_at, last_used_at) "
-            "VALUES(?, ?, ?, ?, ?)");
-    q.bind(1, user).bind(2, device).bind(3, refresh_hash).bind(4, now).bind(5, now);
+            "INSERT INTO sessions(user_id, device, provider, refresh_hash, created_at, "
+            "last_used_at) VALUES(?, ?, ?, ?, ?, ?)");
+    q.bind(1, user).bind(2, device).bind(3, provider).bind(4, refresh_hash).bind(5, now).bind(6, now);
     q.step();
     if (q.failed()) return storage_error(*writer_, "create_session");
     return SessionId{sqlite3_last_insert_rowid(writer_->handle())};
@@ -408,15 +409,45 @@ Result<LoginSession> SqliteStore::rotate_refresh(std::string_view old_hash,
   });
 }
 
-Status SqliteStore::revoke_session(SessionId id, TimeMs now) {
+Status SqliteStore::revoke_session(UserId user, SessionId id, TimeMs now) {
   return write_transaction(write_mutex_, *writer_, "revoke_session", [&]() -> Status {
     Query q(*writer_,
-            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
-    q.bind(1, now).bind(2, id);
+            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL");
+    q.bind(1, now).bind(2, id).bind(3, user);
     q.step();
     if (q.failed()) return storage_error(*writer_, "revoke_session");
+    if (sqlite3_changes(writer_->handle()) == 0) {
+      return make_error(Errc::not_found, "no such session");
+    }
     return ok_status();
   });
+}
+
+Result<std::vector<SessionId>> SqliteStore::revoke_all_sessions(UserId user, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "revoke_all_sessions",
+                           [&]() -> Result<std::vector<SessionId>> {
+    Query q(*writer_,
+            "UPDATE sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL "
+            "RETURNING id");
+    q.bind(1, now).bind(2, user);
+    std::vector<SessionId> ids;
+    while (q.step()) ids.push_back(q.i64(0));
+    if (q.failed()) return storage_error(*writer_, "revoke_all_sessions");
+    return ids;
+  });
+}
+
+Result<std::vector<LoginSessionInfo>> SqliteStore::sessions_of(UserId user, TimeMs min_last_used) {
+  auto lease = read();
+  Query q(*lease,
+          "SELECT id, device, provider, created_at, last_used_at FROM sessions "
+          "WHERE user_id = ? AND revoked_at IS NULL AND last_used_at >= ? "
+          "ORDER BY last_used_at DESC, id DESC LIMIT 1000");
+  q.bind(1, user).bind(2, min_last_used);
+  std::vector<LoginSessionInfo> out;
+  while (q.step()) out.push_back({q.i64(0), q.text(1), q.text(2), q.i64(3), q.i64(4)});
+  if (q.failed()) return storage_error(*lease, "sessions_of");
+  return out;
 }
 
 Result<std::vector<SessionId>> SqliteStore::sessions_revoked_since(TimeMs since) {

@@ -1,0 +1,64 @@
+#pragma once
+// AccountCatalog: login sessions — one per sign-in on a device, holding the hash of its current
+// refresh token — and what the account holder sees and ends of them (GET /auth/sessions,
+// DELETE /auth/sessions/{id}, POST /auth/logout-all; docs/protocol.md, "Sessions and devices").
+// Users themselves stay in Store (every chat operation resolves them).
+//
+// Every method is blocking and thread-safe: call it from the blocking pool, never from a network
+// shard. Implemented by SqliteStore and PostgresStore beside Store (the same database); both pass
+// the contract suite in tests/contract/account_catalog_contract.cpp.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/types.hpp"
+#include "core/result.hpp"
+
+namespace parley {
+
+// A refresh-token login session, as rotate_refresh finds it.
+struct LoginSession {
+  chat::SessionId id = 0;
+  chat::UserId user_id = 0;
+  std::string username;
+};
+
+// A login session as its owner lists it.
+struct LoginSessionInfo {
+  chat::SessionId id = 0;
+  std::string device;    // what the client called itself at login (REST: its User-Agent)
+  std::string provider;  // how it signed in: "password", or an OpenID provider's name
+  TimeMs created_at = 0;
+  TimeMs last_used_at = 0;  // the login, then each refresh
+};
+
+class AccountCatalog {
+ public:
+  virtual ~AccountCatalog() = default;
+
+  // A new login session of user with the hash of its first refresh token.
+  virtual Result<chat::SessionId> create_session(chat::UserId user, std::string_view device,
+                                                 std::string_view provider,
+                                                 std::string_view refresh_hash, TimeMs now) = 0;
+  // Replaces the refresh hash of the live session that holds old_hash and was last used at or
+  // after min_last_used (Errc::not_found when none does: unknown, revoked, expired, or already
+  // rotated — a replayed refresh token never works twice).
+  virtual Result<LoginSession> rotate_refresh(std::string_view old_hash,
+                                              std::string_view new_hash, TimeMs now,
+                                              TimeMs min_last_used) = 0;
+  // Revokes session `id` if it belongs to `user` and is live (Errc::not_found otherwise, so
+  // nobody learns whether another user's session id exists).
+  virtual Status revoke_session(chat::UserId user, chat::SessionId id, TimeMs now) = 0;
+  // Revokes every live session of `user`; returns their ids.
+  virtual Result<std::vector<chat::SessionId>> revoke_all_sessions(chat::UserId user,
+                                                                   TimeMs now) = 0;
+  // The user's live sessions (not revoked, used at or after min_last_used), newest use first.
+  virtual Result<std::vector<LoginSessionInfo>> sessions_of(chat::UserId user,
+                                                            TimeMs min_last_used) = 0;
+  // Sessions revoked at or after `since` (their access tokens must stay refused until expiry).
+  virtual Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) = 0;
+};
+
+}  // namespace parley

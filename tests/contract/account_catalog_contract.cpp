@@ -1,0 +1,107 @@
+// The AccountCatalog contract (store/account_catalog.hpp), run on every Store of the Store
+// contract (each implements the role): refresh tokens that rotate once, sessions listed and
+// revoked by their owner only, logout everywhere.
+#include <gtest/gtest.h>
+
+#include "contract/store_contract.hpp"
+#include "store/account_catalog.hpp"
+
+namespace parley::testing {
+namespace {
+
+using namespace chat;
+
+constexpr TimeMs kNow = 1'790'000'000'000;
+
+struct Accounts {
+  std::shared_ptr<Store> store;
+  AccountCatalog& catalog;
+
+  explicit Accounts(const StoreFactory& f)
+      : store(f.make()), catalog(dynamic_cast<AccountCatalog&>(*store)) {}
+
+  UserId user(const std::string& name) { return store->create_user(name, "h", kNow)->id; }
+  SessionId session(UserId user, const std::string& hash, TimeMs at = kNow,
+                    const std::string& provider = "password") {
+    auto id = catalog.create_session(user, "device-" + hash, provider, hash, at);
+    EXPECT_TRUE(id.ok());
+    return id.ok() ? *id : 0;
+  }
+};
+
+TEST_P(StoreContract, RefreshRotationWorksOnceAndRevocationEndsIt) {
+  Accounts f(GetParam());
+  const auto alice = f.user("alice");
+  const auto session = f.session(alice, "hash-1");
+
+  auto rotated = f.catalog.rotate_refresh("hash-1", "hash-2", kNow + 10, kNow - 1000);
+  ASSERT_TRUE(rotated.ok());
+  EXPECT_EQ(rotated->id, session);
+  EXPECT_EQ(rotated->user_id, alice);
+  EXPECT_EQ(rotated->username, "alice");
+  // The old refresh token is spent.
+  EXPECT_EQ(f.catalog.rotate_refresh("hash-1", "hash-3", kNow + 20, kNow - 1000).error().code,
+            Errc::not_found);
+  // Unused for too long: expired.
+  EXPECT_FALSE(f.catalog.rotate_refresh("hash-2", "hash-3", kNow + 20, kNow + 15).ok());
+
+  ASSERT_TRUE(f.catalog.revoke_session(alice, session, kNow + 30).ok());
+  EXPECT_FALSE(f.catalog.rotate_refresh("hash-2", "hash-3", kNow + 40, kNow - 1000).ok());
+  auto revoked = f.catalog.sessions_revoked_since(kNow);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(*revoked, std::vector<SessionId>{session});
+}
+
+TEST_P(StoreContract, SessionsAreListedNewestUseFirstWithDeviceAndProvider) {
+  Accounts f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto phone = f.session(alice, "h-phone", kNow);
+  const auto laptop = f.session(alice, "h-laptop", kNow + 5, "google");
+  const auto stale = f.session(alice, "h-stale", kNow - 100'000);
+  f.session(bob, "h-bob");
+  ASSERT_TRUE(f.catalog.rotate_refresh("h-phone", "h-phone-2", kNow + 10, kNow - 1000).ok());
+
+  auto listed = f.catalog.sessions_of(alice, kNow - 1000);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 2u);  // not bob's, not the one unused past the refresh lifetime
+  EXPECT_EQ((*listed)[0].id, phone);  // used last (its refresh)
+  EXPECT_EQ((*listed)[0].device, "device-h-phone");
+  EXPECT_EQ((*listed)[0].provider, "password");
+  EXPECT_EQ((*listed)[0].created_at, kNow);
+  EXPECT_EQ((*listed)[0].last_used_at, kNow + 10);
+  EXPECT_EQ((*listed)[1].id, laptop);
+  EXPECT_EQ((*listed)[1].provider, "google");
+  EXPECT_NE(stale, 0);
+}
+
+TEST_P(StoreContract, OnlyTheOwnerRevokesASessionAndOnlyOnce) {
+  Accounts f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto session = f.session(alice, "h-1");
+  EXPECT_EQ(f.catalog.revoke_session(bob, session, kNow + 1).error().code, Errc::not_found);
+  EXPECT_EQ(f.catalog.revoke_session(alice, session + 1000, kNow + 1).error().code,
+            Errc::not_found);
+  EXPECT_TRUE(f.catalog.sessions_revoked_since(kNow)->empty());  // the refusals changed nothing
+  ASSERT_TRUE(f.catalog.revoke_session(alice, session, kNow + 2).ok());
+  EXPECT_EQ(f.catalog.revoke_session(alice, session, kNow + 3).error().code, Errc::not_found);
+  EXPECT_TRUE(f.catalog.sessions_of(alice, 0)->empty());
+}
+
+TEST_P(StoreContract, RevokeAllEndsEverySessionOfOneUserOnly) {
+  Accounts f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto a1 = f.session(alice, "h-a1"), a2 = f.session(alice, "h-a2");
+  const auto b1 = f.session(bob, "h-b1");
+  ASSERT_TRUE(f.catalog.revoke_session(alice, a1, kNow + 1).ok());
+  auto revoked = f.catalog.revoke_all_sessions(alice, kNow + 2);
+  ASSERT_TRUE(revoked.ok());
+  EXPECT_EQ(*revoked, std::vector<SessionId>{a2});  // a1 was revoked already
+  EXPECT_TRUE(f.catalog.sessions_of(alice, 0)->empty());
+  auto bobs = f.catalog.sessions_of(bob, 0);
+  ASSERT_EQ(bobs->size(), 1u);
+  EXPECT_EQ((*bobs)[0].id, b1);
+  EXPECT_TRUE(f.catalog.revoke_all_sessions(alice, kNow + 3)->empty());
+}
+
+}  // namespace
+}  // namespace parley::testing
