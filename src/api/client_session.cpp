@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "core/logging.hpp"
 
@@ -69,13 +70,18 @@ std::optional<asio::awaitable<void>> ClientSession::request(std::string_view nam
     end_unauthenticated("not authenticated");
     return std::nullopt;
   }
+  if (reauth_due_) {  // the token expired: nothing but a new one until the grace ends
+    send_reply(id, make_error(Errc::unauthenticated,
+                              "the access token expired: send {\"op\":\"auth\"} with a new one"));
+    return std::nullopt;
+  }
   const Operation* op = find_operation(name);
   if (!op || !op->on_sockets) {
     send_reply(id, make_error(Errc::unknown_op, "unknown op '" + std::string(name) + "'"));
     return std::nullopt;
   }
-  if (op->after_subscribed && !subscribed_) {
-    return run_when_subscribed(*op, std::move(id), json::object(args, json::storage_ptr()));
+  if ((op->after_subscribed && !subscribed_) || op->throttle != Throttle::none) {
+    return run_deferred(*op, std::move(id), json::object(args, json::storage_ptr()));
   }
   OpCall call{ctx_, &*caller_, args, this, &id};
   auto reply = op->run(call);
@@ -93,10 +99,19 @@ std::optional<asio::awaitable<void>> ClientSession::request(std::string_view nam
   return std::nullopt;  // Later: answered through answer_later
 }
 
-asio::awaitable<void> ClientSession::run_when_subscribed(const Operation& op, json::value id,
-                                                         json::object args) {
+asio::awaitable<void> ClientSession::run_deferred(const Operation& op, json::value id,
+                                                  json::object args) {
   auto self = shared_from_this();  // the session outlives this coroutine
-  co_await until_subscribed();
+  if (op.after_subscribed) co_await until_subscribed();
+  if (op.throttle != Throttle::none) {
+    // Socket ops are throttled per user (the encryption service); the address is unused.
+    const std::string no_address;  // named: no temporary inside co_await (net/offload.hpp)
+    auto refused = co_await admit(ctx_, op.throttle, args, no_address, &*caller_);
+    if (refused) {
+      if (!closed_) send_reply(id, refused->error);
+      co_return;
+    }
+  }
   OpCall call{ctx_, &*caller_, args, this, &id};
   auto reply = op.run(call);
   OpResult result = make_error(Errc::internal, "operation answers later");
@@ -113,6 +128,7 @@ asio::awaitable<void> ClientSession::run_when_subscribed(const Operation& op, js
 void ClientSession::closed() {
   closed_ = true;
   if (auth_timer_) auth_timer_->cancel();
+  if (expiry_timer_) expiry_timer_->cancel();
   if (subscription_wait_) subscription_wait_->cancel();
   if (attached_) {
     attached_ = false;
@@ -139,9 +155,20 @@ void ClientSession::deliver(const EventPtr& event) {
 }
 
 void ClientSession::authenticate(const json::value& id, const json::object& args) {
-  if (caller_) return send_reply(id, make_error(Errc::bad_request, "already authenticated"));
   auto token = req_string(args, "token");
   Result<Caller> caller = token ? ctx_.service.authenticate(*token) : Result<Caller>(token.error());
+  if (caller_) {
+    // A new token for the live session: it goes on until the new token expires.
+    if (!caller) return send_reply(id, caller.error());  // the grace, if any, keeps running
+    if (caller->user_id != caller_->user_id) {
+      return send_reply(id, make_error(Errc::forbidden, "the token is another user's"));
+    }
+    caller_ = std::move(*caller);
+    reauth_due_ = false;
+    arm_expiry();
+    json::object user{{"id", caller_->user_id}, {"username", caller_->username}};
+    return send_reply(id, json::object{{"user", std::move(user)}});
+  }
   if (!caller) {
     send_reply(id, caller.error());
     end_unauthenticated("authentication failed");
@@ -152,6 +179,43 @@ void ClientSession::authenticate(const json::value& id, const json::object& args
   attach(json::value(id, json::storage_ptr()));  // answers once the user's events reach this node
 }
 
+void ClientSession::arm_expiry() {
+  if (caller_->expires_at <= 0) return;
+  if (!expiry_timer_) expiry_timer_ = std::make_unique<asio::steady_timer>(executor());
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  expiry_timer_->expires_after(std::chrono::milliseconds(std::max<TimeMs>(0, caller_->expires_at - now)));
+  expiry_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    self->token_expired();
+  });
+}
+
+void ClientSession::token_expired() {
+  if (reauth_due_) {  // the grace is over too
+    log::info("event=session_token_expired {} user={}", describe(), caller_->user_id);
+    end_unauthenticated("token expired");
+    return;
+  }
+  reauth_due_ = true;
+  auto notice = std::make_shared<Envelope>();
+  RelayedEvent expired;
+  expired.json = json::serialize(json::object{
+      {"ev", "session"},
+      {"change", "expired"},
+      {"grace_ms", ctx_.options.reauth_grace.count()}});
+  notice->event = std::move(expired);
+  send_event(std::make_shared<const RenderedEvent>(std::move(notice)));
+  expiry_timer_->expires_after(ctx_.options.reauth_grace);
+  expiry_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->closed_) return;
+    self->token_expired();
+  });
+}
+
 void ClientSession::attach(std::optional<json::value> auth_id) {
   ctx_.hub.attach(shard(), caller_->user_id, shared_from_this(),
                   [weak = weak_from_this(), executor = executor(), auth_id = std::move(auth_id)] {
@@ -160,6 +224,7 @@ void ClientSession::attach(std::optional<json::value> auth_id) {
                     });
                   });
   attached_ = true;
+  arm_expiry();
   log::info("event=session_open {} user={}", describe(), caller_->user_id);
   if (ctx_.service.presence_opened(*caller_)) {
     asio::post(ctx_.presence, [&ctx = ctx_, caller = *caller_] { ctx.service.arrive(caller); });

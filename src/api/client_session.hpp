@@ -60,7 +60,8 @@ class ClientSession : public EventSink, public std::enable_shared_from_this<Clie
   // The connection is up: joins the fan-out if the caller is known, else gives the client
   // auth_timeout to authenticate.
   void opened();
-  // One request: the session-level `auth`, or an operation of the table. Answered now, later
+  // One request: the session-level `auth` (the first, or a new token for the same user), or an
+  // operation of the table. Answered now, later
   // (Later), or by the returned coroutine, which the transport runs before it reads the
   // client's next request. `args` is valid only during the call.
   std::optional<boost::asio::awaitable<void>> request(std::string_view name, json::value id,
@@ -131,15 +132,24 @@ class ClientSession : public EventSink, public std::enable_shared_from_this<Clie
   // Every event for the caller now reaches this session: answers the auth request, and lets
   // operations that must not miss an event run (Operation::after_subscribed).
   void subscribed(const std::optional<json::value>& auth_id);
-  // Runs op once subscribed, on a heap copy of its arguments.
-  boost::asio::awaitable<void> run_when_subscribed(const Operation& op, json::value id,
-                                                   json::object args);
+  // Runs op on a heap copy of its arguments once subscribed (Operation::after_subscribed) and
+  // admitted by its rate limit (Operation::throttle).
+  boost::asio::awaitable<void> run_deferred(const Operation& op, json::value id,
+                                            json::object args);
   // The user's last session closed: after the grace period, announce offline unless they came
   // back (a reload or a flaky network stays invisible to everyone else).
   void settle_presence_later();
 
+  // The access token's lifetime: when it expires the client gets a `session` event
+  // ({"change":"expired"}) and reauth_grace to send a new token with `auth`, else the session
+  // ends (docs/protocol.md, "Tokens that expire").
+  void arm_expiry();
+  void token_expired();
+
   std::optional<Caller> caller_;
   std::unique_ptr<boost::asio::steady_timer> auth_timer_;
+  std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // the token's expiry, then the grace
+  bool reauth_due_ = false;  // the token expired; the grace is running
   std::size_t inflight_ = 0;
   TypingLimiter typing_;
   bool attached_ = false;

@@ -103,17 +103,33 @@ Result<std::vector<std::string>> usernames(const json::object& args, std::string
 
 // ---- accounts (REST only)
 
+// Like blocking(), on the password-hashing pool (api/throttle.hpp's PasswordWork): unavailable
+// at once when as many logins as it takes are waiting already.
+template <class Call, class Render>
+asio::awaitable<OpResult> hashing(ApiContext& ctx, Call call, Render render) {
+  if (!ctx.passwords) co_return co_await blocking(ctx, std::move(call), std::move(render));
+  if (!ctx.passwords->enter()) {
+    co_return make_error(Errc::unavailable, "too many sign-ins at once; retry in a moment");
+  }
+  struct Leave {
+    PasswordWork* work;
+    ~Leave() { work->leave(); }
+  } leave{ctx.passwords};
+  auto result = co_await net::offload(ctx.passwords->pool(), std::move(call));
+  if (!result) co_return result.error();
+  co_return render(*result);
+}
+
 OpReply register_user(OpCall& call) {
   auto username = req_string(call.args, "username");
   if (!username) return username.error();
   auto password = req_string(call.args, "password");
   if (!password) return password.error();
-  return blocking(
-      call.ctx,
-      [&ctx = call.ctx, u = std::move(*username), p = std::move(*password)] {
-        return ctx.service.register_user(u, p);
-      },
-      [](const User& user) { return json::object{{"user", user_json(user)}}; });
+  auto work = [&ctx = call.ctx, u = std::move(*username), p = std::move(*password)] {
+    return ctx.service.register_user(u, p);
+  };
+  return hashing(call.ctx, std::move(work),
+                 [](const User& user) { return json::object{{"user", user_json(user)}}; });
 }
 
 OpReply login(OpCall& call) {
@@ -123,13 +139,11 @@ OpReply login(OpCall& call) {
   if (!password) return password.error();
   auto device = opt_string(call.args, "device");
   if (!device) return device.error();
-  return blocking(
-      call.ctx,
-      [&ctx = call.ctx, u = std::move(*username), p = std::move(*password),
-       d = device->value_or(std::string(call.default_device))] {
-        return ctx.service.login(u, p, d);
-      },
-      login_json);
+  auto work = [&ctx = call.ctx, u = std::move(*username), p = std::move(*password),
+               d = device->value_or(std::string(call.default_device))] {
+    return ctx.service.login(u, p, d);
+  };
+  return hashing(call.ctx, std::move(work), login_json);
 }
 
 OpReply refresh(OpCall& call) {
@@ -148,6 +162,46 @@ OpReply logout(OpCall& call) {
         return true;
       },
       [](bool) { return ok_json(); });
+}
+
+// The caller's login sessions, each marked `current` when it is the one asking.
+OpReply sessions(OpCall& call) {
+  return blocking(
+      call.ctx, [&ctx = call.ctx, caller = *call.caller] { return ctx.service.sessions(caller); },
+      [current = call.caller->session_id](const std::vector<LoginSessionInfo>& list) {
+        json::array out;
+        for (const auto& s : list) {
+          out.push_back(json::object{{"id", s.id},
+                                     {"device", s.device},
+                                     {"provider", s.provider},
+                                     {"created_at", format_rfc3339(s.created_at)},
+                                     {"last_used_at", format_rfc3339(s.last_used_at)},
+                                     {"current", s.id == current}});
+        }
+        return json::object{{"sessions", std::move(out)}};
+      });
+}
+
+// {session}: ends one of the caller's login sessions (its connections close on every node).
+OpReply session_revoke(OpCall& call) {
+  auto session = req_int(call.args, "session");
+  if (!session) return session.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, id = *session]() -> Result<bool> {
+        if (auto s = ctx.service.revoke_session(caller, id); !s) return s.error();
+        return true;
+      },
+      [](bool) { return ok_json(); });
+}
+
+OpReply logout_all(OpCall& call) {
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller] { return ctx.service.logout_all(caller); },
+      [](std::size_t ended) {
+        return json::object{{"ok", true}, {"sessions_ended", ended}};
+      });
 }
 
 OpReply me(OpCall& call) {
@@ -611,7 +665,7 @@ OpReply decrypt(OpCall& call) {
 constexpr bool kRestOnly = false;
 
 constexpr std::array kOperations{
-    // name, needs_caller, on_sockets, rest_status, after_subscribed, run
+    // name, needs_caller, on_sockets, rest_status, after_subscribed, run, throttle
     Operation{"send", true, true, 200, false, send},
     Operation{"history", true, true, 200, false, history},
     Operation{"sync", true, true, 200, true, sync},
@@ -622,12 +676,15 @@ constexpr std::array kOperations{
     Operation{"delete", true, true, 200, false, remove},
     Operation{"presence", true, true, 200, false, presence},
     Operation{"ping", true, true, 200, false, ping},
-    Operation{"encrypt", true, true, 200, false, encrypt},
-    Operation{"decrypt", true, true, 200, false, decrypt},
-    Operation{"register", false, kRestOnly, 201, false, register_user},
-    Operation{"login", false, kRestOnly, 200, false, login},
-    Operation{"refresh", false, kRestOnly, 200, false, refresh},
+    Operation{"encrypt", true, true, 200, false, encrypt, Throttle::encryption},
+    Operation{"decrypt", true, true, 200, false, decrypt, Throttle::encryption},
+    Operation{"register", false, kRestOnly, 201, false, register_user, Throttle::registration},
+    Operation{"login", false, kRestOnly, 200, false, login, Throttle::login},
+    Operation{"refresh", false, kRestOnly, 200, false, refresh, Throttle::refresh},
     Operation{"logout", true, kRestOnly, 200, false, logout},
+    Operation{"sessions", true, kRestOnly, 200, false, sessions},
+    Operation{"session_revoke", true, kRestOnly, 200, false, session_revoke},
+    Operation{"logout_all", true, kRestOnly, 200, false, logout_all},
     Operation{"me", true, kRestOnly, 200, false, me},
     Operation{"conversations", true, kRestOnly, 200, false, conversations},
     Operation{"direct_history", true, kRestOnly, 200, false, direct_history},

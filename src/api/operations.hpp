@@ -22,6 +22,7 @@
 #include <variant>
 
 #include "api/request_context.hpp"
+#include "api/throttle.hpp"
 #include "core/result.hpp"
 
 namespace parley::api {
@@ -44,6 +45,8 @@ struct OpCall {
   const json::value* id = nullptr;
   // login's device name when the request names none (REST: the User-Agent).
   std::string_view default_device = {};
+  // Where the request comes from (api/throttle.hpp's client_address), for limits and logs.
+  std::string_view client = {};
 };
 
 using OpResult = Result<json::object>;
@@ -65,6 +68,8 @@ struct Operation {
   // confirmed the subscription), so what it reads leaves no hole before live events (sync).
   bool after_subscribed = false;
   OpReply (*run)(OpCall& call) = nullptr;
+  // The rate limit every transport applies around it (api/throttle.hpp).
+  Throttle throttle = Throttle::none;
 };
 
 // Every operation, in the order docs/protocol.md lists them.

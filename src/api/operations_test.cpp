@@ -37,7 +37,7 @@ struct ApiFixture : ::testing::Test {
   RecordingBus bus;
   LocalPresence presence;
   auth::TokenSigner tokens{std::string(32, 's'), std::chrono::seconds(900), clock};
-  ChatService service{store, log, bus, presence, clock, ids, tokens, {}};
+  ChatService service{store, store, log, bus, presence, clock, ids, tokens, {}};
   asio::thread_pool blocking{1};
   net::ShardPool shards{1};
   Hub hub{shards};

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/throttle.hpp"
 #include "core/result.hpp"
 #include "core/url.hpp"
 #include "net/http_types.hpp"
@@ -56,6 +57,11 @@ struct ApiOptions {
   // What one client may have waiting to be written (--max-outbound-bytes): a long-polling
   // session's packets, as a WebSocket's write queue.
   std::size_t max_outbound_bytes = 1024 * 1024;
+  // Rate limits and the client address behind trusted proxies (api/throttle.hpp).
+  ThrottleOptions throttle;
+  // A live session whose access token expired has this long to send a new one (`auth`) before
+  // it is closed (api/client_session.hpp).
+  std::chrono::milliseconds reauth_grace{30000};
   // Test-only fault hook (environment PARLEY_FAULT_THROW_ON_PATH, docs/operations.md): a REST
   // request for exactly this path throws inside its handler, as a bug would.
   std::string fault_throw_on_path;
@@ -89,6 +95,10 @@ struct ApiContext {
     std::function<void()> run;
   };
   std::vector<Chore> chores = {};
+  // The counters of rate limits (api/throttle.hpp); null: no limits.
+  ratelimit::RateLimiter* limiter = nullptr;
+  // Where password hashing runs (logins, registrations); null: on the blocking pool.
+  PasswordWork* passwords = nullptr;
 };
 
 // Validates, authorizes and resolves a send: from memory on the calling shard when it can

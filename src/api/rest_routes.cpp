@@ -69,6 +69,10 @@ constexpr RestRoute kRoutes[] = {
      {body("username"), body("password"), body("device")}, kBody},
     {"POST", "/auth/refresh", "refresh", {body("refresh_token")}, kBody},
     {"POST", "/auth/logout", "logout", {}, kNoBody},
+    {"GET", "/auth/sessions", "sessions", {}, kNoBody},
+    {"DELETE", "/auth/sessions/{}", "session_revoke", {path("session", Kind::positive_integer)},
+     kNoBody},
+    {"POST", "/auth/logout-all", "logout_all", {}, kNoBody},
     {"GET", "/me", "me", {}, kNoBody},
     {"POST", "/chat/send", "send",
      {body("recipient", "to", true), body("message", "body", true), body("client_msg_id"),
@@ -136,6 +140,12 @@ asio::awaitable<HttpResponse> index_page(HttpRequest&) {
   co_return r;
 }
 
+HttpResponse rate_limited_response(const Refusal& refused) {
+  auto response = error_response(refused.error);
+  response.headers.emplace_back("Retry-After", std::to_string(refused.retry_after.count()));
+  return response;
+}
+
 // An operation's error speaks of its fields by their operation names ('body'); a REST client
 // sent them under the route's ('message').
 Error in_rest_names(const RestRoute& route, Error e) {
@@ -201,6 +211,11 @@ Result<json::object> rest_arguments(const RestRoute& route, const HttpRequest& r
   return args;
 }
 
+// GCC 12 misreads Asio's aligned coroutine-frame allocator in this coroutine once it grew the
+// throttle's awaits (-Wmismatched-new-delete, as CMakeLists.txt says of the ASan build): the frame
+// is allocated and freed by the same awaitable_frame_base operators.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& route,
                                           HttpRequest& request) {
   if (!ctx.options.fault_throw_on_path.empty() && request.path == ctx.options.fault_throw_on_path) {
@@ -221,8 +236,15 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
   }
   auto args = rest_arguments(route, request);
   if (!args) co_return error_response(args.error());
+  const std::string client = client_address(ctx.options.throttle.trusted_proxies, request.remote,
+                                            request.forwarded_for);
+  if (op->throttle != Throttle::none) {
+    auto refused = co_await admit(ctx, op->throttle, *args, client, caller ? &*caller : nullptr);
+    if (refused) co_return rate_limited_response(*refused);
+  }
   OpCall call{ctx, caller ? &*caller : nullptr, *args};
   call.default_device = request.user_agent;
+  call.client = client;
   auto reply = op->run(call);
   OpResult result = make_error(Errc::internal, "operation answered later without a session");
   if (auto* now = std::get_if<OpResult>(&reply)) {
@@ -230,12 +252,24 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
   } else if (auto* coroutine = std::get_if<asio::awaitable<OpResult>>(&reply)) {
     result = co_await std::move(*coroutine);
   }
-  if (!result) co_return error_response(in_rest_names(route, result.error()));
+  if (op->throttle != Throttle::none) {
+    // Named first: GCC 12 frees a temporary that owns memory inside co_await twice (net/offload.hpp).
+    const Status outcome = result ? ok_status() : Status(result.error());
+    co_await record_outcome(ctx, op->throttle, *args, client, outcome);
+  }
+  if (!result) {
+    auto response = error_response(in_rest_names(route, result.error()));
+    if (result.error().code == Errc::unavailable && op->throttle == Throttle::login) {
+      response.headers.emplace_back("Retry-After", "1");  // the password pool was full
+    }
+    co_return response;
+  }
   if (!route.unwrap.empty()) {
     if (auto* inner = result->if_contains(route.unwrap)) co_return respond(op->rest_status, *inner);
   }
   co_return respond(op->rest_status, *result);
 }
+#pragma GCC diagnostic pop
 
 void add_rest_routes(net::Router& router, ApiContext& ctx) {
   router.add("GET", "/", index_page);

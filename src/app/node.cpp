@@ -37,6 +37,8 @@
 #include "net/shards.hpp"
 #include "presence/local/local_presence.hpp"
 #include "presence/redis/redis_presence.hpp"
+#include "ratelimit/local/local_rate_limiter.hpp"
+#include "ratelimit/redis/redis_rate_limiter.hpp"
 #include "service/chat_service.hpp"
 #include "service/file_service.hpp"
 #include "service/key_directory.hpp"
@@ -74,7 +76,8 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& listen) {
 // The store --store names, and how to log it (never a password).
 struct OpenedStore {
   std::unique_ptr<Store> store;
-  FileCatalog* files = nullptr;  // the same object in its file-catalog role
+  AccountCatalog* accounts = nullptr;  // the same object in its login-session role
+  FileCatalog* files = nullptr;  // in its file-catalog role
   DeviceCatalog* devices = nullptr;  // and in its key-directory role
   std::string description;
 };
@@ -90,23 +93,30 @@ auto parse_backend_url(Parse parse, const std::string& url, const char* option) 
   }
 }
 
+unsigned password_threads(const Config& c) {
+  if (c.password_threads) return c.password_threads;
+  return std::max(1u, std::thread::hardware_concurrency() / 2);
+}
+
 OpenedStore open_store(const Config& c) {
   if (is_postgres_url(c.store)) {
-    // One connection per blocking thread, plus one for the message writer.
-    const int pool = static_cast<int>(c.blocking_threads) + 1;
+    // One connection per blocking and password thread, plus one for the message writer.
+    const int pool = static_cast<int>(c.blocking_threads + password_threads(c)) + 1;
     auto store = std::make_unique<PostgresStore>(c.store, pool);
+    AccountCatalog* accounts = store.get();
     FileCatalog* files = store.get();
     DeviceCatalog* devices = store.get();
-    return {std::move(store), files, devices, "postgres:" + pg::describe(c.store)};
+    return {std::move(store), accounts, files, devices, "postgres:" + pg::describe(c.store)};
   }
   const std::string path = sqlite_path(c);
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
   auto store = std::make_unique<SqliteStore>(path, static_cast<int>(c.sqlite_readers),
                                              static_cast<int>(c.sqlite_cache_mib),
                                              static_cast<int>(c.inbox_max_unmoved_mib));
+  AccountCatalog* accounts = store.get();
   FileCatalog* files = store.get();
   DeviceCatalog* devices = store.get();
-  return {std::move(store), files, devices, "sqlite:" + path};
+  return {std::move(store), accounts, files, devices, "sqlite:" + path};
 }
 
 // File storage, chosen by the --files URL's scheme: a local directory (the default under the data
@@ -118,6 +128,23 @@ std::unique_ptr<files::BlobStore> open_blob_store(const Config& c) {
   }
   return std::make_unique<files::LocalBlobStore>(
       c.files.empty() ? (fs::path(c.data_dir) / "files").string() : c.files.substr(6));
+}
+
+// The limits of api/throttle.hpp from the flags. Login: login_free_failures per address, half as
+// many per (account, address), ten times as many per account.
+void configure_throttle(const Config& c, api::ThrottleOptions& t) {
+  using namespace std::chrono;
+  const std::int64_t free = c.login_free_failures;
+  t.login_per_address.free_failures = free;
+  t.login_per_account_address.free_failures = free == 0 ? 0 : std::max<std::int64_t>(1, free / 2);
+  t.login_per_account.free_failures = free * 10;
+  t.registration_per_address.limit = c.register_limit;
+  t.refresh_per_address.limit = c.refresh_limit;
+  t.sign_in_per_address.limit = c.sign_in_limit;
+  t.encryption_per_user.limit = c.encryption_limit;
+  auto trusted = api::parse_trusted_proxies(c.trusted_proxies);
+  if (!trusted) throw ConfigError(trusted.error().message);
+  t.trusted_proxies = std::move(*trusted);
 }
 
 int wait_for_shutdown_signal(const sigset_t& signals) {
@@ -245,8 +272,8 @@ int run_node(const Config& c) {
     service_options.limits.max_body_bytes = c.max_message_bytes;
     service_options.limits.max_envelope_bytes = c.max_envelope_bytes;
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
-    ChatService service(store, message_log, bus, *presence_owner, clock, ids, tokens,
-                        service_options, &sealer);
+    ChatService service(store, *opened.accounts, message_log, bus, *presence_owner, clock, ids,
+                        tokens, service_options, &sealer);
     auto blob_owner = open_blob_store(c);
     // File contents (and thumbnails) are sealed on their way into storage, opened on the way out.
     crypto::SealedBlobStore blobs(*blob_owner, keys.data_keys(), c.encrypt_at_rest);
@@ -305,6 +332,19 @@ int run_node(const Config& c) {
     ctx.options.sio_connect_timeout = std::chrono::milliseconds(c.sio_connect_timeout_ms);
     ctx.options.protocol_test = c.protocol_test;
     ctx.options.max_outbound_bytes = c.max_outbound_bytes;
+    ctx.options.reauth_grace = std::chrono::milliseconds(c.reauth_grace_ms);
+    configure_throttle(c, ctx.options.throttle);
+    // Rate limits count in the bus's Redis when there is one, so they hold across nodes.
+    std::unique_ptr<ratelimit::RateLimiter> limiter;
+    if (c.bus.starts_with("redis://")) {
+      limiter = std::make_unique<ratelimit::RedisRateLimiter>(
+          parse_backend_url(parse_redis_url, c.bus, "--bus"));
+    } else {
+      limiter = std::make_unique<ratelimit::LocalRateLimiter>(clock);
+    }
+    ctx.limiter = limiter.get();
+    api::PasswordWork passwords(password_threads(c), c.password_queue);
+    ctx.passwords = &passwords;
     if (const char* path = std::getenv("PARLEY_FAULT_THROW_ON_PATH")) {
       ctx.options.fault_throw_on_path = path;
       log::warn("event=fault_injection throw_on_path={}", path);
@@ -386,6 +426,7 @@ int run_node(const Config& c) {
     shards.stop();
     shards.join();
     blocking.join();
+    passwords.join();
     if (auto s = service.flush_last_seen(); !s) {
       log::warn("event=last_seen_flush_failed error=\"{}\"", s.error().message);
     }

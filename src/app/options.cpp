@@ -144,7 +144,7 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(1u, 3600u));
   opt("--access-token-ttl", c.access_token_ttl_s, "PARLEY_ACCESS_TOKEN_TTL",
       "Lifetime of access tokens (JWT), seconds")
-      ->check(CLI::Range(10u, 86400u));
+      ->check(CLI::Range(1u, 86400u));
   opt("--refresh-token-ttl", c.refresh_token_ttl_s, "PARLEY_REFRESH_TOKEN_TTL",
       "Refresh tokens expire after this many seconds unused")
       ->check(CLI::Range(60u, 365u * 86400u));
@@ -163,6 +163,39 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "the current one; a new key seals from 6 times this after it was added. The same on every "
       "node")
       ->check(CLI::Range(50u, 3600000u));
+  opt("--reauth-grace-ms", c.reauth_grace_ms, "PARLEY_REAUTH_GRACE_MS",
+      "A live connection whose access token expired gets a session event and this long to send "
+      "a new token ({\"op\":\"auth\"}) before it is closed")
+      ->check(CLI::Range(0u, 3600000u));
+  opt("--trusted-proxies", c.trusted_proxies, "PARLEY_TRUSTED_PROXIES",
+      "Addresses or CIDR blocks of reverse proxies whose X-Forwarded-For names the client "
+      "(rate limits count per client address), e.g. 10.0.0.0/8,::1")
+      ->delimiter(',');
+  opt("--login-free-failures", c.login_free_failures, "PARLEY_LOGIN_FREE_FAILURES",
+      "Failed logins from one address in 15 minutes before each further one locks it out for "
+      "twice as long as the last (1 s up to 15 min); per account and address after half as "
+      "many, per account after 10 times as many (0: no login limits)")
+      ->check(CLI::Range(0u, 1000000u));
+  opt("--register-limit", c.register_limit, "PARLEY_REGISTER_LIMIT",
+      "Registrations per client address per hour (0: no limit)")
+      ->check(CLI::Range(0u, 100000000u));
+  opt("--refresh-limit", c.refresh_limit, "PARLEY_REFRESH_LIMIT",
+      "Token refreshes per client address per minute (0: no limit)")
+      ->check(CLI::Range(0u, 100000000u));
+  opt("--sign-in-limit", c.sign_in_limit, "PARLEY_SIGN_IN_LIMIT",
+      "OpenID Connect sign-ins started or completed per client address per minute (0: no limit)")
+      ->check(CLI::Range(0u, 100000000u));
+  opt("--encryption-limit", c.encryption_limit, "PARLEY_ENCRYPTION_LIMIT",
+      "POST /encrypt and /decrypt calls per user per minute (0: no limit)")
+      ->check(CLI::Range(0u, 100000000u));
+  opt("--password-threads", c.password_threads, "PARLEY_PASSWORD_THREADS",
+      "Threads that hash passwords (argon2id) for logins and registrations; a flood of logins "
+      "takes these and no more (0: half the cores, at least 1)")
+      ->check(CLI::Range(0u, 256u));
+  opt("--password-queue", c.password_queue, "PARLEY_PASSWORD_QUEUE",
+      "Logins and registrations that may wait for a password thread; past it they get 503 with "
+      "Retry-After")
+      ->check(CLI::Range(0u, 100000u));
   opt("--allowed-origins", c.allowed_origins, "PARLEY_ALLOWED_ORIGINS",
       "Browser origins allowed to open /ws besides the server's own, e.g. "
       "https://chat.example.com; * allows any")

@@ -44,6 +44,17 @@ struct Config {
   unsigned key_refresh_ms = 10000;  // how often a node looks for rotated keys
   std::vector<std::string> allowed_origins;
 
+  // Accounts (docs/operations.md, "Rate limits" and "Sessions").
+  unsigned reauth_grace_ms = 30000;   // a live session's time to renew an expired token
+  std::vector<std::string> trusted_proxies;  // whose X-Forwarded-For is believed
+  unsigned login_free_failures = 10;  // per client address, before the back-off; 0: no limits
+  unsigned register_limit = 30;       // registrations per client address per hour; 0: none
+  unsigned refresh_limit = 60;        // refreshes per client address per minute; 0: none
+  unsigned sign_in_limit = 30;        // OpenID sign-ins per client address per minute; 0: none
+  unsigned encryption_limit = 600;    // /encrypt + /decrypt per user per minute; 0: none
+  unsigned password_threads = 0;      // password hashing threads; 0: half the cores, at least 1
+  unsigned password_queue = 64;       // sign-ins waiting for them, past which: 503
+
   unsigned presence_grace_ms = 3000;
   unsigned presence_heartbeat_ms = 10000;
   unsigned typing_interval_ms = 1000;

@@ -44,6 +44,7 @@ HttpRequest to_request(const http::request_header<>& req, const std::string& rem
   r.content_type = std::string(req[http::field::content_type]);
   r.user_agent = std::string(truncate_utf8(req[http::field::user_agent], 200));
   r.last_event_id = std::string(req["Last-Event-ID"]);
+  r.forwarded_for = std::string(req["X-Forwarded-For"].substr(0, 1024));
   r.range = std::string(req[http::field::range]);
   r.if_none_match = std::string(req[http::field::if_none_match]);
   r.remote = remote;

@@ -30,6 +30,7 @@ struct HttpRequest {
   std::string range;          // Range (downloads)
   std::string if_none_match;  // If-None-Match (downloads)
   std::string remote;  // peer address
+  std::string forwarded_for;  // X-Forwarded-For, believed only from trusted proxies (api/throttle.hpp)
   std::uint64_t conn_id = 0;
   std::size_t shard = 0;
   // The shard's queue for work other threads hand to it in order (net/shards.hpp), for a handler

@@ -20,10 +20,12 @@ bool is_conversation_id(std::string_view id) { return is_uuid(id); }
 
 }  // namespace
 
-ChatService::ChatService(Store& store, MessageLog& log, Bus& bus, Presence& presence,
-                         const Clock& clock, IdGenerator& ids, const auth::TokenSigner& tokens,
-                         ServiceOptions options, const crypto::MessageSealer* sealer)
+ChatService::ChatService(Store& store, AccountCatalog& accounts, MessageLog& log, Bus& bus,
+                         Presence& presence, const Clock& clock, IdGenerator& ids,
+                         const auth::TokenSigner& tokens, ServiceOptions options,
+                         const crypto::MessageSealer* sealer)
     : store_(store),
+      accounts_(accounts),
       log_(log),
       bus_(bus),
       presence_(presence),
@@ -71,8 +73,8 @@ Result<LoginResult> ChatService::login(std::string_view username, std::string_vi
     return bad;
   }
   auto refresh_token = auth::new_refresh_token();
-  auto session = store_.create_session(creds->user.id, truncate_utf8(device, 200),
-                                       auth::hash_refresh_token(refresh_token), clock_.now_ms());
+  auto session = accounts_.create_session(creds->user.id, truncate_utf8(device, 200), "password",
+                                          auth::hash_refresh_token(refresh_token), clock_.now_ms());
   if (!session) return session.error();
   return issue_tokens(creds->user, *session, std::move(refresh_token));
 }
@@ -81,7 +83,7 @@ Result<LoginResult> ChatService::refresh(std::string_view refresh_token) {
   if (refresh_token.empty()) return make_error(Errc::bad_request, "refresh_token is required");
   const auto now = clock_.now_ms();
   auto next = auth::new_refresh_token();
-  auto session = store_.rotate_refresh(auth::hash_refresh_token(refresh_token),
+  auto session = accounts_.rotate_refresh(auth::hash_refresh_token(refresh_token),
                                        auth::hash_refresh_token(next), now,
                                        now - options_.refresh_ttl.count() * 1000);
   if (!session) {
@@ -96,21 +98,52 @@ Result<LoginResult> ChatService::refresh(std::string_view refresh_token) {
 }
 
 Status ChatService::logout(const Caller& caller) {
+  if (auto s = accounts_.revoke_session(caller.user_id, caller.session_id, clock_.now_ms());
+      !s && s.error().code != Errc::not_found) {  // not_found: over already
+    return s;
+  }
+  end_sessions(caller.user_id, {caller.session_id});
+  return ok_status();
+}
+
+Result<std::vector<LoginSessionInfo>> ChatService::sessions(const Caller& caller) {
+  return accounts_.sessions_of(caller.user_id,
+                               clock_.now_ms() - options_.refresh_ttl.count() * 1000);
+}
+
+Status ChatService::revoke_session(const Caller& caller, SessionId session) {
+  if (auto s = accounts_.revoke_session(caller.user_id, session, clock_.now_ms()); !s) return s;
+  end_sessions(caller.user_id, {session});
+  return ok_status();
+}
+
+Result<std::size_t> ChatService::logout_all(const Caller& caller) {
+  auto ended = accounts_.revoke_all_sessions(caller.user_id, clock_.now_ms());
+  if (!ended) return ended.error();
+  // The caller's own session too, even if the store saw it over already.
+  if (std::find(ended->begin(), ended->end(), caller.session_id) == ended->end()) {
+    ended->push_back(caller.session_id);
+  }
+  end_sessions(caller.user_id, *ended);
+  return ended->size();
+}
+
+void ChatService::end_sessions(UserId user, const std::vector<SessionId>& sessions) {
   const auto now = clock_.now_ms();
-  if (auto s = store_.revoke_session(caller.session_id, now); !s) return s;
   {
     std::lock_guard lock(revoked_mutex_);
     // Forget revocations whose access tokens have expired anyway; keeps the map small.
     const auto horizon = now - tokens_.access_ttl().count() * 1000;
     std::erase_if(revoked_, [&](const auto& entry) { return entry.second < horizon; });
-    revoked_[caller.session_id] = now;
+    for (const auto id : sessions) revoked_[id] = now;
   }
-  // Connections already open with this session's tokens close too: logging out ends it.
-  auto env = std::make_shared<Envelope>();
-  env->recipients = {caller.user_id};
-  env->event = SessionRevokedEvent{caller.session_id};
-  bus_.publish(std::move(env));
-  return ok_status();
+  // Connections already open with these sessions' tokens close too, on every node.
+  for (const auto id : sessions) {
+    auto env = std::make_shared<Envelope>();
+    env->recipients = {user};
+    env->event = SessionRevokedEvent{id};
+    bus_.publish(std::move(env));
+  }
 }
 
 void ChatService::apply_relayed(const Envelope& envelope) {
@@ -125,7 +158,7 @@ void ChatService::apply_relayed(const Envelope& envelope) {
 
 Status ChatService::load_revocations() {
   const auto now = clock_.now_ms();
-  auto ids = store_.sessions_revoked_since(now - tokens_.access_ttl().count() * 1000);
+  auto ids = accounts_.sessions_revoked_since(now - tokens_.access_ttl().count() * 1000);
   if (!ids) return ids.error();
   std::lock_guard lock(revoked_mutex_);
   for (auto id : *ids) revoked_[id] = now;
@@ -141,7 +174,7 @@ Result<Caller> ChatService::authenticate(std::string_view access_token) const {
       return make_error(Errc::unauthenticated, "session has been logged out");
     }
   }
-  return Caller{claims->user_id, claims->username, claims->session_id};
+  return Caller{claims->user_id, claims->username, claims->session_id, claims->expires_at};
 }
 
 Result<User> ChatService::me(const Caller& caller) { return store_.get_user(caller.user_id); }

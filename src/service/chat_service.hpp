@@ -29,6 +29,7 @@
 #include "service/membership_cache.hpp"
 #include "presence/presence.hpp"
 #include "service/presence.hpp"
+#include "store/account_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
@@ -38,6 +39,9 @@ struct Caller {
   chat::UserId user_id = 0;
   std::string username;
   chat::SessionId session_id = 0;
+  // When the access token it came with expires (ms since the epoch): a live connection must
+  // re-authenticate by then (api/client_session.hpp).
+  TimeMs expires_at = 0;
 };
 
 struct LoginResult {
@@ -103,7 +107,8 @@ struct ServiceOptions {
 class ChatService {
  public:
   // sealer: nullptr stores and reads messages as they are (tests of other concerns).
-  ChatService(Store& store, MessageLog& log, Bus& bus, Presence& presence, const Clock& clock,
+  ChatService(Store& store, AccountCatalog& accounts, MessageLog& log, Bus& bus,
+              Presence& presence, const Clock& clock,
               IdGenerator& ids, const auth::TokenSigner& tokens, ServiceOptions options,
               const crypto::MessageSealer* sealer = nullptr);
 
@@ -115,6 +120,13 @@ class ChatService {
                             std::string_view device);                                      // [blocking]
   Result<LoginResult> refresh(std::string_view refresh_token);                            // [blocking]
   Status logout(const Caller& caller);                                                     // [blocking]
+  // The caller's live login sessions (GET /auth/sessions). [blocking]
+  Result<std::vector<LoginSessionInfo>> sessions(const Caller& caller);
+  // Ends one of the caller's login sessions, or every one (logout everywhere): their refresh
+  // tokens stop working, their access tokens are refused, and their live connections close on
+  // every node. not_found for a session that is not the caller's or is over. [blocking]
+  Status revoke_session(const Caller& caller, chat::SessionId session);
+  Result<std::size_t> logout_all(const Caller& caller);
   Result<Caller> authenticate(std::string_view access_token) const;                   // [non-blocking]
   Result<chat::User> me(const Caller& caller);                                             // [blocking]
   // Loads the sessions revoked within one access-token lifetime, so that their still-unexpired
@@ -227,6 +239,9 @@ class ChatService {
   Status check_body(std::string_view body, bool e2ee, bool has_attachments) const;
   // A username's id, from the directory or the store (which then fills the directory).
   Result<chat::UserId> resolve_user(std::string_view username);
+  // Refuses the access tokens of these login sessions from now on (until they expire) and
+  // closes their live connections on every node.
+  void end_sessions(chat::UserId user, const std::vector<chat::SessionId>& sessions);
   Result<LoginResult> issue_tokens(const chat::User& user, chat::SessionId session,
                                    std::string refresh_token);
   // The caller's role in conv: not_found (no such conversation), not_member.
@@ -243,6 +258,7 @@ class ChatService {
                           std::string username, std::string by);
 
   Store& store_;
+  AccountCatalog& accounts_;
   MessageLog& log_;
   Bus& bus_;
   Presence& presence_;  // the cluster's view; tracker_ counts this node's sessions

@@ -46,7 +46,7 @@ struct ServiceFixture {
   RecordingBus bus;
   ScriptedPresence presence;  // alone in the cluster unless a test says otherwise
   auth::TokenSigner tokens{std::string(32, 's'), std::chrono::seconds(900), clock};
-  ChatService service{store, log, bus, presence, clock, ids, tokens, {}};
+  ChatService service{store, store, log, bus, presence, clock, ids, tokens, {}};
 
   Caller user(const std::string& name) {
     EXPECT_TRUE(service.register_user(name, "password-" + name).ok());

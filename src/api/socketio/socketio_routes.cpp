@@ -76,7 +76,7 @@ class SioChatSocket final : public ClientSession, public sio::NamespaceSocket {
       args = items[1].as_object();
     }
     const std::string name(items[0].as_string());
-    if (name == "auth") {
+    if (name == "auth" && !caller()) {  // once connected, "auth" renews the token
       send_reply(id, make_error(Errc::bad_request, "authenticate in the CONNECT packet"));
       return std::nullopt;
     }
