@@ -185,10 +185,17 @@ void ClientSession::arm_expiry() {
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  expiry_timer_->expires_after(std::chrono::milliseconds(std::max<TimeMs>(0, caller_->expires_at - now)));
-  expiry_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+  wait_expiry(std::chrono::milliseconds(std::max<TimeMs>(0, caller_->expires_at - now)));
+}
+
+void ClientSession::wait_expiry(std::chrono::milliseconds after) {
+  // A wait that already fired cannot be cancelled: its handler may still be queued when a new
+  // token arrives. The generation tells it that it is stale.
+  const auto generation = ++expiry_generation_;
+  expiry_timer_->expires_after(after);
+  expiry_timer_->async_wait([weak = weak_from_this(), generation](boost::system::error_code ec) {
     auto self = weak.lock();
-    if (ec || !self || self->closed_) return;
+    if (ec || !self || self->closed_ || generation != self->expiry_generation_) return;
     self->token_expired();
   });
 }
@@ -208,12 +215,7 @@ void ClientSession::token_expired() {
       {"grace_ms", ctx_.options.reauth_grace.count()}});
   notice->event = std::move(expired);
   send_event(std::make_shared<const RenderedEvent>(std::move(notice)));
-  expiry_timer_->expires_after(ctx_.options.reauth_grace);
-  expiry_timer_->async_wait([weak = weak_from_this()](boost::system::error_code ec) {
-    auto self = weak.lock();
-    if (ec || !self || self->closed_) return;
-    self->token_expired();
-  });
+  wait_expiry(ctx_.options.reauth_grace);
 }
 
 void ClientSession::attach(std::optional<json::value> auth_id) {

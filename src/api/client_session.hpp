@@ -144,12 +144,14 @@ class ClientSession : public EventSink, public std::enable_shared_from_this<Clie
   // ({"change":"expired"}) and reauth_grace to send a new token with `auth`, else the session
   // ends (docs/protocol.md, "Tokens that expire").
   void arm_expiry();
+  void wait_expiry(std::chrono::milliseconds after);
   void token_expired();
 
   std::optional<Caller> caller_;
   std::unique_ptr<boost::asio::steady_timer> auth_timer_;
   std::unique_ptr<boost::asio::steady_timer> expiry_timer_;  // the token's expiry, then the grace
   bool reauth_due_ = false;  // the token expired; the grace is running
+  std::uint64_t expiry_generation_ = 0;  // of the latest wait: older ones are stale
   std::size_t inflight_ = 0;
   TypingLimiter typing_;
   bool attached_ = false;

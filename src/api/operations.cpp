@@ -423,15 +423,17 @@ OpReply group_create(OpCall& call) {
   if (!members) return members.error();
   auto e2ee = opt_bool(call.args, "e2ee");
   if (!e2ee) return e2ee.error();
-  return blocking(
-      call.ctx,
-      [&ctx = call.ctx, caller = *call.caller, name = *name, members = *members,
-       passcode = passcode->value_or(""), e2ee = e2ee->value_or(false)]() -> Result<GroupInfo> {
-        auto group = ctx.service.create_group(caller, name, members, passcode, e2ee);
-        if (!group) return group.error();
-        return ctx.service.group_info(caller, group->id);
-      },
-      group_json);
+  const bool hashes = passcode->has_value() && !(*passcode)->empty();
+  auto work = [&ctx = call.ctx, caller = *call.caller, name = *name, members = *members,
+               passcode = passcode->value_or(""),
+               e2ee = e2ee->value_or(false)]() -> Result<GroupInfo> {
+    auto group = ctx.service.create_group(caller, name, members, passcode, e2ee);
+    if (!group) return group.error();
+    return ctx.service.group_info(caller, group->id);
+  };
+  // A passcode is hashed with argon2id: on the password threads, as logins.
+  if (hashes) return hashing(call.ctx, std::move(work), group_json);
+  return blocking(call.ctx, std::move(work), group_json);
 }
 
 OpReply group_info(OpCall& call) {
@@ -481,16 +483,16 @@ OpReply group_join(OpCall& call) {
   if (!conv) return conv.error();
   auto passcode = opt_string(call.args, "passcode");
   if (!passcode) return passcode.error();
-  return blocking(
-      call.ctx,
-      [&ctx = call.ctx, caller = *call.caller, conv = *conv,
-       passcode = passcode->value_or("")]() -> Result<GroupInfo> {
-        if (auto joined = ctx.service.join_group(caller, conv, passcode); !joined) {
-          return joined.error();
-        }
-        return ctx.service.group_info(caller, conv);
-      },
-      group_json);
+  // A passcode is checked with argon2id: on the password threads, as logins (and throttled
+  // like them: Throttle::passcode).
+  auto work = [&ctx = call.ctx, caller = *call.caller, conv = *conv,
+               passcode = passcode->value_or("")]() -> Result<GroupInfo> {
+    if (auto joined = ctx.service.join_group(caller, conv, passcode); !joined) {
+      return joined.error();
+    }
+    return ctx.service.group_info(caller, conv);
+  };
+  return hashing(call.ctx, std::move(work), group_json);
 }
 
 // {to, e2ee?}: the direct conversation with `to`, opened (REST only).
@@ -692,7 +694,7 @@ constexpr std::array kOperations{
     Operation{"group_info", true, kRestOnly, 200, false, group_info},
     Operation{"group_add_member", true, kRestOnly, 200, false, group_add},
     Operation{"group_remove_member", true, kRestOnly, 200, false, group_remove},
-    Operation{"group_join", true, kRestOnly, 200, false, group_join},
+    Operation{"group_join", true, kRestOnly, 200, false, group_join, Throttle::passcode},
     Operation{"group_send", true, kRestOnly, 200, false, group_send},
     Operation{"group_history", true, kRestOnly, 200, false, group_history},
     Operation{"direct_open", true, kRestOnly, 200, false, direct_open},

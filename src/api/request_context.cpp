@@ -33,6 +33,8 @@ net::HttpResponse error_response(const Error& e) {
   r.status = http_status(e.code);
   r.body = error_body(e);
   if (r.status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  // Every unavailable is worth retrying (a backend away, the password threads busy, a drain).
+  if (r.status == 503) r.headers.emplace_back("Retry-After", "1");
   return r;
 }
 

@@ -109,7 +109,8 @@ boost::asio::awaitable<Result<chat::NewMessage>> prepare_send(ApiContext& ctx, c
 
 // The HTTP status of an error code (docs/protocol.md, "Errors").
 int http_status(Errc code);
-// The response for an error: its status, the JSON error body, and WWW-Authenticate on a 401.
+// The response for an error: its status, the JSON error body, WWW-Authenticate on a 401 and
+// Retry-After: 1 on a 503.
 net::HttpResponse error_response(const Error& e);
 // The token of "Authorization: Bearer <token>", if that is what the header holds.
 std::optional<std::string_view> bearer_token(std::string_view authorization);

@@ -255,15 +255,10 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
   if (op->throttle != Throttle::none) {
     // Named first: GCC 12 frees a temporary that owns memory inside co_await twice (net/offload.hpp).
     const Status outcome = result ? ok_status() : Status(result.error());
-    co_await record_outcome(ctx, op->throttle, *args, client, outcome);
+    co_await record_outcome(ctx, op->throttle, *args, client, caller ? &*caller : nullptr,
+                            outcome);
   }
-  if (!result) {
-    auto response = error_response(in_rest_names(route, result.error()));
-    if (result.error().code == Errc::unavailable && op->throttle == Throttle::login) {
-      response.headers.emplace_back("Retry-After", "1");  // the password pool was full
-    }
-    co_return response;
-  }
+  if (!result) co_return error_response(in_rest_names(route, result.error()));
   if (!route.unwrap.empty()) {
     if (auto* inner = result->if_contains(route.unwrap)) co_return respond(op->rest_status, *inner);
   }

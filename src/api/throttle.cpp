@@ -71,6 +71,14 @@ std::string account_of(const json::object& args) {
   return std::string(name.data(), std::min<std::size_t>(name.size(), 128));
 }
 
+// A client address as a rate-limit key: IPv4 as it is, IPv6 by its /64.
+std::string address_key(const std::string& client) {
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(client, ec);
+  if (ec || !address.is_v6() || address.to_v6().is_v4_mapped()) return client;
+  return asio::ip::make_network_v6(address.to_v6(), 64).canonical().to_string();
+}
+
 }  // namespace
 
 bool TrustedProxies::contains(std::string_view address) const {
@@ -126,13 +134,56 @@ std::string client_address(const TrustedProxies& trusted, std::string_view peer,
   return std::string(client);
 }
 
+namespace {
+
+// The keys an attempt counts against, with their rules: login — the address, the account and
+// address, the account; a passcode join — the user and group.
+struct BackoffKey {
+  std::string key;
+  const ratelimit::Backoff* rule;
+  bool cleared_by_success;
+};
+std::vector<BackoffKey> backoff_keys(const ThrottleOptions& o, Throttle throttle,
+                                     const json::object& args, const std::string& client,
+                                     const Caller* caller) {
+  if (throttle == Throttle::login) {
+    const auto account = account_of(args);
+    const auto address = address_key(client);
+    return {{"login:addr:" + address, &o.login_per_address, false},
+            {"login:pair:" + address + " " + account, &o.login_per_account_address, true},
+            {"login:acct:" + account, &o.login_per_account, false}};
+  }
+  if (throttle == Throttle::passcode) {
+    const auto* conv = args.if_contains("conv");
+    const std::string group = conv && conv->is_string() ? std::string(conv->get_string()) : "";
+    return {{"join:" + std::to_string(caller ? caller->user_id : 0) + " " + group.substr(0, 64),
+             &o.passcode_per_user_group, true}};
+  }
+  return {};
+}
+
+// Whether the operation's error is a failure of the secret it guessed.
+bool failed_guess(Throttle throttle, const Status& outcome) {
+  if (outcome) return false;
+  return outcome.error().code ==
+         (throttle == Throttle::login ? Errc::unauthenticated : Errc::forbidden);
+}
+
+// Runs f on the blocking pool when the limiter may block, else here.
+template <class F>
+asio::awaitable<std::invoke_result_t<F&>> on_limiter(ApiContext& ctx, F f) {
+  if (!ctx.limiter->blocks()) co_return f();
+  co_return co_await net::offload(ctx.blocking, std::move(f));
+}
+
+}  // namespace
+
 asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle throttle,
                                               const json::object& args, const std::string& client,
                                               const Caller* caller) {
   if (throttle == Throttle::none || !ctx.limiter) co_return std::nullopt;
   const auto& o = ctx.options.throttle;
   ratelimit::RateLimiter& limiter = *ctx.limiter;
-  std::optional<Refusal> refused;
   auto check = [&]() -> std::optional<Refusal> {
     auto quota = [&](std::string key, const ratelimit::Quota& q,
                      std::string_view what) -> std::optional<Refusal> {
@@ -142,25 +193,29 @@ asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle throttle
     };
     switch (throttle) {
       case Throttle::none: return std::nullopt;
-      case Throttle::login: {
-        const auto account = account_of(args);
-        milliseconds wait{0};
-        for (const auto& key : {"login:addr:" + client, "login:acct:" + account + "\n" + client,
-                                "login:acct:" + account}) {
-          auto d = limiter.locked(key);
-          if (d && !d->allowed) wait = std::max(wait, d->retry_after);
+      case Throttle::login:
+      case Throttle::passcode: {
+        // Each key checked and counted at once; a refusal takes back what it counted already.
+        const auto keys = backoff_keys(o, throttle, args, client, caller);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          auto d = limiter.attempt(keys[i].key, *keys[i].rule);
+          if (d && !d->allowed) {
+            for (std::size_t j = 0; j < i; ++j) (void)limiter.refund(keys[j].key);
+            return refusal(d->retry_after, throttle == Throttle::login
+                                               ? "too many failed logins"
+                                               : "too many wrong passcodes for this group");
+          }
         }
-        if (wait.count() > 0) return refusal(wait, "too many failed logins");
         return std::nullopt;
       }
       case Throttle::registration:
-        return quota("register:addr:" + client, o.registration_per_address,
+        return quota("register:addr:" + address_key(client), o.registration_per_address,
                      "too many registrations from this address");
       case Throttle::refresh:
-        return quota("refresh:addr:" + client, o.refresh_per_address,
+        return quota("refresh:addr:" + address_key(client), o.refresh_per_address,
                      "too many token refreshes from this address");
       case Throttle::sign_in:
-        return quota("signin:addr:" + client, o.sign_in_per_address,
+        return quota("signin:addr:" + address_key(client), o.sign_in_per_address,
                      "too many sign-in attempts from this address");
       case Throttle::encryption:
         return quota("crypto:user:" + std::to_string(caller ? caller->user_id : 0),
@@ -168,26 +223,23 @@ asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle throttle
     }
     return std::nullopt;
   };
-  refused = co_await net::offload(ctx.blocking, check);
-  co_return refused;
+  co_return co_await on_limiter(ctx, check);
 }
 
 asio::awaitable<void> record_outcome(ApiContext& ctx, Throttle throttle, const json::object& args,
-                                     const std::string& client, const Status& outcome) {
-  if (throttle != Throttle::login || !ctx.limiter) co_return;
-  const bool failed = !outcome && outcome.error().code == Errc::unauthenticated;
-  if (outcome.ok() == failed) co_return;  // neither: a bad request, a store failure
-  const auto account = account_of(args);
-  const auto& o = ctx.options.throttle;
-  auto record = [&ctx, &o, &client, account, failed] {
-    ratelimit::RateLimiter& limiter = *ctx.limiter;
-    const std::string pair = "login:acct:" + account + "\n" + client;
-    if (!failed) return limiter.succeeded(pair);
-    (void)limiter.failed("login:addr:" + client, o.login_per_address);
-    (void)limiter.failed(pair, o.login_per_account_address);
-    return limiter.failed("login:acct:" + account, o.login_per_account);
+                                     const std::string& client, const Caller* caller,
+                                     const Status& outcome) {
+  if ((throttle != Throttle::login && throttle != Throttle::passcode) || !ctx.limiter) co_return;
+  if (failed_guess(throttle, outcome)) co_return;  // counted when it started
+  auto keys = backoff_keys(ctx.options.throttle, throttle, args, client, caller);
+  auto settle = [&ctx, keys = std::move(keys), success = outcome.ok()] {
+    for (const auto& k : keys) {
+      (void)(success && k.cleared_by_success ? ctx.limiter->clear(k.key)
+                                             : ctx.limiter->refund(k.key));
+    }
+    return true;
   };
-  (void)co_await net::offload(ctx.blocking, record);
+  (void)co_await on_limiter(ctx, settle);
 }
 
 }  // namespace parley::api

@@ -3,15 +3,18 @@
 // "Rate limits"): an Operation names its Throttle, and every transport runs admit() before it and
 // record_outcome() after it, so a limit is one entry in the operations table.
 //
-//   login         failures back off per client address, per (account, address) and per account
-//                 (ratelimit::Backoff); a success clears its (account, address) key
+//   login         attempts back off per client address, per (account, address) and per account
+//                 (ratelimit::Backoff): counted as they start, refunded unless the credentials
+//                 were wrong; a success clears its (account, address) key
+//   passcode      joining a group with a passcode: the same, per (user, group)
 //   registration  per client address (Quota)
 //   refresh       per client address (Quota)
 //   sign_in       OpenID Connect routes, per client address (Quota)
 //   encryption    /encrypt and /decrypt, per user (Quota)
 //
 // The client address is the connection's peer, or — when that peer is a trusted proxy
-// (--trusted-proxies) — the last address in X-Forwarded-For that is not one.
+// (--trusted-proxies) — the last address in X-Forwarded-For that is not one. Per-address keys
+// take IPv6 addresses by their /64 (one host usually holds a whole /64).
 //
 // Password hashing (argon2id: tens of ms and 19 MiB each) runs on a pool of its own
 // (PasswordWork), so a flood of logins takes those threads and no more: sends, reads and
@@ -43,7 +46,15 @@ namespace parley::api {
 
 struct ApiContext;
 
-enum class Throttle : std::uint8_t { none, login, registration, refresh, sign_in, encryption };
+enum class Throttle : std::uint8_t {
+  none,
+  login,
+  passcode,
+  registration,
+  refresh,
+  sign_in,
+  encryption
+};
 
 // Networks whose X-Forwarded-For is believed (CIDR blocks; a bare address is a /32 or /128).
 struct TrustedProxies {
@@ -70,6 +81,8 @@ struct ThrottleOptions {
                                                std::chrono::seconds(2), std::chrono::hours(1)};
   ratelimit::Backoff login_per_account{100, std::chrono::hours(1), std::chrono::seconds(1),
                                        std::chrono::hours(1)};
+  ratelimit::Backoff passcode_per_user_group{5, std::chrono::minutes(15), std::chrono::seconds(2),
+                                             std::chrono::hours(1)};
   ratelimit::Quota registration_per_address{30, std::chrono::hours(1)};
   ratelimit::Quota refresh_per_address{60, std::chrono::minutes(1)};
   ratelimit::Quota sign_in_per_address{30, std::chrono::minutes(1)};
@@ -89,11 +102,12 @@ boost::asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle t
                                                      const boost::json::object& args,
                                                      const std::string& client,
                                                      const Caller* caller);
-// After it ran: a login that failed for its credentials (unauthenticated) counts against its
-// keys, one that succeeded clears its (account, address) key. Other throttles count in admit().
+// After it ran: a login (or passcode join) whose attempt was not a failure of its credentials is
+// refunded, and a success clears its (account, address) key. Other throttles count in admit().
 boost::asio::awaitable<void> record_outcome(ApiContext& ctx, Throttle throttle,
                                             const boost::json::object& args,
-                                            const std::string& client, const Status& outcome);
+                                            const std::string& client, const Caller* caller,
+                                            const Status& outcome);
 
 // Password hashing's own pool, at most `max_waiting` jobs queued beyond its threads.
 class PasswordWork {

@@ -30,6 +30,23 @@ using asio::use_awaitable;
 
 namespace {
 
+// X-Forwarded-For, every line of it joined in order (a proxy may add a line of its own), and at
+// most its last kMaxForwardedFor bytes from an entry's start: the entries trusted proxies append
+// are on the right, so a client padding the header on the left cannot push them out.
+std::string forwarded_for(const http::request_header<>& req) {
+  constexpr std::size_t kMaxForwardedFor = 1024;
+  std::string joined;
+  for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+    if (!joined.empty()) joined += ", ";
+    joined.append(it->value().data(), it->value().size());
+  }
+  if (joined.size() > kMaxForwardedFor) {
+    const auto cut = joined.find(',', joined.size() - kMaxForwardedFor);
+    joined.erase(0, cut == std::string::npos ? joined.size() : cut + 1);
+  }
+  return joined;
+}
+
 HttpRequest to_request(const http::request_header<>& req, const std::string& remote,
                        std::uint64_t id, std::size_t shard) {
   HttpRequest r;
@@ -44,7 +61,7 @@ HttpRequest to_request(const http::request_header<>& req, const std::string& rem
   r.content_type = std::string(req[http::field::content_type]);
   r.user_agent = std::string(truncate_utf8(req[http::field::user_agent], 200));
   r.last_event_id = std::string(req["Last-Event-ID"]);
-  r.forwarded_for = std::string(req["X-Forwarded-For"].substr(0, 1024));
+  r.forwarded_for = forwarded_for(req);
   r.range = std::string(req[http::field::range]);
   r.if_none_match = std::string(req[http::field::if_none_match]);
   r.remote = remote;

@@ -3,10 +3,13 @@
 // rule, each applied to a key the caller builds ("login:addr:192.0.2.7", "register:addr:…"):
 //   - a Quota: at most `limit` events per fixed window, then refused until the window ends
 //     (registrations per address, refreshes, the encryption service per user);
-//   - a Backoff: failures (wrong passwords) counted per key; past `free_failures` within
-//     `window`, each further failure locks the key for twice as long as the last, up to
-//     `max_lock`; a success clears it. Online guessing slows to a trickle while the key's owner,
-//     from a key that has not failed (another address), is not held up.
+//   - a Backoff: attempts (logins) counted per key as they start — checked and counted in one
+//     atomic step, so attempts sent together cannot all slip past a lock. Past `free_failures`
+//     within `window`, each further attempt locks the key for twice as long as the last, up to
+//     `max_lock`. An attempt that turns out not to be a failure is refunded; a success may clear
+//     the key. Counts are kept for `window` after the last attempt's lock ends, so the back-off
+//     stays at its cap instead of starting over. Online guessing slows to a trickle while the
+//     key's owner, from a key that has not failed (another address), is not held up.
 // Implementations: ratelimit/local (one node, in memory) and ratelimit/redis (the counters in
 // Redis, so limits hold across the nodes of a cluster). Both pass
 // tests/contract/rate_limiter_contract.cpp.
@@ -53,14 +56,17 @@ inline milliseconds lock_after(const Backoff& b, std::int64_t failures) {
 class RateLimiter {
  public:
   virtual ~RateLimiter() = default;
+  // Whether calls may block on I/O (then call from the blocking pool, not a shard).
+  virtual bool blocks() const = 0;
   // Counts one event against key under q; refused (and not counted further) past its limit.
   virtual Result<Decision> take(std::string_view key, const Quota& q) = 0;
-  // Whether key is locked by its failures now. Counts nothing.
-  virtual Result<Decision> locked(std::string_view key) = 0;
-  // One failure of key under b: locks it when past the free ones.
-  virtual Status failed(std::string_view key, const Backoff& b) = 0;
-  // A success: clears key's failures and lock.
-  virtual Status succeeded(std::string_view key) = 0;
+  // One attempt under b: refused while key is locked (nothing counted); else counted, locking
+  // the key for the attempts after it once past the free ones.
+  virtual Result<Decision> attempt(std::string_view key, const Backoff& b) = 0;
+  // Takes back one counted attempt that was not a failure (never below zero; a lock stays).
+  virtual Status refund(std::string_view key) = 0;
+  // Forgets key's attempts and lock.
+  virtual Status clear(std::string_view key) = 0;
 };
 
 }  // namespace parley::ratelimit

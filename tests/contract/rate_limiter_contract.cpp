@@ -51,24 +51,32 @@ TEST_P(RateLimiterContract, AQuotaAllowsItsLimitThenRefusesUntilTheWindowEnds) {
   EXPECT_TRUE(limiter_->take(key("a"), Quota{0, 60s})->allowed);  // 0: unlimited
 }
 
-TEST_P(RateLimiterContract, FailuresPastTheFreeOnesLockTheKeyUntilASuccess) {
+TEST_P(RateLimiterContract, AttemptsPastTheFreeOnesLockTheKeyUntilCleared) {
   const Backoff b{3, 15min, 10s, 1h};
-  for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(limiter_->failed(key("k"), b).ok());
-    EXPECT_TRUE(limiter_->locked(key("k"))->allowed) << "free failure " << i;
-  }
-  ASSERT_TRUE(limiter_->failed(key("k"), b).ok());
-  auto locked = limiter_->locked(key("k"));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter_->attempt(key("k"), b)->allowed) << i;
+  EXPECT_TRUE(limiter_->attempt(key("k"), b)->allowed);  // the 4th goes ahead, and locks
+  auto locked = limiter_->attempt(key("k"), b);
+  ASSERT_TRUE(locked.ok());
   EXPECT_FALSE(locked->allowed);
   EXPECT_GT(locked->retry_after, 9s);
   EXPECT_LE(locked->retry_after, 10s);
-  ASSERT_TRUE(limiter_->failed(key("k"), b).ok());  // the next one doubles it
-  EXPECT_GT(limiter_->locked(key("k"))->retry_after, 19s);
-  EXPECT_TRUE(limiter_->locked(key("other"))->allowed);
-  ASSERT_TRUE(limiter_->succeeded(key("k")).ok());
-  EXPECT_TRUE(limiter_->locked(key("k"))->allowed);
-  EXPECT_TRUE(limiter_->failed(key("k"), b).ok());  // counting starts over
-  EXPECT_TRUE(limiter_->locked(key("k"))->allowed);
+  EXPECT_TRUE(limiter_->attempt(key("other"), b)->allowed);
+  ASSERT_TRUE(limiter_->clear(key("k")).ok());
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(limiter_->attempt(key("k"), b)->allowed) << i;
+  EXPECT_FALSE(limiter_->attempt(key("k"), b)->allowed);
+  EXPECT_TRUE(limiter_->attempt(key("off"), Backoff{0, 15min, 10s, 1h})->allowed);
+}
+
+TEST_P(RateLimiterContract, RefundedAttemptsDoNotCount) {
+  const Backoff b{2, 15min, 10s, 1h};
+  for (int i = 0; i < 10; ++i) {  // successes, each refunded: never locked
+    ASSERT_TRUE(limiter_->attempt(key("r"), b)->allowed) << i;
+    ASSERT_TRUE(limiter_->refund(key("r")).ok());
+  }
+  ASSERT_TRUE(limiter_->refund(key("r")).ok());  // never below zero
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter_->attempt(key("r"), b)->allowed) << i;
+  EXPECT_FALSE(limiter_->attempt(key("r"), b)->allowed);
+  ASSERT_TRUE(limiter_->refund(key("unknown")).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -99,20 +107,33 @@ TEST(LocalRateLimiter, AQuotaWindowEndsAndALockRunsOut) {
   EXPECT_TRUE(limiter.take("q", q)->allowed);
 
   const Backoff b{1, 60s, 1s, 4s};
-  (void)limiter.failed("b", b);
-  (void)limiter.failed("b", b);
-  EXPECT_EQ(limiter.locked("b")->retry_after, 1000ms);
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);  // the 2nd locks for 1 s
+  EXPECT_EQ(limiter.attempt("b", b)->retry_after, 1000ms);
   clock.advance(1000);
-  EXPECT_TRUE(limiter.locked("b")->allowed);
-  (void)limiter.failed("b", b);  // remembered: 2 s now
-  EXPECT_EQ(limiter.locked("b")->retry_after, 2000ms);
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);  // remembered: this one locks for 2 s
+  EXPECT_EQ(limiter.attempt("b", b)->retry_after, 2000ms);
   clock.advance(2000);
-  (void)limiter.failed("b", b);
-  (void)limiter.failed("b", b);  // 8 s, capped at 4
-  EXPECT_EQ(limiter.locked("b")->retry_after, 4000ms);
-  clock.advance(61'000);  // the window is over: the count starts again
-  (void)limiter.failed("b", b);
-  EXPECT_TRUE(limiter.locked("b")->allowed);
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);  // 4 s
+  clock.advance(4000);
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);  // 8 s, capped at 4
+  EXPECT_EQ(limiter.attempt("b", b)->retry_after, 4000ms);
+  clock.advance(4000 + 60'000);  // a window after the lock ended: the count starts again
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);
+  EXPECT_TRUE(limiter.attempt("b", b)->allowed);
+  EXPECT_EQ(limiter.attempt("b", b)->retry_after, 1000ms);
+}
+
+TEST(LocalRateLimiter, ABackoffAtItsCapStaysThereWhenTheLockOutlastsTheWindow) {
+  ManualClock clock{1'000'000};
+  LocalRateLimiter limiter(clock);
+  const Backoff b{2, 1000ms, 1000ms, 8000ms};  // locks grow past the window
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.attempt("k", b)->allowed);
+  for (const TimeMs lock : {1000, 2000, 4000, 8000, 8000, 8000}) {
+    EXPECT_EQ(limiter.attempt("k", b)->retry_after.count(), lock);
+    clock.advance(lock);
+    EXPECT_TRUE(limiter.attempt("k", b)->allowed) << "after " << lock;  // and it locks again
+  }
 }
 
 TEST(LocalRateLimiter, KeepsAtMostItsKeys) {

@@ -107,28 +107,30 @@ def test_logout_all_ends_every_session_and_connection_of_the_user_only(server):
 # ---- tokens that expire
 
 def test_a_connection_whose_token_expires_must_renew_it_or_is_closed(server_factory):
-    server = server_factory("--access-token-ttl", "3", "--reauth-grace-ms", "1500")
+    server = server_factory("--access-token-ttl", "4", "--reauth-grace-ms", "2000")
+    bob = server.register("bob")  # first: password hashing is slow under ASan
     alice = server.register("alice")
-    server.register("bob")
     silent = server.ws(token=alice["token"])
     renewing = server.ws(token=alice["token"])
 
     expired = renewing.event("session", timeout=10)
-    assert expired == {"ev": "session", "change": "expired", "grace_ms": 1500}
+    assert expired == {"ev": "session", "change": "expired", "grace_ms": 2000}
     # Until it renews, the session does nothing else.
     refused = renewing.request("ping")
     assert not refused["ok"] and refused["error"]["code"] == "unauthenticated"
-    # Another user's token does not renew it.
-    wrong = renewing.request("auth", token=server.login("bob")["token"])
+    # Another user's token does not renew it. New tokens come from refresh (no password).
+    bob = server.api("POST", "/auth/refresh", {"refresh_token": bob["refresh_token"]})
+    wrong = renewing.request("auth", token=bob["token"])
     assert not wrong["ok"] and wrong["error"]["code"] == "forbidden"
-    renewed = renewing.request("auth", token=server.login("alice")["token"])
+    fresh = server.api("POST", "/auth/refresh", {"refresh_token": alice["refresh_token"]})
+    renewed = renewing.request("auth", token=fresh["token"])
     assert renewed["ok"] and renewed["user"]["username"] == "alice"
 
     assert silent.event("session", timeout=10)["change"] == "expired"
     assert_closed_with(silent, 4001)
     # The renewed session lives on past the grace that closed the other one (both tokens expired
     # together), and still gets its events.
-    bob = server.login("bob")
+    bob = server.api("POST", "/auth/refresh", {"refresh_token": bob["refresh_token"]})
     server.api("POST", "/chat/send", {"recipient": "alice", "message": "still there?"},
                token=bob["token"])
     assert renewing.event("message")["msg"]["body"] == "still there?"
@@ -156,6 +158,22 @@ def test_guessing_a_password_backs_off_while_the_owner_elsewhere_gets_in(server)
     # Unknown accounts back off the same way: the limit tells nothing about who exists.
     statuses = [login(server, "nobody", "whatever-pw", source="127.0.0.3")[0] for _ in range(12)]
     assert statuses[:5] == [401] * 5 and statuses[-1] == 429, statuses
+
+
+def test_guessing_a_group_passcode_backs_off(server):
+    alice = server.register("alice")
+    bob = server.register("bob")
+    group = server.api("POST", "/groups/create", {"name": "club", "passcode": "open sesame"},
+                       token=alice["token"], expect=201)["id"]
+    statuses = [call(server, "POST", f"/groups/{group}/join", {"passcode": f"guess-{i}"},
+                     token=bob["token"])[0] for i in range(8)]
+    assert statuses[:6] == [403] * 6 and statuses[6:] == [429, 429], statuses
+    status, _, headers = call(server, "POST", f"/groups/{group}/join", {"passcode": "open sesame"},
+                              token=bob["token"])
+    assert status == 429 and int(headers["Retry-After"]) >= 1  # even the right one, for now
+    carol = server.register("carol")  # another user is not held up
+    assert call(server, "POST", f"/groups/{group}/join", {"passcode": "open sesame"},
+                token=carol["token"])[0] == 200
 
 
 def test_a_registration_flood_is_refused_and_creates_nothing(server_factory):

@@ -19,8 +19,8 @@ void LocalRateLimiter::trim(TimeMs now) {
   std::erase_if(entries_, [now](const auto& e) {
     return e.second.window_end <= now && e.second.locked_until <= now;
   });
-  if (entries_.size() < max_keys_) return;
-  // Everything is live: forget the least recently touched half.
+  if (entries_.size() < max_keys_ / 4 * 3) return;
+  // Mostly live: forget the least recently used half, so the next trims are far apart.
   std::vector<TimeMs> touched;
   touched.reserve(entries_.size());
   for (const auto& [key, e] : entries_) touched.push_back(e.touched);
@@ -44,30 +44,29 @@ Result<Decision> LocalRateLimiter::take(std::string_view key, const Quota& q) {
   return Decision{};
 }
 
-Result<Decision> LocalRateLimiter::locked(std::string_view key) {
-  const TimeMs now = clock_.now_ms();
-  std::lock_guard lock(mutex_);
-  const auto it = entries_.find(std::string(key));
-  if (it == entries_.end() || it->second.locked_until <= now) return Decision{};
-  return Decision{false, milliseconds(it->second.locked_until - now)};
-}
-
-Status LocalRateLimiter::failed(std::string_view key, const Backoff& b) {
-  if (b.free_failures <= 0) return ok_status();
+Result<Decision> LocalRateLimiter::attempt(std::string_view key, const Backoff& b) {
+  if (b.free_failures <= 0) return Decision{};
   const TimeMs now = clock_.now_ms();
   std::lock_guard lock(mutex_);
   Entry& e = entry(key, now);
+  if (e.locked_until > now) return Decision{false, milliseconds(e.locked_until - now)};
   if (e.window_end <= now) e.count = 0;
   ++e.count;
   const auto lock_for = lock_after(b, e.count).count();
-  // The failures are remembered for the window, or as long as the lock lasts if longer: the
-  // next failure after a lock doubles it.
-  e.window_end = std::max(now + b.window.count(), now + lock_for);
   if (lock_for > 0) e.locked_until = now + lock_for;
+  // Remembered for the window after the lock ends: the next attempt then doubles the lock.
+  e.window_end = now + lock_for + b.window.count();
+  return Decision{};
+}
+
+Status LocalRateLimiter::refund(std::string_view key) {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(std::string(key));
+  if (it != entries_.end() && it->second.count > 0) --it->second.count;
   return ok_status();
 }
 
-Status LocalRateLimiter::succeeded(std::string_view key) {
+Status LocalRateLimiter::clear(std::string_view key) {
   std::lock_guard lock(mutex_);
   entries_.erase(std::string(key));
   return ok_status();

@@ -17,18 +17,27 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return {1, 0}
 )lua";
 
-// KEYS: failures, lock. ARGV: free failures, window ms, first lock ms, max lock ms. The same
-// arithmetic as ratelimit::lock_after.
-constexpr const char* kFailed = R"lua(
+// KEYS: attempts, lock. ARGV: free failures, window ms, first lock ms, max lock ms. Returns
+// {allowed 0|1, ms the lock has left}. The same arithmetic as ratelimit::lock_after and
+// LocalRateLimiter::attempt.
+constexpr const char* kAttempt = R"lua(
+local locked = redis.call('PTTL', KEYS[2])
+if locked > 0 then return {0, locked} end
 local n = redis.call('INCR', KEYS[1])
 local free = tonumber(ARGV[1])
 local lock = 0
 if n > free then
-  lock = math.min(tonumber(ARGV[3]) * 2 ^ math.min(n - free - 1, 30), tonumber(ARGV[4]))
-  redis.call('SET', KEYS[2], '1', 'PX', math.floor(lock))
+  lock = math.floor(math.min(tonumber(ARGV[3]) * 2 ^ math.min(n - free - 1, 30), tonumber(ARGV[4])))
+  redis.call('SET', KEYS[2], '1', 'PX', lock)
 end
-redis.call('PEXPIRE', KEYS[1], math.floor(math.max(tonumber(ARGV[2]), lock)))
-return n
+redis.call('PEXPIRE', KEYS[1], lock + tonumber(ARGV[2]))
+return {1, 0}
+)lua";
+
+// KEYS: attempts. Takes one back, never below zero.
+constexpr const char* kRefund = R"lua(
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 0
 )lua";
 
 constexpr timeval kCommandTimeout{1, 0};
@@ -42,6 +51,7 @@ RedisRateLimiter::~RedisRateLimiter() = default;
 
 RedisReply RedisRateLimiter::run(const std::vector<std::string>& argv) {
   if (!connection_) {
+    if (std::chrono::steady_clock::now() < next_try_) return nullptr;
     connection_ = connect_redis(address_);
     if (connection_) redisSetTimeout(connection_.get(), kCommandTimeout);
   }
@@ -63,6 +73,7 @@ RedisReply RedisRateLimiter::run(const std::vector<std::string>& argv) {
       reported_down_ = true;
     }
     connection_.reset();
+    next_try_ = std::chrono::steady_clock::now() + kRetryPause;
     return nullptr;
   }
   if (reported_down_) log::info("event=rate_limiter_available host={}", address_.host);
@@ -84,26 +95,27 @@ Result<Decision> RedisRateLimiter::take(std::string_view key, const Quota& q) {
   return Decision{false, milliseconds(std::max<long long>(reply->element[1]->integer, 1))};
 }
 
-Result<Decision> RedisRateLimiter::locked(std::string_view key) {
+Result<Decision> RedisRateLimiter::attempt(std::string_view key, const Backoff& b) {
+  if (b.free_failures <= 0) return Decision{};
   std::lock_guard lock(mutex_);
-  auto reply = run({"PTTL", prefix_ + "lock:" + std::string(key)});
-  if (!reply || reply->type != REDIS_REPLY_INTEGER || reply->integer <= 0) return Decision{};
-  return Decision{false, milliseconds(reply->integer)};
+  auto reply = run({"EVAL", kAttempt, "2", prefix_ + "try:" + std::string(key),
+                    prefix_ + "lock:" + std::string(key), std::to_string(b.free_failures),
+                    std::to_string(b.window.count()), std::to_string(b.first_lock.count()),
+                    std::to_string(b.max_lock.count())});
+  if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) return Decision{};
+  if (reply->element[0]->integer == 1) return Decision{};
+  return Decision{false, milliseconds(std::max<long long>(reply->element[1]->integer, 1))};
 }
 
-Status RedisRateLimiter::failed(std::string_view key, const Backoff& b) {
-  if (b.free_failures <= 0) return ok_status();
+Status RedisRateLimiter::refund(std::string_view key) {
   std::lock_guard lock(mutex_);
-  run({"EVAL", kFailed, "2", prefix_ + "fail:" + std::string(key),
-       prefix_ + "lock:" + std::string(key), std::to_string(b.free_failures),
-       std::to_string(b.window.count()), std::to_string(b.first_lock.count()),
-       std::to_string(b.max_lock.count())});
+  run({"EVAL", kRefund, "1", prefix_ + "try:" + std::string(key)});
   return ok_status();
 }
 
-Status RedisRateLimiter::succeeded(std::string_view key) {
+Status RedisRateLimiter::clear(std::string_view key) {
   std::lock_guard lock(mutex_);
-  run({"DEL", prefix_ + "fail:" + std::string(key), prefix_ + "lock:" + std::string(key)});
+  run({"DEL", prefix_ + "try:" + std::string(key), prefix_ + "lock:" + std::string(key)});
   return ok_status();
 }
 

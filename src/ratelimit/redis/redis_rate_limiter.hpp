@@ -4,12 +4,14 @@
 // rule is one Lua script, atomic in Redis, timed by Redis's clock; keys expire on their own.
 //
 // When Redis cannot be reached the limiter lets requests through (logged once per outage as
-// event=rate_limiter_unavailable): the nodes keep serving while Redis is away, as the bus does,
-// and password hashing stays bounded by the node's own hashing pool.
+// event=rate_limiter_unavailable) and tries again only after kRetryPause, so a Redis that is away
+// costs one connect timeout per pause, not one per request: the nodes keep serving, as the bus
+// does, and password hashing stays bounded by the node's own hashing pool.
 //
 // Threads: thread-safe (one connection under a mutex); blocks on a round trip: call from the
 // blocking pool.
 
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -24,13 +26,17 @@ class RedisRateLimiter final : public RateLimiter {
   explicit RedisRateLimiter(RedisAddress address, std::string prefix = "parley:rl:");
   ~RedisRateLimiter() override;
 
+  bool blocks() const override { return true; }
   Result<Decision> take(std::string_view key, const Quota& q) override;
-  Result<Decision> locked(std::string_view key) override;
-  Status failed(std::string_view key, const Backoff& b) override;
-  Status succeeded(std::string_view key) override;
+  Result<Decision> attempt(std::string_view key, const Backoff& b) override;
+  Status refund(std::string_view key) override;
+  Status clear(std::string_view key) override;
+
+  static constexpr std::chrono::seconds kRetryPause{2};
 
  private:
-  // Runs one command; null when Redis cannot be reached or answers an error (logged).
+  // Runs one command; null when Redis cannot be reached (or was not within kRetryPause) or
+  // answers an error (logged).
   RedisReply run(const std::vector<std::string>& argv);
 
   const RedisAddress address_;
@@ -38,6 +44,7 @@ class RedisRateLimiter final : public RateLimiter {
   std::mutex mutex_;
   RedisConnection connection_;  // connected on first use, again after an error
   bool reported_down_ = false;
+  std::chrono::steady_clock::time_point next_try_{};  // after a failure: not before this
 };
 
 }  // namespace parley::ratelimit
