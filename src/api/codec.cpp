@@ -65,7 +65,21 @@ json::object user_json(const User& u) {
   o["created_at"] = format_rfc3339(u.created_at);
   o["last_seen"] = u.last_seen_at ? json::value(format_rfc3339(*u.last_seen_at))
                                   : json::value(nullptr);
+  auto or_null = [](const std::string& text) {
+    return text.empty() ? json::value(nullptr) : json::value(text);
+  };
+  o["email"] = or_null(u.email);
+  o["image"] = or_null(u.image);
+  o["provider"] = u.provider;
+  o["oauth_id"] = or_null(u.oauth_id);
   return o;
+}
+
+json::object login_json(const LoginResult& r) {
+  return json::object{{"token", r.access_token},
+                      {"refresh_token", r.refresh_token},
+                      {"expires_in", r.expires_in},
+                      {"user", user_json(r.user)}};
 }
 
 json::object conversation_json(const Conversation& c) {

@@ -43,6 +43,8 @@ std::string to_text(const json::value& v);
 // `storage`: where the object and its fields live (a JsonArena's, or the heap by default).
 json::object message_json(const chat::Message& m, json::storage_ptr storage = {});
 json::object user_json(const chat::User& u);
+// A sign-in's answer: {token, refresh_token, expires_in, user} (login, refresh, OpenID).
+json::object login_json(const LoginResult& r);
 json::object conversation_json(const chat::Conversation& c);
 json::object member_json(const chat::Member& m);
 // One entry of GET /conversations and of the sync op.

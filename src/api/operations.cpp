@@ -40,13 +40,6 @@ json::object group_json(const GroupInfo& info) {
   return o;
 }
 
-json::object login_json(const LoginResult& r) {
-  return json::object{{"token", r.access_token},
-                      {"refresh_token", r.refresh_token},
-                      {"expires_in", r.expires_in},
-                      {"user", user_json(r.user)}};
-}
-
 // ---- parsing: the fields of each request, checked
 
 Result<HistoryRequest> history_fields(const json::object& args) {

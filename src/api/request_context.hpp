@@ -25,6 +25,7 @@ class Hub;
 namespace parley {
 class FileService;
 class KeyDirectory;
+class OidcSignIn;
 }
 namespace parley::api {
 
@@ -62,6 +63,10 @@ struct ApiOptions {
   // A live session whose access token expired has this long to send a new one (`auth`) before
   // it is closed (api/client_session.hpp).
   std::chrono::milliseconds reauth_grace{30000};
+  // POST /api/auth/login's server-to-server secret (--backend-login-secret); "": none.
+  std::string backend_login_secret;
+  // Cookies of the OpenID sign-in are Secure (the node is reached over https).
+  bool secure_cookies = false;
   // Test-only fault hook (environment PARLEY_FAULT_THROW_ON_PATH, docs/operations.md): a REST
   // request for exactly this path throws inside its handler, as a bug would.
   std::string fault_throw_on_path;
@@ -99,6 +104,9 @@ struct ApiContext {
   ratelimit::RateLimiter* limiter = nullptr;
   // Where password hashing runs (logins, registrations); null: on the blocking pool.
   PasswordWork* passwords = nullptr;
+  // OpenID Connect sign-in and the backend login (service/oidc_sign_in.hpp); always set by the
+  // node (with no providers configured it lists none).
+  OidcSignIn* sign_in = nullptr;
 };
 
 // Validates, authorizes and resolves a send: from memory on the calling shard when it can

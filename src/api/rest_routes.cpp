@@ -211,11 +211,6 @@ Result<json::object> rest_arguments(const RestRoute& route, const HttpRequest& r
   return args;
 }
 
-// GCC 12 misreads Asio's aligned coroutine-frame allocator in this coroutine once it grew the
-// throttle's awaits (-Wmismatched-new-delete, as CMakeLists.txt says of the ASan build): the frame
-// is allocated and freed by the same awaitable_frame_base operators.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& route,
                                           HttpRequest& request) {
   if (!ctx.options.fault_throw_on_path.empty() && request.path == ctx.options.fault_throw_on_path) {
@@ -264,7 +259,6 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
   }
   co_return respond(op->rest_status, *result);
 }
-#pragma GCC diagnostic pop
 
 void add_rest_routes(net::Router& router, ApiContext& ctx) {
   router.add("GET", "/", index_page);

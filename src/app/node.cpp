@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "api/event_stream.hpp"
+#include "api/auth/sign_in_routes.hpp"
 #include "api/files/file_routes.hpp"
 #include "api/housekeeping.hpp"
 #include "api/hub.hpp"
@@ -42,6 +43,7 @@
 #include "service/chat_service.hpp"
 #include "service/file_service.hpp"
 #include "service/key_directory.hpp"
+#include "service/oidc_sign_in.hpp"
 #include "service/rewrap.hpp"
 #include "crypto/key_manager.hpp"
 #include "crypto/message_sealer.hpp"
@@ -333,6 +335,10 @@ int run_node(const Config& c) {
     ctx.options.protocol_test = c.protocol_test;
     ctx.options.max_outbound_bytes = c.max_outbound_bytes;
     ctx.options.reauth_grace = std::chrono::milliseconds(c.reauth_grace_ms);
+    if (!c.backend_login_secret.empty() && c.backend_login_secret.size() < 32) {
+      throw ConfigError("--backend-login-secret must be at least 32 characters");
+    }
+    ctx.options.backend_login_secret = c.backend_login_secret;
     configure_throttle(c, ctx.options.throttle);
     // Rate limits count in the bus's Redis when there is one, so they hold across nodes.
     std::unique_ptr<ratelimit::RateLimiter> limiter;
@@ -361,6 +367,9 @@ int run_node(const Config& c) {
     api::add_event_stream_routes(router, ctx);
     api::add_socketio_routes(router, ctx);
     api::add_file_routes(router, ctx);
+    api::add_sign_in_routes(router, ctx);
+    // OpenID sign-in needs the node's public URL, which depends on the port listen() binds.
+    std::unique_ptr<OidcSignIn> sign_in;
     net::HttpServer server(shards, limits, router);
     ctx.metrics = [&] {
       const auto& net = server.stats();
@@ -402,6 +411,15 @@ int run_node(const Config& c) {
       return out;
     };
     const auto address = server.listen(host, port);
+    SignInOptions sign_in_options;
+    sign_in_options.public_url = c.public_url.empty() ? "http://" + address : c.public_url;
+    while (sign_in_options.public_url.ends_with('/')) sign_in_options.public_url.pop_back();
+    sign_in_options.state_key = auth::hmac_sha256(secret, "parley oidc sign-in state");
+    sign_in_options.allowed_return_origins = c.allowed_origins;
+    sign_in = std::make_unique<OidcSignIn>(c.oidc_providers, sign_in_options, service, store,
+                                           *opened.accounts, clock);
+    ctx.sign_in = sign_in.get();
+    ctx.options.secure_cookies = sign_in_options.public_url.starts_with("https://");
     server.start();
     api::start_housekeeping(ctx, shards);
     shards.start();

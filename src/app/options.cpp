@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 #include <toml++/toml.h>
@@ -13,7 +16,99 @@ namespace {
 // variable has set (so the precedence is flag, then environment, then file). Keys are option
 // names without the dashes: `listen = "0.0.0.0:8080"`, `allowed-origins = ["https://a.example"]`.
 // Throws CLI::ValidationError naming the file and key on any problem (non-zero exit via CLI11).
-void apply_config_file(CLI::App& serve, const std::string& path) {
+// The `[oidc.NAME]` tables: one OpenID provider each (docs/operations.md, "Sign in with Google
+// and OpenID Connect"). Throws CLI::ValidationError naming the file and key on any problem.
+std::vector<OidcProviderConfig> oidc_providers(const toml::node& node, const std::string& path) {
+  auto fail = [&path](const std::string& what) {
+    throw CLI::ValidationError("--config", path + ": " + what);
+  };
+  const auto* tables = node.as_table();
+  if (!tables) fail("oidc must be a table of providers ([oidc.google] …)");
+  std::vector<OidcProviderConfig> out;
+  for (auto&& [key, value] : *tables) {
+    OidcProviderConfig p;
+    p.name = std::string(key.str());
+    const std::string where = "oidc." + p.name;
+    if (p.name.empty() || p.name.size() > 32 ||
+        p.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+      fail(where + ": a provider's name is 1-32 of a-z, 0-9 and '-'");
+    }
+    const auto* t = value.as_table();
+    if (!t) fail(where + " must be a table");
+    auto text = [&](std::string_view field) -> std::string {
+      const auto* v = t->get(field);
+      if (!v) return {};
+      if (auto s = v->value<std::string>()) return *s;
+      fail(where + "." + std::string(field) + " must be a string");
+      return {};
+    };
+    auto list = [&](std::string_view field, std::vector<std::string>& into) {
+      const auto* v = t->get(field);
+      if (!v) return;
+      const auto* array = v->as_array();
+      if (!array) fail(where + "." + std::string(field) + " must be an array of strings");
+      into.clear();
+      for (const auto& item : *array) {
+        auto s = item.value<std::string>();
+        if (!s) fail(where + "." + std::string(field) + " must be an array of strings");
+        into.push_back(*s);
+      }
+    };
+    for (auto&& [field, ignored] : *t) {
+      static const std::vector<std::string_view> kFields{
+          "issuer", "client_id", "client_secret_file", "client_secret_env", "display_name",
+          "scopes", "algorithms", "link_by_email", "ca_file"};
+      if (std::find(kFields.begin(), kFields.end(), field.str()) == kFields.end()) {
+        fail(where + ": unknown setting '" + std::string(field.str()) +
+             (field.str() == "client_secret"
+                  ? "' (give the secret in a file or the environment: client_secret_file, "
+                    "client_secret_env)"
+                  : "'"));
+      }
+    }
+    p.issuer = text("issuer");
+    p.client_id = text("client_id");
+    p.display_name = text("display_name");
+    p.ca_file = text("ca_file");
+    list("scopes", p.scopes);
+    list("algorithms", p.algorithms);
+    if (const auto* link = t->get("link_by_email")) {
+      auto b = link->value<bool>();
+      if (!b) fail(where + ".link_by_email must be true or false");
+      p.link_by_email = *b;
+    }
+    const bool loopback = p.issuer.starts_with("http://127.") || p.issuer.starts_with("http://localhost");
+    if (!p.issuer.starts_with("https://") && !loopback) {
+      fail(where + ".issuer must be an https:// URL");
+    }
+    if (p.client_id.empty()) fail(where + ".client_id is required");
+    if (std::find(p.scopes.begin(), p.scopes.end(), "openid") == p.scopes.end()) {
+      fail(where + ".scopes must include openid");
+    }
+    if (p.algorithms.empty()) fail(where + ".algorithms must name RS256 and/or ES256");
+    for (const auto& alg : p.algorithms) {
+      if (alg != "RS256" && alg != "ES256") {
+        fail(where + ".algorithms: " + alg + " is not allowed (RS256, ES256)");
+      }
+    }
+    if (const auto file = text("client_secret_file"); !file.empty()) {
+      std::ifstream in(file);
+      if (!in) fail(where + ".client_secret_file: cannot read " + file);
+      std::getline(in, p.client_secret);
+    } else if (const auto env = text("client_secret_env"); !env.empty()) {
+      const char* secret = std::getenv(env.c_str());
+      if (!secret || !*secret) fail(where + ".client_secret_env: " + env + " is not set");
+      p.client_secret = secret;
+    }
+    while (!p.client_secret.empty() && std::isspace(static_cast<unsigned char>(p.client_secret.back()))) {
+      p.client_secret.pop_back();
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+void apply_config_file(CLI::App& serve, const std::string& path, Config& config) {
   toml::table table;
   try {
     table = toml::parse_file(path);
@@ -22,6 +117,10 @@ void apply_config_file(CLI::App& serve, const std::string& path) {
   }
   for (auto&& [key, node] : table) {
     std::string name(key.str());
+    if (name == "oidc") {
+      config.oidc_providers = oidc_providers(node, path);
+      continue;
+    }
     std::replace(name.begin(), name.end(), '_', '-');
     CLI::Option* option = serve.get_option_no_throw("--" + name);
     if (!option || name == "config" || name == "help") {
@@ -196,6 +295,13 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Logins and registrations that may wait for a password thread; past it they get 503 with "
       "Retry-After")
       ->check(CLI::Range(0u, 100000u));
+  opt("--public-url", c.public_url, "PARLEY_PUBLIC_URL",
+      "How browsers reach this node, e.g. https://chat.example.com: OpenID providers send "
+      "users back under it (default http://LISTEN)");
+  opt("--backend-login-secret", c.backend_login_secret, "PARLEY_BACKEND_LOGIN_SECRET",
+      "Secret a trusted front end presents (Authorization: Bearer) to POST /api/auth/login "
+      "without an ID token; >= 32 characters; prefer the environment variable (default: none, "
+      "only verified ID tokens are accepted)");
   opt("--allowed-origins", c.allowed_origins, "PARLEY_ALLOWED_ORIGINS",
       "Browser origins allowed to open /ws besides the server's own, e.g. "
       "https://chat.example.com; * allows any")
@@ -278,7 +384,7 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
 
   try {
     app.parse(argc, argv);
-    if (!config_file.empty()) apply_config_file(*serve, config_file);
+    if (!config_file.empty()) apply_config_file(*serve, config_file, c);
   } catch (const CLI::ParseError& e) {
     exit_code = app.exit(e);
     return std::nullopt;

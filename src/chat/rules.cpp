@@ -1,5 +1,7 @@
 #include "chat/rules.hpp"
 
+#include <random>
+
 #include <algorithm>
 #include <string>
 
@@ -38,6 +40,23 @@ Status validate_username(std::string_view u) {
     return make_error(Errc::bad_request, "username may contain only letters, digits, '_', '-', '.'");
   }
   return ok_status();
+}
+
+std::vector<std::string> username_candidates(std::string_view hint) {
+  std::string base;
+  for (const char c : hint) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+        c == '-' || c == '.') {
+      base += c;
+    }
+  }
+  if (base.size() < 2) base = "user";
+  base.resize(std::min<std::size_t>(base.size(), 24));  // room for a suffix within 32
+  std::vector<std::string> out{base};
+  for (int n = 2; n <= 20; ++n) out.push_back(base + std::to_string(n));
+  std::random_device random;
+  for (int i = 0; i < 5; ++i) out.push_back(base + "-" + std::to_string(random() % 10'000'000));
+  return out;
 }
 
 Status validate_password(std::string_view p) {

@@ -5,7 +5,9 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "chat/types.hpp"
 #include "core/result.hpp"
@@ -25,6 +27,11 @@ struct Limits {
 };
 
 Status validate_username(std::string_view username);
+// Usernames to try, in order, for an account made from an OpenID profile: `hint` (a
+// preferred_username or an email's local part) with every character a username may not hold
+// dropped, cut to fit, "user" when nothing is left; then the same with 2, 3, … appended, then
+// with random digits. Every one passes validate_username.
+std::vector<std::string> username_candidates(std::string_view hint);
 Status validate_password(std::string_view password);
 Status validate_body(std::string_view body, const Limits& limits);
 Status validate_client_msg_id(std::string_view id, const Limits& limits);

@@ -22,6 +22,12 @@ struct User {
   std::string name;
   TimeMs created_at = 0;
   std::optional<TimeMs> last_seen_at;
+  // From the OpenID provider the user first signed in with (empty for password accounts but
+  // `provider`, which is "password"): the reference data model's fields.
+  std::string email;
+  std::string image;
+  std::string provider = "password";
+  std::string oauth_id;  // the provider's `sub`
 };
 
 // A user with the secret needed to check a password login. Never leaves the service layer.

@@ -9,6 +9,20 @@
 
 namespace parley {
 
+// One OpenID Connect provider (docs/operations.md, "Sign in with Google and OpenID Connect"):
+// a `[oidc.NAME]` table of the --config file.
+struct OidcProviderConfig {
+  std::string name;          // the table's key: in URLs (/auth/oidc/NAME/…) and in sessions
+  std::string display_name;  // for a login page's button (GET /auth/providers)
+  std::string issuer;        // https://accounts.google.com; discovery is under it
+  std::string client_id;
+  std::string client_secret;  // read from client_secret_file or client_secret_env; "" public
+  std::vector<std::string> scopes{"openid", "email", "profile"};
+  std::vector<std::string> algorithms{"RS256"};  // the ID token's signature: RS256, ES256
+  bool link_by_email = false;  // a verified email signs in the account that has it
+  std::string ca_file;         // PEM CAs to trust for this provider instead of the system's
+};
+
 struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "./data";
@@ -54,6 +68,10 @@ struct Config {
   unsigned encryption_limit = 600;    // /encrypt + /decrypt per user per minute; 0: none
   unsigned password_threads = 0;      // password hashing threads; 0: half the cores, at least 1
   unsigned password_queue = 64;       // sign-ins waiting for them, past which: 503
+  // OpenID Connect and the backend login (docs/operations.md).
+  std::vector<OidcProviderConfig> oidc_providers;
+  std::string public_url;  // how browsers reach this node; default http://LISTEN
+  std::string backend_login_secret;  // POST /api/auth/login's server-to-server secret; "" none
 
   unsigned presence_grace_ms = 3000;
   unsigned presence_heartbeat_ms = 10000;

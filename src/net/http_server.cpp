@@ -60,6 +60,7 @@ HttpRequest to_request(const http::request_header<>& req, const std::string& rem
   r.host = std::string(req[http::field::host]);
   r.content_type = std::string(req[http::field::content_type]);
   r.user_agent = std::string(truncate_utf8(req[http::field::user_agent], 200));
+  r.cookie = std::string(req[http::field::cookie].substr(0, 8192));
   r.last_event_id = std::string(req["Last-Event-ID"]);
   r.forwarded_for = forwarded_for(req);
   r.range = std::string(req[http::field::range]);

@@ -26,6 +26,7 @@ struct HttpRequest {
   std::string host;
   std::string content_type;
   std::string user_agent;
+  std::string cookie;         // Cookie (the OpenID sign-in's state)
   std::string last_event_id;  // SSE's reconnect header
   std::string range;          // Range (downloads)
   std::string if_none_match;  // If-None-Match (downloads)

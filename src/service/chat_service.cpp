@@ -72,11 +72,16 @@ Result<LoginResult> ChatService::login(std::string_view username, std::string_vi
   if (creds->password_hash.empty() || !auth::verify_password(creds->password_hash, password)) {
     return bad;
   }
+  return sign_in(creds->user, device, "password");
+}
+
+Result<LoginResult> ChatService::sign_in(const User& user, std::string_view device,
+                                         std::string_view provider) {
   auto refresh_token = auth::new_refresh_token();
-  auto session = accounts_.create_session(creds->user.id, truncate_utf8(device, 200), "password",
+  auto session = accounts_.create_session(user.id, truncate_utf8(device, 200), provider,
                                           auth::hash_refresh_token(refresh_token), clock_.now_ms());
   if (!session) return session.error();
-  return issue_tokens(creds->user, *session, std::move(refresh_token));
+  return issue_tokens(user, *session, std::move(refresh_token));
 }
 
 Result<LoginResult> ChatService::refresh(std::string_view refresh_token) {

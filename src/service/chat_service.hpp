@@ -119,6 +119,10 @@ class ChatService {
   Result<LoginResult> login(std::string_view username, std::string_view password,
                             std::string_view device);                                      // [blocking]
   Result<LoginResult> refresh(std::string_view refresh_token);                            // [blocking]
+  // Signs in a user another check vouched for (an OpenID provider, service/oidc_sign_in.hpp):
+  // a new login session on `device`, recorded as signed in with `provider`. [blocking]
+  Result<LoginResult> sign_in(const chat::User& user, std::string_view device,
+                              std::string_view provider);
   Status logout(const Caller& caller);                                                     // [blocking]
   // The caller's live login sessions (GET /auth/sessions). [blocking]
   Result<std::vector<LoginSessionInfo>> sessions(const Caller& caller);

@@ -1,8 +1,9 @@
 #pragma once
 // AccountCatalog: login sessions — one per sign-in on a device, holding the hash of its current
 // refresh token — and what the account holder sees and ends of them (GET /auth/sessions,
-// DELETE /auth/sessions/{id}, POST /auth/logout-all; docs/protocol.md, "Sessions and devices").
-// Users themselves stay in Store (every chat operation resolves them).
+// DELETE /auth/sessions/{id}, POST /auth/logout-all; docs/protocol.md, "Sessions and devices");
+// and the external identities (OpenID Connect) that sign users in. Users themselves stay in
+// Store (every chat operation resolves them).
 //
 // Every method is blocking and thread-safe: call it from the blocking pool, never from a network
 // shard. Implemented by SqliteStore and PostgresStore beside Store (the same database); both pass
@@ -34,6 +35,16 @@ struct LoginSessionInfo {
   TimeMs last_used_at = 0;  // the login, then each refresh
 };
 
+// A person as an OpenID provider describes them, for the account their first sign-in creates.
+struct ExternalProfile {
+  std::string provider;  // the configured provider's name ("google")
+  std::string subject;   // its `sub`
+  std::string username_hint;  // preferred_username, else the email's local part
+  std::string name;
+  std::string email;  // stored only when the provider verified it and no other user has it
+  std::string image;
+};
+
 class AccountCatalog {
  public:
   virtual ~AccountCatalog() = default;
@@ -59,6 +70,19 @@ class AccountCatalog {
                                                             TimeMs min_last_used) = 0;
   // Sessions revoked at or after `since` (their access tokens must stay refused until expiry).
   virtual Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) = 0;
+
+  // External identities: (provider, subject) → the user it signs in, for good.
+  virtual Result<std::optional<chat::UserId>> find_identity(std::string_view provider,
+                                                            std::string_view subject) = 0;
+  // A new user for the profile, with the identity linked, in one transaction: the username is
+  // the hint made valid (letters, digits, '_', '-', '.'; 2–32), with a number appended when it is
+  // taken; no password. An identity linked meanwhile by another node wins: its user is returned.
+  virtual Result<chat::User> create_external_user(const ExternalProfile& profile, TimeMs now) = 0;
+  // Links (provider, subject) to an existing user. Errc::conflict when it is linked already.
+  virtual Status link_identity(chat::UserId user, std::string_view provider,
+                               std::string_view subject, TimeMs now) = 0;
+  // The user whose email is `email` (exactly), if any.
+  virtual Result<std::optional<chat::UserId>> find_user_by_email(std::string_view email) = 0;
 };
 
 }  // namespace parley

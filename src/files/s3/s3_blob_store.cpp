@@ -203,8 +203,8 @@ std::string S3BlobStore::describe() const {
 }
 
 std::string S3BlobStore::path_of(std::string_view key) const {
-  std::string path = "/" + sigv4::uri_encode(options_.bucket);
-  if (!key.empty()) path += "/" + sigv4::uri_encode(key, false);
+  std::string path = "/" + percent_encode(options_.bucket);
+  if (!key.empty()) path += "/" + percent_encode(key, false);
   return path;
 }
 
@@ -221,7 +221,7 @@ S3BlobStore::Response S3BlobStore::call(std::string_view method, std::string_vie
   headers.emplace_back("Authorization", sigv4::authorization(options_.credentials, req, date));
   std::string target = req.path;
   for (std::size_t i = 0; i < query.size(); ++i) {
-    target += (i ? "&" : "?") + sigv4::uri_encode(query[i].first) + "=" + sigv4::uri_encode(query[i].second);
+    target += (i ? "&" : "?") + percent_encode(query[i].first) + "=" + percent_encode(query[i].second);
   }
   // The Host header is the client's own (the same value).
   headers.erase(std::remove_if(headers.begin(), headers.end(), [](const auto& h) { return h.first == "host"; }),

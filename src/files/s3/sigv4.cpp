@@ -55,7 +55,7 @@ std::string trim_value(std::string_view v) {
 
 std::string canonical_query(const Request& r) {
   std::vector<std::pair<std::string, std::string>> q;
-  for (const auto& [k, v] : r.query) q.emplace_back(uri_encode(k), uri_encode(v));
+  for (const auto& [k, v] : r.query) q.emplace_back(percent_encode(k), percent_encode(v));
   std::sort(q.begin(), q.end());
   std::string out;
   for (const auto& [k, v] : q) {
@@ -95,20 +95,6 @@ std::string signature(const Credentials& c, const Request& r, std::string_view d
 }
 
 }  // namespace
-
-std::string uri_encode(std::string_view text, bool encode_slash) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encode_slash)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += static_cast<char>(std::toupper(kHex[c >> 4]));
-      out += static_cast<char>(std::toupper(kHex[c & 15]));
-    }
-  }
-  return out;
-}
 
 std::string sha256_hex(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];

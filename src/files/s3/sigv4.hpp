@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/time.hpp"
+#include "core/url.hpp"
 
 namespace parley::files::sigv4 {
 
@@ -33,9 +34,6 @@ struct Request {
   std::string payload_hash;
 };
 
-// RFC 3986 percent-encoding as SigV4 wants it: unreserved characters as they are, everything
-// else %XX (uppercase); '/' kept when encode_slash is false (paths).
-std::string uri_encode(std::string_view text, bool encode_slash = true);
 std::string sha256_hex(std::string_view data);
 // "20130524T000000Z" for a time in ms.
 std::string amz_date(TimeMs at);

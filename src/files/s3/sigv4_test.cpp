@@ -47,8 +47,8 @@ TEST(SigV4, TheTestSuitesGetVanilla) {
 }
 
 TEST(SigV4, EncodingAndQueryOrder) {
-  EXPECT_EQ(uri_encode("a b/c~d*"), "a%20b%2Fc~d%2A");
-  EXPECT_EQ(uri_encode("a b/c", false), "a%20b/c");
+  EXPECT_EQ(percent_encode("a b/c~d*"), "a%20b%2Fc~d%2A");
+  EXPECT_EQ(percent_encode("a b/c", false), "a%20b/c");
   Request r{"GET", "/", {{"b", "2"}, {"a", "x y"}, {"uploads", ""}}, {{"host", "h"}}, kEmptyHash};
   EXPECT_NE(canonical_request(r).find("\na=x%20y&b=2&uploads=\n"), std::string::npos);
   EXPECT_EQ(amz_date(1'369'353'600'000), "20130524T000000Z");

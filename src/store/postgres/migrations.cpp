@@ -144,6 +144,13 @@ CREATE TABLE one_time_prekeys(
     R"sql(
 ALTER TABLE sessions ADD COLUMN provider TEXT NOT NULL DEFAULT 'password';
 CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE identities(
+  provider   TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  user_id    BIGINT NOT NULL REFERENCES users(id),
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY(provider, subject)
+);
 )sql",
 };
 

@@ -71,7 +71,10 @@ Conversation read_conversation(const pg::Result& r, int row, int col) {
   return c;
 }
 
-#define PARLEY_PG_USER_COLUMNS "id, coalesce(username, ''), name, created_at, last_seen_at"
+#define PARLEY_PG_USER_COLUMNS                                                                \
+  "id, coalesce(username, ''), name, created_at, last_seen_at, coalesce(email, ''), "         \
+  "coalesce(image, ''), provider, coalesce(oauth_id, '')"
+constexpr int kUserColumns = 9;
 
 User read_user(const pg::Result& r, int row, int col) {
   User u;
@@ -80,6 +83,10 @@ User read_user(const pg::Result& r, int row, int col) {
   u.name = r.text(row, col + 2);
   u.created_at = r.i64(row, col + 3);
   u.last_seen_at = r.opt_i64(row, col + 4);
+  u.email = r.text(row, col + 5);
+  u.image = r.text(row, col + 6);
+  u.provider = r.text(row, col + 7);
+  u.oauth_id = r.text(row, col + 8);
   return u;
 }
 
@@ -212,7 +219,7 @@ Result<UserCredentials> PostgresStore::find_credentials(std::string_view usernam
                       {username});
   auto user = one_user(r, "find_credentials");
   if (!user) return user.error();
-  return UserCredentials{std::move(*user), r.text(0, 5)};
+  return UserCredentials{std::move(*user), r.text(0, kUserColumns)};
 }
 
 Result<User> PostgresStore::find_user(std::string_view username) {
@@ -305,6 +312,79 @@ Result<std::vector<SessionId>> PostgresStore::sessions_revoked_since(TimeMs sinc
   std::vector<SessionId> ids;
   for (int i = 0; i < r->rows(); ++i) ids.push_back(r->i64(i, 0));
   return ids;
+}
+
+// ---- external identities -------------------------------------------------------------------
+
+Result<std::optional<UserId>> PostgresStore::find_identity(std::string_view provider,
+                                                           std::string_view subject) {
+  auto r = query("find_identity",
+                 "SELECT user_id FROM identities WHERE provider = $1 AND subject = $2",
+                 {provider, subject});
+  if (!r) return r.error();
+  if (r->rows() == 0) return std::optional<UserId>();
+  return std::optional<UserId>(r->i64(0, 0));
+}
+
+Result<std::optional<UserId>> PostgresStore::find_user_by_email(std::string_view email) {
+  auto r = query("find_user_by_email", "SELECT id FROM users WHERE email = $1", {email});
+  if (!r) return r.error();
+  if (r->rows() == 0) return std::optional<UserId>();
+  return std::optional<UserId>(r->i64(0, 0));
+}
+
+Result<User> PostgresStore::create_external_user(const ExternalProfile& p, TimeMs now) {
+  return transaction("create_external_user", [&](Connection& c) -> Result<User> {
+    // One creation per identity at a time across the nodes; another node's account stands.
+    auto locked = c.exec("SELECT pg_advisory_xact_lock(hashtext($1))",
+                         {p.provider + "\n" + p.subject});
+    if (!locked.ok()) return storage_error(locked, "create_external_user");
+    auto found = c.exec("SELECT " PARLEY_PG_USER_COLUMNS " FROM users WHERE id = "
+                        "(SELECT user_id FROM identities WHERE provider = $1 AND subject = $2)",
+                        {p.provider, p.subject});
+    if (!found.ok()) return storage_error(found, "create_external_user");
+    if (found.rows() > 0) return read_user(found, 0, 0);
+    std::string username;
+    for (const auto& candidate : chat::username_candidates(p.username_hint)) {
+      auto taken = c.exec("SELECT 1 FROM users WHERE username = $1", {candidate});
+      if (!taken.ok()) return storage_error(taken, "create_external_user");
+      if (taken.rows() == 0) {
+        username = candidate;
+        break;
+      }
+    }
+    if (username.empty()) return make_error(Errc::conflict, "no free username for this profile");
+    bool email_free = false;
+    if (!p.email.empty()) {
+      auto taken = c.exec("SELECT 1 FROM users WHERE email = $1", {p.email});
+      if (!taken.ok()) return storage_error(taken, "create_external_user");
+      email_free = taken.rows() == 0;
+    }
+    auto r = c.exec("INSERT INTO users(username, name, email, image, provider, oauth_id, "
+                    "created_at) VALUES($1, $2, NULLIF($3, ''), NULLIF($4, ''), $5, $6, $7) "
+                    "RETURNING " PARLEY_PG_USER_COLUMNS,
+                    {username, p.name.empty() ? username : p.name,
+                     email_free ? p.email : std::string(), p.image, p.provider, p.subject, now});
+    auto user = one_user(r, "create_external_user");
+    if (!user) return user.error();
+    auto link = c.exec("INSERT INTO identities(provider, subject, user_id, created_at) "
+                       "VALUES($1, $2, $3, $4)",
+                       {p.provider, p.subject, user->id, now});
+    if (!link.ok()) return storage_error(link, "create_external_user");
+    return user;
+  });
+}
+
+Status PostgresStore::link_identity(UserId user, std::string_view provider,
+                                    std::string_view subject, TimeMs now) {
+  return transaction("link_identity", [&](Connection& c) -> Status {
+    auto r = c.exec("INSERT INTO identities(provider, subject, user_id, created_at) "
+                    "VALUES($1, $2, $3, $4)",
+                    {provider, subject, user, now});
+    if (r.unique_violation()) return make_error(Errc::conflict, "identity is linked already");
+    if (!r.ok()) return storage_error(r, "link_identity");
+    return ok_status();
+  });
 }
 
 // ---- conversations -------------------------------------------------------------------------

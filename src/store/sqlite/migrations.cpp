@@ -163,11 +163,18 @@ CREATE TABLE one_time_prekeys(
   PRIMARY KEY(user_id, device, id)
 ) WITHOUT ROWID;
 )sql",
-    // 8: accounts (store/account_catalog.hpp): how each login session signed in, and its owner's
-    // sessions found by user.
+    // 8: accounts (store/account_catalog.hpp): how each login session signed in, its owner's
+    // sessions found by user, and the OpenID identities that sign users in.
     R"sql(
 ALTER TABLE sessions ADD COLUMN provider TEXT NOT NULL DEFAULT 'password';
 CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE identities(
+  provider   TEXT NOT NULL,
+  subject    TEXT NOT NULL,
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(provider, subject)
+);
 )sql",
 };
 

@@ -49,7 +49,10 @@ Conversation read_conversation(const Query& q, int col) {
   return c;
 }
 
-#define PARLEY_USER_COLUMNS "id, coalesce(username, ''), name, created_at, last_seen_at"
+#define PARLEY_USER_COLUMNS                                                                   \
+  "id, coalesce(username, ''), name, created_at, last_seen_at, coalesce(email, ''), "         \
+  "coalesce(image, ''), provider, coalesce(oauth_id, '')"
+constexpr int kUserColumns = 9;
 
 User read_user(const Query& q, int col) {
   User u;
@@ -58,6 +61,10 @@ User read_user(const Query& q, int col) {
   u.name = q.text(col + 2);
   u.created_at = q.i64(col + 3);
   u.last_seen_at = q.opt_i64(col + 4);
+  u.email = q.text(col + 5);
+  u.image = q.text(col + 6);
+  u.provider = q.text(col + 7);
+  u.oauth_id = q.text(col + 8);
   return u;
 }
 
@@ -350,7 +357,7 @@ Result<UserCredentials> SqliteStore::find_credentials(std::string_view username)
   Query q(*lease, "SELECT " PARLEY_USER_COLUMNS ", coalesce(password_hash, '') FROM users "
                   "WHERE username = ?");
   q.bind(1, username);
-  if (q.step()) return UserCredentials{read_user(q, 0), q.text(5)};
+  if (q.step()) return UserCredentials{read_user(q, 0), q.text(kUserColumns)};
   if (q.failed()) return storage_error(*lease, "find_credentials");
   return make_error(Errc::not_found, "no such user");
 }
@@ -455,6 +462,85 @@ Result<std::vector<SessionId>> SqliteStore::sessions_revoked_since(TimeMs since)
   return read_rows<SessionId>(*lease, "sessions_revoked_since",
                               "SELECT id FROM sessions WHERE revoked_at >= ?", since,
                               [](const Query& q) { return q.i64(0); });
+}
+
+// ---- external identities -------------------------------------------------------------------
+
+Result<std::optional<UserId>> SqliteStore::find_identity(std::string_view provider,
+                                                         std::string_view subject) {
+  auto lease = read();
+  Query q(*lease, "SELECT user_id FROM identities WHERE provider = ? AND subject = ?");
+  q.bind(1, provider).bind(2, subject);
+  if (q.step()) return std::optional<UserId>(q.i64(0));
+  if (q.failed()) return storage_error(*lease, "find_identity");
+  return std::optional<UserId>();
+}
+
+Result<std::optional<UserId>> SqliteStore::find_user_by_email(std::string_view email) {
+  auto lease = read();
+  Query q(*lease, "SELECT id FROM users WHERE email = ?");
+  q.bind(1, email);
+  if (q.step()) return std::optional<UserId>(q.i64(0));
+  if (q.failed()) return storage_error(*lease, "find_user_by_email");
+  return std::optional<UserId>();
+}
+
+Result<User> SqliteStore::create_external_user(const ExternalProfile& p, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "create_external_user", [&]() -> Result<User> {
+    auto exists = [&](const char* sql, std::string_view a, std::string_view b = {}) {
+      Query q(*writer_, sql);
+      q.bind(1, a);
+      if (!b.empty()) q.bind(2, b);
+      return q.step();
+    };
+    // Another node may have made the account since the caller looked: that one stands.
+    {
+      Query q(*writer_, "SELECT " PARLEY_USER_COLUMNS " FROM users WHERE id = "
+                        "(SELECT user_id FROM identities WHERE provider = ? AND subject = ?)");
+      q.bind(1, p.provider).bind(2, p.subject);
+      if (q.step()) return read_user(q, 0);
+    }
+    std::string username;
+    for (const auto& candidate : chat::username_candidates(p.username_hint)) {
+      if (!exists("SELECT 1 FROM users WHERE username = ?", candidate)) {
+        username = candidate;
+        break;
+      }
+    }
+    if (username.empty()) return make_error(Errc::conflict, "no free username for this profile");
+    const bool email_free =
+        !p.email.empty() && !exists("SELECT 1 FROM users WHERE email = ?", p.email);
+    Query q(*writer_,
+            "INSERT INTO users(username, name, email, image, provider, oauth_id, created_at) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING " PARLEY_USER_COLUMNS);
+    q.bind(1, username).bind(2, p.name.empty() ? username : p.name);
+    if (email_free) q.bind(3, p.email);
+    if (!p.image.empty()) q.bind(4, p.image);
+    q.bind(5, p.provider).bind(6, p.subject).bind(7, now);
+    if (!q.step()) return storage_error(*writer_, "create_external_user");
+    auto user = read_user(q, 0);
+    while (q.step()) {
+    }
+    Query link(*writer_,
+               "INSERT INTO identities(provider, subject, user_id, created_at) VALUES(?, ?, ?, ?)");
+    link.bind(1, p.provider).bind(2, p.subject).bind(3, user.id).bind(4, now);
+    link.step();
+    if (link.failed()) return storage_error(*writer_, "create_external_user");
+    return user;
+  });
+}
+
+Status SqliteStore::link_identity(UserId user, std::string_view provider, std::string_view subject,
+                                  TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "link_identity", [&]() -> Status {
+    Query q(*writer_,
+            "INSERT INTO identities(provider, subject, user_id, created_at) VALUES(?, ?, ?, ?)");
+    q.bind(1, provider).bind(2, subject).bind(3, user).bind(4, now);
+    q.step();
+    if (is_constraint(q)) return make_error(Errc::conflict, "identity is linked already");
+    if (q.failed()) return storage_error(*writer_, "link_identity");
+    return ok_status();
+  });
 }
 
 // ---- conversations -------------------------------------------------------------------------

@@ -58,6 +58,12 @@ class SqliteStore final : public Store,
   Result<std::vector<LoginSessionInfo>> sessions_of(chat::UserId user,
                                                     TimeMs min_last_used) override;
   Result<std::vector<chat::SessionId>> sessions_revoked_since(TimeMs since) override;
+  Result<std::optional<chat::UserId>> find_identity(std::string_view provider,
+                                                    std::string_view subject) override;
+  Result<chat::User> create_external_user(const ExternalProfile& profile, TimeMs now) override;
+  Status link_identity(chat::UserId user, std::string_view provider, std::string_view subject,
+                       TimeMs now) override;
+  Result<std::optional<chat::UserId>> find_user_by_email(std::string_view email) override;
 
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
                                                   const chat::ConvId& new_id, TimeMs now,
