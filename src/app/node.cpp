@@ -416,6 +416,7 @@ int run_node(const Config& c) {
     while (sign_in_options.public_url.ends_with('/')) sign_in_options.public_url.pop_back();
     sign_in_options.state_key = auth::hmac_sha256(secret, "parley oidc sign-in state");
     sign_in_options.allowed_return_origins = c.allowed_origins;
+    sign_in_options.jwks_refetch_interval = std::chrono::seconds(c.oidc_key_refetch_s);
     sign_in = std::make_unique<OidcSignIn>(c.oidc_providers, sign_in_options, service, store,
                                            *opened.accounts, clock);
     ctx.sign_in = sign_in.get();

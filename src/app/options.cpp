@@ -302,6 +302,10 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "Secret a trusted front end presents (Authorization: Bearer) to POST /api/auth/login "
       "without an ID token; >= 32 characters; prefer the environment variable (default: none, "
       "only verified ID tokens are accepted)");
+  opt("--oidc-key-refetch", c.oidc_key_refetch_s, "PARLEY_OIDC_KEY_REFETCH",
+      "An ID token signed with a key the node does not know makes it fetch the provider's keys "
+      "again (a rotation), at most once per this many seconds")
+      ->check(CLI::Range(1u, 86400u));
   opt("--allowed-origins", c.allowed_origins, "PARLEY_ALLOWED_ORIGINS",
       "Browser origins allowed to open /ws besides the server's own, e.g. "
       "https://chat.example.com; * allows any")

@@ -72,6 +72,7 @@ struct Config {
   std::vector<OidcProviderConfig> oidc_providers;
   std::string public_url;  // how browsers reach this node; default http://LISTEN
   std::string backend_login_secret;  // POST /api/auth/login's server-to-server secret; "" none
+  unsigned oidc_key_refetch_s = 60;  // an unknown kid fetches a provider's keys at most this often
 
   unsigned presence_grace_ms = 3000;
   unsigned presence_heartbeat_ms = 10000;

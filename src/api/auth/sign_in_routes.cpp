@@ -119,7 +119,9 @@ asio::awaitable<HttpResponse> callback(ApiContext& ctx, HttpRequest& req) {
                                            login.refresh_token + "&expires_in=" +
                                            std::to_string(login.expires_in) + "&token_type=Bearer");
   }
-  r.headers.emplace_back("Set-Cookie", state_cookie(ctx, "", 0));  // the flow is spent
+  // A finished flow is spent. A refused one keeps its cookie: a forged callback must not cancel
+  // the browser's real sign-in in progress.
+  if (finished) r.headers.emplace_back("Set-Cookie", state_cookie(ctx, "", 0));
   r.headers.emplace_back("Cache-Control", "no-store");
   co_return r;
 }
