@@ -103,5 +103,56 @@ TEST_P(StoreContract, RevokeAllEndsEverySessionOfOneUserOnly) {
   EXPECT_TRUE(f.catalog.revoke_all_sessions(alice, kNow + 3)->empty());
 }
 
+ExternalProfile profile(const std::string& provider, const std::string& subject,
+                        const std::string& hint, const std::string& email = "") {
+  return ExternalProfile{provider, subject, hint, "Name " + subject, email,
+                         "https://img.example.test/" + subject};
+}
+
+TEST_P(StoreContract, AnExternalUserIsCreatedOncePerIdentityWithTheProfilesFields) {
+  Accounts f(GetParam());
+  EXPECT_FALSE(f.catalog.find_identity("google", "g-1")->has_value());
+  auto made = f.catalog.create_external_user(profile("google", "g-1", "carol", "c@example.test"),
+                                             kNow);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  EXPECT_EQ(made->username, "carol");
+  EXPECT_EQ(made->name, "Name g-1");
+  EXPECT_EQ(made->email, "c@example.test");
+  EXPECT_EQ(made->image, "https://img.example.test/g-1");
+  EXPECT_EQ(made->provider, "google");
+  EXPECT_EQ(made->oauth_id, "g-1");
+  EXPECT_EQ(f.store->get_user(made->id)->email, "c@example.test");
+  EXPECT_EQ(**f.catalog.find_identity("google", "g-1"), made->id);
+  EXPECT_EQ(**f.catalog.find_user_by_email("c@example.test"), made->id);
+  EXPECT_FALSE(f.catalog.find_user_by_email("nobody@example.test")->has_value());
+  // The same identity again (another node raced this one): the account that exists.
+  EXPECT_EQ(f.catalog.create_external_user(profile("google", "g-1", "other"), kNow)->id, made->id);
+  // No password: a password login finds no hash to check.
+  EXPECT_EQ(f.store->find_credentials("carol")->password_hash, "");
+}
+
+TEST_P(StoreContract, AnExternalUsersUsernameAndEmailNeverTakeAnothersOwn) {
+  Accounts f(GetParam());
+  f.user("carol");
+  auto first = f.catalog.create_external_user(profile("a", "1", "carol", "c@example.test"), kNow);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->username, "carol2");
+  auto second = f.catalog.create_external_user(profile("b", "2", "car ol!", "c@example.test"), kNow);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->username, "carol3");  // sanitized, then numbered
+  EXPECT_EQ(second->email, "");           // the address is the first one's
+  EXPECT_EQ(f.catalog.create_external_user(profile("c", "3", "!"), kNow)->username, "user");
+}
+
+TEST_P(StoreContract, AnIdentityLinksToOneUserOnly) {
+  Accounts f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  ASSERT_TRUE(f.catalog.link_identity(alice, "google", "g-9", kNow).ok());
+  EXPECT_EQ(**f.catalog.find_identity("google", "g-9"), alice);
+  EXPECT_EQ(f.catalog.link_identity(bob, "google", "g-9", kNow).error().code, Errc::conflict);
+  EXPECT_EQ(**f.catalog.find_identity("google", "g-9"), alice);
+  EXPECT_FALSE(f.catalog.find_identity("other", "g-9")->has_value());  // per provider
+}
+
 }  // namespace
 }  // namespace parley::testing
