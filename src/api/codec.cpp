@@ -176,7 +176,9 @@ json::object presence_json(const PresenceInfo& p) {
 }
 
 json::object error_json(const Error& e) {
-  return json::object{{"code", errc_code(e.code)}, {"message", e.message}};
+  json::object o{{"code", errc_code(e.code)}, {"message", e.message}};
+  for (const auto& [name, value] : e.details) o[name] = value;
+  return o;
 }
 
 std::string error_body(const Error& e) {

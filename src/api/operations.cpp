@@ -157,6 +157,58 @@ OpReply logout(OpCall& call) {
       [](bool) { return ok_json(); });
 }
 
+// {challenge, code, device?}: the second half of a login that answered mfa_required.
+OpReply login_mfa(OpCall& call) {
+  auto challenge = req_string(call.args, "challenge");
+  if (!challenge) return challenge.error();
+  auto code = req_string(call.args, "code");
+  if (!code) return code.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, challenge = std::move(*challenge), code = std::move(*code),
+       device = std::string(call.default_device)] {
+        return ctx.service.login_second_factor(challenge, code, device);
+      },
+      login_json);
+}
+
+OpReply totp_begin(OpCall& call) {
+  return blocking(
+      call.ctx, [&ctx = call.ctx, caller = *call.caller] { return ctx.service.begin_totp(caller); },
+      [](const TotpEnrollment& e) {
+        return json::object{{"secret", e.secret}, {"otpauth_uri", e.uri}};
+      });
+}
+
+// {code}: the first code from the app turns the second factor on.
+OpReply totp_confirm(OpCall& call) {
+  auto code = req_string(call.args, "code");
+  if (!code) return code.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, code = std::move(*code)] {
+        return ctx.service.confirm_totp(caller, code);
+      },
+      [](const std::vector<std::string>& codes) {
+        json::array list;
+        for (const auto& c : codes) list.emplace_back(c);
+        return json::object{{"ok", true}, {"recovery_codes", std::move(list)}};
+      });
+}
+
+// {code}: a current code or a recovery code turns it off.
+OpReply totp_disable(OpCall& call) {
+  auto code = req_string(call.args, "code");
+  if (!code) return code.error();
+  return blocking(
+      call.ctx,
+      [&ctx = call.ctx, caller = *call.caller, code = std::move(*code)]() -> Result<bool> {
+        if (auto s = ctx.service.disable_totp(caller, code); !s) return s.error();
+        return true;
+      },
+      [](bool) { return ok_json(); });
+}
+
 // The caller's login sessions, each marked `current` when it is the one asking.
 OpReply sessions(OpCall& call) {
   return blocking(
@@ -677,6 +729,10 @@ constexpr std::array kOperations{
     Operation{"login", false, kRestOnly, 200, false, login, Throttle::login},
     Operation{"refresh", false, kRestOnly, 200, false, refresh, Throttle::refresh},
     Operation{"logout", true, kRestOnly, 200, false, logout},
+    Operation{"login_mfa", false, kRestOnly, 200, false, login_mfa, Throttle::second_factor},
+    Operation{"totp_begin", true, kRestOnly, 200, false, totp_begin},
+    Operation{"totp_confirm", true, kRestOnly, 200, false, totp_confirm, Throttle::second_factor},
+    Operation{"totp_disable", true, kRestOnly, 200, false, totp_disable, Throttle::second_factor},
     Operation{"sessions", true, kRestOnly, 200, false, sessions},
     Operation{"session_revoke", true, kRestOnly, 200, false, session_revoke},
     Operation{"logout_all", true, kRestOnly, 200, false, logout_all},

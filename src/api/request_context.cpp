@@ -13,7 +13,8 @@ int http_status(Errc code) {
     case Errc::bad_ciphertext:
     case Errc::e2ee_required:
     case Errc::unknown_op: return 400;
-    case Errc::unauthenticated: return 401;
+    case Errc::unauthenticated:
+    case Errc::mfa_required: return 401;
     case Errc::forbidden:
     case Errc::not_member: return 403;
     case Errc::not_found: return 404;

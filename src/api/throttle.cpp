@@ -143,15 +143,29 @@ struct BackoffKey {
   const ratelimit::Backoff* rule;
   bool cleared_by_success;
 };
-std::vector<BackoffKey> backoff_keys(const ThrottleOptions& o, Throttle throttle,
+std::vector<BackoffKey> backoff_keys(ApiContext& ctx, Throttle throttle,
                                      const json::object& args, const std::string& client,
                                      const Caller* caller) {
+  const ThrottleOptions& o = ctx.options.throttle;
   if (throttle == Throttle::login) {
     const auto account = account_of(args);
     const auto address = address_key(client);
     return {{"login:addr:" + address, &o.login_per_address, false},
             {"login:pair:" + address + " " + account, &o.login_per_account_address, true},
             {"login:acct:" + account, &o.login_per_account, false}};
+  }
+  if (throttle == Throttle::second_factor) {
+    // Per user: the caller, or the one a genuine login challenge names (a forged challenge
+    // counts against nobody, and is refused anyway).
+    std::optional<chat::UserId> user;
+    if (caller) {
+      user = caller->user_id;
+    } else if (const auto* challenge = args.if_contains("challenge");
+               challenge && challenge->is_string()) {
+      user = ctx.service.challenge_user(challenge->get_string());
+    }
+    if (!user) return {};
+    return {{"mfa:" + std::to_string(*user), &o.second_factor_per_user, true}};
   }
   if (throttle == Throttle::passcode) {
     const auto* conv = args.if_contains("conv");
@@ -166,7 +180,7 @@ std::vector<BackoffKey> backoff_keys(const ThrottleOptions& o, Throttle throttle
 bool failed_guess(Throttle throttle, const Status& outcome) {
   if (outcome) return false;
   return outcome.error().code ==
-         (throttle == Throttle::login ? Errc::unauthenticated : Errc::forbidden);
+         (throttle == Throttle::passcode ? Errc::forbidden : Errc::unauthenticated);
 }
 
 // Runs f on the blocking pool when the limiter may block, else here.
@@ -194,16 +208,18 @@ asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle throttle
     switch (throttle) {
       case Throttle::none: return std::nullopt;
       case Throttle::login:
-      case Throttle::passcode: {
+      case Throttle::passcode:
+      case Throttle::second_factor: {
         // Each key checked and counted at once; a refusal takes back what it counted already.
-        const auto keys = backoff_keys(o, throttle, args, client, caller);
+        const auto keys = backoff_keys(ctx, throttle, args, client, caller);
         for (std::size_t i = 0; i < keys.size(); ++i) {
           auto d = limiter.attempt(keys[i].key, *keys[i].rule);
           if (d && !d->allowed) {
             for (std::size_t j = 0; j < i; ++j) (void)limiter.refund(keys[j].key);
-            return refusal(d->retry_after, throttle == Throttle::login
-                                               ? "too many failed logins"
-                                               : "too many wrong passcodes for this group");
+            return refusal(d->retry_after,
+                           throttle == Throttle::login      ? "too many failed logins"
+                           : throttle == Throttle::passcode ? "too many wrong passcodes for this group"
+                                                            : "too many wrong codes");
           }
         }
         return std::nullopt;
@@ -229,9 +245,13 @@ asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle throttle
 asio::awaitable<void> record_outcome(ApiContext& ctx, Throttle throttle, const json::object& args,
                                      const std::string& client, const Caller* caller,
                                      const Status& outcome) {
-  if ((throttle != Throttle::login && throttle != Throttle::passcode) || !ctx.limiter) co_return;
+  if ((throttle != Throttle::login && throttle != Throttle::passcode &&
+       throttle != Throttle::second_factor) ||
+      !ctx.limiter) {
+    co_return;
+  }
   if (failed_guess(throttle, outcome)) co_return;  // counted when it started
-  auto keys = backoff_keys(ctx.options.throttle, throttle, args, client, caller);
+  auto keys = backoff_keys(ctx, throttle, args, client, caller);
   auto settle = [&ctx, keys = std::move(keys), success = outcome.ok()] {
     for (const auto& k : keys) {
       (void)(success && k.cleared_by_success ? ctx.limiter->clear(k.key)

@@ -7,6 +7,7 @@
 //                 (ratelimit::Backoff): counted as they start, refunded unless the credentials
 //                 were wrong; a success clears its (account, address) key
 //   passcode      joining a group with a passcode: the same, per (user, group)
+//   second_factor TOTP and recovery codes: the same, per user (the one a login challenge names)
 //   registration  per client address (Quota)
 //   refresh       per client address (Quota)
 //   sign_in       OpenID Connect routes, per client address (Quota)
@@ -50,6 +51,7 @@ enum class Throttle : std::uint8_t {
   none,
   login,
   passcode,
+  second_factor,
   registration,
   refresh,
   sign_in,
@@ -83,6 +85,8 @@ struct ThrottleOptions {
                                        std::chrono::hours(1)};
   ratelimit::Backoff passcode_per_user_group{5, std::chrono::minutes(15), std::chrono::seconds(2),
                                              std::chrono::hours(1)};
+  ratelimit::Backoff second_factor_per_user{5, std::chrono::minutes(15), std::chrono::seconds(2),
+                                            std::chrono::hours(1)};
   ratelimit::Quota registration_per_address{30, std::chrono::hours(1)};
   ratelimit::Quota refresh_per_address{60, std::chrono::minutes(1)};
   ratelimit::Quota sign_in_per_address{30, std::chrono::minutes(1)};

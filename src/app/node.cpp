@@ -274,6 +274,7 @@ int run_node(const Config& c) {
     service_options.limits.max_body_bytes = c.max_message_bytes;
     service_options.limits.max_envelope_bytes = c.max_envelope_bytes;
     service_options.refresh_ttl = std::chrono::seconds(c.refresh_token_ttl_s);
+    service_options.challenge_key = auth::hmac_sha256(secret, "parley login challenge");
     ChatService service(store, *opened.accounts, message_log, bus, *presence_owner, clock, ids,
                         tokens, service_options, &sealer);
     auto blob_owner = open_blob_store(c);

@@ -19,6 +19,7 @@ std::string_view errc_code(Errc e) {
     case Errc::unprocessable: return "unprocessable";
     case Errc::bad_ciphertext: return "bad_ciphertext";
     case Errc::e2ee_required: return "e2ee_required";
+    case Errc::mfa_required: return "mfa_required";
     case Errc::internal: return "internal";
   }
   return "internal";

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace parley {
 
@@ -30,6 +31,7 @@ enum class Errc {
   unprocessable,      // well-formed but cannot be handled (an image too large to decode)
   bad_ciphertext,     // a sealed value that does not open: tampered, truncated or foreign
   e2ee_required,      // a plaintext body in an end-to-end encrypted conversation
+  mfa_required,       // the password was right; a second factor is needed (details: challenge)
   internal,           // a bug or an unexpected backend failure (keep last: errc_from_code)
 };
 
@@ -41,6 +43,9 @@ Errc errc_from_code(std::string_view code);
 struct Error {
   Errc code;
   std::string message;
+  // Fields a client needs besides code and message, rendered beside them ("challenge" of
+  // mfa_required). Empty for nearly every error.
+  std::vector<std::pair<std::string, std::string>> details = {};
 };
 
 template <class T>

@@ -2,7 +2,12 @@
 
 #include <algorithm>
 
+#include <boost/json.hpp>
+
+#include "auth/base64.hpp"
+#include "auth/digest.hpp"
 #include "auth/password.hpp"
+#include "auth/totp.hpp"
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
 #include "crypto/text_cipher.hpp"
@@ -11,6 +16,7 @@
 namespace parley {
 
 using namespace chat;
+namespace json = boost::json;
 
 namespace {
 
@@ -72,7 +78,150 @@ Result<LoginResult> ChatService::login(std::string_view username, std::string_vi
   if (creds->password_hash.empty() || !auth::verify_password(creds->password_hash, password)) {
     return bad;
   }
+  auto factor = accounts_.second_factor(creds->user.id);
+  if (!factor) return factor.error();
+  if (*factor && (*factor)->confirmed) {
+    // The password was right; the code comes next, with this challenge (no password again).
+    const json::object claims{{"u", creds->user.id},
+                              {"d", std::string(truncate_utf8(device, 200))},
+                              {"e", clock_.now_ms() + options_.challenge_ttl.count() * 1000}};
+    const auto payload = auth::base64url_encode(json::serialize(claims));
+    Error e = make_error(Errc::mfa_required,
+                         "a second factor is required: POST /auth/login/mfa {challenge, code}");
+    e.details.emplace_back("challenge",
+                           payload + "." + auth::hmac_sha256(options_.challenge_key, payload));
+    return e;
+  }
   return sign_in(creds->user, device, "password");
+}
+
+// ---- a second factor ----------------------------------------------------------------------------
+
+std::optional<UserId> ChatService::challenge_user(std::string_view challenge) const {
+  const auto dot = challenge.find('.');
+  if (dot == std::string_view::npos || challenge.size() > 1024 ||
+      !auth::constant_time_equal(auth::hmac_sha256(options_.challenge_key, challenge.substr(0, dot)),
+                                 challenge.substr(dot + 1))) {
+    return std::nullopt;
+  }
+  auto raw = auth::base64url_decode(challenge.substr(0, dot));
+  boost::system::error_code ec;
+  const json::value claims = raw ? json::parse(*raw, ec) : json::value();
+  if (!raw || ec || !claims.is_object()) return std::nullopt;
+  const auto* user = claims.get_object().if_contains("u");
+  const auto* expires = claims.get_object().if_contains("e");
+  if (!user || !user->is_int64() || !expires || !expires->is_int64() ||
+      expires->get_int64() < clock_.now_ms()) {
+    return std::nullopt;
+  }
+  return user->get_int64();
+}
+
+std::string ChatService::seal_secret(UserId user, std::string_view secret) const {
+  const auto text = auth::base32_encode(secret);
+  if (!sealer_ || sealer_->keys().empty()) return text;
+  // Under the data keys, bound to the user: a database dump gives no one the codes.
+  return crypto::TextCipher(sealer_->keys()).seal({crypto::TextBinding::Kind::user, user, {}}, text);
+}
+
+Result<std::string> ChatService::open_secret(std::string_view stored) const {
+  std::string text(stored);
+  if (!stored.empty() && stored.front() == 'u') {  // sealed (base32 has no lowercase)
+    if (!sealer_) return make_error(Errc::internal, "a sealed TOTP secret and no data keys");
+    auto opened = crypto::TextCipher(sealer_->keys()).open(stored);
+    if (!opened) return make_error(Errc::internal, "the TOTP secret does not open");
+    text = std::move(*opened);
+  }
+  auto secret = auth::base32_decode(text);
+  if (!secret) return make_error(Errc::internal, "the stored TOTP secret is damaged");
+  return *secret;
+}
+
+Status ChatService::check_second_factor(UserId user, std::string_view code, bool allow_recovery) {
+  const auto wrong = make_error(Errc::unauthenticated, "wrong or already used code");
+  auto factor = accounts_.second_factor(user);
+  if (!factor) return factor.error();
+  if (!*factor || !(*factor)->confirmed) {
+    return make_error(Errc::not_found, "no second factor is on");
+  }
+  auto secret = open_secret((*factor)->secret);
+  if (!secret) return secret.error();
+  if (auto step = auth::totp_match(*secret, code, clock_.now_ms())) {
+    auto used = accounts_.use_totp_step(user, *step);
+    if (!used) return used.error();
+    return *used ? ok_status() : Status(wrong);  // that code (or a later one) was used already
+  }
+  if (allow_recovery && code.size() == 11) {
+    auto used = accounts_.use_recovery_code(user, auth::hash_refresh_token(code), clock_.now_ms());
+    if (!used) return used.error();
+    if (*used) {
+      log::info("event=recovery_code_used user={}", user);
+      return ok_status();
+    }
+  }
+  return wrong;
+}
+
+Result<LoginResult> ChatService::login_second_factor(std::string_view challenge,
+                                                     std::string_view code,
+                                                     std::string_view device) {
+  const auto user_id = challenge_user(challenge);
+  if (!user_id) {
+    return make_error(Errc::unauthenticated, "the challenge is unknown or expired: log in again");
+  }
+  if (auto s = check_second_factor(*user_id, code, true); !s) return s.error();
+  auto user = store_.get_user(*user_id);
+  if (!user) return user.error();
+  // The device the password login named, from the signed challenge.
+  std::string challenged_device(device);
+  if (auto raw = auth::base64url_decode(challenge.substr(0, challenge.find('.')))) {
+    boost::system::error_code ec;
+    const auto claims = json::parse(*raw, ec);
+    if (!ec && claims.is_object()) {
+      if (const auto* d = claims.get_object().if_contains("d"); d && d->is_string() &&
+                                                               !d->get_string().empty()) {
+        challenged_device = std::string(d->get_string());
+      }
+    }
+  }
+  return sign_in(*user, challenged_device, "password");
+}
+
+Result<TotpEnrollment> ChatService::begin_totp(const Caller& caller) {
+  const auto secret = auth::new_totp_secret();
+  if (auto s = accounts_.begin_second_factor(caller.user_id, seal_secret(caller.user_id, secret),
+                                             clock_.now_ms());
+      !s) {
+    return s.error();
+  }
+  return TotpEnrollment{auth::base32_encode(secret),
+                        auth::otpauth_uri("Parley", caller.username, secret)};
+}
+
+Result<std::vector<std::string>> ChatService::confirm_totp(const Caller& caller,
+                                                           std::string_view code) {
+  auto factor = accounts_.second_factor(caller.user_id);
+  if (!factor) return factor.error();
+  if (!*factor || (*factor)->confirmed) {
+    return make_error(Errc::conflict, (*factor) ? "the second factor is on already"
+                                                : "start with POST /auth/mfa/totp");
+  }
+  auto secret = open_secret((*factor)->secret);
+  if (!secret) return secret.error();
+  const auto step = auth::totp_match(*secret, code, clock_.now_ms());
+  if (!step) return make_error(Errc::unauthenticated, "wrong code: check the app's clock");
+  auto codes = auth::new_recovery_codes();
+  std::vector<std::string> hashes;
+  for (const auto& c : codes) hashes.push_back(auth::hash_refresh_token(c));
+  if (auto s = accounts_.confirm_second_factor(caller.user_id, *step, hashes); !s) return s.error();
+  log::info("event=second_factor_on user={}", caller.user_id);
+  return codes;
+}
+
+Status ChatService::disable_totp(const Caller& caller, std::string_view code) {
+  if (auto s = check_second_factor(caller.user_id, code, true); !s) return s;
+  log::info("event=second_factor_off user={}", caller.user_id);
+  return accounts_.remove_second_factor(caller.user_id);
 }
 
 Result<LoginResult> ChatService::sign_in(const User& user, std::string_view device,

@@ -102,6 +102,16 @@ struct ServiceOptions {
   chat::Limits limits;
   std::chrono::seconds refresh_ttl{std::chrono::hours(24 * 30)};
   std::size_t membership_cache_entries = 100'000;
+  // Signs the challenge a login with a second factor answers (at least 32 bytes; the node
+  // derives it from the token secret, so any node finishes another's login).
+  std::string challenge_key = std::string(32, '\0');
+  std::chrono::seconds challenge_ttl{300};
+};
+
+// A TOTP second factor being set up: what an authenticator app needs.
+struct TotpEnrollment {
+  std::string secret;  // base32
+  std::string uri;     // otpauth://…, for a QR code
 };
 
 class ChatService {
@@ -119,6 +129,21 @@ class ChatService {
   Result<LoginResult> login(std::string_view username, std::string_view password,
                             std::string_view device);                                      // [blocking]
   Result<LoginResult> refresh(std::string_view refresh_token);                            // [blocking]
+  // ---- a second factor (TOTP, auth/totp.hpp) [blocking]
+  // login() of a user with a confirmed second factor answers Errc::mfa_required with a
+  // `challenge` detail instead of tokens; login_second_factor finishes it with a TOTP code or a
+  // recovery code. Codes are single use: a TOTP step, once used, never works again.
+  Result<LoginResult> login_second_factor(std::string_view challenge, std::string_view code,
+                                          std::string_view device);
+  // A new unconfirmed secret (conflict when one is on).
+  Result<TotpEnrollment> begin_totp(const Caller& caller);
+  // Turns it on with its first code; returns the recovery codes (shown once, kept hashed).
+  Result<std::vector<std::string>> confirm_totp(const Caller& caller, std::string_view code);
+  // Turns it off, with a current code or a recovery code.
+  Status disable_totp(const Caller& caller, std::string_view code);
+  // The user a challenge was issued to, if it is genuine and unexpired. [non-blocking]
+  std::optional<chat::UserId> challenge_user(std::string_view challenge) const;
+
   // Signs in a user another check vouched for (an OpenID provider, service/oidc_sign_in.hpp):
   // a new login session on `device`, recorded as signed in with `provider`. [blocking]
   Result<LoginResult> sign_in(const chat::User& user, std::string_view device,
@@ -246,6 +271,11 @@ class ChatService {
   // Refuses the access tokens of these login sessions from now on (until they expire) and
   // closes their live connections on every node.
   void end_sessions(chat::UserId user, const std::vector<chat::SessionId>& sessions);
+  // Checks a TOTP code (or, when allowed, a recovery code) against the user's second factor,
+  // using it up. unauthenticated when it does not match or was used.
+  Status check_second_factor(chat::UserId user, std::string_view code, bool allow_recovery);
+  std::string seal_secret(chat::UserId user, std::string_view secret) const;
+  Result<std::string> open_secret(std::string_view stored) const;
   Result<LoginResult> issue_tokens(const chat::User& user, chat::SessionId session,
                                    std::string refresh_token);
   // The caller's role in conv: not_found (no such conversation), not_member.

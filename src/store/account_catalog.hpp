@@ -9,6 +9,7 @@
 // shard. Implemented by SqliteStore and PostgresStore beside Store (the same database); both pass
 // the contract suite in tests/contract/account_catalog_contract.cpp.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +44,13 @@ struct ExternalProfile {
   std::string name;
   std::string email;  // stored only when the provider verified it and no other user has it
   std::string image;
+};
+
+// A user's TOTP second factor (auth/totp.hpp), as stored.
+struct SecondFactor {
+  std::string secret;  // as the service stored it (sealed under the data keys)
+  bool confirmed = false;
+  std::int64_t last_step = 0;  // the newest TOTP step used: no code of it or before works
 };
 
 class AccountCatalog {
@@ -83,6 +91,24 @@ class AccountCatalog {
                                std::string_view subject, TimeMs now) = 0;
   // The user whose email is `email` (exactly), if any.
   virtual Result<std::optional<chat::UserId>> find_user_by_email(std::string_view email) = 0;
+
+  // Second factors (docs/protocol.md §2, "A second factor").
+  virtual Result<std::optional<SecondFactor>> second_factor(chat::UserId user) = 0;
+  // A new, unconfirmed secret (replacing an unconfirmed one). Errc::conflict when the user has
+  // a confirmed one.
+  virtual Status begin_second_factor(chat::UserId user, std::string_view secret, TimeMs now) = 0;
+  // Confirms the unconfirmed secret by its first code's step, with the recovery codes' hashes
+  // (replacing any). Errc::not_found when there is none to confirm.
+  virtual Status confirm_second_factor(chat::UserId user, std::int64_t step,
+                                       const std::vector<std::string>& recovery_hashes) = 0;
+  // Uses a TOTP step of the confirmed secret: true when it is after the last used one (which it
+  // becomes, atomically: two logins with one code, one wins).
+  virtual Result<bool> use_totp_step(chat::UserId user, std::int64_t step) = 0;
+  // Uses a recovery code by its hash: true when it was there and unused.
+  virtual Result<bool> use_recovery_code(chat::UserId user, std::string_view hash,
+                                         TimeMs now) = 0;
+  // Removes the second factor and its recovery codes.
+  virtual Status remove_second_factor(chat::UserId user) = 0;
 };
 
 }  // namespace parley

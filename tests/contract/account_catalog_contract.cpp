@@ -154,5 +154,40 @@ TEST_P(StoreContract, AnIdentityLinksToOneUserOnly) {
   EXPECT_FALSE(f.catalog.find_identity("other", "g-9")->has_value());  // per provider
 }
 
+TEST_P(StoreContract, ASecondFactorIsConfirmedOnceAndItsCodesWorkOnce) {
+  Accounts f(GetParam());
+  const auto alice = f.user("alice");
+  EXPECT_FALSE(f.catalog.second_factor(alice)->has_value());
+  EXPECT_EQ(f.catalog.confirm_second_factor(alice, 10, {}).error().code, Errc::not_found);
+  ASSERT_TRUE(f.catalog.begin_second_factor(alice, "secret-1", kNow).ok());
+  ASSERT_TRUE(f.catalog.begin_second_factor(alice, "secret-2", kNow).ok());  // replaced
+  EXPECT_FALSE(*f.catalog.use_totp_step(alice, 11));  // not confirmed: no code works
+  auto pending = f.catalog.second_factor(alice);
+  ASSERT_TRUE(pending->has_value());
+  EXPECT_EQ((*pending)->secret, "secret-2");
+  EXPECT_FALSE((*pending)->confirmed);
+
+  ASSERT_TRUE(f.catalog.confirm_second_factor(alice, 10, {"hash-a", "hash-b"}).ok());
+  auto on = f.catalog.second_factor(alice);
+  EXPECT_TRUE((*on)->confirmed);
+  EXPECT_EQ((*on)->last_step, 10);
+  EXPECT_EQ(f.catalog.begin_second_factor(alice, "secret-3", kNow).error().code, Errc::conflict);
+  EXPECT_EQ((*f.catalog.second_factor(alice))->secret, "secret-2");  // the refusal changed nothing
+
+  EXPECT_FALSE(*f.catalog.use_totp_step(alice, 10));  // the confirming code's step is spent
+  EXPECT_TRUE(*f.catalog.use_totp_step(alice, 11));
+  EXPECT_FALSE(*f.catalog.use_totp_step(alice, 11));
+  EXPECT_FALSE(*f.catalog.use_totp_step(alice, 9));
+  EXPECT_TRUE(*f.catalog.use_recovery_code(alice, "hash-a", kNow));
+  EXPECT_FALSE(*f.catalog.use_recovery_code(alice, "hash-a", kNow));
+  EXPECT_FALSE(*f.catalog.use_recovery_code(alice, "hash-z", kNow));
+  EXPECT_FALSE(*f.catalog.use_recovery_code(f.user("bob"), "hash-b", kNow));  // alice's only
+
+  ASSERT_TRUE(f.catalog.remove_second_factor(alice).ok());
+  EXPECT_FALSE(f.catalog.second_factor(alice)->has_value());
+  EXPECT_FALSE(*f.catalog.use_recovery_code(alice, "hash-b", kNow));
+  EXPECT_TRUE(f.catalog.begin_second_factor(alice, "secret-4", kNow).ok());
+}
+
 }  // namespace
 }  // namespace parley::testing

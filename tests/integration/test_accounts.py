@@ -3,10 +3,15 @@
 connections that end with their token, and limits on guessing passwords and on registrations —
 counted per client address (a second loopback address, 127.0.0.2, is a second client), behind
 trusted proxies, and across the nodes of a cluster in Redis."""
+import base64
 import concurrent.futures
+import hashlib
+import hmac
 import http.client
 import json
 import random
+import struct
+import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -134,6 +139,75 @@ def test_a_connection_whose_token_expires_must_renew_it_or_is_closed(server_fact
     server.api("POST", "/chat/send", {"recipient": "alice", "message": "still there?"},
                token=bob["token"])
     assert renewing.event("message")["msg"]["body"] == "still there?"
+
+
+# ---- a second factor (TOTP)
+
+def totp(secret_b32, step):
+    """RFC 6238: the 6-digit code of a 30-second step, as an authenticator app shows it."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
+    offset = mac[-1] & 15
+    value = struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1_000_000:06d}"
+
+
+def test_a_second_factor_is_enrolled_asked_for_used_once_and_recovered(server):
+    alice = server.register("alice")
+    enrolled = server.api("POST", "/auth/mfa/totp", token=alice["token"])
+    secret = enrolled["secret"]
+    assert enrolled["otpauth_uri"] == (f"otpauth://totp/Parley:alice?secret={secret}"
+                                       "&issuer=Parley&algorithm=SHA1&digits=6&period=30")
+    assert server.login("alice")["token"]  # not on until confirmed
+    step = int(time.time()) // 30
+    status, body, _ = call(server, "POST", "/auth/mfa/totp/confirm",
+                           {"code": totp(secret, step + 5)}, token=alice["token"])
+    assert status == 401  # not a code of now
+    confirmed = server.api("POST", "/auth/mfa/totp/confirm", {"code": totp(secret, step)},
+                           token=alice["token"])
+    recovery = confirmed["recovery_codes"]
+    assert len(recovery) == 10 and len(set(recovery)) == 10
+
+    # The password alone is no longer enough.
+    status, body, _ = login(server, "alice")
+    assert status == 401 and body["error"]["code"] == "mfa_required"
+    challenge = body["error"]["challenge"]
+    # The confirming code's step is spent; the next step's code (within the window) works once.
+    for code, expected in ((totp(secret, step), 401), (totp(secret, step + 1), 200),
+                           (totp(secret, step + 1), 401)):
+        status, body, _ = call(server, "POST", "/auth/login/mfa",
+                               {"challenge": challenge, "code": code})
+        assert status == expected, (code, body)
+    # A recovery code works once too; a forged challenge never.
+    status, body, _ = call(server, "POST", "/auth/login/mfa",
+                           {"challenge": challenge, "code": recovery[0]})
+    assert status == 200 and body["user"]["username"] == "alice"
+    assert call(server, "POST", "/auth/login/mfa",
+                {"challenge": challenge, "code": recovery[0]})[0] == 401
+    forged = challenge[:-4] + ("AAAA" if not challenge.endswith("AAAA") else "BBBB")
+    assert call(server, "POST", "/auth/login/mfa",
+                {"challenge": forged, "code": recovery[1]})[0] == 401
+    # Enrolling again needs the factor off first; a recovery code turns it off.
+    token = body["token"]
+    assert call(server, "POST", "/auth/mfa/totp", token=token)[0] == 409
+    assert server.api("DELETE", "/auth/mfa/totp", {"code": recovery[1]}, token=token)
+    assert server.login("alice")["token"]
+
+
+def test_guessing_a_second_factor_code_backs_off(server):
+    alice = server.register("alice")
+    secret = server.api("POST", "/auth/mfa/totp", token=alice["token"])["secret"]
+    step = int(time.time()) // 30
+    server.api("POST", "/auth/mfa/totp/confirm", {"code": totp(secret, step)},
+               token=alice["token"])
+    challenge = login(server, "alice")[1]["error"]["challenge"]
+    statuses = [call(server, "POST", "/auth/login/mfa",
+                     {"challenge": challenge, "code": f"{n:06d}"})[0] for n in range(8)]
+    assert statuses[:6] == [401] * 6 and statuses[6:] == [429, 429], statuses
+    # A fresh challenge (the password again) does not reset it: the limit is alice's.
+    challenge = login(server, "alice", source="127.0.0.2")[1]["error"]["challenge"]
+    assert call(server, "POST", "/auth/login/mfa",
+                {"challenge": challenge, "code": totp(secret, step + 1)})[0] == 429
 
 
 # ---- rate limits

@@ -151,6 +151,19 @@ CREATE TABLE identities(
   created_at BIGINT NOT NULL,
   PRIMARY KEY(provider, subject)
 );
+CREATE TABLE second_factors(
+  user_id    BIGINT PRIMARY KEY REFERENCES users(id),
+  secret     TEXT NOT NULL,
+  confirmed  BIGINT NOT NULL DEFAULT 0,
+  last_step  BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE recovery_codes(
+  user_id   BIGINT NOT NULL REFERENCES users(id),
+  code_hash TEXT NOT NULL,
+  used_at   BIGINT,
+  PRIMARY KEY(user_id, code_hash)
+);
 )sql",
 };
 

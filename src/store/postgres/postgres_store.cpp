@@ -387,6 +387,80 @@ Status PostgresStore::link_identity(UserId user, std::string_view provider,
   });
 }
 
+// ---- second factors ------------------------------------------------------------------------
+
+Result<std::optional<SecondFactor>> PostgresStore::second_factor(UserId user) {
+  auto r = query("second_factor",
+                 "SELECT secret, confirmed, last_step FROM second_factors WHERE user_id = $1",
+                 {user});
+  if (!r) return r.error();
+  if (r->rows() == 0) return std::optional<SecondFactor>();
+  return std::optional<SecondFactor>(SecondFactor{r->text(0, 0), r->i64(0, 1) != 0, r->i64(0, 2)});
+}
+
+Status PostgresStore::begin_second_factor(UserId user, std::string_view secret, TimeMs now) {
+  return transaction("begin_second_factor", [&](Connection& c) -> Status {
+    auto r = c.exec("INSERT INTO second_factors(user_id, secret, created_at) VALUES($1, $2, $3) "
+                    "ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, "
+                    "created_at = excluded.created_at WHERE second_factors.confirmed = 0 "
+                    "RETURNING user_id",
+                    {user, secret, now});
+    if (!r.ok()) return storage_error(r, "begin_second_factor");
+    if (r.rows() == 0) {
+      return make_error(Errc::conflict, "a second factor is on already: disable it first");
+    }
+    return ok_status();
+  });
+}
+
+Status PostgresStore::confirm_second_factor(UserId user, std::int64_t step,
+                                            const std::vector<std::string>& recovery_hashes) {
+  return transaction("confirm_second_factor", [&](Connection& c) -> Status {
+    auto r = c.exec("UPDATE second_factors SET confirmed = 1, last_step = $1 "
+                    "WHERE user_id = $2 AND confirmed = 0 RETURNING user_id",
+                    {step, user});
+    if (!r.ok()) return storage_error(r, "confirm_second_factor");
+    if (r.rows() == 0) return make_error(Errc::not_found, "no second factor waits to be confirmed");
+    auto cleared = c.exec("DELETE FROM recovery_codes WHERE user_id = $1", {user});
+    if (!cleared.ok()) return storage_error(cleared, "confirm_second_factor");
+    for (const auto& hash : recovery_hashes) {
+      auto added = c.exec("INSERT INTO recovery_codes(user_id, code_hash) VALUES($1, $2)",
+                          {user, hash});
+      if (!added.ok()) return storage_error(added, "confirm_second_factor");
+    }
+    return ok_status();
+  });
+}
+
+Result<bool> PostgresStore::use_totp_step(UserId user, std::int64_t step) {
+  auto r = query("use_totp_step",
+                 "UPDATE second_factors SET last_step = $1 "
+                 "WHERE user_id = $2 AND confirmed = 1 AND last_step < $1 RETURNING user_id",
+                 {step, user});
+  if (!r) return r.error();
+  return r->rows() > 0;
+}
+
+Result<bool> PostgresStore::use_recovery_code(UserId user, std::string_view hash, TimeMs now) {
+  auto r = query("use_recovery_code",
+                 "UPDATE recovery_codes SET used_at = $1 "
+                 "WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL RETURNING user_id",
+                 {now, user, hash});
+  if (!r) return r.error();
+  return r->rows() > 0;
+}
+
+Status PostgresStore::remove_second_factor(UserId user) {
+  return transaction("remove_second_factor", [&](Connection& c) -> Status {
+    for (const char* sql : {"DELETE FROM second_factors WHERE user_id = $1",
+                            "DELETE FROM recovery_codes WHERE user_id = $1"}) {
+      auto r = c.exec(sql, {user});
+      if (!r.ok()) return storage_error(r, "remove_second_factor");
+    }
+    return ok_status();
+  });
+}
+
 // ---- conversations -------------------------------------------------------------------------
 
 Result<Conversation> PostgresStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,

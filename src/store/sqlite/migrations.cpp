@@ -164,7 +164,7 @@ CREATE TABLE one_time_prekeys(
 ) WITHOUT ROWID;
 )sql",
     // 8: accounts (store/account_catalog.hpp): how each login session signed in, its owner's
-    // sessions found by user, and the OpenID identities that sign users in.
+    // sessions found by user, the OpenID identities that sign users in, and second factors.
     R"sql(
 ALTER TABLE sessions ADD COLUMN provider TEXT NOT NULL DEFAULT 'password';
 CREATE INDEX sessions_by_user ON sessions(user_id);
@@ -174,6 +174,19 @@ CREATE TABLE identities(
   user_id    INTEGER NOT NULL REFERENCES users(id),
   created_at INTEGER NOT NULL,
   PRIMARY KEY(provider, subject)
+);
+CREATE TABLE second_factors(
+  user_id    INTEGER PRIMARY KEY REFERENCES users(id),
+  secret     TEXT NOT NULL,
+  confirmed  INTEGER NOT NULL DEFAULT 0,
+  last_step  INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE recovery_codes(
+  user_id   INTEGER NOT NULL REFERENCES users(id),
+  code_hash TEXT NOT NULL,
+  used_at   INTEGER,
+  PRIMARY KEY(user_id, code_hash)
 );
 )sql",
 };

@@ -543,6 +543,95 @@ Status SqliteStore::link_identity(UserId user, std::string_view provider, std::s
   });
 }
 
+// ---- second factors ------------------------------------------------------------------------
+
+Result<std::optional<SecondFactor>> SqliteStore::second_factor(UserId user) {
+  auto lease = read();
+  Query q(*lease, "SELECT secret, confirmed, last_step FROM second_factors WHERE user_id = ?");
+  q.bind(1, user);
+  if (q.step()) return std::optional<SecondFactor>(SecondFactor{q.text(0), q.i64(1) != 0, q.i64(2)});
+  if (q.failed()) return storage_error(*lease, "second_factor");
+  return std::optional<SecondFactor>();
+}
+
+Status SqliteStore::begin_second_factor(UserId user, std::string_view secret, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "begin_second_factor", [&]() -> Status {
+    Query q(*writer_,
+            "INSERT INTO second_factors(user_id, secret, created_at) VALUES(?, ?, ?) "
+            "ON CONFLICT(user_id) DO UPDATE SET secret = excluded.secret, "
+            "created_at = excluded.created_at WHERE second_factors.confirmed = 0");
+    q.bind(1, user).bind(2, secret).bind(3, now);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "begin_second_factor");
+    if (sqlite3_changes(writer_->handle()) == 0) {
+      return make_error(Errc::conflict, "a second factor is on already: disable it first");
+    }
+    return ok_status();
+  });
+}
+
+Status SqliteStore::confirm_second_factor(UserId user, std::int64_t step,
+                                          const std::vector<std::string>& recovery_hashes) {
+  return write_transaction(write_mutex_, *writer_, "confirm_second_factor", [&]() -> Status {
+    Query q(*writer_,
+            "UPDATE second_factors SET confirmed = 1, last_step = ? "
+            "WHERE user_id = ? AND confirmed = 0");
+    q.bind(1, step).bind(2, user);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "confirm_second_factor");
+    if (sqlite3_changes(writer_->handle()) == 0) {
+      return make_error(Errc::not_found, "no second factor waits to be confirmed");
+    }
+    Query clear(*writer_, "DELETE FROM recovery_codes WHERE user_id = ?");
+    clear.bind(1, user);
+    clear.step();
+    for (const auto& hash : recovery_hashes) {
+      Query add(*writer_, "INSERT INTO recovery_codes(user_id, code_hash) VALUES(?, ?)");
+      add.bind(1, user).bind(2, hash);
+      add.step();
+      if (add.failed()) return storage_error(*writer_, "confirm_second_factor");
+    }
+    return ok_status();
+  });
+}
+
+Result<bool> SqliteStore::use_totp_step(UserId user, std::int64_t step) {
+  return write_transaction(write_mutex_, *writer_, "use_totp_step", [&]() -> Result<bool> {
+    Query q(*writer_,
+            "UPDATE second_factors SET last_step = ? "
+            "WHERE user_id = ? AND confirmed = 1 AND last_step < ?");
+    q.bind(1, step).bind(2, user).bind(3, step);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "use_totp_step");
+    return sqlite3_changes(writer_->handle()) > 0;
+  });
+}
+
+Result<bool> SqliteStore::use_recovery_code(UserId user, std::string_view hash, TimeMs now) {
+  return write_transaction(write_mutex_, *writer_, "use_recovery_code", [&]() -> Result<bool> {
+    Query q(*writer_,
+            "UPDATE recovery_codes SET used_at = ? "
+            "WHERE user_id = ? AND code_hash = ? AND used_at IS NULL");
+    q.bind(1, now).bind(2, user).bind(3, hash);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "use_recovery_code");
+    return sqlite3_changes(writer_->handle()) > 0;
+  });
+}
+
+Status SqliteStore::remove_second_factor(UserId user) {
+  return write_transaction(write_mutex_, *writer_, "remove_second_factor", [&]() -> Status {
+    for (const char* sql : {"DELETE FROM second_factors WHERE user_id = ?",
+                            "DELETE FROM recovery_codes WHERE user_id = ?"}) {
+      Query q(*writer_, sql);
+      q.bind(1, user);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "remove_second_factor");
+    }
+    return ok_status();
+  });
+}
+
 // ---- conversations -------------------------------------------------------------------------
 
 Result<Conversation> SqliteStore::get_or_create_direct(UserId a, UserId b, const ConvId& new_id,

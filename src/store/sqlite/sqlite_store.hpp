@@ -64,6 +64,13 @@ class SqliteStore final : public Store,
   Status link_identity(chat::UserId user, std::string_view provider, std::string_view subject,
                        TimeMs now) override;
   Result<std::optional<chat::UserId>> find_user_by_email(std::string_view email) override;
+  Result<std::optional<SecondFactor>> second_factor(chat::UserId user) override;
+  Status begin_second_factor(chat::UserId user, std::string_view secret, TimeMs now) override;
+  Status confirm_second_factor(chat::UserId user, std::int64_t step,
+                               const std::vector<std::string>& recovery_hashes) override;
+  Result<bool> use_totp_step(chat::UserId user, std::int64_t step) override;
+  Result<bool> use_recovery_code(chat::UserId user, std::string_view hash, TimeMs now) override;
+  Status remove_second_factor(chat::UserId user) override;
 
   Result<chat::Conversation> get_or_create_direct(chat::UserId a, chat::UserId b,
                                                   const chat::ConvId& new_id, TimeMs now,
