@@ -26,6 +26,9 @@ Scenarios (docs/performance.md explains each and records the figures):
            in the same run: dm at one rate and fanout to a 100-member group, the two settings
            alternated three times each on their own data directories; the median CPU per
            delivery and p99 of each, and the difference (the target: at most 10 % more CPU)
+  login_flood  Parley alone: dm at a steady rate, quiet and then during a flood of 500 logins
+           from 64 clients (argon2id each), alternated; the median p99 of each and their
+           ratio (the target: at most 2x)
   cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
            Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
            Redis adapter. CPU is the nodes' (and, separately, the backing services')
@@ -47,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -381,7 +385,8 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,encryption,cluster")
+    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,encryption,"
+                                      "login_flood,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
@@ -552,6 +557,9 @@ def main():
     if "encryption" in only:
         results["encryption"] = encryption_bench(workdir, quick, duration)
 
+    if "login_flood" in only:
+        results["login_flood"] = login_flood_bench(workdir, quick, duration)
+
     if "cluster" in only:
         cluster_rates = [int(x) for x in (args.cluster_rates or ("500" if quick else "1000,3000")).split(",")]
         n_dm = 200 if not quick else 40
@@ -646,6 +654,65 @@ def encryption_bench(workdir, quick, duration):
             f"{row['cpu_overhead_percent']:+.1f} % CPU per delivery")
         out.append(row)
     return out
+
+
+def login_flood_bench(workdir, quick, duration):
+    """A steady DM stream's latency with and without a flood of logins at the same time (issue
+    23: the stream keeps its p99 within 2x). Each login costs an argon2id hash; they run on the
+    node's password threads (--password-threads), so the flood takes those and no more, and past
+    --password-queue waiting ones are told to retry (503). Alternated, median of the runs."""
+    rate = 1000 if quick else 2000
+    logins = 500
+    server = Parley(os.path.join(workdir, "login-flood"))
+    try:
+        n_dm = 40 if quick else 200
+        names = [f"lf{i}" for i in range(n_dm)]
+        dm_file = os.path.join(workdir, "login-flood-dm.json")
+        write_users(dm_file, list(zip(names, server.register(names))))
+
+        def flood():
+            """`logins` logins from 64 clients at once; counts of each answer."""
+            def one(i):
+                body = json.dumps({"username": names[i % n_dm], "password": "bench-password"}).encode()
+                req = urllib.request.Request(f"http://127.0.0.1:{server.port}/auth/login", data=body,
+                                             method="POST")
+                try:
+                    return urllib.request.urlopen(req, timeout=60).status
+                except urllib.error.HTTPError as e:
+                    return e.code
+            with concurrent.futures.ThreadPoolExecutor(64) as pool:
+                statuses = list(pool.map(one, range(logins)))
+            return {str(s): statuses.count(s) for s in sorted(set(statuses))}
+
+        runs = {"quiet": [], "flood": []}
+        for _ in range(1 if quick else 3):
+            for key in ("quiet", "flood"):
+                flooding = None
+                if key == "flood":
+                    pool = concurrent.futures.ThreadPoolExecutor(1)
+                    flooding = pool.submit(flood)
+                r = loadgen(server, "dm", dm_file, ["--rate", str(rate), "--duration", str(duration)])
+                answers = flooding.result() if flooding else None
+                if flooding:
+                    pool.shutdown()
+                runs[key].append({"p50_ms": r["latency"].get("p50_ms"),
+                                  "p99_ms": r["latency"].get("p99_ms"), "errors": r["errors"],
+                                  "logins": answers})
+                log(f"login flood, {key}: dm {rate}/s p99 {r['latency'].get('p99_ms')} ms, "
+                    f"errors {r['errors']}" + (f", logins answered {answers}" if answers else ""))
+    finally:
+        server.stop()
+
+    def median(xs):
+        xs = sorted(x for x in xs if x is not None)
+        return xs[len(xs) // 2] if xs else None
+
+    quiet, flooded = median(x["p99_ms"] for x in runs["quiet"]), median(x["p99_ms"] for x in runs["flood"])
+    ratio = flooded / quiet if quiet and flooded else None
+    log(f"login flood: dm p99 {quiet} ms quiet, {flooded} ms during {logins} logins: x{ratio:.2f}"
+        if ratio else "login flood: no p99")
+    return {"rate": rate, "logins": logins, "p99_quiet_ms": quiet, "p99_flood_ms": flooded,
+            "ratio": ratio, "runs": runs}
 
 
 def timed(cmd, pids=()):

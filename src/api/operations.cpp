@@ -172,12 +172,17 @@ OpReply login_mfa(OpCall& call) {
       login_json);
 }
 
+// {password}: a new secret for an authenticator app (the password checked on the password
+// threads, as a login's).
 OpReply totp_begin(OpCall& call) {
-  return blocking(
-      call.ctx, [&ctx = call.ctx, caller = *call.caller] { return ctx.service.begin_totp(caller); },
-      [](const TotpEnrollment& e) {
-        return json::object{{"secret", e.secret}, {"otpauth_uri", e.uri}};
-      });
+  auto password = req_string(call.args, "password");
+  if (!password) return password.error();
+  auto work = [&ctx = call.ctx, caller = *call.caller, password = std::move(*password)] {
+    return ctx.service.begin_totp(caller, password);
+  };
+  return hashing(call.ctx, std::move(work), [](const TotpEnrollment& e) {
+    return json::object{{"secret", e.secret}, {"otpauth_uri", e.uri}};
+  });
 }
 
 // {code}: the first code from the app turns the second factor on.
@@ -730,7 +735,7 @@ constexpr std::array kOperations{
     Operation{"refresh", false, kRestOnly, 200, false, refresh, Throttle::refresh},
     Operation{"logout", true, kRestOnly, 200, false, logout},
     Operation{"login_mfa", false, kRestOnly, 200, false, login_mfa, Throttle::second_factor},
-    Operation{"totp_begin", true, kRestOnly, 200, false, totp_begin},
+    Operation{"totp_begin", true, kRestOnly, 200, false, totp_begin, Throttle::second_factor},
     Operation{"totp_confirm", true, kRestOnly, 200, false, totp_confirm, Throttle::second_factor},
     Operation{"totp_disable", true, kRestOnly, 200, false, totp_disable, Throttle::second_factor},
     Operation{"sessions", true, kRestOnly, 200, false, sessions},

@@ -70,7 +70,7 @@ constexpr RestRoute kRoutes[] = {
     {"POST", "/auth/refresh", "refresh", {body("refresh_token")}, kBody},
     {"POST", "/auth/logout", "logout", {}, kNoBody},
     {"POST", "/auth/login/mfa", "login_mfa", {body("challenge"), body("code")}, kBody},
-    {"POST", "/auth/mfa/totp", "totp_begin", {}, kNoBody},
+    {"POST", "/auth/mfa/totp", "totp_begin", {body("password")}, kBody},
     {"POST", "/auth/mfa/totp/confirm", "totp_confirm", {body("code")}, kBody},
     {"DELETE", "/auth/mfa/totp", "totp_disable", {body("code")}, kBody},
     {"GET", "/auth/sessions", "sessions", {}, kNoBody},

@@ -4,6 +4,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <stdexcept>
+
 #include "auth/digest.hpp"
 #include "core/url.hpp"
 
@@ -15,7 +17,9 @@ constexpr char kBase32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
 std::string new_totp_secret() {
   std::string secret(20, '\0');
-  RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), static_cast<int>(secret.size()));
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(secret.data()), static_cast<int>(secret.size())) != 1) {
+    throw std::runtime_error("no random bytes (RAND_bytes)");
+  }
   return secret;
 }
 
@@ -60,8 +64,11 @@ std::string totp_code(std::string_view secret, std::int64_t step, int digits) {
   }
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()), counter, sizeof counter, mac,
-       &length);
+  if (!HMAC(EVP_sha1(), secret.data(), static_cast<int>(secret.size()), counter, sizeof counter,
+            mac, &length) ||
+      length < 20) {
+    throw std::runtime_error("HMAC-SHA1 failed");
+  }
   // Dynamic truncation (RFC 4226 §5.3).
   const int offset = mac[length - 1] & 0x0f;
   const std::uint32_t binary = ((mac[offset] & 0x7fu) << 24) | (mac[offset + 1] << 16) |
@@ -98,7 +105,7 @@ std::vector<std::string> new_recovery_codes(int count) {
   std::vector<std::string> out;
   for (int n = 0; n < count; ++n) {
     unsigned char random[10];
-    RAND_bytes(random, sizeof random);
+    if (RAND_bytes(random, sizeof random) != 1) throw std::runtime_error("no random bytes");
     std::string code;
     for (int i = 0; i < 10; ++i) {
       if (i == 5) code += '-';

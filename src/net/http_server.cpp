@@ -76,7 +76,15 @@ http::response<http::string_body> to_beast(HttpResponse&& r, unsigned version, b
   res.set(http::field::server, "parley");
   if (!r.content_type.empty()) res.set(http::field::content_type, r.content_type);
   res.set(http::field::cache_control, "no-store");
-  for (auto& [name, value] : r.headers) res.set(name, value);
+  for (auto& [name, value] : r.headers) {
+    // A line break in a value would end the header and start another (response splitting):
+    // such a header is a bug upstream, and is dropped rather than sent.
+    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+      log::warn("event=header_dropped name={} reason=line_break", name);
+      continue;
+    }
+    res.set(name, value);
+  }
   res.body() = std::move(r.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();

@@ -29,10 +29,12 @@ bool is_loopback(const std::string& host) {
   return !ec && address.is_loopback();
 }
 
+using Deadline = std::chrono::steady_clock::time_point;
+
 template <class Stream>
 asio::awaitable<ClientResponse> exchange(Stream& stream, const http::request<http::string_body>& req,
-                                         std::size_t max_body, std::chrono::milliseconds timeout) {
-  beast::get_lowest_layer(stream).expires_after(timeout);
+                                         std::size_t max_body, Deadline deadline) {
+  beast::get_lowest_layer(stream).expires_at(deadline);
   co_await http::async_write(stream, req, asio::use_awaitable);
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
@@ -87,6 +89,7 @@ Result<WebUrl> parse_web_url(std::string_view url) {
       out.port.find_first_not_of("0123456789") != std::string::npos) {
     return make_error(Errc::bad_request, "bad port in URL");
   }
+  if (rest.empty()) rest = "/";
   out.target = rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
   return out;
 }
@@ -112,6 +115,9 @@ Result<ClientResponse> fetch(std::string_view method, std::string_view url,
     req.prepare_payload();
   }
 
+  // One deadline for the whole exchange; the name lookup, which has none of its own, is cut
+  // by run_until below.
+  const Deadline deadline = std::chrono::steady_clock::now() + options.timeout;
   asio::io_context io;
   std::optional<ClientResponse> response;
   std::string failure;
@@ -132,9 +138,9 @@ Result<ClientResponse> fetch(std::string_view method, std::string_view url,
     const auto endpoints = co_await resolver.async_resolve(u.host, u.port, asio::use_awaitable);
     if (!u.tls) {
       beast::tcp_stream stream(io);
-      stream.expires_after(options.timeout);
+      stream.expires_at(deadline);
       co_await stream.async_connect(endpoints, asio::use_awaitable);
-      response = co_await exchange(stream, req, options.max_body, options.timeout);
+      response = co_await exchange(stream, req, options.max_body, deadline);
       co_return;
     }
     beast::ssl_stream<beast::tcp_stream> stream(io, tls);
@@ -146,10 +152,10 @@ Result<ClientResponse> fetch(std::string_view method, std::string_view url,
                const_cast<char*>(u.host.c_str()));
     }
     stream.set_verify_callback(ssl::host_name_verification(u.host));
-    beast::get_lowest_layer(stream).expires_after(options.timeout);
+    beast::get_lowest_layer(stream).expires_at(deadline);
     co_await beast::get_lowest_layer(stream).async_connect(endpoints, asio::use_awaitable);
     co_await stream.async_handshake(ssl::stream_base::client, asio::use_awaitable);
-    response = co_await exchange(stream, req, options.max_body, options.timeout);
+    response = co_await exchange(stream, req, options.max_body, deadline);
   };
   asio::co_spawn(io, run(), [&](std::exception_ptr e) {
     if (!e) return;
@@ -161,7 +167,7 @@ Result<ClientResponse> fetch(std::string_view method, std::string_view url,
       failure = error.what();
     }
   });
-  io.run_for(options.timeout * 2);  // the stream's deadlines end every step before this
+  io.run_until(deadline + std::chrono::milliseconds(100));
   if (!response) {
     if (failure.empty()) failure = "timed out";
     return make_error(Errc::unavailable, "cannot fetch " + u.host + ": " + failure);

@@ -10,6 +10,7 @@
 #include "auth/totp.hpp"
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
+#include "crypto/keyring.hpp"
 #include "crypto/text_cipher.hpp"
 #include "service/e2ee.hpp"
 
@@ -117,24 +118,31 @@ std::optional<UserId> ChatService::challenge_user(std::string_view challenge) co
   return user->get_int64();
 }
 
+// The TOTP secret under the data keys, with a context of its own (not the encryption service's:
+// POST /decrypt must never open it), bound to the user.
 std::string ChatService::seal_secret(UserId user, std::string_view secret) const {
   const auto text = auth::base32_encode(secret);
   if (!sealer_ || sealer_->keys().empty()) return text;
-  // Under the data keys, bound to the user: a database dump gives no one the codes.
-  return crypto::TextCipher(sealer_->keys()).seal({crypto::TextBinding::Kind::user, user, {}}, text);
+  return sealer_->keys().seal(text, "parley totp|u" + std::to_string(user));
 }
 
-Result<std::string> ChatService::open_secret(std::string_view stored) const {
+Result<std::string> ChatService::open_secret(UserId user, std::string_view stored) const {
   std::string text(stored);
-  if (!stored.empty() && stored.front() == 'u') {  // sealed (base32 has no lowercase)
+  if (crypto::Keyring::key_of(stored)) {  // sealed (plain base32 is never shaped like it)
     if (!sealer_) return make_error(Errc::internal, "a sealed TOTP secret and no data keys");
-    auto opened = crypto::TextCipher(sealer_->keys()).open(stored);
+    auto opened = sealer_->keys().open(stored, "parley totp|u" + std::to_string(user));
     if (!opened) return make_error(Errc::internal, "the TOTP secret does not open");
     text = std::move(*opened);
   }
   auto secret = auth::base32_decode(text);
   if (!secret) return make_error(Errc::internal, "the stored TOTP secret is damaged");
   return *secret;
+}
+
+// Recovery codes are kept as HMACs under a server key: a dump of the database alone does not
+// let anyone try the ~2^49 codes offline.
+std::string ChatService::recovery_hash(std::string_view code) const {
+  return auth::hmac_sha256(options_.challenge_key, "parley recovery code|" + std::string(code));
 }
 
 Status ChatService::check_second_factor(UserId user, std::string_view code, bool allow_recovery) {
@@ -144,7 +152,7 @@ Status ChatService::check_second_factor(UserId user, std::string_view code, bool
   if (!*factor || !(*factor)->confirmed) {
     return make_error(Errc::not_found, "no second factor is on");
   }
-  auto secret = open_secret((*factor)->secret);
+  auto secret = open_secret(user, (*factor)->secret);
   if (!secret) return secret.error();
   if (auto step = auth::totp_match(*secret, code, clock_.now_ms())) {
     auto used = accounts_.use_totp_step(user, *step);
@@ -152,7 +160,7 @@ Status ChatService::check_second_factor(UserId user, std::string_view code, bool
     return *used ? ok_status() : Status(wrong);  // that code (or a later one) was used already
   }
   if (allow_recovery && code.size() == 11) {
-    auto used = accounts_.use_recovery_code(user, auth::hash_refresh_token(code), clock_.now_ms());
+    auto used = accounts_.use_recovery_code(user, recovery_hash(code), clock_.now_ms());
     if (!used) return used.error();
     if (*used) {
       log::info("event=recovery_code_used user={}", user);
@@ -187,7 +195,19 @@ Result<LoginResult> ChatService::login_second_factor(std::string_view challenge,
   return sign_in(*user, challenged_device, "password");
 }
 
-Result<TotpEnrollment> ChatService::begin_totp(const Caller& caller) {
+Result<TotpEnrollment> ChatService::begin_totp(const Caller& caller, std::string_view password) {
+  // The password again: a stolen access token alone must not put a second factor (and with it,
+  // a lockout) on the account. Accounts of an OpenID provider have none: their provider's own
+  // second factor guards them.
+  auto creds = store_.find_credentials(caller.username);
+  if (!creds) return creds.error();
+  if (creds->password_hash.empty()) {
+    return make_error(Errc::forbidden, "this account signs in with an OpenID provider: use its "
+                                       "second factor");
+  }
+  if (!auth::verify_password(creds->password_hash, password)) {
+    return make_error(Errc::unauthenticated, "wrong password");
+  }
   const auto secret = auth::new_totp_secret();
   if (auto s = accounts_.begin_second_factor(caller.user_id, seal_secret(caller.user_id, secret),
                                              clock_.now_ms());
@@ -206,13 +226,13 @@ Result<std::vector<std::string>> ChatService::confirm_totp(const Caller& caller,
     return make_error(Errc::conflict, (*factor) ? "the second factor is on already"
                                                 : "start with POST /auth/mfa/totp");
   }
-  auto secret = open_secret((*factor)->secret);
+  auto secret = open_secret(caller.user_id, (*factor)->secret);
   if (!secret) return secret.error();
   const auto step = auth::totp_match(*secret, code, clock_.now_ms());
   if (!step) return make_error(Errc::unauthenticated, "wrong code: check the app's clock");
   auto codes = auth::new_recovery_codes();
   std::vector<std::string> hashes;
-  for (const auto& c : codes) hashes.push_back(auth::hash_refresh_token(c));
+  for (const auto& c : codes) hashes.push_back(recovery_hash(c));
   if (auto s = accounts_.confirm_second_factor(caller.user_id, *step, hashes); !s) return s.error();
   log::info("event=second_factor_on user={}", caller.user_id);
   return codes;

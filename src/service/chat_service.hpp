@@ -135,8 +135,9 @@ class ChatService {
   // recovery code. Codes are single use: a TOTP step, once used, never works again.
   Result<LoginResult> login_second_factor(std::string_view challenge, std::string_view code,
                                           std::string_view device);
-  // A new unconfirmed secret (conflict when one is on).
-  Result<TotpEnrollment> begin_totp(const Caller& caller);
+  // A new unconfirmed secret, for the account's password (conflict when one is on; forbidden
+  // for an account without a password: an OpenID provider's).
+  Result<TotpEnrollment> begin_totp(const Caller& caller, std::string_view password);
   // Turns it on with its first code; returns the recovery codes (shown once, kept hashed).
   Result<std::vector<std::string>> confirm_totp(const Caller& caller, std::string_view code);
   // Turns it off, with a current code or a recovery code.
@@ -275,7 +276,8 @@ class ChatService {
   // using it up. unauthenticated when it does not match or was used.
   Status check_second_factor(chat::UserId user, std::string_view code, bool allow_recovery);
   std::string seal_secret(chat::UserId user, std::string_view secret) const;
-  Result<std::string> open_secret(std::string_view stored) const;
+  Result<std::string> open_secret(chat::UserId user, std::string_view stored) const;
+  std::string recovery_hash(std::string_view code) const;
   Result<LoginResult> issue_tokens(const chat::User& user, chat::SessionId session,
                                    std::string refresh_token);
   // The caller's role in conv: not_found (no such conversation), not_member.

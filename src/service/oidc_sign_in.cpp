@@ -1,6 +1,7 @@
 #include "service/oidc_sign_in.hpp"
 
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "auth/base64.hpp"
 #include "auth/digest.hpp"
@@ -23,7 +24,8 @@ struct OidcSignIn::Provider {
   std::string token_endpoint;
   std::string jwks_uri;
   std::shared_ptr<const JwkSet> keys;
-  TimeMs keys_fetched_at = 0;
+  TimeMs keys_fetched_at = 0;  // or tried: one fetch per interval, however many ask at once
+  TimeMs discovery_failed_at = 0;  // a provider that is away is not asked again for a while
 };
 
 namespace {
@@ -51,6 +53,8 @@ std::string origin_of(std::string_view url) {
   const auto end = url.find_first_of("/?#", scheme + 3);
   return std::string(url.substr(0, end));
 }
+
+constexpr TimeMs kRetryAfterFailureMs = 5000;
 
 std::string random_token() {
   return auth::oidc::new_code_verifier();  // 256 random bits, base64url
@@ -117,30 +121,47 @@ Status OidcSignIn::discover(Provider& p) {
     if (p.discovered_at != 0 && now - p.discovered_at < options_.discovery_ttl.count() * 1000) {
       return ok_status();
     }
+    // A failure is remembered for a few seconds: sign-ins then fail at once instead of each
+    // holding a blocking thread for a provider that is away.
+    if (p.discovery_failed_at != 0 && now - p.discovery_failed_at < kRetryAfterFailureMs) {
+      if (p.discovered_at != 0) return ok_status();  // the stale endpoints serve meanwhile
+      return make_error(Errc::unavailable,
+                        "the sign-in provider " + p.config.name + " cannot be reached");
+    }
   }
+  auto failed = [&](Error e) {
+    std::lock_guard lock(p.mutex);
+    p.discovery_failed_at = clock_.now_ms();
+    if (p.discovered_at != 0) return ok_status();  // keep serving with what was found before
+    return Status(std::move(e));
+  };
   std::string issuer = p.config.issuer;
   while (!issuer.empty() && issuer.back() == '/') issuer.pop_back();
   auto r = call(p, "GET", issuer + "/.well-known/openid-configuration");
-  if (!r) return r.error();
+  if (!r) return failed(r.error());
   if (r->status != 200) {
-    return make_error(Errc::unavailable, "the provider's discovery document answered " +
-                                             std::to_string(r->status));
+    return failed(make_error(Errc::unavailable, "the provider's discovery document answered " +
+                                                    std::to_string(r->status)));
   }
   auto doc = json_object(*r, "the discovery document");
-  if (!doc) return doc.error();
+  if (!doc) return failed(doc.error());
   // The document must be the configured issuer's own (OpenID Connect Discovery §4.3).
   if (text_of(*doc, "issuer") != p.config.issuer) {
-    return make_error(Errc::unavailable, "the discovery document names another issuer: " +
-                                             text_of(*doc, "issuer"));
+    return failed(make_error(Errc::unavailable, "the discovery document names another issuer: " +
+                                                    text_of(*doc, "issuer")));
+  }
+  const auto authorization = text_of(*doc, "authorization_endpoint");
+  const auto token = text_of(*doc, "token_endpoint");
+  const auto jwks = text_of(*doc, "jwks_uri");
+  if (authorization.empty() || token.empty() || jwks.empty()) {
+    return failed(make_error(Errc::unavailable, "the discovery document lacks an endpoint"));
   }
   std::lock_guard lock(p.mutex);
-  p.authorization_endpoint = text_of(*doc, "authorization_endpoint");
-  p.token_endpoint = text_of(*doc, "token_endpoint");
-  p.jwks_uri = text_of(*doc, "jwks_uri");
-  if (p.authorization_endpoint.empty() || p.token_endpoint.empty() || p.jwks_uri.empty()) {
-    return make_error(Errc::unavailable, "the discovery document lacks an endpoint");
-  }
+  p.authorization_endpoint = authorization;
+  p.token_endpoint = token;
+  p.jwks_uri = jwks;
   p.discovered_at = now;
+  p.discovery_failed_at = 0;
   return ok_status();
 }
 
@@ -160,10 +181,14 @@ Result<IdTokenClaims> OidcSignIn::verify(Provider& p, std::string_view id_token,
       keys = p.keys;
       jwks_uri = p.jwks_uri;
       const TimeMs now = clock_.now_ms();
-      may_fetch = !keys || now - p.keys_fetched_at >= options_.jwks_refetch_interval.count() * 1000;
+      // Keys in hand: a rotation is looked for once per interval. None yet (the first fetch
+      // failed): again after a few seconds.
+      may_fetch = now - p.keys_fetched_at >=
+                  (keys ? options_.jwks_refetch_interval.count() * 1000 : kRetryAfterFailureMs);
+      if ((!keys || round == 1) && may_fetch) p.keys_fetched_at = now;  // this thread fetches
     }
     if (!keys || (round == 1 && may_fetch)) {
-      if (!may_fetch && !keys) return make_error(Errc::unavailable, "no keys of the provider yet");
+      if (!may_fetch) return make_error(Errc::unavailable, "the provider's keys cannot be read");
       auto r = call(p, "GET", jwks_uri);
       if (!r) return r.error();
       auto parsed = r->status == 200 ? JwkSet::parse(r->body)
@@ -175,7 +200,6 @@ Result<IdTokenClaims> OidcSignIn::verify(Provider& p, std::string_view id_token,
       keys = std::make_shared<const JwkSet>(std::move(*parsed));
       std::lock_guard lock(p.mutex);
       p.keys = keys;
-      p.keys_fetched_at = clock_.now_ms();
     } else if (round == 1) {
       break;  // fetched less than a minute ago: the kid is unknown
     }
@@ -187,16 +211,26 @@ Result<IdTokenClaims> OidcSignIn::verify(Provider& p, std::string_view id_token,
   return refused("ID token refused: its key is unknown to the provider");
 }
 
-Result<chat::User> OidcSignIn::user_for(const Provider& p, const IdTokenClaims& claims) {
+Result<chat::User> OidcSignIn::user_for(const Provider& p, IdTokenClaims claims) {
   const auto& name = p.config.name;
   auto linked = accounts_.find_identity(name, claims.subject);
   if (!linked) return linked.error();
   if (*linked) return store_.get_user(**linked);
   const TimeMs now = clock_.now_ms();
+  for (auto& c : claims.email) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (p.config.link_by_email && claims.email_verified && !claims.email.empty()) {
     auto owner = accounts_.find_user_by_email(claims.email);
     if (!owner) return owner.error();
+    // Only an email that a provider trusted for linking vouched for links: one a provider the
+    // operator did not trust stored (or the backend posted under another name) must not pull
+    // the victim's sign-in into the account that planted it.
+    const Provider* origin = nullptr;
     if (*owner) {
+      auto owner_user = store_.get_user(**owner);
+      if (!owner_user) return owner_user.error();
+      origin = find(owner_user->provider);
+    }
+    if (*owner && origin && origin->config.link_by_email) {
       auto link = accounts_.link_identity(**owner, name, claims.subject, now);
       if (!link && link.error().code != Errc::conflict) return link.error();
       log::info("event=identity_linked provider={} user={} by=email", name, **owner);
@@ -221,7 +255,14 @@ Result<chat::User> OidcSignIn::user_for(const Provider& p, const IdTokenClaims& 
 
 bool OidcSignIn::return_allowed(std::string_view return_to) const {
   if (return_to.empty()) return true;
-  if (return_to.find('#') != std::string_view::npos) return false;  // the tokens go there
+  // Only what a URI may hold (RFC 3986), and no fragment: the tokens go there. No space, quote,
+  // angle bracket or control character reaches the Location header.
+  for (const char c : return_to) {
+    const bool uri_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') ||
+                          std::string_view("-._~:/?[]@!$&'()*+,;=%").find(c) != std::string_view::npos;
+    if (!uri_char) return false;
+  }
   const auto origin = origin_of(return_to);
   if (origin.empty() || (return_to.size() > origin.size() && return_to[origin.size()] != '/' &&
                          return_to[origin.size()] != '?' && return_to[origin.size()] != '#')) {
@@ -370,7 +411,7 @@ Result<LoginResult> OidcSignIn::backend_login(const BackendProfile& profile, boo
   claims.email_verified = !profile.email.empty();  // as the trusted server says
   claims.name = profile.name;
   claims.picture = profile.image;
-  auto user = user_for(trusted_provider, claims);
+  auto user = user_for(trusted_provider, std::move(claims));
   if (!user) return user.error();
   return service_.sign_in(*user, device, profile.provider);
 }

@@ -112,9 +112,10 @@ class OidcSignIn {
   // Verifies an ID token of p's with its keys, fetching them first or once more as needed.
   Result<auth::oidc::IdTokenClaims> verify(Provider& p, std::string_view id_token,
                                            std::optional<std::string> nonce);
-  // The user the claims sign in: found by identity, linked by a verified email when allowed,
-  // or created.
-  Result<chat::User> user_for(const Provider& p, const auth::oidc::IdTokenClaims& claims);
+  // The user the claims sign in: found by identity, linked by a verified email when both this
+  // provider and the one that vouched for the account's email are trusted for linking, or
+  // created. Emails are compared in lower case.
+  Result<chat::User> user_for(const Provider& p, auth::oidc::IdTokenClaims claims);
   Result<net::ClientResponse> call(const Provider& p, std::string_view method,
                                    std::string_view url, std::string_view body = {},
                                    std::vector<std::pair<std::string, std::string>> headers = {});

@@ -154,7 +154,12 @@ def totp(secret_b32, step):
 
 def test_a_second_factor_is_enrolled_asked_for_used_once_and_recovered(server):
     alice = server.register("alice")
-    enrolled = server.api("POST", "/auth/mfa/totp", token=alice["token"])
+    # The password again: a stolen access token alone cannot put a second factor on.
+    assert call(server, "POST", "/auth/mfa/totp", {"password": "wrong-password"},
+                token=alice["token"])[0] == 401
+    assert call(server, "POST", "/auth/mfa/totp", {}, token=alice["token"])[0] == 400
+    enrolled = server.api("POST", "/auth/mfa/totp", {"password": "password-alice"},
+                          token=alice["token"])
     secret = enrolled["secret"]
     assert enrolled["otpauth_uri"] == (f"otpauth://totp/Parley:alice?secret={secret}"
                                        "&issuer=Parley&algorithm=SHA1&digits=6&period=30")
@@ -189,14 +194,16 @@ def test_a_second_factor_is_enrolled_asked_for_used_once_and_recovered(server):
                 {"challenge": forged, "code": recovery[1]})[0] == 401
     # Enrolling again needs the factor off first; a recovery code turns it off.
     token = body["token"]
-    assert call(server, "POST", "/auth/mfa/totp", token=token)[0] == 409
+    assert call(server, "POST", "/auth/mfa/totp", {"password": "password-alice"},
+                token=token)[0] == 409
     assert server.api("DELETE", "/auth/mfa/totp", {"code": recovery[1]}, token=token)
     assert server.login("alice")["token"]
 
 
 def test_guessing_a_second_factor_code_backs_off(server):
     alice = server.register("alice")
-    secret = server.api("POST", "/auth/mfa/totp", token=alice["token"])["secret"]
+    secret = server.api("POST", "/auth/mfa/totp", {"password": "password-alice"},
+                        token=alice["token"])["secret"]
     step = int(time.time()) // 30
     server.api("POST", "/auth/mfa/totp/confirm", {"code": totp(secret, step)},
                token=alice["token"])

@@ -157,6 +157,7 @@ def parley_config(tmp_path, provider, pki):
     path = tmp_path / "parley.toml"
     path.write_text(
         f'[oidc.test]\n{common}client_id = "parley"\ndisplay_name = "Test ID"\n'
+        f'link_by_email = true\n'
         f'[oidc.linked]\n{common}client_id = "parley"\nlink_by_email = true\n'
         f'[oidc.nolink]\n{common}client_id = "parley"\n'
         f'[oidc.es]\n{common}client_id = "parley-es"\nalgorithms = ["ES256"]\n')
@@ -246,6 +247,10 @@ def test_the_code_flow_signs_a_new_user_in_and_finds_them_again(oidc, pki):
     assert me == user
     sessions = parley.api("GET", "/auth/sessions", token=first["token"])["sessions"]
     assert [s["provider"] for s in sessions] == ["test"]
+    # No password: the provider's own second factor guards the account, not Parley's.
+    status, body, _ = parley.request("POST", "/auth/mfa/totp", {"password": "x"},
+                                     token=first["token"])
+    assert status == 403, body
     # The refresh token works as a password login's does.
     assert parley.api("POST", "/auth/refresh", {"refresh_token": first["refresh_token"]})["token"]
 
@@ -262,11 +267,17 @@ def test_a_verified_email_links_accounts_only_where_the_operator_allows_it(oidc,
     parley, _, _, _ = oidc
     carol = Browser(pki["ca"]).sign_in(parley, "test", "carol")["user"]
     linked = Browser(pki["ca"]).sign_in(parley, "linked", "carol")["user"]
-    assert linked["id"] == carol["id"]  # the same verified email, and linking allowed
+    assert linked["id"] == carol["id"]  # the same verified email, both providers trusted to link
     separate = Browser(pki["ca"]).sign_in(parley, "nolink", "carol")["user"]
     assert separate["id"] != carol["id"]
     assert separate["email"] is None  # the address is carol's account's
     assert separate["username"] == "carol2"
+    # An email that a provider not trusted for linking vouched for never pulls a sign-in of a
+    # trusted one into its account (it could have been planted there).
+    planted = Browser(pki["ca"]).sign_in(parley, "nolink", "dave")["user"]
+    assert planted["email"] == "dave@example.test"
+    dave = Browser(pki["ca"]).sign_in(parley, "linked", "dave")["user"]
+    assert dave["id"] != planted["id"] and dave["email"] is None
     # An unverified email never links.
     Browser(pki["ca"]).sign_in(parley, "test", "unverified-zoe")
     zoe = Browser(pki["ca"]).sign_in(parley, "linked", "unverified-zoe")["user"]
@@ -310,7 +321,8 @@ def test_tokens_can_go_back_to_the_app_in_the_fragment_but_only_to_an_allowed_or
     fragment = dict(urllib.parse.parse_qsl(location.split("#", 1)[1]))
     assert parley.api("GET", "/me", token=fragment["access_token"])["user"]["username"] == "carol"
     for evil in ("https://evil.example/steal", f"http://{parley.base}.evil.example/",
-                 f"http://{parley.base}/#x"):
+                 f"http://{parley.base}/#x", f"http://{parley.base}/\r\nSet-Cookie: a=b",
+                 f"http://{parley.base}/ <x>"):
         status, _, body = browser.get(f"http://{parley.base}/auth/oidc/test/start?redirect_uri=" +
                                       urllib.parse.quote(evil, safe=""))
         assert status == 400, (evil, body)

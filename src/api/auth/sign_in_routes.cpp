@@ -92,10 +92,9 @@ asio::awaitable<HttpResponse> callback(ApiContext& ctx, HttpRequest& req) {
   const std::string provider = req.params.at(0);
   if (auto error = query_param(req.query, "error")) {
     // The user declined, or the provider would not: nothing to sign in.
-    auto response = error_response(make_error(
+    // The flow's cookie stays: this answer's state is not checked, so it may be forged.
+    co_return error_response(make_error(
         Errc::unauthenticated, "the provider did not sign you in: " + error->substr(0, 100)));
-    response.headers.emplace_back("Set-Cookie", state_cookie(ctx, "", 0));
-    co_return response;
   }
   const std::string code = query_param(req.query, "code").value_or("");
   const std::string state = query_param(req.query, "state").value_or("");
@@ -128,7 +127,17 @@ asio::awaitable<HttpResponse> callback(ApiContext& ctx, HttpRequest& req) {
 
 // {email, name, oauth_id, provider, image, id_token?} → {"user": {id, token, provider, …}}.
 asio::awaitable<HttpResponse> backend_login(ApiContext& ctx, HttpRequest& req) {
-  if (auto refused = co_await throttled(ctx, req)) co_return std::move(*refused);
+  // The operator's server-to-server secret, compared in constant time. The front end that has it
+  // signs in all its users from one address: it is not rate limited; everyone else is.
+  const auto bearer = bearer_token(req.authorization);
+  const bool trusted = bearer && !ctx.options.backend_login_secret.empty() &&
+                       auth::constant_time_equal(*bearer, ctx.options.backend_login_secret);
+  if (!trusted) {
+    if (auto refused = co_await throttled(ctx, req)) co_return std::move(*refused);
+  }
+  if (bearer && !trusted) {
+    co_return error_response(make_error(Errc::unauthenticated, "wrong backend secret"));
+  }
   auto body = parse_object(req.body);
   if (!body) co_return error_response(body.error());
   OidcSignIn::BackendProfile profile;
@@ -143,13 +152,6 @@ asio::awaitable<HttpResponse> backend_login(ApiContext& ctx, HttpRequest& req) {
   }
   if (profile.provider.empty() || profile.oauth_id.empty()) {
     co_return error_response(make_error(Errc::bad_request, "provider and oauth_id are required"));
-  }
-  // The operator's server-to-server secret, compared in constant time.
-  const auto bearer = bearer_token(req.authorization);
-  const bool trusted = bearer && !ctx.options.backend_login_secret.empty() &&
-                       auth::constant_time_equal(*bearer, ctx.options.backend_login_secret);
-  if (bearer && !trusted) {
-    co_return error_response(make_error(Errc::unauthenticated, "wrong backend secret"));
   }
   const std::string device = req.user_agent;
   OidcSignIn& sign_in = *ctx.sign_in;

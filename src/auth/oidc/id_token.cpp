@@ -9,6 +9,7 @@
 #include <openssl/sha.h>
 
 #include <boost/json.hpp>
+#include <stdexcept>
 
 #include "auth/base64.hpp"
 
@@ -67,8 +68,13 @@ const json::object* parse_part(std::string_view b64, json::value& storage) {
 std::optional<TimeMs> date_of(const json::object& claims, std::string_view name) {
   const auto* v = claims.if_contains(name);
   if (!v) return std::nullopt;
-  if (v->is_int64()) return v->get_int64() * 1000;
-  if (v->is_uint64() && v->get_uint64() < (1ull << 40)) return static_cast<TimeMs>(v->get_uint64()) * 1000;
+  constexpr std::int64_t kMaxSeconds = 1ll << 40;  // beyond any real date; no overflow in ms
+  if (v->is_int64() && v->get_int64() >= 0 && v->get_int64() < kMaxSeconds) {
+    return v->get_int64() * 1000;
+  }
+  if (v->is_uint64() && v->get_uint64() < static_cast<std::uint64_t>(kMaxSeconds)) {
+    return static_cast<TimeMs>(v->get_uint64()) * 1000;
+  }
   if (v->is_double() && v->get_double() > 0 && v->get_double() < 1e12) {
     return static_cast<TimeMs>(v->get_double() * 1000);
   }
@@ -291,7 +297,7 @@ Result<IdTokenClaims> verify_id_token(std::string_view token, const JwkSet& keys
 
 std::string new_code_verifier() {
   unsigned char bytes[32];
-  RAND_bytes(bytes, sizeof bytes);
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes (RAND_bytes)");
   return base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
