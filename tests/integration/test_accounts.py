@@ -141,6 +141,31 @@ def test_a_connection_whose_token_expires_must_renew_it_or_is_closed(server_fact
     assert renewing.event("message")["msg"]["body"] == "still there?"
 
 
+def test_token_expiry_holds_over_socket_io_and_server_sent_events(server_factory):
+    from test_event_streams import SseStream
+    from test_socketio import Sio
+    server = server_factory("--access-token-ttl", "6", "--reauth-grace-ms", "2000")
+    alice = server.register("alice")
+    silent, renewing = Sio(server), Sio(server)
+    for sio in (silent, renewing):
+        assert sio.connect({"token": alice["token"]}).startswith("0{")
+    stream = SseStream(server, token=alice["token"])
+    assert stream.status == 200
+
+    assert renewing.event("session") == {"ev": "session", "change": "expired", "grace_ms": 2000}
+    fresh = server.api("POST", "/auth/refresh", {"refresh_token": alice["refresh_token"]})
+    renewed = renewing.call("auth", token=fresh["token"])  # Socket.IO: the `auth` event
+    assert renewed["ok"] and renewed["user"]["username"] == "alice"
+    # The one that did not renew leaves the namespace once the grace is over; so does the event
+    # stream (it cannot send auth: it reconnects with a new token and resumes).
+    assert silent.event("session")["change"] == "expired"
+    assert silent.next_sio(timeout=10) == "1"
+    assert stream.until("session")[2]["change"] == "expired"
+    while stream.next(timeout=10) is not None:
+        pass  # ends
+    assert renewing.call("ping")["ok"]
+
+
 # ---- a second factor (TOTP)
 
 def totp(secret_b32, step):
