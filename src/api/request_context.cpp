@@ -1,5 +1,7 @@
 #include "api/request_context.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include "api/codec.hpp"
 
 #include <algorithm>
@@ -27,6 +29,13 @@ int http_status(Errc code) {
     case Errc::internal: return 500;
   }
   return 500;
+}
+
+net::HttpResponse json_response(int status, const boost::json::value& body) {
+  net::HttpResponse r;
+  r.status = status;
+  r.body = boost::json::serialize(body);
+  return r;
 }
 
 net::HttpResponse error_response(const Error& e) {

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -117,6 +118,8 @@ boost::asio::awaitable<Result<chat::NewMessage>> prepare_send(ApiContext& ctx, c
 
 // The HTTP status of an error code (docs/protocol.md, "Errors").
 int http_status(Errc code);
+// A JSON response: the status and the serialized body.
+net::HttpResponse json_response(int status, const boost::json::value& body);
 // The response for an error: its status, the JSON error body, WWW-Authenticate on a 401 and
 // Retry-After: 1 on a 503.
 net::HttpResponse error_response(const Error& e);

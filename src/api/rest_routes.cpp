@@ -18,13 +18,6 @@ using Kind = RestField::Kind;
 
 namespace {
 
-HttpResponse respond(int status, const json::value& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = json::serialize(body);
-  return r;
-}
-
 // A path segment or query parameter as the field's kind asks.
 Result<json::value> convert(const RestField& field, std::string_view text) {
   if (field.kind == Kind::text) return json::value(text);
@@ -130,7 +123,7 @@ constexpr RestRoute kRoutes[] = {
 // ---- the node's own pages
 
 asio::awaitable<HttpResponse> health(HttpRequest&) {
-  co_return respond(200, json::object{{"status", "ok"}});
+  co_return json_response(200, json::object{{"status", "ok"}});
 }
 
 asio::awaitable<HttpResponse> index_page(HttpRequest&) {
@@ -259,9 +252,9 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
   }
   if (!result) co_return error_response(in_rest_names(route, result.error()));
   if (!route.unwrap.empty()) {
-    if (auto* inner = result->if_contains(route.unwrap)) co_return respond(op->rest_status, *inner);
+    if (auto* inner = result->if_contains(route.unwrap)) co_return json_response(op->rest_status, *inner);
   }
-  co_return respond(op->rest_status, *result);
+  co_return json_response(op->rest_status, *result);
 }
 
 void add_rest_routes(net::Router& router, ApiContext& ctx) {

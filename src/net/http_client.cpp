@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "core/logging.hpp"
+#include "net/beast_client_response.hpp"
 
 namespace parley::net {
 
@@ -91,14 +92,9 @@ Result<ClientResponse> HttpClient::send(std::string_view method, std::string_vie
       c->stream.expires_after(timeout_);
       http::read(c->stream, c->buffer, parser, ec);
       if (!ec) {
-        auto& res = parser.get();
-        ClientResponse out;
-        out.status = res.result_int();
-        for (const auto& field : res) {
-          out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-        }
-        out.body = std::move(res.body());
-        if (res.keep_alive()) give_back(std::move(c));
+        const bool keep_alive = parser.get().keep_alive();
+        auto out = to_client_response(parser.release());
+        if (keep_alive) give_back(std::move(c));
         return out;
       }
     }

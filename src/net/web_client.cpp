@@ -12,6 +12,8 @@
 #include <boost/beast/ssl.hpp>
 #include <optional>
 
+#include "net/beast_client_response.hpp"
+
 namespace parley::net {
 
 namespace asio = boost::asio;
@@ -40,14 +42,7 @@ asio::awaitable<ClientResponse> exchange(Stream& stream, const http::request<htt
   http::response_parser<http::string_body> parser;
   parser.body_limit(max_body);
   co_await http::async_read(stream, buffer, parser, asio::use_awaitable);
-  auto& res = parser.get();
-  ClientResponse out;
-  out.status = res.result_int();
-  for (const auto& field : res) {
-    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
-  out.body = std::move(res.body());
-  co_return out;
+  co_return to_client_response(parser.release());
 }
 
 }  // namespace

@@ -21,13 +21,6 @@ using net::HttpResponse;
 
 namespace {
 
-HttpResponse json_response(int status, const json::value& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = json::serialize(body);
-  return r;
-}
-
 std::string cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
     const auto semicolon = header.find(';');

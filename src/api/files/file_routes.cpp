@@ -31,13 +31,6 @@ constexpr std::size_t kWriteChunk = 1 << 20;
 // What a multipart body may carry besides the file: boundaries, part headers, small fields.
 constexpr std::uint64_t kMultipartOverhead = 64 * 1024;
 
-HttpResponse json_response(int status, const json::value& body) {
-  HttpResponse r;
-  r.status = status;
-  r.body = json::serialize(body);
-  return r;
-}
-
 json::object file_json(const chat::FileRecord& f) {
   return json::object{{"id", f.id},     {"name", f.name},         {"mime", f.mime},
                       {"size", f.size}, {"sha256", f.sha256},     {"created_at", format_rfc3339(f.created_at)}};
