@@ -83,6 +83,33 @@ def test_logout_on_one_node_closes_that_session_on_another_and_refuses_its_token
     assert status == 401
 
 
+def test_ending_a_device_session_or_all_of_them_closes_them_on_every_node(cluster):
+    a, b = cluster(2)
+    laptop = a.register("alice")
+    phone = b.login("alice")
+    tablet = b.login("alice")
+    phone_on_a, tablet_on_a = a.ws(token=phone["token"]), a.ws(token=tablet["token"])
+    laptop_on_b = b.ws(token=laptop["token"])
+    # From the laptop, on node a, end the phone's session (which signed in on node b): its
+    # socket closes, and the others stay.
+    sessions = a.api("GET", "/auth/sessions", token=laptop["token"])["sessions"]
+    assert len(sessions) == 3  # one database: every node lists every session
+    phone_id = next(s["id"] for s in b.api("GET", "/auth/sessions", token=phone["token"])["sessions"]
+                    if s["current"])
+    a.api("DELETE", f"/auth/sessions/{phone_id}", token=laptop["token"])
+    assert phone_on_a.event("session")["change"] == "revoked"
+    with pytest.raises(ConnectionClosed):
+        phone_on_a.ok("ping")
+    assert tablet_on_a.ok("ping") and laptop_on_b.ok("ping")
+    # Logout everywhere from node b: the sockets on both nodes close.
+    b.api("POST", "/auth/logout-all", token=tablet["token"])
+    for ws in (tablet_on_a, laptop_on_b):
+        assert ws.event("session")["change"] == "revoked"
+        with pytest.raises(ConnectionClosed):
+            ws.ok("ping")
+    assert a.request("GET", "/me", token=laptop["token"])[0] == 401
+
+
 def test_after_a_redis_restart_sessions_are_told_to_resync_and_live_delivery_resumes(cluster):
     a, b = cluster(2)
     alice = a.register("alice")["token"]
