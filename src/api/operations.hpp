@@ -45,8 +45,6 @@ struct OpCall {
   const json::value* id = nullptr;
   // login's device name when the request names none (REST: the User-Agent).
   std::string_view default_device = {};
-  // Where the request comes from (api/throttle.hpp's client_address), for limits and logs.
-  std::string_view client = {};
 };
 
 using OpResult = Result<json::object>;

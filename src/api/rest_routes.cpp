@@ -137,12 +137,6 @@ asio::awaitable<HttpResponse> index_page(HttpRequest&) {
   co_return r;
 }
 
-HttpResponse rate_limited_response(const Refusal& refused) {
-  auto response = error_response(refused.error);
-  response.headers.emplace_back("Retry-After", std::to_string(refused.retry_after.count()));
-  return response;
-}
-
 // An operation's error speaks of its fields by their operation names ('body'); a REST client
 // sent them under the route's ('message').
 Error in_rest_names(const RestRoute& route, Error e) {
@@ -232,11 +226,10 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
                                             request.forwarded_for);
   if (op->throttle != Throttle::none) {
     auto refused = co_await admit(ctx, op->throttle, *args, client, caller ? &*caller : nullptr);
-    if (refused) co_return rate_limited_response(*refused);
+    if (refused) co_return refusal_response(*refused);
   }
   OpCall call{ctx, caller ? &*caller : nullptr, *args};
   call.default_device = request.user_agent;
-  call.client = client;
   auto reply = op->run(call);
   OpResult result = make_error(Errc::internal, "operation answered later without a session");
   if (auto* now = std::get_if<OpResult>(&reply)) {

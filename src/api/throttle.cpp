@@ -192,6 +192,12 @@ asio::awaitable<std::invoke_result_t<F&>> on_limiter(ApiContext& ctx, F f) {
 
 }  // namespace
 
+net::HttpResponse refusal_response(const Refusal& refused) {
+  auto response = error_response(refused.error);
+  response.headers.emplace_back("Retry-After", std::to_string(refused.retry_after.count()));
+  return response;
+}
+
 asio::awaitable<std::optional<Refusal>> admit(ApiContext& ctx, Throttle throttle,
                                               const json::object& args, const std::string& client,
                                               const Caller* caller) {

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "net/http_types.hpp"
 #include "ratelimit/rate_limiter.hpp"
 
 namespace parley {
@@ -99,6 +100,9 @@ struct Refusal {
   Error error;
   std::chrono::seconds retry_after{1};
 };
+
+// The 429 a refusal answers over HTTP, with its Retry-After.
+net::HttpResponse refusal_response(const Refusal& refused);
 
 // Before an operation with a Throttle runs: the refusal to answer, or nullopt to go on.
 // `args` are the operation's fields (login's username); `caller` is set for per-user limits.

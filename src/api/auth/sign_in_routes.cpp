@@ -48,9 +48,7 @@ asio::awaitable<std::optional<HttpResponse>> throttled(ApiContext& ctx, const Ht
   const json::object no_args;
   auto refused = co_await admit(ctx, Throttle::sign_in, no_args, client, nullptr);
   if (!refused) co_return std::nullopt;
-  auto response = error_response(refused->error);
-  response.headers.emplace_back("Retry-After", std::to_string(refused->retry_after.count()));
-  co_return response;
+  co_return refusal_response(*refused);
 }
 
 asio::awaitable<HttpResponse> providers(ApiContext& ctx, HttpRequest&) {
