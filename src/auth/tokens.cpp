@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "auth/base64.hpp"
+#include "auth/signed_json.hpp"
 #include "core/ids.hpp"
 
 namespace parley::auth {
@@ -16,15 +17,6 @@ namespace {
 constexpr std::string_view kHeader = R"({"alg":"HS256","typ":"JWT"})";
 
 Error invalid(std::string message) { return make_error(Errc::unauthenticated, std::move(message)); }
-
-const json::object* parse_object(std::string_view b64, json::value& storage) {
-  const auto raw = base64url_decode(b64);
-  if (!raw) return nullptr;
-  boost::system::error_code ec;
-  storage = json::parse(*raw, ec);
-  if (ec) return nullptr;
-  return storage.if_object();
-}
 
 }  // namespace
 
@@ -74,7 +66,7 @@ Result<AccessClaims> TokenSigner::verify(std::string_view token) const {
     return invalid("token is not a JWT");
   }
   json::value header_v, claims_v;
-  const auto* header = parse_object(token.substr(0, dot1), header_v);
+  const auto* header = decode_json_part(token.substr(0, dot1), header_v);
   if (!header) return invalid("token header is malformed");
   const auto* alg = header->if_contains("alg");
   if (!alg || !alg->is_string() || alg->get_string() != "HS256") {
@@ -93,7 +85,7 @@ Result<AccessClaims> TokenSigner::verify(std::string_view token) const {
       sodium_memcmp(given.data(), expected.data(), expected.size()) != 0) {
     return invalid("token signature is invalid");
   }
-  const auto* claims = parse_object(token.substr(dot1 + 1, dot2 - dot1 - 1), claims_v);
+  const auto* claims = decode_json_part(token.substr(dot1 + 1, dot2 - dot1 - 1), claims_v);
   if (!claims) return invalid("token claims are malformed");
   const auto* sub = claims->if_contains("sub");
   const auto* name = claims->if_contains("name");

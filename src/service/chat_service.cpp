@@ -4,9 +4,9 @@
 
 #include <boost/json.hpp>
 
-#include "auth/base64.hpp"
 #include "auth/digest.hpp"
 #include "auth/password.hpp"
+#include "auth/signed_json.hpp"
 #include "auth/totp.hpp"
 #include "core/logging.hpp"
 #include "core/utf8.hpp"
@@ -86,11 +86,9 @@ Result<LoginResult> ChatService::login(std::string_view username, std::string_vi
     const json::object claims{{"u", creds->user.id},
                               {"d", std::string(truncate_utf8(device, 200))},
                               {"e", clock_.now_ms() + options_.challenge_ttl.count() * 1000}};
-    const auto payload = auth::base64url_encode(json::serialize(claims));
     Error e = make_error(Errc::mfa_required,
                          "a second factor is required: POST /auth/login/mfa {challenge, code}");
-    e.details.emplace_back("challenge",
-                           payload + "." + auth::hmac_sha256(options_.challenge_key, payload));
+    e.details.emplace_back("challenge", auth::sign_json(options_.challenge_key, claims));
     return e;
   }
   return sign_in(creds->user, device, "password");
@@ -98,24 +96,26 @@ Result<LoginResult> ChatService::login(std::string_view username, std::string_vi
 
 // ---- a second factor ----------------------------------------------------------------------------
 
-std::optional<UserId> ChatService::challenge_user(std::string_view challenge) const {
-  const auto dot = challenge.find('.');
-  if (dot == std::string_view::npos || challenge.size() > 1024 ||
-      !auth::constant_time_equal(auth::hmac_sha256(options_.challenge_key, challenge.substr(0, dot)),
-                                 challenge.substr(dot + 1))) {
-    return std::nullopt;
-  }
-  auto raw = auth::base64url_decode(challenge.substr(0, dot));
-  boost::system::error_code ec;
-  const json::value claims = raw ? json::parse(*raw, ec) : json::value();
-  if (!raw || ec || !claims.is_object()) return std::nullopt;
-  const auto* user = claims.get_object().if_contains("u");
-  const auto* expires = claims.get_object().if_contains("e");
+std::optional<ChatService::Challenge> ChatService::open_challenge(
+    std::string_view challenge) const {
+  const auto claims = auth::open_signed_json(options_.challenge_key, challenge, 1024);
+  if (!claims) return std::nullopt;
+  const auto* user = claims->if_contains("u");
+  const auto* device = claims->if_contains("d");
+  const auto* expires = claims->if_contains("e");
   if (!user || !user->is_int64() || !expires || !expires->is_int64() ||
       expires->get_int64() < clock_.now_ms()) {
     return std::nullopt;
   }
-  return user->get_int64();
+  return Challenge{user->get_int64(), device && device->is_string()
+                                          ? std::string(device->get_string())
+                                          : std::string()};
+}
+
+std::optional<UserId> ChatService::challenge_user(std::string_view challenge) const {
+  auto opened = open_challenge(challenge);
+  if (!opened) return std::nullopt;
+  return opened->user;
 }
 
 // The TOTP secret under the data keys, with a context of its own (not the encryption service's:
@@ -173,26 +173,15 @@ Status ChatService::check_second_factor(UserId user, std::string_view code, bool
 Result<LoginResult> ChatService::login_second_factor(std::string_view challenge,
                                                      std::string_view code,
                                                      std::string_view device) {
-  const auto user_id = challenge_user(challenge);
-  if (!user_id) {
+  const auto opened = open_challenge(challenge);
+  if (!opened) {
     return make_error(Errc::unauthenticated, "the challenge is unknown or expired: log in again");
   }
-  if (auto s = check_second_factor(*user_id, code, true); !s) return s.error();
-  auto user = store_.get_user(*user_id);
+  if (auto s = check_second_factor(opened->user, code, true); !s) return s.error();
+  auto user = store_.get_user(opened->user);
   if (!user) return user.error();
   // The device the password login named, from the signed challenge.
-  std::string challenged_device(device);
-  if (auto raw = auth::base64url_decode(challenge.substr(0, challenge.find('.')))) {
-    boost::system::error_code ec;
-    const auto claims = json::parse(*raw, ec);
-    if (!ec && claims.is_object()) {
-      if (const auto* d = claims.get_object().if_contains("d"); d && d->is_string() &&
-                                                               !d->get_string().empty()) {
-        challenged_device = std::string(d->get_string());
-      }
-    }
-  }
-  return sign_in(*user, challenged_device, "password");
+  return sign_in(*user, opened->device.empty() ? device : opened->device, "password");
 }
 
 Result<TotpEnrollment> ChatService::begin_totp(const Caller& caller, std::string_view password) {

@@ -275,6 +275,13 @@ class ChatService {
   // Checks a TOTP code (or, when allowed, a recovery code) against the user's second factor,
   // using it up. unauthenticated when it does not match or was used.
   Status check_second_factor(chat::UserId user, std::string_view code, bool allow_recovery);
+  // A login challenge's claims: whom it was issued to, and the device the login named.
+  struct Challenge {
+    chat::UserId user = 0;
+    std::string device;
+  };
+  // A genuine, unexpired challenge's claims, or nullopt. [non-blocking]
+  std::optional<Challenge> open_challenge(std::string_view challenge) const;
   std::string seal_secret(chat::UserId user, std::string_view secret) const;
   Result<std::string> open_secret(chat::UserId user, std::string_view stored) const;
   std::string recovery_hash(std::string_view code) const;

@@ -5,6 +5,7 @@
 
 #include "auth/base64.hpp"
 #include "auth/digest.hpp"
+#include "auth/signed_json.hpp"
 #include "core/logging.hpp"
 #include "core/url.hpp"
 
@@ -288,9 +289,8 @@ Result<OidcSignIn::Started> OidcSignIn::start(std::string_view name, std::string
   const json::object flow{{"p", p->config.name}, {"s", state}, {"n", nonce}, {"v", verifier},
                           {"r", return_to},
                           {"e", clock_.now_ms() + options_.flow_ttl.count() * 1000}};
-  const std::string payload = auth::base64url_encode(json::serialize(flow));
   Started out;
-  out.cookie = payload + "." + auth::hmac_sha256(options_.state_key, payload);
+  out.cookie = auth::sign_json(options_.state_key, flow);
   std::string scopes;
   for (const auto& s : p->config.scopes) scopes += (scopes.empty() ? "" : " ") + s;
   std::string endpoint;
@@ -315,18 +315,10 @@ Result<OidcSignIn::Finished> OidcSignIn::finish(std::string_view name, std::stri
   if (!p) return make_error(Errc::not_found, "no sign-in provider '" + std::string(name) + "'");
   // The flow this browser started: signed by this deployment, unexpired, this provider's, and
   // with this state (login CSRF: a code someone else obtained cannot be pushed into it).
-  const auto dot = cookie.find('.');
   const auto bad_state = refused("the sign-in's state does not match: start again");
-  if (dot == std::string_view::npos ||
-      !auth::constant_time_equal(auth::hmac_sha256(options_.state_key, cookie.substr(0, dot)),
-                                 cookie.substr(dot + 1))) {
-    return bad_state;
-  }
-  auto raw = auth::base64url_decode(cookie.substr(0, dot));
-  boost::system::error_code ec;
-  const json::value flow_value = raw ? json::parse(*raw, ec) : json::value();
-  if (!raw || ec || !flow_value.is_object()) return bad_state;
-  const auto& flow = flow_value.get_object();
+  const auto opened = auth::open_signed_json(options_.state_key, cookie);
+  if (!opened) return bad_state;
+  const json::object& flow = *opened;
   const auto* expires = flow.if_contains("e");
   if (!expires || !expires->is_int64() || expires->get_int64() < clock_.now_ms()) {
     return refused("the sign-in took too long: start again");

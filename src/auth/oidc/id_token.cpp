@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "auth/base64.hpp"
+#include "auth/signed_json.hpp"
 
 namespace parley::auth::oidc {
 
@@ -52,16 +53,6 @@ std::optional<std::string> field_bytes(const json::object& o, std::string_view n
 std::string text_of(const json::object& o, std::string_view name) {
   const auto* v = o.if_contains(name);
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
-const json::object* parse_part(std::string_view b64, json::value& storage) {
-  auto raw = base64url_decode(b64);
-  if (!raw) return nullptr;
-  boost::system::error_code ec;
-  json::parse_options options;
-  options.max_depth = 8;
-  storage = json::parse(*raw, ec, {}, options);
-  return ec ? nullptr : storage.if_object();
 }
 
 // A NumericDate claim in ms, or nullopt.
@@ -200,7 +191,7 @@ Result<std::string> token_kid(std::string_view token) {
   const auto dot = token.find('.');
   if (dot == std::string_view::npos) return refused("malformed");
   json::value storage;
-  const auto* header = parse_part(token.substr(0, dot), storage);
+  const auto* header = decode_json_part(token.substr(0, dot), storage);
   if (!header) return refused("malformed header");
   return text_of(*header, "kid");
 }
@@ -214,8 +205,8 @@ Result<IdTokenClaims> verify_id_token(std::string_view token, const JwkSet& keys
     return refused("not a signed JWT (three parts)");
   }
   json::value header_storage, claims_storage;
-  const auto* header = parse_part(token.substr(0, first), header_storage);
-  const auto* claims = parse_part(token.substr(first + 1, second - first - 1), claims_storage);
+  const auto* header = decode_json_part(token.substr(0, first), header_storage);
+  const auto* claims = decode_json_part(token.substr(first + 1, second - first - 1), claims_storage);
   auto signature = base64url_decode(token.substr(second + 1));
   if (!header || !claims || !signature) return refused("malformed");
 
