@@ -9,6 +9,7 @@
 #include "core/time.hpp"
 #include "core/url.hpp"
 #include "net/http_client.hpp"
+#include "net/web_client.hpp"
 
 namespace parley::files {
 
@@ -29,18 +30,15 @@ std::string xml_value(std::string_view xml, std::string_view tag) {
   return std::string(xml.substr(a + open.size(), b - a - open.size()));
 }
 
-// "http://host:port" → host, port.
+// "http://host:port" → host, port (net/web_client.hpp's URL parser).
 std::pair<std::string, std::uint16_t> parse_endpoint(const std::string& endpoint) {
-  if (!endpoint.starts_with("http://")) {
+  const auto url = net::parse_web_url(endpoint);
+  if (!url || url->tls) {
     throw std::invalid_argument("endpoint must be http://HOST:PORT (TLS: put a local proxy in front), got " + endpoint);
   }
-  std::string rest = endpoint.substr(7);
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  const auto colon = rest.rfind(':');
-  if (colon == std::string::npos) return {rest, 80};
-  const int port = std::atoi(rest.c_str() + colon + 1);
+  const int port = std::stoi(url->port);
   if (port <= 0 || port > 65535) throw std::invalid_argument("bad endpoint port in " + endpoint);
-  return {rest.substr(0, colon), static_cast<std::uint16_t>(port)};
+  return {url->host, static_cast<std::uint16_t>(port)};
 }
 
 class S3Writer final : public BlobWriter {
