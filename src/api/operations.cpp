@@ -150,11 +150,10 @@ OpReply refresh(OpCall& call) {
 OpReply logout(OpCall& call) {
   return blocking(
       call.ctx,
-      [&ctx = call.ctx, caller = *call.caller]() -> Result<bool> {
-        if (auto s = ctx.service.logout(caller); !s) return s.error();
-        return true;
+      [&ctx = call.ctx, caller = *call.caller]() {
+        return ctx.service.logout(caller);
       },
-      [](bool) { return ok_json(); });
+      [](Unit) { return ok_json(); });
 }
 
 // {challenge, code, device?}: the second half of a login that answered mfa_required.
@@ -207,11 +206,10 @@ OpReply totp_disable(OpCall& call) {
   if (!code) return code.error();
   return blocking(
       call.ctx,
-      [&ctx = call.ctx, caller = *call.caller, code = std::move(*code)]() -> Result<bool> {
-        if (auto s = ctx.service.disable_totp(caller, code); !s) return s.error();
-        return true;
+      [&ctx = call.ctx, caller = *call.caller, code = std::move(*code)]() {
+        return ctx.service.disable_totp(caller, code);
       },
-      [](bool) { return ok_json(); });
+      [](Unit) { return ok_json(); });
 }
 
 // The caller's login sessions, each marked `current` when it is the one asking.
@@ -238,11 +236,10 @@ OpReply session_revoke(OpCall& call) {
   if (!session) return session.error();
   return blocking(
       call.ctx,
-      [&ctx = call.ctx, caller = *call.caller, id = *session]() -> Result<bool> {
-        if (auto s = ctx.service.revoke_session(caller, id); !s) return s.error();
-        return true;
+      [&ctx = call.ctx, caller = *call.caller, id = *session]() {
+        return ctx.service.revoke_session(caller, id);
       },
-      [](bool) { return ok_json(); });
+      [](Unit) { return ok_json(); });
 }
 
 OpReply logout_all(OpCall& call) {
@@ -519,11 +516,10 @@ OpReply group_remove(OpCall& call) {
   if (!member) return member.error();
   return blocking(
       call.ctx,
-      [&ctx = call.ctx, caller = *call.caller, conv = *conv, member = *member]() -> Result<bool> {
-        if (auto s = ctx.service.remove_member(caller, conv, member); !s) return s.error();
-        return true;
+      [&ctx = call.ctx, caller = *call.caller, conv = *conv, member = *member]() {
+        return ctx.service.remove_member(caller, conv, member);
       },
-      [conv = *conv, member = *member](bool) {
+      [conv = *conv, member = *member](Unit) {
         return json::object{{"conv", conv}, {"removed", member}};
       });
 }
@@ -652,11 +648,10 @@ OpReply keys_remove_device(OpCall& call) {
   if (!device) return device.error();
   return blocking(
       call.ctx,
-      [keys = *keys, caller = *call.caller, device = *device]() -> Result<bool> {
-        if (auto s = keys->remove_device(caller, device); !s) return s.error();
-        return true;
+      [keys = *keys, caller = *call.caller, device = *device]() {
+        return keys->remove_device(caller, device);
       },
-      [device = *device](bool) { return json::object{{"deleted", device}}; });
+      [device = *device](Unit) { return json::object{{"deleted", device}}; });
 }
 
 // {user, one_time?}: one_time 0 takes no one-time prekey.
