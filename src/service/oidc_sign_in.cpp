@@ -166,6 +166,37 @@ Status OidcSignIn::discover(Provider& p) {
   return ok_status();
 }
 
+Result<std::shared_ptr<const JwkSet>> OidcSignIn::keys_of(Provider& p, bool unknown_kid) {
+  std::string jwks_uri;
+  {
+    std::lock_guard lock(p.mutex);
+    if (p.keys && !unknown_kid) return p.keys;
+    // Keys in hand: a rotation is looked for once per interval, whoever asks. None yet (the
+    // first fetch failed): again after a few seconds.
+    const TimeMs now = clock_.now_ms();
+    const TimeMs wait = p.keys ? options_.jwks_refetch_interval.count() * 1000
+                               : kRetryAfterFailureMs;
+    if (now - p.keys_fetched_at < wait) {
+      if (p.keys) return std::shared_ptr<const JwkSet>();  // looked lately: the kid is unknown
+      return make_error(Errc::unavailable, "the provider's keys cannot be read");
+    }
+    p.keys_fetched_at = now;  // this thread fetches
+    jwks_uri = p.jwks_uri;
+  }
+  auto r = call(p, "GET", jwks_uri);
+  if (!r) return r.error();
+  auto parsed = r->status == 200 ? JwkSet::parse(r->body)
+                                 : Result<JwkSet>(make_error(Errc::unavailable, "no keys"));
+  if (!parsed) {
+    return make_error(Errc::unavailable, "the provider's keys cannot be read: " +
+                                             parsed.error().message);
+  }
+  auto keys = std::make_shared<const JwkSet>(std::move(*parsed));
+  std::lock_guard lock(p.mutex);
+  p.keys = keys;
+  return keys;
+}
+
 Result<IdTokenClaims> OidcSignIn::verify(Provider& p, std::string_view id_token,
                                          std::optional<std::string> nonce) {
   auth::oidc::IdTokenRules rules;
@@ -173,43 +204,19 @@ Result<IdTokenClaims> OidcSignIn::verify(Provider& p, std::string_view id_token,
   rules.client_id = p.config.client_id;
   rules.algorithms = p.config.algorithms;
   rules.nonce = std::move(nonce);
-  for (int round = 0; round < 2; ++round) {
-    std::shared_ptr<const JwkSet> keys;
-    std::string jwks_uri;
-    bool may_fetch = false;
-    {
-      std::lock_guard lock(p.mutex);
-      keys = p.keys;
-      jwks_uri = p.jwks_uri;
-      const TimeMs now = clock_.now_ms();
-      // Keys in hand: a rotation is looked for once per interval. None yet (the first fetch
-      // failed): again after a few seconds.
-      may_fetch = now - p.keys_fetched_at >=
-                  (keys ? options_.jwks_refetch_interval.count() * 1000 : kRetryAfterFailureMs);
-      if ((!keys || round == 1) && may_fetch) p.keys_fetched_at = now;  // this thread fetches
-    }
-    if (!keys || (round == 1 && may_fetch)) {
-      if (!may_fetch) return make_error(Errc::unavailable, "the provider's keys cannot be read");
-      auto r = call(p, "GET", jwks_uri);
-      if (!r) return r.error();
-      auto parsed = r->status == 200 ? JwkSet::parse(r->body)
-                                     : Result<JwkSet>(make_error(Errc::unavailable, "no keys"));
-      if (!parsed) {
-        return make_error(Errc::unavailable, "the provider's keys cannot be read: " +
-                                                 parsed.error().message);
-      }
-      keys = std::make_shared<const JwkSet>(std::move(*parsed));
-      std::lock_guard lock(p.mutex);
-      p.keys = keys;
-    } else if (round == 1) {
-      break;  // fetched less than a minute ago: the kid is unknown
-    }
-    rules.now = clock_.now_ms();
-    auto claims = auth::oidc::verify_id_token(id_token, *keys, rules);
-    if (claims || claims.error().code != Errc::not_found) return claims;
-    if (round == 1) return refused(claims.error().message);
-  }
-  return refused("ID token refused: its key is unknown to the provider");
+  auto keys = keys_of(p, false);
+  if (!keys) return keys.error();
+  rules.now = clock_.now_ms();
+  auto claims = auth::oidc::verify_id_token(id_token, **keys, rules);
+  if (claims || claims.error().code != Errc::not_found) return claims;
+  // An unknown kid: the provider may have rotated its keys. Once more with fresh ones.
+  keys = keys_of(p, true);
+  if (!keys) return keys.error();
+  if (!*keys) return refused(claims.error().message);
+  rules.now = clock_.now_ms();
+  claims = auth::oidc::verify_id_token(id_token, **keys, rules);
+  if (!claims && claims.error().code == Errc::not_found) return refused(claims.error().message);
+  return claims;
 }
 
 Result<chat::User> OidcSignIn::user_for(const Provider& p, IdTokenClaims claims) {

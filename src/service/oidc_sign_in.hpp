@@ -109,6 +109,9 @@ class OidcSignIn {
   Provider* find(std::string_view name) const;
   // The provider's endpoints, from its discovery document (cached).
   Status discover(Provider& p);
+  // p's keys: those in hand, or fetched (none yet, or unknown_kid: a rotation, at most once per
+  // jwks_refetch_interval — null when it was looked for lately).
+  Result<std::shared_ptr<const auth::oidc::JwkSet>> keys_of(Provider& p, bool unknown_kid);
   // Verifies an ID token of p's with its keys, fetching them first or once more as needed.
   Result<auth::oidc::IdTokenClaims> verify(Provider& p, std::string_view id_token,
                                            std::optional<std::string> nonce);
