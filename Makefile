@@ -2,7 +2,8 @@
 #   make run     build a release binary and serve http://127.0.0.1:8080 (SQLite + files under ./data)
 #   make test    build, then run every suite: unit, integration, and both under ASan/UBSan
 #   make build   leave the binary at ./build/parley
-#   make bench   Parley vs the reference Socket.IO + Redis server vs the floor (docs/performance.md)
+#   make bench   Parley vs the reference Socket.IO + Redis server vs the floor, then the web client's
+#                load and scroll in Chromium (docs/performance.md)
 #   make fuzz    libFuzzer on each parser for FUZZ_SECONDS (default 60) each, with clang
 .PHONY: all build run test bench fuzz deps clean format
 
@@ -36,6 +37,7 @@ bench:
 	@[ -f build/build.ninja ] || cmake --preset release
 	@cmake --build build -j $(JOBS) --target parley parley_loadgen parley_floor parley_write_path
 	@python3 bench/run.py $(BENCH_ARGS)
+	@scripts/bench-web
 
 fuzz:
 	@scripts/install-deps fuzz

@@ -126,17 +126,6 @@ asio::awaitable<HttpResponse> health(HttpRequest&) {
   co_return json_response(200, json::object{{"status", "ok"}});
 }
 
-asio::awaitable<HttpResponse> index_page(HttpRequest&) {
-  HttpResponse r;
-  r.content_type = "text/html; charset=utf-8";
-  r.body =
-      "<!doctype html><meta charset=utf-8><title>Parley</title>"
-      "<h1>Parley</h1><p>This node is running. The API is described in docs/protocol.md: "
-      "REST under <code>/auth</code>, <code>/chat</code>, <code>/groups</code>, "
-      "<code>/conversations</code>; WebSocket at <code>/ws</code>.</p>";
-  co_return r;
-}
-
 // An operation's error speaks of its fields by their operation names ('body'); a REST client
 // sent them under the route's ('message').
 Error in_rest_names(const RestRoute& route, Error e) {
@@ -251,7 +240,6 @@ asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& rout
 }
 
 void add_rest_routes(net::Router& router, ApiContext& ctx) {
-  router.add("GET", "/", index_page);
   router.add("GET", "/healthz", health);
   router.add("GET", "/metrics", [&ctx](HttpRequest&) -> asio::awaitable<HttpResponse> {
     HttpResponse r;

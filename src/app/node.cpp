@@ -18,6 +18,7 @@
 #include "api/request_context.hpp"
 #include "api/rest_routes.hpp"
 #include "api/socketio/socketio_routes.hpp"
+#include "api/web/web_routes.hpp"
 #include "api/ws_protocol.hpp"
 #include "auth/digest.hpp"
 #include "auth/tokens.hpp"
@@ -203,6 +204,10 @@ int run_node(const Config& c) {
       throw ConfigError("--files must be local:DIR or s3://BUCKET?endpoint=http://HOST:PORT, got " +
                         c.files);
     }
+    if (!c.web_dir.empty() && !fs::is_regular_file(fs::path(c.web_dir) / "index.html")) {
+      throw ConfigError("--web-dir must be a directory with an index.html (a web client build), got " +
+                        c.web_dir);
+    }
     fs::create_directories(c.data_dir);
 
     SystemClock clock;
@@ -369,6 +374,7 @@ int run_node(const Config& c) {
     api::add_socketio_routes(router, ctx);
     api::add_file_routes(router, ctx);
     api::add_sign_in_routes(router, ctx);
+    api::add_web_routes(router, api::WebOptions{c.web_dir});
     // OpenID sign-in needs the node's public URL, which depends on the port listen() binds.
     std::unique_ptr<OidcSignIn> sign_in;
     net::HttpServer server(shards, limits, router);

@@ -306,6 +306,9 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "An ID token signed with a key the node does not know makes it fetch the provider's keys "
       "again (a rotation), at most once per this many seconds")
       ->check(CLI::Range(1u, 86400u));
+  opt("--web-dir", c.web_dir, "PARLEY_WEB_DIR",
+      "Serve the web client from this directory (a `vite build` output) instead of the copy "
+      "built into the binary: for working on the client");
   opt("--allowed-origins", c.allowed_origins, "PARLEY_ALLOWED_ORIGINS",
       "Browser origins allowed to open /ws besides the server's own, e.g. "
       "https://chat.example.com; * allows any")

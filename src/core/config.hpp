@@ -30,6 +30,7 @@ struct Config {
   std::string log = "local";    // message log backend
   std::string bus = "local";    // cross-node fan-out backend
   std::string files;            // default: local:<data_dir>/files
+  std::string web_dir;          // the web client from this directory instead of the embedded one
   std::uint64_t max_upload_bytes = 100ull << 20;
   std::uint64_t upload_quota_bytes = 10ull << 30;
   unsigned signed_url_ttl_s = 300;

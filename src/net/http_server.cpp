@@ -65,6 +65,7 @@ HttpRequest to_request(const http::request_header<>& req, const std::string& rem
   r.forwarded_for = forwarded_for(req);
   r.range = std::string(req[http::field::range]);
   r.if_none_match = std::string(req[http::field::if_none_match]);
+  r.accept_encoding = std::string(req[http::field::accept_encoding].substr(0, 256));
   r.remote = remote;
   r.conn_id = id;
   r.shard = shard;

@@ -29,7 +29,8 @@ struct HttpRequest {
   std::string cookie;         // Cookie (the OpenID sign-in's state)
   std::string last_event_id;  // SSE's reconnect header
   std::string range;          // Range (downloads)
-  std::string if_none_match;  // If-None-Match (downloads)
+  std::string if_none_match;  // If-None-Match (downloads, the web client)
+  std::string accept_encoding;  // Accept-Encoding (the web client's gzip forms)
   std::string remote;  // peer address
   std::string forwarded_for;  // X-Forwarded-For, believed only from trusted proxies (api/throttle.hpp)
   std::uint64_t conn_id = 0;

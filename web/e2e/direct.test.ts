@@ -1,0 +1,153 @@
+// Two people chat in a direct conversation: the list, receipts, typing, edits, deletes and
+// replies, as each of them sees it in their own browser.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Browser } from "playwright-core";
+import { conversation, expectNoConsoleErrors, launch, messages, person, screenshot, sendMessage, Server } from "./harness.ts";
+
+let server: Server;
+let browser: Browser;
+
+before(async () => {
+  server = new Server();
+  await server.start();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+test("register and log in from the login screen", async () => {
+  const p = await person(browser, server);
+  const { page } = p;
+  await page.getByRole("textbox", { name: "Username" }).fill("newcomer");
+  await page.getByRole("textbox", { name: "Password" }).fill("a good long password");
+  await screenshot(page, "login");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByRole("button", { name: "New chat" }).waitFor();
+  await page.getByRole("button", { name: "Log out" }).click();
+  // A wrong password is refused with the server's reason, and the form stays.
+  p.allow(/status of 401/);
+  await page.getByRole("textbox", { name: "Username" }).fill("newcomer");
+  await page.getByRole("textbox", { name: "Password" }).fill("not the password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("alert").filter({ hasText: /password/i }).waitFor();
+  await page.getByRole("textbox", { name: "Password" }).fill("a good long password");
+  await page.getByRole("button", { name: "Log in" }).click();
+  await page.getByRole("button", { name: "New chat" }).waitFor();
+  expectNoConsoleErrors(p);
+  await p.context.close();
+});
+
+test("a direct conversation: delivery, read receipts, typing, edit, delete, reply", async () => {
+  const alice = await server.user("alice");
+  const bob = await server.user("bob");
+  const a = await person(browser, server, alice.session);
+  const b = await person(browser, server, bob.session);
+
+  // Alice opens a chat with Bob and writes; Enter sends.
+  await a.page.getByRole("button", { name: "New chat" }).click();
+  await a.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("bob");
+  await a.page.getByRole("button", { name: "Start chat" }).click();
+  const composer = a.page.getByRole("textbox", { name: "Message" });
+  await composer.fill("Hello Bob");
+  await composer.press("Enter");
+  await messages(a.page).filter({ hasText: "Hello Bob" }).getByLabel("Sent").or(messages(a.page).filter({ hasText: "Hello Bob" }).getByLabel("Delivered")).waitFor();
+
+  // Bob's list shows it with an unread count; his device has it, so Alice sees ✓✓.
+  const item = conversation(b.page, "alice");
+  await item.getByLabel("1 unread").waitFor();
+  await item.getByText("Hello Bob").waitFor();
+  await messages(a.page).filter({ hasText: "Hello Bob" }).getByLabel("Delivered").waitFor();
+
+  // Bob opens it: it is read, and Alice sees that.
+  await item.click();
+  await messages(b.page).filter({ hasText: "Hello Bob" }).waitFor();
+  await messages(a.page).filter({ hasText: "Hello Bob" }).getByLabel("Read").waitFor();
+  assert.equal(await item.getByLabel(/unread/).count(), 0);
+
+  // Typing shows on the other side.
+  await b.page.getByRole("textbox", { name: "Message" }).pressSequentially("Hi Al", { delay: 20 });
+  await a.page.getByText("bob is typing…").waitFor();
+  await b.page.getByRole("textbox", { name: "Message" }).fill("Hi Alice!");
+  await b.page.getByRole("button", { name: "Send" }).click();
+  await messages(a.page).filter({ hasText: "Hi Alice!" }).waitFor();
+  // Sending ends the typing notice.
+  await a.page.getByText("bob is typing…").waitFor({ state: "detached" });
+
+  // Alice replies to Bob's message, then edits and deletes her own.
+  const bobs = messages(a.page).filter({ hasText: "Hi Alice!" });
+  await bobs.hover();
+  await bobs.getByRole("button", { name: "Reply" }).click();
+  await sendMessage(a.page, "Good to see you");
+  await messages(b.page).filter({ hasText: "Good to see you" }).getByText("↪ bob: Hi Alice!").waitFor();
+
+  const first = messages(a.page).filter({ hasText: "Hello Bob" });
+  await first.hover();
+  await first.getByRole("button", { name: "Edit" }).click();
+  await composer.fill("Hello Bob, edited");
+  await composer.press("Enter");
+  await messages(b.page).filter({ hasText: "Hello Bob, edited" }).getByText("edited", { exact: true }).waitFor();
+
+  const reply = messages(a.page).filter({ hasText: "Good to see you" });
+  await reply.hover();
+  a.page.once("dialog", (d) => void d.accept());
+  await reply.getByRole("button", { name: "Delete" }).click();
+  await messages(b.page).filter({ hasText: "This message was deleted." }).waitFor();
+  assert.equal(await messages(b.page).filter({ hasText: "Good to see you" }).count(), 0);
+
+  // Every message shows once on both sides.
+  for (const p of [a.page, b.page]) assert.equal(await messages(p).count(), 3);
+  await screenshot(a.page, "direct-chat");
+  expectNoConsoleErrors(a, b);
+  await a.context.close();
+  await b.context.close();
+});
+
+test("keyboard only: Tab to the composer, Enter sends, Shift+Enter is a new line, Escape closes a dialog", async () => {
+  const carol = await server.user("carol");
+  await server.user("dan");
+  const c = await person(browser, server, carol.session);
+  const page = c.page;
+  // Tab reaches "New chat" first; Enter opens its dialog and Escape closes it.
+  await page.getByRole("button", { name: "New chat" }).waitFor();
+  await page.keyboard.press("Tab");
+  await assertFocused(page, page.getByRole("button", { name: "New chat" }));
+  await page.keyboard.press("Enter");
+  const dialog = page.getByRole("dialog", { name: "New chat" });
+  await dialog.waitFor();
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  // Focus went back to "New chat": Enter again, and this time start the chat.
+  await assertFocused(page, page.getByRole("button", { name: "New chat" }));
+  await page.keyboard.press("Enter");
+  await assertFocusedSoon(dialog.getByRole("textbox", { name: "Username" }));
+  await page.keyboard.type("dan");
+  await page.keyboard.press("Enter");
+  const composer = page.getByRole("textbox", { name: "Message" });
+  await composer.waitFor();
+  await assertFocused(page, composer);
+  await page.keyboard.type("line one");
+  await page.keyboard.press("Shift+Enter");
+  await page.keyboard.type("line two");
+  await page.keyboard.press("Enter");
+  const sent = messages(page).filter({ hasText: "line one" });
+  await sent.waitFor();
+  assert.equal(await sent.locator(".body").innerText(), "line one\nline two");
+  assert.equal(await composer.inputValue(), "");
+  expectNoConsoleErrors(c);
+  await c.context.close();
+});
+
+async function assertFocusedSoon(locator: import("playwright-core").Locator) {
+  await locator.waitFor();
+  await locator.page().waitForFunction((el) => el === document.activeElement, await locator.elementHandle());
+}
+
+async function assertFocused(page: import("playwright-core").Page, locator: import("playwright-core").Locator) {
+  const focused = await locator.evaluate((el) => el === document.activeElement);
+  assert.ok(focused, "expected the element to have focus");
+  void page;
+}

@@ -1,0 +1,88 @@
+// The connection comes and goes: a server restart mid-conversation, messages written while it
+// is down, and a browser that can only use server-sent events. Nothing is lost and nothing
+// shows twice.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import { conversation, expectNoConsoleErrors, launch, messages, person, sendMessage, Server } from "./harness.ts";
+
+let server: Server;
+let browser: Browser;
+
+before(async () => {
+  server = new Server();
+  await server.start();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.dispose();
+});
+
+async function texts(page: Page): Promise<string[]> {
+  return messages(page).locator(".body").allInnerTexts();
+}
+
+test("the server restarts mid-conversation: both sides catch up, without duplicates", async () => {
+  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => server.user(u)));
+  const a = await person(browser, server, alice.session);
+  const b = await person(browser, server, bob.session);
+  const down = /ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/;
+  a.allow(down);
+  b.allow(down);
+
+  await a.page.getByRole("button", { name: "New chat" }).click();
+  await a.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("bob");
+  await a.page.getByRole("button", { name: "Start chat" }).click();
+  await sendMessage(a.page, "before the restart");
+  await conversation(b.page, "alice").click();
+  await messages(b.page).filter({ hasText: "before the restart" }).waitFor();
+
+  await server.stop();
+  await a.page.getByRole("status").filter({ hasText: /offline|connecting/ }).waitFor();
+  // Written while the server is down: shown as waiting, sent when it is back.
+  await sendMessage(a.page, "written while down");
+  await messages(a.page).filter({ hasText: "written while down" }).getByLabel(/Waiting to send|Sending/).waitFor();
+
+  await server.start();
+  // Meanwhile someone writes from elsewhere (REST), which neither page saw live.
+  const conv = new URL(a.page.url()).hash.replace("#/c/", "");
+  await server.api("POST", "/chat/send", { recipient: "alice", message: "from bob's phone", client_msg_id: "phone-1" }, String(bob.session.token));
+
+  for (const p of [a.page, b.page]) {
+    await p.getByRole("status").filter({ hasText: /^connected/ }).waitFor({ timeout: 20_000 });
+    await messages(p).filter({ hasText: "written while down" }).waitFor();
+    await messages(p).filter({ hasText: "from bob's phone" }).waitFor();
+  }
+  await messages(a.page).filter({ hasText: "written while down" }).getByLabel(/Sent|Delivered|Read/).waitFor();
+  // The server stored each once (the retry and Bob's phone raced: either may be second), and
+  // both pages show exactly what it stored, in its order.
+  const page = await server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, String(alice.session.token));
+  const stored = page.messages.map((m) => m.body);
+  assert.deepEqual([...stored].sort(), ["before the restart", "from bob's phone", "written while down"]);
+  for (const p of [a.page, b.page]) assert.deepEqual(await texts(p), stored);
+  expectNoConsoleErrors(a, b);
+  await a.context.close();
+  await b.context.close();
+});
+
+test("without WebSocket: events over server-sent events, sends over REST", async () => {
+  const [carol, dan] = await Promise.all(["carol", "dan"].map((u) => server.user(u)));
+  const c = await person(browser, server, carol.session, { path: "/?transport=sse" });
+  const d = await person(browser, server, dan.session);
+  await c.page.getByRole("status").filter({ hasText: "connected (events)" }).waitFor();
+  await d.page.getByRole("button", { name: "New chat" }).click();
+  await d.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("carol");
+  await d.page.getByRole("button", { name: "Start chat" }).click();
+  await sendMessage(d.page, "can you hear me?");
+  await conversation(c.page, "dan").click();
+  await messages(c.page).filter({ hasText: "can you hear me?" }).waitFor();
+  await sendMessage(c.page, "loud and clear");
+  await messages(d.page).filter({ hasText: "loud and clear" }).waitFor();
+  await messages(d.page).filter({ hasText: "can you hear me?" }).getByLabel("Read").waitFor();
+  assert.deepEqual(await texts(c.page), ["can you hear me?", "loud and clear"]);
+  expectNoConsoleErrors(c, d);
+  await c.context.close();
+  await d.context.close();
+});
