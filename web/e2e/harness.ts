@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
-const root = resolve(import.meta.dirname, "../..");
+export const root = resolve(import.meta.dirname, "../..");
 export const parleyBin = process.env.PARLEY_BIN ? resolve(process.env.PARLEY_BIN) : join(root, "build/parley");
 export const screenshotDir = process.env.PARLEY_SCREENSHOT_DIR ?? join(root, "build/screenshots");
 const chromiumPath = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";

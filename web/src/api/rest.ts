@@ -7,6 +7,8 @@
 // signed in; `onSignedOut` runs when the server no longer accepts it.
 import { ApiError, fromErrorBody } from "./errors.ts";
 import type {
+  DeviceBundle,
+  DeviceRecord,
   FileInfo,
   Group,
   HistoryPage,
@@ -160,11 +162,11 @@ export class Rest {
   sync() {
     return this.call<SyncState>("GET", "/sync");
   }
-  openDirect(recipient: string) {
-    return this.call<Group & { created: boolean }>("POST", "/conversations/direct", { recipient });
+  openDirect(recipient: string, e2ee = false) {
+    return this.call<Group & { created: boolean }>("POST", "/conversations/direct", { recipient, e2ee });
   }
-  createGroup(name: string, members: string[], passcode?: string) {
-    return this.call<Group>("POST", "/groups/create", { name, members, ...(passcode ? { passcode } : {}) });
+  createGroup(name: string, members: string[], passcode?: string, e2ee = false) {
+    return this.call<Group>("POST", "/groups/create", { name, members, e2ee, ...(passcode ? { passcode } : {}) });
   }
   group(id: string) {
     return this.call<Group>("GET", `/groups/${enc(id)}`);
@@ -205,6 +207,20 @@ export class Rest {
   }
   presence(user: string) {
     return this.call<Presence>("GET", `/users/${enc(user)}/presence`);
+  }
+
+  // --- the key directory of end-to-end encryption (§11.1) ---
+  putDevice(device: string, bundle: DeviceBundle) {
+    return this.call<{ device: DeviceRecord; created: boolean }>("PUT", `/keys/devices/${enc(device)}`, bundle);
+  }
+  addOneTimePrekeys(device: string, prekeys: { id: number; key: string }[]) {
+    return this.call<{ one_time_prekeys: number }>("POST", `/keys/devices/${enc(device)}/one-time`, { prekeys });
+  }
+  myDevices() {
+    return this.call<{ devices: (DeviceRecord & { one_time_prekeys: number })[] }>("GET", "/keys/devices");
+  }
+  userDevices(user: string, claimOneTime: boolean) {
+    return this.call<{ user: string; devices: DeviceRecord[] }>("GET", `/keys/users/${enc(user)}${claimOneTime ? "" : "?one_time=0"}`);
   }
 
   // --- files (§9) ---

@@ -133,3 +133,38 @@ export type ServerEvent =
   | { ev: "resync" }
   | { ev: "devices"; user: string }
   | { ev: "ready"; cursor?: string };
+
+// The key directory (docs/protocol.md §11.1). Binary values are base64url without padding.
+export interface DeviceBundle {
+  identity_key: string;
+  dh_key: string;
+  dh_signature: string;
+  signed_prekey: { id: number; key: string; signature: string };
+}
+
+export interface DeviceRecord extends DeviceBundle {
+  device: string;
+  created_at: string;
+  one_time_prekey?: { id: number; key: string } | null;
+}
+
+// An end-to-end encrypted body (§11.2), serialized into the message's body string.
+export interface Envelope {
+  v: 1;
+  device: string;
+  key: string;
+  nonce: string;
+  ct: string;
+  sig: string;
+  keys?: KeyBox[];
+}
+
+export interface KeyBox {
+  user: string;
+  device: string;
+  spk: number;
+  opk?: number;
+  ek: string;
+  nonce: string;
+  ct: string;
+}

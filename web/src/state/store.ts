@@ -11,6 +11,7 @@ import { Connection, type ChannelMode, type ChannelState } from "../api/connecti
 import { ApiError, describe } from "../api/errors.ts";
 import { Rest } from "../api/rest.ts";
 import type { FileInfo, Member, Message, Presence, ServerEvent, Summary, User } from "../api/types.ts";
+import { Encryption, type DeviceNotice, type Plain } from "./encryption.ts";
 import { Outbox, newClientMsgId, type OutgoingMessage } from "./outbox.ts";
 import { mergeCursors, type CursorMap } from "./receipts.ts";
 import { firstHole, mergeMessages, newestSeq, oldestSeq, revOf } from "./timeline.ts";
@@ -48,6 +49,10 @@ export interface State {
   outbox: readonly OutgoingMessage[];
   uploads: readonly PendingUpload[];
   notice: { text: string; id: number } | null;
+  // End-to-end encrypted conversations (state/encryption.ts): what this browser could open,
+  // keyed by message id and rev, and new devices of people the user talks to.
+  decrypted: ReadonlyMap<string, Plain>;
+  deviceNotices: readonly DeviceNotice[];
 }
 
 const kTypingShownMs = 5000;
@@ -57,6 +62,7 @@ const kHistoryPage = 50;
 export class Store {
   readonly rest = new Rest();
   readonly conn: Connection;
+  readonly encryption: Encryption;
   state: State;
   private listeners = new Set<() => void>();
   private outbox: Outbox;
@@ -81,6 +87,9 @@ export class Store {
       { mode: opts.mode },
     );
     this.rest.onSignedOut = () => this.signedOut("Your session has ended. Log in again.");
+    this.encryption = new Encryption(this.rest, () =>
+      this.set({ decrypted: this.encryption.plaintexts, deviceNotices: this.encryption.notices }),
+    );
     const me = this.rest.current?.user ?? null;
     this.outbox = new Outbox(me ? loadOutbox(me.username) : []);
     this.state = {
@@ -94,6 +103,8 @@ export class Store {
       outbox: this.outbox.all(),
       uploads: [],
       notice: null,
+      decrypted: new Map(),
+      deviceNotices: [],
     };
     document.addEventListener("visibilitychange", () => {
       if (this.state.open) this.markRead(this.state.open);
@@ -174,6 +185,7 @@ export class Store {
   private signedOut(why: string | null) {
     this.conn.stop();
     this.synced = false;
+    this.encryption.reset();
     this.rest.forget();
     for (const u of this.state.uploads) u.abort.abort();
     this.set({
@@ -183,6 +195,8 @@ export class Store {
       open: null,
       presence: new Map(),
       uploads: [],
+      decrypted: new Map(),
+      deviceNotices: [],
       channel: "signed_out",
       notice: why ? { text: why, id: ++this.noticeId } : null,
     });
@@ -230,6 +244,7 @@ export class Store {
       this.synced = true;
       this.pump();
     }
+    this.watchDevices();
     if (!open && this.state.open) this.leaveOpen();
 
     const work: Promise<unknown>[] = [];
@@ -298,7 +313,36 @@ export class Store {
     }
   }
 
+  // After each sync, when the page is idle: publishes this browser's device (the first time;
+  // others can then start encrypted conversations with it), and notes the devices of the
+  // people in encrypted conversations, so that a device added later can be pointed out.
+  private watchDevices() {
+    const me = this.state.me?.username;
+    if (!me) return;
+    const people = new Set<string>();
+    for (const v of this.state.conversations.values()) {
+      if (!v.summary.e2ee) continue;
+      if (v.summary.peer) people.add(v.summary.peer);
+      for (const m of v.members ?? []) if (m.username !== me) people.add(m.username);
+    }
+    const later = (fn: () => void) => ("requestIdleCallback" in window ? requestIdleCallback(fn, { timeout: 2000 }) : setTimeout(fn, 200));
+    later(() => void this.encryption.remember(me, [...people]).catch((e) => this.notify(e)));
+  }
+
+  private decryptIfNeeded(conv: string, messages: readonly Message[]) {
+    const me = this.state.me?.username;
+    if (me && messages.length && this.view(conv)?.summary.e2ee) this.encryption.decrypt(me, messages);
+  }
+
+  // The text to show for a message: its body, or in an encrypted conversation what this
+  // browser could open (undefined while it is being opened).
+  textOf(m: Message): { text: string } | { error: string } | undefined {
+    if (!this.view(m.conv)?.summary.e2ee) return { text: m.body ?? "" };
+    return this.state.decrypted.get(Encryption.keyOf(m));
+  }
+
   private mergePage(conv: string, messages: Message[], receipts: { user: string; delivered_seq: number; read_seq: number }[]) {
+    this.decryptIfNeeded(conv, messages);
     const me = this.state.me?.username ?? "";
     let acked = false;
     for (const m of messages) acked = this.outbox.acknowledge(m, me) || acked;
@@ -326,12 +370,21 @@ export class Store {
         return this.setPresence({ user: ev.user, online: ev.online, last_seen: ev.last_seen });
       case "conversation":
         if (ev.user && ev.user !== this.state.me?.username && this.view(ev.conv)) {
+          if (ev.change === "removed" && this.view(ev.conv)?.summary.e2ee) void this.encryption.memberLeft(this.state.me!.username, ev.conv);
           void this.refreshMembers(ev.conv);
           return;
         }
         return void this.catchUp();
       case "resync":
         return void this.catchUp();
+      case "devices": {
+        const me = this.state.me?.username;
+        if (!me) return;
+        const shared = [...this.state.conversations.values()]
+          .filter((v) => v.summary.e2ee && (v.summary.peer === ev.user || (v.members ?? []).some((m) => m.username === ev.user)))
+          .map((v) => v.summary.conv);
+        return void this.encryption.devicesChanged(me, ev.user, shared).catch(() => {});
+      }
       default:
         return;
     }
@@ -345,6 +398,7 @@ export class Store {
       void this.catchUp();
       return;
     }
+    this.decryptIfNeeded(msg.conv, [msg]);
     const newest = newestSeq(view.messages);
     const gap = view.loaded && msg.seq > newest + 1;
     const mine = msg.from === me;
@@ -374,6 +428,7 @@ export class Store {
   }
 
   private onMessageUpdated(msg: Message) {
+    this.decryptIfNeeded(msg.conv, [msg]);
     this.updateView(msg.conv, (v) => {
       const s = v.summary;
       const summary =
@@ -515,8 +570,12 @@ export class Store {
     for (const m of due) {
       const view = this.view(m.conv);
       const target = { conv: m.conv, peer: view?.summary.peer };
-      this.conn
-        .send(target, { client_msg_id: m.clientMsgId, body: m.body, reply_to: m.replyTo, attachments: m.attachments })
+      this.sealed(m.conv, m.body, m.clientMsgId)
+        .then(async ({ body, boxedFor }) => {
+          const msg = await this.conn.send(target, { client_msg_id: m.clientMsgId, body, reply_to: m.replyTo, attachments: m.attachments });
+          if (boxedFor.length) void this.encryption.accepted(this.state.me!.username, m.conv, boxedFor);
+          return msg;
+        })
         .then(
           (msg) => this.onMessage(msg),
           (e: unknown) => {
@@ -530,9 +589,28 @@ export class Store {
     if (wake !== null && !due.length) this.pumpTimer = setTimeout(() => this.pump(), Math.max(0, wake - Date.now()) + 10);
   }
 
-  async edit(conv: string, seq: number, body: string) {
+  // The body to send in `conv`: the text itself, or in an encrypted conversation its envelope
+  // for every device of the members (an edit's carries a key box for each of them).
+  private async sealed(conv: string, text: string, clientMsgId: string, edit = false): Promise<{ body: string; boxedFor: string[] }> {
+    const view = this.view(conv);
+    const me = this.state.me?.username;
+    if (!view?.summary.e2ee || !me) return { body: text, boxedFor: [] };
+    let members: string[];
+    if (view.summary.peer) members = [me, view.summary.peer];
+    else {
+      if (!view.members) await this.refreshMembers(conv);
+      members = (this.view(conv)?.members ?? []).map((m) => m.username);
+    }
+    return this.encryption.encrypt(me, conv, members, text, clientMsgId, edit);
+  }
+
+  async edit(conv: string, seq: number, text: string) {
     try {
-      this.onMessageUpdated(await this.conn.edit(conv, seq, body));
+      const original = this.view(conv)?.messages.find((m) => m.seq === seq);
+      const { body, boxedFor } = await this.sealed(conv, text, original?.client_msg_id ?? "", true);
+      const msg = await this.conn.edit(conv, seq, body);
+      if (boxedFor.length) void this.encryption.accepted(this.state.me!.username, conv, boxedFor);
+      this.onMessageUpdated(msg);
     } catch (e) {
       this.notify(e);
     }
@@ -582,14 +660,16 @@ export class Store {
 
   // These three return the conversation's id, known to the store once they resolve; the caller
   // opens it (ui/App.tsx routes by #/c/ID).
-  async openDirect(username: string): Promise<string> {
-    const conv = await this.rest.openDirect(username);
+  async openDirect(username: string, e2ee = false): Promise<string> {
+    if (e2ee) await this.encryption.ready(this.state.me!.username); // published before the first message
+    const conv = await this.rest.openDirect(username, e2ee);
     await this.catchUp();
     return conv.id;
   }
 
-  async createGroup(name: string, members: string[], passcode?: string): Promise<string> {
-    const g = await this.rest.createGroup(name, members, passcode);
+  async createGroup(name: string, members: string[], passcode?: string, e2ee = false): Promise<string> {
+    if (e2ee) await this.encryption.ready(this.state.me!.username);
+    const g = await this.rest.createGroup(name, members, passcode, e2ee);
     await this.catchUp();
     return g.id;
   }

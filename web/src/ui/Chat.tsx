@@ -9,6 +9,7 @@ import { Composer, type ComposerMode } from "./Composer.tsx";
 import { presenceText } from "./format.ts";
 import { Back, Lock } from "./icons.tsx";
 import { Members } from "./Members.tsx";
+import { SafetyNumber } from "./SafetyNumber.tsx";
 import { MessageRow, PendingRow } from "./MessageRow.tsx";
 import { VirtualList } from "./VirtualList.tsx";
 
@@ -21,6 +22,7 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
   const [mode, setMode] = useState<ComposerMode>({ kind: "new" });
   const [members, setMembers] = useState(false);
   const [dragging, setDragging] = useState(false);
+  const [safety, setSafety] = useState(false);
 
   const pending = state.outbox.filter((o) => o.conv === conv);
   const rows = useMemo<Row[]>(
@@ -49,6 +51,7 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
       onDrop={(e) => {
         e.preventDefault();
         setDragging(false);
+        if (s.e2ee) return store.notify(new Error("Files cannot be sent in encrypted conversations yet."));
         for (const f of e.dataTransfer?.files ?? []) store.upload(conv, f);
       }}
     >
@@ -59,16 +62,39 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
         <div class="chat-title">
           <h2>
             {s.name}
-            {s.e2ee && <span class="lock" title="End-to-end encrypted" aria-label="end-to-end encrypted"> <Lock /></span>}
+            {s.e2ee && (
+              <>
+                {" "}
+                <span class="lock" title="End-to-end encrypted" aria-label="end-to-end encrypted">
+                  <Lock />
+                </span>
+              </>
+            )}
           </h2>
           <span class="subtitle" aria-live="polite">{subtitle}</span>
         </div>
+        {s.e2ee && s.peer && (
+          <button type="button" class="secondary" onClick={() => setSafety(true)}>
+            Safety number
+          </button>
+        )}
         {s.kind === "group" && (
           <button type="button" class="secondary" onClick={() => setMembers(true)}>
             Members
           </button>
         )}
       </header>
+      {s.e2ee &&
+        state.deviceNotices
+          .filter((n) => n.user === s.peer || (view.members ?? []).some((m) => m.username === n.user))
+          .map((n) => (
+            <div class="device-notice" role="alert" key={n.user}>
+              <Lock /> {n.user} added a new device ({n.added.join(", ")}). Messages from now on are encrypted for it too. If you did not expect this, compare safety numbers.
+              <button type="button" class="secondary" onClick={() => store.encryption.dismiss(n.user)}>
+                Dismiss
+              </button>
+            </div>
+          ))}
       <VirtualList
         label="Messages"
         items={rows}
@@ -98,6 +124,7 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
       </div>
       <Composer store={store} state={state} conv={conv} mode={mode} setMode={setMode} />
       {members && <Members store={store} state={state} conv={conv} onClose={() => setMembers(false)} />}
+      {safety && s.peer && <SafetyNumber store={store} me={me} peer={s.peer} onClose={() => setSafety(false)} />}
     </section>
   );
 }

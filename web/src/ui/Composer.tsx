@@ -5,10 +5,12 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { Message } from "../api/types.ts";
 import type { State, Store } from "../state/store.ts";
 import { Paperclip } from "./icons.tsx";
+import { snippet } from "./MessageRow.tsx";
 
 export type ComposerMode = { kind: "new" } | { kind: "reply"; msg: Message } | { kind: "edit"; msg: Message };
 
 export function Composer({ store, state, conv, mode, setMode }: { store: Store; state: State; conv: string; mode: ComposerMode; setMode(m: ComposerMode): void }) {
+  const encrypted = state.conversations.get(conv)?.summary.e2ee ?? false;
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -17,14 +19,17 @@ export function Composer({ store, state, conv, mode, setMode }: { store: Store; 
   const ready = uploads.some((u) => u.file);
 
   useEffect(() => {
-    if (mode.kind === "edit") setText(mode.msg.body ?? "");
+    if (mode.kind === "edit") {
+      const plain = store.textOf(mode.msg);
+      setText(plain && "text" in plain ? plain.text : "");
+    }
     input.current?.focus();
   }, [mode]);
 
   const submit = () => {
     const body = text.trim();
     if (mode.kind === "edit") {
-      if (body && body !== mode.msg.body) void store.edit(conv, mode.msg.seq, body);
+      if (body) void store.edit(conv, mode.msg.seq, body);
     } else {
       if (!body && !ready) return;
       if (uploading) {
@@ -49,7 +54,7 @@ export function Composer({ store, state, conv, mode, setMode }: { store: Store; 
         <div class="composer-mode">
           <span>
             {mode.kind === "reply" ? `Replying to ${mode.msg.from}: ` : "Editing: "}
-            <em>{(mode.msg.body ?? "").slice(0, 80)}</em>
+            <em>{snippet(store, mode.msg)}</em>
           </span>
           <button type="button" class="icon" aria-label={mode.kind === "reply" ? "Cancel reply" : "Cancel edit"} onClick={() => (setMode({ kind: "new" }), setText(""))}>
             ×
@@ -74,7 +79,14 @@ export function Composer({ store, state, conv, mode, setMode }: { store: Store; 
         </ul>
       )}
       <div class="composer-row">
-        <button type="button" class="icon" aria-label="Attach file" title="Attach file" onClick={() => fileInput.current?.click()}>
+        <button
+          type="button"
+          class="icon"
+          aria-label="Attach file"
+          title={encrypted ? "Files cannot be sent in encrypted conversations yet" : "Attach file"}
+          disabled={encrypted}
+          onClick={() => fileInput.current?.click()}
+        >
           <Paperclip />
         </button>
         <input

@@ -7,7 +7,7 @@ import type { OutgoingMessage } from "../state/outbox.ts";
 import { receiptView, type CursorMap } from "../state/receipts.ts";
 import type { Store } from "../state/store.ts";
 import { bytes, clock } from "./format.ts";
-import { Clock, Paperclip, Pencil, ReplyIcon, Trash } from "./icons.tsx";
+import { Clock, Lock, Paperclip, Pencil, ReplyIcon, Trash } from "./icons.tsx";
 
 interface Props {
   msg: Message;
@@ -29,10 +29,10 @@ export function MessageRow({ msg, me, kind, cursors, replyTo, store, onReply, on
         {kind === "group" && !mine && <div class="from">{msg.from}</div>}
         {msg.reply_to && !msg.deleted && (
           <div class="quote">
-            ↪ {replyTo ? `${replyTo.from}: ${replyTo.deleted ? "deleted message" : (replyTo.body ?? "").slice(0, 80)}` : `message #${msg.reply_to}`}
+            ↪ {replyTo ? `${replyTo.from}: ${replyTo.deleted ? "deleted message" : snippet(store, replyTo)}` : `message #${msg.reply_to}`}
           </div>
         )}
-        {msg.deleted ? <p class="body muted">This message was deleted.</p> : msg.body ? <p class="body">{msg.body}</p> : null}
+        {msg.deleted ? <p class="body muted">This message was deleted.</p> : <Body msg={msg} store={store} />}
         {!msg.deleted && msg.attachments.map((a) => <AttachmentView key={a.id} a={a} store={store} />)}
         <div class="meta">
           {msg.edited_at && !msg.deleted && <span class="edited">edited</span>}
@@ -67,6 +67,26 @@ export function MessageRow({ msg, me, kind, cursors, replyTo, store, onReply, on
       )}
     </article>
   );
+}
+
+// The text, or for an encrypted conversation what this browser could open of it.
+function Body({ msg, store }: { msg: Message; store: Store }) {
+  if (!msg.body) return null;
+  const plain = store.textOf(msg);
+  if (!plain) return <p class="body muted">Decrypting…</p>;
+  if ("error" in plain) {
+    return (
+      <p class="body muted">
+        <Lock /> Cannot decrypt: {plain.error}
+      </p>
+    );
+  }
+  return plain.text ? <p class="body">{plain.text}</p> : null;
+}
+
+export function snippet(store: Store, m: Message): string {
+  const plain = store.textOf(m);
+  return plain && "text" in plain ? plain.text.slice(0, 80) : "encrypted message";
 }
 
 // A message written but not acknowledged: sending, waiting to retry, or refused.

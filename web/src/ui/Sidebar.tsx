@@ -68,7 +68,14 @@ function ConversationItem({ view, state }: { view: ConversationView; state: Stat
         <span class="conv-text">
           <span class="conv-name">
             {s.name}
-            {s.e2ee && <span class="lock" aria-label="end-to-end encrypted"> <Lock size={12} /></span>}
+            {s.e2ee && (
+              <>
+                {" "}
+                <span class="lock" aria-label="end-to-end encrypted">
+                  <Lock size={12} />
+                </span>
+              </>
+            )}
             {online && <span class="sr-only"> (online)</span>}
           </span>
           <span class="conv-preview">{last && s.kind === "group" ? `${last.from}: ${preview}` : preview}</span>
@@ -110,14 +117,16 @@ function useAction(onDone: () => void) {
 
 function NewChat({ store, onClose }: { store: Store; onClose: () => void }) {
   const [name, setName] = useState("");
+  const [e2ee, setE2ee] = useState(false);
   const { error, busy, run } = useAction(onClose);
   return (
     <Dialog title="New chat" onClose={onClose}>
-      <form onSubmit={(e) => (e.preventDefault(), void run(() => store.openDirect(name.trim())))}>
+      <form onSubmit={(e) => (e.preventDefault(), void run(() => store.openDirect(name.trim(), e2ee)))}>
         <label>
           Username
           <input value={name} onInput={(e) => setName(e.currentTarget.value)} required autoFocus />
         </label>
+        <Encrypted checked={e2ee} onChange={setE2ee} />
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>Start chat</button>
       </form>
@@ -129,11 +138,12 @@ function NewGroup({ store, onClose }: { store: Store; onClose: () => void }) {
   const [name, setName] = useState("");
   const [members, setMembers] = useState("");
   const [passcode, setPasscode] = useState("");
+  const [e2ee, setE2ee] = useState(false);
   const { error, busy, run } = useAction(onClose);
   const list = members.split(/[\s,]+/).filter(Boolean);
   return (
     <Dialog title="New group" onClose={onClose}>
-      <form onSubmit={(e) => (e.preventDefault(), void run(() => store.createGroup(name.trim(), list, passcode || undefined)))}>
+      <form onSubmit={(e) => (e.preventDefault(), void run(() => store.createGroup(name.trim(), list, passcode || undefined, e2ee)))}>
         <label>
           Group name
           <input value={name} onInput={(e) => setName(e.currentTarget.value)} required autoFocus />
@@ -146,10 +156,24 @@ function NewGroup({ store, onClose }: { store: Store; onClose: () => void }) {
           Passcode to join (optional)
           <input value={passcode} onInput={(e) => setPasscode(e.currentTarget.value)} type="password" autoComplete="new-password" />
         </label>
+        <Encrypted checked={e2ee} onChange={setE2ee} />
         {error && <p class="error" role="alert">{error}</p>}
         <button type="submit" disabled={busy}>Create group</button>
       </form>
     </Dialog>
+  );
+}
+
+// "End-to-end encrypted": the server stores and relays only what the members' devices encrypted
+// (docs/protocol.md §11). It cannot be changed later.
+function Encrypted({ checked, onChange }: { checked: boolean; onChange(v: boolean): void }) {
+  return (
+    <label class="check">
+      <input type="checkbox" checked={checked} onChange={(e) => onChange(e.currentTarget.checked)} />
+      <span>
+        End-to-end encrypted <small>(only the members' devices can read it; cannot be changed later)</small>
+      </span>
+    </label>
   );
 }
 
