@@ -70,6 +70,8 @@ try {
   await list.getByText(`message ${messageCount}`, { exact: true }).waitFor();
   // Page in the whole history by scrolling to the top until its start shows.
   const t1 = Date.now();
+  // (Each round scrolls to the top; the list asks for the page before it and keeps the viewport
+  // where it was, so the next round scrolls up again.)
   while (!(await list.getByText("This is the start of the conversation.").isVisible())) {
     await list.evaluate((el) => (el.scrollTop = 0));
     await page.waitForTimeout(20);

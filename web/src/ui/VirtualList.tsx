@@ -28,7 +28,6 @@ export function VirtualList<T>({ items, keyOf, render, onReachTop, estimate = 64
   const [, rerender] = useReducer((n: number) => n + 1, 0);
   const view = useRef({ top: 0, height: 0 });
   const atBottom = useRef(true);
-  const firstKey = useRef<string | null>(null);
 
   const keys = useMemo(() => items.map(keyOf), [items]);
   // tops[i]: where row i starts; tops[n]: the total height.
@@ -46,19 +45,30 @@ export function VirtualList<T>({ items, keyOf, render, onReachTop, estimate = 64
   // Before the first layout the viewport is unknown: render the newest screenful.
   if (view.current.height === 0) start = Math.max(0, keys.length - 30);
 
-  // Keep the same row on screen when older rows are prepended.
+  // The row at the top of the viewport, and how far into it the viewport starts: after rows
+  // are added or removed above it, the viewport is put back at the same place in that row.
+  const anchor = useRef<{ key: string; offset: number } | null>(null);
+  // Not the first item: a header that stays first (the "start of the conversation" row)
+  // would keep the viewport at the top while older rows arrive under it.
+  const rememberAnchor = (el: HTMLElement) => {
+    for (const row of el.querySelectorAll<HTMLElement>(":scope > .vrow")) {
+      if (row.dataset.key === keys[0] && keys.length > 1) continue;
+      if (row.offsetTop + row.offsetHeight > el.scrollTop) {
+        anchor.current = { key: row.dataset.key!, offset: el.scrollTop - row.offsetTop };
+        return;
+      }
+    }
+  };
+
   useLayoutEffect(() => {
     const el = box.current!;
-    const prevFirst = firstKey.current;
-    firstKey.current = keys[0] ?? null;
     if (atBottom.current) {
       el.scrollTop = el.scrollHeight;
       return;
     }
-    if (prevFirst && keys[0] !== prevFirst) {
-      const k = keys.indexOf(prevFirst);
-      if (k > 0) el.scrollTop += tops[k];
-    }
+    const a = anchor.current;
+    const k = a ? keys.indexOf(a.key) : -1;
+    if (a && k >= 0 && Math.abs(el.scrollTop - (tops[k] + a.offset)) > 1) el.scrollTop = tops[k] + a.offset;
   }, [keys]);
 
   // One observer for the list's life: rows that resize after they are measured (an image
@@ -104,8 +114,10 @@ export function VirtualList<T>({ items, keyOf, render, onReachTop, estimate = 64
     for (const row of observed.current) if (!rendered.has(row)) observer.current?.unobserve(row);
     observed.current = rendered;
     if (atBottom.current) el.scrollTop = el.scrollHeight;
-    // Too few rows to scroll: there is no scrolling to the top to ask for more.
-    if (el.scrollHeight <= el.clientHeight) onReachTop?.();
+    rememberAnchor(el);
+    // Near the top (or too few rows to scroll), ask for more: scrolling alone would not ask
+    // again while the viewport stays where it is.
+    if (el.scrollTop < kTopThresholdPx) onReachTop?.();
     if (changed) rerender(0);
   });
 
@@ -113,6 +125,7 @@ export function VirtualList<T>({ items, keyOf, render, onReachTop, estimate = 64
     const el = box.current!;
     view.current = { top: el.scrollTop, height: el.clientHeight };
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < kBottomSlackPx;
+    rememberAnchor(el);
     if (el.scrollTop < kTopThresholdPx) onReachTop?.();
     rerender(0);
   };
