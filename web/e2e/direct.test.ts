@@ -151,3 +151,60 @@ async function assertFocused(page: import("playwright-core").Page, locator: impo
   assert.ok(focused, "expected the element to have focus");
   void page;
 }
+
+test("sessions and devices: one device logs out another", async () => {
+  const erin = await server.user("erin");
+  const laptop = await person(browser, server, erin.session);
+  // A second device signs in through the form.
+  const phone = await person(browser, server);
+  await phone.page.getByRole("textbox", { name: "Username" }).fill("erin");
+  await phone.page.getByRole("textbox", { name: "Password" }).fill(erin.password);
+  await phone.page.getByRole("button", { name: "Log in" }).click();
+  await phone.page.getByRole("button", { name: "New chat" }).waitFor();
+
+  await laptop.page.getByRole("button", { name: "Sessions" }).click();
+  const dialog = laptop.page.getByRole("dialog", { name: "Sessions and devices" });
+  await dialog.getByText("(this device)").waitFor();
+  const other = dialog.getByRole("button", { name: /^Log out Parley web/ });
+  await other.click();
+  // The phone is signed out at once (its socket is closed with the session) and says why.
+  await phone.page.getByRole("button", { name: "Log in" }).waitFor();
+  await phone.page.getByRole("alert").filter({ hasText: "Your session has ended" }).waitFor();
+  await other.waitFor({ state: "detached" });
+  expectNoConsoleErrors(laptop, phone);
+  await laptop.context.close();
+  await phone.context.close();
+});
+
+test("dark mode follows the system; a file dropped on the chat is uploaded", async () => {
+  const [fay, gus] = await Promise.all([server.user("fay"), server.user("gus")]);
+  const context = await browser.newContext({ colorScheme: "dark", viewport: { width: 1200, height: 800 } });
+  await context.addInitScript((s) => localStorage.setItem("parley.session", s), JSON.stringify(fay.session));
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+  await page.goto(server.url + "/");
+  await page.getByRole("button", { name: "New chat" }).click();
+  await page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("gus");
+  await page.getByRole("button", { name: "Start chat" }).click();
+  const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(background, "rgb(20, 23, 28)", "the dark palette");
+
+  const drop = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File(["meeting notes\n"], "notes.txt", { type: "text/plain" }));
+    return dt;
+  });
+  await page.dispatchEvent("section.chat", "dragover", { dataTransfer: drop });
+  await page.dispatchEvent("section.chat", "drop", { dataTransfer: drop });
+  await page.waitForFunction(() => (document.querySelector("progress") as HTMLProgressElement | null)?.value === 1);
+  await sendMessage(page, "notes attached");
+  const g = await person(browser, server, gus.session);
+  await conversation(g.page, "fay").click();
+  await messages(g.page).filter({ hasText: "notes attached" }).getByRole("button", { name: "Download notes.txt" }).waitFor();
+  await screenshot(page, "dark");
+  assert.deepEqual(errors, []);
+  expectNoConsoleErrors(g);
+  await context.close();
+  await g.context.close();
+});

@@ -120,7 +120,7 @@ export async function person(
   browser: Browser,
   server: Server,
   session?: Record<string, unknown>,
-  opts: { viewport?: { width: number; height: number }; path?: string } = {},
+  opts: { viewport?: { width: number; height: number }; path?: string; setup?: (c: BrowserContext) => Promise<void> } = {},
 ): Promise<Person> {
   const viewport = opts.viewport ?? { width: 1200, height: 800 };
   const context = await browser.newContext({ viewport, colorScheme: "light", reducedMotion: "reduce" });
@@ -129,6 +129,7 @@ export async function person(
       if (!localStorage.getItem("parley.session")) localStorage.setItem("parley.session", s);
     }, JSON.stringify(session));
   }
+  await opts.setup?.(context);
   const page = await context.newPage();
   page.setDefaultTimeout(kTimeoutMs);
   const errors: string[] = [];

@@ -67,9 +67,54 @@ test("the server restarts mid-conversation: both sides catch up, without duplica
   await b.context.close();
 });
 
-test("without WebSocket: events over server-sent events, sends over REST", async () => {
+test("the connection drops between a send and its ack: the message shows once", async () => {
+  const [erin, frank] = await Promise.all(["erin", "frank"].map((u) => server.user(u)));
+  // Erin's socket goes through a relay that swallows what the server says about "lost in
+  // transit" (its message event and its ack) and then cuts the connection: a network that
+  // fails right after the server stored the message. Later sockets pass untouched.
+  let cut = false;
+  const e = await person(browser, server, erin.session, {
+    setup: (context) =>
+      context.routeWebSocket(/\/ws$/, (ws) => {
+        const upstream = ws.connectToServer();
+        ws.onMessage((m) => upstream.send(m));
+        upstream.onMessage((m) => {
+          if (!cut && String(m).includes("lost in transit")) {
+            if (String(m).startsWith('{"re"')) {
+              cut = true;
+              void ws.close({ code: 4000, reason: "network gone" });
+            }
+            return;
+          }
+          ws.send(m);
+        });
+      }),
+  });
+  const f = await person(browser, server, frank.session);
+  await e.page.getByRole("button", { name: "New chat" }).click();
+  await e.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("frank");
+  await e.page.getByRole("button", { name: "Start chat" }).click();
+  await sendMessage(e.page, "first");
+  await messages(e.page).filter({ hasText: "first" }).getByLabel(/Sent|Delivered|Read/).waitFor();
+
+  await sendMessage(e.page, "lost in transit");
+  await conversation(f.page, "erin").click();
+  await messages(f.page).filter({ hasText: "lost in transit" }).waitFor();
+  await messages(e.page).filter({ hasText: "lost in transit" }).getByLabel(/Sent|Delivered|Read/).waitFor();
+  assert.ok(cut, "the relay cut the connection after the server stored the message");
+  for (const p of [e.page, f.page]) assert.deepEqual(await texts(p), ["first", "lost in transit"]);
+  const conv = new URL(e.page.url()).hash.replace("#/c/", "");
+  const stored = await server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, String(erin.session.token));
+  assert.deepEqual(stored.messages.map((m) => m.body), ["first", "lost in transit"]);
+  expectNoConsoleErrors(e, f);
+  await e.context.close();
+  await f.context.close();
+});
+
+test("where WebSocket is blocked: events over server-sent events, sends over REST", async () => {
   const [carol, dan] = await Promise.all(["carol", "dan"].map((u) => server.user(u)));
-  const c = await person(browser, server, carol.session, { path: "/?transport=sse" });
+  // A proxy that cuts every WebSocket: the client finds plain HTTP works and falls back.
+  const c = await person(browser, server, carol.session, { setup: (context) => context.routeWebSocket(/\/ws$/, (ws) => void ws.close()) });
   const d = await person(browser, server, dan.session);
   await c.page.getByRole("status").filter({ hasText: "connected (events)" }).waitFor();
   await d.page.getByRole("button", { name: "New chat" }).click();

@@ -59,7 +59,7 @@ export class Connection {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private failures = 0;
-  private wsFailuresBeforeOpen = 0;
+  private wsFailuresBeforeAuth = 0;
   private stopped = true;
   private state: ChannelState = "offline";
   mode: ChannelMode;
@@ -129,13 +129,15 @@ export class Connection {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/ws`);
     this.ws = ws;
-    let opened = false;
+    let authenticated = false;
     ws.onopen = () => {
-      opened = true;
-      this.wsFailuresBeforeOpen = 0;
       // The token goes in the first frame, not the URL: URLs end up in logs.
       this.request("auth", { token }).then(
-        () => this.opened(),
+        () => {
+          authenticated = true;
+          this.wsFailuresBeforeAuth = 0;
+          this.opened();
+        },
         (e: ApiError) => {
           if (e.code === "unauthenticated") void this.reauthenticate();
         },
@@ -146,14 +148,16 @@ export class Connection {
       if (this.ws !== ws) return;
       this.ws = null;
       this.failAll();
-      if (!opened && ++this.wsFailuresBeforeOpen >= 2) void this.maybeFallBack();
+      // A socket that never got as far as authenticating (refused, or cut by a proxy that
+      // does not pass WebSocket) counts against WebSocket; a refused token does not.
+      if (!authenticated && c.code !== 4001 && ++this.wsFailuresBeforeAuth >= 2) void this.maybeFallBack();
       if (c.code === 4001) return void this.reauthenticate();
       this.scheduleReconnect();
     };
   }
 
-  // WebSocket never opened, twice. If plain HTTP works, the way is blocked for upgrades only:
-  // use server-sent events from now on.
+  // WebSocket failed twice before it could authenticate. If plain HTTP works, the way is
+  // blocked for WebSocket only: use server-sent events from now on (until the page reloads).
   private async maybeFallBack() {
     try {
       const res = await fetch("/healthz");
