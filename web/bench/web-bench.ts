@@ -79,7 +79,7 @@ try {
   const pagedIn = Date.now() - t1;
   const rendered = await list.locator(".vrow").count();
 
-  await browser.startTracing(page, { categories: ["devtools.timeline", "disabled-by-default-devtools.timeline.frame"] });
+  await browser.startTracing(page, { categories: ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "disabled-by-default-devtools.timeline.frame"] });
   // Wheel down through the whole conversation, as a person flinging a trackpad would.
   const box = (await list.boundingBox())!;
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -90,9 +90,17 @@ try {
     if (left < 2) break;
   }
   const scrollMs = Date.now() - scrollStart;
-  const trace = JSON.parse((await browser.stopTracing()).toString()) as { traceEvents: { name: string; ts: number; ph: string }[] };
+  type TraceEvent = { name: string; ts: number; ph: string; dur?: number; pid: number; tid: number; args?: { name?: string } };
+  const trace = JSON.parse((await browser.stopTracing()).toString()) as { traceEvents: TraceEvent[] };
+  if (process.env.BENCH_TRACE) (await import("node:fs")).writeFileSync(process.env.BENCH_TRACE, JSON.stringify(trace));
   const frames = trace.traceEvents.filter((e) => e.name === "DrawFrame").map((e) => e.ts / 1000).sort((a, b) => a - b);
   const intervals = frames.slice(1).map((t, i) => t - frames[i]);
+  // The page's main thread: how long each task ran. Frame intervals also hold the time the
+  // browser waited for the next wheel event from this script; a long task is the page's own.
+  const main = trace.traceEvents.find((e) => e.ph === "M" && e.name === "thread_name" && e.args?.name === "CrRendererMain");
+  const tasks = trace.traceEvents
+    .filter((e) => main && e.pid === main.pid && e.tid === main.tid && e.ph === "X" && e.name === "RunTask" && e.dur !== undefined)
+    .map((e) => e.dur! / 1000);
   const rowsInDom = await list.locator(".vrow").count();
 
   const result = {
@@ -113,6 +121,9 @@ try {
         max: +Math.max(...intervals).toFixed(2),
       },
       frames_over_50ms: intervals.filter((d) => d > 50).length,
+      main_thread_tasks: tasks.length,
+      task_ms: tasks.length === 0 ? null : { p50: +median(tasks).toFixed(2), p95: +percentile(tasks, 95).toFixed(2), p99: +percentile(tasks, 99).toFixed(2), max: +Math.max(...tasks).toFixed(2) },
+      tasks_over_50ms: tasks.filter((d) => d > 50).length,
     },
   };
   console.log(JSON.stringify(result, null, 2));

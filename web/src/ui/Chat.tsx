@@ -113,8 +113,9 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
               cursors={view.cursors}
               replyTo={r.msg.reply_to ? bySeq.get(r.msg.reply_to) : undefined}
               store={store}
-              onReply={() => setMode({ kind: "reply", msg: r.msg })}
-              onEdit={() => setMode({ kind: "edit", msg: r.msg })}
+              plain={s.e2ee ? store.textOf(r.msg) : undefined}
+              replyPlain={s.e2ee && r.msg.reply_to ? store.textOf(bySeq.get(r.msg.reply_to) ?? r.msg) : undefined}
+              setMode={setMode}
             />
           )
         }

@@ -1,11 +1,14 @@
 // One message: sender (in groups), the message it answers, text or "deleted", attachments,
 // time, "edited", and for one's own its receipt (✓ sent, ✓✓ delivered, read) and actions.
+import { memo } from "preact/compat";
 import { useEffect, useState } from "preact/hooks";
 import { describe } from "../api/errors.ts";
 import type { Attachment, Message } from "../api/types.ts";
 import type { OutgoingMessage } from "../state/outbox.ts";
 import { receiptView, type CursorMap } from "../state/receipts.ts";
+import type { Plain } from "../state/encryption.ts";
 import type { Store } from "../state/store.ts";
+import type { ComposerMode } from "./Composer.tsx";
 import { bytes, clock } from "./format.ts";
 import { Clock, Lock, Paperclip, Pencil, ReplyIcon, Trash } from "./icons.tsx";
 
@@ -16,11 +19,16 @@ interface Props {
   cursors: CursorMap;
   replyTo: Message | undefined;
   store: Store;
-  onReply(): void;
-  onEdit(): void;
+  // What this browser opened of an encrypted message (and of the one it answers); for the
+  // memo below, which skips rows whose props did not change while the list scrolls.
+  plain: Plain | undefined;
+  replyPlain: Plain | undefined;
+  setMode(mode: ComposerMode): void;
 }
 
-export function MessageRow({ msg, me, kind, cursors, replyTo, store, onReply, onEdit }: Props) {
+export const MessageRow = memo(function MessageRow({ msg, me, kind, cursors, replyTo, store, setMode }: Props) {
+  const onReply = () => setMode({ kind: "reply", msg });
+  const onEdit = () => setMode({ kind: "edit", msg });
   const mine = msg.from === me;
   const receipt = mine && !msg.deleted ? receiptView(msg.seq, me, kind, cursors) : null;
   return (
@@ -67,7 +75,7 @@ export function MessageRow({ msg, me, kind, cursors, replyTo, store, onReply, on
       )}
     </article>
   );
-}
+});
 
 // The text, or for an encrypted conversation what this browser could open of it.
 function Body({ msg, store }: { msg: Message; store: Store }) {
