@@ -1,26 +1,13 @@
 // Two people chat in a direct conversation: the list, receipts, typing, edits, deletes and
 // replies, as each of them sees it in their own browser.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { conversation, expectNoConsoleErrors, launch, messages, person, screenshot, sendMessage, Server } from "./harness.ts";
+import { test } from "node:test";
+import { conversation, expectNoConsoleErrors, messages, person, screenshot, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = new Server();
-  await server.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const fixture = serverAndBrowser();
 
 test("register and log in from the login screen", async () => {
-  const p = await person(browser, server);
+  const p = await person(fixture.browser, fixture.server);
   const { page } = p;
   await page.getByRole("textbox", { name: "Username" }).fill("newcomer");
   await page.getByRole("textbox", { name: "Password" }).fill("a good long password");
@@ -42,15 +29,13 @@ test("register and log in from the login screen", async () => {
 });
 
 test("a direct conversation: delivery, read receipts, typing, edit, delete, reply", async () => {
-  const alice = await server.user("alice");
-  const bob = await server.user("bob");
-  const a = await person(browser, server, alice.session);
-  const b = await person(browser, server, bob.session);
+  const alice = await fixture.server.user("alice");
+  const bob = await fixture.server.user("bob");
+  const a = await person(fixture.browser, fixture.server, alice.session);
+  const b = await person(fixture.browser, fixture.server, bob.session);
 
   // Alice opens a chat with Bob and writes; Enter sends.
-  await a.page.getByRole("button", { name: "New chat" }).click();
-  await a.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("bob");
-  await a.page.getByRole("button", { name: "Start chat" }).click();
+  await startChat(a.page, "bob");
   const composer = a.page.getByRole("textbox", { name: "Message" });
   await composer.fill("Hello Bob");
   await composer.press("Enter");
@@ -107,9 +92,9 @@ test("a direct conversation: delivery, read receipts, typing, edit, delete, repl
 });
 
 test("keyboard only: Tab to the composer, Enter sends, Shift+Enter is a new line, Escape closes a dialog", async () => {
-  const carol = await server.user("carol");
-  await server.user("dan");
-  const c = await person(browser, server, carol.session);
+  const carol = await fixture.server.user("carol");
+  await fixture.server.user("dan");
+  const c = await person(fixture.browser, fixture.server, carol.session);
   const page = c.page;
   // Tab reaches "New chat" first; Enter opens its dialog and Escape closes it.
   await page.getByRole("button", { name: "New chat" }).waitFor();
@@ -128,7 +113,7 @@ test("keyboard only: Tab to the composer, Enter sends, Shift+Enter is a new line
   await page.keyboard.press("Enter");
   const composer = page.getByRole("textbox", { name: "Message" });
   await composer.waitFor();
-  await assertFocused(page, composer);
+  await assertFocusedSoon(composer);
   await page.keyboard.type("line one");
   await page.keyboard.press("Shift+Enter");
   await page.keyboard.type("line two");
@@ -153,10 +138,10 @@ async function assertFocused(page: import("playwright-core").Page, locator: impo
 }
 
 test("sessions and devices: one device logs out another", async () => {
-  const erin = await server.user("erin");
-  const laptop = await person(browser, server, erin.session);
+  const erin = await fixture.server.user("erin");
+  const laptop = await person(fixture.browser, fixture.server, erin.session);
   // A second device signs in through the form.
-  const phone = await person(browser, server);
+  const phone = await person(fixture.browser, fixture.server);
   await phone.page.getByRole("textbox", { name: "Username" }).fill("erin");
   await phone.page.getByRole("textbox", { name: "Password" }).fill(erin.password);
   await phone.page.getByRole("button", { name: "Log in" }).click();
@@ -177,16 +162,14 @@ test("sessions and devices: one device logs out another", async () => {
 });
 
 test("dark mode follows the system; a file dropped on the chat is uploaded", async () => {
-  const [fay, gus] = await Promise.all([server.user("fay"), server.user("gus")]);
-  const context = await browser.newContext({ colorScheme: "dark", viewport: { width: 1200, height: 800 } });
+  const [fay, gus] = await Promise.all([fixture.server.user("fay"), fixture.server.user("gus")]);
+  const context = await fixture.browser.newContext({ colorScheme: "dark", viewport: { width: 1200, height: 800 } });
   await context.addInitScript((s) => localStorage.setItem("parley.session", s), JSON.stringify(fay.session));
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
-  await page.goto(server.url + "/");
-  await page.getByRole("button", { name: "New chat" }).click();
-  await page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("gus");
-  await page.getByRole("button", { name: "Start chat" }).click();
+  await page.goto(fixture.server.url + "/");
+  await startChat(page, "gus");
   const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(background, "rgb(20, 23, 28)", "the dark palette");
 
@@ -199,7 +182,7 @@ test("dark mode follows the system; a file dropped on the chat is uploaded", asy
   await page.dispatchEvent("section.chat", "drop", { dataTransfer: drop });
   await page.waitForFunction(() => (document.querySelector("progress") as HTMLProgressElement | null)?.value === 1);
   await sendMessage(page, "notes attached");
-  const g = await person(browser, server, gus.session);
+  const g = await person(fixture.browser, fixture.server, gus.session);
   await conversation(g.page, "fay").click();
   await messages(g.page).filter({ hasText: "notes attached" }).getByRole("button", { name: "Download notes.txt" }).waitFor();
   await screenshot(page, "dark");

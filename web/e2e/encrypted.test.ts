@@ -7,28 +7,15 @@ import { spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { conversation, expectNoConsoleErrors, launch, messages, person, root, screenshot, sendMessage, Server } from "./harness.ts";
+import { test } from "node:test";
+import { conversation, expectNoConsoleErrors, messages, person, root, screenshot, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
   // Without encryption at rest, so that a plaintext the browser let through would show in the
   // data directory as it is.
-  server = new Server(["--encrypt-at-rest", "false"]);
-  await server.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const fixture = serverAndBrowser(["--encrypt-at-rest", "false"]);
 
 async function devicesOf(user: string, token: string): Promise<string[]> {
-  const r = await server.api<{ devices: { device: string }[] }>("GET", `/keys/users/${user}?one_time=0`, undefined, token);
+  const r = await fixture.server.api<{ devices: { device: string }[] }>("GET", `/keys/users/${user}?one_time=0`, undefined, token);
   return r.devices.map((d) => d.device);
 }
 
@@ -46,17 +33,13 @@ function filesUnder(dir: string): string[] {
 }
 
 test("an encrypted direct conversation: readable on both sides, never by the server", async () => {
-  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => server.user(u)));
+  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => fixture.server.user(u)));
   const aliceToken = String(alice.session.token);
-  const a = await person(browser, server, alice.session);
-  const b = await person(browser, server, bob.session);
+  const a = await person(fixture.browser, fixture.server, alice.session);
+  const b = await person(fixture.browser, fixture.server, bob.session);
   await published("bob", aliceToken, 1);
 
-  await a.page.getByRole("button", { name: "New chat" }).click();
-  const dialog = a.page.getByRole("dialog", { name: "New chat" });
-  await dialog.getByRole("textbox", { name: "Username" }).fill("bob");
-  await dialog.getByRole("checkbox", { name: /End-to-end encrypted/ }).check();
-  await dialog.getByRole("button", { name: "Start chat" }).click();
+  await startChat(a.page, "bob", { e2ee: true });
   await a.page.getByRole("heading", { name: /bob/ }).getByLabel("end-to-end encrypted").waitFor();
   await sendMessage(a.page, "the eagle lands at noon");
   await messages(a.page).filter({ hasText: "the eagle lands at noon" }).getByLabel(/Sent|Delivered|Read/).waitFor();
@@ -76,14 +59,14 @@ test("an encrypted direct conversation: readable on both sides, never by the ser
 
   // What the server holds: envelopes, and nowhere the words.
   const conv = new URL(a.page.url()).hash.replace("#/c/", "");
-  const page = await server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, aliceToken);
+  const page = await fixture.server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, aliceToken);
   assert.equal(page.messages.length, 2);
   for (const m of page.messages) {
     const env = JSON.parse(m.body);
     assert.equal(env.v, 1);
     assert.ok(env.ct && env.sig && env.nonce);
   }
-  for (const file of filesUnder(server.dataDir)) {
+  for (const file of filesUnder(fixture.server.dataDir)) {
     const bytes = readFileSync(file);
     for (const words of ["eagle lands", "copy that"]) assert.equal(bytes.includes(words), false, `"${words}" in ${file}`);
   }
@@ -103,8 +86,8 @@ test("an encrypted direct conversation: readable on both sides, never by the ser
 
   // Bob signs in on a second browser: a new device. Alice is told; what she sends next reaches
   // it, what was sent before does not.
-  const bob2 = await server.api<{ token: string; refresh_token: string; expires_in: number; user: unknown }>("POST", "/auth/login", { username: "bob", password: bob.password });
-  const b2 = await person(browser, server, { token: bob2.token, refresh_token: bob2.refresh_token, expires_at: Date.now() + bob2.expires_in * 1000, user: bob2.user });
+  const bob2 = await fixture.server.api<{ token: string; refresh_token: string; expires_in: number; user: unknown }>("POST", "/auth/login", { username: "bob", password: bob.password });
+  const b2 = await person(fixture.browser, fixture.server, { token: bob2.token, refresh_token: bob2.refresh_token, expires_at: Date.now() + bob2.expires_in * 1000, user: bob2.user });
   await published("bob", aliceToken, 2);
   await a.page.getByRole("alert").filter({ hasText: "bob added a new device" }).waitFor();
   await sendMessage(a.page, "hello to your new device");
@@ -118,7 +101,7 @@ test("an encrypted direct conversation: readable on both sides, never by the ser
 
 // One device of the reference client (reference_peer.py, tests/integration/e2ee_client.py).
 function referencePeer(user: string, device: string) {
-  const proc = spawn(join(root, "build/venv/bin/python"), [join(import.meta.dirname, "reference_peer.py"), String(server.port), user, device], {
+  const proc = spawn(join(root, "build/venv/bin/python"), [join(import.meta.dirname, "reference_peer.py"), String(fixture.server.port), user, device], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
@@ -138,19 +121,15 @@ function referencePeer(user: string, device: string) {
 }
 
 test("the browser and the reference client read each other's messages", async () => {
-  const carol = await server.user("carol");
-  await server.user("dave", "password-dave");
+  const carol = await fixture.server.user("carol");
+  await fixture.server.user("dave", "password-dave");
   const carolToken = String(carol.session.token);
-  const c = await person(browser, server, carol.session);
+  const c = await person(fixture.browser, fixture.server, carol.session);
   await published("carol", carolToken, 1);
   const dave = referencePeer("dave", "reference-1");
   try {
     await dave.ready;
-    await c.page.getByRole("button", { name: "New chat" }).click();
-    const dialog = c.page.getByRole("dialog", { name: "New chat" });
-    await dialog.getByRole("textbox", { name: "Username" }).fill("dave");
-    await dialog.getByRole("checkbox", { name: /End-to-end encrypted/ }).check();
-    await dialog.getByRole("button", { name: "Start chat" }).click();
+    await startChat(c.page, "dave", { e2ee: true });
     await sendMessage(c.page, "sealed in a browser");
     await messages(c.page).filter({ hasText: "sealed in a browser" }).getByLabel(/Sent|Delivered|Read/).waitFor();
     const conv = new URL(c.page.url()).hash.replace("#/c/", "");

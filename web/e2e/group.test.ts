@@ -2,29 +2,16 @@
 // and leaving.
 import assert from "node:assert/strict";
 import { deflateSync } from "node:zlib";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { conversation, expectNoConsoleErrors, launch, messages, person, screenshot, sendMessage, Server } from "./harness.ts";
+import { test } from "node:test";
+import { conversation, expectNoConsoleErrors, messages, person, screenshot, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = new Server();
-  await server.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const fixture = serverAndBrowser();
 
 test("a group: create, read by N, add and remove members, leave", async () => {
-  const [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map((u) => server.user(u)));
-  const a = await person(browser, server, alice.session);
-  const b = await person(browser, server, bob.session);
-  const c = await person(browser, server, carol.session);
+  const [alice, bob, carol, dave] = await Promise.all(["alice", "bob", "carol", "dave"].map((u) => fixture.server.user(u)));
+  const a = await person(fixture.browser, fixture.server, alice.session);
+  const b = await person(fixture.browser, fixture.server, bob.session);
+  const c = await person(fixture.browser, fixture.server, carol.session);
 
   await a.page.getByRole("button", { name: "New group" }).click();
   const form = a.page.getByRole("dialog", { name: "New group" });
@@ -49,7 +36,7 @@ test("a group: create, read by N, add and remove members, leave", async () => {
   await members.getByRole("textbox", { name: "Add member" }).fill("dave");
   await members.getByRole("button", { name: "Add", exact: true }).click();
   await members.getByText("dave").waitFor();
-  const d = await person(browser, server, dave.session);
+  const d = await person(fixture.browser, fixture.server, dave.session);
   await conversation(d.page, "team").click();
   await messages(d.page).filter({ hasText: "Welcome to the team" }).waitFor();
 
@@ -67,8 +54,8 @@ test("a group: create, read by N, add and remove members, leave", async () => {
 });
 
 test("a passcode group joined by id", async () => {
-  const [erin, frank] = await Promise.all(["erin", "frank"].map((u) => server.user(u)));
-  const e = await person(browser, server, erin.session);
+  const [erin, frank] = await Promise.all(["erin", "frank"].map((u) => fixture.server.user(u)));
+  const e = await person(fixture.browser, fixture.server, erin.session);
   await e.page.getByRole("button", { name: "New group" }).click();
   const form = e.page.getByRole("dialog", { name: "New group" });
   await form.getByRole("textbox", { name: "Group name" }).fill("open-house");
@@ -78,7 +65,7 @@ test("a passcode group joined by id", async () => {
   const id = new URL(e.page.url()).hash.replace("#/c/", "");
   assert.match(id, /^[0-9a-f-]{36}$/);
 
-  const f = await person(browser, server, frank.session);
+  const f = await person(fixture.browser, fixture.server, frank.session);
   f.allow(/status of 403/);
   await f.page.getByRole("button", { name: "Join group" }).click();
   const join = f.page.getByRole("dialog", { name: "Join group" });
@@ -95,12 +82,10 @@ test("a passcode group joined by id", async () => {
 });
 
 test("a file: upload with progress, a thumbnail for the others, download", async () => {
-  const [gina, hal] = await Promise.all(["gina", "hal"].map((u) => server.user(u)));
-  const g = await person(browser, server, gina.session);
-  const h = await person(browser, server, hal.session);
-  await g.page.getByRole("button", { name: "New chat" }).click();
-  await g.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("hal");
-  await g.page.getByRole("button", { name: "Start chat" }).click();
+  const [gina, hal] = await Promise.all(["gina", "hal"].map((u) => fixture.server.user(u)));
+  const g = await person(fixture.browser, fixture.server, gina.session);
+  const h = await person(fixture.browser, fixture.server, hal.session);
+  await startChat(g.page, "hal");
 
   const chooser = g.page.waitForEvent("filechooser");
   await g.page.getByRole("button", { name: "Attach file" }).click();

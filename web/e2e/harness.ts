@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { after, before } from "node:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 
 export const root = resolve(import.meta.dirname, "../..");
@@ -164,4 +165,29 @@ export async function sendMessage(page: Page, text: string): Promise<void> {
 
 export function messages(page: Page) {
   return page.getByRole("log", { name: "Messages" }).getByRole("article");
+}
+
+// The file's server and browser: started before its tests, stopped after them.
+export function serverAndBrowser(extraArgs: string[] = []): { server: Server; browser: Browser } {
+  const fixture = {} as { server: Server; browser: Browser };
+  before(async () => {
+    fixture.server = new Server(extraArgs);
+    await fixture.server.start();
+    fixture.browser = await launch();
+  });
+  after(async () => {
+    await fixture.browser?.close();
+    await fixture.server?.dispose();
+  });
+  return fixture;
+}
+
+// "New chat" with `username` (end-to-end encrypted if asked), as a person would start it.
+export async function startChat(page: Page, username: string, opts: { e2ee?: boolean } = {}): Promise<void> {
+  await page.getByRole("button", { name: "New chat" }).click();
+  const dialog = page.getByRole("dialog", { name: "New chat" });
+  await dialog.getByRole("textbox", { name: "Username" }).fill(username);
+  if (opts.e2ee) await dialog.getByRole("checkbox", { name: /End-to-end encrypted/ }).check();
+  await dialog.getByRole("button", { name: "Start chat" }).click();
+  await page.getByRole("textbox", { name: "Message" }).waitFor();
 }

@@ -1,35 +1,22 @@
 // A long conversation: the newest page first, older pages as the reader scrolls up (the view
 // stays on what they were reading), and only the rows near the viewport in the page.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { conversation, expectNoConsoleErrors, launch, messages, person, Server } from "./harness.ts";
+import { test } from "node:test";
+import { conversation, expectNoConsoleErrors, messages, person, serverAndBrowser } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = new Server();
-  await server.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const fixture = serverAndBrowser();
 
 test("infinite scroll upwards through 400 messages, virtualized", async () => {
-  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => server.user(u)));
+  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => fixture.server.user(u)));
   const token = String(bob.session.token);
   for (let i = 1; i <= 400; i += 20) {
     await Promise.all(
       Array.from({ length: 20 }, (_, k) =>
-        server.api("POST", "/chat/send", { recipient: "alice", message: `number ${i + k}`, client_msg_id: `h${i + k}` }, token),
+        fixture.server.api("POST", "/chat/send", { recipient: "alice", message: `number ${i + k}`, client_msg_id: `h${i + k}` }, token),
       ),
     );
   }
-  const p = await person(browser, server, alice.session);
+  const p = await person(fixture.browser, fixture.server, alice.session);
   const { page } = p;
   await conversation(page, "bob").click();
   const list = page.getByRole("log", { name: "Messages" });

@@ -1,28 +1,15 @@
 // The phone-width layout (390 px): the list, or the open conversation with a way back; no
 // sideways scrolling.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser } from "playwright-core";
-import { conversation, expectNoConsoleErrors, launch, messages, person, screenshot, sendMessage, Server } from "./harness.ts";
+import { test } from "node:test";
+import { conversation, expectNoConsoleErrors, messages, person, screenshot, sendMessage, serverAndBrowser } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = new Server();
-  await server.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const fixture = serverAndBrowser();
 
 test("at 390 px: the list, then the conversation alone, then back", async () => {
-  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => server.user(u)));
-  await server.api("POST", "/chat/send", { recipient: "alice", message: "Are you on your phone?", client_msg_id: "m1" }, String(bob.session.token));
-  const p = await person(browser, server, alice.session, { viewport: { width: 390, height: 844 } });
+  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => fixture.server.user(u)));
+  await fixture.server.api("POST", "/chat/send", { recipient: "alice", message: "Are you on your phone?", client_msg_id: "m1" }, String(bob.session.token));
+  const p = await person(fixture.browser, fixture.server, alice.session, { viewport: { width: 390, height: 844 } });
   const { page } = p;
   const list = page.getByRole("navigation", { name: "Conversations" });
   await conversation(page, "bob").click();

@@ -2,53 +2,39 @@
 // is down, and a browser that can only use server-sent events. Nothing is lost and nothing
 // shows twice.
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
-import type { Browser, Page } from "playwright-core";
-import { conversation, expectNoConsoleErrors, launch, messages, person, sendMessage, Server } from "./harness.ts";
+import { test } from "node:test";
+import type { Page } from "playwright-core";
+import { conversation, expectNoConsoleErrors, messages, person, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
 
-let server: Server;
-let browser: Browser;
-
-before(async () => {
-  server = new Server();
-  await server.start();
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.dispose();
-});
+const fixture = serverAndBrowser();
 
 async function texts(page: Page): Promise<string[]> {
   return messages(page).locator(".body").allInnerTexts();
 }
 
 test("the server restarts mid-conversation: both sides catch up, without duplicates", async () => {
-  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => server.user(u)));
-  const a = await person(browser, server, alice.session);
-  const b = await person(browser, server, bob.session);
+  const [alice, bob] = await Promise.all(["alice", "bob"].map((u) => fixture.server.user(u)));
+  const a = await person(fixture.browser, fixture.server, alice.session);
+  const b = await person(fixture.browser, fixture.server, bob.session);
   const down = /ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/;
   a.allow(down);
   b.allow(down);
 
-  await a.page.getByRole("button", { name: "New chat" }).click();
-  await a.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("bob");
-  await a.page.getByRole("button", { name: "Start chat" }).click();
+  await startChat(a.page, "bob");
   await sendMessage(a.page, "before the restart");
   await conversation(b.page, "alice").click();
   await messages(b.page).filter({ hasText: "before the restart" }).waitFor();
 
-  await server.stop();
+  await fixture.server.stop();
   await a.page.getByRole("status").filter({ hasText: /offline|connecting/ }).waitFor();
   // Written while the server is down: shown as waiting, sent when it is back.
   await sendMessage(a.page, "written while down");
   await messages(a.page).filter({ hasText: "written while down" }).getByLabel(/Waiting to send|Sending/).waitFor();
 
-  await server.start();
+  await fixture.server.start();
   // Meanwhile someone writes from elsewhere (REST), which neither page saw live.
   const conv = new URL(a.page.url()).hash.replace("#/c/", "");
-  await server.api("POST", "/chat/send", { recipient: "alice", message: "from bob's phone", client_msg_id: "phone-1" }, String(bob.session.token));
+  await fixture.server.api("POST", "/chat/send", { recipient: "alice", message: "from bob's phone", client_msg_id: "phone-1" }, String(bob.session.token));
 
   for (const p of [a.page, b.page]) {
     await p.getByRole("status").filter({ hasText: /^connected/ }).waitFor({ timeout: 20_000 });
@@ -58,7 +44,7 @@ test("the server restarts mid-conversation: both sides catch up, without duplica
   await messages(a.page).filter({ hasText: "written while down" }).getByLabel(/Sent|Delivered|Read/).waitFor();
   // The server stored each once (the retry and Bob's phone raced: either may be second), and
   // both pages show exactly what it stored, in its order.
-  const page = await server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, String(alice.session.token));
+  const page = await fixture.server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, String(alice.session.token));
   const stored = page.messages.map((m) => m.body);
   assert.deepEqual([...stored].sort(), ["before the restart", "from bob's phone", "written while down"]);
   for (const p of [a.page, b.page]) assert.deepEqual(await texts(p), stored);
@@ -68,12 +54,12 @@ test("the server restarts mid-conversation: both sides catch up, without duplica
 });
 
 test("the connection drops between a send and its ack: the message shows once", async () => {
-  const [erin, frank] = await Promise.all(["erin", "frank"].map((u) => server.user(u)));
+  const [erin, frank] = await Promise.all(["erin", "frank"].map((u) => fixture.server.user(u)));
   // Erin's socket goes through a relay that swallows what the server says about "lost in
   // transit" (its message event and its ack) and then cuts the connection: a network that
   // fails right after the server stored the message. Later sockets pass untouched.
   let cut = false;
-  const e = await person(browser, server, erin.session, {
+  const e = await person(fixture.browser, fixture.server, erin.session, {
     setup: (context) =>
       context.routeWebSocket(/\/ws$/, (ws) => {
         const upstream = ws.connectToServer();
@@ -90,10 +76,8 @@ test("the connection drops between a send and its ack: the message shows once", 
         });
       }),
   });
-  const f = await person(browser, server, frank.session);
-  await e.page.getByRole("button", { name: "New chat" }).click();
-  await e.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("frank");
-  await e.page.getByRole("button", { name: "Start chat" }).click();
+  const f = await person(fixture.browser, fixture.server, frank.session);
+  await startChat(e.page, "frank");
   await sendMessage(e.page, "first");
   await messages(e.page).filter({ hasText: "first" }).getByLabel(/Sent|Delivered|Read/).waitFor();
 
@@ -104,7 +88,7 @@ test("the connection drops between a send and its ack: the message shows once", 
   assert.ok(cut, "the relay cut the connection after the server stored the message");
   for (const p of [e.page, f.page]) assert.deepEqual(await texts(p), ["first", "lost in transit"]);
   const conv = new URL(e.page.url()).hash.replace("#/c/", "");
-  const stored = await server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, String(erin.session.token));
+  const stored = await fixture.server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, String(erin.session.token));
   assert.deepEqual(stored.messages.map((m) => m.body), ["first", "lost in transit"]);
   expectNoConsoleErrors(e, f);
   await e.context.close();
@@ -112,14 +96,12 @@ test("the connection drops between a send and its ack: the message shows once", 
 });
 
 test("where WebSocket is blocked: events over server-sent events, sends over REST", async () => {
-  const [carol, dan] = await Promise.all(["carol", "dan"].map((u) => server.user(u)));
+  const [carol, dan] = await Promise.all(["carol", "dan"].map((u) => fixture.server.user(u)));
   // A proxy that cuts every WebSocket: the client finds plain HTTP works and falls back.
-  const c = await person(browser, server, carol.session, { setup: (context) => context.routeWebSocket(/\/ws$/, (ws) => void ws.close()) });
-  const d = await person(browser, server, dan.session);
+  const c = await person(fixture.browser, fixture.server, carol.session, { setup: (context) => context.routeWebSocket(/\/ws$/, (ws) => void ws.close()) });
+  const d = await person(fixture.browser, fixture.server, dan.session);
   await c.page.getByRole("status").filter({ hasText: "connected (events)" }).waitFor();
-  await d.page.getByRole("button", { name: "New chat" }).click();
-  await d.page.getByRole("dialog", { name: "New chat" }).getByRole("textbox", { name: "Username" }).fill("carol");
-  await d.page.getByRole("button", { name: "Start chat" }).click();
+  await startChat(d.page, "carol");
   await sendMessage(d.page, "can you hear me?");
   await conversation(c.page, "dan").click();
   await messages(c.page).filter({ hasText: "can you hear me?" }).waitFor();

@@ -61,17 +61,43 @@ test("a refused message fails for good until the user retries it", () => {
   assert.equal(box.all().length, 0);
 });
 
+test("one message per conversation in flight, so the server stores them in the order written", () => {
+  const box = new Outbox();
+  const a = box.add(entry("c1", "a"), 0);
+  box.add(entry("c1", "b"), 0);
+  const other = box.add(entry("c2", "c"), 0);
+  assert.deepEqual(box.takeDue(0).map((m) => m.body), ["a", "c"]);
+  assert.deepEqual(box.takeDue(1), [], "b waits for a's answer");
+  assert.equal(box.nextWake(), null, "nothing to wake for until an answer comes");
+  box.acknowledge(msg(1, { conv: "c1", client_msg_id: a.clientMsgId }), "alice");
+  box.acknowledge(msg(1, { conv: "c2", client_msg_id: other.clientMsgId }), "alice");
+  assert.deepEqual(box.takeDue(2).map((m) => m.body), ["b"]);
+});
+
+test("a message refused for good does not hold up the next", () => {
+  const box = new Outbox();
+  const a = box.add(entry("c1", "too long"), 0);
+  box.add(entry("c1", "next"), 0);
+  box.takeDue(0);
+  box.failed(a.clientMsgId, "Too large", false, 0);
+  assert.deepEqual(box.takeDue(1).map((m) => m.body), ["next"]);
+});
+
 test("in one conversation nothing overtakes a message waiting to be retried", () => {
   const box = new Outbox();
   const first = box.add(entry("c1", "first"), 0);
   box.takeDue(0);
   box.failed(first.clientMsgId, "unavailable", true, 0);
-  box.add(entry("c1", "second"), 10);
+  const second = box.add(entry("c1", "second"), 10);
   const other = box.add(entry("c2", "elsewhere"), 10);
   const due = box.takeDue(20);
   assert.deepEqual(due.map((m) => m.clientMsgId), [other.clientMsgId]);
+  // The timer wakes for the waiting one, not for the one queued behind it.
+  assert.equal(box.nextWake(), backoffMs(1));
   const later = box.takeDue(backoffMs(1));
-  assert.deepEqual(later.map((m) => m.body), ["first", "second"]);
+  assert.deepEqual(later.map((m) => m.body), ["first"]);
+  box.acknowledge(msg(3, { conv: "c1", client_msg_id: first.clientMsgId }), "alice");
+  assert.deepEqual(box.takeDue(backoffMs(1)).map((m) => m.clientMsgId), [second.clientMsgId]);
 });
 
 test("back-off doubles from 1 s and stops at 30 s", () => {

@@ -61,6 +61,9 @@ export class Connection {
   private failures = 0;
   private wsFailuresBeforeAuth = 0;
   private stopped = true;
+  // Bumped by every connect() and teardown(): an attempt that finds it changed after an await
+  // was overtaken (the browser woke twice, say) and gives up, leaving no orphan socket.
+  private generation = 0;
   private state: ChannelState = "offline";
   mode: ChannelMode;
 
@@ -102,6 +105,7 @@ export class Connection {
       this.checkAlive();
       return;
     }
+    if (this.state === "connecting") return; // an attempt is under way
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.failures = 0;
@@ -117,9 +121,10 @@ export class Connection {
   private async connect(): Promise<void> {
     if (this.stopped) return;
     this.teardown();
+    const generation = this.generation;
     this.setState("connecting");
     const token = await this.rest.token();
-    if (this.stopped) return;
+    if (this.stopped || generation !== this.generation) return;
     if (!token) return this.signedOut();
     if (this.mode === "sse") return this.openEvents(token);
     this.openSocket(token);
@@ -139,7 +144,9 @@ export class Connection {
           this.opened();
         },
         (e: ApiError) => {
+          if (this.ws !== ws) return;
           if (e.code === "unauthenticated") void this.reauthenticate();
+          else ws.close(4000, "authentication did not complete"); // onclose reconnects
         },
       );
     };
@@ -170,6 +177,7 @@ export class Connection {
     }
   }
 
+  // EventSource cannot send headers: the token goes in the URL (§7), the one place it does.
   private openEvents(token: string) {
     const q = new URLSearchParams({ access_token: token });
     if (this.lastEventId) q.set("last_event_id", this.lastEventId);
@@ -191,11 +199,12 @@ export class Connection {
     }
     es.onerror = () => {
       if (this.sse !== es) return;
-      // EventSource retries by itself, with the same (maybe expired) token: take over.
+      // EventSource retries by itself, with the same (maybe expired) token: take over, with a
+      // token that is fresh (rest.token() refreshes one about to expire, and only then).
       es.close();
       this.sse = null;
       this.authenticated = false;
-      void this.rest.refresh().finally(() => this.scheduleReconnect());
+      this.scheduleReconnect();
     };
   }
 
@@ -245,6 +254,7 @@ export class Connection {
   }
 
   private teardown() {
+    this.generation++;
     if (this.pingTimer) clearInterval(this.pingTimer);
     this.pingTimer = null;
     this.authenticated = false;

@@ -15,8 +15,10 @@ export class ApiError extends Error {
   }
 
   // Worth trying again later with the same request (and, for a send, the same client_msg_id).
+  // `unauthenticated` too: a live connection whose token just expired refuses requests until
+  // the client's new token arrives (a signed-out client stops retrying anyway).
   get transient(): boolean {
-    return ["network", "offline", "unavailable", "rate_limited", "timeout", "internal"].includes(this.code);
+    return ["network", "offline", "unavailable", "rate_limited", "timeout", "internal", "unauthenticated"].includes(this.code);
   }
 }
 

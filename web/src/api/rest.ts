@@ -39,12 +39,14 @@ export class Rest {
   onSessionChanged: (s: StoredSession | null) => void = () => {};
 
   constructor(private readonly base = "") {
-    try {
-      const raw = localStorage.getItem(kStorageKey);
-      if (raw) this.session = JSON.parse(raw) as StoredSession;
-    } catch {
-      this.session = null;
-    }
+    this.session = readStored();
+    // Another tab of this browser signed in, refreshed or signed out: the session is shared.
+    window.addEventListener("storage", (e) => {
+      if (e.key !== kStorageKey) return;
+      const was = this.session;
+      this.session = readStored();
+      if (was && !this.session) this.onSignedOut();
+    });
   }
 
   get current(): StoredSession | null {
@@ -85,11 +87,20 @@ export class Rest {
   }
 
   // Rotates the refresh token. False when the server refused it (then the user is signed out).
+  // Refresh tokens rotate, so one refresh at a time: in this tab (one shared promise) and
+  // across the browser's tabs (a Web Lock; a tab that finds the stored token already rotated
+  // by another takes that one instead of spending the old).
   refresh(): Promise<boolean> {
-    this.refreshing ??= (async () => {
-      const rt = this.session?.refresh_token;
-      if (!rt) return false;
+    const used = this.session?.refresh_token;
+    this.refreshing ??= withLock("parley-refresh", async () => {
       try {
+        const stored = readStored();
+        if (stored && stored.refresh_token !== used && stored.expires_at - Date.now() > 30_000) {
+          this.session = stored;
+          return true;
+        }
+        const rt = stored?.refresh_token ?? this.session?.refresh_token;
+        if (!rt) return false;
         const reply = await this.call<LoginReply>("POST", "/auth/refresh", { refresh_token: rt }, { auth: false });
         this.adopt(reply);
         return true;
@@ -99,10 +110,10 @@ export class Rest {
           this.onSignedOut();
         }
         return false;
-      } finally {
-        this.refreshing = null;
       }
-    })();
+    }).finally(() => {
+      this.refreshing = null;
+    });
     return this.refreshing;
   }
 
@@ -262,6 +273,20 @@ export class Rest {
     if (!res.ok) await parse(res);
     return URL.createObjectURL(await res.blob());
   }
+}
+
+function readStored(): StoredSession | null {
+  try {
+    const raw = localStorage.getItem(kStorageKey);
+    return raw ? (JSON.parse(raw) as StoredSession) : null;
+  } catch {
+    return null;
+  }
+}
+
+// `fn` under an exclusive Web Lock of this origin, where the browser has them.
+function withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  return navigator.locks ? (navigator.locks.request(name, fn) as unknown as Promise<T>) : fn();
 }
 
 async function parse(res: Response): Promise<unknown> {

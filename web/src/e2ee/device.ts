@@ -11,7 +11,15 @@ import { loadRecord, saveRecord } from "./keystore.ts";
 import { b64, boxAd, boxKey, concat, dhStatement, messageAd, messageStatement, safetyNumber, spkStatement, unb64 } from "./protocol.ts";
 import { loadSodium, type SodiumLib } from "./sodium.ts";
 
-export class CannotDecrypt extends Error {}
+export class CannotDecrypt extends Error {
+  // This device holds no key for the message (yet): a later key box may bring it.
+  constructor(
+    message: string,
+    readonly noKey = false,
+  ) {
+    super(message);
+  }
+}
 
 interface KeyPair {
   pk: string;
@@ -50,10 +58,21 @@ export class E2eeDevice {
     return this.state.id;
   }
 
+  // How many sender keys this device holds: grows when a key box opens.
+  get keysHeld(): number {
+    return Object.keys(this.state.received).length;
+  }
+
   // The device of `user` on this browser: loaded, or made; then published in the directory
   // when the server does not have it, and given more one-time prekeys when they run low.
+  // Under a Web Lock: two tabs opening at once must not both make a device.
   static async open(user: string, rest: Rest): Promise<E2eeDevice> {
     const s = await loadSodium();
+    const open = () => E2eeDevice.loadOrCreate(s, user, rest);
+    return navigator.locks ? (navigator.locks.request(`parley-e2ee-${user}`, open) as unknown as Promise<E2eeDevice>) : open();
+  }
+
+  private static async loadOrCreate(s: SodiumLib, user: string, rest: Rest): Promise<E2eeDevice> {
     let state = await loadRecord<DeviceState>(user);
     if (!state) {
       const pair = (kp: { publicKey: Uint8Array; privateKey: Uint8Array }) => ({ pk: b64(s, kp.publicKey), sk: b64(s, kp.privateKey) });
@@ -228,7 +247,7 @@ export class E2eeDevice {
       if (mine) await this.openBox(msg.conv, msg.from, env.device, record, mine);
     }
     const key = this.state.received[where];
-    if (!key) throw new CannotDecrypt("this device was not given its key (it was sent before this device was added)");
+    if (!key) throw new CannotDecrypt("this device was not given its key (it was sent before this device was added)", true);
     let plaintext: string;
     try {
       plaintext = s.to_string(s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, unb64(s, env.ct), messageAd(msg.conv, msg.from, env.device, env.key), unb64(s, env.nonce), unb64(s, key)));

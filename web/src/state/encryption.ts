@@ -2,9 +2,10 @@
 // browser's device (e2ee/device.ts, loaded with libsodium on first use), the plaintext of the
 // messages it could open, and what the user should know about other people's devices.
 //
-// Decryption runs one message at a time, in the order messages arrive: a message can carry
+// Decryption runs one message at a time, in seq order per conversation: a message can carry
 // the key box that the next ones need. Results are keyed by message id and rev, so an edit is
-// decrypted again.
+// decrypted again. A message this device has no key for yet is tried again whenever a key box
+// opens (its box may ride on an older message that a history page brings later).
 import { describe } from "../api/errors.ts";
 import type { Rest } from "../api/rest.ts";
 import type { Message } from "../api/types.ts";
@@ -21,6 +22,7 @@ export class Encryption {
   private device: Promise<E2eeDevice> | null = null;
   private queue: Message[] = [];
   private draining = false;
+  private waitingForKey = new Map<string, Message>(); // failed for want of a key, by keyOf
   private knownDevices = new Map<string, Set<string>>();
   plaintexts: ReadonlyMap<string, Plain> = new Map();
   notices: readonly DeviceNotice[] = [];
@@ -40,6 +42,7 @@ export class Encryption {
   reset() {
     this.device = null;
     this.queue = [];
+    this.waitingForKey.clear();
     this.plaintexts = new Map();
     this.notices = [];
     this.knownDevices.clear();
@@ -56,7 +59,8 @@ export class Encryption {
   // Messages of encrypted conversations to open, in the order they came.
   decrypt(user: string, messages: readonly Message[]) {
     for (const m of messages) {
-      if (m.deleted || !m.body || this.plaintexts.has(Encryption.keyOf(m))) continue;
+      const known = this.plaintexts.get(Encryption.keyOf(m));
+      if (m.deleted || !m.body || (known && "text" in known)) continue;
       this.queue.push(m);
     }
     if (!this.draining && this.queue.length) void this.drain(user);
@@ -67,24 +71,31 @@ export class Encryption {
     try {
       const device = await this.ready(user);
       while (this.queue.length) {
-        const batch = this.queue.splice(0).sort((a, b) => (a.conv === b.conv ? a.seq - b.seq : 0));
+        const batch = this.queue.splice(0).sort((a, b) => (a.conv < b.conv ? -1 : a.conv > b.conv ? 1 : a.seq - b.seq));
         const next = new Map(this.plaintexts);
+        const keysBefore = device.keysHeld;
         for (const m of batch) {
           const key = Encryption.keyOf(m);
-          if (next.has(key)) continue;
+          const known = next.get(key);
+          if (known && "text" in known) continue;
           try {
             next.set(key, { text: await device.decrypt(m) });
+            this.waitingForKey.delete(key);
           } catch (e) {
             next.set(key, { error: e instanceof CannotDecrypt ? e.message : describe(e) });
+            if (e instanceof CannotDecrypt && e.noKey) this.waitingForKey.set(key, m);
           }
         }
         this.plaintexts = next;
         this.changed();
+        // A key box opened in this batch: what waited for a key gets another try.
+        if (device.keysHeld > keysBefore) this.queue.push(...this.waitingForKey.values());
       }
     } catch (e) {
-      // No device (libsodium or the directory failed): the messages show why.
+      // No device (libsodium or the directory failed): the messages say why, and are tried
+      // again with the next batch.
       const next = new Map(this.plaintexts);
-      for (const m of this.queue.splice(0)) next.set(Encryption.keyOf(m), { error: `cannot decrypt here: ${describe(e)}` });
+      for (const m of this.queue.splice(0)) next.set(Encryption.keyOf(m), { error: `cannot decrypt here yet: ${describe(e)}` });
       this.plaintexts = next;
       this.changed();
     } finally {
@@ -114,7 +125,10 @@ export class Encryption {
     const before = this.knownDevices.get(user);
     const now = new Set(await device.deviceNames(user));
     this.knownDevices.set(user, now);
-    const removed = before ? [...before].some((d) => !now.has(d)) : false;
+    // A device gone (or, without a list from before, perhaps gone): new sender keys in every
+    // encrypted conversation with that user, so it cannot read what follows. Cheap: the next
+    // message carries key boxes for each device again.
+    const removed = before ? [...before].some((d) => !now.has(d)) : true;
     if (removed) for (const conv of convsWithUser) device.rotate(conv);
     if (user === me || !before) return;
     const added = [...now].filter((d) => !before.has(d));

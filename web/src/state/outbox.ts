@@ -7,6 +7,11 @@
 // whichever comes first (acknowledge()). Until then the UI shows it as pending, after the
 // conversation's messages.
 //
+// Order: one message per conversation is in flight at a time, so the server stores them in the
+// order they were written whatever the transport (parallel REST requests, a failure of the
+// first after the second was accepted, encryption that finishes out of order could all swap
+// them). A message refused for good does not hold up the ones after it.
+//
 // Retry policy: transient failures (no connection, unavailable, rate limited, timeouts) are
 // retried with exponential back-off from 1 s to 30 s, and at once when the connection comes
 // back (reconnected()); anything else (the server refused the message) fails for good and the
@@ -69,24 +74,25 @@ export class Outbox {
     return m;
   }
 
-  // The entries to send now, in the order they were written, each marked as sending. Per
-  // conversation, nothing is sent past an entry that is waiting to be retried, so messages keep
-  // the order the user wrote them in.
+  // The entries to send now, each marked as sending: per conversation the first one not yet
+  // acknowledged, when it is due and nothing of that conversation is in flight.
   takeDue(now: number): OutgoingMessage[] {
-    const blocked = new Set<string>();
     const due: OutgoingMessage[] = [];
+    const heads = this.heads();
     this.items = this.items.map((m) => {
-      if (m.state === "sending") return m;
-      if (m.state === "failed" || blocked.has(m.conv)) return m;
-      if (m.nextAttemptAt > now) {
-        blocked.add(m.conv);
-        return m;
-      }
+      if (heads.get(m.conv) !== m || m.state === "sending" || m.nextAttemptAt > now) return m;
       const sending = { ...m, state: "sending" as const, attempts: m.attempts + 1 };
       due.push(sending);
       return sending;
     });
     return due;
+  }
+
+  // Per conversation, the first entry that is not failed: the only one that may be sent.
+  private heads(): Map<string, OutgoingMessage> {
+    const heads = new Map<string, OutgoingMessage>();
+    for (const m of this.items) if (m.state !== "failed" && !heads.has(m.conv)) heads.set(m.conv, m);
+    return heads;
   }
 
   // The message the server stored for one of ours (its ack, its event, or a history page)
@@ -125,11 +131,12 @@ export class Outbox {
     this.items = this.items.filter((m) => m.clientMsgId !== clientMsgId);
   }
 
-  // When the next waiting entry is due, for the retry timer; null when none waits.
+  // When the next entry that may be sent falls due, for the retry timer; null when none will
+  // (the rest wait behind one in flight, whose answer wakes the outbox).
   nextWake(): number | null {
     let t: number | null = null;
-    for (const m of this.items) {
-      if (m.state === "waiting" || m.state === "queued") t = t === null ? m.nextAttemptAt : Math.min(t, m.nextAttemptAt);
+    for (const m of this.heads().values()) {
+      if (m.state !== "sending") t = t === null ? m.nextAttemptAt : Math.min(t, m.nextAttemptAt);
     }
     return t;
   }

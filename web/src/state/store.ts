@@ -55,6 +55,8 @@ export interface State {
   deviceNotices: readonly DeviceNotice[];
 }
 
+// Set in sessionStorage when this tab leaves for an OpenID provider (ui/Login.tsx).
+export const kSignInStarted = "parley.signin-started";
 const kTypingShownMs = 5000;
 const kTypingEveryMs = 2500;
 const kHistoryPage = 50;
@@ -72,6 +74,7 @@ export class Store {
   private catchUpAgain = false;
   private noticeId = 0;
   private deliveredSent = new Map<string, number>();
+  private olderFailedAt = new Map<string, number>();
   // The outbox waits for the first sync: a direct conversation's REST send names its peer.
   private synced = false;
 
@@ -151,13 +154,22 @@ export class Store {
     this.signedIn(this.rest.adopt(await this.rest.loginWithCode(challenge, code)).user);
   }
 
-  // Tokens handed back by an OpenID sign-in in the URL fragment (§2).
+  // Tokens handed back by an OpenID sign-in in the URL fragment (§2). Only when this tab
+  // started a sign-in (ui/Login.tsx marks it): a link carrying someone else's tokens must not
+  // sign the reader into that account (login CSRF).
   async adoptFragment(params: URLSearchParams) {
     const token = params.get("access_token");
     const refresh = params.get("refresh_token");
+    const started = Number(sessionStorage.getItem(kSignInStarted) ?? 0);
+    sessionStorage.removeItem(kSignInStarted);
     if (!token || !refresh) return;
+    if (!started || Date.now() - started > 15 * 60_000) {
+      throw new ApiError("forbidden", "this sign-in link was not started here: sign in again from this page");
+    }
     const expires = Number(params.get("expires_in") ?? 900);
-    const me = await fetch("/me", { headers: { Authorization: `Bearer ${token}` } }).then((r) => r.json());
+    const res = await fetch("/me", { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new ApiError("unauthenticated", "the sign-in did not complete: try again");
+    const me = (await res.json()) as { user: User };
     this.signedIn(this.rest.adopt({ token, refresh_token: refresh, expires_in: expires, user: me.user }).user);
   }
 
@@ -293,21 +305,27 @@ export class Store {
       caughtUpRev: Math.max(v.caughtUpRev, v.summary.last_rev),
     }));
     this.mergePage(conv, page.messages, page.receipts);
-    // Messages held from live events before the page may leave a hole between the two.
+    // Messages held from live events before the page may leave a hole between the two, and
+    // messages committed after the page was read may not have come yet.
     const hole = firstHole(this.view(conv)?.messages ?? []);
     if (hole !== null) await this.fetchAfter(conv, hole);
+    const v = this.view(conv);
+    if (v && v.summary.last_seq > newestSeq(v.messages)) await this.fetchAfter(conv, newestSeq(v.messages));
     this.markRead(conv);
   }
 
   async loadOlder(conv: string) {
     const view = this.view(conv);
     if (!view || !view.hasOlder || view.loadingOlder) return;
+    // After a failure, not again for a while: the list asks at every layout near the top.
+    if (Date.now() - (this.olderFailedAt.get(conv) ?? 0) < 5000) return;
     this.updateView(conv, (v) => ({ ...v, loadingOlder: true }));
     try {
       const page = await this.conn.history(conv, { before: oldestSeq(view.messages) || undefined, limit: kHistoryPage });
       this.mergePage(conv, page.messages, page.receipts);
       this.updateView(conv, (v) => ({ ...v, hasOlder: page.has_more, loadingOlder: false }));
     } catch (e) {
+      this.olderFailedAt.set(conv, Date.now());
       this.updateView(conv, (v) => ({ ...v, loadingOlder: false }));
       this.notify(e);
     }
@@ -380,8 +398,14 @@ export class Store {
       case "devices": {
         const me = this.state.me?.username;
         if (!me) return;
+        // Encrypted conversations shared with that user (all of them, for one's own devices;
+        // a group whose members this client has not read counts too).
         const shared = [...this.state.conversations.values()]
-          .filter((v) => v.summary.e2ee && (v.summary.peer === ev.user || (v.members ?? []).some((m) => m.username === ev.user)))
+          .filter(
+            (v) =>
+              v.summary.e2ee &&
+              (ev.user === me || v.summary.peer === ev.user || (v.summary.kind === "group" && (!v.members || v.members.some((m) => m.username === ev.user)))),
+          )
           .map((v) => v.summary.conv);
         return void this.encryption.devicesChanged(me, ev.user, shared).catch(() => {});
       }
@@ -416,7 +440,9 @@ export class Store {
         : s;
       const typing = new Map(v.typing);
       typing.delete(msg.from);
-      return { ...v, summary, typing, messages: v.loaded ? mergeMessages(v.messages, [msg]) : v.messages };
+      // Kept even before the first page arrives: a message committed after the page was read
+      // may have its event come before the page (the page then leaves a hole, fetched below).
+      return { ...v, summary, typing, messages: mergeMessages(v.messages, [msg]) };
     });
     if (me && this.outbox.acknowledge(msg, me)) this.outboxChanged();
     this.bump(msg.conv);
@@ -435,8 +461,12 @@ export class Store {
         s.last_message && s.last_message.seq === msg.seq && revOf(msg) > revOf(s.last_message)
           ? { ...s, last_message: msg, last_rev: Math.max(s.last_rev, revOf(msg)) }
           : { ...s, last_rev: Math.max(s.last_rev, revOf(msg)) };
+      // A message held is replaced, a newer one kept (§5.6: it may overtake its own event); one
+      // older than the oldest held is left to the page that brings it, in its current state
+      // (inserting it would make paging skip what lies between).
       const held = v.messages.some((m) => m.seq === msg.seq);
-      return { ...v, summary, messages: held || v.loaded ? mergeMessages(v.messages, [msg]) : v.messages };
+      const newer = msg.seq > newestSeq(v.messages);
+      return { ...v, summary, messages: held || newer ? mergeMessages(v.messages, [msg]) : v.messages };
     });
   }
 
@@ -600,6 +630,8 @@ export class Store {
     else {
       if (!view.members) await this.refreshMembers(conv);
       members = (this.view(conv)?.members ?? []).map((m) => m.username);
+      // Without the member list the message would carry no key boxes: try again later.
+      if (!members.length) throw new ApiError("unavailable", "the group's members could not be read");
     }
     return this.encryption.encrypt(me, conv, members, text, clientMsgId, edit);
   }

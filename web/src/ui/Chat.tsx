@@ -10,7 +10,7 @@ import { presenceText } from "./format.ts";
 import { Back, Lock } from "./icons.tsx";
 import { Members } from "./Members.tsx";
 import { SafetyNumber } from "./SafetyNumber.tsx";
-import { MessageRow, PendingRow } from "./MessageRow.tsx";
+import { MessageRow, PendingRow, snippet } from "./MessageRow.tsx";
 import { VirtualList } from "./VirtualList.tsx";
 
 type Row = { kind: "message"; msg: Message } | { kind: "pending"; out: OutgoingMessage } | { kind: "top"; loading: boolean; more: boolean };
@@ -34,6 +34,11 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
     [view.messages, view.loadingOlder, view.loaded, view.hasOlder, state.outbox],
   );
   const bySeq = useMemo(() => new Map(view.messages.map((m) => [m.seq, m])), [view.messages]);
+  // The newest message from someone else, for screen readers (the list itself is not live).
+  let newestIncoming: Message | undefined;
+  for (let i = view.messages.length - 1; i >= 0 && !newestIncoming; i--) {
+    if (view.messages[i].from !== me && !view.messages[i].deleted) newestIncoming = view.messages[i];
+  }
   const typers = [...view.typing.entries()].filter(([u, until]) => u !== me && until > Date.now()).map(([u]) => u);
   const subtitle = s.kind === "direct" ? presenceText(state.presence.get(s.peer ?? "")) : view.members ? `${view.members.length} members` : "group";
 
@@ -65,7 +70,7 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
             {s.e2ee && (
               <>
                 {" "}
-                <span class="lock" title="End-to-end encrypted" aria-label="end-to-end encrypted">
+                <span class="lock" role="img" title="End-to-end encrypted" aria-label="end-to-end encrypted">
                   <Lock />
                 </span>
               </>
@@ -120,6 +125,9 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
           )
         }
       />
+      <div class="sr-only" aria-live="polite">
+        {newestIncoming && `${newestIncoming.from}: ${snippet(store, newestIncoming)}`}
+      </div>
       <div class="typing" aria-live="polite">
         {typers.length === 1 ? `${typers[0]} is typing…` : typers.length > 1 ? `${typers.join(", ")} are typing…` : ""}
       </div>

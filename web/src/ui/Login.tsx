@@ -3,12 +3,14 @@
 import { useEffect, useState } from "preact/hooks";
 import { describe } from "../api/errors.ts";
 import type { Provider } from "../api/types.ts";
-import type { Store } from "../state/store.ts";
+import { kSignInStarted, type Store } from "../state/store.ts";
 
 export function Login({ store, notice }: { store: Store; notice: string | null }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(notice);
+  const [error, setError] = useState<string | null>(null);
+  // Why the user is here (a session that ended, a refused sign-in link) until they act.
+  const shown = error ?? notice;
   const [busy, setBusy] = useState(false);
   const [challenge, setChallenge] = useState<string | null>(null);
   const [code, setCode] = useState("");
@@ -21,6 +23,7 @@ export function Login({ store, notice }: { store: Store; notice: string | null }
   const run = async (what: () => Promise<void>) => {
     setBusy(true);
     setError(null);
+    store.dismissNotice();
     try {
       await what();
     } catch (e) {
@@ -53,7 +56,7 @@ export function Login({ store, notice }: { store: Store; notice: string | null }
             Code
             <input value={code} onInput={(e) => setCode(e.currentTarget.value)} autoComplete="one-time-code" inputMode="numeric" autoFocus required />
           </label>
-          {error && <p class="error" role="alert">{error}</p>}
+          {shown && <p class="error" role="alert">{shown}</p>}
           <button type="submit" disabled={busy}>Verify</button>
           <button type="button" class="secondary" onClick={() => setChallenge(null)}>Back</button>
         </form>
@@ -79,7 +82,7 @@ export function Login({ store, notice }: { store: Store; notice: string | null }
           Password
           <input name="password" type="password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} autoComplete="current-password" required />
         </label>
-        {error && <p class="error" role="alert">{error}</p>}
+        {shown && <p class="error" role="alert">{shown}</p>}
         <div class="row">
           <button type="submit" disabled={busy}>Log in</button>
           <button type="button" class="secondary" disabled={busy} onClick={(e) => (e.currentTarget.form?.reportValidity() ? void register() : undefined)}>
@@ -89,7 +92,11 @@ export function Login({ store, notice }: { store: Store; notice: string | null }
         {providers.length > 0 && (
           <div class="providers">
             {providers.map((p) => (
-              <a class="button secondary" href={`${p.start_url}?redirect_uri=${encodeURIComponent(location.origin + "/")}`}>
+              <a
+                class="button secondary"
+                href={`${p.start_url}?redirect_uri=${encodeURIComponent(location.origin + "/")}`}
+                onClick={() => sessionStorage.setItem(kSignInStarted, String(Date.now()))}
+              >
                 Sign in with {p.display_name}
               </a>
             ))}

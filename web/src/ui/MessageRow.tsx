@@ -46,7 +46,7 @@ export const MessageRow = memo(function MessageRow({ msg, me, kind, cursors, rep
           {msg.edited_at && !msg.deleted && <span class="edited">edited</span>}
           <time dateTime={msg.ts}>{clock(msg.ts)}</time>
           {receipt && (
-            <span class={`receipt ${receipt.state}`} aria-label={receipt.label} title={receipt.label}>
+            <span class={`receipt ${receipt.state}`} role="img" aria-label={receipt.label} title={receipt.label}>
               {receipt.state === "sent" ? "✓" : "✓✓"}
               {kind === "group" && receipt.readBy > 0 && <span class="read-by"> {receipt.label}</span>}
               {kind === "direct" && receipt.state === "read" && <span class="read-by"> Read</span>}
@@ -116,7 +116,7 @@ export function PendingRow({ out, store }: { out: OutgoingMessage; store: Store 
               <button type="button" class="link" onClick={() => store.discard(out.clientMsgId)}>Discard</button>
             </span>
           ) : (
-            <span class="receipt pending" aria-label={out.state === "waiting" ? "Waiting to send" : "Sending"} title={out.error}>
+            <span class="receipt pending" role="img" aria-label={out.state === "waiting" ? "Waiting to send" : "Sending"} title={out.error}>
               <Clock />{out.state === "waiting" ? " waiting to send" : ""}
             </span>
           )}

@@ -71,7 +71,7 @@ function ConversationItem({ view, state }: { view: ConversationView; state: Stat
             {s.e2ee && (
               <>
                 {" "}
-                <span class="lock" aria-label="end-to-end encrypted">
+                <span class="lock" role="img" aria-label="end-to-end encrypted">
                   <Lock size={12} />
                 </span>
               </>
@@ -83,7 +83,7 @@ function ConversationItem({ view, state }: { view: ConversationView; state: Stat
         <span class="conv-meta">
           {last && <time dateTime={last.ts}>{shortWhen(last.ts)}</time>}
           {s.unread > 0 && (
-            <span class="badge" aria-label={`${s.unread} unread`}>
+            <span class="badge" role="img" aria-label={`${s.unread} unread`}>
               {s.unread}
             </span>
           )}

@@ -115,11 +115,16 @@ export function VirtualList<T>({ items, keyOf, render, onReachTop, estimate = 64
     observed.current = rendered;
     if (atBottom.current) el.scrollTop = el.scrollHeight;
     rememberAnchor(el);
-    // Near the top (or too few rows to scroll), ask for more: scrolling alone would not ask
-    // again while the viewport stays where it is.
-    if (el.scrollTop < kTopThresholdPx) onReachTop?.();
     if (changed) rerender(0);
   });
+
+  // New rows (a page arrived) with the viewport still near the top (or too few rows to
+  // scroll): ask for more, as scrolling would not while the viewport stays where it is. Only
+  // when the rows change, so a request that failed is not repeated at every render.
+  useEffect(() => {
+    const el = box.current!;
+    if (el.scrollTop < kTopThresholdPx) onReachTop?.();
+  }, [keys]);
 
   const onScroll = () => {
     const el = box.current!;
@@ -136,7 +141,9 @@ export function VirtualList<T>({ items, keyOf, render, onReachTop, estimate = 64
   }, []);
 
   return (
-    <div class="vlist" ref={box} onScroll={onScroll} role="log" aria-label={label} tabIndex={0}>
+    // A log, but not a live region: rows mounted by scrolling or paging are not news (new
+    // messages are announced by the conversation, ui/Chat.tsx).
+    <div class="vlist" ref={box} onScroll={onScroll} role="log" aria-live="off" aria-label={label} tabIndex={0}>
       <div class="vspacer" style={{ height: `${tops[start]}px` }} />
       {keys.slice(start, end).map((key, i) => (
         <div class="vrow" key={key} data-key={key}>
