@@ -34,7 +34,9 @@ test("a button per provider; the tokens it brings back sign in, a link's do not"
 
   // The real way: the button (this provider cannot be reached, so the start route fails), then
   // the callback sends the browser back to the app with the tokens in its fragment.
+  // (The start route's 503, and the favicon.ico the browser asks for on that JSON page.)
   p.allow(/status of 503/);
+  p.allow(/status of 404/);
   await p.page.getByRole("link", { name: "Sign in with Test ID" }).click();
   await p.page.waitForURL(/\/auth\/oidc\/test\/start/);
   await p.page.goto(`${fixture.server.url}/${fragment}`);

@@ -23,7 +23,10 @@ export function Composer({ store, state, conv, mode, setMode }: { store: Store; 
       const plain = store.textOf(mode.msg);
       setText(plain && "text" in plain ? plain.text : "");
     }
-    input.current?.focus();
+    // On the next frame: a dialog that opened this conversation has closed by then (a modal
+    // dialog keeps focus inside it while open).
+    const frame = requestAnimationFrame(() => input.current?.focus());
+    return () => cancelAnimationFrame(frame);
   }, [mode]);
 
   const submit = () => {

@@ -1,4 +1,6 @@
-// A modal dialog on the platform's <dialog>: focus moves in, Escape closes it, focus returns.
+// A modal dialog on the platform's <dialog>: focus moves in, Escape closes it, focus returns to
+// where it was — unless something else took it meanwhile (a conversation the dialog opened
+// focuses its composer).
 import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 
@@ -9,8 +11,10 @@ export function Dialog({ title, onClose, children }: { title: string; onClose: (
     const before = document.activeElement as HTMLElement | null;
     d.showModal();
     return () => {
+      const focus = document.activeElement;
+      const unclaimed = !focus || focus === document.body || d.contains(focus);
       d.close();
-      before?.focus();
+      if (unclaimed) before?.focus();
     };
   }, []);
   return (
