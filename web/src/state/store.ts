@@ -762,15 +762,16 @@ function emptyView(summary: Summary): ConversationView {
   };
 }
 
-// The outbox outlives a reload: what was written and not yet acknowledged is sent again, under
-// the same client_msg_id.
+// The outbox outlives a reload of its tab: what was written and not yet acknowledged is sent
+// again, under the same client_msg_id. sessionStorage, so each tab keeps its own and two tabs
+// never overwrite each other's.
 function outboxKey(user: string) {
   return `parley.outbox.${user}`;
 }
 
 function loadOutbox(user: string): OutgoingMessage[] {
   try {
-    return JSON.parse(localStorage.getItem(outboxKey(user)) ?? "[]") as OutgoingMessage[];
+    return JSON.parse(sessionStorage.getItem(outboxKey(user)) ?? "[]") as OutgoingMessage[];
   } catch {
     return [];
   }
@@ -778,8 +779,8 @@ function loadOutbox(user: string): OutgoingMessage[] {
 
 function saveOutbox(user: string, items: readonly OutgoingMessage[]) {
   try {
-    if (items.length) localStorage.setItem(outboxKey(user), JSON.stringify(items));
-    else localStorage.removeItem(outboxKey(user));
+    if (items.length) sessionStorage.setItem(outboxKey(user), JSON.stringify(items));
+    else sessionStorage.removeItem(outboxKey(user));
   } catch {
     /* no storage: the outbox lives as long as the page */
   }
