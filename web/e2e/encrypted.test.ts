@@ -143,3 +143,36 @@ test("the browser and the reference client read each other's messages", async ()
     await c.context.close();
   }
 });
+
+test("two tabs of one browser are one device: both read, and a reload keeps what they learned", async () => {
+  const [ivy, jon] = await Promise.all(["ivy", "jon"].map((u) => fixture.server.user(u)));
+  const ivyToken = String(ivy.session.token);
+  const i = await person(fixture.browser, fixture.server, ivy.session);
+  const j = await person(fixture.browser, fixture.server, jon.session);
+  // A second tab of Jon's browser: the same storage, so the same device.
+  const tab2 = await j.context.newPage();
+  const tab2Errors: string[] = [];
+  tab2.on("console", (m) => m.type() === "error" && tab2Errors.push(m.text()));
+  await tab2.goto(fixture.server.url + "/");
+  await tab2.getByRole("button", { name: "New chat" }).waitFor();
+  await published("jon", ivyToken, 1);
+
+  await startChat(i.page, "jon", { e2ee: true });
+  await sendMessage(i.page, "one device, two tabs");
+  for (const page of [j.page, tab2]) {
+    await conversation(page, "ivy").click();
+    await messages(page).filter({ hasText: "one device, two tabs" }).waitFor();
+  }
+  assert.equal((await devicesOf("jon", ivyToken)).length, 1, "still one device");
+  // What either tab learned (the sender key) is kept for both: a reload still reads it.
+  await tab2.reload();
+  await conversation(tab2, "ivy").click();
+  await messages(tab2).filter({ hasText: "one device, two tabs" }).waitFor();
+  await sendMessage(i.page, "and the next one");
+  await messages(j.page).filter({ hasText: "and the next one" }).waitFor();
+  await messages(tab2).filter({ hasText: "and the next one" }).waitFor();
+  assert.deepEqual(tab2Errors, []);
+  expectNoConsoleErrors(i, j);
+  await i.context.close();
+  await j.context.close();
+});

@@ -46,6 +46,7 @@ const slot = (conv: string, user: string, device: string, keyId: string) => `${c
 
 export class E2eeDevice {
   private directory = new Map<string, Map<string, DeviceRecord>>();
+  private consumed = new Set<number>(); // one-time prekeys this tab used (not merged back)
   private saving: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -94,10 +95,31 @@ export class E2eeDevice {
     return device;
   }
 
+  // Writes the state, merged with what another tab of this browser wrote since (its tabs share
+  // the device): keys it learned, prekeys it made, sender keys it started. Under a Web Lock of
+  // its own (open() holds the device's lock while it publishes, and these locks do not nest).
   private save(): Promise<void> {
-    const snapshot = structuredClone(this.state);
-    this.saving = this.saving.then(() => saveRecord(this.state.user, snapshot));
+    const user = this.state.user;
+    const write = async () => {
+      await this.mergeStored();
+      await saveRecord(user, structuredClone(this.state));
+    };
+    this.saving = this.saving.then(() =>
+      navigator.locks ? (navigator.locks.request(`parley-e2ee-save-${user}`, write) as unknown as Promise<void>) : write(),
+    );
     return this.saving;
+  }
+
+  private async mergeStored() {
+    const stored = await loadRecord<DeviceState>(this.state.user);
+    if (!stored || stored.id !== this.state.id) return;
+    this.state.received = { ...stored.received, ...this.state.received };
+    for (const [id, kp] of Object.entries(stored.oneTime)) {
+      const n = Number(id);
+      if (!(n in this.state.oneTime) && !this.consumed.has(n)) this.state.oneTime[n] = kp;
+    }
+    this.state.nextOneTime = Math.max(this.state.nextOneTime, stored.nextOneTime);
+    for (const [conv, sk] of Object.entries(stored.senderKeys)) this.state.senderKeys[conv] ??= sk;
   }
 
   private async publish() {
@@ -242,6 +264,7 @@ export class E2eeDevice {
     const verified = s.crypto_sign_verify_detached(unb64(s, env.sig), messageStatement(msg.conv, env.key, env.nonce, env.ct), unb64(s, record.identity_key));
     if (!verified) throw new CannotDecrypt("its signature does not verify");
     const where = slot(msg.conv, msg.from, env.device, env.key);
+    if (!this.state.received[where]) await this.mergeStored(); // another tab may have opened its box
     if (!this.state.received[where]) {
       const mine = (env.keys ?? []).find((b) => b.user === this.state.user && b.device === this.state.id);
       if (mine) await this.openBox(msg.conv, msg.from, env.device, record, mine);
@@ -277,6 +300,7 @@ export class E2eeDevice {
       if (!oneTime) throw new CannotDecrypt("a key box for a one-time prekey already used");
       parts.push(s.crypto_scalarmult(unb64(s, oneTime.sk), ephemeral));
       delete this.state.oneTime[box.opk]; // used once, then forgotten
+      this.consumed.add(box.opk);
     }
     let payload: { conv: string; key_id: string; key: string };
     try {
