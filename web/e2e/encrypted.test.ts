@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { join } from "node:path";
 import { test } from "node:test";
-import { conversation, expectNoConsoleErrors, messages, person, root, screenshot, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
+import { conversation, expectNoConsoleErrors, messages, person, root, screenshot, sendMessage, startChat, serverAndBrowser, png } from "./harness.ts";
 
   // Without encryption at rest, so that a plaintext the browser let through would show in the
   // data directory as it is.
@@ -57,10 +57,31 @@ test("an encrypted direct conversation: readable on both sides, never by the ser
   await a.page.getByRole("textbox", { name: "Message" }).press("Enter");
   await messages(b.page).filter({ hasText: "the eagle lands at one" }).waitFor();
 
+  // A file: encrypted in the browser, shown (opened there) to the other side.
+  const chooser = a.page.waitForEvent("filechooser");
+  await a.page.getByRole("button", { name: "Attach file" }).click();
+  const picture = png(40, 30);
+  await (await chooser).setFiles({ name: "secret-map.png", mimeType: "image/png", buffer: picture });
+  await a.page.waitForFunction(() => (document.querySelector("progress") as HTMLProgressElement | null)?.value === 1);
+  await sendMessage(a.page, "the map");
+  const image = messages(b.page).filter({ hasText: "the map" }).getByRole("img", { name: "secret-map.png" });
+  await image.waitFor();
+  await b.page.waitForFunction((el) => (el as HTMLImageElement).complete && (el as HTMLImageElement).naturalWidth === 40, await image.elementHandle());
+  const download = b.page.waitForEvent("download");
+  await messages(b.page).getByRole("button", { name: "Download secret-map.png" }).click();
+  const saved = await (await download).path();
+  assert.deepEqual(readFileSync(saved), picture, "the download is the original file");
+
   // What the server holds: envelopes, and nowhere the words.
   const conv = new URL(a.page.url()).hash.replace("#/c/", "");
   const page = await fixture.server.api<{ messages: { body: string }[] }>("GET", `/conversations/${conv}/messages`, undefined, aliceToken);
-  assert.equal(page.messages.length, 2);
+  assert.equal(page.messages.length, 3);
+  const attached = page.messages[2] as unknown as { attachments: { id: string; name: string }[] };
+  assert.equal(attached.attachments[0].name, "encrypted.bin", "the server never learns the file's name");
+  const stored = await fetch(`${fixture.server.url}/files/${attached.attachments[0].id}`, { headers: { Authorization: `Bearer ${aliceToken}` } });
+  const ciphertext = Buffer.from(await stored.arrayBuffer());
+  assert.equal(ciphertext.length, picture.length + 16, "the picture, encrypted (plus its tag)");
+  assert.equal(ciphertext.includes(picture.subarray(0, 16)), false, "no PNG header in what the server stores");
   for (const m of page.messages) {
     const env = JSON.parse(m.body);
     assert.equal(env.v, 1);
@@ -68,7 +89,8 @@ test("an encrypted direct conversation: readable on both sides, never by the ser
   }
   for (const file of filesUnder(fixture.server.dataDir)) {
     const bytes = readFileSync(file);
-    for (const words of ["eagle lands", "copy that"]) assert.equal(bytes.includes(words), false, `"${words}" in ${file}`);
+    for (const words of ["eagle lands", "copy that", "secret-map"]) assert.equal(bytes.includes(words), false, `"${words}" in ${file}`);
+    assert.equal(bytes.includes(picture.subarray(0, 16)), false, `the picture in ${file}`);
   }
 
   // Both see the same safety number.

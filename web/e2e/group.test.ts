@@ -1,9 +1,8 @@
 // A group of three in three browsers: members, "read by N" receipts, files with thumbnails,
 // and leaving.
 import assert from "node:assert/strict";
-import { deflateSync } from "node:zlib";
 import { test } from "node:test";
-import { conversation, expectNoConsoleErrors, messages, person, screenshot, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
+import { conversation, expectNoConsoleErrors, messages, person, screenshot, sendMessage, startChat, serverAndBrowser, png } from "./harness.ts";
 
 const fixture = serverAndBrowser();
 
@@ -106,40 +105,3 @@ test("a file: upload with progress, a thumbnail for the others, download", async
   await g.context.close();
   await h.context.close();
 });
-
-// A real PNG (RGB, a gradient), made here so the test needs no fixture file.
-function png(width: number, height: number): Buffer {
-  const rows: Buffer[] = [];
-  for (let y = 0; y < height; y++) {
-    const row = Buffer.alloc(1 + width * 3);
-    for (let x = 0; x < width; x++) row.set([(x * 4) & 255, (y * 5) & 255, 160], 1 + x * 3);
-    rows.push(row);
-  }
-  const chunk = (type: string, data: Buffer) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([len, body, crc]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", deflateSync(Buffer.concat(rows))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
-
-function crc32(buf: Buffer): number {
-  let c = ~0;
-  for (const b of buf) {
-    c ^= b;
-    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
-  }
-  return ~c >>> 0;
-}

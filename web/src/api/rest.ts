@@ -236,12 +236,13 @@ export class Rest {
 
   // --- files (§9) ---
   // Uploads with progress (fetch cannot report an upload's progress; XMLHttpRequest can).
-  async upload(file: File, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<FileInfo> {
+  // `name`: what the server records (an encrypted file's is neutral: its real name is secret).
+  async upload(file: Blob, name: string, onProgress: (fraction: number) => void, signal?: AbortSignal): Promise<FileInfo> {
     const token = await this.token();
     if (!token) throw new ApiError("unauthenticated", "You are signed out. Log in again.", 401);
     return new Promise<FileInfo>((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("POST", `${this.base}/files?name=${encodeURIComponent(file.name)}`);
+      xhr.open("POST", `${this.base}/files?name=${encodeURIComponent(name)}`);
       xhr.setRequestHeader("Authorization", `Bearer ${token}`);
       xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
       xhr.onerror = () => reject(new ApiError("network", "the upload was interrupted"));
@@ -259,6 +260,16 @@ export class Rest {
       signal?.addEventListener("abort", () => xhr.abort());
       xhr.send(file);
     });
+  }
+
+  // A file's bytes as stored (for an encrypted file, the ciphertext to open).
+  async fileBytes(id: string): Promise<ArrayBuffer> {
+    const t = await this.token();
+    const res = await fetch(`${this.base}/files/${enc(id)}`, { headers: t ? { Authorization: `Bearer ${t}` } : {} }).catch(() => {
+      throw new ApiError("network", "cannot reach the server");
+    });
+    if (!res.ok) await parse(res);
+    return res.arrayBuffer();
   }
 
   // A file's bytes (or its thumbnail) as an object URL for <img>/<a download>: images cannot

@@ -7,9 +7,17 @@
 // fetched again after a `devices` event (forget()).
 import type { Rest } from "../api/rest.ts";
 import type { DeviceRecord, Envelope, KeyBox, Message } from "../api/types.ts";
+import type { SealedFile } from "./files.ts";
 import { loadRecord, saveRecord } from "./keystore.ts";
 import { b64, boxAd, boxKey, concat, dhStatement, messageAd, messageStatement, safetyNumber, spkStatement, unb64 } from "./protocol.ts";
 import { loadSodium, type SodiumLib } from "./sodium.ts";
+
+// What an encrypted message holds: its text, and the keys of the files it carries
+// (e2ee/files.ts). The reference client reads `text` and ignores the rest.
+export interface MessagePayload {
+  text: string;
+  files?: SealedFile[];
+}
 
 export class CannotDecrypt extends Error {
   // This device holds no key for the message (yet): a later key box may bring it.
@@ -187,7 +195,7 @@ export class E2eeDevice {
   // The envelope (the message body) of `text` for every device of `members`, and the devices
   // whose key boxes it carries (accepted() once the server stored it). An edit carries boxes
   // for every device.
-  async encrypt(conv: string, members: string[], text: string, clientMsgId: string, edit = false): Promise<{ body: string; boxedFor: string[] }> {
+  async encrypt(conv: string, members: string[], payload: MessagePayload, clientMsgId: string, edit = false): Promise<{ body: string; boxedFor: string[] }> {
     const s = this.s;
     if (!this.state.senderKeys[conv]) this.rotate(conv);
     const sk = this.state.senderKeys[conv];
@@ -203,7 +211,7 @@ export class E2eeDevice {
       }
     }
     const nonce = s.randombytes_buf(24);
-    const plaintext = JSON.stringify({ text, client_msg_id: clientMsgId });
+    const plaintext = JSON.stringify({ text: payload.text, ...(payload.files?.length ? { files: payload.files } : {}), client_msg_id: clientMsgId });
     const ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, messageAd(conv, this.state.user, this.state.id, sk.id), null, nonce, unb64(s, sk.key));
     const nonceText = b64(s, nonce);
     const ctText = b64(s, ct);
@@ -252,7 +260,7 @@ export class E2eeDevice {
   }
 
   // The text of a message of an encrypted conversation, or CannotDecrypt saying why.
-  async decrypt(msg: Message): Promise<string> {
+  async decrypt(msg: Message): Promise<MessagePayload> {
     const s = this.s;
     let env: Envelope;
     try {
@@ -277,7 +285,9 @@ export class E2eeDevice {
     } catch {
       throw new CannotDecrypt("the ciphertext does not open");
     }
-    return String((JSON.parse(plaintext) as { text: unknown }).text ?? "");
+    const parsed = JSON.parse(plaintext) as { text?: unknown; files?: unknown };
+    const files = Array.isArray(parsed.files) ? (parsed.files as SealedFile[]).filter((f) => f && typeof f.id === "string" && typeof f.key === "string") : undefined;
+    return { text: String(parsed.text ?? ""), ...(files?.length ? { files } : {}) };
   }
 
   private async senderDevice(user: string, device: string): Promise<DeviceRecord> {

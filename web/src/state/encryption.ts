@@ -9,9 +9,9 @@
 import { describe } from "../api/errors.ts";
 import type { Rest } from "../api/rest.ts";
 import type { Message } from "../api/types.ts";
-import { CannotDecrypt, E2eeDevice } from "../e2ee/device.ts";
+import { CannotDecrypt, E2eeDevice, type MessagePayload } from "../e2ee/device.ts";
 
-export type Plain = { text: string } | { error: string };
+export type Plain = MessagePayload | { error: string };
 
 export interface DeviceNotice {
   user: string;
@@ -79,7 +79,7 @@ export class Encryption {
           const known = next.get(key);
           if (known && "text" in known) continue;
           try {
-            next.set(key, { text: await device.decrypt(m) });
+            next.set(key, await device.decrypt(m));
             this.waitingForKey.delete(key);
           } catch (e) {
             next.set(key, { error: e instanceof CannotDecrypt ? e.message : describe(e) });
@@ -104,9 +104,9 @@ export class Encryption {
   }
 
   // The body to send: `text` encrypted for every device of `members`.
-  async encrypt(user: string, conv: string, members: string[], text: string, clientMsgId: string, edit = false) {
+  async encrypt(user: string, conv: string, members: string[], payload: MessagePayload, clientMsgId: string, edit = false) {
     const device = await this.ready(user);
-    return device.encrypt(conv, members, text, clientMsgId, edit);
+    return device.encrypt(conv, members, payload, clientMsgId, edit);
   }
 
   async accepted(user: string, conv: string, boxedFor: string[]) {

@@ -20,6 +20,7 @@
 // Pure and clock-free: every method takes `now` in milliseconds. Unit-tested in
 // test/outbox.test.ts.
 import type { Message } from "../api/types.ts";
+import type { SealedFile } from "../e2ee/files.ts";
 
 export type OutboxState = "queued" | "sending" | "waiting" | "failed";
 
@@ -31,6 +32,8 @@ export interface OutgoingMessage {
   attachments: string[];
   // Shown while pending: the files' names and types.
   attachmentInfo: { id: string; name: string; mime: string; size: number }[];
+  // In an encrypted conversation, the files' keys, sent inside the encrypted message.
+  sealedFiles?: SealedFile[];
   state: OutboxState;
   attempts: number;
   nextAttemptAt: number;

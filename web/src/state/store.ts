@@ -11,6 +11,7 @@ import { Connection, type ChannelMode, type ChannelState } from "../api/connecti
 import { ApiError, describe } from "../api/errors.ts";
 import { Rest } from "../api/rest.ts";
 import type { FileInfo, Member, Message, Presence, ServerEvent, Summary, User } from "../api/types.ts";
+import { sealFile, type SealedFile } from "../e2ee/files.ts";
 import { Encryption, type DeviceNotice, type Plain } from "./encryption.ts";
 import { Outbox, newClientMsgId, type OutgoingMessage } from "./outbox.ts";
 import { mergeCursors, type CursorMap } from "./receipts.ts";
@@ -34,6 +35,7 @@ export interface PendingUpload {
   name: string;
   progress: number; // 0..1
   file: FileInfo | null; // set when uploaded
+  sealed: SealedFile | null; // in an encrypted conversation: what opens the uploaded ciphertext
   error: string | null;
   abort: AbortController;
 }
@@ -354,7 +356,7 @@ export class Store {
 
   // The text to show for a message: its body, or in an encrypted conversation what this
   // browser could open (undefined while it is being opened).
-  textOf(m: Message): { text: string } | { error: string } | undefined {
+  textOf(m: Message): Plain | undefined {
     if (!this.view(m.conv)?.summary.e2ee) return { text: m.body ?? "" };
     return this.state.decrypted.get(Encryption.keyOf(m));
   }
@@ -558,7 +560,8 @@ export class Store {
 
   // ---- writing ----
 
-  send(conv: string, body: string, replyTo: number | null, files: FileInfo[] = []) {
+  send(conv: string, body: string, replyTo: number | null, files: FileInfo[] = [], sealedFiles: SealedFile[] = []) {
+    const shown = sealedFiles.length ? sealedFiles : files;
     this.outbox.add(
       {
         clientMsgId: newClientMsgId(),
@@ -566,7 +569,8 @@ export class Store {
         body,
         replyTo,
         attachments: files.map((f) => f.id),
-        attachmentInfo: files.map(({ id, name, mime, size }) => ({ id, name, mime, size })),
+        attachmentInfo: shown.map(({ id, name, mime, size }) => ({ id, name, mime, size })),
+        ...(sealedFiles.length ? { sealedFiles } : {}),
       },
       Date.now(),
     );
@@ -600,7 +604,7 @@ export class Store {
     for (const m of due) {
       const view = this.view(m.conv);
       const target = { conv: m.conv, peer: view?.summary.peer };
-      this.sealed(m.conv, m.body, m.clientMsgId)
+      this.sealed(m.conv, { text: m.body, files: m.sealedFiles }, m.clientMsgId)
         .then(async ({ body, boxedFor }) => {
           const msg = await this.conn.send(target, { client_msg_id: m.clientMsgId, body, reply_to: m.replyTo, attachments: m.attachments });
           if (boxedFor.length) void this.encryption.accepted(this.state.me!.username, m.conv, boxedFor);
@@ -621,10 +625,10 @@ export class Store {
 
   // The body to send in `conv`: the text itself, or in an encrypted conversation its envelope
   // for every device of the members (an edit's carries a key box for each of them).
-  private async sealed(conv: string, text: string, clientMsgId: string, edit = false): Promise<{ body: string; boxedFor: string[] }> {
+  private async sealed(conv: string, payload: { text: string; files?: SealedFile[] }, clientMsgId: string, edit = false): Promise<{ body: string; boxedFor: string[] }> {
     const view = this.view(conv);
     const me = this.state.me?.username;
-    if (!view?.summary.e2ee || !me) return { body: text, boxedFor: [] };
+    if (!view?.summary.e2ee || !me) return { body: payload.text, boxedFor: [] };
     let members: string[];
     if (view.summary.peer) members = [me, view.summary.peer];
     else {
@@ -633,13 +637,16 @@ export class Store {
       // Without the member list the message would carry no key boxes: try again later.
       if (!members.length) throw new ApiError("unavailable", "the group's members could not be read");
     }
-    return this.encryption.encrypt(me, conv, members, text, clientMsgId, edit);
+    return this.encryption.encrypt(me, conv, members, payload, clientMsgId, edit);
   }
 
   async edit(conv: string, seq: number, text: string) {
     try {
       const original = this.view(conv)?.messages.find((m) => m.seq === seq);
-      const { body, boxedFor } = await this.sealed(conv, text, original?.client_msg_id ?? "", true);
+      // The edit replaces the whole envelope: the files' keys go in it again.
+      const before = original ? this.textOf(original) : undefined;
+      const files = before && "files" in before ? before.files : undefined;
+      const { body, boxedFor } = await this.sealed(conv, { text, files }, original?.client_msg_id ?? "", true);
       const msg = await this.conn.edit(conv, seq, body);
       if (boxedFor.length) void this.encryption.accepted(this.state.me!.username, conv, boxedFor);
       this.onMessageUpdated(msg);
@@ -663,17 +670,25 @@ export class Store {
     this.conn.typing(conv);
   }
 
+  // Uploads a file for the conversation's next message. In an encrypted conversation the
+  // browser encrypts it first and the server gets ciphertext under a neutral name.
   upload(conv: string, file: File) {
     const abort = new AbortController();
     const key = newClientMsgId();
-    const up: PendingUpload = { key, conv, name: file.name, progress: 0, file: null, error: null, abort };
+    const up: PendingUpload = { key, conv, name: file.name, progress: 0, file: null, sealed: null, error: null, abort };
     this.set({ uploads: [...this.state.uploads, up] });
     const patch = (p: Partial<PendingUpload>) =>
       this.set({ uploads: this.state.uploads.map((u) => (u.key === key ? { ...u, ...p } : u)) });
-    this.rest.upload(file, (progress) => patch({ progress }), abort.signal).then(
-      (info) => patch({ file: info, progress: 1 }),
-      (e) => patch({ error: describe(e) }),
-    );
+    const run = async () => {
+      if (!this.view(conv)?.summary.e2ee) {
+        patch({ file: await this.rest.upload(file, file.name, (progress) => patch({ progress }), abort.signal), progress: 1 });
+        return;
+      }
+      const { bytes, meta } = await sealFile(file);
+      const info = await this.rest.upload(new Blob([bytes as BlobPart]), "encrypted.bin", (progress) => patch({ progress }), abort.signal);
+      patch({ file: info, sealed: { ...meta, id: info.id }, progress: 1 });
+    };
+    run().catch((e) => patch({ error: describe(e) }));
   }
 
   dropUpload(key: string) {
@@ -684,7 +699,7 @@ export class Store {
   // Sends the composer's text with the conversation's finished uploads.
   sendWithUploads(conv: string, body: string, replyTo: number | null) {
     const ready = this.state.uploads.filter((u) => u.conv === conv && u.file);
-    this.send(conv, body, replyTo, ready.map((u) => u.file!));
+    this.send(conv, body, replyTo, ready.map((u) => u.file!), ready.flatMap((u) => (u.sealed ? [u.sealed] : [])));
     this.set({ uploads: this.state.uploads.filter((u) => !(u.conv === conv && u.file)) });
   }
 

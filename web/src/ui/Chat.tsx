@@ -56,7 +56,6 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
       onDrop={(e) => {
         e.preventDefault();
         setDragging(false);
-        if (s.e2ee) return store.notify(new Error("Files cannot be sent in encrypted conversations yet."));
         for (const f of e.dataTransfer?.files ?? []) store.upload(conv, f);
       }}
     >
@@ -119,6 +118,7 @@ export function Chat({ store, state, conv }: { store: Store; state: State; conv:
               replyTo={r.msg.reply_to ? bySeq.get(r.msg.reply_to) : undefined}
               store={store}
               plain={s.e2ee ? store.textOf(r.msg) : undefined}
+              encrypted={s.e2ee}
               replyPlain={s.e2ee && r.msg.reply_to ? store.textOf(bySeq.get(r.msg.reply_to) ?? r.msg) : undefined}
               setMode={setMode}
             />

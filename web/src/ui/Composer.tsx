@@ -10,7 +10,6 @@ import { snippet } from "./MessageRow.tsx";
 export type ComposerMode = { kind: "new" } | { kind: "reply"; msg: Message } | { kind: "edit"; msg: Message };
 
 export function Composer({ store, state, conv, mode, setMode }: { store: Store; state: State; conv: string; mode: ComposerMode; setMode(m: ComposerMode): void }) {
-  const encrypted = state.conversations.get(conv)?.summary.e2ee ?? false;
   const [text, setText] = useState("");
   const input = useRef<HTMLTextAreaElement>(null);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -86,8 +85,7 @@ export function Composer({ store, state, conv, mode, setMode }: { store: Store; 
           type="button"
           class="icon"
           aria-label="Attach file"
-          title={encrypted ? "Files cannot be sent in encrypted conversations yet" : "Attach file"}
-          disabled={encrypted}
+          title="Attach file"
           onClick={() => fileInput.current?.click()}
         >
           <Paperclip />

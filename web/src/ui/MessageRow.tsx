@@ -6,6 +6,7 @@ import { describe } from "../api/errors.ts";
 import type { Attachment, Message } from "../api/types.ts";
 import type { OutgoingMessage } from "../state/outbox.ts";
 import { receiptView, type CursorMap } from "../state/receipts.ts";
+import { openFile, type SealedFile } from "../e2ee/files.ts";
 import type { Plain } from "../state/encryption.ts";
 import type { Store } from "../state/store.ts";
 import type { ComposerMode } from "./Composer.tsx";
@@ -23,10 +24,11 @@ interface Props {
   // memo below, which skips rows whose props did not change while the list scrolls.
   plain: Plain | undefined;
   replyPlain: Plain | undefined;
+  encrypted: boolean; // an end-to-end encrypted conversation: files come from `plain`
   setMode(mode: ComposerMode): void;
 }
 
-export const MessageRow = memo(function MessageRow({ msg, me, kind, cursors, replyTo, store, setMode }: Props) {
+export const MessageRow = memo(function MessageRow({ msg, me, kind, cursors, replyTo, store, setMode, plain, encrypted }: Props) {
   const onReply = () => setMode({ kind: "reply", msg });
   const onEdit = () => setMode({ kind: "edit", msg });
   const mine = msg.from === me;
@@ -41,7 +43,10 @@ export const MessageRow = memo(function MessageRow({ msg, me, kind, cursors, rep
           </div>
         )}
         {msg.deleted ? <p class="body muted">This message was deleted.</p> : <Body msg={msg} store={store} />}
-        {!msg.deleted && msg.attachments.map((a) => <AttachmentView key={a.id} a={a} store={store} />)}
+        {!msg.deleted &&
+          (encrypted
+            ? plain && "files" in plain && plain.files?.map((f) => <AttachmentView key={f.id} a={f} sealed={f} store={store} />)
+            : msg.attachments.map((a) => <AttachmentView key={a.id} a={a} store={store} />))}
         <div class="meta">
           {msg.edited_at && !msg.deleted && <span class="edited">edited</span>}
           <time dateTime={msg.ts}>{clock(msg.ts)}</time>
@@ -128,7 +133,9 @@ export function PendingRow({ out, store }: { out: OutgoingMessage; store: Store 
 
 const kThumbTypes = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 
-function AttachmentView({ a, store }: { a: Attachment; store: Store }) {
+// A file of a message: a thumbnail for images, and a download button. The server makes
+// thumbnails of plain files; an encrypted one (`sealed`) is fetched whole and opened here.
+function AttachmentView({ a, sealed, store }: { a: Attachment; sealed?: SealedFile; store: Store }) {
   const [thumb, setThumb] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const image = kThumbTypes.has(a.mime);
@@ -136,7 +143,7 @@ function AttachmentView({ a, store }: { a: Attachment; store: Store }) {
     if (!image) return;
     let url: string | null = null;
     let live = true;
-    store.rest.fileUrl(a.id, true).then(
+    blobUrl(store, a.id, sealed, true).then(
       (u) => (live ? setThumb((url = u)) : URL.revokeObjectURL(u)),
       (e) => live && setError(describe(e)),
     );
@@ -147,7 +154,7 @@ function AttachmentView({ a, store }: { a: Attachment; store: Store }) {
   }, [a.id]);
   const download = async () => {
     try {
-      const url = await store.rest.fileUrl(a.id, false);
+      const url = await blobUrl(store, a.id, sealed, false);
       const link = document.createElement("a");
       link.href = url;
       link.download = a.name;
@@ -166,4 +173,9 @@ function AttachmentView({ a, store }: { a: Attachment; store: Store }) {
       {error && <small class="error">{error}</small>}
     </div>
   );
+}
+
+async function blobUrl(store: Store, id: string, sealed: SealedFile | undefined, thumb: boolean): Promise<string> {
+  if (!sealed) return store.rest.fileUrl(id, thumb);
+  return URL.createObjectURL(await openFile(await store.rest.fileBytes(id), sealed));
 }
