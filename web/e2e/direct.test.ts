@@ -1,6 +1,7 @@
 // Two people chat in a direct conversation: the list, receipts, typing, edits, deletes and
 // replies, as each of them sees it in their own browser.
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { test } from "node:test";
 import { conversation, expectNoConsoleErrors, messages, person, screenshot, sendMessage, startChat, serverAndBrowser } from "./harness.ts";
 
@@ -192,4 +193,41 @@ test("dark mode follows the system; a file dropped on the chat is uploaded", asy
   expectNoConsoleErrors(g);
   await context.close();
   await g.context.close();
+});
+
+// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret, at a 30 s step.
+function totp(secret: string, step: number): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac("sha1", key).update(counter).digest();
+  const at = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+test("an account with a second factor: the code step after the password, a wrong code refused", async () => {
+  const kim = await fixture.server.user("kim");
+  const token = String(kim.session.token);
+  const { secret } = await fixture.server.api<{ secret: string }>("POST", "/auth/mfa/totp", { password: kim.password }, token);
+  const step = Math.floor(Date.now() / 30_000);
+  await fixture.server.api("POST", "/auth/mfa/totp/confirm", { code: totp(secret, step) }, token);
+
+  const p = await person(fixture.browser, fixture.server);
+  p.allow(/status of 401/); // the password step answers 401 mfa_required, the wrong code 401
+  await p.page.getByRole("textbox", { name: "Username" }).fill("kim");
+  await p.page.getByRole("textbox", { name: "Password" }).fill(kim.password);
+  await p.page.getByRole("button", { name: "Log in" }).click();
+  const code = p.page.getByRole("textbox", { name: "Code" });
+  await code.fill("000000");
+  await p.page.getByRole("button", { name: "Verify" }).click();
+  await p.page.getByRole("alert").waitFor();
+  // Each step's code works once (the confirm used this one): the next step's.
+  await code.fill(totp(secret, step + 1));
+  await p.page.getByRole("button", { name: "Verify" }).click();
+  await p.page.getByRole("button", { name: "New chat" }).waitFor();
+  expectNoConsoleErrors(p);
+  await p.context.close();
 });

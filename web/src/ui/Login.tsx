@@ -1,5 +1,6 @@
 // Log in or register with a password, or sign in with a configured OpenID provider; a second
 // step asks for the authenticator code when the account has one (docs/protocol.md §2).
+import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { describe } from "../api/errors.ts";
 import type { Provider } from "../api/types.ts";
@@ -42,66 +43,66 @@ export function Login({ store, notice }: { store: Store; notice: string | null }
 
   if (challenge) {
     return (
-      <div class="login">
-        <form
-          class="card"
-          onSubmit={(e) => {
-            e.preventDefault();
-            void run(() => store.loginWithCode(challenge, code.trim()));
-          }}
-        >
-          <h1>Parley</h1>
-          <p>Enter the code from your authenticator app, or a recovery code.</p>
-          <label>
-            Code
-            <input value={code} onInput={(e) => setCode(e.currentTarget.value)} autoComplete="one-time-code" inputMode="numeric" autoFocus required />
-          </label>
-          {shown && <p class="error" role="alert">{shown}</p>}
-          <button type="submit" disabled={busy}>Verify</button>
-          <button type="button" class="secondary" onClick={() => setChallenge(null)}>Back</button>
-        </form>
-      </div>
+      <Card onSubmit={() => void run(() => store.loginWithCode(challenge, code.trim()))}>
+        <p>Enter the code from your authenticator app, or a recovery code.</p>
+        <label>
+          Code
+          <input value={code} onInput={(e) => setCode(e.currentTarget.value)} autoComplete="one-time-code" inputMode="numeric" autoFocus required />
+        </label>
+        {shown && <p class="error" role="alert">{shown}</p>}
+        <button type="submit" disabled={busy}>Verify</button>
+        <button type="button" class="secondary" onClick={() => setChallenge(null)}>Back</button>
+      </Card>
     );
   }
 
+  return (
+    <Card onSubmit={() => void login()}>
+      <label>
+        Username
+        <input name="username" value={username} onInput={(e) => setUsername(e.currentTarget.value)} autoComplete="username" autoFocus required />
+      </label>
+      <label>
+        Password
+        <input name="password" type="password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} autoComplete="current-password" required />
+      </label>
+      {shown && <p class="error" role="alert">{shown}</p>}
+      <div class="row">
+        <button type="submit" disabled={busy}>Log in</button>
+        <button type="button" class="secondary" disabled={busy} onClick={(e) => (e.currentTarget.form?.reportValidity() ? void register() : undefined)}>
+          Register
+        </button>
+      </div>
+      {providers.length > 0 && (
+        <div class="providers">
+          {providers.map((p) => (
+            <a
+              class="button secondary"
+              href={`${p.start_url}?redirect_uri=${encodeURIComponent(location.origin + "/")}`}
+              onClick={() => sessionStorage.setItem(kSignInStarted, String(Date.now()))}
+            >
+              Sign in with {p.display_name}
+            </a>
+          ))}
+        </div>
+      )}
+    </Card>
+  );
+}
+
+// The login screen's centred card: the app's name over one form.
+function Card({ onSubmit, children }: { onSubmit(): void; children: ComponentChildren }) {
   return (
     <div class="login">
       <form
         class="card"
         onSubmit={(e) => {
           e.preventDefault();
-          void login();
+          onSubmit();
         }}
       >
         <h1>Parley</h1>
-        <label>
-          Username
-          <input name="username" value={username} onInput={(e) => setUsername(e.currentTarget.value)} autoComplete="username" autoFocus required />
-        </label>
-        <label>
-          Password
-          <input name="password" type="password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} autoComplete="current-password" required />
-        </label>
-        {shown && <p class="error" role="alert">{shown}</p>}
-        <div class="row">
-          <button type="submit" disabled={busy}>Log in</button>
-          <button type="button" class="secondary" disabled={busy} onClick={(e) => (e.currentTarget.form?.reportValidity() ? void register() : undefined)}>
-            Register
-          </button>
-        </div>
-        {providers.length > 0 && (
-          <div class="providers">
-            {providers.map((p) => (
-              <a
-                class="button secondary"
-                href={`${p.start_url}?redirect_uri=${encodeURIComponent(location.origin + "/")}`}
-                onClick={() => sessionStorage.setItem(kSignInStarted, String(Date.now()))}
-              >
-                Sign in with {p.display_name}
-              </a>
-            ))}
-          </div>
-        )}
+        {children}
       </form>
     </div>
   );
