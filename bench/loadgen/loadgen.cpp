@@ -654,9 +654,18 @@ struct Run {
     }
     result["offered_rate"] = options.rate;
     result["sent_in_window"] = sent_in_window;
-    // Let the last messages arrive (bounded wait), then stop.
+    // Let the last messages arrive (bounded wait), then stop: first every ack, then the copies
+    // to other sessions, which can trail the sender's ack (an SSE stream, a group's members),
+    // until none has come for 50 ms.
     for (int i = 0; i < 200 && stats.acked + stats.errors < stats.sent; ++i) {
       co_await sleep_for(std::chrono::milliseconds(10));
+    }
+    std::uint64_t seen = stats.delivered;
+    for (int i = 0, quiet = 0; i < 200 && quiet < 5; ++i) {
+      co_await sleep_for(std::chrono::milliseconds(10));
+      const std::uint64_t now_delivered = stats.delivered;
+      quiet = now_delivered == seen ? quiet + 1 : 0;
+      seen = now_delivered;
     }
   }
 
