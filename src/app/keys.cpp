@@ -86,6 +86,29 @@ crypto::SecretKey load_master_key(const Config& c) {
       path.string());
 }
 
+std::optional<push::VapidKey> load_vapid_key(const Config& c) {
+  if (!c.vapid_key_file.empty()) {
+    auto key = push::VapidKey::from_pem(read_file(c.vapid_key_file));
+    if (!key) throw ConfigError("--vapid-key-file " + c.vapid_key_file + ": " + key.error().message);
+    return std::move(*key);
+  }
+  if (c.store.starts_with("postgres")) {
+    log::info("event=web_push_off reason=\"a postgres:// store needs --vapid-key-file, the same on every node\"");
+    return std::nullopt;
+  }
+  const auto path = fs::path(c.data_dir) / "vapid.pem";
+  const std::string pem = read_or_create_secret(path, [] {
+    auto made = push::VapidKey::generate();
+    if (!made) throw std::runtime_error(made.error().message);
+    std::string text = made->to_pem();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+  });
+  auto key = push::VapidKey::from_pem(pem);
+  if (!key) throw ConfigError(path.string() + ": " + key.error().message + "; delete it to make a new one");
+  return std::move(*key);
+}
+
 std::string load_token_secret(const Config& c) {
   if (!c.token_secret.empty()) {
     if (c.token_secret.size() < 32) throw ConfigError("--token-secret must be at least 32 bytes");

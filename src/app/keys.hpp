@@ -12,11 +12,13 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "auth/tokens.hpp"
 #include "core/config.hpp"
 #include "crypto/keyring.hpp"
+#include "push/web_push.hpp"
 #include "store/key_catalog.hpp"
 
 namespace parley::app {
@@ -24,6 +26,11 @@ namespace parley::app {
 // Throws ConfigError (app/config_error.hpp) for a missing, unreadable or malformed key.
 crypto::SecretKey load_master_key(const Config& c);
 std::string load_token_secret(const Config& c);
+// The VAPID key of Web Push (push/web_push.hpp): --vapid-key-file, else (embedded default only)
+// DATA_DIR/vapid.pem, created 0600 on first start. A postgres:// store (a cluster) without the
+// file has none, and Web Push is off: every node must subscribe browsers with the same key.
+// Throws ConfigError for a file that is not a P-256 key.
+std::optional<push::VapidKey> load_vapid_key(const Config& c);
 // Throws std::runtime_error when the database cannot be opened.
 std::unique_ptr<KeyCatalog> open_key_catalog(const Config& c);
 // How old a new data key must be before it seals: several --key-refresh-ms, so that every node

@@ -18,8 +18,10 @@
 #include "api/request_context.hpp"
 #include "api/rest_routes.hpp"
 #include "api/socketio/socketio_routes.hpp"
+#include "api/push/push_routes.hpp"
 #include "api/web/web_routes.hpp"
 #include "api/ws_protocol.hpp"
+#include "auth/base64.hpp"
 #include "auth/digest.hpp"
 #include "auth/tokens.hpp"
 #include "bus/local/local_bus.hpp"
@@ -204,6 +206,9 @@ int run_node(const Config& c) {
       throw ConfigError("--files must be local:DIR or s3://BUCKET?endpoint=http://HOST:PORT, got " +
                         c.files);
     }
+    if (!c.vapid_subject.starts_with("mailto:") && !c.vapid_subject.starts_with("https://")) {
+      throw ConfigError("--vapid-subject must be a mailto: or https: URL, got " + c.vapid_subject);
+    }
     if (!c.web_dir.empty() && !fs::is_regular_file(fs::path(c.web_dir) / "index.html")) {
       throw ConfigError("--web-dir must be a directory with an index.html (a web client build), got " +
                         c.web_dir);
@@ -218,6 +223,8 @@ int run_node(const Config& c) {
     // (key 1 is made on the first start).
     auto key_catalog = open_key_catalog(c);
     crypto::KeyManager keys(*key_catalog, load_master_key(c), clock, key_activation(c));
+    // Web Push's application server key: browsers subscribe with its public half (issue 25).
+    const std::optional<push::VapidKey> vapid = load_vapid_key(c);
     if (auto s = keys.load(true); !s) {
       if (s.error().code == Errc::bad_ciphertext) throw ConfigError(s.error().message);
       throw std::runtime_error("cannot read the data keys: " + s.error().message);
@@ -374,6 +381,7 @@ int run_node(const Config& c) {
     api::add_socketio_routes(router, ctx);
     api::add_file_routes(router, ctx);
     api::add_sign_in_routes(router, ctx);
+    api::add_push_routes(router, vapid ? auth::base64url_encode(vapid->public_key()) : std::string());
     api::add_web_routes(router, api::WebOptions{c.web_dir});
     // OpenID sign-in needs the node's public URL, which depends on the port listen() binds.
     std::unique_ptr<OidcSignIn> sign_in;

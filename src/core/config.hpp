@@ -31,6 +31,10 @@ struct Config {
   std::string bus = "local";    // cross-node fan-out backend
   std::string files;            // default: local:<data_dir>/files
   std::string web_dir;          // the web client from this directory instead of the embedded one
+  // Web Push (push/web_push.hpp): the application server's key (default: made once into
+  // DATA_DIR/vapid.pem; a cluster shares one file) and who to contact about it.
+  std::string vapid_key_file;
+  std::string vapid_subject = "mailto:admin@localhost";
   std::uint64_t max_upload_bytes = 100ull << 20;
   std::uint64_t upload_quota_bytes = 10ull << 30;
   unsigned signed_url_ttl_s = 300;
