@@ -115,10 +115,13 @@ def test_a_stalled_reader_is_closed_and_the_others_get_everything(server_factory
     assert read_close_code(stalled) == 4008  # bob: told to resync
     _, text, _ = server.request("GET", "/metrics")
     assert "parley_slow_consumer_closes_total 1" in text
-    # Bob's backlog was dropped, not kept: had it been queued, ~20 MB would still be held.
+    # Bob's backlog was dropped, not kept: had it been queued, ~20 MB more would still be held.
+    # What the flood itself leaves (allocator caches, the inbox's records not yet moved) was
+    # 10.3–10.8 MB in four runs alone and 12.3 MB once in the full suite (2026-12-07), hence
+    # 16 MB: well clear of that, and of the ~30 MB a kept backlog would show.
     # (Checked in the release build only: ASan's quarantine holds freed memory on purpose.)
     if not SANITIZED:
-        assert rss_after - rss_before < 12 * 1024, (rss_before, rss_after)
+        assert rss_after - rss_before < 16 * 1024, (rss_before, rss_after)
     # Bob comes back and catches up in full.
     bob = server.ws(token=tokens["bob"])
     (entry,) = bob.ok("sync")["conversations"]
