@@ -308,7 +308,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(1u, 86400u));
   opt("--vapid-key-file", c.vapid_key_file, "PARLEY_VAPID_KEY_FILE",
       "Web Push: the VAPID key (a PEM P-256 private key); default: made once into "
-      "DATA_DIR/vapid.pem. A postgres:// store (a cluster) needs it given, the same on every node");
+      "DATA_DIR/vapid.pem. A postgres:// store (a cluster) has Web Push off without it; give "
+      "every node the same file");
   opt("--vapid-subject", c.vapid_subject, "PARLEY_VAPID_SUBJECT",
       "Web Push: how push services can reach the operator, a mailto: or https: URL");
   opt("--web-dir", c.web_dir, "PARLEY_WEB_DIR",

@@ -29,12 +29,7 @@ namespace {
 
 constexpr const char* kImmutable = "public, max-age=31536000, immutable";
 
-struct Asset {
-  std::string content_type;
-  std::string body;
-  std::string gzip;
-  std::string etag;
-};
+using web::EmbeddedAsset;
 
 // The client accepts gzip: "gzip" is listed without q=0. Good enough for what browsers send.
 bool accepts_gzip(std::string_view accept_encoding) {
@@ -47,12 +42,14 @@ bool accepts_gzip(std::string_view accept_encoding) {
 
 // A file's answer: 304 when the client holds this version, else the bytes (gzip when both
 // sides can), with the headers of its kind.
-HttpResponse answer(const HttpRequest& req, const Asset& a, std::string_view cache_control, bool html) {
+// (A file of --web-dir comes as an EmbeddedAsset too, viewing the bytes just read, without gzip
+// or ETag.)
+HttpResponse answer(const HttpRequest& req, const EmbeddedAsset& a, std::string_view cache_control, bool html) {
   HttpResponse r;
-  r.content_type = a.content_type;
+  r.content_type = std::string(a.content_type);
   r.headers.emplace_back("Cache-Control", std::string(cache_control));
   r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  if (!a.etag.empty()) r.headers.emplace_back("ETag", a.etag);
+  if (!a.etag.empty()) r.headers.emplace_back("ETag", std::string(a.etag));
   if (html) {
     r.headers.emplace_back("Content-Security-Policy", kWebContentSecurityPolicy);
     r.headers.emplace_back("Referrer-Policy", "no-referrer");
@@ -65,9 +62,9 @@ HttpResponse answer(const HttpRequest& req, const Asset& a, std::string_view cac
   }
   if (!a.gzip.empty() && accepts_gzip(req.accept_encoding)) {
     r.headers.emplace_back("Content-Encoding", "gzip");
-    r.body = a.gzip;
+    r.body = std::string(a.gzip);
   } else {
-    r.body = a.body;
+    r.body = std::string(a.body);
   }
   return r;
 }
@@ -87,35 +84,34 @@ HttpResponse placeholder() {
   return r;
 }
 
+// The embedded files are static data: the routes look them up by path and copy nothing until
+// a response is made.
 void add_embedded(net::Router& router) {
-  auto assets = std::make_shared<std::map<std::string, Asset, std::less<>>>();
-  for (const auto& e : web::embedded_assets()) {
-    assets->emplace(std::string(e.path), Asset{std::string(e.content_type), std::string(e.body),
-                                               std::string(e.gzip), std::string(e.etag)});
-  }
+  auto assets = std::make_shared<std::map<std::string_view, const EmbeddedAsset*, std::less<>>>();
+  for (const auto& e : web::embedded_assets()) assets->emplace(e.path, &e);
   if (!assets->contains("/index.html")) {
     router.add("GET", "/", [](HttpRequest&) -> asio::awaitable<HttpResponse> { co_return placeholder(); });
     return;
   }
   router.add("GET", "/", [assets](HttpRequest& req) -> asio::awaitable<HttpResponse> {
-    co_return answer(req, assets->at("/index.html"), "no-cache", true);
+    co_return answer(req, *assets->at("/index.html"), "no-cache", true);
   });
   router.add("GET", "/assets/{}", [assets](HttpRequest& req) -> asio::awaitable<HttpResponse> {
     const auto it = assets->find("/assets/" + req.params[0]);
     if (it == assets->end()) co_return not_found();
-    co_return answer(req, it->second, kImmutable, false);
+    co_return answer(req, *it->second, kImmutable, false);
   });
   // The files beside index.html (favicon.svg): a route each, so that other paths stay 404.
   for (const auto& [path, asset] : *assets) {
     if (path == "/index.html" || path.starts_with("/assets/")) continue;
-    router.add("GET", path, [assets, path](HttpRequest& req) -> asio::awaitable<HttpResponse> {
-      co_return answer(req, assets->at(path), "no-cache", false);
+    router.add("GET", std::string(path), [asset](HttpRequest& req) -> asio::awaitable<HttpResponse> {
+      co_return answer(req, *asset, "no-cache", false);
     });
   }
 }
 
-std::string type_of(const fs::path& p) {
-  static const std::map<std::string, std::string, std::less<>> kTypes = {
+std::string_view type_of(const fs::path& p) {
+  static const std::map<std::string, std::string_view, std::less<>> kTypes = {
       {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
       {".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
       {".json", "application/json"},         {".wasm", "application/wasm"},
@@ -138,38 +134,33 @@ bool plain_name(std::string_view name) {
   return true;
 }
 
-std::optional<Asset> read_file(const fs::path& p) {
+// A file of --web-dir, read at each request (so a rebuild shows at the next reload).
+HttpResponse from_disk(const HttpRequest& req, const fs::path& p, bool html) {
   std::ifstream in(p, std::ios::binary);
-  if (!in) return std::nullopt;
+  if (!in) return not_found();
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  return Asset{type_of(p), std::move(bytes).str(), {}, {}};
+  const std::string body = std::move(bytes).str();
+  return answer(req, EmbeddedAsset{{}, type_of(p), body, {}, {}}, "no-cache", html);
 }
 
-// --web-dir: every request reads the file, so a rebuild shows at the next reload.
 void add_directory(net::Router& router, const fs::path& dir) {
   if (!fs::is_regular_file(dir / "index.html")) {
     log::warn("event=web_dir_without_index dir={}", dir.string());
   }
   router.add("GET", "/", [dir](HttpRequest& req) -> asio::awaitable<HttpResponse> {
-    const auto a = read_file(dir / "index.html");
-    if (!a) co_return not_found();
-    co_return answer(req, *a, "no-cache", true);
+    co_return from_disk(req, dir / "index.html", true);
   });
   router.add("GET", "/assets/{}", [dir](HttpRequest& req) -> asio::awaitable<HttpResponse> {
     if (!plain_name(req.params[0])) co_return not_found();
-    const auto a = read_file(dir / "assets" / req.params[0]);
-    if (!a) co_return not_found();
-    co_return answer(req, *a, "no-cache", false);
+    co_return from_disk(req, dir / "assets" / req.params[0], false);
   });
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const auto name = entry.path().filename().string();
     if (!entry.is_regular_file() || !plain_name(name) || name == "index.html") continue;
     router.add("GET", "/" + name, [p = entry.path()](HttpRequest& req) -> asio::awaitable<HttpResponse> {
-      const auto a = read_file(p);
-      if (!a) co_return not_found();
-      co_return answer(req, *a, "no-cache", false);
+      co_return from_disk(req, p, false);
     });
   }
 }
