@@ -18,7 +18,6 @@ import type {
   Provider,
   SessionInfo,
   SyncState,
-  Summary,
   User,
 } from "./types.ts";
 
@@ -337,4 +336,3 @@ function deviceName(): string {
   return `Parley web — ${browser}${os ? ` on ${os}` : ""}`;
 }
 
-export type { Summary };

@@ -52,10 +52,6 @@ export class Encryption {
     return `${m.id}:${m.rev ?? 0}`;
   }
 
-  plaintext(m: Message): Plain | undefined {
-    return this.plaintexts.get(Encryption.keyOf(m));
-  }
-
   // Messages of encrypted conversations to open, in the order they came.
   decrypt(user: string, messages: readonly Message[]) {
     for (const m of messages) {

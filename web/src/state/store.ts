@@ -259,7 +259,6 @@ export class Store {
       this.pump();
     }
     this.watchDevices();
-    if (!open && this.state.open) this.leaveOpen();
 
     const work: Promise<unknown>[] = [];
     for (const view of convs.values()) {
@@ -522,10 +521,6 @@ export class Store {
     if (view.summary.peer) void this.refreshPresence(view.summary.peer);
   }
 
-  private leaveOpen() {
-    this.set({ open: null });
-  }
-
   // The open conversation is being looked at: everything in it is read.
   markRead(conv: string) {
     if (this.state.open !== conv || document.visibilityState !== "visible") return;
@@ -735,7 +730,7 @@ export class Store {
   async removeMember(conv: string, member: string) {
     await this.rest.removeMember(conv, member);
     if (member === this.state.me?.username) {
-      if (this.state.open === conv) this.leaveOpen();
+      if (this.state.open === conv) this.set({ open: null });
       await this.catchUp();
     } else {
       await this.refreshMembers(conv);
