@@ -16,15 +16,6 @@ namespace {
 
 // ---- how operations answer
 
-// Runs a blocking service call on the pool and renders its value. `call` and `render` hold copies
-// of what they need (the request's fields are gone once run() returns).
-template <class Call, class Render>
-asio::awaitable<OpResult> blocking(ApiContext& ctx, Call call, Render render) {
-  auto result = co_await net::offload(ctx.blocking, std::move(call));
-  if (!result) co_return result.error();
-  co_return render(*result);
-}
-
 json::object ok_json() { return json::object{{"ok", true}}; }
 
 json::object cursors_json(const ConvId& conv, const Cursors& c) {

@@ -24,6 +24,7 @@
 #include "api/request_context.hpp"
 #include "api/throttle.hpp"
 #include "core/result.hpp"
+#include "net/offload.hpp"
 
 namespace parley::api {
 
@@ -70,9 +71,21 @@ struct Operation {
   Throttle throttle = Throttle::none;
 };
 
-// Every operation, in the order docs/protocol.md lists them.
+// Every operation of the core table, in the order docs/protocol.md lists them. A module's own
+// operations (REST only: api/push) live in its own table, bound by add_operation_routes
+// (api/rest_routes.hpp).
 std::span<const Operation> operations();
-// The operation called `name`, or null.
+// The core operation called `name`, or null.
 const Operation* find_operation(std::string_view name);
+
+// Runs a blocking service call on the pool and renders its value: how most operations answer.
+// `call` and `render` hold copies of what they need (the request's fields are gone once run()
+// returns).
+template <class Call, class Render>
+boost::asio::awaitable<OpResult> blocking(ApiContext& ctx, Call call, Render render) {
+  auto result = co_await net::offload(ctx.blocking, std::move(call));
+  if (!result) co_return result.error();
+  co_return render(*result);
+}
 
 }  // namespace parley::api

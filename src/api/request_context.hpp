@@ -27,6 +27,7 @@ namespace parley {
 class FileService;
 class KeyDirectory;
 class OidcSignIn;
+class PushSubscriptions;
 }
 namespace parley::api {
 
@@ -93,6 +94,8 @@ struct ApiContext {
   FileService* files = nullptr;
   // The end-to-end encryption key directory (service/key_directory.hpp).
   KeyDirectory* keys = nullptr;
+  // Push subscriptions and mute (service/push_subscriptions.hpp).
+  PushSubscriptions* push = nullptr;
   // Periodic work the composition root adds (the data keys' refresh and rewrap): housekeeping
   // runs each on the blocking pool every `period`, one run at a time, until the shards stop.
   struct Chore {

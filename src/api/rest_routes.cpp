@@ -1,5 +1,6 @@
 #include "api/rest_routes.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 #include <stdexcept>
@@ -174,7 +175,7 @@ Result<json::object> rest_arguments(const RestRoute& route, const HttpRequest& r
       }
       case From::body: {
         const auto* value = body.if_contains(field.name);
-        if (!value || value->is_null()) {
+        if (!value || (value->is_null() && !field.keeps_null)) {
           if (field.required) {
             return make_error(Errc::bad_request, "'" + std::string(field.name) + "' is required");
           }
@@ -192,12 +193,11 @@ Result<json::object> rest_arguments(const RestRoute& route, const HttpRequest& r
 }
 
 asio::awaitable<HttpResponse> handle_rest(ApiContext& ctx, const RestRoute& route,
-                                          HttpRequest& request) {
+                                          const Operation& operation, HttpRequest& request) {
   if (!ctx.options.fault_throw_on_path.empty() && request.path == ctx.options.fault_throw_on_path) {
     throw std::runtime_error("injected fault: PARLEY_FAULT_THROW_ON_PATH=" + request.path);
   }
-  const Operation* op = find_operation(route.operation);
-  if (!op) co_return error_response(make_error(Errc::internal, "route names no operation"));
+  const Operation* op = &operation;
   std::optional<Caller> caller;
   if (op->needs_caller) {
     auto token = bearer_token(request.authorization);
@@ -247,9 +247,21 @@ void add_rest_routes(net::Router& router, ApiContext& ctx) {
     r.body = ctx.metrics ? ctx.metrics() : std::string();
     co_return r;
   });
-  for (const auto& route : kRoutes) {
+  add_operation_routes(router, ctx, kRoutes, operations());
+}
+
+void add_operation_routes(net::Router& router, ApiContext& ctx, std::span<const RestRoute> routes,
+                          std::span<const Operation> ops) {
+  for (const auto& route : routes) {
+    const auto op = std::find_if(ops.begin(), ops.end(),
+                                 [&](const Operation& o) { return o.name == route.operation; });
+    if (op == ops.end()) {
+      throw std::logic_error("REST route " + std::string(route.pattern) + " names no operation");
+    }
     router.add(std::string(route.method), std::string(route.pattern),
-               [&ctx, &route](HttpRequest& request) { return handle_rest(ctx, route, request); });
+               [&ctx, &route, &op = *op](HttpRequest& request) {
+                 return handle_rest(ctx, route, op, request);
+               });
   }
 }
 

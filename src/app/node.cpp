@@ -47,6 +47,10 @@
 #include "service/file_service.hpp"
 #include "service/key_directory.hpp"
 #include "service/oidc_sign_in.hpp"
+#include "service/push_dispatcher.hpp"
+#include "service/push_subscriptions.hpp"
+#include "push/web_push_sender.hpp"
+#include "push/webhook_sender.hpp"
 #include "service/rewrap.hpp"
 #include "crypto/key_manager.hpp"
 #include "crypto/message_sealer.hpp"
@@ -84,6 +88,7 @@ struct OpenedStore {
   AccountCatalog* accounts = nullptr;  // the same object in its login-session role
   FileCatalog* files = nullptr;  // in its file-catalog role
   DeviceCatalog* devices = nullptr;  // and in its key-directory role
+  PushCatalog* push = nullptr;  // and in its push-notification role
   std::string description;
 };
 
@@ -111,7 +116,8 @@ OpenedStore open_store(const Config& c) {
     AccountCatalog* accounts = store.get();
     FileCatalog* files = store.get();
     DeviceCatalog* devices = store.get();
-    return {std::move(store), accounts, files, devices, "postgres:" + pg::describe(c.store)};
+    PushCatalog* push = store.get();
+    return {std::move(store), accounts, files, devices, push, "postgres:" + pg::describe(c.store)};
   }
   const std::string path = sqlite_path(c);
   if (auto parent = fs::path(path).parent_path(); !parent.empty()) fs::create_directories(parent);
@@ -121,7 +127,8 @@ OpenedStore open_store(const Config& c) {
   AccountCatalog* accounts = store.get();
   FileCatalog* files = store.get();
   DeviceCatalog* devices = store.get();
-  return {std::move(store), accounts, files, devices, "sqlite:" + path};
+  PushCatalog* push = store.get();
+  return {std::move(store), accounts, files, devices, push, "sqlite:" + path};
 }
 
 // File storage, chosen by the --files URL's scheme: a local directory (the default under the data
@@ -289,6 +296,38 @@ int run_node(const Config& c) {
     service_options.challenge_key = auth::hmac_sha256(secret, "parley login challenge");
     ChatService service(store, *opened.accounts, message_log, bus, *presence_owner, clock, ids,
                         tokens, service_options, &sealer);
+    // Push notifications: the log's second subscriber, off the send path (it may block).
+    PushOptions push_options;
+    push_options.rules.coalesce = std::chrono::milliseconds(c.push_coalesce_ms);
+    push_options.rules.online_delay = std::chrono::milliseconds(c.push_online_delay_ms);
+    push_options.rules.previews = c.push_previews;
+    push_options.ttl = std::chrono::seconds(c.push_ttl_s);
+    push_options.workers = static_cast<int>(c.push_concurrency);
+    push_options.per_service = static_cast<int>(c.push_per_service);
+    push_options.lease = std::chrono::milliseconds(c.push_lease_ms);
+    push_options.retry_first = std::chrono::milliseconds(c.push_retry_first_ms);
+    push_options.sole_node = !is_postgres_url(c.store);
+    if (const char* n = std::getenv("PARLEY_FAULT_PUSH_KILL_AFTER_SENDS")) {
+      push_options.kill_after_sends = std::atoi(n);
+      log::warn("event=fault_injection push_kill_after_sends={}", push_options.kill_after_sends);
+    }
+    PushDispatcher push_dispatcher(store, *opened.push, &sealer, clock,
+                                   [&service](chat::UserId user) { return service.online(user); },
+                                   push_options);
+    const std::chrono::milliseconds push_timeout(10'000);
+    std::optional<push::WebPushSender> web_push_sender;
+    if (vapid) {
+      web_push_sender.emplace(*vapid, push::WebPushOptions{c.vapid_subject, push_timeout});
+      push_dispatcher.set_sender(PushSubscription::Kind::web_push, &*web_push_sender);
+    }
+    push::WebhookSender webhook_sender(push_timeout);
+    push_dispatcher.set_sender(PushSubscription::Kind::webhook, &webhook_sender);
+    message_log.subscribe("push", MessageLog::Blocking::allowed,
+                          [&push_dispatcher](const chat::Message& m) { push_dispatcher.note(m); });
+    PushSubscriptions push_subscriptions(
+        *opened.push, clock,
+        PushSubscriptionOptions{vapid.has_value(), false, c.push_gateways,
+                                static_cast<int>(c.push_max_subscriptions)});
     auto blob_owner = open_blob_store(c);
     // File contents (and thumbnails) are sealed on their way into storage, opened on the way out.
     crypto::SealedBlobStore blobs(*blob_owner, keys.data_keys(), c.encrypt_at_rest);
@@ -323,6 +362,7 @@ int run_node(const Config& c) {
     ctx.files = &file_service;
     KeyDirectory key_directory(store, *opened.devices, bus, clock);
     ctx.keys = &key_directory;
+    ctx.push = &push_subscriptions;
     // Keys `parley keys rotate` added, and messages not yet under the current key.
     ctx.chores.push_back({"data_keys", std::chrono::milliseconds(c.key_refresh_ms), [&] {
                             if (auto s = keys.refresh(); !s) {
@@ -381,7 +421,8 @@ int run_node(const Config& c) {
     api::add_socketio_routes(router, ctx);
     api::add_file_routes(router, ctx);
     api::add_sign_in_routes(router, ctx);
-    api::add_push_routes(router, vapid ? auth::base64url_encode(vapid->public_key()) : std::string());
+    api::add_push_routes(router, ctx,
+                         vapid ? auth::base64url_encode(vapid->public_key()) : std::string());
     api::add_web_routes(router, api::WebOptions{c.web_dir});
     // OpenID sign-in needs the node's public URL, which depends on the port listen() binds.
     std::unique_ptr<OidcSignIn> sign_in;
@@ -420,6 +461,35 @@ int run_node(const Config& c) {
              message_log.committed_messages());
       metric("parley_commit_batches_total", "counter",
              "Transactions of those messages (group commits).", message_log.commits());
+      const auto& pushes = push_dispatcher.stats();
+      out += "# HELP parley_push_total Push notifications by outcome: sent, failed (refused, "
+             "dropped), retried, expired (not sent within their TTL), gone (the subscription was "
+             "removed).\n# TYPE parley_push_total counter\n";
+      for (const auto& [outcome, value] :
+           {std::pair{"sent", pushes.sent.load()}, {"failed", pushes.failed.load()},
+            {"retried", pushes.retried.load()}, {"expired", pushes.dropped.load()},
+            {"gone", pushes.gone.load()}}) {
+        out += fmt::format("parley_push_total{{outcome=\"{}\"}} {}\n", outcome, value);
+      }
+      out += "# HELP parley_push_skipped_total Bursts of messages not pushed: delivered to a "
+             "session in time (or the member left), or muted.\n"
+             "# TYPE parley_push_skipped_total counter\n";
+      out += fmt::format("parley_push_skipped_total{{reason=\"delivered\"}} {}\n"
+                         "parley_push_skipped_total{{reason=\"muted\"}} {}\n",
+                         pushes.skipped_delivered.load(), pushes.skipped_muted.load());
+      metric("parley_push_pending", "gauge",
+             "Members with a burst waiting to be pushed (all nodes; counted every second).",
+             pushes.pending.load());
+      metric("parley_push_jobs", "gauge",
+             "Push notifications waiting to be sent or retried (all nodes; counted every second).",
+             pushes.jobs.load());
+      std::uint64_t push_dropped = pushes.notes_dropped.load();
+      for (const auto& q : message_log.queued_subscribers()) {
+        if (q->name() == "push") push_dropped += q->dropped();
+      }
+      metric("parley_push_notes_dropped_total", "counter",
+             "Committed messages the push subscriber could not queue (it fell behind).",
+             push_dropped);
       metric("parley_build_info", "gauge", "Always 1; the labels say what this node runs.", 1,
              fmt::format("{{version=\"{}\",allocator=\"{}\"}}", PARLEY_VERSION, allocator)
                  .c_str());
@@ -437,6 +507,7 @@ int run_node(const Config& c) {
     ctx.sign_in = sign_in.get();
     ctx.options.secure_cookies = sign_in_options.public_url.starts_with("https://");
     server.start();
+    push_dispatcher.start();
     api::start_housekeeping(ctx, shards);
     shards.start();
     log::info("event=listening addr={} shards={} store={} files=\"{}\" max_fds={} version={} "
@@ -457,6 +528,9 @@ int run_node(const Config& c) {
     }
     server.close_remaining();  // peers that did not finish in time
     message_log.drain();
+    // The push subscriber's queue, then the dispatcher (which notes what it still holds).
+    for (const auto& q : message_log.queued_subscribers()) q->wait_idle();
+    push_dispatcher.stop();
     shards.stop();
     shards.join();
     blocking.join();

@@ -312,6 +312,42 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       "every node the same file");
   opt("--vapid-subject", c.vapid_subject, "PARLEY_VAPID_SUBJECT",
       "Web Push: how push services can reach the operator, a mailto: or https: URL");
+  opt("--push-gateways", c.push_gateways, "PARLEY_PUSH_GATEWAYS",
+      "Push: webhook gateway URLs a subscription may name (its URL must start with one), e.g. "
+      "https://push.example.com/_notify; none by default (webhook subscriptions are refused)")
+      ->delimiter(',');
+  opt("--push-coalesce-ms", c.push_coalesce_ms, "PARLEY_PUSH_COALESCE_MS",
+      "Push: a member with no online session is notified this long after a message, one "
+      "notification for everything that came meanwhile")
+      ->check(CLI::Range(0u, 600000u));
+  opt("--push-online-delay-ms", c.push_online_delay_ms, "PARLEY_PUSH_ONLINE_DELAY_MS",
+      "Push: a member who is online is notified only if no session reported the message "
+      "delivered within this long")
+      ->check(CLI::Range(0u, 3600000u));
+  opt("--push-previews", c.push_previews, "PARLEY_PUSH_PREVIEWS",
+      "Push: notifications carry up to 100 characters of the message (never for end-to-end "
+      "encrypted chats); false: only who wrote and how many");
+  opt("--push-ttl", c.push_ttl_s, "PARLEY_PUSH_TTL",
+      "Push: seconds a push service keeps a notification for an offline device; a push not "
+      "sent by then (retries) is dropped")
+      ->check(CLI::Range(0u, 2419200u));
+  opt("--push-concurrency", c.push_concurrency, "PARLEY_PUSH_CONCURRENCY",
+      "Push: notifications being sent at once by this node")
+      ->check(CLI::Range(1u, 256u));
+  opt("--push-per-service", c.push_per_service, "PARLEY_PUSH_PER_SERVICE",
+      "Push: notifications being sent at once to one push service (one origin)")
+      ->check(CLI::Range(1u, 256u));
+  opt("--push-lease-ms", c.push_lease_ms, "PARLEY_PUSH_LEASE_MS",
+      "Push: how long a node's claim on a pending push holds before another node may take it "
+      "(a node that died); longer than a send's timeout")
+      ->check(CLI::Range(1000u, 3600000u));
+  opt("--push-retry-ms", c.push_retry_first_ms, "PARLEY_PUSH_RETRY_MS",
+      "Push: the first retry's delay after a 429/5xx or a timeout; it doubles (with jitter) up "
+      "to 10 minutes, and is never earlier than the service's Retry-After")
+      ->check(CLI::Range(10u, 600000u));
+  opt("--push-max-subscriptions", c.push_max_subscriptions, "PARLEY_PUSH_MAX_SUBSCRIPTIONS",
+      "Push: devices one user may have subscribed")
+      ->check(CLI::Range(1u, 1000u));
   opt("--web-dir", c.web_dir, "PARLEY_WEB_DIR",
       "Serve the web client from this directory (a `vite build` output) instead of the copy "
       "built into the binary: for working on the client");

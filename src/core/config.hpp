@@ -35,6 +35,17 @@ struct Config {
   // DATA_DIR/vapid.pem; a cluster shares one file) and who to contact about it.
   std::string vapid_key_file;
   std::string vapid_subject = "mailto:admin@localhost";
+  // Push notifications (service/push_dispatcher.hpp, docs/operations.md "Push notifications").
+  std::vector<std::string> push_gateways;  // webhook gateway URLs subscriptions may name
+  unsigned push_coalesce_ms = 1000;         // an offline member's burst gathers this long
+  unsigned push_online_delay_ms = 5000;     // an online member's sessions have this long first
+  bool push_previews = true;                // message text in notifications (never for e2ee)
+  unsigned push_ttl_s = 24 * 3600;          // a push not sent by then is dropped
+  unsigned push_concurrency = 4;            // sends at once
+  unsigned push_per_service = 4;            // sends at once to one push service
+  unsigned push_lease_ms = 60000;           // a node's claim on a burst or job, in a cluster
+  unsigned push_retry_first_ms = 1000;      // first retry's delay; doubles, with jitter
+  unsigned push_max_subscriptions = 20;     // per user
   std::uint64_t max_upload_bytes = 100ull << 20;
   std::uint64_t upload_quota_bytes = 10ull << 30;
   unsigned signed_url_ttl_s = 300;

@@ -22,6 +22,15 @@ TEST(Time, ParsesWhatItFormats) {
   }
   EXPECT_FALSE(parse_rfc3339("2026-02-30T00:00:00.000Z"));
   EXPECT_FALSE(parse_rfc3339("yesterday"));
+  // What clients send: any RFC 3339 date-time.
+  EXPECT_EQ(parse_rfc3339("2026-11-21T08:15:30Z"), parse_rfc3339("2026-11-21T08:15:30.000Z"));
+  EXPECT_EQ(parse_rfc3339("2026-11-21T10:15:30.5+02:00"), parse_rfc3339("2026-11-21T08:15:30.500Z"));
+  EXPECT_EQ(parse_rfc3339("2026-11-21t03:15:30.123456-05:00"),
+            parse_rfc3339("2026-11-21T08:15:30.123Z"));
+  EXPECT_FALSE(parse_rfc3339("2026-11-21T08:15:30"));
+  EXPECT_FALSE(parse_rfc3339("2026-11-21T08:15:30.Z"));
+  EXPECT_FALSE(parse_rfc3339("2026-11-21T08:15:30+0200"));
+  EXPECT_FALSE(parse_rfc3339("2026-11-21T08:15:30Zjunk"));
 }
 
 TEST(Ids, UuidV7CarriesTimeVersionAndVariant) {

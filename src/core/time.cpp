@@ -29,21 +29,52 @@ Rfc3339Text rfc3339_text(TimeMs ms) {
 std::string format_rfc3339(TimeMs ms) { return std::string(rfc3339_text(ms).view()); }
 
 std::optional<TimeMs> parse_rfc3339(std::string_view text) {
-  // Accepts exactly the form format_rfc3339 writes.
-  if (text.size() != 24 || text[4] != '-' || text[7] != '-' || text[10] != 'T' ||
-      text[13] != ':' || text[16] != ':' || text[19] != '.' || text[23] != 'Z') {
+  // date-time of RFC 3339 §5.6: YYYY-MM-DDTHH:MM:SS, an optional fraction (milliseconds are
+  // kept), then Z or ±HH:MM. 't' and 'z' as the RFC allows.
+  auto digits = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+    if (at + n > text.size()) return std::nullopt;
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  const auto y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2), h = digits(11, 2),
+             mi = digits(14, 2), sec = digits(17, 2);
+  if (!y || !mo || !d || !h || !mi || !sec || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':') {
     return std::nullopt;
   }
-  int y, mo, d, h, mi, s, msec;
-  std::string copy(text);
-  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &y, &mo, &d, &h, &mi, &s, &msec) !=
-      7) {
+  std::size_t at = 19;
+  int msec = 0;
+  if (at < text.size() && text[at] == '.') {
+    std::size_t n = 0;
+    for (++at; at < text.size() && text[at] >= '0' && text[at] <= '9'; ++at, ++n) {
+      if (n < 3) msec = msec * 10 + (text[at] - '0');
+    }
+    if (n == 0) return std::nullopt;
+    for (; n < 3; ++n) msec *= 10;
+  }
+  int offset_minutes = 0;
+  if (at < text.size() && (text[at] == 'Z' || text[at] == 'z')) {
+    ++at;
+  } else if (at < text.size() && (text[at] == '+' || text[at] == '-')) {
+    const auto oh = digits(at + 1, 2), om = digits(at + 4, 2);
+    if (!oh || !om || at + 3 >= text.size() || text[at + 3] != ':' || *oh > 23 || *om > 59) {
+      return std::nullopt;
+    }
+    offset_minutes = (text[at] == '+' ? 1 : -1) * (*oh * 60 + *om);
+    at += 6;
+  } else {
     return std::nullopt;
   }
+  if (at != text.size()) return std::nullopt;
   using namespace std::chrono;
-  const year_month_day ymd{year{y}, month{unsigned(mo)}, day{unsigned(d)}};
-  if (!ymd.ok() || h > 23 || mi > 59 || s > 59) return std::nullopt;
-  const auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{s} + milliseconds{msec};
+  const year_month_day ymd{year{*y}, month{unsigned(*mo)}, day{unsigned(*d)}};
+  if (!ymd.ok() || *h > 23 || *mi > 59 || *sec > 60) return std::nullopt;
+  const auto tp = sys_days{ymd} + hours{*h} + minutes{*mi - offset_minutes} +
+                  seconds{std::min(*sec, 59)} + milliseconds{msec};
   return duration_cast<milliseconds>(tp.time_since_epoch()).count();
 }
 

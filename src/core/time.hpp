@@ -42,6 +42,7 @@ struct Rfc3339Text {
   std::string_view view() const { return {data, size}; }
 };
 Rfc3339Text rfc3339_text(TimeMs ms);
+// Any RFC 3339 date-time (a fraction or none, Z or an offset); milliseconds are kept.
 std::optional<TimeMs> parse_rfc3339(std::string_view text);
 
 }  // namespace parley

@@ -718,6 +718,10 @@ Result<PresenceInfo> ChatService::presence_of(const Caller& caller, std::string_
   return info;
 }
 
+bool ChatService::online(UserId user) {
+  return tracker_.online(user) || presence_.elsewhere(user).online;
+}
+
 Status ChatService::flush_last_seen() {
   auto pending = tracker_.take_pending();
   auto status = store_.record_last_seen(pending);

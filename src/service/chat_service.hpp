@@ -223,6 +223,9 @@ class ChatService {
   void presence_heartbeat();
   // Presence of a user who shares a conversation with the caller (else forbidden). [blocking]
   Result<PresenceInfo> presence_of(const Caller& caller, std::string_view username);
+  // Whether the user has a session on any node (push notifications wait for those to report
+  // delivery). May block on the cluster's presence (Redis). [blocking]
+  bool online(chat::UserId user);
   // Writes the batched last-seen times to the store. [blocking]
   Status flush_last_seen();
 

@@ -1,9 +1,13 @@
 #pragma once
-// The push-notification routes (docs/protocol.md, "Push notifications"). So far the VAPID public
-// key that browsers subscribe with: GET /push/vapid-public-key → {"public_key": base64url of the
-// uncompressed P-256 point}, or 404 when the node has no key (Web Push off: a cluster without
-// --vapid-key-file). Subscriptions and the sender come next (issue 25).
-// Threads: add_push_routes() at start-up; the handler runs on any shard.
+// The push-notification routes (docs/protocol.md, "Push notifications"):
+//   GET    /push/vapid-public-key              {"public_key": base64url P-256 point}; 404 when
+//                                              Web Push is off (a cluster without --vapid-key-file)
+//   POST   /push/subscriptions                 this login session's subscription (201)
+//   GET    /push/subscriptions                 the caller's, without their secrets
+//   DELETE /push/subscriptions/{id}
+//   PUT    /conversations/{id}/notifications   {"muted_until": time | null}
+//   GET    /conversations/{id}/notifications
+// Threads: add_push_routes() at start-up; handlers run on any shard.
 #include <string>
 
 namespace parley::net {
@@ -12,7 +16,9 @@ class Router;
 
 namespace parley::api {
 
-// `vapid_public_key_b64` empty: Web Push is off.
-void add_push_routes(net::Router& router, std::string vapid_public_key_b64);
+struct ApiContext;
+
+// `vapid_public_key_b64` empty: Web Push is off. The subscription routes need ctx.push.
+void add_push_routes(net::Router& router, ApiContext& ctx, std::string vapid_public_key_b64);
 
 }  // namespace parley::api

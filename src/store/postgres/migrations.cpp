@@ -165,6 +165,59 @@ CREATE TABLE recovery_codes(
   PRIMARY KEY(user_id, code_hash)
 );
 )sql",
+    // 7 (SQLite 9): push notifications (store/push_catalog.hpp): subscriptions (one per login
+    // session, gone with it: the trigger), each member's push state per conversation, and the
+    // push jobs keyed by (subscription, conversation, seq).
+    R"sql(
+CREATE TABLE push_subscriptions(
+  id         BIGSERIAL PRIMARY KEY,
+  user_id    BIGINT NOT NULL REFERENCES users(id),
+  session_id BIGINT NOT NULL UNIQUE REFERENCES sessions(id),
+  kind       TEXT NOT NULL CHECK(kind IN ('web_push', 'webhook', 'fcm')),
+  endpoint   TEXT NOT NULL,
+  device_key TEXT NOT NULL DEFAULT '',
+  secret     TEXT NOT NULL DEFAULT '',
+  created_at BIGINT NOT NULL,
+  UNIQUE(kind, endpoint)
+);
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
+CREATE TABLE push_state(
+  user_id         BIGINT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  pushed_seq      BIGINT NOT NULL DEFAULT 0,
+  pending_from    BIGINT NOT NULL DEFAULT 0,
+  pending_to      BIGINT NOT NULL DEFAULT 0,
+  pending_count   BIGINT NOT NULL DEFAULT 0,
+  first_noted_at  BIGINT NOT NULL DEFAULT 0,
+  due_at          BIGINT NOT NULL DEFAULT 0,
+  leased_until    BIGINT NOT NULL DEFAULT 0,
+  muted_until     BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY(user_id, conversation_id)
+);
+CREATE INDEX push_state_due ON push_state(due_at) WHERE pending_to > pushed_seq;
+CREATE TABLE push_jobs(
+  subscription_id BIGINT NOT NULL,
+  conversation_id TEXT NOT NULL,
+  seq             BIGINT NOT NULL,
+  payload         TEXT NOT NULL,
+  attempts        INT NOT NULL DEFAULT 0,
+  due_at          BIGINT NOT NULL,
+  expires_at      BIGINT NOT NULL,
+  leased_until    BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY(subscription_id, conversation_id, seq)
+);
+CREATE INDEX push_jobs_due ON push_jobs(due_at);
+CREATE FUNCTION push_subscriptions_end_with_session() RETURNS trigger AS $$
+BEGIN
+  DELETE FROM push_jobs WHERE subscription_id IN
+    (SELECT id FROM push_subscriptions WHERE session_id = NEW.id);
+  DELETE FROM push_subscriptions WHERE session_id = NEW.id;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER push_subscriptions_end_with_session AFTER UPDATE OF revoked_at ON sessions
+FOR EACH ROW WHEN (NEW.revoked_at IS NOT NULL)
+EXECUTE FUNCTION push_subscriptions_end_with_session();
+)sql",
 };
 
 // Any fixed number: the advisory lock that makes concurrent migrations take turns.

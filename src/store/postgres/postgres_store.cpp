@@ -9,6 +9,7 @@
 #include "core/ids.hpp"
 #include "core/logging.hpp"
 #include "store/postgres/migrations.hpp"
+#include "store/postgres/postgres_store_internal.hpp"
 
 namespace parley {
 
@@ -108,23 +109,6 @@ Result<User> one_user(const pg::Result& r, std::string_view what) {
 
 // ---- the pool ------------------------------------------------------------------------------
 
-class PostgresStore::Lease {
- public:
-  Lease(PostgresStore& store, std::unique_ptr<Connection> conn)
-      : store_(&store), conn_(std::move(conn)) {}
-  Lease(Lease&& other) noexcept : store_(other.store_), conn_(std::move(other.conn_)) {}
-  Lease& operator=(Lease&&) = delete;
-  ~Lease() {
-    if (conn_) store_->give_back(std::move(conn_));
-  }
-  Connection& operator*() { return *conn_; }
-  Connection* operator->() { return conn_.get(); }
-
- private:
-  PostgresStore* store_;
-  std::unique_ptr<Connection> conn_;
-};
-
 PostgresStore::PostgresStore(std::string url, int pool_size)
     : url_(std::move(url)), pool_size_(std::max(1, pool_size)) {
   Connection conn(url_);  // throws with a clear message when the server is not there
@@ -177,25 +161,6 @@ Result<pg::Result> PostgresStore::query(std::string_view op, const char* sql,
   auto r = (*c)->exec(sql, params);
   if (!r.ok()) return storage_error(r, op);
   return r;
-}
-
-template <class F>
-auto PostgresStore::transaction(std::string_view what, F&& f)
-    -> decltype(f(std::declval<Connection&>())) {
-  auto conn = lease();
-  if (!conn) return conn.error();
-  Connection& c = **conn;
-  if (auto r = c.exec("BEGIN"); !r.ok()) return storage_error(r, what);
-  auto result = f(c);
-  if (!result.ok()) {
-    c.exec("ROLLBACK");
-    return result;
-  }
-  if (auto r = c.exec("COMMIT"); !r.ok()) {
-    c.exec("ROLLBACK");
-    return storage_error(r, what);
-  }
-  return result;
 }
 
 // ---- users ---------------------------------------------------------------------------------

@@ -189,6 +189,55 @@ CREATE TABLE recovery_codes(
   PRIMARY KEY(user_id, code_hash)
 );
 )sql",
+    // 9: push notifications (store/push_catalog.hpp): subscriptions (one per login session, gone
+    // with it: the trigger), each member's push state per conversation, and the push jobs keyed
+    // by (subscription, conversation, seq).
+    R"sql(
+CREATE TABLE push_subscriptions(
+  id         INTEGER PRIMARY KEY,
+  user_id    INTEGER NOT NULL REFERENCES users(id),
+  session_id INTEGER NOT NULL UNIQUE REFERENCES sessions(id),
+  kind       TEXT NOT NULL CHECK(kind IN ('web_push', 'webhook', 'fcm')),
+  endpoint   TEXT NOT NULL,
+  device_key TEXT NOT NULL DEFAULT '',
+  secret     TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  UNIQUE(kind, endpoint)
+);
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
+CREATE TABLE push_state(
+  user_id         INTEGER NOT NULL,
+  conversation_id TEXT NOT NULL,
+  pushed_seq      INTEGER NOT NULL DEFAULT 0,
+  pending_from    INTEGER NOT NULL DEFAULT 0,
+  pending_to      INTEGER NOT NULL DEFAULT 0,
+  pending_count   INTEGER NOT NULL DEFAULT 0,
+  first_noted_at  INTEGER NOT NULL DEFAULT 0,
+  due_at          INTEGER NOT NULL DEFAULT 0,
+  leased_until    INTEGER NOT NULL DEFAULT 0,
+  muted_until     INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(user_id, conversation_id)
+) WITHOUT ROWID;
+CREATE INDEX push_state_due ON push_state(due_at) WHERE pending_to > pushed_seq;
+CREATE TABLE push_jobs(
+  subscription_id INTEGER NOT NULL,
+  conversation_id TEXT NOT NULL,
+  seq             INTEGER NOT NULL,
+  payload         TEXT NOT NULL,
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  due_at          INTEGER NOT NULL,
+  expires_at      INTEGER NOT NULL,
+  leased_until    INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(subscription_id, conversation_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX push_jobs_due ON push_jobs(due_at);
+CREATE TRIGGER push_subscriptions_end_with_session AFTER UPDATE OF revoked_at ON sessions
+WHEN NEW.revoked_at IS NOT NULL BEGIN
+  DELETE FROM push_jobs WHERE subscription_id IN
+    (SELECT id FROM push_subscriptions WHERE session_id = NEW.id);
+  DELETE FROM push_subscriptions WHERE session_id = NEW.id;
+END;
+)sql",
 };
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "store/account_catalog.hpp"
 #include "store/device_catalog.hpp"
 #include "store/file_catalog.hpp"
+#include "store/push_catalog.hpp"
 #include "store/store.hpp"
 
 namespace parley {
@@ -27,7 +28,8 @@ namespace parley {
 class SqliteStore final : public Store,
                             public AccountCatalog,
                             public FileCatalog,
-                            public DeviceCatalog {
+                            public DeviceCatalog,
+                            public PushCatalog {
  public:
   // path: database file (created with its directory's permissions); ":memory:" is not supported
   // because readers need their own connections to the same file.
@@ -124,6 +126,31 @@ class SqliteStore final : public Store,
                                             std::int64_t max_stored) override;
   Result<std::vector<chat::DeviceKeys>> devices_of(chat::UserId user, bool claim) override;
   Status remove_device(chat::UserId user, std::string_view device) override;
+
+  // PushCatalog (sqlite_push_catalog.cpp).
+  Result<PushSubscription> put_push_subscription(const PushSubscription& s,
+                                                 int max_per_user) override;
+  Result<std::vector<PushSubscription>> push_subscriptions_of(chat::UserId user) override;
+  Status remove_push_subscription(chat::UserId user, std::int64_t id) override;
+  Status drop_push_subscription(std::int64_t id) override;
+  Status set_push_mute(chat::UserId user, std::string_view conv, TimeMs until) override;
+  Result<TimeMs> push_mute(chat::UserId user, std::string_view conv) override;
+  Result<std::int64_t> note_for_push(std::span<const PushNote> notes, TimeMs now,
+                                     TimeMs due_at) override;
+  Result<std::vector<PendingPush>> claim_due_pushes(TimeMs now, TimeMs lease_until,
+                                                    int limit) override;
+  Status postpone_push(chat::UserId user, std::string_view conv, TimeMs due_at) override;
+  Result<std::int64_t> finish_push(chat::UserId user, std::string_view conv, chat::Seq upto,
+                                   std::string_view payload, TimeMs now,
+                                   TimeMs expires_at) override;
+  Result<std::vector<PushJob>> claim_push_jobs(TimeMs now, TimeMs lease_until,
+                                               int limit) override;
+  Status finish_push_job(std::int64_t subscription, std::string_view conv,
+                         chat::Seq seq) override;
+  Status retry_push_job(std::int64_t subscription, std::string_view conv, chat::Seq seq,
+                        TimeMs next_at) override;
+  Status release_push_leases() override;
+  Result<std::pair<std::int64_t, std::int64_t>> push_backlog() override;
 
  private:
   class ReaderLease;

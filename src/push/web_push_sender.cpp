@@ -1,0 +1,50 @@
+#include "push/web_push_sender.hpp"
+
+#include <fmt/format.h>
+
+#include "auth/base64.hpp"
+#include "core/time.hpp"
+#include "net/web_client.hpp"
+
+namespace parley::push {
+
+WebPushSender::WebPushSender(const VapidKey& key, WebPushOptions options)
+    : key_(key), options_(std::move(options)) {}
+
+SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& n) {
+  using Kind = SendOutcome::Kind;
+  const auto p256dh = auth::base64url_decode(to.key);
+  const auto secret = auth::base64url_decode(to.secret);
+  if (!p256dh || !secret) return {Kind::gone, 0, std::nullopt, "the subscription's keys are not base64url"};
+  auto body = encrypt(n.payload, SubscriptionKeys{*p256dh, *secret});
+  if (!body) return {Kind::gone, 0, std::nullopt, body.error().message};
+  const auto origin = endpoint_origin(to.endpoint);
+  if (!origin) return {Kind::gone, 0, std::nullopt, "the endpoint is not an http(s) URL"};
+  const std::int64_t now_s = SystemClock().now_ms() / 1000;
+  // RFC 8292 §2: exp at most 24 h ahead; 12 h leaves room for clock skew.
+  auto authorization = key_.authorization(*origin, options_.subject, now_s + 12 * 3600);
+  if (!authorization) return {Kind::failed, 0, std::nullopt, authorization.error().message};
+  net::FetchOptions fetch_options;
+  fetch_options.timeout = options_.timeout;
+  fetch_options.max_body = 64 * 1024;
+  auto response = net::fetch("POST", to.endpoint,
+                             {{"Authorization", *authorization},
+                              {"TTL", std::to_string(n.ttl.count())},
+                              {"Urgency", "normal"},
+                              {"Topic", n.topic},
+                              {"Content-Type", "application/octet-stream"},
+                              {"Content-Encoding", "aes128gcm"}},
+                             *body, fetch_options);
+  if (!response) {
+    // Unreachable or timed out: a URL that cannot be fetched at all is no subscription.
+    if (response.error().code == Errc::bad_request) {
+      return {Kind::gone, 0, std::nullopt, response.error().message};
+    }
+    return {Kind::retry, 0, std::nullopt, response.error().message};
+  }
+  return SendOutcome::from_status(response->status,
+                                  parse_retry_after(response->header("Retry-After"), now_s),
+                                  response->body.substr(0, 200));
+}
+
+}  // namespace parley::push

@@ -1,0 +1,52 @@
+#include "push/webhook_sender.hpp"
+
+#include <boost/json.hpp>
+
+#include "core/time.hpp"
+#include "net/web_client.hpp"
+
+namespace parley::push {
+
+namespace json = boost::json;
+
+SendOutcome WebhookSender::send(const PushSubscription& to, const Notification& n) {
+  using Kind = SendOutcome::Kind;
+  json::error_code ec;
+  auto fields = json::parse(n.payload, ec);
+  if (ec || !fields.is_object()) return {Kind::failed, 0, std::nullopt, "the payload is not JSON"};
+  auto& notification = fields.as_object();
+  notification["id"] = n.idempotency_key;
+  notification["devices"] = json::array{json::object{{"pushkey", to.key}}};
+  const std::string body = json::serialize(json::object{{"notification", std::move(notification)}});
+  std::vector<std::pair<std::string, std::string>> headers{
+      {"Content-Type", "application/json"}, {"Idempotency-Key", n.idempotency_key}};
+  if (!to.secret.empty()) headers.emplace_back("Authorization", "Bearer " + to.secret);
+  net::FetchOptions options;
+  options.timeout = timeout_;
+  options.max_body = 64 * 1024;
+  auto response = net::fetch("POST", to.endpoint, headers, body, options);
+  if (!response) {
+    if (response.error().code == Errc::bad_request) {
+      return {Kind::gone, 0, std::nullopt, response.error().message};
+    }
+    return {Kind::retry, 0, std::nullopt, response.error().message};
+  }
+  auto outcome = SendOutcome::from_status(
+      response->status,
+      parse_retry_after(response->header("Retry-After"), SystemClock().now_ms() / 1000),
+      response->body.substr(0, 200));
+  if (outcome.kind == Kind::sent) {
+    auto answer = json::parse(response->body, ec);
+    if (!ec && answer.is_object()) {
+      if (const auto* rejected = answer.as_object().if_contains("rejected");
+          rejected && rejected->is_array()) {
+        for (const auto& key : rejected->as_array()) {
+          if (key.is_string() && key.as_string() == to.key) outcome.kind = Kind::gone;
+        }
+      }
+    }
+  }
+  return outcome;
+}
+
+}  // namespace parley::push

@@ -1,0 +1,358 @@
+#include "service/push_dispatcher.hpp"
+
+#include <signal.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <random>
+
+#include "core/logging.hpp"
+#include "crypto/message_sealer.hpp"
+#include "push/web_push.hpp"
+
+namespace parley {
+
+namespace {
+
+// Bursts and jobs one claim takes at most.
+constexpr int kClaimBatch = 100;
+// Notes waiting in memory past this are dropped (and counted): the log's subscriber queue
+// before it is bounded the same way.
+constexpr std::size_t kMaxQueuedNotes = 100'000;
+// How often the backlog gauge is counted.
+constexpr TimeMs kBacklogEveryMs = 1000;
+
+std::string origin_of(const PushSubscription& s) {
+  if (s.kind == PushSubscription::Kind::fcm) return "fcm";
+  return push::endpoint_origin(s.endpoint).value_or(s.endpoint);
+}
+
+}  // namespace
+
+PushDispatcher::PushDispatcher(Store& store, PushCatalog& catalog,
+                               const crypto::MessageSealer* sealer, const Clock& clock,
+                               std::function<bool(chat::UserId)> online, PushOptions options)
+    : store_(store),
+      catalog_(catalog),
+      sealer_(sealer),
+      clock_(clock),
+      online_(std::move(online)),
+      options_(std::move(options)) {}
+
+PushDispatcher::~PushDispatcher() { stop(); }
+
+void PushDispatcher::set_sender(PushSubscription::Kind kind, push::Sender* sender) {
+  senders_[static_cast<int>(kind)] = sender;
+}
+
+bool PushDispatcher::has_sender(PushSubscription::Kind kind) const {
+  return senders_[static_cast<int>(kind)] != nullptr;
+}
+
+void PushDispatcher::start() {
+  if (options_.sole_node) {
+    if (auto s = catalog_.release_push_leases(); !s) {
+      log::warn("event=push_release_failed error=\"{}\"", s.error().message);
+    }
+  }
+  scheduler_ = std::thread([this] { schedule_loop(); });
+  for (int i = 0; i < std::max(1, options_.workers); ++i) {
+    workers_.emplace_back([this] { worker_loop(); });
+  }
+}
+
+void PushDispatcher::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  scheduler_wake_.notify_all();
+  worker_wake_.notify_all();
+  if (scheduler_.joinable()) scheduler_.join();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+}
+
+void PushDispatcher::note(const chat::Message& m) {
+  {
+    std::lock_guard lock(mutex_);
+    if (notes_.size() >= kMaxQueuedNotes) {
+      ++stats_.notes_dropped;
+      return;
+    }
+    notes_.push_back(PushNote{m.conv, m.seq, m.sender_id});
+  }
+  scheduler_wake_.notify_one();
+}
+
+// ---- the scheduler
+
+void PushDispatcher::schedule_loop() {
+  while (true) {
+    bool more = false;
+    try {
+      more = schedule_round();
+    } catch (const std::exception& e) {
+      log::error("event=push_scheduler_failed error=\"{}\"", e.what());
+    }
+    std::unique_lock lock(mutex_);
+    if (stopping_) return;
+    if (more) continue;
+    scheduler_wake_.wait_for(lock, options_.poll, [this] { return stopping_ || wake_; });
+    wake_ = false;
+    if (stopping_) return;
+  }
+}
+
+bool PushDispatcher::schedule_round() {
+  std::vector<PushNote> notes;
+  std::size_t room = 0;
+  {
+    std::lock_guard lock(mutex_);
+    notes.swap(notes_);
+    const std::size_t capacity = static_cast<std::size_t>(std::max(1, options_.workers)) * 2;
+    const std::size_t taken = work_.size() + static_cast<std::size_t>(busy_);
+    room = taken < capacity ? capacity - taken : 0;
+  }
+  TimeMs now = clock_.now_ms();
+  if (!notes.empty()) {
+    auto noted = catalog_.note_for_push(notes, now, now + options_.rules.coalesce.count());
+    if (!noted) {
+      // The store is away: put them back (in front of newer ones) and try at the next round.
+      log::warn("event=push_note_failed notes={} error=\"{}\"", notes.size(), noted.error().message);
+      std::lock_guard lock(mutex_);
+      notes.insert(notes.end(), notes_.begin(), notes_.end());
+      notes_.swap(notes);
+      return false;
+    }
+  }
+  bool more = false;
+  auto due = catalog_.claim_due_pushes(now, now + options_.lease.count(), kClaimBatch);
+  if (due) {
+    for (const auto& p : *due) handle_due(p, now);
+    more = due->size() == static_cast<std::size_t>(kClaimBatch);
+  } else {
+    log::warn("event=push_claim_failed error=\"{}\"", due.error().message);
+  }
+  if (room > 0) {
+    now = clock_.now_ms();
+    auto jobs = catalog_.claim_push_jobs(now, now + options_.lease.count(), static_cast<int>(room));
+    if (jobs && !jobs->empty()) {
+      std::vector<Work> ready;
+      for (auto& job : *jobs) {
+        if (job.expires_at <= now || !has_sender(job.subscription.kind)) {
+          // Expired; or its kind is off on this node (a node without the FCM account): dropped
+          // when expired, else left for its lease to run out on a node that has the sender.
+          if (job.expires_at <= now) {
+            ++stats_.dropped;
+            (void)catalog_.finish_push_job(job.subscription.id, job.conv, job.seq);
+          }
+          continue;
+        }
+        std::string origin = origin_of(job.subscription);
+        ready.push_back(Work{std::move(job), std::move(origin)});
+      }
+      {
+        std::lock_guard lock(mutex_);
+        for (auto& w : ready) work_.push_back(std::move(w));
+      }
+      worker_wake_.notify_all();
+      more = more || jobs->size() == room;
+    } else if (!jobs) {
+      log::warn("event=push_claim_failed error=\"{}\"", jobs.error().message);
+    }
+  }
+  if (now - backlog_counted_at_ >= kBacklogEveryMs) {
+    backlog_counted_at_ = now;
+    if (auto backlog = catalog_.push_backlog(); backlog) {
+      stats_.pending = backlog->first;
+      stats_.jobs = backlog->second;
+    }
+  }
+  return more;
+}
+
+void PushDispatcher::handle_due(const PendingPush& p, TimeMs now) {
+  using Kind = push::Decision::Kind;
+  auto decision = push::decide(p, now, false, options_.rules);
+  // Presence only matters while the online delay may still hold the burst back.
+  if (decision.kind == Kind::send && now < p.first_noted_at + options_.rules.online_delay.count() &&
+      online_ && online_(p.user_id)) {
+    decision = push::decide(p, now, true, options_.rules);
+  }
+  Status done = ok_status();
+  switch (decision.kind) {
+    case Kind::postpone:
+      done = catalog_.postpone_push(p.user_id, p.conv, decision.until);
+      break;
+    case Kind::drop:
+      ++(p.delivered_seq && *p.delivered_seq < p.pending_to ? stats_.skipped_muted
+                                                             : stats_.skipped_delivered);
+      if (auto r = catalog_.finish_push(p.user_id, p.conv, p.pending_to, "", now, now); !r) {
+        done = r.error();
+      }
+      break;
+    case Kind::send: {
+      auto payload = render(p, decision.count);
+      if (!payload) {
+        log::warn("event=push_render_failed conv={} seq={} error=\"{}\"", p.conv, p.pending_to,
+                  payload.error().message);
+        // Tried again when the lease runs out.
+        return;
+      }
+      const TimeMs expires = now + std::chrono::milliseconds(options_.ttl).count();
+      if (auto r = catalog_.finish_push(p.user_id, p.conv, p.pending_to, *payload, now, expires);
+          !r) {
+        done = r.error();
+      }
+      break;
+    }
+  }
+  if (!done) {
+    log::warn("event=push_schedule_failed conv={} user={} error=\"{}\"", p.conv, p.user_id,
+              done.error().message);
+  }
+}
+
+Result<std::string> PushDispatcher::render(const PendingPush& p, std::int64_t count) {
+  auto conv = store_.get_conversation(p.conv);
+  if (!conv) return conv.error();
+  HistoryQuery q;
+  q.after = p.pending_to - 1;
+  q.limit = 1;
+  auto page = store_.history(p.conv, q);
+  if (!page) return page.error();
+  if (page->messages.empty() || page->messages.front().seq != p.pending_to) {
+    return make_error(Errc::not_found, "the message is not readable yet");
+  }
+  chat::Message& m = page->messages.front();
+  if (sealer_) {
+    if (auto s = sealer_->open(m); !s) return s.error();
+  }
+  push::MessageSummary summary;
+  summary.conv = conv->id;
+  summary.group = conv->kind == chat::ConvKind::group;
+  summary.conv_title = conv->title;
+  summary.e2ee = conv->e2ee;
+  summary.sender = m.from;
+  summary.seq = m.seq;
+  summary.count = count;
+  summary.text = m.body;
+  summary.has_files = !m.attachments.empty();
+  summary.deleted = m.deleted;
+  return push::notification_json(summary, options_.rules);
+}
+
+// ---- the workers
+
+void PushDispatcher::worker_loop() {
+  while (true) {
+    Work work;
+    {
+      std::unique_lock lock(mutex_);
+      std::deque<Work>::iterator next;
+      worker_wake_.wait(lock, [&] {
+        if (stopping_) return true;
+        next = std::find_if(work_.begin(), work_.end(), [&](const Work& w) {
+          return in_flight_[w.origin] < options_.per_service;
+        });
+        return next != work_.end();
+      });
+      if (stopping_) return;
+      work = std::move(*next);
+      work_.erase(next);
+      ++in_flight_[work.origin];
+      ++busy_;
+    }
+    const auto& job = work.job;
+    push::Notification n;
+    n.payload = job.payload;
+    n.idempotency_key = fmt::format("{}:{}:{}", job.subscription.id, job.conv, job.seq);
+    n.topic = push::topic_of(job.conv);
+    n.ttl = std::chrono::seconds(std::max<TimeMs>(0, job.expires_at - clock_.now_ms()) / 1000);
+    push::SendOutcome outcome;
+    try {
+      outcome = senders_[static_cast<int>(job.subscription.kind)]->send(job.subscription, n);
+    } catch (const std::exception& e) {
+      outcome = {push::SendOutcome::Kind::retry, 0, std::nullopt, e.what()};
+    }
+    if (outcome.kind == push::SendOutcome::Kind::sent && options_.kill_after_sends > 0 &&
+        ++sends_ >= options_.kill_after_sends) {
+      log::warn("event=fault_injection kill_after_sends={}", options_.kill_after_sends);
+      ::raise(SIGKILL);
+    }
+    finish(work, outcome);
+    {
+      std::lock_guard lock(mutex_);
+      --in_flight_[work.origin];
+      --busy_;
+      wake_ = true;
+    }
+    worker_wake_.notify_all();
+    scheduler_wake_.notify_one();
+  }
+}
+
+void PushDispatcher::finish(const Work& w, const push::SendOutcome& outcome) {
+  using Kind = push::SendOutcome::Kind;
+  const auto& job = w.job;
+  Status done = ok_status();
+  switch (outcome.kind) {
+    case Kind::sent:
+      ++stats_.sent;
+      done = catalog_.finish_push_job(job.subscription.id, job.conv, job.seq);
+      break;
+    case Kind::gone:
+      ++stats_.gone;
+      log::info("event=push_subscription_gone subscription={} kind={} status={} detail=\"{}\"",
+                job.subscription.id, to_string(job.subscription.kind), outcome.status,
+                outcome.detail);
+      done = catalog_.drop_push_subscription(job.subscription.id);
+      break;
+    case Kind::failed:
+      ++stats_.failed;
+      log::warn("event=push_failed subscription={} kind={} status={} detail=\"{}\"",
+                job.subscription.id, to_string(job.subscription.kind), outcome.status,
+                outcome.detail);
+      done = catalog_.finish_push_job(job.subscription.id, job.conv, job.seq);
+      break;
+    case Kind::retry: {
+      auto delay = backoff(job.attempts);
+      if (outcome.retry_after) {
+        delay = std::max<std::chrono::milliseconds>(delay, *outcome.retry_after);
+      }
+      const TimeMs next = clock_.now_ms() + delay.count();
+      if (next >= job.expires_at) {
+        ++stats_.dropped;
+        log::warn("event=push_expired subscription={} attempts={} status={} detail=\"{}\"",
+                  job.subscription.id, job.attempts + 1, outcome.status, outcome.detail);
+        done = catalog_.finish_push_job(job.subscription.id, job.conv, job.seq);
+      } else {
+        ++stats_.retried;
+        log::info("event=push_retry subscription={} attempts={} status={} in_ms={}",
+                  job.subscription.id, job.attempts + 1, outcome.status, delay.count());
+        done = catalog_.retry_push_job(job.subscription.id, job.conv, job.seq, next);
+      }
+      break;
+    }
+  }
+  if (!done) {
+    // The job stays leased; it is sent again when the lease runs out (same idempotency key).
+    log::warn("event=push_bookkeeping_failed subscription={} error=\"{}\"", job.subscription.id,
+              done.error().message);
+  }
+}
+
+std::chrono::milliseconds PushDispatcher::backoff(int attempts) const {
+  // Exponential, capped, with "equal jitter": between half and all of the step.
+  const auto capped = std::min<std::int64_t>(
+      options_.retry_max.count(),
+      options_.retry_first.count() << std::min(attempts, 20));
+  thread_local std::minstd_rand random{std::random_device{}()};
+  std::uniform_int_distribution<std::int64_t> jitter(capped / 2, capped);
+  return std::chrono::milliseconds(jitter(random));
+}
+
+}  // namespace parley

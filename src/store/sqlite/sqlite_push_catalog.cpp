@@ -1,0 +1,326 @@
+// SqliteStore as a PushCatalog (store/push_catalog.hpp): the push_subscriptions, push_state and
+// push_jobs tables. Claims are leases (leased_until) so that the same SQL would serve several
+// dispatchers; the embedded node has one.
+#include "store/sqlite/reader_lease.hpp"
+#include "store/sqlite/shared.hpp"
+
+namespace parley {
+
+using sqlite::Db;
+using sqlite::Query;
+using sqlite::storage_error;
+using namespace chat;
+
+namespace {
+
+#define PARLEY_PUSH_SUBSCRIPTION_COLUMNS \
+  "s.id, s.user_id, s.session_id, s.kind, s.endpoint, s.device_key, s.secret, s.created_at"
+
+PushSubscription read_subscription(const Query& q, int col = 0) {
+  PushSubscription s;
+  s.id = q.i64(col);
+  s.user_id = q.i64(col + 1);
+  s.session_id = q.i64(col + 2);
+  s.kind = push_kind_from_string(q.text(col + 3)).value_or(PushSubscription::Kind::web_push);
+  s.endpoint = q.text(col + 4);
+  s.key = q.text(col + 5);
+  s.secret = q.text(col + 6);
+  s.created_at = q.i64(col + 7);
+  return s;
+}
+
+Status delete_subscription(Db& db, std::int64_t id) {
+  Query jobs(db, "DELETE FROM push_jobs WHERE subscription_id = ?");
+  jobs.bind(1, id);
+  jobs.step();
+  if (jobs.failed()) return storage_error(db, "delete_push_subscription");
+  Query q(db, "DELETE FROM push_subscriptions WHERE id = ?");
+  q.bind(1, id);
+  q.step();
+  if (q.failed()) return storage_error(db, "delete_push_subscription");
+  return ok_status();
+}
+
+}  // namespace
+
+Result<PushSubscription> SqliteStore::put_push_subscription(const PushSubscription& s,
+                                                            int max_per_user) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "put_push_subscription",
+                                   [&]() -> Result<PushSubscription> {
+    // The session's earlier subscription, and this endpoint under any other session, make way.
+    {
+      Query q(*writer_, "SELECT id FROM push_subscriptions WHERE session_id = ? OR "
+                        "(kind = ? AND endpoint = ?)");
+      q.bind(1, s.session_id).bind(2, to_string(s.kind)).bind(3, s.endpoint);
+      std::vector<std::int64_t> replaced;
+      while (q.step()) replaced.push_back(q.i64(0));
+      if (q.failed()) return storage_error(*writer_, "put_push_subscription");
+      for (auto id : replaced) {
+        if (auto d = delete_subscription(*writer_, id); !d) return d.error();
+      }
+    }
+    {
+      Query q(*writer_, "SELECT count(*) FROM push_subscriptions WHERE user_id = ?");
+      q.bind(1, s.user_id);
+      if (!q.step()) return storage_error(*writer_, "put_push_subscription");
+      if (q.i64(0) >= max_per_user) {
+        return make_error(Errc::too_large, "you have " + std::to_string(max_per_user) +
+                                               " push subscriptions: remove one first");
+      }
+    }
+    Query q(*writer_,
+            "INSERT INTO push_subscriptions(user_id, session_id, kind, endpoint, device_key, secret, "
+            "created_at) VALUES(?, ?, ?, ?, ?, ?, ?) RETURNING id");
+    q.bind(1, s.user_id).bind(2, s.session_id).bind(3, to_string(s.kind)).bind(4, s.endpoint)
+        .bind(5, s.key).bind(6, s.secret).bind(7, s.created_at);
+    if (!q.step()) return storage_error(*writer_, "put_push_subscription");
+    PushSubscription stored = s;
+    stored.id = q.i64(0);
+    return stored;
+  });
+}
+
+Result<std::vector<PushSubscription>> SqliteStore::push_subscriptions_of(UserId user) {
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_PUSH_SUBSCRIPTION_COLUMNS
+                  " FROM push_subscriptions s WHERE s.user_id = ? ORDER BY s.id");
+  q.bind(1, user);
+  std::vector<PushSubscription> out;
+  while (q.step()) out.push_back(read_subscription(q));
+  if (q.failed()) return storage_error(*lease, "push_subscriptions_of");
+  return out;
+}
+
+Status SqliteStore::remove_push_subscription(UserId user, std::int64_t id) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "remove_push_subscription",
+                                   [&]() -> Status {
+    Query q(*writer_, "SELECT 1 FROM push_subscriptions WHERE id = ? AND user_id = ?");
+    q.bind(1, id).bind(2, user);
+    if (!q.step()) {
+      if (q.failed()) return storage_error(*writer_, "remove_push_subscription");
+      return make_error(Errc::not_found, "no such push subscription");
+    }
+    return delete_subscription(*writer_, id);
+  });
+}
+
+Status SqliteStore::drop_push_subscription(std::int64_t id) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "drop_push_subscription",
+                                   [&]() -> Status { return delete_subscription(*writer_, id); });
+}
+
+Status SqliteStore::set_push_mute(UserId user, std::string_view conv, TimeMs until) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "set_push_mute", [&]() -> Status {
+    {
+      Query q(*writer_, "SELECT 1 FROM members WHERE conversation_id = ? AND user_id = ?");
+      q.bind(1, conv).bind(2, user);
+      if (!q.step()) {
+        if (q.failed()) return storage_error(*writer_, "set_push_mute");
+        return make_error(Errc::not_found, "no such conversation");
+      }
+    }
+    Query q(*writer_, "INSERT INTO push_state(user_id, conversation_id, muted_until) "
+                      "VALUES(?, ?, ?) ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
+                      "muted_until = excluded.muted_until");
+    q.bind(1, user).bind(2, conv).bind(3, until);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "set_push_mute");
+    return ok_status();
+  });
+}
+
+Result<TimeMs> SqliteStore::push_mute(UserId user, std::string_view conv) {
+  auto lease = read();
+  Query q(*lease, "SELECT muted_until FROM push_state WHERE user_id = ? AND conversation_id = ?");
+  q.bind(1, user).bind(2, conv);
+  if (q.step()) return q.i64(0);
+  if (q.failed()) return storage_error(*lease, "push_mute");
+  return TimeMs{0};
+}
+
+Result<std::int64_t> SqliteStore::note_for_push(std::span<const PushNote> notes, TimeMs now,
+                                                TimeMs due_at) {
+  if (notes.empty()) return std::int64_t{0};
+  return sqlite::write_transaction(write_mutex_, *writer_, "note_for_push",
+                                   [&]() -> Result<std::int64_t> {
+    std::int64_t changed = 0;
+    for (const auto& note : notes) {
+      // A new burst when nothing is pending (pending_to <= pushed_seq); else the burst grows.
+      Query q(*writer_,
+              "INSERT INTO push_state(user_id, conversation_id, pending_from, pending_to, "
+              "pending_count, first_noted_at, due_at) "
+              "SELECT m.user_id, m.conversation_id, ?3, ?3, 1, ?4, ?5 FROM members m "
+              "WHERE m.conversation_id = ?1 AND m.user_id <> ?2 AND EXISTS "
+              "(SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id) "
+              "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
+              "pending_from = CASE WHEN pending_to <= pushed_seq THEN excluded.pending_from "
+              "  ELSE pending_from END, "
+              "pending_count = CASE WHEN pending_to <= pushed_seq THEN 1 "
+              "  ELSE pending_count + 1 END, "
+              "first_noted_at = CASE WHEN pending_to <= pushed_seq THEN excluded.first_noted_at "
+              "  ELSE first_noted_at END, "
+              "due_at = CASE WHEN pending_to <= pushed_seq THEN excluded.due_at ELSE due_at END, "
+              "pending_to = excluded.pending_to "
+              "WHERE excluded.pending_to > pushed_seq AND excluded.pending_to > pending_to");
+      q.bind(1, note.conv).bind(2, note.sender_id).bind(3, note.seq).bind(4, now).bind(5, due_at);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "note_for_push");
+      changed += sqlite3_changes(writer_->handle());
+    }
+    return changed;
+  });
+}
+
+Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeMs lease_until,
+                                                               int limit) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "claim_due_pushes",
+                                   [&]() -> Result<std::vector<PendingPush>> {
+    std::vector<PendingPush> out;
+    {
+      Query q(*writer_,
+              "UPDATE push_state SET leased_until = ?2 WHERE (user_id, conversation_id) IN "
+              "(SELECT user_id, conversation_id FROM push_state WHERE pending_to > pushed_seq "
+              " AND due_at <= ?1 AND leased_until <= ?1 ORDER BY due_at LIMIT ?3) "
+              "RETURNING user_id, conversation_id, pending_from, pending_to, pending_count, "
+              "first_noted_at, muted_until");
+      q.bind(1, now).bind(2, lease_until).bind(3, std::int64_t{limit});
+      while (q.step()) {
+        PendingPush p;
+        p.user_id = q.i64(0);
+        p.conv = q.text(1);
+        p.pending_from = q.i64(2);
+        p.pending_to = q.i64(3);
+        p.count = q.i64(4);
+        p.first_noted_at = q.i64(5);
+        p.muted_until = q.i64(6);
+        out.push_back(std::move(p));
+      }
+      if (q.failed()) return storage_error(*writer_, "claim_due_pushes");
+    }
+    for (auto& p : out) {
+      Query q(*writer_, "SELECT delivered_seq FROM members WHERE conversation_id = ? AND user_id = ?");
+      q.bind(1, p.conv).bind(2, p.user_id);
+      if (q.step()) p.delivered_seq = q.i64(0);
+      if (q.failed()) return storage_error(*writer_, "claim_due_pushes");
+    }
+    return out;
+  });
+}
+
+Status SqliteStore::postpone_push(UserId user, std::string_view conv, TimeMs due_at) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "postpone_push", [&]() -> Status {
+    Query q(*writer_, "UPDATE push_state SET due_at = ?, leased_until = 0 "
+                      "WHERE user_id = ? AND conversation_id = ?");
+    q.bind(1, due_at).bind(2, user).bind(3, conv);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "postpone_push");
+    return ok_status();
+  });
+}
+
+Result<std::int64_t> SqliteStore::finish_push(UserId user, std::string_view conv, Seq upto,
+                                              std::string_view payload, TimeMs now,
+                                              TimeMs expires_at) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "finish_push",
+                                   [&]() -> Result<std::int64_t> {
+    {
+      // Messages noted after `upto` stay pending, as a burst of their own, due now.
+      Query q(*writer_,
+              "UPDATE push_state SET pushed_seq = max(pushed_seq, ?3), leased_until = 0, "
+              "pending_from = CASE WHEN pending_to > ?3 THEN ?3 + 1 ELSE pending_from END, "
+              "pending_count = CASE WHEN pending_to > ?3 THEN min(pending_count, pending_to - ?3) "
+              "  ELSE 0 END "
+              "WHERE user_id = ?1 AND conversation_id = ?2");
+      q.bind(1, user).bind(2, conv).bind(3, upto);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "finish_push");
+    }
+    if (payload.empty()) return std::int64_t{0};
+    Query q(*writer_,
+            "INSERT OR IGNORE INTO push_jobs(subscription_id, conversation_id, seq, payload, "
+            "due_at, expires_at) SELECT s.id, ?2, ?3, ?4, ?5, ?6 FROM push_subscriptions s "
+            "WHERE s.user_id = ?1");
+    q.bind(1, user).bind(2, conv).bind(3, upto).bind(4, payload).bind(5, now).bind(6, expires_at);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "finish_push");
+    return std::int64_t{sqlite3_changes(writer_->handle())};
+  });
+}
+
+Result<std::vector<PushJob>> SqliteStore::claim_push_jobs(TimeMs now, TimeMs lease_until,
+                                                          int limit) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "claim_push_jobs",
+                                   [&]() -> Result<std::vector<PushJob>> {
+    std::vector<PushJob> out;
+    {
+      Query q(*writer_,
+              "UPDATE push_jobs SET leased_until = ?2 WHERE (subscription_id, conversation_id, seq) "
+              "IN (SELECT subscription_id, conversation_id, seq FROM push_jobs "
+              " WHERE due_at <= ?1 AND leased_until <= ?1 ORDER BY due_at LIMIT ?3) "
+              "RETURNING subscription_id, conversation_id, seq, payload, attempts, expires_at");
+      q.bind(1, now).bind(2, lease_until).bind(3, std::int64_t{limit});
+      while (q.step()) {
+        PushJob j;
+        j.subscription.id = q.i64(0);
+        j.conv = q.text(1);
+        j.seq = q.i64(2);
+        j.payload = q.text(3);
+        j.attempts = static_cast<int>(q.i64(4));
+        j.expires_at = q.i64(5);
+        out.push_back(std::move(j));
+      }
+      if (q.failed()) return storage_error(*writer_, "claim_push_jobs");
+    }
+    for (auto& j : out) {
+      Query q(*writer_, "SELECT " PARLEY_PUSH_SUBSCRIPTION_COLUMNS
+                        " FROM push_subscriptions s WHERE s.id = ?");
+      q.bind(1, j.subscription.id);
+      if (q.step()) j.subscription = read_subscription(q);
+      if (q.failed()) return storage_error(*writer_, "claim_push_jobs");
+    }
+    return out;
+  });
+}
+
+Status SqliteStore::finish_push_job(std::int64_t subscription, std::string_view conv, Seq seq) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "finish_push_job", [&]() -> Status {
+    Query q(*writer_, "DELETE FROM push_jobs WHERE subscription_id = ? AND conversation_id = ? "
+                      "AND seq = ?");
+    q.bind(1, subscription).bind(2, conv).bind(3, seq);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "finish_push_job");
+    return ok_status();
+  });
+}
+
+Status SqliteStore::retry_push_job(std::int64_t subscription, std::string_view conv, Seq seq,
+                                   TimeMs next_at) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "retry_push_job", [&]() -> Status {
+    Query q(*writer_, "UPDATE push_jobs SET attempts = attempts + 1, due_at = ?, leased_until = 0 "
+                      "WHERE subscription_id = ? AND conversation_id = ? AND seq = ?");
+    q.bind(1, next_at).bind(2, subscription).bind(3, conv).bind(4, seq);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "retry_push_job");
+    return ok_status();
+  });
+}
+
+Status SqliteStore::release_push_leases() {
+  return sqlite::write_transaction(write_mutex_, *writer_, "release_push_leases", [&]() -> Status {
+    if (!writer_->try_exec("UPDATE push_state SET leased_until = 0 WHERE leased_until > 0") ||
+        !writer_->try_exec("UPDATE push_jobs SET leased_until = 0 WHERE leased_until > 0")) {
+      return storage_error(*writer_, "release_push_leases");
+    }
+    return ok_status();
+  });
+}
+
+Result<std::pair<std::int64_t, std::int64_t>> SqliteStore::push_backlog() {
+  auto lease = read();
+  Query q(*lease, "SELECT (SELECT count(*) FROM push_state WHERE pending_to > pushed_seq), "
+                  "(SELECT count(*) FROM push_jobs)");
+  if (!q.step()) return storage_error(*lease, "push_backlog");
+  return std::pair{q.i64(0), q.i64(1)};
+}
+
+}  // namespace parley

@@ -1,0 +1,201 @@
+// The PushCatalog contract (store/push_catalog.hpp), run on every Store of the Store contract
+// (each implements the role): subscriptions per login session (replaced, capped, removed, gone
+// with the session), bursts noted for subscribed members but the sender, claims leased once,
+// finishing into one job per device exactly once, retries, mute.
+#include <gtest/gtest.h>
+
+#include "contract/store_contract.hpp"
+#include "core/ids.hpp"
+#include "store/account_catalog.hpp"
+#include "store/push_catalog.hpp"
+
+namespace parley::testing {
+namespace {
+
+using namespace chat;
+
+constexpr TimeMs kNow = 1'790'000'000'000;
+
+struct Push {
+  std::shared_ptr<Store> store;
+  PushCatalog& catalog;
+  AccountCatalog& accounts;
+  SeededIdGenerator ids{13};
+
+  explicit Push(const StoreFactory& f)
+      : store(f.make()),
+        catalog(dynamic_cast<PushCatalog&>(*store)),
+        accounts(dynamic_cast<AccountCatalog&>(*store)) {}
+
+  UserId user(const std::string& name) { return store->create_user(name, "h", kNow)->id; }
+  SessionId session(UserId user) {
+    static int n = 0;
+    return *accounts.create_session(user, "dev", "password", "hash-" + std::to_string(++n), kNow);
+  }
+  PushSubscription subscribe(UserId user, SessionId session, const std::string& endpoint,
+                             int cap = 10) {
+    PushSubscription s;
+    s.user_id = user;
+    s.session_id = session;
+    s.kind = PushSubscription::Kind::web_push;
+    s.endpoint = endpoint;
+    s.key = "key";
+    s.secret = "secret";
+    s.created_at = kNow;
+    auto stored = catalog.put_push_subscription(s, cap);
+    EXPECT_TRUE(stored.ok()) << (stored.ok() ? "" : stored.error().message);
+    return stored.ok() ? *stored : s;
+  }
+  ConvId group(UserId owner, std::vector<UserId> members) {
+    NewGroup g{ids.uuid_v7(kNow), "team", owner, "", std::move(members), kNow, false};
+    return store->create_group(g)->id;
+  }
+};
+
+TEST_P(StoreContract, PushSubscriptionsArePerSessionCappedAndEndWithTheSession) {
+  Push f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto phone = f.session(alice), laptop = f.session(alice), bobs = f.session(bob);
+  const auto first = f.subscribe(alice, phone, "https://push.example/1");
+  EXPECT_GT(first.id, 0);
+  // The same session subscribing again replaces its subscription.
+  const auto second = f.subscribe(alice, phone, "https://push.example/2");
+  auto listed = f.catalog.push_subscriptions_of(alice);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, second.id);
+  EXPECT_EQ((*listed)[0].endpoint, "https://push.example/2");
+  EXPECT_EQ((*listed)[0].session_id, phone);
+  EXPECT_EQ((*listed)[0].key, "key");
+  EXPECT_EQ((*listed)[0].secret, "secret");
+  // Past the cap: refused, nothing changes.
+  PushSubscription extra = second;
+  extra.session_id = laptop;
+  extra.endpoint = "https://push.example/3";
+  EXPECT_EQ(f.catalog.put_push_subscription(extra, 1).error().code, Errc::too_large);
+  EXPECT_EQ(f.catalog.push_subscriptions_of(alice)->size(), 1u);
+  // The same endpoint under another user's session moves to them (one browser profile).
+  f.subscribe(bob, bobs, "https://push.example/2");
+  EXPECT_TRUE(f.catalog.push_subscriptions_of(alice)->empty());
+  ASSERT_EQ(f.catalog.push_subscriptions_of(bob)->size(), 1u);
+  // Removal: only the owner's; then gone.
+  const auto laptop_sub = f.subscribe(alice, laptop, "https://push.example/4");
+  EXPECT_EQ(f.catalog.remove_push_subscription(bob, laptop_sub.id).error().code, Errc::not_found);
+  EXPECT_TRUE(f.catalog.remove_push_subscription(alice, laptop_sub.id).ok());
+  EXPECT_EQ(f.catalog.remove_push_subscription(alice, laptop_sub.id).error().code, Errc::not_found);
+  // A revoked session takes its subscription (and its jobs) with it.
+  f.subscribe(alice, phone, "https://push.example/5");
+  const auto conv = f.group(bob, {alice});
+  const PushNote note{conv, 1, bob};
+  ASSERT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow), 1);
+  ASSERT_EQ(f.catalog.claim_due_pushes(kNow, kNow + 1000, 10)->size(), 1u);
+  ASSERT_EQ(*f.catalog.finish_push(alice, conv, 1, "{}", kNow, kNow + 60'000), 1);
+  EXPECT_EQ(f.catalog.push_backlog()->second, 1);
+  ASSERT_TRUE(f.accounts.revoke_session(alice, phone, kNow).ok());
+  EXPECT_TRUE(f.catalog.push_subscriptions_of(alice)->empty());
+  EXPECT_EQ(f.catalog.push_backlog()->second, 0);
+  EXPECT_TRUE(f.catalog.drop_push_subscription(first.id).ok());  // gone already: fine
+}
+
+TEST_P(StoreContract, PushBurstsAreNotedClaimedOnceAndFinishedIntoOneJobPerDevice) {
+  Push f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob"), carol = f.user("carol");
+  const auto conv = f.group(alice, {bob, carol});
+  const auto phone = f.subscribe(bob, f.session(bob), "https://push.example/phone");
+  const auto laptop = f.subscribe(bob, f.session(bob), "https://push.example/laptop");
+  // Bob is subscribed, carol not, and a sender is never noted for their own message.
+  const PushNote first{conv, 1, alice};
+  EXPECT_EQ(*f.catalog.note_for_push({&first, 1}, kNow, kNow + 1000), 1);
+  const PushNote own{conv, 2, bob};
+  EXPECT_EQ(*f.catalog.note_for_push({&own, 1}, kNow + 1, kNow + 2000), 0);
+  const PushNote third{conv, 3, carol};
+  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 2, kNow + 3000), 1);
+  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 2, kNow + 3000), 0);  // replayed
+  // Not due before the burst's first due time, which later notes do not move.
+  EXPECT_TRUE(f.catalog.claim_due_pushes(kNow + 999, kNow + 5000, 10)->empty());
+  auto due = f.catalog.claim_due_pushes(kNow + 1000, kNow + 5000, 10);
+  ASSERT_EQ(due->size(), 1u);
+  const auto& p = (*due)[0];
+  EXPECT_EQ(p.user_id, bob);
+  EXPECT_EQ(p.conv, conv);
+  EXPECT_EQ(p.pending_from, 1);
+  EXPECT_EQ(p.pending_to, 3);
+  EXPECT_EQ(p.count, 2);
+  EXPECT_EQ(p.first_noted_at, kNow);
+  EXPECT_EQ(p.muted_until, 0);
+  EXPECT_EQ(p.delivered_seq, 0);
+  // Leased: nobody else gets it until the lease ends.
+  EXPECT_TRUE(f.catalog.claim_due_pushes(kNow + 1001, kNow + 5000, 10)->empty());
+  // A message noted meanwhile stays pending after the finish, as a burst of its own.
+  const PushNote fourth{conv, 4, alice};
+  EXPECT_EQ(*f.catalog.note_for_push({&fourth, 1}, kNow + 3, kNow + 4000), 1);
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 3, R"({"n":3})", kNow + 1001, kNow + 60'000), 2);
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 3, R"({"n":3})", kNow + 1001, kNow + 60'000), 0);
+  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 5, kNow + 5000), 0);  // pushed already
+  due = f.catalog.claim_due_pushes(kNow + 1002, kNow + 5000, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].pending_from, 4);
+  EXPECT_EQ((*due)[0].pending_to, 4);
+  EXPECT_EQ((*due)[0].count, 1);
+  // Nothing to send (say, delivered meanwhile): the burst ends without a job.
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 4, "", kNow + 1002, kNow + 60'000), 0);
+  EXPECT_EQ(*f.catalog.push_backlog(), (std::pair<std::int64_t, std::int64_t>{0, 2}));
+
+  // The jobs: one per device, with the subscription to send to.
+  auto jobs = f.catalog.claim_push_jobs(kNow + 1001, kNow + 9000, 10);
+  ASSERT_EQ(jobs->size(), 2u);
+  for (const auto& j : *jobs) {
+    EXPECT_EQ(j.conv, conv);
+    EXPECT_EQ(j.seq, 3);
+    EXPECT_EQ(j.payload, R"({"n":3})");
+    EXPECT_EQ(j.attempts, 0);
+    EXPECT_EQ(j.expires_at, kNow + 60'000);
+    EXPECT_EQ(j.subscription.user_id, bob);
+    EXPECT_TRUE(j.subscription.id == phone.id || j.subscription.id == laptop.id);
+    EXPECT_EQ(j.subscription.endpoint,
+              j.subscription.id == phone.id ? phone.endpoint : laptop.endpoint);
+  }
+  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 1002, kNow + 9000, 10)->empty());  // leased
+  ASSERT_TRUE(f.catalog.finish_push_job(phone.id, conv, 3).ok());
+  ASSERT_TRUE(f.catalog.retry_push_job(laptop.id, conv, 3, kNow + 20'000).ok());
+  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 19'999, kNow + 30'000, 10)->empty());
+  jobs = f.catalog.claim_push_jobs(kNow + 20'000, kNow + 30'000, 10);
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].subscription.id, laptop.id);
+  EXPECT_EQ((*jobs)[0].attempts, 1);
+  // Leases end at once when the embedded node restarts.
+  ASSERT_TRUE(f.catalog.release_push_leases().ok());
+  EXPECT_EQ(f.catalog.claim_push_jobs(kNow + 20'001, kNow + 30'000, 10)->size(), 1u);
+  ASSERT_TRUE(f.catalog.finish_push_job(laptop.id, conv, 3).ok());
+  EXPECT_EQ(*f.catalog.push_backlog(), (std::pair<std::int64_t, std::int64_t>{0, 0}));
+}
+
+TEST_P(StoreContract, PushMuteIsPerMemberAndConversation) {
+  Push f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob"), eve = f.user("eve");
+  const auto conv = f.group(alice, {bob});
+  f.subscribe(bob, f.session(bob), "https://push.example/bob");
+  EXPECT_EQ(f.catalog.set_push_mute(eve, conv, kNow + 10).error().code, Errc::not_found);
+  EXPECT_EQ(*f.catalog.push_mute(bob, conv), 0);
+  ASSERT_TRUE(f.catalog.set_push_mute(bob, conv, kNow + 60'000).ok());
+  EXPECT_EQ(*f.catalog.push_mute(bob, conv), kNow + 60'000);
+  EXPECT_EQ(*f.catalog.push_mute(alice, conv), 0);
+  // Noting keeps the mute; the claim tells it.
+  const PushNote note{conv, 1, alice};
+  EXPECT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow), 1);
+  auto due = f.catalog.claim_due_pushes(kNow, kNow + 1000, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].muted_until, kNow + 60'000);
+  ASSERT_TRUE(f.catalog.set_push_mute(bob, conv, 0).ok());
+  EXPECT_EQ(*f.catalog.push_mute(bob, conv), 0);
+  // A member who left: the claim says so.
+  const PushNote second{conv, 2, alice};
+  ASSERT_TRUE(f.catalog.postpone_push(bob, conv, kNow).ok());
+  ASSERT_TRUE(f.store->remove_member(conv, bob, kNow).ok());
+  EXPECT_EQ(*f.catalog.note_for_push({&second, 1}, kNow, kNow), 0);  // no longer a member
+  due = f.catalog.claim_due_pushes(kNow + 1, kNow + 1000, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_FALSE((*due)[0].delivered_seq.has_value());
+}
+
+}  // namespace
+}  // namespace parley::testing
