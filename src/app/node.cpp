@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -50,6 +52,7 @@
 #include "service/push_dispatcher.hpp"
 #include "service/push_subscriptions.hpp"
 #include "push/web_push_sender.hpp"
+#include "push/fcm_sender.hpp"
 #include "push/webhook_sender.hpp"
 #include "service/rewrap.hpp"
 #include "crypto/key_manager.hpp"
@@ -322,11 +325,26 @@ int run_node(const Config& c) {
     }
     push::WebhookSender webhook_sender(push_timeout);
     push_dispatcher.set_sender(PushSubscription::Kind::webhook, &webhook_sender);
+    std::unique_ptr<push::FcmSender> fcm_sender;
+    if (!c.fcm_service_account.empty()) {
+      std::ifstream file(c.fcm_service_account);
+      std::stringstream account;
+      account << file.rdbuf();
+      if (!file) throw ConfigError("--fcm-service-account: cannot read " + c.fcm_service_account);
+      auto created = push::FcmSender::create(
+          push::FcmOptions{account.str(), c.fcm_endpoint, c.fcm_token_url, push_timeout}, clock);
+      if (!created) {
+        throw ConfigError("--fcm-service-account " + c.fcm_service_account + ": " +
+                          created.error().message);
+      }
+      fcm_sender = std::move(*created);
+      push_dispatcher.set_sender(PushSubscription::Kind::fcm, fcm_sender.get());
+    }
     message_log.subscribe("push", MessageLog::Blocking::allowed,
                           [&push_dispatcher](const chat::Message& m) { push_dispatcher.note(m); });
     PushSubscriptions push_subscriptions(
         *opened.push, clock,
-        PushSubscriptionOptions{vapid.has_value(), false, c.push_gateways,
+        PushSubscriptionOptions{vapid.has_value(), fcm_sender != nullptr, c.push_gateways,
                                 static_cast<int>(c.push_max_subscriptions)});
     auto blob_owner = open_blob_store(c);
     // File contents (and thumbnails) are sealed on their way into storage, opened on the way out.

@@ -348,6 +348,13 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--push-max-subscriptions", c.push_max_subscriptions, "PARLEY_PUSH_MAX_SUBSCRIPTIONS",
       "Push: devices one user may have subscribed")
       ->check(CLI::Range(1u, 1000u));
+  opt("--fcm-service-account", c.fcm_service_account, "PARLEY_FCM_SERVICE_ACCOUNT",
+      "Push: a Firebase service account's JSON key file; with it, apps subscribe with FCM "
+      "registration tokens (default: FCM off)");
+  opt("--fcm-endpoint", c.fcm_endpoint, "PARLEY_FCM_ENDPOINT",
+      "Push: the FCM HTTP v1 API's base URL");
+  opt("--fcm-token-url", c.fcm_token_url, "PARLEY_FCM_TOKEN_URL",
+      "Push: where FCM's OAuth access tokens come from (default: the service account's token_uri)");
   opt("--web-dir", c.web_dir, "PARLEY_WEB_DIR",
       "Serve the web client from this directory (a `vite build` output) instead of the copy "
       "built into the binary: for working on the client");

@@ -46,6 +46,9 @@ struct Config {
   unsigned push_lease_ms = 60000;           // a node's claim on a burst or job, in a cluster
   unsigned push_retry_first_ms = 1000;      // first retry's delay; doubles, with jitter
   unsigned push_max_subscriptions = 20;     // per user
+  std::string fcm_service_account;  // FCM: the service account's JSON key file ("": FCM off)
+  std::string fcm_endpoint = "https://fcm.googleapis.com";
+  std::string fcm_token_url;        // default: the account's token_uri
   std::uint64_t max_upload_bytes = 100ull << 20;
   std::uint64_t upload_quota_bytes = 10ull << 30;
   unsigned signed_url_ttl_s = 300;

@@ -13,6 +13,7 @@
 #include <boost/json.hpp>
 
 #include "auth/base64.hpp"
+#include "push/pkey.hpp"
 
 namespace parley::push {
 
@@ -21,10 +22,6 @@ namespace {
 constexpr std::uint32_t kRecordSize = 4096;
 constexpr std::size_t kPublicKeySize = 65;
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 struct CtxFree {
   void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
 };
@@ -201,9 +198,7 @@ Result<VapidKey> VapidKey::generate() {
 }
 
 Result<VapidKey> VapidKey::from_pem(std::string_view pem) {
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  Pkey k(bio ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr);
-  BIO_free(bio);
+  Pkey k = private_key_from_pem(pem);
   if (!k || !EVP_PKEY_is_a(k.get(), "EC") || encoded_public(k.get()).empty()) {
     return bad("not a PEM P-256 private key");
   }
@@ -231,19 +226,8 @@ Result<std::string> VapidKey::authorization(std::string_view audience, std::stri
   const std::string claims = auth::base64url_encode(json::serialize(
       json::object{{"aud", audience}, {"exp", expires_at_s}, {"sub", subject}}));
   const std::string signed_part = header + "." + claims;
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  std::size_t length = 0;
-  std::string der;
-  bool ok = md && EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, key_->pkey.get()) == 1 &&
-            EVP_DigestSign(md, nullptr, &length, bytes(signed_part), signed_part.size()) == 1;
-  if (ok) {
-    der.resize(length);
-    ok = EVP_DigestSign(md, reinterpret_cast<unsigned char*>(der.data()), &length, bytes(signed_part),
-                        signed_part.size()) == 1;
-    der.resize(length);
-  }
-  EVP_MD_CTX_free(md);
-  const std::string signature = ok ? jose_signature(der) : std::string();
+  const auto der = sign_sha256(key_->pkey.get(), signed_part);
+  const std::string signature = der ? jose_signature(*der) : std::string();
   if (signature.empty()) return make_error(Errc::internal, "could not sign the VAPID token");
   return "vapid t=" + signed_part + "." + auth::base64url_encode(signature) +
          ", k=" + auth::base64url_encode(public_key());

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from conftest import PARLEY_BIN, ROOT, SANITIZED, TIMEOUT, Server
@@ -545,3 +545,112 @@ def test_a_cluster_node_without_a_key_file_has_web_push_off(pg_server):
     assert status == 404
     assert "--vapid-key-file" in body["error"]["message"]
     pg_server.wait_log("event=web_push_off")
+
+
+class FakeFcm:
+    """FCM's token and send endpoints on 127.0.0.1: the token endpoint checks the JWT assertion's
+    signature against the service account's public key and its claims; sends need an issued
+    token; a registration token starting with "gone" is UNREGISTERED (404)."""
+
+    def __init__(self, public_key, client_email):
+        self.tokens_issued = []
+        self.messages = []
+        self.changed = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def answer(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path == "/token":
+                    form = dict(p.split("=", 1) for p in body.decode().split("&"))
+                    assert form["grant_type"] == "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+                    header, claims, signature = form["assertion"].split(".")
+                    public_key.verify(b64d(signature), f"{header}.{claims}".encode(),
+                                      padding.PKCS1v15(), hashes.SHA256())
+                    h, c = json.loads(b64d(header)), json.loads(b64d(claims))
+                    assert h["alg"] == "RS256" and h["kid"] == "key-1"
+                    assert c["iss"] == client_email
+                    assert c["scope"] == "https://www.googleapis.com/auth/firebase.messaging"
+                    assert c["aud"] == fake.token_url
+                    assert 0 < c["exp"] - c["iat"] <= 3600 and abs(c["iat"] - time.time()) < 60
+                    token = f"access-{len(fake.tokens_issued) + 1}"
+                    with fake.changed:
+                        fake.tokens_issued.append(token)
+                    return self.answer(200, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+                assert self.path == "/v1/projects/parley-test/messages:send", self.path
+                if self.headers["Authorization"] not in [f"Bearer {t}" for t in fake.tokens_issued]:
+                    return self.answer(401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}})
+                message = json.loads(body)["message"]
+                with fake.changed:
+                    fake.messages.append(message)
+                    fake.changed.notify_all()
+                if message["token"].startswith("gone"):
+                    return self.answer(404, {"error": {"code": 404, "status": "NOT_FOUND", "details": [
+                        {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+                         "errorCode": "UNREGISTERED"}]}})
+                return self.answer(200, {"name": "projects/parley-test/messages/1"})
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.token_url = self.base + "/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_messages(self, n):
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.messages) >= n, TIMEOUT), self.messages
+            return list(self.messages)
+
+
+def test_fcm_sends_with_a_cached_oauth_token_and_drops_unregistered_devices(tmp_path):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    email = "parley@parley-test.iam.gserviceaccount.com"
+    fcm = FakeFcm(key.public_key(), email)
+    account = tmp_path / "service-account.json"
+    account.write_text(json.dumps({
+        "type": "service_account", "project_id": "parley-test", "private_key_id": "key-1",
+        "private_key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode(),
+        "client_email": email, "token_uri": fcm.token_url}))
+    s = push_server(tmp_path, "--fcm-service-account", str(account), "--fcm-endpoint", fcm.base)
+    try:
+        alice, bob, carol = s.register("alice"), s.register("bob"), s.register("carol")
+        s.api("POST", "/push/subscriptions", {"type": "fcm", "token": "bob-phone"}, bob["token"], expect=201)
+        gone = s.api("POST", "/push/subscriptions", {"type": "fcm", "token": "gone-tablet"}, carol["token"],
+                     expect=201)
+        sent = s.api("POST", "/chat/send", {"recipient": "bob", "message": "from the app"}, alice["token"])
+        (first,) = fcm.wait_messages(1)
+        assert first["token"] == "bob-phone"
+        assert first["data"]["conv"] == sent["conv"] and first["data"]["seq"] == "1"
+        assert first["data"]["preview"] == "from the app" and first["data"]["sender"] == "alice"
+        assert first["notification"] == {"title": "alice", "body": "from the app"}
+        assert first["android"]["collapse_key"] == first["apns"]["headers"]["apns-collapse-id"]
+        settled(s)
+        s.api("POST", "/chat/send", {"recipient": "carol", "message": "hi carol"}, alice["token"])
+        fcm.wait_messages(2)
+        wait_until("the unregistered device's removal",
+                   lambda: metric(s, "parley_push_total", '{outcome="gone"}') == 1)
+        assert s.api("GET", "/push/subscriptions", token=carol["token"]) == {"subscriptions": []}
+        s.wait_log("event=push_subscription_gone", f"subscription={gone['id']}", "status=404")
+        assert fcm.tokens_issued == ["access-1"], "one access token, cached across sends"
+    finally:
+        s.stop()
+        fcm.server.shutdown()
+
+
+def test_a_bad_fcm_service_account_is_refused_at_start(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"project_id": "p", "client_email": "e",
+                                                   "private_key": "not a key", "token_uri": "https://x/t"}))
+    assert "private_key is not a PEM RSA private key" in refused(
+        tmp_path, "--fcm-service-account", str(tmp_path / "bad.json"))
+    assert "cannot read" in refused(tmp_path, "--fcm-service-account", str(tmp_path / "missing.json"))

@@ -16,6 +16,7 @@ import type {
   Message,
   Presence,
   Provider,
+  PushSubscriptionInfo,
   SessionInfo,
   SyncState,
   User,
@@ -166,6 +167,20 @@ export class Rest {
   }
   endSession(id: number) {
     return this.call<{ ok: boolean }>("DELETE", `/auth/sessions/${id}`);
+  }
+
+  // --- push notifications (§12) ---
+  vapidPublicKey() {
+    return this.call<{ public_key: string }>("GET", "/push/vapid-public-key", undefined, { auth: false });
+  }
+  pushSubscribe(subscription: PushSubscriptionJSON) {
+    return this.call<PushSubscriptionInfo>("POST", "/push/subscriptions", subscription);
+  }
+  pushSubscriptions() {
+    return this.call<{ subscriptions: PushSubscriptionInfo[] }>("GET", "/push/subscriptions");
+  }
+  pushUnsubscribe(id: number) {
+    return this.call<{ ok: boolean }>("DELETE", `/push/subscriptions/${id}`);
   }
 
   // --- conversations (§3) ---

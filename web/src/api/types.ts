@@ -115,6 +115,28 @@ export interface SessionInfo {
   current: boolean;
 }
 
+// A push subscription as GET /push/subscriptions lists it (docs/protocol.md §12.1).
+export interface PushSubscriptionInfo {
+  id: number;
+  type: "web_push" | "webhook" | "fcm";
+  created_at: string;
+  current: boolean;
+  endpoint?: string;
+}
+
+// What a push notification carries (§12.2).
+export interface PushNotification {
+  type: "message";
+  conv: string;
+  group: boolean;
+  title: string;
+  sender: string;
+  seq: number;
+  count: number;
+  body: string;
+  preview?: string;
+}
+
 export interface Provider {
   name: string;
   display_name: string;

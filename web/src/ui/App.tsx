@@ -6,10 +6,12 @@ import { Chat } from "./Chat.tsx";
 import { Sidebar } from "./Sidebar.tsx";
 import { Login } from "./Login.tsx";
 import { useStoreState } from "./hooks.ts";
+import { onWorkerMessage, registerWorker } from "../state/push.ts";
 
 export function App({ store }: { store: Store }) {
   const state = useStoreState(store);
   useHashRoute(store);
+  useServiceWorker(!!state.me);
   if (!state.me) return <Login store={store} notice={state.notice?.text ?? null} />;
   return (
     <div class={`app ${state.open ? "has-open" : ""}`}>
@@ -48,6 +50,18 @@ function useHashRoute(store: Store) {
       off();
     };
   }, [store]);
+}
+
+// Signed in: the service worker that shows push notifications; a clicked one opens its
+// conversation here (state/push.ts).
+function useServiceWorker(signedIn: boolean) {
+  useEffect(() => {
+    if (!signedIn) return;
+    registerWorker().catch(() => {});  // no worker: no notifications, nothing else breaks
+    return onWorkerMessage((conv) => {
+      location.hash = `#/c/${conv}`;
+    });
+  }, [signedIn]);
 }
 
 function Notice({ store }: { store: Store }) {

@@ -5,10 +5,11 @@ import { describe } from "../api/errors.ts";
 import type { SessionInfo } from "../api/types.ts";
 import type { ConversationView, State, Store } from "../state/store.ts";
 import { Dialog } from "./Dialog.tsx";
+import { Notifications } from "./Notifications.tsx";
 import { ago, shortWhen } from "./format.ts";
 import { Lock } from "./icons.tsx";
 
-type Open = null | "chat" | "group" | "join" | "sessions";
+type Open = null | "chat" | "group" | "join" | "sessions" | "notifications";
 
 export function Sidebar({ store, state }: { store: Store; state: State }) {
   const [dialog, setDialog] = useState<Open>(null);
@@ -25,6 +26,7 @@ export function Sidebar({ store, state }: { store: Store; state: State }) {
           <button type="button" class="secondary" onClick={() => setDialog("group")}>New group</button>
           <button type="button" class="secondary" onClick={() => setDialog("join")}>Join group</button>
           <button type="button" class="secondary" onClick={() => setDialog("sessions")}>Sessions</button>
+          <button type="button" class="secondary" onClick={() => setDialog("notifications")}>Notifications</button>
           <button type="button" class="secondary" onClick={() => void store.logout()}>Log out</button>
         </div>
       </header>
@@ -39,6 +41,7 @@ export function Sidebar({ store, state }: { store: Store; state: State }) {
       {dialog === "group" && <NewGroup store={store} onClose={close} />}
       {dialog === "join" && <JoinGroup store={store} onClose={close} />}
       {dialog === "sessions" && <Sessions store={store} onClose={close} />}
+      {dialog === "notifications" && <Notifications store={store} onClose={close} />}
     </nav>
   );
 }
