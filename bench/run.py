@@ -29,6 +29,11 @@ Scenarios (docs/performance.md explains each and records the figures):
   login_flood  Parley alone: dm at a steady rate, quiet and then during a flood of 500 logins
            from 64 clients (argon2id each), alternated; the median p99 of each and their
            ratio (the target: at most 2x)
+  push     Parley alone: fanout to groups of 10 online members and 1 offline member, that
+           member subscribed to Web Push (the local web-push-testing, tests/webpush) or not,
+           alternated three times each: CPU per message and the difference (the target: at most
+           10 % more); and pushes sent per second by one node, a message to a group of offline
+           subscribed members making one push each
   cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
            Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
            Redis adapter. CPU is the nodes' (and, separately, the backing services')
@@ -385,7 +390,7 @@ def write_users(path, users, groups=()):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small counts and short runs")
-    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,encryption,"
+    ap.add_argument("--only", default="floor,idle,dm,sse,capacity,fanout,ingest,write_path,files,encryption,push,"
                                       "login_flood,cluster")
     ap.add_argument("--idle", default=None, help="idle connection counts, e.g. 10000,100000")
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
@@ -560,6 +565,9 @@ def main():
     if "login_flood" in only:
         results["login_flood"] = login_flood_bench(workdir, quick, duration)
 
+    if "push" in only:
+        results["push"] = push_bench(workdir, quick, duration)
+
     if "cluster" in only:
         cluster_rates = [int(x) for x in (args.cluster_rates or ("500" if quick else "1000,3000")).split(",")]
         n_dm = 200 if not quick else 40
@@ -654,6 +662,138 @@ def encryption_bench(workdir, quick, duration):
             f"{row['cpu_overhead_percent']:+.1f} % CPU per delivery")
         out.append(row)
     return out
+
+
+class WebPushService:
+    """web-push-testing on 127.0.0.1 (tests/webpush/service.mjs): a real push service that checks
+    VAPID and decrypts every push."""
+
+    def __init__(self):
+        # web-push-testing needs Node.js 20: install-deps' own when the system's is older.
+        env = dict(os.environ)
+        node_dir = os.path.join(BUILD, "tools", "node", "bin")
+        if os.path.isdir(node_dir):
+            env["PATH"] = node_dir + os.pathsep + env["PATH"]
+        self.proc = subprocess.Popen(["node", os.path.join(ROOT, "tests", "webpush", "service.mjs")],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        self.port = json.loads(self.proc.stdout.readline())["port"]
+
+    def subscribe(self, key):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/subscribe", method="POST",
+                                     data=json.dumps({"applicationServerKey": key, "userVisibleOnly": "true"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        data = json.load(urllib.request.urlopen(req, timeout=30))["data"]
+        return {"endpoint": data["endpoint"], "keys": data["keys"]}
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def api(port, method, path, body=None, token=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    return json.load(urllib.request.urlopen(req, timeout=60))
+
+
+def push_metric(port, outcome):
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith(f'parley_push_total{{outcome="{outcome}"}} '):
+            return int(line.split()[1])
+    return 0
+
+
+def push_bench(workdir, quick, duration):
+    """Push notifications' cost on the send path, and one node's push throughput (issue 25)."""
+    service = WebPushService()
+    try:
+        groups, rate = (4, 100) if quick else (10, 200)
+        settings = ("none", "subscribed")
+        files = {}
+        for key in settings:
+            server = Parley(os.path.join(workdir, f"push-{key}"))
+            try:
+                vapid = api(server.port, "GET", "/push/vapid-public-key")["public_key"]
+                users, group_list = [], []
+                for g in range(groups):
+                    online = [f"p{key}{g}m{i}" for i in range(10)]
+                    offline = f"p{key}{g}away"
+                    ids = server.register(online + [offline])
+                    conv = server.create_group(server.login(online[0]), online[1:] + [offline])
+                    if key == "subscribed":
+                        api(server.port, "POST", "/push/subscriptions", service.subscribe(vapid),
+                            server.login(offline))
+                    base = len(users)
+                    users += list(zip(online, ids[:10]))
+                    group_list.append((conv, list(range(base, base + 10))))
+                files[key] = os.path.join(workdir, f"push-{key}.json")
+                write_users(files[key], users, group_list)
+            finally:
+                server.stop()
+        runs = {key: [] for key in settings}
+        for repeat in range(1 if quick else 3):
+            for key in settings:
+                server = Parley(os.path.join(workdir, f"push-{key}"))
+                try:
+                    before = push_metric(server.port, "sent")
+                    r = loadgen(server, "fanout", files[key], ["--rate", str(rate), "--duration", str(duration)])
+                    pushes = push_metric(server.port, "sent") - before
+                    cpu_us = 1e6 * r["server_cpu_seconds"] / max(1, r["sent"])
+                    log(f"push {key}: {cpu_us:.1f} µs CPU per message ({r['sent']} messages, "
+                        f"{r['delivered']} live deliveries, {pushes} pushes), p99 {r['latency'].get('p99_ms')} ms")
+                    runs[key].append({"cpu_us_per_message": cpu_us, "pushes": pushes,
+                                      "p99_ms": r["latency"].get("p99_ms"), "errors": r["errors"]})
+                finally:
+                    server.stop()
+
+        def median(xs):
+            xs = sorted(x for x in xs if x is not None)
+            return xs[len(xs) // 2] if xs else None
+
+        out = {"rate": rate, "groups": groups, "online_members": 10, "offline_members": 1}
+        for key in settings:
+            out[key] = {"cpu_us_per_message": median(x["cpu_us_per_message"] for x in runs[key]),
+                        "p99_ms": median(x["p99_ms"] for x in runs[key]), "runs": runs[key]}
+        on, off = out["subscribed"]["cpu_us_per_message"], out["none"]["cpu_us_per_message"]
+        out["cpu_overhead_percent"] = 100 * (on - off) / off if on and off else None
+        log(f"push: {on:.1f} µs per message with 1 in 10 recipients offline and subscribed vs {off:.1f} µs "
+            f"with none: {out['cpu_overhead_percent']:+.1f} %")
+
+        # Throughput: one message to a group of N offline subscribed members, N pushes at once.
+        n = 200 if quick else 1000
+        server = Parley(os.path.join(workdir, "push-throughput"),
+                        cluster_args=("--push-coalesce-ms", "0", "--push-concurrency", "16",
+                                      "--push-per-service", "16"))
+        try:
+            vapid = api(server.port, "GET", "/push/vapid-public-key")["public_key"]
+            names = [f"ptaway{i}" for i in range(n)]
+            server.register(["ptsender"] + names)
+
+            def subscribe(name):
+                api(server.port, "POST", "/push/subscriptions", service.subscribe(vapid), server.login(name))
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                list(pool.map(subscribe, names))
+            sender = server.login("ptsender")
+            conv = server.create_group(sender, names)
+            cpu0 = proc_cpu_seconds(server.pid)
+            t0 = time.time()
+            api(server.port, "POST", f"/groups/{conv}/send", {"message": "to everyone away"}, sender)
+            while push_metric(server.port, "sent") < n and time.time() - t0 < 120:
+                time.sleep(0.02)
+            elapsed = time.time() - t0
+            sent = push_metric(server.port, "sent")
+            out["throughput"] = {"pushes": sent, "seconds": elapsed, "pushes_per_second": sent / elapsed,
+                                 "cpu_us_per_push": 1e6 * (proc_cpu_seconds(server.pid) - cpu0) / max(1, sent)}
+            log(f"push throughput: {sent} pushes in {elapsed:.2f} s = {sent / elapsed:.0f}/s, "
+                f"{out['throughput']['cpu_us_per_push']:.0f} µs node CPU per push")
+        finally:
+            server.stop()
+        return out
+    finally:
+        service.stop()
 
 
 def login_flood_bench(workdir, quick, duration):
@@ -895,6 +1035,15 @@ def print_table(results):
         row(f"{what}: encryption's CPU overhead", x["cpu_overhead_percent"], None, "%")
         row(f"{what}, encrypted at rest: p99", x["on"]["p99_ms"], None, "ms")
         row(f"{what}, not encrypted: p99", x["off"]["p99_ms"], None, "ms")
+    if results.get("push"):
+        x = results["push"]
+        row(f"fanout {x['rate']}/s, 1 in 10 recipients offline, subscribed: CPU/message",
+            x["subscribed"]["cpu_us_per_message"], None, "µs")
+        row(f"fanout {x['rate']}/s, none subscribed: CPU/message", x["none"]["cpu_us_per_message"], None, "µs")
+        row("push's CPU overhead", x["cpu_overhead_percent"], None, "%")
+        if x.get("throughput"):
+            row("pushes sent per second (one node, local push service)",
+                x["throughput"]["pushes_per_second"], None, "/s")
     widths = [max(len(str(c)) for c in col) for col in zip(*(rows + [HEADER]))]
     for line in [HEADER] + rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))

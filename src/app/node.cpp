@@ -314,6 +314,10 @@ int run_node(const Config& c) {
       push_options.kill_after_sends = std::atoi(n);
       log::warn("event=fault_injection push_kill_after_sends={}", push_options.kill_after_sends);
     }
+    if (const char* n = std::getenv("PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE")) {
+      push_options.kill_before_note = std::atoi(n);
+      log::warn("event=fault_injection push_kill_before_note={}", push_options.kill_before_note);
+    }
     PushDispatcher push_dispatcher(store, *opened.push, &sealer, clock,
                                    [&service](chat::UserId user) { return service.online(user); },
                                    push_options);

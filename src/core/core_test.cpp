@@ -51,6 +51,15 @@ TEST(Ids, UuidsAreUniqueAndSortByTime) {
   }
 }
 
+TEST(Ids, TheTimeOfAUuidV7ReadsBack) {
+  SystemIdGenerator ids;
+  const TimeMs t = 1'790'000'123'456;
+  EXPECT_EQ(uuid_v7_time(ids.uuid_v7(t)), t);
+  // The smallest id of a millisecond sorts before every id made in it.
+  EXPECT_LE(format_uuid_v7(t, 0, 0), ids.uuid_v7(t));
+  EXPECT_EQ(uuid_v7_time("not-a-uuid"), std::nullopt);
+}
+
 TEST(Ids, RecognisesUuids) {
   EXPECT_TRUE(is_uuid("01a1fcfb-0dea-7ca2-a53f-82b52d5e878a"));
   EXPECT_FALSE(is_uuid("01A1FCFB-0DEA-7CA2-A53F-82B52D5E878A"));  // Parley writes lowercase

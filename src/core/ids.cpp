@@ -65,4 +65,13 @@ std::string secure_random_bytes(std::size_t bytes) {
   return out;
 }
 
+std::optional<TimeMs> uuid_v7_time(std::string_view id) {
+  if (!is_uuid(id)) return std::nullopt;
+  TimeMs ms = 0;
+  for (char c : std::string(id.substr(0, 8)) + std::string(id.substr(9, 4))) {
+    ms = ms * 16 + (c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return ms;
+}
+
 }  // namespace parley

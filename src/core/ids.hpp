@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -39,6 +40,8 @@ class SeededIdGenerator final : public IdGenerator {
 // Builds the UUIDv7 text from a timestamp and 74 random bits (taken from two words).
 std::string format_uuid_v7(TimeMs now, std::uint64_t rand_a, std::uint64_t rand_b);
 bool is_uuid(std::string_view text);
+// The creation time a UUIDv7 carries (its first 48 bits); nullopt for text that is not a UUID.
+std::optional<TimeMs> uuid_v7_time(std::string_view id);
 
 // `bytes` cryptographically secure random bytes (libsodium-free: reads the OS CSPRNG).
 std::string secure_random_bytes(std::size_t bytes);

@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 #include <random>
 
+#include "core/ids.hpp"
 #include "core/logging.hpp"
+#include "core/threads.hpp"
 #include "crypto/message_sealer.hpp"
 #include "push/web_push.hpp"
 
@@ -21,6 +23,11 @@ constexpr int kClaimBatch = 100;
 constexpr std::size_t kMaxQueuedNotes = 100'000;
 // How often the backlog gauge is counted.
 constexpr TimeMs kBacklogEveryMs = 1000;
+// Recovery at start (the embedded node): messages from this long before the newest one noted
+// are noted again, a page at a time, at most kMaxRecovered of them.
+constexpr TimeMs kRecoveryMarginMs = 10'000;
+constexpr int kRecoveryPage = 1000;
+constexpr std::size_t kMaxRecovered = 1'000'000;
 
 std::string origin_of(const PushSubscription& s) {
   if (s.kind == PushSubscription::Kind::fcm) return "fcm";
@@ -55,9 +62,9 @@ void PushDispatcher::start() {
       log::warn("event=push_release_failed error=\"{}\"", s.error().message);
     }
   }
-  scheduler_ = std::thread([this] { schedule_loop(); });
+  scheduler_ = named_thread("push-scheduler", [this] { schedule_loop(); });
   for (int i = 0; i < std::max(1, options_.workers); ++i) {
-    workers_.emplace_back([this] { worker_loop(); });
+    workers_.push_back(named_thread("push-sender", [this] { worker_loop(); }));
   }
 }
 
@@ -78,11 +85,15 @@ void PushDispatcher::stop() {
 void PushDispatcher::note(const chat::Message& m) {
   {
     std::lock_guard lock(mutex_);
+    if (options_.kill_before_note > 0 && ++notes_handed_ >= options_.kill_before_note) {
+      log::warn("event=fault_injection kill_before_note={}", options_.kill_before_note);
+      ::raise(SIGKILL);
+    }
     if (notes_.size() >= kMaxQueuedNotes) {
       ++stats_.notes_dropped;
       return;
     }
-    notes_.push_back(PushNote{m.conv, m.seq, m.sender_id});
+    notes_.push_back(PushNote{m.conv, m.seq, m.sender_id, m.id});
   }
   scheduler_wake_.notify_one();
 }
@@ -90,6 +101,7 @@ void PushDispatcher::note(const chat::Message& m) {
 // ---- the scheduler
 
 void PushDispatcher::schedule_loop() {
+  if (options_.sole_node) recover();
   while (true) {
     bool more = false;
     try {
@@ -106,6 +118,40 @@ void PushDispatcher::schedule_loop() {
   }
 }
 
+void PushDispatcher::recover() {
+  auto noted = catalog_.push_noted_up_to();
+  if (!noted) {
+    log::warn("event=push_recovery_failed error=\"{}\"", noted.error().message);
+    return;
+  }
+  const auto noted_at = uuid_v7_time(*noted);
+  if (!noted_at) return;  // nothing noted yet
+  // Ids are given at acceptance, commits follow within a batch or two: the margin covers
+  // messages committed before the newest noted one but given a later id.
+  std::string after = format_uuid_v7(*noted_at - kRecoveryMarginMs, 0, 0);
+  std::size_t renoted = 0;
+  while (renoted < kMaxRecovered) {
+    auto page = store_.messages_by_id(after, kRecoveryPage);
+    if (!page) {
+      log::warn("event=push_recovery_failed error=\"{}\"", page.error().message);
+      return;
+    }
+    if (page->empty()) break;
+    std::vector<PushNote> notes;
+    for (const auto& m : *page) notes.push_back(PushNote{m.conv, m.seq, m.sender_id, m.id});
+    const TimeMs now = clock_.now_ms();
+    if (auto s = catalog_.note_for_push(notes, now, now + options_.rules.coalesce.count(), true);
+        !s) {
+      log::warn("event=push_recovery_failed error=\"{}\"", s.error().message);
+      return;
+    }
+    renoted += page->size();
+    after = page->back().id;
+    if (page->size() < static_cast<std::size_t>(kRecoveryPage)) break;
+  }
+  log::info("event=push_recovered since={} messages={}", after, renoted);
+}
+
 bool PushDispatcher::schedule_round() {
   std::vector<PushNote> notes;
   std::size_t room = 0;
@@ -118,7 +164,8 @@ bool PushDispatcher::schedule_round() {
   }
   TimeMs now = clock_.now_ms();
   if (!notes.empty()) {
-    auto noted = catalog_.note_for_push(notes, now, now + options_.rules.coalesce.count());
+    auto noted =
+        catalog_.note_for_push(notes, now, now + options_.rules.coalesce.count(), options_.sole_node);
     if (!noted) {
       // The store is away: put them back (in front of newer ones) and try at the next round.
       log::warn("event=push_note_failed notes={} error=\"{}\"", notes.size(), noted.error().message);

@@ -20,6 +20,11 @@
 // Every node of a cluster runs one; claims are leases on the shared tables, so each burst and job
 // is handled by one node at a time, and a dead node's leases run out.
 //
+// The notes wait in memory for a moment (a batch per scheduler round): a crash then would lose
+// them. The embedded node records the newest message noted, and at start notes again the
+// messages from a little before it (recover()); in a cluster that gap remains (docs/architecture.md,
+// "Not yet").
+//
 // A job is deleted only after its send returned. A crash between the two sends it again after
 // the restart, with the same idempotency key (the Idempotency-Key of a webhook, the Topic of Web
 // Push, FCM's collapse key and tag), so that the receiving end shows it once.
@@ -64,11 +69,15 @@ struct PushOptions {
   std::chrono::milliseconds lease{60'000};
   std::chrono::milliseconds retry_first{1000};  // the first retry's delay, doubling per attempt
   std::chrono::milliseconds retry_max{10 * 60'000};
-  // The embedded node: no other node can hold a lease, so all are released at start.
+  // The embedded node: no other node can hold a lease, so all are released at start; and it
+  // records its progress for recover().
   bool sole_node = true;
-  // Test fault (environment PARLEY_FAULT_PUSH_KILL_AFTER_SENDS=N, docs/operations.md): the process
-  // kills itself with SIGKILL right after its Nth successful send, before recording it.
+  // Test faults (environment PARLEY_FAULT_PUSH_KILL_AFTER_SENDS=N and
+  // PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE=N, docs/operations.md): the process kills itself with
+  // SIGKILL right after its Nth successful send, before recording it; or when handed its Nth
+  // committed message, before noting it.
   int kill_after_sends = 0;
+  int kill_before_note = 0;
 };
 
 class PushDispatcher {
@@ -108,6 +117,10 @@ class PushDispatcher {
     std::string origin;
   };
   void schedule_loop();
+  // The embedded node at start: notes again what a crash may have left unnoted (the notes were
+  // in memory) — the messages from a little before the newest one noted. note_for_push ignores
+  // what it has already.
+  void recover();
   void worker_loop();
   // One round of the scheduler; true when there may be more to do at once.
   bool schedule_round();
@@ -135,6 +148,7 @@ class PushDispatcher {
   bool wake_ = false;                      // guarded by mutex_
   bool stopping_ = false;                  // guarded by mutex_
   std::atomic<int> sends_ = 0;             // for kill_after_sends
+  int notes_handed_ = 0;                   // for kill_before_note; guarded by mutex_
   TimeMs backlog_counted_at_ = 0;          // scheduler thread only
   std::thread scheduler_;
   std::vector<std::thread> workers_;

@@ -71,6 +71,7 @@ struct PushNote {
   chat::ConvId conv;
   chat::Seq seq = 0;
   chat::UserId sender_id = 0;
+  std::string id = {};  // the message's id (UUIDv7: ordered by time)
 };
 
 // A member's due pending pushes of one conversation, as claim_due_pushes hands them out.
@@ -129,9 +130,13 @@ class PushCatalog {
   // subscription: a member with nothing pending since their last push starts a burst due at
   // `due_at`; otherwise the message joins their pending burst (its due time stays). A seq at or
   // below what was pushed or is pending changes nothing (notes may be replayed). Returns how
-  // many member entries changed.
+  // many member entries changed. With record_progress (the embedded node), the newest message
+  // id noted so far moves up to the newest of `notes`, in the same transaction.
   virtual Result<std::int64_t> note_for_push(std::span<const PushNote> notes, TimeMs now,
-                                             TimeMs due_at) = 0;
+                                             TimeMs due_at, bool record_progress) = 0;
+  // The newest message id note_for_push recorded ("" when none): after a crash, the messages
+  // committed but not noted come after it.
+  virtual Result<std::string> push_noted_up_to() = 0;
   // Claims up to `limit` pending entries due at `now` whose lease has run out, leasing them
   // until lease_until, earliest due first.
   virtual Result<std::vector<PendingPush>> claim_due_pushes(TimeMs now, TimeMs lease_until,

@@ -86,7 +86,7 @@ TEST_P(StoreContract, PushSubscriptionsArePerSessionCappedAndEndWithTheSession) 
   f.subscribe(alice, phone, "https://push.example/5");
   const auto conv = f.group(bob, {alice});
   const PushNote note{conv, 1, bob};
-  ASSERT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow), 1);
+  ASSERT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow, false), 1);
   ASSERT_EQ(f.catalog.claim_due_pushes(kNow, kNow + 1000, 10)->size(), 1u);
   ASSERT_EQ(*f.catalog.finish_push(alice, conv, 1, "{}", kNow, kNow + 60'000), 1);
   EXPECT_EQ(f.catalog.push_backlog()->second, 1);
@@ -104,12 +104,12 @@ TEST_P(StoreContract, PushBurstsAreNotedClaimedOnceAndFinishedIntoOneJobPerDevic
   const auto laptop = f.subscribe(bob, f.session(bob), "https://push.example/laptop");
   // Bob is subscribed, carol not, and a sender is never noted for their own message.
   const PushNote first{conv, 1, alice};
-  EXPECT_EQ(*f.catalog.note_for_push({&first, 1}, kNow, kNow + 1000), 1);
+  EXPECT_EQ(*f.catalog.note_for_push({&first, 1}, kNow, kNow + 1000, false), 1);
   const PushNote own{conv, 2, bob};
-  EXPECT_EQ(*f.catalog.note_for_push({&own, 1}, kNow + 1, kNow + 2000), 0);
+  EXPECT_EQ(*f.catalog.note_for_push({&own, 1}, kNow + 1, kNow + 2000, false), 0);
   const PushNote third{conv, 3, carol};
-  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 2, kNow + 3000), 1);
-  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 2, kNow + 3000), 0);  // replayed
+  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 2, kNow + 3000, false), 1);
+  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 2, kNow + 3000, false), 0);  // replayed
   // Not due before the burst's first due time, which later notes do not move.
   EXPECT_TRUE(f.catalog.claim_due_pushes(kNow + 999, kNow + 5000, 10)->empty());
   auto due = f.catalog.claim_due_pushes(kNow + 1000, kNow + 5000, 10);
@@ -127,10 +127,10 @@ TEST_P(StoreContract, PushBurstsAreNotedClaimedOnceAndFinishedIntoOneJobPerDevic
   EXPECT_TRUE(f.catalog.claim_due_pushes(kNow + 1001, kNow + 5000, 10)->empty());
   // A message noted meanwhile stays pending after the finish, as a burst of its own.
   const PushNote fourth{conv, 4, alice};
-  EXPECT_EQ(*f.catalog.note_for_push({&fourth, 1}, kNow + 3, kNow + 4000), 1);
+  EXPECT_EQ(*f.catalog.note_for_push({&fourth, 1}, kNow + 3, kNow + 4000, false), 1);
   EXPECT_EQ(*f.catalog.finish_push(bob, conv, 3, R"({"n":3})", kNow + 1001, kNow + 60'000), 2);
   EXPECT_EQ(*f.catalog.finish_push(bob, conv, 3, R"({"n":3})", kNow + 1001, kNow + 60'000), 0);
-  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 5, kNow + 5000), 0);  // pushed already
+  EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 5, kNow + 5000, false), 0);  // pushed already
   due = f.catalog.claim_due_pushes(kNow + 1002, kNow + 5000, 10);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].pending_from, 4);
@@ -181,7 +181,7 @@ TEST_P(StoreContract, PushMuteIsPerMemberAndConversation) {
   EXPECT_EQ(*f.catalog.push_mute(alice, conv), 0);
   // Noting keeps the mute; the claim tells it.
   const PushNote note{conv, 1, alice};
-  EXPECT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow), 1);
+  EXPECT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow, false), 1);
   auto due = f.catalog.claim_due_pushes(kNow, kNow + 1000, 10);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].muted_until, kNow + 60'000);
@@ -191,10 +191,28 @@ TEST_P(StoreContract, PushMuteIsPerMemberAndConversation) {
   const PushNote second{conv, 2, alice};
   ASSERT_TRUE(f.catalog.postpone_push(bob, conv, kNow).ok());
   ASSERT_TRUE(f.store->remove_member(conv, bob, kNow).ok());
-  EXPECT_EQ(*f.catalog.note_for_push({&second, 1}, kNow, kNow), 0);  // no longer a member
+  EXPECT_EQ(*f.catalog.note_for_push({&second, 1}, kNow, kNow, false), 0);  // no longer a member
   due = f.catalog.claim_due_pushes(kNow + 1, kNow + 1000, 10);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_FALSE((*due)[0].delivered_seq.has_value());
+}
+
+TEST_P(StoreContract, PushRecordsTheNewestMessageNoted) {
+  Push f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob");
+  const auto conv = f.group(alice, {bob});
+  EXPECT_EQ(*f.catalog.push_noted_up_to(), "");
+  // Ids are UUIDv7 text: the newest of a batch is kept, whoever was noted.
+  const PushNote batch[] = {{conv, 2, alice, "0190b3c4-0002-7000-8000-000000000000"},
+                            {conv, 1, alice, "0190b3c4-0001-7000-8000-000000000000"}};
+  EXPECT_EQ(*f.catalog.note_for_push(batch, kNow, kNow, true), 0);  // nobody subscribed
+  EXPECT_EQ(*f.catalog.push_noted_up_to(), "0190b3c4-0002-7000-8000-000000000000");
+  // An older one (a re-note after a restart) does not move it back; without the flag, nothing.
+  const PushNote older{conv, 1, alice, "0190b3c4-0001-7000-8000-000000000000"};
+  ASSERT_TRUE(f.catalog.note_for_push({&older, 1}, kNow, kNow, true).ok());
+  const PushNote newer{conv, 3, alice, "0190b3c4-0003-7000-8000-000000000000"};
+  ASSERT_TRUE(f.catalog.note_for_push({&newer, 1}, kNow, kNow, false).ok());
+  EXPECT_EQ(*f.catalog.push_noted_up_to(), "0190b3c4-0002-7000-8000-000000000000");
 }
 
 }  // namespace

@@ -35,5 +35,8 @@ def test_metrics_track_connections_requests_and_group_commit(server):
     info = [name for name in m if name.startswith("parley_build_info{")]
     assert len(info) == 1 and m[info[0]] == 1
     assert re.fullmatch(r'parley_build_info\{version="[0-9.]+",allocator="[^"]+"\}', info[0])
-    assert all(re.fullmatch(r"parley_[a-z_]+(\{class=\"\dxx\"\})?", name)
+    assert all(re.fullmatch(r"parley_[a-z_]+(\{[a-z]+=\"[a-z0-9_]+\"\})?", name)
                for name in m if name not in info)
+    # Push notifications: nobody subscribed, nothing sent or waiting.
+    assert m['parley_push_total{outcome="sent"}'] == 0
+    assert m["parley_push_jobs"] == 0

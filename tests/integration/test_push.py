@@ -468,6 +468,33 @@ def test_a_kill_between_the_send_and_its_bookkeeping_resends_under_the_same_key(
         s.stop()
 
 
+def test_a_kill_between_the_commit_and_the_note_still_pushes_after_the_restart(tmp_path, gateway):
+    """The notes wait in memory for a moment: killed then, the node notes the message again at
+    start (from the newest message it had noted), and the push goes out."""
+    s = push_server(tmp_path, "--push-gateways", gateway.url,
+                    env={"PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE": "2"})
+    alice, bob = s.register("alice"), s.register("bob")
+    s.api("POST", "/push/subscriptions", {"type": "webhook", "url": gateway.url, "pushkey": "p"},
+          bob["token"], expect=201)
+    s.api("POST", "/chat/send", {"recipient": "bob", "message": "first"}, alice["token"])
+    gateway.wait_posts(1)
+    ws = s.ws(alice["token"])
+    ws.start("send", to="bob", client_msg_id="second", body="second")  # committed, then killed
+    s.proc.wait(TIMEOUT)
+    assert s.proc.returncode == -9
+    s.env = None
+    s.start()
+    try:
+        _, second = gateway.wait_posts(2)
+        assert second["body"]["notification"]["preview"] == "second"
+        assert second["body"]["notification"]["seq"] == 2
+        s.wait_log("event=push_recovered")
+        settled(s)
+        assert len(gateway.posts) == 2, "the first message was not pushed again"
+    finally:
+        s.stop()
+
+
 def test_pushes_on_the_postgresql_store(tmp_path, postgres_url, gateway):
     """The cluster's tables (claims with SKIP LOCKED, leases) on a node of the PostgreSQL store."""
     s = Server(tmp_path / "data", "--store", postgres_url, *FAST, "--push-gateways", gateway.url).start()

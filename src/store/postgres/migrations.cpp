@@ -166,8 +166,9 @@ CREATE TABLE recovery_codes(
 );
 )sql",
     // 7 (SQLite 9): push notifications (store/push_catalog.hpp): subscriptions (one per login
-    // session, gone with it: the trigger), each member's push state per conversation, and the
-    // push jobs keyed by (subscription, conversation, seq).
+    // session, gone with it: the trigger), each member's push state per conversation, the push
+    // jobs keyed by (subscription, conversation, seq), and the newest message noted (crash
+    // recovery).
     R"sql(
 CREATE TABLE push_subscriptions(
   id         BIGSERIAL PRIMARY KEY,
@@ -207,6 +208,10 @@ CREATE TABLE push_jobs(
   PRIMARY KEY(subscription_id, conversation_id, seq)
 );
 CREATE INDEX push_jobs_due ON push_jobs(due_at);
+CREATE TABLE push_progress(
+  id          INT PRIMARY KEY CHECK(id = 1),
+  noted_up_to TEXT NOT NULL
+);
 CREATE FUNCTION push_subscriptions_end_with_session() RETURNS trigger AS $$
 BEGIN
   DELETE FROM push_jobs WHERE subscription_id IN

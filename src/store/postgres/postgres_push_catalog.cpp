@@ -2,6 +2,8 @@
 // and push_jobs tables, shared by every node. Claims take rows with FOR UPDATE SKIP LOCKED and
 // lease them (leased_until), so that nodes claiming at once are handed different rows and a node
 // that dies gives its rows back when the lease runs out.
+#include <algorithm>
+
 #include "store/postgres/postgres_store_internal.hpp"
 
 namespace parley {
@@ -117,7 +119,7 @@ Result<TimeMs> PostgresStore::push_mute(UserId user, std::string_view conv) {
 }
 
 Result<std::int64_t> PostgresStore::note_for_push(std::span<const PushNote> notes, TimeMs now,
-                                                  TimeMs due_at) {
+                                                  TimeMs due_at, bool record_progress) {
   if (notes.empty()) return std::int64_t{0};
   return transaction("note_for_push", [&](Connection& c) -> Result<std::int64_t> {
     std::int64_t changed = 0;
@@ -143,8 +145,23 @@ Result<std::int64_t> PostgresStore::note_for_push(std::span<const PushNote> note
       if (!r.ok()) return storage_error(r, "note_for_push");
       changed += r.affected();
     }
+    if (record_progress) {
+      const auto newest = std::max_element(notes.begin(), notes.end(),
+                                           [](const auto& a, const auto& b) { return a.id < b.id; });
+      auto r = c.exec("INSERT INTO push_progress AS p(id, noted_up_to) VALUES(1, $1) "
+                      "ON CONFLICT(id) DO UPDATE SET noted_up_to = excluded.noted_up_to "
+                      "WHERE excluded.noted_up_to > p.noted_up_to",
+                      {newest->id});
+      if (!r.ok()) return storage_error(r, "note_for_push");
+    }
     return changed;
   });
+}
+
+Result<std::string> PostgresStore::push_noted_up_to() {
+  auto r = query("push_noted_up_to", "SELECT noted_up_to FROM push_progress WHERE id = 1");
+  if (!r) return r.error();
+  return r->rows() ? r->text(0, 0) : std::string();
 }
 
 Result<std::vector<PendingPush>> PostgresStore::claim_due_pushes(TimeMs now, TimeMs lease_until,

@@ -190,8 +190,8 @@ CREATE TABLE recovery_codes(
 );
 )sql",
     // 9: push notifications (store/push_catalog.hpp): subscriptions (one per login session, gone
-    // with it: the trigger), each member's push state per conversation, and the push jobs keyed
-    // by (subscription, conversation, seq).
+    // with it: the trigger), each member's push state per conversation, the push jobs keyed
+    // by (subscription, conversation, seq), and the newest message noted (crash recovery).
     R"sql(
 CREATE TABLE push_subscriptions(
   id         INTEGER PRIMARY KEY,
@@ -231,6 +231,10 @@ CREATE TABLE push_jobs(
   PRIMARY KEY(subscription_id, conversation_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX push_jobs_due ON push_jobs(due_at);
+CREATE TABLE push_progress(
+  id          INTEGER PRIMARY KEY CHECK(id = 1),
+  noted_up_to TEXT NOT NULL
+);
 CREATE TRIGGER push_subscriptions_end_with_session AFTER UPDATE OF revoked_at ON sessions
 WHEN NEW.revoked_at IS NOT NULL BEGIN
   DELETE FROM push_jobs WHERE subscription_id IN

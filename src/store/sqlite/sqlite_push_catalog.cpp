@@ -1,6 +1,8 @@
 // SqliteStore as a PushCatalog (store/push_catalog.hpp): the push_subscriptions, push_state and
 // push_jobs tables. Claims are leases (leased_until) so that the same SQL would serve several
 // dispatchers; the embedded node has one.
+#include <algorithm>
+
 #include "store/sqlite/reader_lease.hpp"
 #include "store/sqlite/shared.hpp"
 
@@ -139,7 +141,7 @@ Result<TimeMs> SqliteStore::push_mute(UserId user, std::string_view conv) {
 }
 
 Result<std::int64_t> SqliteStore::note_for_push(std::span<const PushNote> notes, TimeMs now,
-                                                TimeMs due_at) {
+                                                TimeMs due_at, bool record_progress) {
   if (notes.empty()) return std::int64_t{0};
   return sqlite::write_transaction(write_mutex_, *writer_, "note_for_push",
                                    [&]() -> Result<std::int64_t> {
@@ -167,8 +169,26 @@ Result<std::int64_t> SqliteStore::note_for_push(std::span<const PushNote> notes,
       if (q.failed()) return storage_error(*writer_, "note_for_push");
       changed += sqlite3_changes(writer_->handle());
     }
+    if (record_progress) {
+      const auto newest = std::max_element(notes.begin(), notes.end(),
+                                           [](const auto& a, const auto& b) { return a.id < b.id; });
+      Query q(*writer_, "INSERT INTO push_progress(id, noted_up_to) VALUES(1, ?) "
+                        "ON CONFLICT(id) DO UPDATE SET noted_up_to = excluded.noted_up_to "
+                        "WHERE excluded.noted_up_to > noted_up_to");
+      q.bind(1, newest->id);
+      q.step();
+      if (q.failed()) return storage_error(*writer_, "note_for_push");
+    }
     return changed;
   });
+}
+
+Result<std::string> SqliteStore::push_noted_up_to() {
+  auto lease = read();
+  Query q(*lease, "SELECT noted_up_to FROM push_progress WHERE id = 1");
+  if (q.step()) return q.text(0);
+  if (q.failed()) return storage_error(*lease, "push_noted_up_to");
+  return std::string();
 }
 
 Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeMs lease_until,

@@ -136,7 +136,8 @@ class SqliteStore final : public Store,
   Status set_push_mute(chat::UserId user, std::string_view conv, TimeMs until) override;
   Result<TimeMs> push_mute(chat::UserId user, std::string_view conv) override;
   Result<std::int64_t> note_for_push(std::span<const PushNote> notes, TimeMs now,
-                                     TimeMs due_at) override;
+                                     TimeMs due_at, bool record_progress) override;
+  Result<std::string> push_noted_up_to() override;
   Result<std::vector<PendingPush>> claim_due_pushes(TimeMs now, TimeMs lease_until,
                                                     int limit) override;
   Status postpone_push(chat::UserId user, std::string_view conv, TimeMs due_at) override;
