@@ -706,6 +706,9 @@ def push_metric(port, outcome):
     return 0
 
 
+PUSH_ARGS = ("--web-push-services", "127.0.0.1")  # the local push service's endpoints
+
+
 def push_bench(workdir, quick, duration):
     """Push notifications' cost on the send path, and one node's push throughput (issue 25)."""
     service = WebPushService()
@@ -714,7 +717,7 @@ def push_bench(workdir, quick, duration):
         settings = ("none", "subscribed")
         files = {}
         for key in settings:
-            server = Parley(os.path.join(workdir, f"push-{key}"))
+            server = Parley(os.path.join(workdir, f"push-{key}"), cluster_args=PUSH_ARGS)
             try:
                 vapid = api(server.port, "GET", "/push/vapid-public-key")["public_key"]
                 users, group_list = [], []
@@ -736,7 +739,7 @@ def push_bench(workdir, quick, duration):
         runs = {key: [] for key in settings}
         for repeat in range(1 if quick else 3):
             for key in settings:
-                server = Parley(os.path.join(workdir, f"push-{key}"))
+                server = Parley(os.path.join(workdir, f"push-{key}"), cluster_args=PUSH_ARGS)
                 try:
                     before = push_metric(server.port, "sent")
                     r = loadgen(server, "fanout", files[key], ["--rate", str(rate), "--duration", str(duration)])
@@ -765,7 +768,7 @@ def push_bench(workdir, quick, duration):
         # Throughput: one message to a group of N offline subscribed members, N pushes at once.
         n = 200 if quick else 1000
         server = Parley(os.path.join(workdir, "push-throughput"),
-                        cluster_args=("--push-coalesce-ms", "0", "--push-concurrency", "16",
+                        cluster_args=(*PUSH_ARGS, "--push-coalesce-ms", "0", "--push-concurrency", "16",
                                       "--push-per-service", "16"))
         try:
             vapid = api(server.port, "GET", "/push/vapid-public-key")["public_key"]

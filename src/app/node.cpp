@@ -274,6 +274,9 @@ int run_node(const Config& c) {
       bus_owner = std::make_unique<RedisBus>(std::move(bus_options));
     }
     Bus& bus = *bus_owner;
+    // Push notifications' dispatcher outlives the log, whose subscriber queue hands it
+    // messages until the log is gone (it is made once the chat service exists, below).
+    std::unique_ptr<PushDispatcher> push_dispatcher;
     std::unique_ptr<MessageLog> log_owner;
     if (c.log == "local") {
       log_owner = std::make_unique<LocalLog>(
@@ -318,17 +321,17 @@ int run_node(const Config& c) {
       push_options.kill_before_note = std::atoi(n);
       log::warn("event=fault_injection push_kill_before_note={}", push_options.kill_before_note);
     }
-    PushDispatcher push_dispatcher(store, *opened.push, &sealer, clock,
-                                   [&service](chat::UserId user) { return service.online(user); },
-                                   push_options);
+    push_dispatcher = std::make_unique<PushDispatcher>(
+        store, *opened.push, &sealer, clock,
+        [&service](chat::UserId user) { return service.online(user); }, push_options);
     const std::chrono::milliseconds push_timeout(10'000);
     std::optional<push::WebPushSender> web_push_sender;
     if (vapid) {
       web_push_sender.emplace(*vapid, push::WebPushOptions{c.vapid_subject, push_timeout});
-      push_dispatcher.set_sender(PushSubscription::Kind::web_push, &*web_push_sender);
+      push_dispatcher->set_sender(PushSubscription::Kind::web_push, &*web_push_sender);
     }
     push::WebhookSender webhook_sender(push_timeout);
-    push_dispatcher.set_sender(PushSubscription::Kind::webhook, &webhook_sender);
+    push_dispatcher->set_sender(PushSubscription::Kind::webhook, &webhook_sender);
     std::unique_ptr<push::FcmSender> fcm_sender;
     if (!c.fcm_service_account.empty()) {
       std::ifstream file(c.fcm_service_account);
@@ -342,14 +345,20 @@ int run_node(const Config& c) {
                           created.error().message);
       }
       fcm_sender = std::move(*created);
-      push_dispatcher.set_sender(PushSubscription::Kind::fcm, fcm_sender.get());
+      push_dispatcher->set_sender(PushSubscription::Kind::fcm, fcm_sender.get());
     }
+    // Its threads use the senders and the chat service: they stop before those go, however
+    // this scope ends.
+    struct StopPush {
+      PushDispatcher& dispatcher;
+      ~StopPush() { dispatcher.stop(); }
+    } stop_push{*push_dispatcher};
     message_log.subscribe("push", MessageLog::Blocking::allowed,
-                          [&push_dispatcher](const chat::Message& m) { push_dispatcher.note(m); });
+                          [&push_dispatcher](const chat::Message& m) { push_dispatcher->note(m); });
     PushSubscriptions push_subscriptions(
         *opened.push, clock,
         PushSubscriptionOptions{vapid.has_value(), fcm_sender != nullptr, c.push_gateways,
-                                static_cast<int>(c.push_max_subscriptions)});
+                                c.web_push_services, static_cast<int>(c.push_max_subscriptions)});
     auto blob_owner = open_blob_store(c);
     // File contents (and thumbnails) are sealed on their way into storage, opened on the way out.
     crypto::SealedBlobStore blobs(*blob_owner, keys.data_keys(), c.encrypt_at_rest);
@@ -483,7 +492,7 @@ int run_node(const Config& c) {
              message_log.committed_messages());
       metric("parley_commit_batches_total", "counter",
              "Transactions of those messages (group commits).", message_log.commits());
-      const auto& pushes = push_dispatcher.stats();
+      const auto& pushes = push_dispatcher->stats();
       out += "# HELP parley_push_total Push notifications by outcome: sent, failed (refused, "
              "dropped), retried, expired (not sent within their TTL), gone (the subscription was "
              "removed).\n# TYPE parley_push_total counter\n";
@@ -529,7 +538,7 @@ int run_node(const Config& c) {
     ctx.sign_in = sign_in.get();
     ctx.options.secure_cookies = sign_in_options.public_url.starts_with("https://");
     server.start();
-    push_dispatcher.start();
+    push_dispatcher->start();
     api::start_housekeeping(ctx, shards);
     shards.start();
     log::info("event=listening addr={} shards={} store={} files=\"{}\" max_fds={} version={} "
@@ -552,7 +561,7 @@ int run_node(const Config& c) {
     message_log.drain();
     // The push subscriber's queue, then the dispatcher (which notes what it still holds).
     for (const auto& q : message_log.queued_subscribers()) q->wait_idle();
-    push_dispatcher.stop();
+    push_dispatcher->stop();
     shards.stop();
     shards.join();
     blocking.join();

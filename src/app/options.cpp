@@ -313,8 +313,13 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--vapid-subject", c.vapid_subject, "PARLEY_VAPID_SUBJECT",
       "Web Push: how push services can reach the operator, a mailto: or https: URL");
   opt("--push-gateways", c.push_gateways, "PARLEY_PUSH_GATEWAYS",
-      "Push: webhook gateway URLs a subscription may name (its URL must start with one), e.g. "
+      "Push: webhook gateway URLs a subscription may name (its URL must be one, or under one's "
+      "path), e.g. "
       "https://push.example.com/_notify; none by default (webhook subscriptions are refused)")
+      ->delimiter(',');
+  opt("--web-push-services", c.web_push_services, "PARLEY_WEB_PUSH_SERVICES",
+      "Push: the hosts of the push services browsers subscribe at (\"*.domain\" for its "
+      "subdomains); Web Push endpoints elsewhere are refused")
       ->delimiter(',');
   opt("--push-coalesce-ms", c.push_coalesce_ms, "PARLEY_PUSH_COALESCE_MS",
       "Push: a member with no online session is notified this long after a message, one "
@@ -339,8 +344,8 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
       ->check(CLI::Range(1u, 256u));
   opt("--push-lease-ms", c.push_lease_ms, "PARLEY_PUSH_LEASE_MS",
       "Push: how long a node's claim on a pending push holds before another node may take it "
-      "(a node that died); longer than a send's timeout")
-      ->check(CLI::Range(1000u, 3600000u));
+      "(a node that died); more than a send's 10 s timeout")
+      ->check(CLI::Range(15000u, 3600000u));
   opt("--push-retry-ms", c.push_retry_first_ms, "PARLEY_PUSH_RETRY_MS",
       "Push: the first retry's delay after a 429/5xx or a timeout; it doubles (with jitter) up "
       "to 10 minutes, and is never earlier than the service's Retry-After")

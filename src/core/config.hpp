@@ -37,6 +37,9 @@ struct Config {
   std::string vapid_subject = "mailto:admin@localhost";
   // Push notifications (service/push_dispatcher.hpp, docs/operations.md "Push notifications").
   std::vector<std::string> push_gateways;  // webhook gateway URLs subscriptions may name
+  // The push services' hosts Web Push endpoints may be at ("*.domain": its subdomains).
+  std::vector<std::string> web_push_services = {"fcm.googleapis.com", "updates.push.services.mozilla.com",
+                                                "*.push.apple.com", "*.notify.windows.com"};
   unsigned push_coalesce_ms = 1000;         // an offline member's burst gathers this long
   unsigned push_online_delay_ms = 5000;     // an online member's sessions have this long first
   bool push_previews = true;                // message text in notifications (never for e2ee)

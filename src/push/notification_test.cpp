@@ -140,6 +140,8 @@ TEST(PushSender, OutcomesFollowTheStatusAndRetryAfterIsRead) {
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", 784111777 - 60),
             std::chrono::seconds(60));
   EXPECT_EQ(parse_retry_after("soon", 0), std::nullopt);
+  // Absurd values are capped (30 days): a delay in milliseconds must not overflow.
+  EXPECT_EQ(parse_retry_after("99999999999999999", 0), std::chrono::seconds(30 * 24 * 3600));
   EXPECT_EQ(parse_retry_after("", 0), std::nullopt);
 }
 

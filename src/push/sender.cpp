@@ -1,9 +1,15 @@
 #include "push/sender.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 
 namespace parley::push {
+
+namespace {
+// Longer than any push's TTL (28 days at most): it only means "give up", and it cannot overflow.
+constexpr std::int64_t kMaxRetryAfter = 30 * 24 * 3600;
+}  // namespace
 
 SendOutcome SendOutcome::from_status(int status, std::optional<std::chrono::seconds> retry_after,
                                      std::string detail) {
@@ -31,7 +37,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, st
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
   if (ec == std::errc() && end == value.data() + value.size()) {
     if (seconds < 0) return std::nullopt;
-    return std::chrono::seconds(seconds);
+    return std::chrono::seconds(std::min(seconds, kMaxRetryAfter));
   }
   // An HTTP date: "Sun, 06 Nov 1994 08:49:37 GMT".
   std::tm tm{};
@@ -39,7 +45,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, st
   const char* parsed = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (!parsed || *parsed != '\0') return std::nullopt;
   const std::int64_t at = timegm(&tm);
-  return std::chrono::seconds(std::max<std::int64_t>(0, at - now_s));
+  return std::chrono::seconds(std::clamp<std::int64_t>(at - now_s, 0, kMaxRetryAfter));
 }
 
 }  // namespace parley::push

@@ -3,6 +3,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <iterator>
+#include <tuple>
 #include <fmt/format.h>
 #include <random>
 
@@ -23,6 +25,10 @@ constexpr int kClaimBatch = 100;
 constexpr std::size_t kMaxQueuedNotes = 100'000;
 // How often the backlog gauge is counted.
 constexpr TimeMs kBacklogEveryMs = 1000;
+// Notes wake the scheduler early when this many wait.
+constexpr std::size_t kNoteBatch = 512;
+// A job put back because its service is busy is due again after this long.
+constexpr TimeMs kBusyServiceRetryMs = 1000;
 // Recovery at start (the embedded node): messages from this long before the newest one noted
 // are noted again, a page at a time, at most kMaxRecovered of them.
 constexpr TimeMs kRecoveryMarginMs = 10'000;
@@ -80,6 +86,9 @@ void PushDispatcher::stop() {
   for (auto& w : workers_) {
     if (w.joinable()) w.join();
   }
+  // What the log handed over since the scheduler's last round: noted now, sent after a restart
+  // (or by another node).
+  (void)flush_notes();
 }
 
 void PushDispatcher::note(const chat::Message& m) {
@@ -94,6 +103,9 @@ void PushDispatcher::note(const chat::Message& m) {
       return;
     }
     notes_.push_back(PushNote{m.conv, m.seq, m.sender_id, m.id});
+    // Noted in batches: at the next round (--push-poll) or as soon as a batch is full.
+    if (notes_.size() < kNoteBatch) return;
+    wake_ = true;
   }
   scheduler_wake_.notify_one();
 }
@@ -152,29 +164,28 @@ void PushDispatcher::recover() {
   log::info("event=push_recovered since={} messages={}", after, renoted);
 }
 
-bool PushDispatcher::schedule_round() {
+bool PushDispatcher::flush_notes() {
   std::vector<PushNote> notes;
-  std::size_t room = 0;
   {
     std::lock_guard lock(mutex_);
     notes.swap(notes_);
-    const std::size_t capacity = static_cast<std::size_t>(std::max(1, options_.workers)) * 2;
-    const std::size_t taken = work_.size() + static_cast<std::size_t>(busy_);
-    room = taken < capacity ? capacity - taken : 0;
   }
+  if (notes.empty()) return true;
+  const TimeMs now = clock_.now_ms();
+  auto noted =
+      catalog_.note_for_push(notes, now, now + options_.rules.coalesce.count(), options_.sole_node);
+  if (noted) return true;
+  // The store is away: put them back (in front of newer ones) and try at the next round.
+  log::warn("event=push_note_failed notes={} error=\"{}\"", notes.size(), noted.error().message);
+  std::lock_guard lock(mutex_);
+  notes.insert(notes.end(), notes_.begin(), notes_.end());
+  notes_.swap(notes);
+  return false;
+}
+
+bool PushDispatcher::schedule_round() {
+  if (!flush_notes()) return false;
   TimeMs now = clock_.now_ms();
-  if (!notes.empty()) {
-    auto noted =
-        catalog_.note_for_push(notes, now, now + options_.rules.coalesce.count(), options_.sole_node);
-    if (!noted) {
-      // The store is away: put them back (in front of newer ones) and try at the next round.
-      log::warn("event=push_note_failed notes={} error=\"{}\"", notes.size(), noted.error().message);
-      std::lock_guard lock(mutex_);
-      notes.insert(notes.end(), notes_.begin(), notes_.end());
-      notes_.swap(notes);
-      return false;
-    }
-  }
   bool more = false;
   auto due = catalog_.claim_due_pushes(now, now + options_.lease.count(), kClaimBatch);
   if (due) {
@@ -183,34 +194,8 @@ bool PushDispatcher::schedule_round() {
   } else {
     log::warn("event=push_claim_failed error=\"{}\"", due.error().message);
   }
-  if (room > 0) {
-    now = clock_.now_ms();
-    auto jobs = catalog_.claim_push_jobs(now, now + options_.lease.count(), static_cast<int>(room));
-    if (jobs && !jobs->empty()) {
-      std::vector<Work> ready;
-      for (auto& job : *jobs) {
-        if (job.expires_at <= now || !has_sender(job.subscription.kind)) {
-          // Expired; or its kind is off on this node (a node without the FCM account): dropped
-          // when expired, else left for its lease to run out on a node that has the sender.
-          if (job.expires_at <= now) {
-            ++stats_.dropped;
-            (void)catalog_.finish_push_job(job.subscription.id, job.conv, job.seq);
-          }
-          continue;
-        }
-        std::string origin = origin_of(job.subscription);
-        ready.push_back(Work{std::move(job), std::move(origin)});
-      }
-      {
-        std::lock_guard lock(mutex_);
-        for (auto& w : ready) work_.push_back(std::move(w));
-      }
-      worker_wake_.notify_all();
-      more = more || jobs->size() == room;
-    } else if (!jobs) {
-      log::warn("event=push_claim_failed error=\"{}\"", jobs.error().message);
-    }
-  }
+  renew_waiting();
+  more = claim_jobs() || more;
   if (now - backlog_counted_at_ >= kBacklogEveryMs) {
     backlog_counted_at_ = now;
     if (auto backlog = catalog_.push_backlog(); backlog) {
@@ -221,6 +206,100 @@ bool PushDispatcher::schedule_round() {
   return more;
 }
 
+bool PushDispatcher::claim_jobs() {
+  std::size_t room = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const std::size_t capacity = static_cast<std::size_t>(std::max(1, options_.workers)) * 4;
+    const std::size_t taken = work_.size() + static_cast<std::size_t>(busy_);
+    room = taken < capacity ? capacity - taken : 0;
+  }
+  if (room == 0) return false;
+  unsigned kinds = 0;
+  for (auto kind : {PushSubscription::Kind::web_push, PushSubscription::Kind::webhook,
+                    PushSubscription::Kind::fcm}) {
+    if (has_sender(kind)) kinds |= push_kind_bit(kind);
+  }
+  const TimeMs now = clock_.now_ms();
+  auto jobs = catalog_.claim_push_jobs(now, now + options_.lease.count(), static_cast<int>(room), kinds);
+  if (!jobs) {
+    log::warn("event=push_claim_failed error=\"{}\"", jobs.error().message);
+    return false;
+  }
+  // A service's queue holds at most twice what may be sent to it at once; the rest goes back
+  // for a moment, so that one slow service cannot fill the queue and starve the others.
+  const std::size_t per_service_queue = static_cast<std::size_t>(options_.per_service) * 2;
+  std::vector<Work> ready;
+  std::vector<const PushJob*> put_back;
+  {
+    std::lock_guard lock(mutex_);
+    std::map<std::string, std::size_t> queued;
+    for (const auto& w : work_) ++queued[w.origin];
+    for (auto& job : *jobs) {
+      if (job.expires_at <= now) {
+        ready.push_back(Work{std::move(job), {}});  // dropped below, outside the lock
+        continue;
+      }
+      std::string origin = origin_of(job.subscription);
+      const auto in_flight = in_flight_.find(origin);
+      const std::size_t load =
+          queued[origin] + (in_flight == in_flight_.end() ? 0 : static_cast<std::size_t>(in_flight->second));
+      if (load >= per_service_queue) {
+        put_back.push_back(&job);
+        continue;
+      }
+      ++queued[origin];
+      work_.push_back(Work{std::move(job), std::move(origin)});
+    }
+  }
+  worker_wake_.notify_all();
+  for (const auto& w : ready) {
+    ++stats_.dropped;
+    (void)catalog_.finish_push_job(w.job.subscription.id, w.job.conv, w.job.seq);
+  }
+  for (const auto* job : put_back) {
+    (void)catalog_.reschedule_push_job(job->subscription.id, job->conv, job->seq, job->lease,
+                                       now + kBusyServiceRetryMs, false);
+  }
+  return jobs->size() == room && put_back.empty();
+}
+
+void PushDispatcher::renew_waiting() {
+  // Jobs waiting for a sender keep their claim: past its lease another node would send them too.
+  const TimeMs now = clock_.now_ms();
+  const TimeMs lease = options_.lease.count();
+  std::vector<std::tuple<std::int64_t, std::string, chat::Seq, TimeMs>> renew;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& w : work_) {
+      if (w.job.lease - now < lease / 2) {
+        renew.emplace_back(w.job.subscription.id, w.job.conv, w.job.seq, w.job.lease);
+      }
+    }
+  }
+  std::vector<std::tuple<std::int64_t, std::string, chat::Seq, TimeMs>> lost;
+  std::map<std::tuple<std::int64_t, std::string, chat::Seq>, TimeMs> renewed;
+  for (const auto& [sub, conv, seq, old_lease] : renew) {
+    auto ok = catalog_.renew_push_job(sub, conv, seq, old_lease, now + lease);
+    if (ok && *ok) {
+      renewed[{sub, conv, seq}] = now + lease;
+    } else if (ok) {
+      lost.emplace_back(sub, conv, seq, old_lease);
+    }
+  }
+  if (renewed.empty() && lost.empty()) return;
+  std::lock_guard lock(mutex_);
+  for (auto it = work_.begin(); it != work_.end();) {
+    const auto key = std::tuple{it->job.subscription.id, it->job.conv, it->job.seq};
+    if (auto r = renewed.find(key); r != renewed.end()) it->job.lease = r->second;
+    const bool gone = std::any_of(lost.begin(), lost.end(), [&](const auto& l) {
+      return std::get<0>(l) == std::get<0>(key) && std::get<1>(l) == std::get<1>(key) &&
+             std::get<2>(l) == std::get<2>(key) && std::get<3>(l) == it->job.lease;
+    });
+    it = gone ? work_.erase(it) : std::next(it);  // another node holds it now
+  }
+}
+
 void PushDispatcher::handle_due(const PendingPush& p, TimeMs now) {
   using Kind = push::Decision::Kind;
   auto decision = push::decide(p, now, false, options_.rules);
@@ -229,15 +308,21 @@ void PushDispatcher::handle_due(const PendingPush& p, TimeMs now) {
       online_ && online_(p.user_id)) {
     decision = push::decide(p, now, true, options_.rules);
   }
+  // Messages noted meanwhile (another node's) stay pending: a burst of their own, gathering anew.
+  const TimeMs next_due = now + options_.rules.coalesce.count();
   Status done = ok_status();
   switch (decision.kind) {
     case Kind::postpone:
-      done = catalog_.postpone_push(p.user_id, p.conv, decision.until);
+      if (auto r = catalog_.postpone_push(p.user_id, p.conv, p.lease, decision.until); !r) {
+        done = r.error();
+      }
       break;
     case Kind::drop:
       ++(p.delivered_seq && *p.delivered_seq < p.pending_to ? stats_.skipped_muted
                                                              : stats_.skipped_delivered);
-      if (auto r = catalog_.finish_push(p.user_id, p.conv, p.pending_to, "", now, now); !r) {
+      if (auto r = catalog_.finish_push(p.user_id, p.conv, p.lease, p.pending_to, "", now, now,
+                                        next_due);
+          !r) {
         done = r.error();
       }
       break;
@@ -250,7 +335,8 @@ void PushDispatcher::handle_due(const PendingPush& p, TimeMs now) {
         return;
       }
       const TimeMs expires = now + std::chrono::milliseconds(options_.ttl).count();
-      if (auto r = catalog_.finish_push(p.user_id, p.conv, p.pending_to, *payload, now, expires);
+      if (auto r = catalog_.finish_push(p.user_id, p.conv, p.lease, p.pending_to, *payload, now,
+                                        expires, next_due);
           !r) {
         done = r.error();
       }
@@ -303,7 +389,8 @@ void PushDispatcher::worker_loop() {
       worker_wake_.wait(lock, [&] {
         if (stopping_) return true;
         next = std::find_if(work_.begin(), work_.end(), [&](const Work& w) {
-          return in_flight_[w.origin] < options_.per_service;
+          const auto it = in_flight_.find(w.origin);
+          return it == in_flight_.end() || it->second < options_.per_service;
         });
         return next != work_.end();
       });
@@ -333,7 +420,7 @@ void PushDispatcher::worker_loop() {
     finish(work, outcome);
     {
       std::lock_guard lock(mutex_);
-      --in_flight_[work.origin];
+      if (--in_flight_[work.origin] == 0) in_flight_.erase(work.origin);
       --busy_;
       wake_ = true;
     }
@@ -368,6 +455,7 @@ void PushDispatcher::finish(const Work& w, const push::SendOutcome& outcome) {
     case Kind::retry: {
       auto delay = backoff(job.attempts);
       if (outcome.retry_after) {
+        // (parse_retry_after caps it: past the TTL it only means "give up".)
         delay = std::max<std::chrono::milliseconds>(delay, *outcome.retry_after);
       }
       const TimeMs next = clock_.now_ms() + delay.count();
@@ -380,7 +468,8 @@ void PushDispatcher::finish(const Work& w, const push::SendOutcome& outcome) {
         ++stats_.retried;
         log::info("event=push_retry subscription={} attempts={} status={} in_ms={}",
                   job.subscription.id, job.attempts + 1, outcome.status, delay.count());
-        done = catalog_.retry_push_job(job.subscription.id, job.conv, job.seq, next);
+        done = catalog_.reschedule_push_job(job.subscription.id, job.conv, job.seq, job.lease,
+                                            next, true);
       }
       break;
     }

@@ -124,6 +124,12 @@ class PushDispatcher {
   void worker_loop();
   // One round of the scheduler; true when there may be more to do at once.
   bool schedule_round();
+  // Notes what the log handed over; false when the store refused (kept for the next round).
+  bool flush_notes();
+  // Claims due jobs into work_; true when there may be more.
+  bool claim_jobs();
+  // Extends the leases of jobs waiting in work_, and drops those another node took over.
+  void renew_waiting();
   void handle_due(const PendingPush& p, TimeMs now);
   Result<std::string> render(const PendingPush& p, std::int64_t count);
   void finish(const Work& w, const push::SendOutcome& outcome);

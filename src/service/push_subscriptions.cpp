@@ -1,5 +1,7 @@
 #include "service/push_subscriptions.hpp"
 
+#include <cctype>
+
 #include "auth/base64.hpp"
 #include "net/web_client.hpp"
 
@@ -13,17 +15,44 @@ constexpr std::size_t kMaxPushkey = 512;
 
 Error bad(std::string message) { return make_error(Errc::bad_request, std::move(message)); }
 
+bool loopback(std::string_view host) {
+  return host == "localhost" || host.starts_with("127.") || host == "::1";
+}
+
 // An http(s) URL fetch() will call: https, or http to this machine (development).
-Status check_url(std::string_view url, std::string_view what) {
+Result<net::WebUrl> check_url(std::string_view url, std::string_view what) {
   if (url.empty()) return bad(std::string(what) + " is required");
   if (url.size() > kMaxUrl) return bad(std::string(what) + " is longer than 2048 characters");
   auto parsed = net::parse_web_url(url);
   if (!parsed) return bad(std::string(what) + ": " + parsed.error().message);
-  if (!parsed->tls && parsed->host != "localhost" && !parsed->host.starts_with("127.") &&
-      parsed->host != "::1") {
+  if (!parsed->tls && !loopback(parsed->host)) {
     return bad(std::string(what) + " must be https:// (plain http only to this machine)");
   }
-  return ok_status();
+  return parsed;
+}
+
+// host is `pattern`, or a subdomain of D for a pattern "*.D" (case-insensitive).
+bool host_matches(std::string host, std::string pattern) {
+  for (auto* text : {&host, &pattern}) {
+    for (auto& c : *text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (pattern.starts_with("*.")) {
+    return host.size() > pattern.size() - 1 && host.ends_with(pattern.substr(1));
+  }
+  return host == pattern;
+}
+
+// The same scheme, host and port as `gateway`, and its path or one below it.
+bool under_gateway(const net::WebUrl& url, std::string_view gateway) {
+  auto g = net::parse_web_url(gateway);
+  if (!g || g->tls != url.tls || !host_matches(url.host, g->host) || g->port != url.port) {
+    return false;
+  }
+  const std::string_view path = url.target.substr(0, url.target.find('?'));
+  std::string_view base = g->target;
+  if (base.ends_with('/')) base.remove_suffix(1);
+  return path == base || (path.starts_with(base) && path.size() > base.size() &&
+                          path[base.size()] == '/');
 }
 
 }  // namespace
@@ -48,7 +77,14 @@ Result<PushSubscription> PushSubscriptions::subscribe(const Caller& caller,
         return make_error(Errc::unavailable,
                           "Web Push is off on this node (a cluster needs --vapid-key-file)");
       }
-      if (auto ok = check_url(r.endpoint, "'endpoint'"); !ok) return ok.error();
+      auto url = check_url(r.endpoint, "'endpoint'");
+      if (!url) return url.error();
+      bool known = false;
+      for (const auto& host : options_.web_push_services) known = known || host_matches(url->host, host);
+      if (!known) {
+        return make_error(Errc::forbidden, "'endpoint' is not at a push service this server sends "
+                                           "to (--web-push-services)");
+      }
       const auto p256dh = auth::base64url_decode(r.p256dh);
       if (!p256dh || p256dh->size() != 65 || (*p256dh)[0] != 0x04) {
         return bad("'keys.p256dh' must be the base64url of an uncompressed P-256 point (65 bytes)");
@@ -63,9 +99,10 @@ Result<PushSubscription> PushSubscriptions::subscribe(const Caller& caller,
       break;
     }
     case PushSubscription::Kind::webhook: {
-      if (auto ok = check_url(r.url, "'url'"); !ok) return ok.error();
+      auto url = check_url(r.url, "'url'");
+      if (!url) return url.error();
       bool allowed = false;
-      for (const auto& gateway : options_.gateways) allowed = allowed || r.url.starts_with(gateway);
+      for (const auto& gateway : options_.gateways) allowed = allowed || under_gateway(*url, gateway);
       if (!allowed) {
         return make_error(Errc::forbidden,
                           options_.gateways.empty()

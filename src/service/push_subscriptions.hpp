@@ -20,9 +20,14 @@ namespace parley {
 struct PushSubscriptionOptions {
   bool web_push = false;  // the node has a VAPID key
   bool fcm = false;       // the node has an FCM service account
-  // Webhook gateways a subscription may name (--push-gateways): its URL must start with one.
-  // Empty: webhook subscriptions are refused (the server would POST wherever a client says).
+  // Webhook gateways a subscription may name (--push-gateways): its URL must be one, or under
+  // one's path. Empty: webhook subscriptions are refused (the server would POST wherever a
+  // client says).
   std::vector<std::string> gateways;
+  // The hosts of the push services browsers subscribe at (--web-push-services): a name, or
+  // "*.domain" for its subdomains. Web Push endpoints elsewhere are refused, so that clients
+  // cannot make the server POST to other hosts (its own network).
+  std::vector<std::string> web_push_services;
   int max_per_user = 20;
 };
 

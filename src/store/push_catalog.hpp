@@ -85,6 +85,7 @@ struct PendingPush {
   TimeMs muted_until = 0;      // 0: not muted
   // The member's delivered_seq now; nullopt when they are no longer a member.
   std::optional<chat::Seq> delivered_seq;
+  TimeMs lease = 0;  // the claim's leased_until: what postpone and finish present
 };
 
 // One push to one device, as claim_push_jobs hands it out: the key, the notification's JSON
@@ -96,7 +97,12 @@ struct PushJob {
   std::string payload;    // JSON
   int attempts = 0;       // failed attempts so far
   TimeMs expires_at = 0;  // not sent by then: dropped
+  TimeMs lease = 0;       // the claim's leased_until: what renew and reschedule present
 };
+
+// The kinds a node sends, as a bit set for claim_push_jobs (a node without FCM leaves FCM's jobs
+// to the nodes that have it).
+constexpr unsigned push_kind_bit(PushSubscription::Kind kind) { return 1u << static_cast<unsigned>(kind); }
 
 class PushCatalog {
  public:
@@ -104,8 +110,9 @@ class PushCatalog {
 
   // ---- subscriptions
   // Stores the subscription of s.session_id, replacing the session's earlier one and any other
-  // with the same kind and endpoint (a browser profile that signed in again). Returns it with
-  // its id. Errc::too_large when that would give the user more than max_per_user.
+  // with the same kind, endpoint and key (a browser profile that signed in again). Returns it
+  // with its id. Errc::unauthenticated when the session is revoked (meanwhile); Errc::too_large
+  // when that would give the user more than max_per_user.
   virtual Result<PushSubscription> put_push_subscription(const PushSubscription& s,
                                                          int max_per_user) = 0;
   virtual Result<std::vector<PushSubscription>> push_subscriptions_of(chat::UserId user) = 0;
@@ -141,28 +148,39 @@ class PushCatalog {
   // until lease_until, earliest due first.
   virtual Result<std::vector<PendingPush>> claim_due_pushes(TimeMs now, TimeMs lease_until,
                                                             int limit) = 0;
-  // Pending entry (user, conv) waits until due_at (the lease ends).
-  virtual Status postpone_push(chat::UserId user, std::string_view conv, TimeMs due_at) = 0;
-  // Ends the pending burst of (user, conv) up to `upto` (pushed_seq moves there; messages noted
-  // after it stay pending) and, unless payload is empty (nothing to send: delivered or muted),
-  // adds a job per subscription of the user for seq `upto` with that payload, expiring at
-  // expires_at, due now; jobs that exist already are kept as they are. Returns how many jobs
-  // it added.
-  virtual Result<std::int64_t> finish_push(chat::UserId user, std::string_view conv,
+  // Every change to a claimed entry or job presents the claim's lease and happens only while
+  // the caller still holds it: a node whose lease ran out (another node claimed the row since)
+  // changes nothing.
+  //
+  // Pending entry (user, conv) waits until due_at (the lease ends). False: the lease was lost.
+  virtual Result<bool> postpone_push(chat::UserId user, std::string_view conv, TimeMs lease,
+                                     TimeMs due_at) = 0;
+  // Ends the pending burst of (user, conv) up to `upto` (pushed_seq moves there) and, unless
+  // payload is empty (nothing to send: delivered or muted), adds a job per subscription of the
+  // user for seq `upto` with that payload, expiring at expires_at, due now; jobs that exist
+  // already are kept as they are. Messages noted after `upto` stay pending as a burst of their
+  // own, first noted now and due at next_due. Returns how many jobs it added (0 when the lease
+  // was lost).
+  virtual Result<std::int64_t> finish_push(chat::UserId user, std::string_view conv, TimeMs lease,
                                            chat::Seq upto, std::string_view payload, TimeMs now,
-                                           TimeMs expires_at) = 0;
+                                           TimeMs expires_at, TimeMs next_due) = 0;
 
   // ---- jobs
-  // Claims up to `limit` jobs due at `now` whose lease has run out, leasing them until
-  // lease_until, oldest due first.
-  virtual Result<std::vector<PushJob>> claim_push_jobs(TimeMs now, TimeMs lease_until,
-                                                       int limit) = 0;
-  // The job was sent (or given up on): it goes.
+  // Claims up to `limit` jobs due at `now` whose lease has run out and whose subscription's kind
+  // is in `kinds` (push_kind_bit), leasing them until lease_until, oldest due first.
+  virtual Result<std::vector<PushJob>> claim_push_jobs(TimeMs now, TimeMs lease_until, int limit,
+                                                       unsigned kinds) = 0;
+  // Extends a claimed job's lease (it waits for a free sender). False: the lease was lost.
+  virtual Result<bool> renew_push_job(std::int64_t subscription, std::string_view conv,
+                                      chat::Seq seq, TimeMs lease, TimeMs new_lease) = 0;
+  // The job was sent (or given up on): it goes, whoever holds it (it must not go out again).
   virtual Status finish_push_job(std::int64_t subscription, std::string_view conv,
                                  chat::Seq seq) = 0;
-  // The job failed and is tried again at next_at, its attempts counted.
-  virtual Status retry_push_job(std::int64_t subscription, std::string_view conv, chat::Seq seq,
-                                TimeMs next_at) = 0;
+  // The job is tried again at next_at, counting a failed attempt when `failed` (else it was
+  // only put back: its service was busy). Nothing when the lease was lost.
+  virtual Status reschedule_push_job(std::int64_t subscription, std::string_view conv,
+                                     chat::Seq seq, TimeMs lease, TimeMs next_at,
+                                     bool failed) = 0;
   // Ends every lease (the embedded node at start: no other node can hold one).
   virtual Status release_push_leases() = 0;
   // Pending entries with something to push, and jobs waiting: /metrics' queue depth.

@@ -88,12 +88,30 @@ TEST_P(StoreContract, PushSubscriptionsArePerSessionCappedAndEndWithTheSession) 
   const PushNote note{conv, 1, bob};
   ASSERT_EQ(*f.catalog.note_for_push({&note, 1}, kNow, kNow, false), 1);
   ASSERT_EQ(f.catalog.claim_due_pushes(kNow, kNow + 1000, 10)->size(), 1u);
-  ASSERT_EQ(*f.catalog.finish_push(alice, conv, 1, "{}", kNow, kNow + 60'000), 1);
+  ASSERT_EQ(*f.catalog.finish_push(alice, conv, kNow + 1000, 1, "{}", kNow, kNow + 60'000, kNow), 1);
   EXPECT_EQ(f.catalog.push_backlog()->second, 1);
   ASSERT_TRUE(f.accounts.revoke_session(alice, phone, kNow).ok());
   EXPECT_TRUE(f.catalog.push_subscriptions_of(alice)->empty());
   EXPECT_EQ(f.catalog.push_backlog()->second, 0);
   EXPECT_TRUE(f.catalog.drop_push_subscription(first.id).ok());  // gone already: fine
+  EXPECT_EQ(f.catalog.push_subscriptions_of(bob)->size(), 1u);  // and no other (ids never reused)
+  // A revoked session cannot subscribe (a subscribe that raced the logout).
+  PushSubscription late = first;
+  late.endpoint = "https://push.example/late";
+  EXPECT_EQ(f.catalog.put_push_subscription(late, 10).error().code, Errc::unauthenticated);
+  // One webhook gateway serves many devices, told apart by their keys.
+  PushSubscription hook;
+  hook.kind = PushSubscription::Kind::webhook;
+  hook.endpoint = "https://gateway.example/_notify";
+  hook.created_at = kNow;
+  for (auto [user, key] : {std::pair{alice, "a-phone"}, {bob, "b-phone"}}) {
+    hook.user_id = user;
+    hook.session_id = f.session(user);
+    hook.key = key;
+    ASSERT_TRUE(f.catalog.put_push_subscription(hook, 10).ok());
+  }
+  EXPECT_EQ(f.catalog.push_subscriptions_of(alice)->size(), 1u);
+  EXPECT_EQ(f.catalog.push_subscriptions_of(bob)->size(), 2u);
 }
 
 TEST_P(StoreContract, PushBurstsAreNotedClaimedOnceAndFinishedIntoOneJobPerDevice) {
@@ -128,20 +146,34 @@ TEST_P(StoreContract, PushBurstsAreNotedClaimedOnceAndFinishedIntoOneJobPerDevic
   // A message noted meanwhile stays pending after the finish, as a burst of its own.
   const PushNote fourth{conv, 4, alice};
   EXPECT_EQ(*f.catalog.note_for_push({&fourth, 1}, kNow + 3, kNow + 4000, false), 1);
-  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 3, R"({"n":3})", kNow + 1001, kNow + 60'000), 2);
-  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 3, R"({"n":3})", kNow + 1001, kNow + 60'000), 0);
+  // A node whose lease ran out changes nothing.
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, kNow + 4999, 3, "{}", kNow + 1001, kNow + 60'000,
+                                   kNow + 1002), 0);
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, p.lease, 3, R"({"n":3})", kNow + 1001, kNow + 60'000,
+                                   kNow + 1002), 2);
+  // Finished: a second finish (a node that claimed it after a lost lease) adds nothing.
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 0, 3, R"({"n":3})", kNow + 1001, kNow + 60'000,
+                                   kNow + 1002), 0);
   EXPECT_EQ(*f.catalog.note_for_push({&third, 1}, kNow + 5, kNow + 5000, false), 0);  // pushed already
+  // The leftover burst is first noted at the finish and due when it said.
+  EXPECT_TRUE(f.catalog.claim_due_pushes(kNow + 1001, kNow + 5000, 10)->empty());
   due = f.catalog.claim_due_pushes(kNow + 1002, kNow + 5000, 10);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_EQ((*due)[0].pending_from, 4);
   EXPECT_EQ((*due)[0].pending_to, 4);
   EXPECT_EQ((*due)[0].count, 1);
+  EXPECT_EQ((*due)[0].first_noted_at, kNow + 1001);
   // Nothing to send (say, delivered meanwhile): the burst ends without a job.
-  EXPECT_EQ(*f.catalog.finish_push(bob, conv, 4, "", kNow + 1002, kNow + 60'000), 0);
+  EXPECT_EQ(*f.catalog.finish_push(bob, conv, (*due)[0].lease, 4, "", kNow + 1002, kNow + 60'000,
+                                   kNow + 1002), 0);
   EXPECT_EQ(*f.catalog.push_backlog(), (std::pair<std::int64_t, std::int64_t>{0, 2}));
 
   // The jobs: one per device, with the subscription to send to.
-  auto jobs = f.catalog.claim_push_jobs(kNow + 1001, kNow + 9000, 10);
+  constexpr unsigned kAll = 7;
+  // A node that does not send Web Push leaves these jobs alone.
+  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 1001, kNow + 9000, 10,
+                                        push_kind_bit(PushSubscription::Kind::fcm))->empty());
+  auto jobs = f.catalog.claim_push_jobs(kNow + 1001, kNow + 9000, 10, kAll);
   ASSERT_EQ(jobs->size(), 2u);
   for (const auto& j : *jobs) {
     EXPECT_EQ(j.conv, conv);
@@ -149,22 +181,34 @@ TEST_P(StoreContract, PushBurstsAreNotedClaimedOnceAndFinishedIntoOneJobPerDevic
     EXPECT_EQ(j.payload, R"({"n":3})");
     EXPECT_EQ(j.attempts, 0);
     EXPECT_EQ(j.expires_at, kNow + 60'000);
+    EXPECT_EQ(j.lease, kNow + 9000);
     EXPECT_EQ(j.subscription.user_id, bob);
     EXPECT_TRUE(j.subscription.id == phone.id || j.subscription.id == laptop.id);
     EXPECT_EQ(j.subscription.endpoint,
               j.subscription.id == phone.id ? phone.endpoint : laptop.endpoint);
   }
-  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 1002, kNow + 9000, 10)->empty());  // leased
+  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 1002, kNow + 9000, 10, kAll)->empty());  // leased
   ASSERT_TRUE(f.catalog.finish_push_job(phone.id, conv, 3).ok());
-  ASSERT_TRUE(f.catalog.retry_push_job(laptop.id, conv, 3, kNow + 20'000).ok());
-  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 19'999, kNow + 30'000, 10)->empty());
-  jobs = f.catalog.claim_push_jobs(kNow + 20'000, kNow + 30'000, 10);
+  // Renewed while it waits; a stale lease renews and reschedules nothing.
+  EXPECT_TRUE(*f.catalog.renew_push_job(laptop.id, conv, 3, kNow + 9000, kNow + 12'000));
+  EXPECT_FALSE(*f.catalog.renew_push_job(laptop.id, conv, 3, kNow + 9000, kNow + 13'000));
+  ASSERT_TRUE(f.catalog.reschedule_push_job(laptop.id, conv, 3, kNow + 9000, kNow, true).ok());
+  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 11'999, kNow + 30'000, 10, kAll)->empty());
+  ASSERT_TRUE(f.catalog.reschedule_push_job(laptop.id, conv, 3, kNow + 12'000, kNow + 20'000, true).ok());
+  EXPECT_TRUE(f.catalog.claim_push_jobs(kNow + 19'999, kNow + 30'000, 10, kAll)->empty());
+  jobs = f.catalog.claim_push_jobs(kNow + 20'000, kNow + 30'000, 10, kAll);
   ASSERT_EQ(jobs->size(), 1u);
   EXPECT_EQ((*jobs)[0].subscription.id, laptop.id);
   EXPECT_EQ((*jobs)[0].attempts, 1);
   // Leases end at once when the embedded node restarts.
   ASSERT_TRUE(f.catalog.release_push_leases().ok());
-  EXPECT_EQ(f.catalog.claim_push_jobs(kNow + 20'001, kNow + 30'000, 10)->size(), 1u);
+  jobs = f.catalog.claim_push_jobs(kNow + 20'001, kNow + 30'000, 10, kAll);
+  ASSERT_EQ(jobs->size(), 1u);
+  // Put back without a failed attempt (its service was busy).
+  ASSERT_TRUE(f.catalog.reschedule_push_job(laptop.id, conv, 3, kNow + 30'000, kNow + 20'001, false).ok());
+  jobs = f.catalog.claim_push_jobs(kNow + 20'001, kNow + 30'000, 10, kAll);
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].attempts, 1);
   ASSERT_TRUE(f.catalog.finish_push_job(laptop.id, conv, 3).ok());
   EXPECT_EQ(*f.catalog.push_backlog(), (std::pair<std::int64_t, std::int64_t>{0, 0}));
 }
@@ -189,7 +233,8 @@ TEST_P(StoreContract, PushMuteIsPerMemberAndConversation) {
   EXPECT_EQ(*f.catalog.push_mute(bob, conv), 0);
   // A member who left: the claim says so.
   const PushNote second{conv, 2, alice};
-  ASSERT_TRUE(f.catalog.postpone_push(bob, conv, kNow).ok());
+  EXPECT_FALSE(*f.catalog.postpone_push(bob, conv, kNow + 999, kNow));  // not the lease
+  EXPECT_TRUE(*f.catalog.postpone_push(bob, conv, (*due)[0].lease, kNow));
   ASSERT_TRUE(f.store->remove_member(conv, bob, kNow).ok());
   EXPECT_EQ(*f.catalog.note_for_push({&second, 1}, kNow, kNow, false), 0);  // no longer a member
   due = f.catalog.claim_due_pushes(kNow + 1, kNow + 1000, 10);

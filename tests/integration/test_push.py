@@ -23,7 +23,8 @@ from conftest import PARLEY_BIN, ROOT, SANITIZED, TIMEOUT, Server
 
 # Short waits so that the suite is quick: a burst gathers 150 ms; an online member's sessions
 # have 1.5 s to report delivery; retries start after 200 ms.
-FAST = ("--push-coalesce-ms", "150", "--push-online-delay-ms", "1500", "--push-retry-ms", "200")
+FAST = ("--push-coalesce-ms", "150", "--push-online-delay-ms", "1500", "--push-retry-ms", "200",
+        "--web-push-services", "127.0.0.1")  # web-push-testing's endpoints
 SUBJECT = "mailto:ops@example.test"
 
 
@@ -253,7 +254,8 @@ def test_a_recipient_whose_only_session_stalls_gets_one_after_the_delay(tmp_path
 
 
 def test_a_burst_is_one_notification_and_a_muted_chat_none(tmp_path, push_service):
-    s = Server(tmp_path / "data", "--push-coalesce-ms", "1000", "--vapid-subject", SUBJECT).start()
+    s = Server(tmp_path / "data", "--push-coalesce-ms", "1000", "--vapid-subject", SUBJECT,
+               "--web-push-services", "127.0.0.1").start()
     try:
         alice, bob = s.register("alice"), s.register("bob")
         _, client_hash = subscribe_browser(s, push_service, bob["token"])
@@ -376,7 +378,9 @@ def test_subscriptions_are_checked_listed_removed_and_end_with_the_login(tmp_pat
             ({"endpoint": "ftp://push.example/1", "keys": good["keys"]}, 400),
             ({"endpoint": "http://push.example/1", "keys": good["keys"]}, 400),
             ({"type": "carrier-pigeon"}, 400),
+            ({"endpoint": "https://internal.example/_bulk", "keys": good["keys"]}, 403),
             ({"type": "webhook", "url": "http://127.0.0.1:1/elsewhere", "pushkey": "k"}, 403),
+            ({"type": "webhook", "url": gateway.url + "-not/really", "pushkey": "k"}, 403),
             ({"type": "webhook", "url": gateway.url}, 400),
             ({"type": "fcm", "token": "abc"}, 503),
         ]
@@ -390,13 +394,13 @@ def test_subscriptions_are_checked_listed_removed_and_end_with_the_login(tmp_pat
         web = s.api("POST", "/push/subscriptions", good, token, expect=201)
         other = s.login("bob")  # a second device
         hook = s.api("POST", "/push/subscriptions",
-                     {"type": "webhook", "url": gateway.url, "pushkey": "device-7", "token": "s3cret"},
+                     {"type": "webhook", "url": gateway.url + "/v1", "pushkey": "device-7", "token": "s3cret"},
                      other["token"], expect=201)
         listed = s.api("GET", "/push/subscriptions", token=token)["subscriptions"]
         assert [(x["id"], x["type"], x["current"]) for x in listed] == [(web["id"], "web_push", True),
                                                                        (hook["id"], "webhook", False)]
         assert "s3cret" not in json.dumps(listed)
-        assert listed[1]["url"] == gateway.url and listed[1]["pushkey"] == "device-7"
+        assert listed[1]["url"] == gateway.url + "/v1" and listed[1]["pushkey"] == "device-7"
         # Another user cannot remove it; the owner can, once.
         eve = s.register("eve")
         status, _, _ = s.request("DELETE", f"/push/subscriptions/{web['id']}", token=eve["token"])

@@ -179,7 +179,7 @@ CREATE TABLE push_subscriptions(
   device_key TEXT NOT NULL DEFAULT '',
   secret     TEXT NOT NULL DEFAULT '',
   created_at BIGINT NOT NULL,
-  UNIQUE(kind, endpoint)
+  UNIQUE(kind, endpoint, device_key)
 );
 CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
 CREATE TABLE push_state(

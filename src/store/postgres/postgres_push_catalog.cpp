@@ -46,9 +46,15 @@ Result<PushSubscription> PostgresStore::put_push_subscription(const PushSubscrip
     // The user's rows are locked first, so that two subscribes of one user count in turn.
     auto locked = c.exec("SELECT id FROM users WHERE id = $1 FOR UPDATE", {s.user_id});
     if (!locked.ok()) return storage_error(locked, "put_push_subscription");
+    // A subscribe that raced a logout must not outlive the session: its row is locked against
+    // the revoke (whose trigger removes the session's subscriptions) until this commits.
+    auto live = c.exec("SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL FOR SHARE",
+                       {s.session_id});
+    if (!live.ok()) return storage_error(live, "put_push_subscription");
+    if (live.rows() == 0) return make_error(Errc::unauthenticated, "this login session has ended");
     auto replaced = c.exec("SELECT id FROM push_subscriptions WHERE session_id = $1 OR "
-                           "(kind = $2 AND endpoint = $3)",
-                           {s.session_id, to_string(s.kind), s.endpoint});
+                           "(kind = $2 AND endpoint = $3 AND device_key = $4)",
+                           {s.session_id, to_string(s.kind), s.endpoint, s.key});
     if (!replaced.ok()) return storage_error(replaced, "put_push_subscription");
     for (int i = 0; i < replaced.rows(); ++i) {
       if (auto d = delete_subscription(c, replaced.i64(i, 0)); !d) return d.error();
@@ -188,33 +194,39 @@ Result<std::vector<PendingPush>> PostgresStore::claim_due_pushes(TimeMs now, Tim
       p.first_noted_at = r.i64(i, 5);
       p.muted_until = r.i64(i, 6);
       p.delivered_seq = r.opt_i64(i, 7);
+      p.lease = lease_until;
       out.push_back(std::move(p));
     }
     return out;
   });
 }
 
-Status PostgresStore::postpone_push(UserId user, std::string_view conv, TimeMs due_at) {
+Result<bool> PostgresStore::postpone_push(UserId user, std::string_view conv, TimeMs lease,
+                                          TimeMs due_at) {
   auto r = query("postpone_push",
                  "UPDATE push_state SET due_at = $1, leased_until = 0 "
-                 "WHERE user_id = $2 AND conversation_id = $3",
-                 {due_at, user, conv});
+                 "WHERE user_id = $2 AND conversation_id = $3 AND leased_until = $4",
+                 {due_at, user, conv, lease});
   if (!r) return r.error();
-  return ok_status();
+  return r->affected() > 0;
 }
 
-Result<std::int64_t> PostgresStore::finish_push(UserId user, std::string_view conv, Seq upto,
-                                                std::string_view payload, TimeMs now,
-                                                TimeMs expires_at) {
+Result<std::int64_t> PostgresStore::finish_push(UserId user, std::string_view conv, TimeMs lease,
+                                                Seq upto, std::string_view payload, TimeMs now,
+                                                TimeMs expires_at, TimeMs next_due) {
   return transaction("finish_push", [&](Connection& c) -> Result<std::int64_t> {
+    // Messages noted after `upto` stay pending, as a burst of their own.
     auto state = c.exec(
-        "UPDATE push_state SET pushed_seq = GREATEST(pushed_seq, $3), leased_until = 0, "
+        "UPDATE push_state SET pushed_seq = $3, leased_until = 0, "
         "pending_from = CASE WHEN pending_to > $3 THEN $3 + 1 ELSE pending_from END, "
         "pending_count = CASE WHEN pending_to > $3 THEN LEAST(pending_count, pending_to - $3) "
-        "  ELSE 0 END "
-        "WHERE user_id = $1 AND conversation_id = $2",
-        {user, conv, upto});
+        "  ELSE 0 END, "
+        "first_noted_at = CASE WHEN pending_to > $3 THEN $5 ELSE first_noted_at END, "
+        "due_at = CASE WHEN pending_to > $3 THEN $6 ELSE due_at END "
+        "WHERE user_id = $1 AND conversation_id = $2 AND leased_until = $4 AND pushed_seq < $3",
+        {user, conv, upto, lease, now, next_due});
     if (!state.ok()) return storage_error(state, "finish_push");
+    if (state.affected() == 0) return std::int64_t{0};  // the lease was lost
     if (payload.empty()) return std::int64_t{0};
     auto jobs = c.exec(
         "INSERT INTO push_jobs(subscription_id, conversation_id, seq, payload, due_at, "
@@ -227,16 +239,18 @@ Result<std::int64_t> PostgresStore::finish_push(UserId user, std::string_view co
 }
 
 Result<std::vector<PushJob>> PostgresStore::claim_push_jobs(TimeMs now, TimeMs lease_until,
-                                                            int limit) {
+                                                            int limit, unsigned kinds) {
   return transaction("claim_push_jobs", [&](Connection& c) -> Result<std::vector<PushJob>> {
     auto r = c.exec(
-        "UPDATE push_jobs j SET leased_until = $2 FROM (SELECT subscription_id, conversation_id, "
-        " seq FROM push_jobs WHERE due_at <= $1 AND leased_until <= $1 ORDER BY due_at LIMIT $3 "
-        " FOR UPDATE SKIP LOCKED) due, push_subscriptions s "
+        "UPDATE push_jobs j SET leased_until = $2 FROM (SELECT d.subscription_id, "
+        " d.conversation_id, d.seq FROM push_jobs d JOIN push_subscriptions k ON "
+        " k.id = d.subscription_id WHERE d.due_at <= $1 AND d.leased_until <= $1 AND ($4 & CASE "
+        " k.kind WHEN 'web_push' THEN 1 WHEN 'webhook' THEN 2 ELSE 4 END) != 0 "
+        " ORDER BY d.due_at LIMIT $3 FOR UPDATE OF d SKIP LOCKED) due, push_subscriptions s "
         "WHERE j.subscription_id = due.subscription_id AND j.conversation_id = "
         "due.conversation_id AND j.seq = due.seq AND s.id = j.subscription_id "
         "RETURNING j.conversation_id, j.seq, j.payload, j.attempts, j.expires_at, " PARLEY_PG_PUSH_SUBSCRIPTION_COLUMNS,
-        {now, lease_until, limit});
+        {now, lease_until, limit, static_cast<std::int64_t>(kinds)});
     if (!r.ok()) return storage_error(r, "claim_push_jobs");
     std::vector<PushJob> out;
     for (int i = 0; i < r.rows(); ++i) {
@@ -247,6 +261,7 @@ Result<std::vector<PushJob>> PostgresStore::claim_push_jobs(TimeMs now, TimeMs l
       j.attempts = static_cast<int>(r.i64(i, 3));
       j.expires_at = r.i64(i, 4);
       j.subscription = read_subscription(r, i, 5);
+      j.lease = lease_until;
       out.push_back(std::move(j));
     }
     return out;
@@ -262,12 +277,23 @@ Status PostgresStore::finish_push_job(std::int64_t subscription, std::string_vie
   return ok_status();
 }
 
-Status PostgresStore::retry_push_job(std::int64_t subscription, std::string_view conv, Seq seq,
-                                     TimeMs next_at) {
-  auto r = query("retry_push_job",
-                 "UPDATE push_jobs SET attempts = attempts + 1, due_at = $1, leased_until = 0 "
-                 "WHERE subscription_id = $2 AND conversation_id = $3 AND seq = $4",
-                 {next_at, subscription, conv, seq});
+Result<bool> PostgresStore::renew_push_job(std::int64_t subscription, std::string_view conv,
+                                           Seq seq, TimeMs lease, TimeMs new_lease) {
+  auto r = query("renew_push_job",
+                 "UPDATE push_jobs SET leased_until = $1 WHERE subscription_id = $2 AND "
+                 "conversation_id = $3 AND seq = $4 AND leased_until = $5",
+                 {new_lease, subscription, conv, seq, lease});
+  if (!r) return r.error();
+  return r->affected() > 0;
+}
+
+Status PostgresStore::reschedule_push_job(std::int64_t subscription, std::string_view conv,
+                                          Seq seq, TimeMs lease, TimeMs next_at, bool failed) {
+  auto r = query("reschedule_push_job",
+                 "UPDATE push_jobs SET attempts = attempts + $1, due_at = $2, leased_until = 0 "
+                 "WHERE subscription_id = $3 AND conversation_id = $4 AND seq = $5 "
+                 "AND leased_until = $6",
+                 {failed ? 1 : 0, next_at, subscription, conv, seq, lease});
   if (!r) return r.error();
   return ok_status();
 }

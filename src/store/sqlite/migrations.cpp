@@ -194,7 +194,7 @@ CREATE TABLE recovery_codes(
     // by (subscription, conversation, seq), and the newest message noted (crash recovery).
     R"sql(
 CREATE TABLE push_subscriptions(
-  id         INTEGER PRIMARY KEY,
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: jobs and sends name it
   user_id    INTEGER NOT NULL REFERENCES users(id),
   session_id INTEGER NOT NULL UNIQUE REFERENCES sessions(id),
   kind       TEXT NOT NULL CHECK(kind IN ('web_push', 'webhook', 'fcm')),
@@ -202,7 +202,7 @@ CREATE TABLE push_subscriptions(
   device_key TEXT NOT NULL DEFAULT '',
   secret     TEXT NOT NULL DEFAULT '',
   created_at INTEGER NOT NULL,
-  UNIQUE(kind, endpoint)
+  UNIQUE(kind, endpoint, device_key)
 );
 CREATE INDEX push_subscriptions_by_user ON push_subscriptions(user_id);
 CREATE TABLE push_state(

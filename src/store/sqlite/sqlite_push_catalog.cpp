@@ -49,11 +49,20 @@ Result<PushSubscription> SqliteStore::put_push_subscription(const PushSubscripti
                                                             int max_per_user) {
   return sqlite::write_transaction(write_mutex_, *writer_, "put_push_subscription",
                                    [&]() -> Result<PushSubscription> {
-    // The session's earlier subscription, and this endpoint under any other session, make way.
+    {
+      // A subscribe that raced a logout must not outlive the session (the trigger has run).
+      Query q(*writer_, "SELECT 1 FROM sessions WHERE id = ? AND revoked_at IS NULL");
+      q.bind(1, s.session_id);
+      if (!q.step()) {
+        if (q.failed()) return storage_error(*writer_, "put_push_subscription");
+        return make_error(Errc::unauthenticated, "this login session has ended");
+      }
+    }
+    // The session's earlier subscription, and this device under any other session, make way.
     {
       Query q(*writer_, "SELECT id FROM push_subscriptions WHERE session_id = ? OR "
-                        "(kind = ? AND endpoint = ?)");
-      q.bind(1, s.session_id).bind(2, to_string(s.kind)).bind(3, s.endpoint);
+                        "(kind = ? AND endpoint = ? AND device_key = ?)");
+      q.bind(1, s.session_id).bind(2, to_string(s.kind)).bind(3, s.endpoint).bind(4, s.key);
       std::vector<std::int64_t> replaced;
       while (q.step()) replaced.push_back(q.i64(0));
       if (q.failed()) return storage_error(*writer_, "put_push_subscription");
@@ -213,6 +222,7 @@ Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeM
         p.count = q.i64(4);
         p.first_noted_at = q.i64(5);
         p.muted_until = q.i64(6);
+        p.lease = lease_until;
         out.push_back(std::move(p));
       }
       if (q.failed()) return storage_error(*writer_, "claim_due_pushes");
@@ -227,33 +237,38 @@ Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeM
   });
 }
 
-Status SqliteStore::postpone_push(UserId user, std::string_view conv, TimeMs due_at) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "postpone_push", [&]() -> Status {
+Result<bool> SqliteStore::postpone_push(UserId user, std::string_view conv, TimeMs lease,
+                                        TimeMs due_at) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "postpone_push", [&]() -> Result<bool> {
     Query q(*writer_, "UPDATE push_state SET due_at = ?, leased_until = 0 "
-                      "WHERE user_id = ? AND conversation_id = ?");
-    q.bind(1, due_at).bind(2, user).bind(3, conv);
+                      "WHERE user_id = ? AND conversation_id = ? AND leased_until = ?");
+    q.bind(1, due_at).bind(2, user).bind(3, conv).bind(4, lease);
     q.step();
     if (q.failed()) return storage_error(*writer_, "postpone_push");
-    return ok_status();
+    return sqlite3_changes(writer_->handle()) > 0;
   });
 }
 
-Result<std::int64_t> SqliteStore::finish_push(UserId user, std::string_view conv, Seq upto,
-                                              std::string_view payload, TimeMs now,
-                                              TimeMs expires_at) {
+Result<std::int64_t> SqliteStore::finish_push(UserId user, std::string_view conv, TimeMs lease,
+                                              Seq upto, std::string_view payload, TimeMs now,
+                                              TimeMs expires_at, TimeMs next_due) {
   return sqlite::write_transaction(write_mutex_, *writer_, "finish_push",
                                    [&]() -> Result<std::int64_t> {
     {
-      // Messages noted after `upto` stay pending, as a burst of their own, due now.
+      // Messages noted after `upto` stay pending, as a burst of their own.
       Query q(*writer_,
-              "UPDATE push_state SET pushed_seq = max(pushed_seq, ?3), leased_until = 0, "
+              "UPDATE push_state SET pushed_seq = ?3, leased_until = 0, "
               "pending_from = CASE WHEN pending_to > ?3 THEN ?3 + 1 ELSE pending_from END, "
               "pending_count = CASE WHEN pending_to > ?3 THEN min(pending_count, pending_to - ?3) "
-              "  ELSE 0 END "
-              "WHERE user_id = ?1 AND conversation_id = ?2");
-      q.bind(1, user).bind(2, conv).bind(3, upto);
+              "  ELSE 0 END, "
+              "first_noted_at = CASE WHEN pending_to > ?3 THEN ?5 ELSE first_noted_at END, "
+              "due_at = CASE WHEN pending_to > ?3 THEN ?6 ELSE due_at END "
+              "WHERE user_id = ?1 AND conversation_id = ?2 AND leased_until = ?4 "
+              "AND pushed_seq < ?3");
+      q.bind(1, user).bind(2, conv).bind(3, upto).bind(4, lease).bind(5, now).bind(6, next_due);
       q.step();
       if (q.failed()) return storage_error(*writer_, "finish_push");
+      if (sqlite3_changes(writer_->handle()) == 0) return std::int64_t{0};  // the lease was lost
     }
     if (payload.empty()) return std::int64_t{0};
     Query q(*writer_,
@@ -268,17 +283,21 @@ Result<std::int64_t> SqliteStore::finish_push(UserId user, std::string_view conv
 }
 
 Result<std::vector<PushJob>> SqliteStore::claim_push_jobs(TimeMs now, TimeMs lease_until,
-                                                          int limit) {
+                                                          int limit, unsigned kinds) {
   return sqlite::write_transaction(write_mutex_, *writer_, "claim_push_jobs",
                                    [&]() -> Result<std::vector<PushJob>> {
     std::vector<PushJob> out;
     {
       Query q(*writer_,
               "UPDATE push_jobs SET leased_until = ?2 WHERE (subscription_id, conversation_id, seq) "
-              "IN (SELECT subscription_id, conversation_id, seq FROM push_jobs "
-              " WHERE due_at <= ?1 AND leased_until <= ?1 ORDER BY due_at LIMIT ?3) "
+              "IN (SELECT j.subscription_id, j.conversation_id, j.seq FROM push_jobs j "
+              " JOIN push_subscriptions s ON s.id = j.subscription_id "
+              " WHERE j.due_at <= ?1 AND j.leased_until <= ?1 AND (?4 & CASE s.kind "
+              "  WHEN 'web_push' THEN 1 WHEN 'webhook' THEN 2 ELSE 4 END) != 0 "
+              " ORDER BY j.due_at LIMIT ?3) "
               "RETURNING subscription_id, conversation_id, seq, payload, attempts, expires_at");
-      q.bind(1, now).bind(2, lease_until).bind(3, std::int64_t{limit});
+      q.bind(1, now).bind(2, lease_until).bind(3, std::int64_t{limit})
+          .bind(4, std::int64_t{kinds});
       while (q.step()) {
         PushJob j;
         j.subscription.id = q.i64(0);
@@ -287,6 +306,7 @@ Result<std::vector<PushJob>> SqliteStore::claim_push_jobs(TimeMs now, TimeMs lea
         j.payload = q.text(3);
         j.attempts = static_cast<int>(q.i64(4));
         j.expires_at = q.i64(5);
+        j.lease = lease_until;
         out.push_back(std::move(j));
       }
       if (q.failed()) return storage_error(*writer_, "claim_push_jobs");
@@ -313,14 +333,28 @@ Status SqliteStore::finish_push_job(std::int64_t subscription, std::string_view 
   });
 }
 
-Status SqliteStore::retry_push_job(std::int64_t subscription, std::string_view conv, Seq seq,
-                                   TimeMs next_at) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "retry_push_job", [&]() -> Status {
-    Query q(*writer_, "UPDATE push_jobs SET attempts = attempts + 1, due_at = ?, leased_until = 0 "
-                      "WHERE subscription_id = ? AND conversation_id = ? AND seq = ?");
-    q.bind(1, next_at).bind(2, subscription).bind(3, conv).bind(4, seq);
+Result<bool> SqliteStore::renew_push_job(std::int64_t subscription, std::string_view conv,
+                                         Seq seq, TimeMs lease, TimeMs new_lease) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "renew_push_job", [&]() -> Result<bool> {
+    Query q(*writer_, "UPDATE push_jobs SET leased_until = ? WHERE subscription_id = ? AND "
+                      "conversation_id = ? AND seq = ? AND leased_until = ?");
+    q.bind(1, new_lease).bind(2, subscription).bind(3, conv).bind(4, seq).bind(5, lease);
     q.step();
-    if (q.failed()) return storage_error(*writer_, "retry_push_job");
+    if (q.failed()) return storage_error(*writer_, "renew_push_job");
+    return sqlite3_changes(writer_->handle()) > 0;
+  });
+}
+
+Status SqliteStore::reschedule_push_job(std::int64_t subscription, std::string_view conv, Seq seq,
+                                        TimeMs lease, TimeMs next_at, bool failed) {
+  return sqlite::write_transaction(write_mutex_, *writer_, "reschedule_push_job", [&]() -> Status {
+    Query q(*writer_, "UPDATE push_jobs SET attempts = attempts + ?, due_at = ?, leased_until = 0 "
+                      "WHERE subscription_id = ? AND conversation_id = ? AND seq = ? "
+                      "AND leased_until = ?");
+    q.bind(1, std::int64_t{failed ? 1 : 0}).bind(2, next_at).bind(3, subscription).bind(4, conv)
+        .bind(5, seq).bind(6, lease);
+    q.step();
+    if (q.failed()) return storage_error(*writer_, "reschedule_push_job");
     return ok_status();
   });
 }

@@ -140,16 +140,19 @@ class SqliteStore final : public Store,
   Result<std::string> push_noted_up_to() override;
   Result<std::vector<PendingPush>> claim_due_pushes(TimeMs now, TimeMs lease_until,
                                                     int limit) override;
-  Status postpone_push(chat::UserId user, std::string_view conv, TimeMs due_at) override;
-  Result<std::int64_t> finish_push(chat::UserId user, std::string_view conv, chat::Seq upto,
-                                   std::string_view payload, TimeMs now,
-                                   TimeMs expires_at) override;
-  Result<std::vector<PushJob>> claim_push_jobs(TimeMs now, TimeMs lease_until,
-                                               int limit) override;
+  Result<bool> postpone_push(chat::UserId user, std::string_view conv, TimeMs lease,
+                             TimeMs due_at) override;
+  Result<std::int64_t> finish_push(chat::UserId user, std::string_view conv, TimeMs lease,
+                                   chat::Seq upto, std::string_view payload, TimeMs now,
+                                   TimeMs expires_at, TimeMs next_due) override;
+  Result<std::vector<PushJob>> claim_push_jobs(TimeMs now, TimeMs lease_until, int limit,
+                                               unsigned kinds) override;
+  Result<bool> renew_push_job(std::int64_t subscription, std::string_view conv, chat::Seq seq,
+                              TimeMs lease, TimeMs new_lease) override;
   Status finish_push_job(std::int64_t subscription, std::string_view conv,
                          chat::Seq seq) override;
-  Status retry_push_job(std::int64_t subscription, std::string_view conv, chat::Seq seq,
-                        TimeMs next_at) override;
+  Status reschedule_push_job(std::int64_t subscription, std::string_view conv, chat::Seq seq,
+                             TimeMs lease, TimeMs next_at, bool failed) override;
   Status release_push_leases() override;
   Result<std::pair<std::int64_t, std::int64_t>> push_backlog() override;
 
