@@ -48,7 +48,7 @@ bool under_gateway(const net::WebUrl& url, std::string_view gateway) {
   if (!g || g->tls != url.tls || !host_matches(url.host, g->host) || g->port != url.port) {
     return false;
   }
-  const std::string_view path = url.target.substr(0, url.target.find('?'));
+  const std::string_view path = std::string_view(url.target).substr(0, url.target.find('?'));
   std::string_view base = g->target;
   if (base.ends_with('/')) base.remove_suffix(1);
   return path == base || (path.starts_with(base) && path.size() > base.size() &&

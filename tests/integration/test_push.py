@@ -482,6 +482,7 @@ def test_a_kill_between_the_commit_and_the_note_still_pushes_after_the_restart(t
           bob["token"], expect=201)
     s.api("POST", "/chat/send", {"recipient": "bob", "message": "first"}, alice["token"])
     gateway.wait_posts(1)
+    settled(s)  # its job recorded as sent: a kill now cannot send it again
     ws = s.ws(alice["token"])
     ws.start("send", to="bob", client_msg_id="second", body="second")  # committed, then killed
     s.proc.wait(TIMEOUT)
