@@ -4,6 +4,9 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -89,6 +92,33 @@ Result<WebUrl> parse_web_url(std::string_view url) {
   return out;
 }
 
+namespace {
+
+// The TLS client context of a CA file ("": the system's), made once: reading the CA
+// certificates costs tens of milliseconds, more than the request (push notifications make many).
+// An SSL_CTX may make connections on several threads at once.
+Result<std::shared_ptr<ssl::context>> tls_context(const std::string& ca_file) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<ssl::context>> contexts;
+  std::lock_guard lock(mutex);
+  if (auto it = contexts.find(ca_file); it != contexts.end()) return it->second;
+  auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
+  tls->set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                   ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  if (ca_file.empty()) {
+    tls->set_default_verify_paths(ec);
+  } else {
+    tls->load_verify_file(ca_file, ec);
+  }
+  if (ec) return make_error(Errc::unavailable, "cannot load CA certificates: " + ec.message());
+  tls->set_verify_mode(ssl::verify_peer);
+  contexts.emplace(ca_file, tls);
+  return tls;
+}
+
+}  // namespace
+
 Result<ClientResponse> fetch(std::string_view method, std::string_view url,
                              const std::vector<std::pair<std::string, std::string>>& headers,
                              std::string_view body, const FetchOptions& options) {
@@ -116,17 +146,12 @@ Result<ClientResponse> fetch(std::string_view method, std::string_view url,
   asio::io_context io;
   std::optional<ClientResponse> response;
   std::string failure;
-  ssl::context tls(ssl::context::tls_client);
-  tls.set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                  ssl::context::no_tlsv1_1);
-  boost::system::error_code ec;
-  if (options.ca_file.empty()) {
-    tls.set_default_verify_paths(ec);
-  } else {
-    tls.load_verify_file(options.ca_file, ec);
+  std::shared_ptr<ssl::context> tls;
+  if (u.tls) {
+    auto context = tls_context(options.ca_file);
+    if (!context) return context.error();
+    tls = std::move(*context);
   }
-  if (ec) return make_error(Errc::unavailable, "cannot load CA certificates: " + ec.message());
-  tls.set_verify_mode(ssl::verify_peer);
 
   auto run = [&]() -> asio::awaitable<void> {
     tcp::resolver resolver(io);
@@ -138,7 +163,7 @@ Result<ClientResponse> fetch(std::string_view method, std::string_view url,
       response = co_await exchange(stream, req, options.max_body, deadline);
       co_return;
     }
-    beast::ssl_stream<beast::tcp_stream> stream(io, tls);
+    beast::ssl_stream<beast::tcp_stream> stream(io, *tls);
     boost::system::error_code not_an_address;
     asio::ip::make_address(u.host, not_an_address);
     if (not_an_address) {

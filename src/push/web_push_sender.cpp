@@ -11,6 +11,18 @@ namespace parley::push {
 WebPushSender::WebPushSender(const VapidKey& key, WebPushOptions options)
     : key_(key), options_(std::move(options)) {}
 
+Result<std::string> WebPushSender::authorization(const std::string& origin, std::int64_t now_s) {
+  std::lock_guard lock(mutex_);
+  if (signed_.size() > 1000 && !signed_.contains(origin)) signed_.clear();  // bounded
+  auto& cached = signed_[origin];
+  if (cached.expires_at_s - now_s > 3600) return cached.header;
+  // RFC 8292 §2: exp at most 24 h ahead; 12 h leaves room for clock skew.
+  auto header = key_.authorization(origin, options_.subject, now_s + 12 * 3600);
+  if (!header) return header;
+  cached = Signed{*header, now_s + 12 * 3600};
+  return header;
+}
+
 SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& n) {
   using Kind = SendOutcome::Kind;
   const auto p256dh = auth::base64url_decode(to.key);
@@ -21,8 +33,7 @@ SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& 
   const auto origin = endpoint_origin(to.endpoint);
   if (!origin) return {Kind::gone, 0, std::nullopt, "the endpoint is not an http(s) URL"};
   const std::int64_t now_s = SystemClock().now_ms() / 1000;
-  // RFC 8292 §2: exp at most 24 h ahead; 12 h leaves room for clock skew.
-  auto authorization = key_.authorization(*origin, options_.subject, now_s + 12 * 3600);
+  auto authorization = this->authorization(*origin, now_s);
   if (!authorization) return {Kind::failed, 0, std::nullopt, authorization.error().message};
   net::FetchOptions fetch_options;
   fetch_options.timeout = options_.timeout;

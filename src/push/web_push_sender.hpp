@@ -4,9 +4,13 @@
 // VAPID key (RFC 8292): POST <endpoint> with TTL, Urgency, Topic, Content-Encoding and
 // Authorization: vapid t=<JWT aud=endpoint's origin, exp ≤ 12 h, sub=--vapid-subject>, k=<key>.
 //
-// Threads: send() from the dispatcher's workers, concurrently (each call its own connection).
+// Threads: send() from the dispatcher's workers, concurrently (each call its own connection; the
+// signed headers are shared under a mutex).
 
 #include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "push/sender.hpp"
@@ -25,8 +29,18 @@ class WebPushSender final : public Sender {
   SendOutcome send(const PushSubscription& to, const Notification& n) override;
 
  private:
+  // The Authorization header for a push service's origin: signed once per origin and reused
+  // until an hour before it expires (an ECDSA signature per push is most of a send's CPU).
+  Result<std::string> authorization(const std::string& origin, std::int64_t now_s);
+
   const VapidKey& key_;
   const WebPushOptions options_;
+  std::mutex mutex_;
+  struct Signed {
+    std::string header;
+    std::int64_t expires_at_s = 0;
+  };
+  std::map<std::string, Signed> signed_;  // by origin; guarded by mutex_
 };
 
 }  // namespace parley::push

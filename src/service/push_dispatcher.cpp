@@ -226,9 +226,10 @@ bool PushDispatcher::claim_jobs() {
     log::warn("event=push_claim_failed error=\"{}\"", jobs.error().message);
     return false;
   }
-  // A service's queue holds at most twice what may be sent to it at once; the rest goes back
-  // for a moment, so that one slow service cannot fill the queue and starve the others.
-  const std::size_t per_service_queue = static_cast<std::size_t>(options_.per_service) * 2;
+  // A service's queue holds at most four times what may be sent to it at once (all of it when
+  // per_service is `workers`); the rest goes back for a moment, so that one slow service cannot
+  // fill the queue and starve the others.
+  const std::size_t per_service_queue = static_cast<std::size_t>(options_.per_service) * 4;
   std::vector<Work> ready;
   std::vector<const PushJob*> put_back;
   {
