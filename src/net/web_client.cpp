@@ -27,13 +27,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-bool is_loopback(const std::string& host) {
-  if (host == "localhost" || host == "::1") return true;
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(host, ec);
-  return !ec && address.is_loopback();
-}
-
 using Deadline = std::chrono::steady_clock::time_point;
 
 template <class Stream>
@@ -49,6 +42,13 @@ asio::awaitable<ClientResponse> exchange(Stream& stream, const http::request<htt
 }
 
 }  // namespace
+
+bool is_loopback(std::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
 
 Result<WebUrl> parse_web_url(std::string_view url) {
   WebUrl out;

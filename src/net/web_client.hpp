@@ -44,5 +44,7 @@ struct WebUrl {
   std::string target;  // path and query, at least "/"
 };
 Result<WebUrl> parse_web_url(std::string_view url);
+// localhost, ::1 or an address in 127.0.0.0/8: where plain http:// is allowed.
+bool is_loopback(std::string_view host);
 
 }  // namespace parley::net

@@ -135,11 +135,10 @@ SendOutcome FcmSender::send(const PushSubscription& to, const Notification& n) {
     auto r = net::fetch("POST", send_url_,
                         {{"Authorization", "Bearer " + *token}, {"Content-Type", "application/json"}},
                         body, options);
+    // (The URL is the configured endpoint, not the subscription's: no answer is worth a retry.)
     if (!r) return {Kind::retry, 0, std::nullopt, r.error().message};
     if (r->status == 401 && attempt == 0) continue;  // the token was revoked or expired early
-    auto outcome = SendOutcome::from_status(
-        r->status, parse_retry_after(r->header("Retry-After"), clock_.now_ms() / 1000),
-        r->body.substr(0, 300));
+    auto outcome = outcome_of(*r, clock_.now_ms() / 1000);
     if (r->body.find("\"UNREGISTERED\"") != std::string::npos) outcome.kind = Kind::gone;
     return outcome;
   }

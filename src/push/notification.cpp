@@ -12,7 +12,7 @@ namespace parley::push {
 Decision decide(const PendingPush& p, TimeMs now, bool online, const RuleOptions& options) {
   using Kind = Decision::Kind;
   if (!p.delivered_seq || *p.delivered_seq >= p.pending_to) return {Kind::drop};
-  if (p.muted_until > now) return {Kind::drop};
+  if (p.muted_until > now) return {Kind::drop, 0, 0, true};
   const TimeMs online_deadline = p.first_noted_at + options.online_delay.count();
   if (online && now < online_deadline) return {Kind::postpone, online_deadline};
   // Messages the member's devices reported delivered are not news.

@@ -34,6 +34,7 @@ struct Decision {
   Kind kind = Kind::drop;
   TimeMs until = 0;
   std::int64_t count = 0;
+  bool muted = false;  // a drop because of the mute (else: delivered, or no longer a member)
 };
 
 // What to do with a due burst at `now`, the member being `online` (any node) or not.

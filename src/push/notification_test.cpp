@@ -29,6 +29,8 @@ TEST(PushRules, DeliveredMutedOrDepartedBurstsAreNotPushed) {
   auto muted = burst(1, 3, 3, 0);
   muted.muted_until = 20'000;
   EXPECT_EQ(decide(muted, 11'000, false, o).kind, Decision::Kind::drop);
+  EXPECT_TRUE(decide(muted, 11'000, false, o).muted);
+  EXPECT_FALSE(decide(burst(1, 3, 3, 3), 11'000, false, o).muted);
   EXPECT_EQ(decide(muted, 20'000, false, o).kind, Decision::Kind::send);  // the mute ended
   auto departed = burst(1, 3, 3, 0);
   departed.delivered_seq.reset();

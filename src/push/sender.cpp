@@ -48,4 +48,15 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, st
   return std::chrono::seconds(std::clamp<std::int64_t>(at - now_s, 0, kMaxRetryAfter));
 }
 
+SendOutcome outcome_of(const net::ClientResponse& response, std::int64_t now_s) {
+  return SendOutcome::from_status(response.status,
+                                  parse_retry_after(response.header("Retry-After"), now_s),
+                                  response.body.substr(0, 300));
+}
+
+SendOutcome unanswered(const Error& error) {
+  return {error.code == Errc::bad_request ? SendOutcome::Kind::gone : SendOutcome::Kind::retry, 0,
+          std::nullopt, error.message};
+}
+
 }  // namespace parley::push

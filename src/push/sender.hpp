@@ -12,6 +12,8 @@
 #include <optional>
 #include <string>
 
+#include "core/result.hpp"
+#include "net/http_client.hpp"
 #include "store/push_catalog.hpp"
 
 namespace parley::push {
@@ -49,5 +51,12 @@ class Sender {
 
 // Retry-After as delay-seconds (RFC 9110 §10.2.3; an HTTP date counts from `now_s`).
 std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, std::int64_t now_s);
+
+// What a push service's answer means: its status (from_status), its Retry-After, and the start
+// of its body for the log.
+SendOutcome outcome_of(const net::ClientResponse& response, std::int64_t now_s);
+// A request to a subscription's URL that got no answer: a URL fetch() refuses outright
+// (Errc::bad_request: not one it may call) is no subscription; anything else may work later.
+SendOutcome unanswered(const Error& error);
 
 }  // namespace parley::push

@@ -46,16 +46,8 @@ SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& 
                               {"Content-Type", "application/octet-stream"},
                               {"Content-Encoding", "aes128gcm"}},
                              *body, fetch_options);
-  if (!response) {
-    // Unreachable or timed out: a URL that cannot be fetched at all is no subscription.
-    if (response.error().code == Errc::bad_request) {
-      return {Kind::gone, 0, std::nullopt, response.error().message};
-    }
-    return {Kind::retry, 0, std::nullopt, response.error().message};
-  }
-  return SendOutcome::from_status(response->status,
-                                  parse_retry_after(response->header("Retry-After"), now_s),
-                                  response->body.substr(0, 200));
+  if (!response) return unanswered(response.error());
+  return outcome_of(*response, now_s);
 }
 
 }  // namespace parley::push

@@ -25,16 +25,8 @@ SendOutcome WebhookSender::send(const PushSubscription& to, const Notification& 
   options.timeout = timeout_;
   options.max_body = 64 * 1024;
   auto response = net::fetch("POST", to.endpoint, headers, body, options);
-  if (!response) {
-    if (response.error().code == Errc::bad_request) {
-      return {Kind::gone, 0, std::nullopt, response.error().message};
-    }
-    return {Kind::retry, 0, std::nullopt, response.error().message};
-  }
-  auto outcome = SendOutcome::from_status(
-      response->status,
-      parse_retry_after(response->header("Retry-After"), SystemClock().now_ms() / 1000),
-      response->body.substr(0, 200));
+  if (!response) return unanswered(response.error());
+  auto outcome = outcome_of(*response, SystemClock().now_ms() / 1000);
   if (outcome.kind == Kind::sent) {
     auto answer = json::parse(response->body, ec);
     if (!ec && answer.is_object()) {

@@ -3,7 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
-#include <iterator>
+#include <optional>
 #include <tuple>
 #include <fmt/format.h>
 #include <random>
@@ -34,6 +34,11 @@ constexpr TimeMs kBusyServiceRetryMs = 1000;
 constexpr TimeMs kRecoveryMarginMs = 10'000;
 constexpr int kRecoveryPage = 1000;
 constexpr std::size_t kMaxRecovered = 1'000'000;
+
+// A claimed job: its key and the lease it holds.
+std::tuple<std::int64_t, std::string, chat::Seq, TimeMs> claim_of(const PushJob& job) {
+  return {job.subscription.id, job.conv, job.seq, job.lease};
+}
 
 std::string origin_of(const PushSubscription& s) {
   if (s.kind == PushSubscription::Kind::fcm) return "fcm";
@@ -230,15 +235,14 @@ bool PushDispatcher::claim_jobs() {
   // per_service is `workers`); the rest goes back for a moment, so that one slow service cannot
   // fill the queue and starve the others.
   const std::size_t per_service_queue = static_cast<std::size_t>(options_.per_service) * 4;
-  std::vector<Work> ready;
-  std::vector<const PushJob*> put_back;
+  std::vector<const PushJob*> expired, put_back;
   {
     std::lock_guard lock(mutex_);
     std::map<std::string, std::size_t> queued;
     for (const auto& w : work_) ++queued[w.origin];
     for (auto& job : *jobs) {
       if (job.expires_at <= now) {
-        ready.push_back(Work{std::move(job), {}});  // dropped below, outside the lock
+        expired.push_back(&job);  // dropped below, outside the lock
         continue;
       }
       std::string origin = origin_of(job.subscription);
@@ -254,9 +258,9 @@ bool PushDispatcher::claim_jobs() {
     }
   }
   worker_wake_.notify_all();
-  for (const auto& w : ready) {
+  for (const auto* job : expired) {
     ++stats_.dropped;
-    (void)catalog_.finish_push_job(w.job.subscription.id, w.job.conv, w.job.seq);
+    (void)catalog_.finish_push_job(job->subscription.id, job->conv, job->seq);
   }
   for (const auto* job : put_back) {
     (void)catalog_.reschedule_push_job(job->subscription.id, job->conv, job->seq, job->lease,
@@ -269,35 +273,34 @@ void PushDispatcher::renew_waiting() {
   // Jobs waiting for a sender keep their claim: past its lease another node would send them too.
   const TimeMs now = clock_.now_ms();
   const TimeMs lease = options_.lease.count();
-  std::vector<std::tuple<std::int64_t, std::string, chat::Seq, TimeMs>> renew;
+  // (subscription, conversation, seq, the lease it was claimed with) → its new lease, or none
+  // when another node holds it now.
+  using Claim = std::tuple<std::int64_t, std::string, chat::Seq, TimeMs>;
+  std::map<Claim, std::optional<TimeMs>> renewed;
   {
     std::lock_guard lock(mutex_);
-    for (auto& w : work_) {
-      if (w.job.lease - now < lease / 2) {
-        renew.emplace_back(w.job.subscription.id, w.job.conv, w.job.seq, w.job.lease);
-      }
+    for (const auto& w : work_) {
+      if (w.job.lease - now < lease / 2) renewed[claim_of(w.job)] = std::nullopt;
     }
   }
-  std::vector<std::tuple<std::int64_t, std::string, chat::Seq, TimeMs>> lost;
-  std::map<std::tuple<std::int64_t, std::string, chat::Seq>, TimeMs> renewed;
-  for (const auto& [sub, conv, seq, old_lease] : renew) {
+  if (renewed.empty()) return;
+  for (auto& [claim, new_lease] : renewed) {
+    const auto& [sub, conv, seq, old_lease] = claim;
     auto ok = catalog_.renew_push_job(sub, conv, seq, old_lease, now + lease);
-    if (ok && *ok) {
-      renewed[{sub, conv, seq}] = now + lease;
-    } else if (ok) {
-      lost.emplace_back(sub, conv, seq, old_lease);
-    }
+    if (!ok) return;  // the store is away: the next round tries again
+    if (*ok) new_lease = now + lease;
   }
-  if (renewed.empty() && lost.empty()) return;
   std::lock_guard lock(mutex_);
   for (auto it = work_.begin(); it != work_.end();) {
-    const auto key = std::tuple{it->job.subscription.id, it->job.conv, it->job.seq};
-    if (auto r = renewed.find(key); r != renewed.end()) it->job.lease = r->second;
-    const bool gone = std::any_of(lost.begin(), lost.end(), [&](const auto& l) {
-      return std::get<0>(l) == std::get<0>(key) && std::get<1>(l) == std::get<1>(key) &&
-             std::get<2>(l) == std::get<2>(key) && std::get<3>(l) == it->job.lease;
-    });
-    it = gone ? work_.erase(it) : std::next(it);  // another node holds it now
+    const auto r = renewed.find(claim_of(it->job));
+    if (r == renewed.end()) {
+      ++it;
+    } else if (r->second) {
+      it->job.lease = *r->second;
+      ++it;
+    } else {
+      it = work_.erase(it);
+    }
   }
 }
 
@@ -319,8 +322,7 @@ void PushDispatcher::handle_due(const PendingPush& p, TimeMs now) {
       }
       break;
     case Kind::drop:
-      ++(p.delivered_seq && *p.delivered_seq < p.pending_to ? stats_.skipped_muted
-                                                             : stats_.skipped_delivered);
+      ++(decision.muted ? stats_.skipped_muted : stats_.skipped_delivered);
       if (auto r = catalog_.finish_push(p.user_id, p.conv, p.lease, p.pending_to, "", now, now,
                                         next_due);
           !r) {

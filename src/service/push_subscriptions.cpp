@@ -15,17 +15,13 @@ constexpr std::size_t kMaxPushkey = 512;
 
 Error bad(std::string message) { return make_error(Errc::bad_request, std::move(message)); }
 
-bool loopback(std::string_view host) {
-  return host == "localhost" || host.starts_with("127.") || host == "::1";
-}
-
 // An http(s) URL fetch() will call: https, or http to this machine (development).
 Result<net::WebUrl> check_url(std::string_view url, std::string_view what) {
   if (url.empty()) return bad(std::string(what) + " is required");
   if (url.size() > kMaxUrl) return bad(std::string(what) + " is longer than 2048 characters");
   auto parsed = net::parse_web_url(url);
   if (!parsed) return bad(std::string(what) + ": " + parsed.error().message);
-  if (!parsed->tls && !loopback(parsed->host)) {
+  if (!parsed->tls && !net::is_loopback(parsed->host)) {
     return bad(std::string(what) + " must be https:// (plain http only to this machine)");
   }
   return parsed;

@@ -292,6 +292,7 @@ def test_a_burst_is_one_notification_and_a_muted_chat_none(tmp_path, push_servic
         status, _, _ = s.request("PUT", f"/conversations/{conv}/notifications", {"muted_until": until},
                                  carol["token"])
         assert status == 404
+        assert s.api("GET", f"/conversations/{conv}/notifications", token=token)["muted_until"] is None
         ws.close()
     finally:
         s.stop()
