@@ -127,6 +127,9 @@ export class Store {
   }
 
   notify(e: unknown) {
+    // Work begun while signed in (a sync, publishing the device) can fail after the session
+    // ended; the sign-out already said why, and this must not replace its notice.
+    if (e instanceof ApiError && e.code === "unauthenticated" && !this.state.me) return;
     this.set({ notice: { text: describe(e), id: ++this.noticeId } });
   }
 
@@ -345,7 +348,10 @@ export class Store {
       for (const m of v.members ?? []) if (m.username !== me) people.add(m.username);
     }
     const later = (fn: () => void) => ("requestIdleCallback" in window ? requestIdleCallback(fn, { timeout: 2000 }) : setTimeout(fn, 200));
-    later(() => void this.encryption.remember(me, [...people]).catch((e) => this.notify(e)));
+    later(() => {
+      if (this.state.me?.username !== me) return; // signed out (or in as someone else) meanwhile
+      void this.encryption.remember(me, [...people]).catch((e) => this.notify(e));
+    });
   }
 
   private decryptIfNeeded(conv: string, messages: readonly Message[]) {
