@@ -1,6 +1,7 @@
 #pragma once
 // fetch(): one blocking HTTP/1.1 request to an https:// URL, for calls Parley makes to services
-// on the internet (an OpenID provider's discovery document, its keys, its token endpoint).
+// on the internet (an OpenID provider's discovery document, its keys, its token endpoint; push
+// services and gateways, over kept-alive connections).
 // Everything such a call needs to be safe by default:
 //   - TLS 1.2+ with the server's certificate verified against the system's CAs (or the file
 //     FetchOptions::ca_file names) and its host name checked; SNI sent;
@@ -11,7 +12,8 @@
 // development provider on this machine.
 // (net/http_client.hpp is the other client: kept-alive connections to one plain-HTTP server, S3.)
 //
-// Threads: any; blocking (the blocking pool). Each call has its own io_context and connection.
+// Threads: any; blocking (the blocking pool). A call runs its connection's own io_context; kept
+// connections wait in a process-wide pool (bounded: 16 per origin, 256 in all, 30 s idle).
 
 #include <chrono>
 #include <string>
@@ -28,6 +30,12 @@ struct FetchOptions {
   std::chrono::milliseconds timeout{10'000};
   std::size_t max_body = 1 << 20;
   std::string ca_file;  // PEM CA certificates to trust instead of the system's
+  // Reuse an idle connection to the same origin and keep this one open for the next call
+  // (HTTP/1.1 keep-alive): for a caller that calls one service often, the push senders. A kept
+  // connection the server has closed meanwhile is noticed before use, or its failure before any
+  // answer is retried once on a new connection: the request may then reach the server twice
+  // (push requests carry an idempotency key). Off: a new connection, closed after the call.
+  bool keep_alive = false;
 };
 
 // Errc::bad_request for a URL that is not http(s)://HOST[:PORT]/… or not allowed; Errc::unavailable

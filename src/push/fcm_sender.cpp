@@ -129,6 +129,7 @@ SendOutcome FcmSender::send(const PushSubscription& to, const Notification& n) {
   net::FetchOptions options;
   options.timeout = timeout_;
   options.max_body = 64 * 1024;
+  options.keep_alive = true;  // one endpoint, many pushes
   for (int attempt = 0;; ++attempt) {
     auto token = access_token(attempt > 0);
     if (!token) return {Kind::retry, 0, std::nullopt, token.error().message};

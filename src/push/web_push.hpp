@@ -1,9 +1,9 @@
 #pragma once
 // Web Push on OpenSSL: the message encryption of RFC 8291 (aes128gcm, RFC 8188) and the VAPID
-// authorization of RFC 8292. The first piece of push notifications (issue 25): the sender that
-// will use it, its job queue and the subscription routes come next.
+// authorization of RFC 8292, as push/web_push_sender.hpp sends them.
 //
-//   auto body = push::encrypt(payload, {sub.p256dh, sub.auth});        // the request body
+//   auto to = push::Receiver::from({sub.p256dh, sub.auth});            // checked once
+//   auto body = push::encrypt(payload, *to);                            // the request body
 //   auto vapid = push::VapidKey::generate();                           // kept in the data dir
 //   auto header = vapid->authorization("https://push.example.net", "mailto:ops@example.com",
 //                                      now_s + 12 * 3600);            // Authorization: …
@@ -33,10 +33,30 @@ struct EncryptFixture {
   std::string public_key;   // and public, 65 bytes uncompressed
 };
 
-// The aes128gcm body (RFC 8291 §4): salt, record size, the sender's ephemeral public key, and
-// one record holding `plaintext` padded with the last-record delimiter. At most 3993 bytes of
-// plaintext (one 4096-byte record). Errors: bad_request for keys of the wrong size or not on
-// the curve, too_large past the limit.
+// A subscription's keys read and checked once (the point is on the curve): what encrypt() needs
+// of them. Checking and importing a point cost about as much as the encryption itself, so a
+// sender keeps these per subscription. A cheap handle: copies share the key.
+class Receiver {
+ public:
+  // bad_request for keys of the wrong size or a point not on P-256.
+  static Result<Receiver> from(const SubscriptionKeys& keys);
+  const SubscriptionKeys& keys() const;
+
+ private:
+  struct Key;
+  explicit Receiver(std::shared_ptr<const Key> key) : key_(std::move(key)) {}
+  std::shared_ptr<const Key> key_;
+  friend Result<std::string> encrypt(std::string_view, const Receiver&,
+                                     const std::optional<EncryptFixture>&);
+};
+
+// The aes128gcm body (RFC 8291 §4): salt, record size, the sender's ephemeral public key (a new
+// one per message, as the RFC requires), and one record holding `plaintext` padded with the
+// last-record delimiter. At most 3993 bytes of plaintext (one 4096-byte record): too_large past
+// the limit.
+Result<std::string> encrypt(std::string_view plaintext, const Receiver& to,
+                            const std::optional<EncryptFixture>& fixture = std::nullopt);
+// The same for keys not read yet (Receiver::from's errors too).
 Result<std::string> encrypt(std::string_view plaintext, const SubscriptionKeys& keys,
                             const std::optional<EncryptFixture>& fixture = std::nullopt);
 

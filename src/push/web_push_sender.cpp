@@ -23,12 +23,28 @@ Result<std::string> WebPushSender::authorization(const std::string& origin, std:
   return header;
 }
 
-SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& n) {
-  using Kind = SendOutcome::Kind;
+Result<Receiver> WebPushSender::receiver(const PushSubscription& to) {
+  {
+    std::lock_guard lock(mutex_);
+    const auto it = receivers_.find(to.id);
+    if (it != receivers_.end() && it->second.first == to.key + to.secret) return it->second.second;
+  }
   const auto p256dh = auth::base64url_decode(to.key);
   const auto secret = auth::base64url_decode(to.secret);
-  if (!p256dh || !secret) return {Kind::gone, 0, std::nullopt, "the subscription's keys are not base64url"};
-  auto body = encrypt(n.payload, SubscriptionKeys{*p256dh, *secret});
+  if (!p256dh || !secret) return make_error(Errc::bad_request, "the subscription's keys are not base64url");
+  auto read = Receiver::from(SubscriptionKeys{*p256dh, *secret});
+  if (!read) return read;
+  std::lock_guard lock(mutex_);
+  if (receivers_.size() >= 10'000) receivers_.clear();  // bounded; they are read again
+  receivers_.insert_or_assign(to.id, std::pair{to.key + to.secret, *read});
+  return read;
+}
+
+SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& n) {
+  using Kind = SendOutcome::Kind;
+  auto receiver = this->receiver(to);
+  if (!receiver) return {Kind::gone, 0, std::nullopt, receiver.error().message};
+  auto body = encrypt(n.payload, *receiver);
   if (!body) return {Kind::gone, 0, std::nullopt, body.error().message};
   const auto origin = endpoint_origin(to.endpoint);
   if (!origin) return {Kind::gone, 0, std::nullopt, "the endpoint is not an http(s) URL"};
@@ -38,6 +54,7 @@ SendOutcome WebPushSender::send(const PushSubscription& to, const Notification& 
   net::FetchOptions fetch_options;
   fetch_options.timeout = options_.timeout;
   fetch_options.max_body = 64 * 1024;
+  fetch_options.keep_alive = true;  // a few push services, many pushes
   auto response = net::fetch("POST", to.endpoint,
                              {{"Authorization", *authorization},
                               {"TTL", std::to_string(n.ttl.count())},

@@ -4,8 +4,8 @@
 // VAPID key (RFC 8292): POST <endpoint> with TTL, Urgency, Topic, Content-Encoding and
 // Authorization: vapid t=<JWT aud=endpoint's origin, exp ≤ 12 h, sub=--vapid-subject>, k=<key>.
 //
-// Threads: send() from the dispatcher's workers, concurrently (each call its own connection; the
-// signed headers are shared under a mutex).
+// Threads: send() from the dispatcher's workers, concurrently (the signed headers and the
+// subscriptions' keys are shared under a mutex).
 
 #include <chrono>
 #include <cstdint>
@@ -33,6 +33,9 @@ class WebPushSender final : public Sender {
   // until an hour before it expires (an ECDSA signature per push is most of a send's CPU).
   Result<std::string> authorization(const std::string& origin, std::int64_t now_s);
 
+  // The subscription's keys, read and checked once per subscription rather than per push.
+  Result<Receiver> receiver(const PushSubscription& to);
+
   const VapidKey& key_;
   const WebPushOptions options_;
   std::mutex mutex_;
@@ -40,7 +43,9 @@ class WebPushSender final : public Sender {
     std::string header;
     std::int64_t expires_at_s = 0;
   };
-  std::map<std::string, Signed> signed_;  // by origin; guarded by mutex_
+  std::map<std::string, Signed> signed_;        // by origin; guarded by mutex_
+  // By subscription id, with the (base64url) keys they were read from; guarded by mutex_.
+  std::map<std::int64_t, std::pair<std::string, Receiver>> receivers_;
 };
 
 }  // namespace parley::push

@@ -24,6 +24,7 @@ SendOutcome WebhookSender::send(const PushSubscription& to, const Notification& 
   net::FetchOptions options;
   options.timeout = timeout_;
   options.max_body = 64 * 1024;
+  options.keep_alive = true;  // one gateway, many pushes
   auto response = net::fetch("POST", to.endpoint, headers, body, options);
   if (!response) return unanswered(response.error());
   auto outcome = outcome_of(*response, SystemClock().now_ms() / 1000);

@@ -211,11 +211,15 @@ bool PushDispatcher::schedule_round() {
   return more;
 }
 
+std::size_t PushDispatcher::queue_capacity() const {
+  return static_cast<std::size_t>(std::max(1, options_.workers)) * 4;
+}
+
 bool PushDispatcher::claim_jobs() {
   std::size_t room = 0;
   {
     std::lock_guard lock(mutex_);
-    const std::size_t capacity = static_cast<std::size_t>(std::max(1, options_.workers)) * 4;
+    const std::size_t capacity = queue_capacity();
     const std::size_t taken = work_.size() + static_cast<std::size_t>(busy_);
     room = taken < capacity ? capacity - taken : 0;
   }
@@ -421,14 +425,18 @@ void PushDispatcher::worker_loop() {
       ::raise(SIGKILL);
     }
     finish(work, outcome);
+    bool refill = false;
     {
       std::lock_guard lock(mutex_);
       if (--in_flight_[work.origin] == 0) in_flight_.erase(work.origin);
       --busy_;
-      wake_ = true;
+      // The scheduler claims more once half the queue is gone, not after every send: each of
+      // its rounds is two claims (transactions).
+      refill = work_.size() + static_cast<std::size_t>(busy_) <= queue_capacity() / 2;
+      if (refill) wake_ = true;
     }
     worker_wake_.notify_all();
-    scheduler_wake_.notify_one();
+    if (refill) scheduler_wake_.notify_one();
   }
 }
 
@@ -469,8 +477,9 @@ void PushDispatcher::finish(const Work& w, const push::SendOutcome& outcome) {
         done = catalog_.finish_push_job(job.subscription.id, job.conv, job.seq);
       } else {
         ++stats_.retried;
-        log::info("event=push_retry subscription={} attempts={} status={} in_ms={}",
-                  job.subscription.id, job.attempts + 1, outcome.status, delay.count());
+        log::info("event=push_retry subscription={} attempts={} status={} in_ms={} detail=\"{}\"",
+                  job.subscription.id, job.attempts + 1, outcome.status, delay.count(),
+                  outcome.detail);
         done = catalog_.reschedule_push_job(job.subscription.id, job.conv, job.seq, job.lease,
                                             next, true);
       }

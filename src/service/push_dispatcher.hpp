@@ -128,6 +128,8 @@ class PushDispatcher {
   bool flush_notes();
   // Claims due jobs into work_; true when there may be more.
   bool claim_jobs();
+  // Jobs claimed and not finished that a node holds at most: four per worker.
+  std::size_t queue_capacity() const;
   // Extends the leases of jobs waiting in work_, and drops those another node took over.
   void renew_waiting();
   void handle_due(const PendingPush& p, TimeMs now);

@@ -174,7 +174,7 @@ Result<std::vector<PendingPush>> PostgresStore::claim_due_pushes(TimeMs now, Tim
                                                                  int limit) {
   return transaction("claim_due_pushes", [&](Connection& c) -> Result<std::vector<PendingPush>> {
     auto r = c.exec(
-        "UPDATE push_state p SET leased_until = $2 FROM (SELECT user_id, conversation_id "
+        "UPDATE push_state p SET leased_until = $2, due_at = $2 FROM (SELECT user_id, conversation_id "
         " FROM push_state WHERE pending_to > pushed_seq AND due_at <= $1 AND leased_until <= $1 "
         " ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) due "
         "WHERE p.user_id = due.user_id AND p.conversation_id = due.conversation_id "
@@ -242,7 +242,7 @@ Result<std::vector<PushJob>> PostgresStore::claim_push_jobs(TimeMs now, TimeMs l
                                                             int limit, unsigned kinds) {
   return transaction("claim_push_jobs", [&](Connection& c) -> Result<std::vector<PushJob>> {
     auto r = c.exec(
-        "UPDATE push_jobs j SET leased_until = $2 FROM (SELECT d.subscription_id, "
+        "UPDATE push_jobs j SET leased_until = $2, due_at = $2 FROM (SELECT d.subscription_id, "
         " d.conversation_id, d.seq FROM push_jobs d JOIN push_subscriptions k ON "
         " k.id = d.subscription_id WHERE d.due_at <= $1 AND d.leased_until <= $1 AND ($4 & CASE "
         " k.kind WHEN 'web_push' THEN 1 WHEN 'webhook' THEN 2 ELSE 4 END) != 0 "
@@ -280,7 +280,7 @@ Status PostgresStore::finish_push_job(std::int64_t subscription, std::string_vie
 Result<bool> PostgresStore::renew_push_job(std::int64_t subscription, std::string_view conv,
                                            Seq seq, TimeMs lease, TimeMs new_lease) {
   auto r = query("renew_push_job",
-                 "UPDATE push_jobs SET leased_until = $1 WHERE subscription_id = $2 AND "
+                 "UPDATE push_jobs SET leased_until = $1, due_at = $1 WHERE subscription_id = $2 AND "
                  "conversation_id = $3 AND seq = $4 AND leased_until = $5",
                  {new_lease, subscription, conv, seq, lease});
   if (!r) return r.error();
@@ -300,9 +300,9 @@ Status PostgresStore::reschedule_push_job(std::int64_t subscription, std::string
 
 Status PostgresStore::release_push_leases() {
   return transaction("release_push_leases", [&](Connection& c) -> Status {
-    auto a = c.exec("UPDATE push_state SET leased_until = 0 WHERE leased_until > 0");
+    auto a = c.exec("UPDATE push_state SET leased_until = 0, due_at = 0 WHERE leased_until > 0");
     if (!a.ok()) return storage_error(a, "release_push_leases");
-    auto b = c.exec("UPDATE push_jobs SET leased_until = 0 WHERE leased_until > 0");
+    auto b = c.exec("UPDATE push_jobs SET leased_until = 0, due_at = 0 WHERE leased_until > 0");
     if (!b.ok()) return storage_error(b, "release_push_leases");
     return ok_status();
   });

@@ -1,6 +1,16 @@
 // SqliteStore as a PushCatalog (store/push_catalog.hpp): the push_subscriptions, push_state and
 // push_jobs tables. Claims are leases (leased_until) so that the same SQL would serve several
-// dispatchers; the embedded node has one.
+// dispatchers; the embedded node has one. A claim also moves the row's due_at to the lease's end
+// (when it is due again should the claimer die), so that the claims' index scan (by due_at)
+// never walks over rows that are leased.
+//
+// Two write connections, both under write_mutex_: what users asked for (subscriptions, mutes)
+// commits on writer_, durable before the reply like everything acknowledged; the dispatcher's
+// bookkeeping (notes, claims, leases, job outcomes) on bookkeeper_, which does not fsync. A power
+// loss may undo its last transactions — never a message, never a subscription — and what it undoes
+// is done again: bursts are noted again from push_progress (recover()), a job is sent again under
+// the same idempotency key, a gone subscription answers 410 again. A process crash undoes nothing
+// (the WAL is in the page cache). It was a third of a push's CPU (docs/performance.md).
 #include <algorithm>
 
 #include "store/sqlite/reader_lease.hpp"
@@ -116,8 +126,8 @@ Status SqliteStore::remove_push_subscription(UserId user, std::int64_t id) {
 }
 
 Status SqliteStore::drop_push_subscription(std::int64_t id) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "drop_push_subscription",
-                                   [&]() -> Status { return delete_subscription(*writer_, id); });
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "drop_push_subscription",
+                                   [&]() -> Status { return delete_subscription(*bookkeeper_, id); });
 }
 
 Status SqliteStore::set_push_mute(UserId user, std::string_view conv, TimeMs until) {
@@ -152,12 +162,12 @@ Result<TimeMs> SqliteStore::push_mute(UserId user, std::string_view conv) {
 Result<std::int64_t> SqliteStore::note_for_push(std::span<const PushNote> notes, TimeMs now,
                                                 TimeMs due_at, bool record_progress) {
   if (notes.empty()) return std::int64_t{0};
-  return sqlite::write_transaction(write_mutex_, *writer_, "note_for_push",
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "note_for_push",
                                    [&]() -> Result<std::int64_t> {
     std::int64_t changed = 0;
     for (const auto& note : notes) {
       // A new burst when nothing is pending (pending_to <= pushed_seq); else the burst grows.
-      Query q(*writer_,
+      Query q(*bookkeeper_,
               "INSERT INTO push_state(user_id, conversation_id, pending_from, pending_to, "
               "pending_count, first_noted_at, due_at) "
               "SELECT m.user_id, m.conversation_id, ?3, ?3, 1, ?4, ?5 FROM members m "
@@ -175,18 +185,18 @@ Result<std::int64_t> SqliteStore::note_for_push(std::span<const PushNote> notes,
               "WHERE excluded.pending_to > pushed_seq AND excluded.pending_to > pending_to");
       q.bind(1, note.conv).bind(2, note.sender_id).bind(3, note.seq).bind(4, now).bind(5, due_at);
       q.step();
-      if (q.failed()) return storage_error(*writer_, "note_for_push");
-      changed += sqlite3_changes(writer_->handle());
+      if (q.failed()) return storage_error(*bookkeeper_, "note_for_push");
+      changed += sqlite3_changes(bookkeeper_->handle());
     }
     if (record_progress) {
       const auto newest = std::max_element(notes.begin(), notes.end(),
                                            [](const auto& a, const auto& b) { return a.id < b.id; });
-      Query q(*writer_, "INSERT INTO push_progress(id, noted_up_to) VALUES(1, ?) "
+      Query q(*bookkeeper_, "INSERT INTO push_progress(id, noted_up_to) VALUES(1, ?) "
                         "ON CONFLICT(id) DO UPDATE SET noted_up_to = excluded.noted_up_to "
                         "WHERE excluded.noted_up_to > noted_up_to");
       q.bind(1, newest->id);
       q.step();
-      if (q.failed()) return storage_error(*writer_, "note_for_push");
+      if (q.failed()) return storage_error(*bookkeeper_, "note_for_push");
     }
     return changed;
   });
@@ -202,12 +212,12 @@ Result<std::string> SqliteStore::push_noted_up_to() {
 
 Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeMs lease_until,
                                                                int limit) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "claim_due_pushes",
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "claim_due_pushes",
                                    [&]() -> Result<std::vector<PendingPush>> {
     std::vector<PendingPush> out;
     {
-      Query q(*writer_,
-              "UPDATE push_state SET leased_until = ?2 WHERE (user_id, conversation_id) IN "
+      Query q(*bookkeeper_,
+              "UPDATE push_state SET leased_until = ?2, due_at = ?2 WHERE (user_id, conversation_id) IN "
               "(SELECT user_id, conversation_id FROM push_state WHERE pending_to > pushed_seq "
               " AND due_at <= ?1 AND leased_until <= ?1 ORDER BY due_at LIMIT ?3) "
               "RETURNING user_id, conversation_id, pending_from, pending_to, pending_count, "
@@ -225,13 +235,13 @@ Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeM
         p.lease = lease_until;
         out.push_back(std::move(p));
       }
-      if (q.failed()) return storage_error(*writer_, "claim_due_pushes");
+      if (q.failed()) return storage_error(*bookkeeper_, "claim_due_pushes");
     }
     for (auto& p : out) {
-      Query q(*writer_, "SELECT delivered_seq FROM members WHERE conversation_id = ? AND user_id = ?");
+      Query q(*bookkeeper_, "SELECT delivered_seq FROM members WHERE conversation_id = ? AND user_id = ?");
       q.bind(1, p.conv).bind(2, p.user_id);
       if (q.step()) p.delivered_seq = q.i64(0);
-      if (q.failed()) return storage_error(*writer_, "claim_due_pushes");
+      if (q.failed()) return storage_error(*bookkeeper_, "claim_due_pushes");
     }
     return out;
   });
@@ -239,24 +249,24 @@ Result<std::vector<PendingPush>> SqliteStore::claim_due_pushes(TimeMs now, TimeM
 
 Result<bool> SqliteStore::postpone_push(UserId user, std::string_view conv, TimeMs lease,
                                         TimeMs due_at) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "postpone_push", [&]() -> Result<bool> {
-    Query q(*writer_, "UPDATE push_state SET due_at = ?, leased_until = 0 "
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "postpone_push", [&]() -> Result<bool> {
+    Query q(*bookkeeper_, "UPDATE push_state SET due_at = ?, leased_until = 0 "
                       "WHERE user_id = ? AND conversation_id = ? AND leased_until = ?");
     q.bind(1, due_at).bind(2, user).bind(3, conv).bind(4, lease);
     q.step();
-    if (q.failed()) return storage_error(*writer_, "postpone_push");
-    return sqlite3_changes(writer_->handle()) > 0;
+    if (q.failed()) return storage_error(*bookkeeper_, "postpone_push");
+    return sqlite3_changes(bookkeeper_->handle()) > 0;
   });
 }
 
 Result<std::int64_t> SqliteStore::finish_push(UserId user, std::string_view conv, TimeMs lease,
                                               Seq upto, std::string_view payload, TimeMs now,
                                               TimeMs expires_at, TimeMs next_due) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "finish_push",
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "finish_push",
                                    [&]() -> Result<std::int64_t> {
     {
       // Messages noted after `upto` stay pending, as a burst of their own.
-      Query q(*writer_,
+      Query q(*bookkeeper_,
               "UPDATE push_state SET pushed_seq = ?3, leased_until = 0, "
               "pending_from = CASE WHEN pending_to > ?3 THEN ?3 + 1 ELSE pending_from END, "
               "pending_count = CASE WHEN pending_to > ?3 THEN min(pending_count, pending_to - ?3) "
@@ -267,29 +277,29 @@ Result<std::int64_t> SqliteStore::finish_push(UserId user, std::string_view conv
               "AND pushed_seq < ?3");
       q.bind(1, user).bind(2, conv).bind(3, upto).bind(4, lease).bind(5, now).bind(6, next_due);
       q.step();
-      if (q.failed()) return storage_error(*writer_, "finish_push");
-      if (sqlite3_changes(writer_->handle()) == 0) return std::int64_t{0};  // the lease was lost
+      if (q.failed()) return storage_error(*bookkeeper_, "finish_push");
+      if (sqlite3_changes(bookkeeper_->handle()) == 0) return std::int64_t{0};  // the lease was lost
     }
     if (payload.empty()) return std::int64_t{0};
-    Query q(*writer_,
+    Query q(*bookkeeper_,
             "INSERT OR IGNORE INTO push_jobs(subscription_id, conversation_id, seq, payload, "
             "due_at, expires_at) SELECT s.id, ?2, ?3, ?4, ?5, ?6 FROM push_subscriptions s "
             "WHERE s.user_id = ?1");
     q.bind(1, user).bind(2, conv).bind(3, upto).bind(4, payload).bind(5, now).bind(6, expires_at);
     q.step();
-    if (q.failed()) return storage_error(*writer_, "finish_push");
-    return std::int64_t{sqlite3_changes(writer_->handle())};
+    if (q.failed()) return storage_error(*bookkeeper_, "finish_push");
+    return std::int64_t{sqlite3_changes(bookkeeper_->handle())};
   });
 }
 
 Result<std::vector<PushJob>> SqliteStore::claim_push_jobs(TimeMs now, TimeMs lease_until,
                                                           int limit, unsigned kinds) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "claim_push_jobs",
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "claim_push_jobs",
                                    [&]() -> Result<std::vector<PushJob>> {
     std::vector<PushJob> out;
     {
-      Query q(*writer_,
-              "UPDATE push_jobs SET leased_until = ?2 WHERE (subscription_id, conversation_id, seq) "
+      Query q(*bookkeeper_,
+              "UPDATE push_jobs SET leased_until = ?2, due_at = ?2 WHERE (subscription_id, conversation_id, seq) "
               "IN (SELECT j.subscription_id, j.conversation_id, j.seq FROM push_jobs j "
               " JOIN push_subscriptions s ON s.id = j.subscription_id "
               " WHERE j.due_at <= ?1 AND j.leased_until <= ?1 AND (?4 & CASE s.kind "
@@ -309,61 +319,61 @@ Result<std::vector<PushJob>> SqliteStore::claim_push_jobs(TimeMs now, TimeMs lea
         j.lease = lease_until;
         out.push_back(std::move(j));
       }
-      if (q.failed()) return storage_error(*writer_, "claim_push_jobs");
+      if (q.failed()) return storage_error(*bookkeeper_, "claim_push_jobs");
     }
     for (auto& j : out) {
-      Query q(*writer_, "SELECT " PARLEY_PUSH_SUBSCRIPTION_COLUMNS
+      Query q(*bookkeeper_, "SELECT " PARLEY_PUSH_SUBSCRIPTION_COLUMNS
                         " FROM push_subscriptions s WHERE s.id = ?");
       q.bind(1, j.subscription.id);
       if (q.step()) j.subscription = read_subscription(q);
-      if (q.failed()) return storage_error(*writer_, "claim_push_jobs");
+      if (q.failed()) return storage_error(*bookkeeper_, "claim_push_jobs");
     }
     return out;
   });
 }
 
 Status SqliteStore::finish_push_job(std::int64_t subscription, std::string_view conv, Seq seq) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "finish_push_job", [&]() -> Status {
-    Query q(*writer_, "DELETE FROM push_jobs WHERE subscription_id = ? AND conversation_id = ? "
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "finish_push_job", [&]() -> Status {
+    Query q(*bookkeeper_, "DELETE FROM push_jobs WHERE subscription_id = ? AND conversation_id = ? "
                       "AND seq = ?");
     q.bind(1, subscription).bind(2, conv).bind(3, seq);
     q.step();
-    if (q.failed()) return storage_error(*writer_, "finish_push_job");
+    if (q.failed()) return storage_error(*bookkeeper_, "finish_push_job");
     return ok_status();
   });
 }
 
 Result<bool> SqliteStore::renew_push_job(std::int64_t subscription, std::string_view conv,
                                          Seq seq, TimeMs lease, TimeMs new_lease) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "renew_push_job", [&]() -> Result<bool> {
-    Query q(*writer_, "UPDATE push_jobs SET leased_until = ? WHERE subscription_id = ? AND "
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "renew_push_job", [&]() -> Result<bool> {
+    Query q(*bookkeeper_, "UPDATE push_jobs SET leased_until = ?1, due_at = ?1 WHERE subscription_id = ? AND "
                       "conversation_id = ? AND seq = ? AND leased_until = ?");
     q.bind(1, new_lease).bind(2, subscription).bind(3, conv).bind(4, seq).bind(5, lease);
     q.step();
-    if (q.failed()) return storage_error(*writer_, "renew_push_job");
-    return sqlite3_changes(writer_->handle()) > 0;
+    if (q.failed()) return storage_error(*bookkeeper_, "renew_push_job");
+    return sqlite3_changes(bookkeeper_->handle()) > 0;
   });
 }
 
 Status SqliteStore::reschedule_push_job(std::int64_t subscription, std::string_view conv, Seq seq,
                                         TimeMs lease, TimeMs next_at, bool failed) {
-  return sqlite::write_transaction(write_mutex_, *writer_, "reschedule_push_job", [&]() -> Status {
-    Query q(*writer_, "UPDATE push_jobs SET attempts = attempts + ?, due_at = ?, leased_until = 0 "
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "reschedule_push_job", [&]() -> Status {
+    Query q(*bookkeeper_, "UPDATE push_jobs SET attempts = attempts + ?, due_at = ?, leased_until = 0 "
                       "WHERE subscription_id = ? AND conversation_id = ? AND seq = ? "
                       "AND leased_until = ?");
     q.bind(1, std::int64_t{failed ? 1 : 0}).bind(2, next_at).bind(3, subscription).bind(4, conv)
         .bind(5, seq).bind(6, lease);
     q.step();
-    if (q.failed()) return storage_error(*writer_, "reschedule_push_job");
+    if (q.failed()) return storage_error(*bookkeeper_, "reschedule_push_job");
     return ok_status();
   });
 }
 
 Status SqliteStore::release_push_leases() {
-  return sqlite::write_transaction(write_mutex_, *writer_, "release_push_leases", [&]() -> Status {
-    if (!writer_->try_exec("UPDATE push_state SET leased_until = 0 WHERE leased_until > 0") ||
-        !writer_->try_exec("UPDATE push_jobs SET leased_until = 0 WHERE leased_until > 0")) {
-      return storage_error(*writer_, "release_push_leases");
+  return sqlite::write_transaction(write_mutex_, *bookkeeper_, "release_push_leases", [&]() -> Status {
+    if (!bookkeeper_->try_exec("UPDATE push_state SET leased_until = 0, due_at = 0 WHERE leased_until > 0") ||
+        !bookkeeper_->try_exec("UPDATE push_jobs SET leased_until = 0, due_at = 0 WHERE leased_until > 0")) {
+      return storage_error(*bookkeeper_, "release_push_leases");
     }
     return ok_status();
   });

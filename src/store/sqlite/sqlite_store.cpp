@@ -132,6 +132,11 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   mover_ = std::make_unique<Db>(path, false);
   sqlite::open_for_writing(*mover_);
   sqlite::cache_pages(*mover_, "main", cache_mib);
+  bookkeeper_ = std::make_unique<Db>(path, false);
+  bookkeeper_->exec("PRAGMA journal_mode = WAL");
+  bookkeeper_->exec("PRAGMA synchronous = NORMAL");
+  bookkeeper_->exec("PRAGMA foreign_keys = ON");
+  sqlite::cache_pages(*bookkeeper_, "main", 2);
   adopt_legacy_inbox(path);
   {
     Query q(*writer_, "SELECT upto FROM inbox_moved");
@@ -149,6 +154,7 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   checkpointer_->exec("PRAGMA synchronous = FULL");  // fsync the file after copying
   sqlite3_wal_hook(writer_->handle(), &SqliteStore::on_wal_commit, this);
   sqlite3_wal_hook(mover_->handle(), &SqliteStore::on_wal_commit, this);
+  sqlite3_wal_hook(bookkeeper_->handle(), &SqliteStore::on_wal_commit, this);
   for (int i = 0; i < std::max(1, reader_connections); ++i) {
     auto reader = std::make_unique<Db>(path, true);
     reader->exec("PRAGMA mmap_size = 268435456");

@@ -185,6 +185,9 @@ class SqliteStore final : public Store,
   std::mutex write_mutex_;
   std::unique_ptr<sqlite::Db> writer_;
   std::unique_ptr<sqlite::Db> mover_;  // the store's second write connection; under write_mutex_
+  // The push dispatcher's bookkeeping: WAL without fsync (synchronous = NORMAL), why in
+  // sqlite_push_catalog.cpp; under write_mutex_.
+  std::unique_ptr<sqlite::Db> bookkeeper_;
   std::int64_t inbox_moved_ = 0;       // inbox_moved.upto; under write_mutex_
   std::unique_ptr<sqlite::Inbox> inbox_;
 
