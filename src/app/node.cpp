@@ -353,7 +353,9 @@ int run_node(const Config& c) {
       PushDispatcher& dispatcher;
       ~StopPush() { dispatcher.stop(); }
     } stop_push{*push_dispatcher};
-    message_log.subscribe("push", MessageLog::Blocking::allowed,
+    // Inline, on the log's thread: note() only appends to a vector under a mutex. (A queued
+    // subscriber's thread hop cost ~20 µs of CPU per message, a quarter of push's overhead.)
+    message_log.subscribe("push", MessageLog::Blocking::forbidden,
                           [&push_dispatcher](const chat::Message& m) { push_dispatcher->note(m); });
     PushSubscriptions push_subscriptions(
         *opened.push, clock,

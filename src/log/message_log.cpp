@@ -1,12 +1,13 @@
 #include "log/message_log.hpp"
 
 #include "core/failures.hpp"
+#include "core/threads.hpp"
 
 namespace parley {
 
 CommitQueue::CommitQueue(std::string name, Handler handler, std::size_t max_queued)
     : name_(std::move(name)), handler_(std::move(handler)), max_queued_(max_queued),
-      thread_([this] { run(); }) {}
+      thread_(named_thread("log-" + name_, [this] { run(); })) {}
 
 CommitQueue::~CommitQueue() {
   {
@@ -18,15 +19,19 @@ CommitQueue::~CommitQueue() {
 }
 
 void CommitQueue::offer(const chat::Message& m) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (queue_.size() >= max_queued_) {
       ++dropped_;
       return;
     }
+    // Only an idle thread needs waking: a busy one looks at the queue when its batch is done.
+    // (A wake-up per message was most of this queue's cost.)
+    wake = queue_.empty() && !busy_;
     queue_.push_back(m);
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void CommitQueue::wait_idle() {
@@ -40,19 +45,23 @@ std::uint64_t CommitQueue::dropped() const {
 }
 
 void CommitQueue::run() {
+  std::deque<chat::Message> batch;
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping, and everything handled
-    auto m = std::move(queue_.front());
-    queue_.pop_front();
+    // Everything waiting, handled in order without the lock.
+    batch.swap(queue_);
     busy_ = true;
     lock.unlock();
-    try {
-      handler_(m);
-    } catch (...) {
-      note_unexpected_exception(name_, std::current_exception());
+    for (const auto& m : batch) {
+      try {
+        handler_(m);
+      } catch (...) {
+        note_unexpected_exception(name_, std::current_exception());
+      }
     }
+    batch.clear();
     lock.lock();
     busy_ = false;
     if (queue_.empty()) idle_.notify_all();

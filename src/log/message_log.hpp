@@ -45,7 +45,8 @@ class CommitQueue {
   CommitQueue(const CommitQueue&) = delete;
   CommitQueue& operator=(const CommitQueue&) = delete;
 
-  // From the log's thread: queues m, or drops it (counted) when max_queued wait already.
+  // From the log's thread: queues m, or drops it (counted) when max_queued wait already. The
+  // thread takes what waits in one batch: at most max_queued more are held while it works.
   void offer(const chat::Message& m);
   // Blocks until everything offered so far was handled (tests, shutdown).
   void wait_idle();

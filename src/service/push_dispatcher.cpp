@@ -359,15 +359,10 @@ void PushDispatcher::handle_due(const PendingPush& p, TimeMs now) {
 Result<std::string> PushDispatcher::render(const PendingPush& p, std::int64_t count) {
   auto conv = store_.get_conversation(p.conv);
   if (!conv) return conv.error();
-  HistoryQuery q;
-  q.after = p.pending_to - 1;
-  q.limit = 1;
-  auto page = store_.history(p.conv, q);
-  if (!page) return page.error();
-  if (page->messages.empty() || page->messages.front().seq != p.pending_to) {
-    return make_error(Errc::not_found, "the message is not readable yet");
-  }
-  chat::Message& m = page->messages.front();
+  auto newest = store_.message(p.conv, p.pending_to);
+  if (!newest) return newest.error();
+  if (!*newest) return make_error(Errc::not_found, "the message is not readable yet");
+  chat::Message& m = **newest;
   if (sealer_) {
     if (auto s = sealer_->open(m); !s) return s.error();
   }

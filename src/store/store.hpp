@@ -153,6 +153,10 @@ class Store {
   virtual Result<std::optional<std::int64_t>> log_position(std::string_view topic,
                                                            int partition) = 0;
   virtual Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) = 0;
+  // One message of conv as it is now (an edit or a deletion included); nullopt when there is no
+  // such seq (yet). Unlike history(), it reads what the writer holds without moving it into the
+  // database first: the push dispatcher reads the newest message of every push.
+  virtual Result<std::optional<chat::Message>> message(std::string_view conv, chat::Seq seq) = 0;
   // Edits (body set) or deletes (body empty: a tombstone) message seq of conv, if sender_id sent
   // it, giving it the conversation's next rev. Errc::not_found for no such message,
   // Errc::forbidden when someone else sent it, Errc::conflict when it is already deleted.

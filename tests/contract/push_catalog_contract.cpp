@@ -2,6 +2,7 @@
 // (each implements the role): subscriptions per login session (replaced, capped, removed, gone
 // with the session), bursts noted for subscribed members but the sender, claims leased once,
 // finishing into one job per device exactly once, retries, mute.
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "contract/store_contract.hpp"
@@ -240,6 +241,33 @@ TEST_P(StoreContract, PushMuteIsPerMemberAndConversation) {
   due = f.catalog.claim_due_pushes(kNow + 1, kNow + 1000, 10);
   ASSERT_EQ(due->size(), 1u);
   EXPECT_FALSE((*due)[0].delivered_seq.has_value());
+}
+
+TEST_P(StoreContract, PushNotesOfOneBatchCountForEveryMemberButEachMessagesSender) {
+  Push f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob"), carol = f.user("carol"),
+             dave = f.user("dave");
+  const auto team = f.group(alice, {bob, carol});
+  const auto quiet = f.group(alice, {dave});  // nobody in it has a subscription
+  f.subscribe(bob, f.session(bob), "https://push.example/bob");
+  f.subscribe(carol, f.session(carol), "https://push.example/carol");
+  // As the log hands them over: conversations interleaved, senders mixed.
+  const PushNote batch[] = {{team, 1, alice}, {quiet, 1, alice}, {team, 2, bob},
+                            {team, 3, carol}, {quiet, 2, dave},  {team, 4, alice}};
+  // bob: 1, 3, 4; carol: 1, 2, 4; dave and alice have no subscription.
+  EXPECT_EQ(*f.catalog.note_for_push(batch, kNow, kNow + 1000, false), 6);
+  EXPECT_EQ(*f.catalog.note_for_push(batch, kNow, kNow + 1000, false), 0);  // replayed
+  auto due = f.catalog.claim_due_pushes(kNow + 1000, kNow + 5000, 10);
+  ASSERT_EQ(due->size(), 2u);
+  std::sort(due->begin(), due->end(), [](const auto& a, const auto& b) { return a.user_id < b.user_id; });
+  for (const auto& p : *due) {
+    EXPECT_EQ(p.conv, team);
+    EXPECT_EQ(p.pending_from, 1);
+    EXPECT_EQ(p.pending_to, 4);
+    EXPECT_EQ(p.count, 3);
+  }
+  EXPECT_EQ((*due)[0].user_id, std::min(bob, carol));
+  EXPECT_EQ((*due)[1].user_id, std::max(bob, carol));
 }
 
 TEST_P(StoreContract, PushRecordsTheNewestMessageNoted) {

@@ -41,7 +41,8 @@ struct Fixture {
   }
   NewMessage msg(const ConvId& conv, UserId sender, const std::string& client_id,
                  const std::string& body = "hello") {
-    return NewMessage{conv, sender, "", client_id, body, std::nullopt};
+    // `from` as ChatService fills it: the sender's username.
+    return NewMessage{conv, sender, store->get_user(sender)->username, client_id, body, std::nullopt};
   }
   std::vector<Result<Appended>> append(std::vector<NewMessage> batch) {
     return store->append_messages(batch, kNow, ids, {});
@@ -349,6 +350,27 @@ TEST_P(StoreContract, EditsAndDeletesBySenderOnlyWithRevs) {
   EXPECT_EQ(f.store->get_conversation(ab)->last_rev, 2);
   // A deleted message is not unread.
   EXPECT_EQ((*f.store->conversations_of(b))[0].unread, 1);
+}
+
+TEST_P(StoreContract, OneMessageReadsAsItIsNowWhetherJustCommittedOrChanged) {
+  Fixture f(GetParam());
+  const auto a = f.user("alice"), b = f.user("bob");
+  const auto ab = f.direct(a, b);
+  // Read at once after the commit (SQLite: still held by the writer, not moved).
+  f.append({f.msg(ab, a, "1", "first"), f.msg(ab, b, "2", "second")});
+  auto second = f.store->message(ab, 2);
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->body, "second");
+  EXPECT_EQ((*second)->from, "bob");
+  EXPECT_EQ((*second)->seq, 2);
+  EXPECT_EQ((*second)->id, f.store->history(ab, {})->messages[1].id);
+  EXPECT_FALSE(f.store->message(ab, 3)->has_value());
+  EXPECT_FALSE(f.store->message("no-such-conversation", 1)->has_value());
+  // After an edit and a deletion: as they are now.
+  ASSERT_TRUE(f.store->change_message(ab, 1, a, "first, edited", kNow + 1).ok());
+  ASSERT_TRUE(f.store->change_message(ab, 2, b, std::nullopt, kNow + 2).ok());
+  EXPECT_EQ((*f.store->message(ab, 1))->body, "first, edited");
+  EXPECT_TRUE((*f.store->message(ab, 2))->deleted);
 }
 
 TEST_P(StoreContract, GroupsOfAUserAreItsGroupsOnlyAndLeaveWithIt) {

@@ -88,6 +88,9 @@ class FaultyStore final : public Store {
                                                    int partition) override {
     return inner_.log_position(topic, partition);
   }
+  Result<std::optional<chat::Message>> message(std::string_view conv, chat::Seq seq) override {
+    return inner_.message(conv, seq);
+  }
   Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override {
     return inner_.history(conv, q);
   }

@@ -3,6 +3,7 @@
 // lease them (leased_until), so that nodes claiming at once are handed different rows and a node
 // that dies gives its rows back when the lease runs out.
 #include <algorithm>
+#include <map>
 
 #include "store/postgres/postgres_store_internal.hpp"
 
@@ -128,28 +129,52 @@ Result<std::int64_t> PostgresStore::note_for_push(std::span<const PushNote> note
                                                   TimeMs due_at, bool record_progress) {
   if (notes.empty()) return std::int64_t{0};
   return transaction("note_for_push", [&](Connection& c) -> Result<std::int64_t> {
+    // As SqliteStore: the members with a subscription of the batch's conversations, in one
+    // query (in most conversations there are none).
+    std::map<std::string_view, std::vector<UserId>> subscribed;
+    std::string conversations = "{";
+    for (const auto& note : notes) {
+      if (!subscribed.try_emplace(note.conv).second) continue;
+      if (conversations.size() > 1) conversations += ',';
+      conversations += '"';
+      for (const char ch : note.conv) {
+        if (ch == '"' || ch == '\\') conversations += '\\';
+        conversations += ch;
+      }
+      conversations += '"';
+    }
+    conversations += '}';
+    auto members = c.exec("SELECT m.conversation_id, m.user_id FROM members m "
+                          "WHERE m.conversation_id = ANY($1::text[]) AND EXISTS "
+                          "(SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id)",
+                          {conversations});
+    if (!members.ok()) return storage_error(members, "note_for_push");
+    for (int i = 0; i < members.rows(); ++i) {
+      const auto it = subscribed.find(members.text(i, 0));
+      if (it != subscribed.end()) it->second.push_back(members.i64(i, 1));
+    }
     std::int64_t changed = 0;
     for (const auto& note : notes) {
-      // As SqliteStore: a new burst when nothing is pending, else the burst grows.
-      auto r = c.exec(
-          "INSERT INTO push_state AS p(user_id, conversation_id, pending_from, pending_to, "
-          "pending_count, first_noted_at, due_at) "
-          "SELECT m.user_id, m.conversation_id, $3, $3, 1, $4, $5 FROM members m "
-          "WHERE m.conversation_id = $1 AND m.user_id <> $2 AND EXISTS "
-          "(SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id) "
-          "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
-          "pending_from = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_from "
-          "  ELSE p.pending_from END, "
-          "pending_count = CASE WHEN p.pending_to <= p.pushed_seq THEN 1 "
-          "  ELSE p.pending_count + 1 END, "
-          "first_noted_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.first_noted_at "
-          "  ELSE p.first_noted_at END, "
-          "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "
-          "pending_to = excluded.pending_to "
-          "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to",
-          {note.conv, note.sender_id, note.seq, now, due_at});
-      if (!r.ok()) return storage_error(r, "note_for_push");
-      changed += r.affected();
+      for (const UserId user : subscribed[note.conv]) {
+        if (user == note.sender_id) continue;
+        // A new burst when nothing is pending, else the burst grows.
+        auto r = c.exec(
+            "INSERT INTO push_state AS p(user_id, conversation_id, pending_from, pending_to, "
+            "pending_count, first_noted_at, due_at) VALUES($1, $2, $3, $3, 1, $4, $5) "
+            "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
+            "pending_from = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_from "
+            "  ELSE p.pending_from END, "
+            "pending_count = CASE WHEN p.pending_to <= p.pushed_seq THEN 1 "
+            "  ELSE p.pending_count + 1 END, "
+            "first_noted_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.first_noted_at "
+            "  ELSE p.first_noted_at END, "
+            "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "
+            "pending_to = excluded.pending_to "
+            "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to",
+            {user, note.conv, note.seq, now, due_at});
+        if (!r.ok()) return storage_error(r, "note_for_push");
+        changed += r.affected();
+      }
     }
     if (record_progress) {
       const auto newest = std::max_element(notes.begin(), notes.end(),

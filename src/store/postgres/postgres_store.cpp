@@ -1018,6 +1018,17 @@ Result<bool> PostgresStore::reseal_file_name(std::string_view id, std::string_vi
 
 namespace parley {
 
+Result<std::optional<Message>> PostgresStore::message(std::string_view conv, Seq seq) {
+  auto r = query("message",
+                 "SELECT " PARLEY_PG_MESSAGE_COLUMNS
+                 " FROM messages m JOIN users u ON u.id = m.sender_id "
+                 "WHERE m.conversation_id = $1 AND m.seq = $2",
+                 {conv, seq});
+  if (!r) return r.error();
+  if (r->rows() == 0) return std::optional<Message>();
+  return std::optional<Message>(read_message(*r, 0, 0, conv));
+}
+
 Result<std::vector<Message>> PostgresStore::messages_by_id(std::string_view after_id, int limit) {
   auto r = query("messages_by_id",
                  "SELECT m.conversation_id, " PARLEY_PG_MESSAGE_COLUMNS

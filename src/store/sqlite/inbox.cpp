@@ -437,6 +437,19 @@ bool Inbox::has_unmoved(std::string_view conv) const {
   return unmoved_convs_.find(conv) != unmoved_convs_.end();
 }
 
+std::optional<Message> Inbox::unmoved_message(std::string_view conv, Seq seq) const {
+  std::lock_guard lock(mutex_);
+  auto it = unmoved_convs_.find(conv);
+  if (it == unmoved_convs_.end() || seq > it->second.last_seq) return std::nullopt;
+  // Newest first: the message asked for is usually one of the last committed.
+  for (auto b = batches_.rbegin(); b != batches_.rend(); ++b) {
+    for (const auto& row : (*b)->rows) {
+      if (row.seq == seq && row.conv == conv) return row;
+    }
+  }
+  return std::nullopt;
+}
+
 Seq Inbox::unmoved_last_seq(std::string_view conv) const {
   std::lock_guard lock(mutex_);
   auto it = unmoved_convs_.find(conv);

@@ -104,6 +104,8 @@ class Inbox {
   bool has_unmoved(std::string_view conv) const;
   // Dedupe keys held in memory (those of moved rows until their generation is dropped).
   std::size_t remembered_keys() const;
+  // Message seq of conv when it is committed and not yet moved; else nullopt.
+  std::optional<chat::Message> unmoved_message(std::string_view conv, chat::Seq seq) const;
   // The last seq given out in conv by rows not yet moved; 0 when there are none.
   chat::Seq unmoved_last_seq(std::string_view conv) const;
   // The store now holds every row up to `upto` (its move committed): forget them here, and

@@ -12,6 +12,7 @@
 // the same idempotency key, a gone subscription answers 410 again. A process crash undoes nothing
 // (the WAL is in the page cache). It was a third of a push's CPU (docs/performance.md).
 #include <algorithm>
+#include <map>
 
 #include "store/sqlite/reader_lease.hpp"
 #include "store/sqlite/shared.hpp"
@@ -164,29 +165,41 @@ Result<std::int64_t> SqliteStore::note_for_push(std::span<const PushNote> notes,
   if (notes.empty()) return std::int64_t{0};
   return sqlite::write_transaction(write_mutex_, *bookkeeper_, "note_for_push",
                                    [&]() -> Result<std::int64_t> {
+    // The members with a subscription, once per conversation of the batch (in most there are
+    // none, and their messages cost this one lookup).
+    std::map<std::string_view, std::vector<UserId>> subscribed;
+    for (const auto& note : notes) {
+      auto [it, added] = subscribed.try_emplace(note.conv);
+      if (!added) continue;
+      Query q(*bookkeeper_, "SELECT m.user_id FROM members m WHERE m.conversation_id = ? AND EXISTS "
+                            "(SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id)");
+      q.bind(1, note.conv);
+      while (q.step()) it->second.push_back(q.i64(0));
+      if (q.failed()) return storage_error(*bookkeeper_, "note_for_push");
+    }
     std::int64_t changed = 0;
     for (const auto& note : notes) {
-      // A new burst when nothing is pending (pending_to <= pushed_seq); else the burst grows.
-      Query q(*bookkeeper_,
-              "INSERT INTO push_state(user_id, conversation_id, pending_from, pending_to, "
-              "pending_count, first_noted_at, due_at) "
-              "SELECT m.user_id, m.conversation_id, ?3, ?3, 1, ?4, ?5 FROM members m "
-              "WHERE m.conversation_id = ?1 AND m.user_id <> ?2 AND EXISTS "
-              "(SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id) "
-              "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
-              "pending_from = CASE WHEN pending_to <= pushed_seq THEN excluded.pending_from "
-              "  ELSE pending_from END, "
-              "pending_count = CASE WHEN pending_to <= pushed_seq THEN 1 "
-              "  ELSE pending_count + 1 END, "
-              "first_noted_at = CASE WHEN pending_to <= pushed_seq THEN excluded.first_noted_at "
-              "  ELSE first_noted_at END, "
-              "due_at = CASE WHEN pending_to <= pushed_seq THEN excluded.due_at ELSE due_at END, "
-              "pending_to = excluded.pending_to "
-              "WHERE excluded.pending_to > pushed_seq AND excluded.pending_to > pending_to");
-      q.bind(1, note.conv).bind(2, note.sender_id).bind(3, note.seq).bind(4, now).bind(5, due_at);
-      q.step();
-      if (q.failed()) return storage_error(*bookkeeper_, "note_for_push");
-      changed += sqlite3_changes(bookkeeper_->handle());
+      for (const UserId user : subscribed[note.conv]) {
+        if (user == note.sender_id) continue;
+        // A new burst when nothing is pending (pending_to <= pushed_seq); else the burst grows.
+        Query q(*bookkeeper_,
+                "INSERT INTO push_state(user_id, conversation_id, pending_from, pending_to, "
+                "pending_count, first_noted_at, due_at) VALUES(?1, ?2, ?3, ?3, 1, ?4, ?5) "
+                "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
+                "pending_from = CASE WHEN pending_to <= pushed_seq THEN excluded.pending_from "
+                "  ELSE pending_from END, "
+                "pending_count = CASE WHEN pending_to <= pushed_seq THEN 1 "
+                "  ELSE pending_count + 1 END, "
+                "first_noted_at = CASE WHEN pending_to <= pushed_seq THEN excluded.first_noted_at "
+                "  ELSE first_noted_at END, "
+                "due_at = CASE WHEN pending_to <= pushed_seq THEN excluded.due_at ELSE due_at END, "
+                "pending_to = excluded.pending_to "
+                "WHERE excluded.pending_to > pushed_seq AND excluded.pending_to > pending_to");
+        q.bind(1, user).bind(2, note.conv).bind(3, note.seq).bind(4, now).bind(5, due_at);
+        q.step();
+        if (q.failed()) return storage_error(*bookkeeper_, "note_for_push");
+        changed += sqlite3_changes(bookkeeper_->handle());
+      }
     }
     if (record_progress) {
       const auto newest = std::max_element(notes.begin(), notes.end(),

@@ -1034,6 +1034,20 @@ Result<HistoryPage> SqliteStore::history(std::string_view conv, const HistoryQue
   return page;
 }
 
+Result<std::optional<Message>> SqliteStore::message(std::string_view conv, Seq seq) {
+  // The inbox first: a row it no longer holds was moved (it forgets rows after their move
+  // committed), so the table has it. A row still there was never changed (changes settle first).
+  if (auto held = inbox_->unmoved_message(conv, seq)) return held;
+  auto lease = read();
+  Query q(*lease, "SELECT " PARLEY_MESSAGE_COLUMNS
+                  " FROM messages m JOIN users u ON u.id = m.sender_id "
+                  "WHERE m.conversation_id = ? AND m.seq = ?");
+  q.bind(1, conv).bind(2, seq);
+  if (q.step()) return std::optional<Message>(read_message(q, 0, conv));
+  if (q.failed()) return storage_error(*lease, "message");
+  return std::optional<Message>();
+}
+
 Result<std::vector<Message>> SqliteStore::messages_by_id(std::string_view after_id, int limit) {
   auto lease = read();
   Query q(*lease, "SELECT m.conversation_id, " PARLEY_MESSAGE_COLUMNS

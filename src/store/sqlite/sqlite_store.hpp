@@ -99,6 +99,7 @@ class SqliteStore final : public Store,
   Result<std::optional<std::int64_t>> log_position(std::string_view topic,
                                                    int partition) override;
   Result<chat::HistoryPage> history(std::string_view conv, const HistoryQuery& q) override;
+  Result<std::optional<chat::Message>> message(std::string_view conv, chat::Seq seq) override;
   Result<chat::Message> change_message(std::string_view conv, chat::Seq seq,
                                        chat::UserId sender_id, std::optional<std::string> body,
                                        TimeMs now) override;
