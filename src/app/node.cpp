@@ -302,7 +302,8 @@ int run_node(const Config& c) {
     service_options.challenge_key = auth::hmac_sha256(secret, "parley login challenge");
     ChatService service(store, *opened.accounts, message_log, bus, *presence_owner, clock, ids,
                         tokens, service_options, &sealer);
-    // Push notifications: the log's second subscriber, off the send path (it may block).
+    // Push notifications: the log's second subscriber, off the send path. On PostgreSQL the
+    // store notes each message in the transaction that stores it (nothing to lose in a crash).
     PushOptions push_options;
     push_options.rules.coalesce = std::chrono::milliseconds(c.push_coalesce_ms);
     push_options.rules.online_delay = std::chrono::milliseconds(c.push_online_delay_ms);
@@ -313,6 +314,7 @@ int run_node(const Config& c) {
     push_options.lease = std::chrono::milliseconds(c.push_lease_ms);
     push_options.retry_first = std::chrono::milliseconds(c.push_retry_first_ms);
     push_options.sole_node = !is_postgres_url(c.store);
+    push_options.noted_at_commit = opened.push->note_at_commit(push_options.rules.coalesce);
     if (const char* n = std::getenv("PARLEY_FAULT_PUSH_KILL_AFTER_SENDS")) {
       push_options.kill_after_sends = std::atoi(n);
       log::warn("event=fault_injection push_kill_after_sends={}", push_options.kill_after_sends);

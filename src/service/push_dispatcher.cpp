@@ -103,6 +103,7 @@ void PushDispatcher::note(const chat::Message& m) {
       log::warn("event=fault_injection kill_before_note={}", options_.kill_before_note);
       ::raise(SIGKILL);
     }
+    if (options_.noted_at_commit) return;  // noted with the message, by the store
     if (notes_.size() >= kMaxQueuedNotes) {
       ++stats_.notes_dropped;
       return;

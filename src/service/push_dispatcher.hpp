@@ -1,13 +1,14 @@
 #pragma once
 // PushDispatcher: push notifications for members who did not get a message live
-// (docs/architecture.md, "Push notifications"). Off the send path: it is a MessageLog
-// subscriber that may block, and everything it keeps is in the PushCatalog's tables, so that a
-// restart — or a kill -9 — loses no push that was due and repeats none that was recorded.
+// (docs/architecture.md, "Push notifications"). Off the send path: a MessageLog subscriber
+// that only hands over, with threads of its own behind it; everything it keeps is in the
+// PushCatalog's tables, so that a restart — or a kill -9 — loses no push that was due and
+// repeats none that was recorded.
 //
-//   note()      every committed message (the log's subscriber thread): queued in memory and
+//   note()      every committed message (inline on the log's thread): queued in memory and
 //               noted, in batches, for the conversation's other members who have a subscription
 //               (PushCatalog::note_for_push): a burst per member and conversation, due after
-//               RuleOptions::coalesce.
+//               RuleOptions::coalesce. (On PostgreSQL the store does this as it commits.)
 //   scheduler   one thread: claims due bursts, decides (push/notification.hpp: delivered or
 //               muted meanwhile → nothing; online → wait for online_delay first), renders the
 //               notification and turns it into one job per device (PushCatalog::finish_push);
@@ -20,10 +21,11 @@
 // Every node of a cluster runs one; claims are leases on the shared tables, so each burst and job
 // is handled by one node at a time, and a dead node's leases run out.
 //
-// The notes wait in memory for a moment (a batch per scheduler round): a crash then would lose
-// them. The embedded node records the newest message noted, and at start notes again the
-// messages from a little before it (recover()); in a cluster that gap remains (docs/architecture.md,
-// "Not yet").
+// On SQLite the notes wait in memory for a moment (a batch per scheduler round): a crash then
+// would lose them, so the embedded node records the newest message noted, and at start notes
+// again the messages from a little before it (recover()). On PostgreSQL (a cluster) the store
+// notes each message in the transaction that stores it (PushCatalog::note_at_commit): there is
+// no such moment.
 //
 // A job is deleted only after its send returned. A crash between the two sends it again after
 // the restart, with the same idempotency key (the Idempotency-Key of a webhook, the Topic of Web
@@ -72,6 +74,9 @@ struct PushOptions {
   // The embedded node: no other node can hold a lease, so all are released at start; and it
   // records its progress for recover().
   bool sole_node = true;
+  // The store notes messages as it commits them (PushCatalog::note_at_commit): note() has
+  // nothing to queue.
+  bool noted_at_commit = false;
   // Test faults (environment PARLEY_FAULT_PUSH_KILL_AFTER_SENDS=N and
   // PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE=N, docs/operations.md): the process kills itself with
   // SIGKILL right after its Nth successful send, before recording it; or when handed its Nth
@@ -98,7 +103,8 @@ class PushDispatcher {
   // Finishes the sends under way, then stops the threads. Idempotent.
   void stop();
 
-  // A committed message (MessageLog subscriber; may block briefly on the queue's mutex).
+  // A committed message (MessageLog subscriber, inline: it only appends under a mutex; with
+  // noted_at_commit, nothing — the test fault still counts it).
   void note(const chat::Message& m);
 
   struct Stats {

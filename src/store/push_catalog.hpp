@@ -18,6 +18,7 @@
 // Store (the same database: removal with the login session is one transaction); both pass the
 // contract suite in tests/contract/push_catalog_contract.cpp.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -141,6 +142,15 @@ class PushCatalog {
   // id noted so far moves up to the newest of `notes`, in the same transaction.
   virtual Result<std::int64_t> note_for_push(std::span<const PushNote> notes, TimeMs now,
                                              TimeMs due_at, bool record_progress) = 0;
+  // Asks the store to note every message for push in the transaction that stores it, due
+  // `coalesce` after its commit — the same as note_for_push, with no moment in which a crash
+  // could lose the note. True when it will (PostgreSQL); false when it cannot (SQLite, whose
+  // commit is a journal record: the dispatcher notes, and recovers after a crash). Before the
+  // first message is stored.
+  virtual bool note_at_commit(std::chrono::milliseconds coalesce) {
+    (void)coalesce;
+    return false;
+  }
   // The newest message id note_for_push recorded ("" when none): after a crash, the messages
   // committed but not noted come after it.
   virtual Result<std::string> push_noted_up_to() = 0;

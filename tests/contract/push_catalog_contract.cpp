@@ -270,6 +270,46 @@ TEST_P(StoreContract, PushNotesOfOneBatchCountForEveryMemberButEachMessagesSende
   EXPECT_EQ((*due)[1].user_id, std::max(bob, carol));
 }
 
+TEST_P(StoreContract, PushNotesAtCommitWhereTheStoreCan) {
+  Push f(GetParam());
+  const auto alice = f.user("alice"), bob = f.user("bob"), carol = f.user("carol");
+  const auto conv = f.group(alice, {bob, carol});
+  f.subscribe(bob, f.session(bob), "https://push.example/bob");
+  if (!f.catalog.note_at_commit(std::chrono::milliseconds(1000))) {
+    GTEST_SKIP() << "this store's commit is a journal record: the dispatcher notes";
+  }
+  auto send = [&](UserId from, const std::string& id, TimeMs now) {
+    const NewMessage m{conv, from, "", id, "hi", std::nullopt};
+    ASSERT_TRUE(f.store->append_messages({&m, 1}, now, f.ids, {})[0].ok());
+  };
+  // Noted with the message, for bob (subscribed; not for his own message), not for carol.
+  send(alice, "1", kNow);
+  send(bob, "2", kNow + 10);
+  send(carol, "3", kNow + 20);
+  const NewMessage retry{conv, alice, "", "1", "hi", std::nullopt};  // a duplicate: not noted
+  ASSERT_TRUE(f.store->append_messages({&retry, 1}, kNow + 30, f.ids, {})[0]->duplicate);
+  EXPECT_TRUE(f.catalog.claim_due_pushes(kNow + 999, kNow + 5000, 10)->empty());
+  auto due = f.catalog.claim_due_pushes(kNow + 1000, kNow + 5000, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].user_id, bob);
+  EXPECT_EQ((*due)[0].pending_from, 1);
+  EXPECT_EQ((*due)[0].pending_to, 3);
+  EXPECT_EQ((*due)[0].count, 2);
+  EXPECT_EQ((*due)[0].first_noted_at, kNow);
+  // A batch of several messages counts each (one statement for the whole batch).
+  ASSERT_EQ(*f.catalog.finish_push(bob, conv, (*due)[0].lease, 3, "", kNow + 1000, kNow + 1000,
+                                   kNow + 1000), 0);
+  const NewMessage batch[] = {{conv, alice, "", "4", "a", std::nullopt},
+                              {conv, carol, "", "5", "b", std::nullopt},
+                              {conv, bob, "", "6", "c", std::nullopt}};
+  for (const auto& r : f.store->append_messages(batch, kNow + 2000, f.ids, {})) ASSERT_TRUE(r.ok());
+  due = f.catalog.claim_due_pushes(kNow + 3000, kNow + 9000, 10);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].pending_from, 4);
+  EXPECT_EQ((*due)[0].pending_to, 5);
+  EXPECT_EQ((*due)[0].count, 2);
+}
+
 TEST_P(StoreContract, PushRecordsTheNewestMessageNoted) {
   Push f(GetParam());
   const auto alice = f.user("alice"), bob = f.user("bob");

@@ -521,6 +521,36 @@ def test_pushes_on_the_postgresql_store(tmp_path, postgres_url, gateway):
         s.stop()
 
 
+def test_on_postgresql_a_message_is_noted_with_its_commit_so_a_kill_loses_no_push(tmp_path, postgres_url,
+                                                                                 gateway):
+    """On PostgreSQL (a cluster's store) the note is written in the transaction that stores the
+    message: a node killed right after the commit, before the dispatcher hears of it, still
+    pushes it after the restart (the embedded node's recovery is not needed or used)."""
+    args = ("--store", postgres_url, *FAST, "--push-gateways", gateway.url)
+    s = Server(tmp_path / "data", *args, env={"PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE": "2"}).start()
+    alice, bob = s.register("alice"), s.register("bob")
+    s.api("POST", "/push/subscriptions", {"type": "webhook", "url": gateway.url, "pushkey": "p"},
+          bob["token"], expect=201)
+    s.api("POST", "/chat/send", {"recipient": "bob", "message": "first"}, alice["token"])
+    gateway.wait_posts(1)
+    settled(s)
+    ws = s.ws(alice["token"])
+    ws.start("send", to="bob", client_msg_id="second", body="second")  # committed, then killed
+    s.proc.wait(TIMEOUT)
+    assert s.proc.returncode == -9
+    s.env = None
+    s.start()
+    try:
+        _, second = gateway.wait_posts(2)
+        assert second["body"]["notification"]["preview"] == "second"
+        assert second["body"]["notification"]["seq"] == 2
+        settled(s)
+        assert len(gateway.posts) == 2, "the first message was not pushed again"
+        assert not any("event=push_recovered" in line for line in s.log_lines)
+    finally:
+        s.stop()
+
+
 def public_key(server):
     status, body, _ = server.request("GET", "/push/vapid-public-key")
     assert status == 200

@@ -809,6 +809,9 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
                             col_client.str(), col_body.str(), col_reply.str(), col_ts.str(),
                             col_attachments.str()});
     if (!inserted.ok()) return fail(inserted);
+    if (note_at_commit_ms_.load(std::memory_order_relaxed) >= 0) {
+      if (auto noted = note_committed(c, results, now); !noted.ok()) return fail(noted);
+    }
   }
   if (auto r = c.exec("COMMIT"); !r.ok()) return fail(r);
   return results;

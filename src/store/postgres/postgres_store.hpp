@@ -7,6 +7,7 @@
 // do not race. Every commit is durable with PostgreSQL's default synchronous_commit = on.
 // Thread-safe: call from any thread except a network shard (every call blocks on the network).
 
+#include <atomic>
 #include <condition_variable>
 #include <initializer_list>
 #include <memory>
@@ -130,6 +131,7 @@ class PostgresStore final : public Store,
   Result<std::int64_t> note_for_push(std::span<const PushNote> notes, TimeMs now,
                                      TimeMs due_at, bool record_progress) override;
   Result<std::string> push_noted_up_to() override;
+  bool note_at_commit(std::chrono::milliseconds coalesce) override;
   Result<std::vector<PendingPush>> claim_due_pushes(TimeMs now, TimeMs lease_until,
                                                     int limit) override;
   Result<bool> postpone_push(chat::UserId user, std::string_view conv, TimeMs lease,
@@ -150,6 +152,11 @@ class PostgresStore final : public Store,
 
  private:
   class Lease;
+  // Inside append_messages' transaction (note_at_commit): notes the batch's new messages for
+  // push in one statement. Defined in postgres_push_catalog.cpp.
+  pg::Result note_committed(pg::Connection& c, const std::vector<Result<chat::Appended>>& appended,
+                            TimeMs now);
+  std::atomic<std::int64_t> note_at_commit_ms_{-1};  // the coalesce delay; -1: the dispatcher notes
   // A connection from the pool (opening one if none is idle and the pool is not full). Fails
   // with Errc::unavailable when the server cannot be reached.
   Result<Lease> lease();
