@@ -473,11 +473,10 @@ def test_a_kill_between_the_send_and_its_bookkeeping_resends_under_the_same_key(
         s.stop()
 
 
-def test_a_kill_between_the_commit_and_the_note_still_pushes_after_the_restart(tmp_path, gateway):
-    """The notes wait in memory for a moment: killed then, the node notes the message again at
-    start (from the newest message it had noted), and the push goes out."""
-    s = push_server(tmp_path, "--push-gateways", gateway.url,
-                    env={"PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE": "2"})
+def kill_between_the_commit_and_the_note(s, gateway):
+    """Bob subscribed through the gateway; alice's first message pushed and its job recorded;
+    her second committed by a node that then kills itself before the dispatcher hears of it
+    (PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE=2); the node restarted without the fault."""
     alice, bob = s.register("alice"), s.register("bob")
     s.api("POST", "/push/subscriptions", {"type": "webhook", "url": gateway.url, "pushkey": "p"},
           bob["token"], expect=201)
@@ -490,6 +489,14 @@ def test_a_kill_between_the_commit_and_the_note_still_pushes_after_the_restart(t
     assert s.proc.returncode == -9
     s.env = None
     s.start()
+
+
+def test_a_kill_between_the_commit_and_the_note_still_pushes_after_the_restart(tmp_path, gateway):
+    """The notes wait in memory for a moment: killed then, the node notes the message again at
+    start (from the newest message it had noted), and the push goes out."""
+    s = push_server(tmp_path, "--push-gateways", gateway.url,
+                    env={"PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE": "2"})
+    kill_between_the_commit_and_the_note(s, gateway)
     try:
         _, second = gateway.wait_posts(2)
         assert second["body"]["notification"]["preview"] == "second"
@@ -528,18 +535,7 @@ def test_on_postgresql_a_message_is_noted_with_its_commit_so_a_kill_loses_no_pus
     pushes it after the restart (the embedded node's recovery is not needed or used)."""
     args = ("--store", postgres_url, *FAST, "--push-gateways", gateway.url)
     s = Server(tmp_path / "data", *args, env={"PARLEY_FAULT_PUSH_KILL_BEFORE_NOTE": "2"}).start()
-    alice, bob = s.register("alice"), s.register("bob")
-    s.api("POST", "/push/subscriptions", {"type": "webhook", "url": gateway.url, "pushkey": "p"},
-          bob["token"], expect=201)
-    s.api("POST", "/chat/send", {"recipient": "bob", "message": "first"}, alice["token"])
-    gateway.wait_posts(1)
-    settled(s)
-    ws = s.ws(alice["token"])
-    ws.start("send", to="bob", client_msg_id="second", body="second")  # committed, then killed
-    s.proc.wait(TIMEOUT)
-    assert s.proc.returncode == -9
-    s.env = None
-    s.start()
+    kill_between_the_commit_and_the_note(s, gateway)
     try:
         _, second = gateway.wait_posts(2)
         assert second["body"]["notification"]["preview"] == "second"
