@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { after, before, test } from "node:test";
 import { join } from "node:path";
-import { expectNoConsoleErrors, person, root, serverAndBrowser } from "./harness.ts";
+import { expectNoConsoleErrors, messages, person, root, serverAndBrowser } from "./harness.ts";
 
 const fixture = serverAndBrowser(["--push-coalesce-ms", "100", "--web-push-services", "127.0.0.1"]);
 let pushService: ChildProcess;
@@ -123,6 +123,19 @@ test("notifications: turned on in the app, pushed while away, shown by the servi
   assert.deepEqual(await shown.jsonValue(), [
     { title: "alice", body: "Lunch at noon?", tag: `conv:${conv.id}`, data: { conv: conv.id, seq: 1 } },
   ]);
+
+  // Clicked: the app opens the conversation. (Headless Chromium cannot click a system
+  // notification: the worker is handed the click event the browser would send it.)
+  const [worker] = b.context.serviceWorkers();
+  assert.ok(worker, "the app's service worker runs");
+  await worker.evaluate(`(async () => {
+    const [n] = await self.registration.getNotifications();
+    self.dispatchEvent(new NotificationEvent("notificationclick", { notification: n }));
+  })()`);
+  await b.page.waitForFunction((id) => location.hash === `#/c/${id}`, conv.id);
+  await messages(b.page).filter({ hasText: "Lunch at noon?" }).waitFor();
+  const left = await b.page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).length);
+  assert.equal(left, 0, "the clicked notification is closed");
 
   // Turned off: the server forgets the subscription.
   await b.page.getByRole("button", { name: "Notifications" }).click();

@@ -39,8 +39,10 @@ self.addEventListener("notificationclick", (event) => {
       const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
       const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
       if (open) {
-        await open.focus();
+        // The conversation first: focusing can be refused (without a user's click), and the
+        // app should show the conversation either way.
         if (conv) open.postMessage({ type: "open-conversation", conv });
+        await open.focus().catch(() => undefined);
         return;
       }
       await self.clients.openWindow(target);
