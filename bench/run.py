@@ -84,7 +84,7 @@ def proc_cpu_seconds(pid):
 
 def thread_cpu_seconds(pid, prefixes):
     """CPU seconds (user + system) of the process's threads whose names start with one of
-    `prefixes` (Parley names its threads: push-scheduler, push-sender, log-push, …)."""
+    `prefixes` (Parley names its threads: push-scheduler, push-sender, …)."""
     total = 0.0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -101,7 +101,7 @@ def thread_cpu_seconds(pid, prefixes):
     return total
 
 
-PUSH_THREADS = ("push-", "log-push")
+PUSH_THREADS = ("push-",)
 
 
 def proc_rss_kib(pid):

@@ -2,20 +2,21 @@
 
 #include <poll.h>
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <optional>
 
 #include "net/beast_client_response.hpp"
 
@@ -91,7 +92,7 @@ Result<WebUrl> parse_web_url(std::string_view url) {
     out.host = std::string(authority);
   }
   if (out.port.empty() || out.port.size() > 5 ||
-      out.port.find_first_not_of("0123456789") != std::string::npos) {
+      out.port.find_first_not_of("0123456789") != std::string::npos || std::stoi(out.port) > 65535) {
     return make_error(Errc::bad_request, "bad port in URL");
   }
   if (rest.empty()) rest = "/";
@@ -123,10 +124,6 @@ Result<std::shared_ptr<ssl::context>> tls_context(const std::string& ca_file) {
   contexts.emplace(ca_file, tls);
   return tls;
 }
-
-}  // namespace
-
-namespace {
 
 // One connection and the io_context it runs on: a fetch() runs it until its exchange is done.
 // Kept (keep_alive) between calls to the same origin.

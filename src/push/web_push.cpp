@@ -162,8 +162,6 @@ Result<Receiver> Receiver::from(const SubscriptionKeys& keys) {
   return Receiver(std::make_shared<const Key>(Key{keys, std::move(point)}));
 }
 
-const SubscriptionKeys& Receiver::keys() const { return key_->keys; }
-
 Result<std::string> encrypt(std::string_view plaintext, const SubscriptionKeys& keys,
                             const std::optional<EncryptFixture>& fixture) {
   auto to = Receiver::from(keys);

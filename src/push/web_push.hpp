@@ -40,7 +40,6 @@ class Receiver {
  public:
   // bad_request for keys of the wrong size or a point not on P-256.
   static Result<Receiver> from(const SubscriptionKeys& keys);
-  const SubscriptionKeys& keys() const;
 
  private:
   struct Key;

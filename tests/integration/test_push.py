@@ -378,6 +378,7 @@ def test_subscriptions_are_checked_listed_removed_and_end_with_the_login(tmp_pat
             ({"endpoint": good["endpoint"], "keys": {"p256dh": good["keys"]["p256dh"], "auth": "x"}}, 400),
             ({"endpoint": "ftp://push.example/1", "keys": good["keys"]}, 400),
             ({"endpoint": "http://push.example/1", "keys": good["keys"]}, 400),
+            ({"endpoint": "https://push.example:99999/1", "keys": good["keys"]}, 400),  # no such port
             ({"type": "carrier-pigeon"}, 400),
             ({"endpoint": "https://internal.example/_bulk", "keys": good["keys"]}, 403),
             ({"type": "webhook", "url": "http://127.0.0.1:1/elsewhere", "pushkey": "k"}, 403),

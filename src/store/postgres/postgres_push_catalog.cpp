@@ -13,6 +13,23 @@ using namespace chat;
 using pg::Connection;
 using pg::storage_error;
 
+// Noting into push_state AS p a row (user, conversation, pending_from, pending_to,
+// pending_count, first_noted_at, due_at): a new burst when nothing is pending
+// (pending_to <= pushed_seq), else the burst grows by pending_count; seqs at or below what is
+// pending or pushed change nothing. Shared by note_for_push (a row per message) and
+// note_committed (a row per member and conversation of a batch).
+#define PARLEY_PG_PUSH_BURST_GROWS                                                              \
+  "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "                                      \
+  "pending_from = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_from "         \
+  "  ELSE p.pending_from END, "                                                               \
+  "pending_count = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_count "       \
+  "  ELSE p.pending_count + excluded.pending_count END, "                                     \
+  "first_noted_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.first_noted_at "     \
+  "  ELSE p.first_noted_at END, "                                                             \
+  "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "  \
+  "pending_to = excluded.pending_to "                                                         \
+  "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to"
+
 namespace {
 
 #define PARLEY_PG_PUSH_SUBSCRIPTION_COLUMNS \
@@ -149,20 +166,10 @@ Result<std::int64_t> PostgresStore::note_for_push(std::span<const PushNote> note
     for (const auto& note : notes) {
       for (const UserId user : subscribed[note.conv]) {
         if (user == note.sender_id) continue;
-        // A new burst when nothing is pending, else the burst grows.
         auto r = c.exec(
             "INSERT INTO push_state AS p(user_id, conversation_id, pending_from, pending_to, "
             "pending_count, first_noted_at, due_at) VALUES($1, $2, $3, $3, 1, $4, $5) "
-            "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
-            "pending_from = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_from "
-            "  ELSE p.pending_from END, "
-            "pending_count = CASE WHEN p.pending_to <= p.pushed_seq THEN 1 "
-            "  ELSE p.pending_count + 1 END, "
-            "first_noted_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.first_noted_at "
-            "  ELSE p.first_noted_at END, "
-            "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "
-            "pending_to = excluded.pending_to "
-            "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to",
+            PARLEY_PG_PUSH_BURST_GROWS,
             {user, note.conv, note.seq, now, due_at});
         if (!r.ok()) return storage_error(r, "note_for_push");
         changed += r.affected();
@@ -206,17 +213,7 @@ pg::Result PostgresStore::note_committed(Connection& c, const std::vector<Result
       "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS n(conv, seq, sender) "
       "JOIN members m ON m.conversation_id = n.conv AND m.user_id <> n.sender "
       "WHERE EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id) "
-      "GROUP BY m.user_id, n.conv "
-      "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "
-      "pending_from = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_from "
-      "  ELSE p.pending_from END, "
-      "pending_count = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_count "
-      "  ELSE p.pending_count + excluded.pending_count END, "
-      "first_noted_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.first_noted_at "
-      "  ELSE p.first_noted_at END, "
-      "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "
-      "pending_to = excluded.pending_to "
-      "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to",
+      "GROUP BY m.user_id, n.conv " PARLEY_PG_PUSH_BURST_GROWS,
       {convs.str(), seqs.str(), senders.str(), now, due_at});
 }
 

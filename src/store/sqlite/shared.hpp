@@ -44,11 +44,16 @@ auto write_transaction(std::mutex& mutex, Db& db, std::string_view what, F&& f) 
   return result;
 }
 
-// A connection that commits: WAL, and FULL, so every commit fsyncs the WAL before returning —
-// the ack promise (invariant 1, docs/architecture.md).
-inline void open_for_writing(Db& db) {
+// How a write connection commits. durable: FULL, every commit fsyncs the WAL before returning —
+// the ack promise (invariant 1, docs/architecture.md). unsynced: NORMAL, no fsync; a power loss
+// may undo the last commits (never a process crash): only for work that is done again then
+// (the push dispatcher's bookkeeping).
+enum class Commits { durable, unsynced };
+
+// A connection that commits, in WAL mode.
+inline void open_for_writing(Db& db, Commits commits = Commits::durable) {
   db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA synchronous = FULL");
+  db.exec(commits == Commits::durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }
 
 // A page cache for the hot pages of busy conversations, and reads through mmap, for `schema` (a

@@ -133,8 +133,7 @@ SqliteStore::SqliteStore(const std::string& path, int reader_connections, int ca
   sqlite::open_for_writing(*mover_);
   sqlite::cache_pages(*mover_, "main", cache_mib);
   bookkeeper_ = std::make_unique<Db>(path, false);
-  bookkeeper_->exec("PRAGMA journal_mode = WAL");
-  bookkeeper_->exec("PRAGMA synchronous = NORMAL");
+  sqlite::open_for_writing(*bookkeeper_, sqlite::Commits::unsynced);
   bookkeeper_->exec("PRAGMA foreign_keys = ON");
   sqlite::cache_pages(*bookkeeper_, "main", 2);
   adopt_legacy_inbox(path);
