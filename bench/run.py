@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """make bench: Parley and the reference Socket.IO + Redis server on the same workloads, in one
-run, on this machine, beside the physical floor. Prints one table and writes
-build/bench/results.json.
+run, on this machine, beside the physical floor. Prints one table (the cluster scenario's in a
+second one, three servers wide) and writes build/bench/results.json.
 
 Scenarios (docs/performance.md explains each and records the figures):
   floor    CPU per write() of a small frame to a loopback TCP socket (bench/floor.c)
@@ -35,15 +35,28 @@ Scenarios (docs/performance.md explains each and records the figures):
            10 % more); and pushes sent per second by one node, a message to a group of offline
            subscribed members making one push each
   cluster  two nodes of each, users of every DM pair on different nodes, dm at fixed rates:
-           Parley on Kafka + PostgreSQL + Redis (scripts/services), the reference on its
-           Redis adapter. CPU is the nodes' (and, separately, the backing services')
+           Parley on Kafka + PostgreSQL + Redis (scripts/services); "reference", memory-only, on
+           its Redis adapter (its own Redis); and "reference-stack", the reference design's own
+           architecture on the same services as Parley: the two Socket.IO nodes on the services'
+           Redis also publish every message to Kafka with kafkajs (fired, not awaited before the
+           ack, as the design's snippet does), and a consumer process (kafkajs consumer group)
+           writes each into PostgreSQL, one INSERT per message. CPU is the nodes' (for
+           reference-stack: its two nodes and its consumer) and, separately, the backing
+           services' (Kafka, PostgreSQL, Redis). reference-stack also reports how many of the
+           run's messages reached PostgreSQL (counted once the count stops growing, at most
+           10 s after the run) and the consumer's lag then. reference-stack runs in this
+           scenario only
 
   bench/run.py [--quick] [--only SCENARIO,…] [--idle 10000,100000] [--rates 2000,5000,…]
+               [--cluster-rates 1000,3000] [--duration S]
+               [--servers parley,parley-socketio,reference,reference-stack]
                [--parley-bin PATH]   (another build: compare two commits, one after the other)
 
 Servers run on 127.0.0.1 only; the load generator opens connections from 127.0.1.x.
 """
 import argparse
+import base64
+import collections
 import concurrent.futures
 import json
 import os
@@ -54,6 +67,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -64,6 +78,7 @@ SECRET = "bench-token-secret-0123456789abcdef0123456789"
 PARLEY_BIN = os.path.join(BUILD, "parley")  # --parley-bin: another build, to compare two commits
 TIMELINES = False  # --timeline: every dm run also writes its deliveries' send times and latencies
 TICK = os.sysconf("SC_CLK_TCK")
+CLUSTER_ARGS = []  # --cluster-args: more `parley serve` flags for the cluster's nodes
 
 
 def log(*args):
@@ -241,13 +256,186 @@ class Reference:
         self.redis.wait(10)
 
 
-class ParleyCluster(Parley):
-    """Two Parley nodes on the backing services of scripts/services (started here when they are
-    not running, stopped again at the end), in a PostgreSQL schema and a Kafka topic of their
-    own. Their CPU is the nodes'; service_pids are Kafka's, PostgreSQL's and Redis's."""
+class Child:
+    """A child process whose output (stdout and stderr) a thread reads, keeping the last lines: a
+    Node process that logs into a pipe nobody reads blocks once the pipe is full."""
+
+    def __init__(self, args, env):
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
+        self.pid = self.proc.pid
+        self.lines = collections.deque(maxlen=200)
+        self.ended = False
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            with self.changed:
+                self.lines.append(line.rstrip("\n"))
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+
+    def wait_for(self, prefix, timeout=60):
+        """The first line that starts with `prefix`; raises if the process ends or time runs out."""
+        deadline = time.time() + timeout
+        with self.changed:
+            while True:
+                for line in self.lines:
+                    if line.startswith(prefix):
+                        return line
+                left = deadline - time.time()
+                if self.ended or left <= 0:
+                    tail = "\n".join(list(self.lines)[-20:])
+                    raise RuntimeError(f"{'exited' if self.ended else 'timed out'} waiting for "
+                                       f"{prefix!r}:\n{tail}")
+                self.changed.wait(left)
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def node_env(**extra):
+    """The environment for a Node.js process: install-deps' own Node first on PATH when there is
+    one (as scripts/node-env does)."""
+    env = dict(os.environ, NODE_ENV="production", **extra)
+    node_dir = os.path.join(BUILD, "tools", "node", "bin")
+    if os.path.isdir(node_dir):
+        env["PATH"] = node_dir + os.pathsep + env["PATH"]
+    return env
+
+
+class ReferenceStack:
+    """The reference design's own architecture, on the same backing services as ParleyCluster
+    (scripts/services: started here when they are not running, stopped again at the end):
+    `nodes` server.js processes on the services' Redis (the Redis adapter), each also publishing
+    every message to a Kafka topic of this run's own with kafkajs (key: the conversation; the
+    send fired and not awaited before the ack, as in the design's snippet), and one consumer.js
+    in a kafkajs consumer group that writes each message into PostgreSQL (one INSERT per message,
+    in a schema of this run's own). The topic has 16 partitions, as Parley's.
+
+    Its CPU (`pids`) is the server processes' and the consumer's: the consumer is part of the
+    reference's application (it does the job Parley's nodes do in their sequencers), not a
+    backing service. Its services' CPU (shared_services) is Kafka's, PostgreSQL's and Redis's,
+    the same processes counted for the Parley cluster."""
+    name = "reference-stack"
+    protocol = "socketio"
+    SERVICES = ("redis", "postgres", "kafka")
+    PARTITIONS = 16  # as `parley serve --log kafka://…` creates its topic
 
     def __init__(self, workdir, nodes=2):
         services = os.path.join(ROOT, "scripts", "services")
+        self.started_services = not all(port_open(p) for p in (16379, 15432, 19092))
+        out = subprocess.run([services, "start", *self.SERVICES], capture_output=True, text=True,
+                             check=True).stdout
+        env = dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_"))
+        self.store = env["PARLEY_STORE"]
+        self.schema = f"refstack_{os.getpid()}"
+        self.procs = []
+        subprocess.run(["psql", "-q", self.store, "-c", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"],
+                       check=True, capture_output=True)
+        topic = f"refstack.{os.getpid()}.{int(time.time())}"
+        kafka = dict(KAFKA_BROKERS=env["PARLEY_LOG"].removeprefix("kafka://"), KAFKA_TOPIC=topic)
+        here = os.path.join(ROOT, "bench", "reference")
+        try:
+            # The consumer first: it creates the topic and the table, and joins its group.
+            self.consumer = Child(["node", os.path.join(here, "consumer.js")], node_env(
+                **kafka, KAFKA_GROUP=f"{topic}.store", KAFKA_PARTITIONS=str(self.PARTITIONS),
+                DATABASE_URL=self.store, PG_SCHEMA=self.schema))
+            self.procs.append(self.consumer)
+            self.consumer.wait_for("consuming", 120)
+            servers = [Child(["node", os.path.join(here, "server.js")],
+                             node_env(**kafka, PORT="0", TOKEN_SECRET=SECRET, REDIS_URL=env["PARLEY_BUS"]))
+                       for _ in range(nodes)]
+            self.procs += servers
+            self.ports = [int(s.wait_for("listening").split()[1]) for s in servers]
+        except BaseException:
+            self.stop()
+            raise
+        self.port = self.ports[0]
+        self.pid = servers[0].pid
+        self.pids = [s.pid for s in servers] + [self.consumer.pid]
+        self.shared_services = True
+
+    def stored(self, since=0.0):
+        """Rows in the stack's messages table of messages sent at or after `since` (a time.time()):
+        a run's own, even when the consumer still works through an earlier run's."""
+        out = subprocess.run(["psql", "-qtA", self.store, "-c",
+                              f"SELECT count(*) FROM {self.schema}.messages WHERE ts >= to_timestamp({since})"],
+                             capture_output=True, text=True, check=True).stdout
+        return int(out.strip())
+
+    def counters(self, since=0.0):
+        """CPU seconds so far (the stack's processes, the consumer's alone, the services'), the
+        table's rows of messages sent since `since`, and the servers' Kafka sends so far: fired,
+        resolved, failed."""
+        out = {"cpu": cpu_of(self.pids), "consumer_cpu": cpu_of([self.consumer.pid]),
+               "services_cpu": sum(services_cpu_by_pid(self).values()), "stored": self.stored(since),
+               "sent": 0, "produced": 0, "errors": 0}
+        for port in self.ports:
+            stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10))
+            for k in ("sent", "produced", "errors"):
+                out[k] += stats[k]
+        return out
+
+    def stored_since(self, before, since, timeout=10):
+        """What the consumer stored of a run that just ended, and the CPU it took to: `before` is
+        counters() taken just before the run, `since` the time.time() then. Counts the run's rows
+        at its end, then waits until every message the run sent to Kafka is a row or the count
+        stops growing (1 s unchanged), at most `timeout` seconds. The CPU of the wait, up to the
+        row count's last change, is the run's (the consumer catching up, PostgreSQL's inserts)."""
+        at_end = last = self.counters(since)
+        t0 = changed_at = time.time()
+        while (last["stored"] < last["sent"] - before["sent"] and time.time() - t0 < timeout
+               and time.time() - changed_at < 1):
+            time.sleep(0.25)
+            now = self.counters(since)
+            if now["stored"] != last["stored"]:
+                last, changed_at = now, time.time()
+        after = self.counters(since)  # the sends resolved meanwhile too
+        produced = after["produced"] - before["produced"]
+        return {"stored": after["stored"], "stored_by_end_of_run": at_end["stored"],
+                "store_wait_seconds": changed_at - t0,
+                "kafka_sends": after["sent"] - before["sent"], "produced": produced,
+                "produce_errors": after["errors"] - before["errors"],
+                # Messages in Kafka that the consumer had not written when the wait ended.
+                "consumer_lag": produced - after["stored"],
+                # CPU seconds: the stack's processes (nodes and consumer), the consumer's alone,
+                # and the services', over the run and then up to the count's last change.
+                "cpu_seconds_to_stored": last["cpu"] - before["cpu"],
+                "consumer_cpu_seconds_to_stored": last["consumer_cpu"] - before["consumer_cpu"],
+                "services_cpu_seconds_to_stored": last["services_cpu"] - before["services_cpu"]}
+
+    def stop(self):
+        for child in reversed(self.procs):  # the servers, then the consumer
+            child.stop()
+        subprocess.run(["psql", "-q", self.store, "-c", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"],
+                       capture_output=True)
+        if self.started_services:
+            subprocess.run([os.path.join(ROOT, "scripts", "services"), "stop", *self.SERVICES],
+                           capture_output=True)
+
+
+class ParleyCluster(Parley):
+    """Two Parley nodes on the backing services of scripts/services (started here when they are
+    not running, stopped again at the end), in a PostgreSQL schema and a Kafka topic of their
+    own. Their CPU is the nodes'; their services' (shared_services) is Kafka's, every PostgreSQL
+    process's and Redis's."""
+
+    def __init__(self, workdir, nodes=2):
+        services = os.path.join(ROOT, "scripts", "services")
+        # Every node of a cluster seals with the same master key (docs/security.md).
+        key_file = os.path.join(workdir, "cluster-master.key")
+        with open(key_file, "w") as f:
+            f.write(base64.b64encode(os.urandom(32)).decode())
         self.started_services = not all(port_open(p) for p in (16379, 15432, 19092))
         out = subprocess.run([services, "start"], capture_output=True, text=True, check=True).stdout
         env = dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_"))
@@ -259,8 +447,9 @@ class ParleyCluster(Parley):
         store = f"{self.store}?options=-csearch_path%3D{self.schema}"
         log_url = f"{env['PARLEY_LOG']}/bench.{os.getpid()}.{int(time.time())}"
         super().__init__(workdir, nodes, ["--store", store, "--log", log_url,
-                                          "--bus", env["PARLEY_BUS"]])
-        self.service_pids = service_pids()
+                                          "--bus", env["PARLEY_BUS"], "--master-key-file", key_file,
+                                          *CLUSTER_ARGS])
+        self.shared_services = True
 
     def stop(self):
         super().stop()
@@ -271,6 +460,7 @@ class ParleyCluster(Parley):
 
 
 SERVERS.update({"parley": Parley, "parley-socketio": ParleySocketIo, "reference": Reference})
+CLUSTER_ONLY = {"reference-stack"}  # servers the single-node scenarios leave out
 
 
 def port_open(port):
@@ -298,6 +488,20 @@ def service_pids():
     return pids
 
 
+def services_cpu_by_pid(server):
+    """CPU seconds so far of each process of a server's backing services: its own service_pids,
+    or, with shared_services, every process of scripts/services' (service_pids(), listed anew:
+    PostgreSQL starts a backend for each connection the nodes open, some during a run)."""
+    out = {}
+    pids = service_pids() if getattr(server, "shared_services", False) else getattr(server, "service_pids", [])
+    for pid in pids:
+        try:
+            out[pid] = proc_cpu_seconds(pid)
+        except OSError:
+            pass  # ended meanwhile
+    return out
+
+
 def cpu_of(pids):
     total = 0.0
     for pid in pids:
@@ -318,16 +522,17 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
         rate = extra[list(extra).index("--rate") + 1]
         args += ["--timeline", os.path.join(BUILD, "bench", f"timeline-{server.protocol}-dm-{rate}.txt")]
     cpu0 = sum(proc_cpu_seconds(pid) for pid in server.pids)
-    services = getattr(server, "service_pids", [])
-    services_cpu0 = cpu_of(services)
+    counts_services = getattr(server, "shared_services", False) or hasattr(server, "service_pids")
+    services_cpu0 = services_cpu_by_pid(server)
     t0 = time.time()
     r = subprocess.run(args, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError(f"loadgen failed: {r.stderr[-2000:]}")
     result = json.loads(r.stdout.strip().splitlines()[-1])
     result["server_cpu_seconds"] = sum(proc_cpu_seconds(pid) for pid in server.pids) - cpu0
-    if services:
-        result["services_cpu_seconds"] = cpu_of(services) - services_cpu0
+    if counts_services:
+        after = services_cpu_by_pid(server)
+        result["services_cpu_seconds"] = sum(t - services_cpu0.get(pid, 0.0) for pid, t in after.items())
     result["wall_seconds"] = time.time() - t0
     return result
 
@@ -418,18 +623,24 @@ def main():
     ap.add_argument("--rates", default=None, help="dm rates in messages/s")
     ap.add_argument("--cluster-rates", default=None, help="two-node dm rates in messages/s")
     ap.add_argument("--duration", type=float, default=None)
-    ap.add_argument("--servers", default="parley,parley-socketio,reference",
+    ap.add_argument("--servers", default="parley,parley-socketio,reference,reference-stack",
                     help="parley (over /ws), parley-socketio (the same server over /socket.io/: "
-                         "dm and fanout only), reference")
+                         "dm and fanout only), reference (memory-only), reference-stack (the "
+                         "cluster scenario only: the reference with Kafka and a consumer writing "
+                         "PostgreSQL)")
     ap.add_argument("--timeline", action="store_true",
                     help="dm runs also write build/bench/timeline-PROTOCOL-dm-RATE.txt: one line "
                          "per measured delivery, 'send time (ns, monotonic) latency (µs)'")
     ap.add_argument("--parley-bin", default=None,
                     help="the parley binary to measure (default build/parley): a build of another "
                          "commit, to compare two commits on the same machine and workload")
+    ap.add_argument("--cluster-args", default="",
+                    help="more `parley serve` flags for the cluster's nodes, space-separated "
+                         "(e.g. '--log-commits flushed')")
     args = ap.parse_args()
     global TIMELINES, PARLEY_BIN
     TIMELINES = args.timeline
+    CLUSTER_ARGS.extend(args.cluster_args.split())
     if args.parley_bin:
         PARLEY_BIN = os.path.abspath(args.parley_bin)
     only = set(args.only.split(","))
@@ -485,9 +696,12 @@ def main():
     if "reference" in server_names and not (shutil.which("node") and shutil.which("redis-server")):
         log("bench: node or redis-server missing; skipping the reference server")
         server_names.remove("reference")
+    if "reference-stack" in server_names and not shutil.which("node"):
+        log("bench: node missing; skipping the reference stack")
+        server_names.remove("reference-stack")
 
     single_node = only & {"idle", "dm", "sse", "capacity", "fanout", "ingest"}
-    for name in server_names if single_node else []:
+    for name in [n for n in server_names if n not in CLUSTER_ONLY] if single_node else []:
         log(f"== {name}")
         server = SERVERS[name](workdir)
         out = results["servers"][name] = {}
@@ -595,16 +809,23 @@ def main():
         n_dm = 200 if not quick else 40
         dm_names = [f"cdm{i}" for i in range(n_dm)]
         dm_ids = list(range(1, n_dm + 1))  # the reference only needs names; Parley's come back
-        for name in [n for n in server_names if n != "parley-socketio"]:  # the same nodes as /ws
+        # parley: on Kafka + PostgreSQL + Redis; reference: memory-only on its own Redis;
+        # reference-stack: the reference design's architecture on the same services as Parley.
+        clusters = {"parley": ParleyCluster, "reference": lambda w: Reference(w, nodes=2),
+                    "reference-stack": lambda w: ReferenceStack(w, nodes=2)}
+        for name in [n for n in server_names if n in clusters]:  # parley-socketio: the same nodes
             log(f"== {name}, two nodes")
-            server = ParleyCluster(workdir) if name == "parley" else Reference(workdir, nodes=2)
+            server = clusters[name](workdir)
             out = results["servers"].setdefault(name, {})["cluster"] = []
             try:
                 if name == "parley":
                     dm_ids = server.register(dm_names)
                 path = os.path.join(workdir, "cluster-dm.json")
                 write_users(path, list(zip(dm_names, dm_ids)))
+                stack = isinstance(server, ReferenceStack)
                 for rate in cluster_rates:
+                    since = time.time()
+                    before = server.counters(since) if stack else None
                     # A longer warm-up: the Kafka consumer group settles its partitions first.
                     r = loadgen(server, "dm", path, ["--rate", str(rate), "--duration", str(duration),
                                                      "--warmup", "5"])
@@ -615,6 +836,23 @@ def main():
                         f"{r['latency'].get('p99_ms')} ms, {r['cpu_us_per_delivery']:.2f} µs node CPU + "
                         f"{r['services_cpu_us_per_delivery']:.2f} µs services CPU per delivery, "
                         f"errors {r['errors']}")
+                    if stack:
+                        # The stack acks before its consumer writes: what reached PostgreSQL, and
+                        # the CPU up to then. Its CPU figures include the catching up (the run's
+                        # work, done after its end); the run's own stay beside them.
+                        r.update(server.stored_since(before, since))
+                        r["cpu_us_per_delivery_in_run"] = r["cpu_us_per_delivery"]
+                        r["services_cpu_us_per_delivery_in_run"] = r["services_cpu_us_per_delivery"]
+                        r["cpu_us_per_delivery"] = 1e6 * r["cpu_seconds_to_stored"] / delivered
+                        r["services_cpu_us_per_delivery"] = 1e6 * r["services_cpu_seconds_to_stored"] / delivered
+                        r["consumer_cpu_us_per_delivery"] = 1e6 * r["consumer_cpu_seconds_to_stored"] / delivered
+                        log(f"cluster dm {rate}/s: {r['acked']} acked, {r['produced']} in Kafka "
+                            f"({r['produce_errors']} sends failed), {r['stored']} stored in PostgreSQL "
+                            f"({r['stored_by_end_of_run']} by the end of the run, the rest within "
+                            f"{r['store_wait_seconds']:.1f} s), consumer lag {r['consumer_lag']}; until "
+                            f"stored: {r['cpu_us_per_delivery']:.2f} µs node CPU (the consumer's "
+                            f"{r['consumer_cpu_us_per_delivery']:.2f}) + {r['services_cpu_us_per_delivery']:.2f} "
+                            f"µs services CPU per delivery")
                     out.append(r)
             finally:
                 server.stop()
@@ -984,13 +1222,9 @@ def print_table(results):
     rows = []
 
     def row(label, pv, rv, unit, lower_is_better=True, floor=None):
-        ratio = ""
-        if pv is not None and rv is not None and pv > 0 and rv > 0:
-            ratio = f"{(rv / pv if lower_is_better else pv / rv):.1f}x better" if (rv > pv) == lower_is_better else \
-                    f"{(pv / rv if lower_is_better else rv / pv):.1f}x worse"
         fl = f"{floor:.2f}" if floor is not None else ""
         vs_floor = f"{pv / floor:.1f}x floor" if floor and pv else ""
-        rows.append((label, fmt(pv), fmt(rv), unit, ratio, fl, vs_floor))
+        rows.append((label, fmt(pv), fmt(rv), unit, compare(pv, rv, lower_is_better), fl, vs_floor))
 
     for i, x in enumerate(p.get("idle", [])):
         rv = r.get("idle", [])[i]["kib_per_connection"] if i < len(r.get("idle", [])) else None
@@ -1036,18 +1270,6 @@ def print_table(results):
         row(f"fanout {g}: p99", x["latency"].get("p99_ms"), ry.get("latency", {}).get("p99_ms"), "ms")
         row(f"fanout {g}: CPU/delivery", x["cpu_us_per_delivery"], ry.get("cpu_us_per_delivery"), "µs",
             floor=floor_us)
-    for i, x in enumerate(p.get("cluster", [])):
-        ry = r.get("cluster", [])[i] if i < len(r.get("cluster", [])) else {}
-        rate = x["offered_rate"]
-        row(f"2 nodes dm {rate:.0f}/s: p50", x["latency"].get("p50_ms"),
-            ry.get("latency", {}).get("p50_ms"), "ms")
-        row(f"2 nodes dm {rate:.0f}/s: p99", x["latency"].get("p99_ms"),
-            ry.get("latency", {}).get("p99_ms"), "ms")
-        row(f"2 nodes dm {rate:.0f}/s: node CPU/delivery", x["cpu_us_per_delivery"],
-            ry.get("cpu_us_per_delivery"), "µs")
-        row(f"2 nodes dm {rate:.0f}/s: + services CPU/delivery",
-            x["cpu_us_per_delivery"] + x["services_cpu_us_per_delivery"],
-            (ry["cpu_us_per_delivery"] + ry["services_cpu_us_per_delivery"]) if ry else None, "µs")
     if "ingest" in p:
         row("ingest: acked msgs/s (Parley durable)", p["ingest"]["acked_per_second"],
             r.get("ingest", {}).get("acked_per_second"), "msg/s", lower_is_better=False)
@@ -1084,12 +1306,76 @@ def print_table(results):
         if x.get("throughput"):
             row("pushes sent per second (one node, local push service)",
                 x["throughput"]["pushes_per_second"], None, "/s")
-    widths = [max(len(str(c)) for c in col) for col in zip(*(rows + [HEADER]))]
-    for line in [HEADER] + rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)))
+    cluster = cluster_rows(results["servers"])
+    if rows or not cluster:
+        print_rows([HEADER] + rows)
+    if cluster:
+        if rows:
+            print()
+        print_rows([CLUSTER_HEADER] + cluster)
+        if results["servers"].get("reference-stack", {}).get("cluster"):
+            print("reference-stack: Kafka + a consumer writing PostgreSQL on the services Parley uses; its "
+                  "node CPU is its two nodes' and its consumer's, and its CPU (nodes and services) counts "
+                  "until the consumer has stored the run's messages (at most 10 s after the run)")
+
+
+def print_rows(lines):
+    widths = [max(len(str(c)) for c in col) for col in zip(*lines)]
+    for line in lines:
+        print("  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+def compare(pv, rv, lower_is_better=True):
+    """'N.Nx better' or 'N.Nx worse': Parley's figure against another's."""
+    if pv is None or rv is None or pv <= 0 or rv <= 0:
+        return ""
+    if (rv > pv) == lower_is_better:
+        return f"{(rv / pv if lower_is_better else pv / rv):.1f}x better"
+    return f"{(pv / rv if lower_is_better else rv / pv):.1f}x worse"
+
+
+def cluster_rows(servers):
+    """The cluster scenario's rows: Parley's two nodes, the memory-only reference's and the
+    reference stack's (Kafka and a consumer writing PostgreSQL), each rate those ran."""
+    names = ("parley", "reference", "reference-stack")
+    runs = {n: {x["offered_rate"]: x for x in servers.get(n, {}).get("cluster", [])} for n in names}
+    rates = sorted({rate for by_rate in runs.values() for rate in by_rate})
+    rows = []
+    for rate in rates:
+        xs = [runs[n].get(rate) for n in names]
+
+        def row(what, value, unit, lower_is_better=True):
+            vs = [value(x) if x else None for x in xs]
+            rows.append((f"2 nodes dm {rate:.0f}/s: {what}", *map(fmt, vs), unit,
+                         compare(vs[0], vs[1], lower_is_better), compare(vs[0], vs[2], lower_is_better)))
+
+        row("p50", lambda x: x["latency"].get("p50_ms"), "ms")
+        row("p99", lambda x: x["latency"].get("p99_ms"), "ms")
+        row("node CPU/delivery", lambda x: x["cpu_us_per_delivery"], "µs")
+        row("+ services CPU/delivery",
+            lambda x: x["cpu_us_per_delivery"] + x.get("services_cpu_us_per_delivery", 0), "µs")
+        stack = xs[2]
+        if stack and "stored" in stack:
+            rows.append((f"2 nodes dm {rate:.0f}/s: of the node CPU, the consumer's", "-", "-",
+                         fmt(stack["consumer_cpu_us_per_delivery"]), "µs", "", ""))
+            # Parley acks once a message is committed to PostgreSQL; the stack acks before its
+            # Kafka send, and its consumer writes the rows later.
+            rows.append((f"2 nodes dm {rate:.0f}/s: stored in PostgreSQL / acked", "-", "-",
+                         f"{stack['stored']:,} / {stack['acked']:,}", "msgs", "", ""))
+            rows.append((f"2 nodes dm {rate:.0f}/s: stored by the end of the run", "-", "-",
+                         f"{stack['stored_by_end_of_run']:,}", "msgs", "", ""))
+            rows.append((f"2 nodes dm {rate:.0f}/s: consumer lag, after waiting "
+                         f"{stack['store_wait_seconds']:.1f} s", "-", "-", f"{stack['consumer_lag']:,}",
+                         "msgs", "", ""))
+            if stack["produce_errors"]:
+                rows.append((f"2 nodes dm {rate:.0f}/s: Kafka sends failed (acked all the same)", "-", "-",
+                             f"{stack['produce_errors']:,}", "msgs", "", ""))
+    return rows
 
 
 HEADER = ("metric", "parley", "reference", "unit", "parley vs reference", "floor", "parley vs floor")
+CLUSTER_HEADER = ("metric (cluster)", "parley", "reference", "reference-stack", "unit",
+                  "parley vs reference", "parley vs reference-stack")
 
 
 def fmt(v):

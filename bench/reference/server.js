@@ -7,10 +7,25 @@
 // Same contract as Parley's load test needs: a JWT (HS256, the same secret and claims) in the
 // CONNECT auth payload; `send {to|conv, client_msg_id, body}` with an ack `{ok, msg}`; `message`
 // events to every socket of the recipients (DM: both users' rooms; group: the group's room,
-// joined with `join conv`). Like Parley it numbers each conversation's messages; unlike Parley it
-// stores nothing (the reference design persists through Kafka behind the socket servers).
+// joined with `join conv`). Like Parley it numbers each conversation's messages (in each
+// process's memory: two nodes number a conversation each on their own).
+//
+// Two ways to run it:
+// - memory-only (bench/run.py's "reference"): without KAFKA_BROKERS it stores nothing.
+// - the reference design's own architecture (bench/run.py's "reference-stack"): with
+//   KAFKA_BROKERS and KAFKA_TOPIC every message is also published to Kafka with kafkajs, and a
+//   separate process, consumer.js, writes it into PostgreSQL. As in the design's snippet, the
+//   send to Kafka is fired and NOT awaited: the message is emitted through the Redis adapter,
+//   `kafkaProducer.send(…)` is called, and the sender is acked at once, so an ack promises
+//   neither Kafka nor PostgreSQL. A failed send is counted and its first few errors logged
+//   (the .catch attached to it); GET /stats on the server's port reports the counts
+//   ({sent, produced, errors}). The message's key is its conversation, so a conversation stays in
+//   one partition (kafkajs's DefaultPartitioner, murmur2 as Java's). The producer keeps
+//   kafkajs's defaults: acks -1 (all in-sync replicas), no idempotence, retries 5, no
+//   compression, one produce request per send() (kafkajs does not linger to batch).
 //
 //   PORT=0 TOKEN_SECRET=… REDIS_URL=redis://127.0.0.1:6379 node server.js
+//   … KAFKA_BROKERS=127.0.0.1:9092 KAFKA_TOPIC=chat-messages node server.js
 // prints "listening PORT" when ready.
 "use strict";
 const { createServer } = require("http");
@@ -18,6 +33,9 @@ const crypto = require("crypto");
 const { Server } = require("socket.io");
 const { createAdapter } = require("@socket.io/redis-adapter");
 const { createClient } = require("redis");
+
+const kafkaBrokers = process.env.KAFKA_BROKERS || "";
+const kafkaTopic = process.env.KAFKA_TOPIC || "chat-messages";
 
 const secret = process.env.TOKEN_SECRET || "";
 if (secret.length < 32) {
@@ -44,7 +62,27 @@ async function main() {
   const sub = pub.duplicate();
   await Promise.all([pub.connect(), sub.connect()]);
 
-  const httpServer = createServer();
+  // The reference stack: a kafkajs producer, created as its documentation shows. Passing the
+  // default partitioner explicitly is what silences kafkajs 2's warning about it.
+  let kafkaProducer = null;
+  const produce = { sent: 0, produced: 0, errors: 0 };
+  if (kafkaBrokers) {
+    const { Kafka, Partitioners } = require("kafkajs");
+    const kafka = new Kafka({ clientId: `reference-${process.pid}`, brokers: kafkaBrokers.split(",") });
+    kafkaProducer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await kafkaProducer.connect();
+  }
+
+  const httpServer = createServer((req, res) => {
+    // Everything but /socket.io/ (which Socket.IO answers first): the bench's counters.
+    if (req.url === "/stats") {
+      res.setHeader("Content-Type", "application/json");
+      res.end(JSON.stringify(produce));
+    } else {
+      res.statusCode = 404;
+      res.end();
+    }
+  });
   const io = new Server(httpServer, {
     adapter: createAdapter(pub, sub),
     transports: ["websocket"],
@@ -86,6 +124,15 @@ async function main() {
       };
       const rooms = req.conv ? `conv:${conv}` : [`user:${req.to}`, `user:${me}`];
       io.to(rooms).emit("message", msg);
+      if (kafkaProducer) {
+        // The design's snippet: the send is not awaited before the ack.
+        produce.sent++;
+        kafkaProducer.send({ topic: kafkaTopic, messages: [{ key: conv, value: JSON.stringify(msg) }] })
+          .then(() => { produce.produced++; })
+          .catch((e) => {
+            if (produce.errors++ < 5) console.error(`kafka send failed: ${e.message}`);
+          });
+      }
       if (typeof ack === "function") ack({ ok: true, msg });
     });
   });
@@ -93,7 +140,8 @@ async function main() {
   httpServer.listen(Number(process.env.PORT || 0), "127.0.0.1", () => {
     console.log(`listening ${httpServer.address().port}`);
   });
-  const stop = () => io.close(() => Promise.all([pub.quit(), sub.quit()]).finally(() => process.exit(0)));
+  const stop = () => io.close(() => Promise.all([pub.quit(), sub.quit(), kafkaProducer && kafkaProducer.disconnect()])
+    .finally(() => process.exit(0)));
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 }

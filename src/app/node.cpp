@@ -115,7 +115,10 @@ OpenedStore open_store(const Config& c) {
   if (is_postgres_url(c.store)) {
     // One connection per blocking and password thread, plus one for the message writer.
     const int pool = static_cast<int>(c.blocking_threads + password_threads(c)) + 1;
-    auto store = std::make_unique<PostgresStore>(c.store, pool);
+    auto store = std::make_unique<PostgresStore>(c.store, pool,
+                                                 c.log_commits == "replayable"
+                                                     ? PostgresStore::LogCommits::replayable
+                                                     : PostgresStore::LogCommits::flushed);
     AccountCatalog* accounts = store.get();
     FileCatalog* files = store.get();
     DeviceCatalog* devices = store.get();
@@ -287,6 +290,7 @@ int run_node(const Config& c) {
       KafkaLogOptions log_options = parse_backend_url(parse_kafka_url, c.log, "--log");
       log_options.node_id = node_id;
       log_options.max_batch = c.group_commit_max_batch;
+      log_options.max_delay = std::chrono::microseconds(c.group_commit_max_delay_us);
       log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);
     }
     MessageLog& message_log = *log_owner;

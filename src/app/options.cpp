@@ -187,6 +187,11 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--log", c.log, "PARLEY_LOG",
       "Message log: local (the store's writer thread), or kafka://HOST:PORT[,HOST:PORT…] "
       "(cluster: needs a postgres:// store and a redis:// bus)");
+  opt("--log-commits", c.log_commits, "PARLEY_LOG_COMMITS",
+      "Cluster: how the sequencer's PostgreSQL commits end: flushed (each waits for the WAL "
+      "flush) or replayable (not: Kafka holds the records, and a replay after a PostgreSQL "
+      "crash writes the same rows; docs/operations.md)")
+      ->check(CLI::IsMember({"flushed", "replayable"}));
   opt("--bus", c.bus, "PARLEY_BUS", "Event bus between nodes: local");
   opt("--files", c.files, "PARLEY_FILES", "File storage: local:DIR (default local:DATA_DIR/files)");
   opt("--max-upload-bytes", c.max_upload_bytes, "PARLEY_MAX_UPLOAD_BYTES",

@@ -13,7 +13,7 @@
 //
 // Each field has a stable tag (the journal's, never reused: a record written by an older build
 // must read back) and a short key (the Kafka wire's). Most fields exist already in a NewMessage,
-// before the log sequences it; seq, ts and the edit fields only in a stored Message.
+// before the log sequences it; seq and the edit fields only in a stored Message.
 
 #include <cstdint>
 #include <string_view>
@@ -36,7 +36,7 @@ void for_each_field(M& m, Visit&& visit) {
   using Plain = std::remove_const_t<M>;
   static_assert(std::is_same_v<Plain, Message> || std::is_same_v<Plain, NewMessage>);
   constexpr bool stored = std::is_same_v<Plain, Message>;
-  // A NewMessage's id is given before the log (older builds gave it in the writer).
+  // A NewMessage's id and ts are given before the log (older builds gave them in the writer).
   visit(MessageField{1, "id", stored}, m.id);
   visit(MessageField{2, "c", true}, m.conv);
   if constexpr (stored) visit(MessageField{3, "q", true}, m.seq);
@@ -45,8 +45,8 @@ void for_each_field(M& m, Visit&& visit) {
   visit(MessageField{6, "k", true}, m.client_msg_id);
   visit(MessageField{7, "b", true}, m.body);
   visit(MessageField{8, "r", false}, m.reply_to);
+  visit(MessageField{9, "ts", stored}, m.ts);
   if constexpr (stored) {
-    visit(MessageField{9, "ts", true}, m.ts);
     visit(MessageField{10, "ed", false}, m.edited_at);
     visit(MessageField{11, "del", false}, m.deleted);
     visit(MessageField{12, "rev", false}, m.rev);

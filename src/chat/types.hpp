@@ -137,7 +137,7 @@ struct Message {
   std::int64_t rev = 0;
 };
 
-// A message as submitted, before the writer gives it a seq and a timestamp.
+// A message as submitted, before the writer gives it a seq.
 struct NewMessage {
   ConvId conv;
   UserId sender_id = 0;
@@ -149,6 +149,10 @@ struct NewMessage {
   // Given when the server accepts the message (ChatService::append), before anything is stored:
   // what it is sealed against (crypto/message_sealer.hpp). A retry keeps the stored original's.
   std::string id = {};
+  // The time it was accepted, given with the id: the stored message's ts. Fixed before the log,
+  // so that replaying the cluster's log rewrites exactly the same row (docs/operations.md,
+  // "Kafka message log"). 0 only in records of builds that gave it in the writer.
+  TimeMs ts = 0;
 };
 
 // The outcome of appending one message: the stored message, and whether it was stored before

@@ -29,6 +29,8 @@ struct Config {
   std::string store;            // default: sqlite:<data_dir>/parley.db
   std::string log = "local";    // message log backend
   std::string bus = "local";    // cross-node fan-out backend
+  // How the cluster's sequencer commits what it read from Kafka (PostgresStore::LogCommits).
+  std::string log_commits = "flushed";
   std::string files;            // default: local:<data_dir>/files
   std::string web_dir;          // the web client from this directory instead of the embedded one
   // Web Push (push/web_push.hpp): the application server's key (default: made once into

@@ -910,7 +910,11 @@ Result<NewMessage> ChatService::prepare_send(const Caller& caller, SendRequest r
 }
 
 void ChatService::append(NewMessage message, MessageLog::Done done) {
-  if (message.id.empty()) message.id = ids_.uuid_v7(clock_.now_ms());
+  // Its id and time, fixed before the log: a replay of the cluster's log rewrites the same row.
+  if (message.id.empty()) {
+    message.ts = clock_.now_ms();
+    message.id = ids_.uuid_v7(message.ts);
+  }
   if (!sealer_) {
     log_.append(std::move(message), std::move(done));
     return;

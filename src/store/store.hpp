@@ -56,8 +56,8 @@ struct Resealed {
   std::string body, attachments;
 };
 
-// A new message as stored, once the writer has given it its seq, id and timestamp: what every
-// Store's append_messages returns for it.
+// A new message as stored, once the writer has given it its seq (and the id and time it came
+// with, or else the writer's): what every Store's append_messages returns for it.
 inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, std::string id,
                                     TimeMs now) {
   chat::Message m;
@@ -70,7 +70,7 @@ inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, s
   m.reply_to = nm.reply_to;
   m.attachments = nm.attachments;
   m.client_msg_id = nm.client_msg_id;
-  m.ts = now;
+  m.ts = nm.ts != 0 ? nm.ts : now;  // 0: a record of an older build
   return m;
 }
 
@@ -140,7 +140,7 @@ class Store {
   // Messages. append_messages is the group commit: in one durable transaction it dedupes each
   // message on (conv, sender, client_msg_id) — a duplicate yields the stored message as it is now
   // (edited or deleted since, if so) — and gives every new one the next seq of its conversation,
-  // an id (unless it came with one) and the timestamp `now`. One result per input, in order.
+  // and an id and timestamp (`now`) unless it came with them. One result per input, in order.
   // Called by exactly one writer thread at a time (invariant 3, docs/architecture.md).
   // With `positions` (the cluster log's sequencer: one per partition the batch was read from),
   // each log position moves in the same transaction; if any is not at its `from`, nothing is

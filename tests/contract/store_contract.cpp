@@ -2,6 +2,7 @@
 #include "contract/store_contract.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/ids.hpp"
 
@@ -225,6 +226,55 @@ TEST_P(StoreContract, LogPositionMovesWithTheBatchAndFencesAStaleWriter) {
   EXPECT_EQ(stored[1]->msg.seq, 5);
   EXPECT_EQ(*f.store->log_position("parley.messages", 4), 5);
   EXPECT_EQ(*f.store->log_position("parley.messages", 3), 4);
+}
+
+// Invariant 3 and the precondition of LogCommits::replayable (PostgresStore): a message keeps
+// the id and time it was accepted with, so that writing the same records again — after a crash
+// lost the last commits — writes the very same rows, whatever the batches and the clock.
+TEST_P(StoreContract, AReplayOfTheSameRecordsWritesTheSameRows) {
+  auto run = [&](std::vector<std::size_t> batch_sizes, TimeMs now) {
+    Fixture f(GetParam());  // a store of its own; the seeded ids make the same conversations
+    const auto a = f.user("alice"), b = f.user("bob");
+    const auto ab = f.direct(a, b);
+    const auto g = f.group(a, {b});
+    // Six records; the last retries the second (the same conversation, sender and client id).
+    const std::vector<std::tuple<ConvId, UserId, std::string>> keys{
+        {ab, a, "1"}, {g, a, "1"}, {ab, b, "1"}, {g, b, "2"}, {ab, a, "2"}, {g, a, "1"}};
+    std::vector<NewMessage> records;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto& [conv, sender, client_id] = keys[i];
+      NewMessage m = f.msg(conv, sender, client_id);
+      m.id = "01890000-0000-7000-8000-00000000000" + std::to_string(i);
+      m.ts = kNow - 1000 + static_cast<TimeMs>(i);  // accepted before the commit, not at it
+      records.push_back(m);
+    }
+    std::size_t at = 0;
+    for (const std::size_t n : batch_sizes) {
+      std::vector<NewMessage> batch(records.begin() + static_cast<std::ptrdiff_t>(at),
+                                    records.begin() + static_cast<std::ptrdiff_t>(at + n));
+      for (const auto& r : f.store->append_messages(batch, now, f.ids, {})) EXPECT_TRUE(r.ok());
+      at += n;
+    }
+    std::vector<Message> rows;
+    for (const auto& conv : {ab, g}) {
+      auto page = f.store->history(conv, HistoryQuery{});
+      rows.insert(rows.end(), page->messages.begin(), page->messages.end());
+    }
+    return rows;
+  };
+  const auto first = run({6}, kNow);
+  const auto replayed = run({1, 2, 3}, kNow + 60'000);
+  ASSERT_EQ(first.size(), 5u);  // the retry is stored once
+  ASSERT_EQ(replayed.size(), first.size());
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    EXPECT_EQ(replayed[i].conv, first[i].conv);
+    EXPECT_EQ(replayed[i].seq, first[i].seq);
+    EXPECT_EQ(replayed[i].id, first[i].id);
+    EXPECT_EQ(replayed[i].ts, first[i].ts);
+    EXPECT_EQ(replayed[i].sender_id, first[i].sender_id);
+    EXPECT_EQ(replayed[i].client_msg_id, first[i].client_msg_id);
+  }
+  EXPECT_EQ(first[0].ts, kNow - 1000);  // not the writer's clock
 }
 
 TEST_P(StoreContract, HistoryPagesBySeq) {

@@ -76,6 +76,8 @@ def test_usage_errors_are_reported():
     assert r.returncode != 0 and "no-such-flag" in r.stderr
     r = run("serve", "--max-payload-bytes", "12")
     assert r.returncode != 0
+    r = run("serve", "--log-commits", "eventually")
+    assert r.returncode != 0 and "--log-commits" in r.stderr and "replayable" in r.stderr
 
 
 def test_environment_and_config_file(tmp_path):

@@ -284,11 +284,21 @@ void KafkaLog::producer_loop() {
 void KafkaLog::sequencer_loop() {
   std::vector<rd_kafka_message_t*> polled;
   while (!stopping_) {
-    // A batch: whatever arrives within 100 ms of waiting for the first record, up to max_batch.
+    // A batch: the first record (waiting up to 100 ms for it), then what else arrives within
+    // max_delay of it (the group commit's window: at low rates each commit would otherwise carry
+    // one message, and PostgreSQL's per-commit cost would be paid per message), up to max_batch.
     if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 100)) polled.push_back(m);
+    const auto window_ends = std::chrono::steady_clock::now() + options_.max_delay;
     while (!polled.empty() && polled.size() < options_.max_batch) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 0);
-      if (!m) break;
+      if (!m) {
+        const auto left = window_ends - std::chrono::steady_clock::now();
+        if (left <= std::chrono::steady_clock::duration::zero()) break;
+        // librdkafka waits in whole milliseconds: round up.
+        const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+        m = rd_kafka_consumer_poll(consumer_, static_cast<int>(ms));
+        if (!m) break;
+      }
       polled.push_back(m);
     }
     // Group by partition, keeping each partition's order.

@@ -49,6 +49,9 @@ struct KafkaLogOptions {
   std::string group = "parley.messages.sequencer";  // <topic>.sequencer
   std::string node_id;  // the same id the Bus uses: where replies go
   std::size_t max_batch = 1024;
+  // How long the sequencer waits for more records after a batch's first one
+  // (--group-commit-max-delay-us, as the embedded writer).
+  std::chrono::microseconds max_delay{500};
 };
 
 // kafka://HOST:PORT[,HOST:PORT…][/TOPIC][?partitions=N] (default topic parley.messages, made

@@ -6,7 +6,8 @@
 namespace parley::postgres {
 
 // Brings the schema (in the connection's search_path) to this binary's version, in one
-// transaction under an advisory lock: nodes starting at once apply each migration once.
+// transaction under an advisory lock: nodes starting at once apply each migration once. Then
+// (re)creates the server-side routines this binary calls.
 // Throws std::runtime_error on failure, or when the schema is newer than this binary.
 void migrate(pg::Connection& conn);
 

@@ -6,29 +6,13 @@
 #include <map>
 
 #include "store/postgres/postgres_store_internal.hpp"
+#include "store/postgres/shared_sql.hpp"
 
 namespace parley {
 
 using namespace chat;
 using pg::Connection;
 using pg::storage_error;
-
-// Noting into push_state AS p a row (user, conversation, pending_from, pending_to,
-// pending_count, first_noted_at, due_at): a new burst when nothing is pending
-// (pending_to <= pushed_seq), else the burst grows by pending_count; seqs at or below what is
-// pending or pushed change nothing. Shared by note_for_push (a row per message) and
-// note_committed (a row per member and conversation of a batch).
-#define PARLEY_PG_PUSH_BURST_GROWS                                                              \
-  "ON CONFLICT(user_id, conversation_id) DO UPDATE SET "                                      \
-  "pending_from = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_from "         \
-  "  ELSE p.pending_from END, "                                                               \
-  "pending_count = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.pending_count "       \
-  "  ELSE p.pending_count + excluded.pending_count END, "                                     \
-  "first_noted_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.first_noted_at "     \
-  "  ELSE p.first_noted_at END, "                                                             \
-  "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "  \
-  "pending_to = excluded.pending_to "                                                         \
-  "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to"
 
 namespace {
 
@@ -191,30 +175,6 @@ Result<std::int64_t> PostgresStore::note_for_push(std::span<const PushNote> note
 bool PostgresStore::note_at_commit(std::chrono::milliseconds coalesce) {
   note_at_commit_ms_ = std::max<std::int64_t>(0, coalesce.count());
   return true;
-}
-
-pg::Result PostgresStore::note_committed(Connection& c, const std::vector<Result<Appended>>& appended,
-                                         TimeMs now) {
-  // The batch's new messages (fresh seqs, above anything noted or pushed), per member with a
-  // subscription but the sender, gathered per (member, conversation): one row each, as
-  // note_for_push would leave it after noting them one by one.
-  pg::ArrayParam convs, seqs, senders;
-  for (const auto& r : appended) {
-    if (!r || r->duplicate) continue;
-    convs.add(r->msg.conv);
-    seqs.add(r->msg.seq);
-    senders.add(r->msg.sender_id);
-  }
-  const std::int64_t due_at = now + note_at_commit_ms_.load(std::memory_order_relaxed);
-  return c.exec(
-      "INSERT INTO push_state AS p(user_id, conversation_id, pending_from, pending_to, "
-      "pending_count, first_noted_at, due_at) "
-      "SELECT m.user_id, n.conv, min(n.seq), max(n.seq), count(*), $4, $5 "
-      "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS n(conv, seq, sender) "
-      "JOIN members m ON m.conversation_id = n.conv AND m.user_id <> n.sender "
-      "WHERE EXISTS (SELECT 1 FROM push_subscriptions s WHERE s.user_id = m.user_id) "
-      "GROUP BY m.user_id, n.conv " PARLEY_PG_PUSH_BURST_GROWS,
-      {convs.str(), seqs.str(), senders.str(), now, due_at});
 }
 
 Result<std::string> PostgresStore::push_noted_up_to() {

@@ -18,14 +18,6 @@ using pg::Connection;
 
 namespace {
 
-// The compare-and-set of a LogPosition (store.hpp), run in the batch's transaction ($1 topic,
-// $2 partition, $3 to, $4 from): a row comes back only when the position moved. SqliteStore's
-// inbox makes the same check in memory (Inbox::append): its journal has one writer.
-constexpr const char* kMoveLogPosition =
-    "INSERT INTO log_positions(topic, partition, next_offset) VALUES($1, $2, $3) "
-    "ON CONFLICT(topic, partition) DO UPDATE SET next_offset = $3 "
-    "WHERE log_positions.next_offset = $4 RETURNING 1";
-
 using pg::storage_error;
 
 // Column lists kept next to the readers that depend on their order (as in the SQLite store).
@@ -109,8 +101,10 @@ Result<User> one_user(const pg::Result& r, std::string_view what) {
 
 // ---- the pool ------------------------------------------------------------------------------
 
-PostgresStore::PostgresStore(std::string url, int pool_size)
-    : url_(std::move(url)), pool_size_(std::max(1, pool_size)) {
+PostgresStore::PostgresStore(std::string url, int pool_size, LogCommits log_commits)
+    : url_(std::move(url)),
+      pool_size_(std::max(1, pool_size)),
+      relaxed_log_commits_(log_commits == LogCommits::replayable) {
   Connection conn(url_);  // throws with a clear message when the server is not there
   postgres::migrate(conn);
   idle_.push_back(std::make_unique<Connection>(url_));
@@ -668,152 +662,62 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
     results.assign(batch.size(), Result<Appended>(e));
     return results;
   };
+  // The whole commit is one call of the routine parley_append_messages_v1 (migrations.cpp says
+  // what it does, step by step): one round trip, its own transaction.
+  std::string topic;
+  pg::ArrayParam partitions, froms, tos;
+  for (const LogPosition& position : positions) {
+    topic = position.topic;  // one topic per batch: the log's
+    partitions.add(std::int64_t{position.partition});
+    froms.add(position.from);
+    tos.add(position.to);
+  }
+  std::vector<Message> fresh;  // each element's message if it is new: id and time fixed here
+  fresh.reserve(batch.size());
+  pg::ArrayParam convs, senders, clients, msg_ids, bodies, replies, times, attachments;
+  for (const NewMessage& nm : batch) {
+    Message m = stored_message(nm, 0, nm.id.empty() ? ids.uuid_v7(now) : nm.id, now);
+    convs.add(m.conv);
+    senders.add(m.sender_id);
+    clients.add(m.client_msg_id);
+    msg_ids.add(m.id);
+    bodies.add(m.body);
+    replies.add(m.reply_to);
+    times.add(m.ts);
+    attachments.add(m.attachments.empty() ? std::string_view("[]") : m.attachments);
+    fresh.push_back(std::move(m));
+  }
+  const std::int64_t coalesce = note_at_commit_ms_.load(std::memory_order_relaxed);
+  // A batch read from the log may commit before its WAL is flushed: the log holds its records
+  // and a replay rewrites the same rows. Anything else waits for the flush.
+  const bool synchronous = positions.empty() || !relaxed_log_commits_;
   auto conn = lease();
   if (!conn) return fail_all(conn.error());
-  Connection& c = **conn;
-  auto fail = [&](const pg::Result& r) {
-    auto e = storage_error(r, "append_messages");
-    c.exec("ROLLBACK");
-    return fail_all(e);
-  };
-  if (auto r = c.exec("BEGIN"); !r.ok()) return fail(r);
-  for (const LogPosition& position : positions) {
-    // First, so that the row lock makes a concurrent zombie wait here, then find it moved.
-    auto moved = c.exec(kMoveLogPosition, {position.topic, std::int64_t{position.partition},
-                                           position.to, position.from});
-    if (!moved.ok()) return fail(moved);
-    if (moved.rows() == 0) {
-      c.exec("ROLLBACK");
-      return fail_all(fenced_error());
-    }
+  auto r = (*conn)->exec(
+      "SELECT * FROM parley_append_messages_v1($1, $2::int[], $3::bigint[], $4::bigint[], "
+      "$5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[], "
+      "$11::bigint[], $12::text[], $13, $14, $15)",
+      {topic, partitions.str(), froms.str(), tos.str(), convs.str(), senders.str(), clients.str(),
+       msg_ids.str(), bodies.str(), replies.str(), times.str(), attachments.str(), now,
+       coalesce >= 0 ? pg::Param(now + coalesce) : pg::Param(nullptr),
+       synchronous ? "true" : "false"});
+  if (r.sqlstate() == "PF001") return fail_all(fenced_error());
+  if (!r.ok()) return fail_all(storage_error(r, "append_messages"));
+  if (static_cast<std::size_t>(r.rows()) != batch.size()) {
+    return fail_all(make_error(Errc::internal, "append_messages: one row per message expected"));
   }
-  // A constant number of statements per batch, whatever its size. First the conversations'
-  // rows, locked in id order (two writers never wait on each other in a cycle): whoever adds
-  // to a conversation holds its lock, so what the next statement reads is final.
-  std::vector<std::string_view> convs;
-  for (const NewMessage& nm : batch) convs.push_back(nm.conv);
-  std::sort(convs.begin(), convs.end());
-  convs.erase(std::unique(convs.begin(), convs.end()), convs.end());
-  pg::ArrayParam conv_ids;
-  for (const auto conv : convs) conv_ids.add(conv);
-  auto locked = c.exec("SELECT id FROM conversations WHERE id = ANY($1::text[]) ORDER BY id "
-                       "FOR UPDATE",
-                       {conv_ids.str()});
-  if (!locked.ok()) return fail(locked);
-  std::unordered_set<std::string> existing_convs;
-  for (int i = 0; i < locked.rows(); ++i) existing_convs.insert(locked.text(i, 0));
-
-  // Retries of acknowledged sends return the stored message, as it is now (invariant 2,
-  // docs/architecture.md).
-  pg::ArrayParam keys_conv, keys_sender, keys_client;
-  for (const NewMessage& nm : batch) {
-    keys_conv.add(nm.conv);
-    keys_sender.add(nm.sender_id);
-    keys_client.add(nm.client_msg_id);
-  }
-  // LATERAL: one index lookup per key, whatever the planner believes of the table's size.
-  auto stored = c.exec("SELECT k.i, " PARLEY_PG_MESSAGE_COLUMNS
-                       " FROM unnest($1::text[], $2::bigint[], $3::text[]) WITH ORDINALITY "
-                       "   AS k(conv, sender, client_msg_id, i)"
-                       " CROSS JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = k.conv"
-                       "   AND sender_id = k.sender AND client_msg_id = k.client_msg_id) m"
-                       " JOIN users u ON u.id = m.sender_id",
-                       {keys_conv.str(), keys_sender.str(), keys_client.str()});
-  if (!stored.ok()) return fail(stored);
-  std::vector<std::optional<Message>> before(batch.size());
-  for (int row = 0; row < stored.rows(); ++row) {
-    const auto i = static_cast<std::size_t>(stored.i64(row, 0) - 1);
-    before[i] = read_message(stored, row, 1, batch[i].conv);
-  }
-
-  // The new messages, and how many each conversation gets; a key repeated within the batch is
-  // a retry of its first occurrence.
-  enum class Kind { stored_before, first, repeat, no_conversation };
-  std::vector<Kind> kinds(batch.size());
-  std::vector<std::size_t> first_of(batch.size());
-  std::unordered_map<std::string, std::size_t> first_by_key;
-  std::unordered_map<std::string_view, std::int64_t> added;  // conv → new messages
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const NewMessage& nm = batch[i];
-    if (before[i]) {
-      kinds[i] = Kind::stored_before;
-    } else if (!existing_convs.contains(nm.conv)) {
-      kinds[i] = Kind::no_conversation;
-    } else if (auto [it, fresh] = first_by_key.try_emplace(
-                   nm.conv + '\n' + std::to_string(nm.sender_id) + '\n' + nm.client_msg_id, i);
-               !fresh) {
-      kinds[i] = Kind::repeat;
-      first_of[i] = it->second;
+  for (int row = 0; row < r.rows(); ++row) {
+    const auto i = static_cast<std::size_t>(row);
+    const std::string outcome = r.text(row, 0);
+    if (outcome == "new") {
+      fresh[i].seq = r.i64(row, 1);
+      results.emplace_back(Appended{std::move(fresh[i]), false});
+    } else if (outcome == "stored") {  // before, or earlier in this batch: a retry
+      results.emplace_back(Appended{read_message(r, row, 1, batch[i].conv), true});
     } else {
-      kinds[i] = Kind::first;
-      ++added[nm.conv];
+      results.emplace_back(make_error(Errc::not_found, "no such conversation"));
     }
   }
-
-  // The next dense seqs (invariant 3, docs/architecture.md), one statement for every conversation
-  // of the batch.
-  std::unordered_map<std::string, Seq> next_seq;  // conv → the seq of its next new message
-  if (!added.empty()) {
-    pg::ArrayParam ids_param, counts;
-    for (const auto& [conv, n] : added) {
-      ids_param.add(conv);
-      counts.add(n);
-    }
-    auto bumped = c.exec("UPDATE conversations c SET last_seq = c.last_seq + v.n "
-                         "FROM unnest($1::text[], $2::bigint[]) AS v(id, n) WHERE c.id = v.id "
-                         "RETURNING c.id, c.last_seq - v.n + 1",
-                         {ids_param.str(), counts.str()});
-    if (!bumped.ok()) return fail(bumped);
-    for (int row = 0; row < bumped.rows(); ++row) {
-      next_seq[bumped.text(row, 0)] = bumped.i64(row, 1);
-    }
-  }
-
-  pg::ArrayParam col_conv, col_seq, col_id, col_sender, col_client, col_body, col_reply, col_ts,
-      col_attachments;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const NewMessage& nm = batch[i];
-    switch (kinds[i]) {
-      case Kind::stored_before:
-        results.emplace_back(Appended{std::move(*before[i]), true});
-        break;
-      case Kind::no_conversation:
-        results.emplace_back(make_error(Errc::not_found, "no such conversation"));
-        break;
-      case Kind::repeat:
-        results.emplace_back(Appended{results[first_of[i]]->msg, true});
-        break;
-      case Kind::first: {
-        Message m = stored_message(nm, next_seq[nm.conv]++, nm.id.empty() ? ids.uuid_v7(now) : nm.id, now);
-        col_conv.add(m.conv);
-        col_seq.add(m.seq);
-        col_id.add(m.id);
-        col_sender.add(m.sender_id);
-        col_client.add(m.client_msg_id);
-        col_body.add(m.body);
-        col_reply.add(m.reply_to);
-        col_ts.add(m.ts);
-        col_attachments.add(m.attachments.empty() ? std::string("[]") : m.attachments);
-        results.emplace_back(Appended{std::move(m), false});
-        break;
-      }
-    }
-  }
-  if (!added.empty()) {
-    auto inserted = c.exec("INSERT INTO messages(conversation_id, seq, id, sender_id, "
-                           "client_msg_id, body, reply_to, created_at, attachments) "
-                           "SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], "
-                           "$4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], "
-                           "$9::text[])",
-                           {col_conv.str(), col_seq.str(), col_id.str(), col_sender.str(),
-                            col_client.str(), col_body.str(), col_reply.str(), col_ts.str(),
-                            col_attachments.str()});
-    if (!inserted.ok()) return fail(inserted);
-    if (note_at_commit_ms_.load(std::memory_order_relaxed) >= 0) {
-      if (auto noted = note_committed(c, results, now); !noted.ok()) return fail(noted);
-    }
-  }
-  if (auto r = c.exec("COMMIT"); !r.ok()) return fail(r);
   return results;
 }
 

@@ -4,7 +4,8 @@
 // A pool of connections, opened on demand up to `pool_size` and replaced when the server drops
 // them; every method leases one for its statements, and write methods run in one transaction.
 // Versioned migrations run at construction under an advisory lock, so nodes starting together
-// do not race. Every commit is durable with PostgreSQL's default synchronous_commit = on.
+// do not race. Every commit is durable with PostgreSQL's default synchronous_commit = on, but
+// for the sequencer's batches under LogCommits::replayable.
 // Thread-safe: call from any thread except a network shard (every call blocks on the network).
 
 #include <atomic>
@@ -30,9 +31,19 @@ class PostgresStore final : public Store,
                             public DeviceCatalog,
                             public PushCatalog {
  public:
+  // How append_messages commits a batch read from the cluster's log (one with positions):
+  //   flushed     waits for the WAL flush, like every other commit;
+  //   replayable  does not (synchronous_commit = off for that transaction only). The log holds
+  //               every record the batch came from, the batch's ids and times were fixed before
+  //               the log, and its positions roll back with its rows: after a PostgreSQL crash
+  //               the sequencer reads them again and writes the very same rows
+  //               (docs/operations.md, "Kafka message log", says what a crash then costs).
+  // A batch without positions (LocalLog) always waits for the flush.
+  enum class LogCommits { flushed, replayable };
+
   // url: a libpq connection URI (postgres://user@host:port/db?…). Throws std::runtime_error
   // when the server cannot be reached or its schema is newer than this binary.
-  PostgresStore(std::string url, int pool_size);
+  PostgresStore(std::string url, int pool_size, LogCommits log_commits = LogCommits::flushed);
   ~PostgresStore() override;
 
   Result<chat::User> create_user(std::string_view username, std::string_view password_hash,
@@ -152,11 +163,9 @@ class PostgresStore final : public Store,
 
  private:
   class Lease;
-  // Inside append_messages' transaction (note_at_commit): notes the batch's new messages for
-  // push in one statement. Defined in postgres_push_catalog.cpp.
-  pg::Result note_committed(pg::Connection& c, const std::vector<Result<chat::Appended>>& appended,
-                            TimeMs now);
-  std::atomic<std::int64_t> note_at_commit_ms_{-1};  // the coalesce delay; -1: the dispatcher notes
+  // note_at_commit: append_messages notes new messages for push, due this much later; -1: the
+  // dispatcher notes them.
+  std::atomic<std::int64_t> note_at_commit_ms_{-1};
   // A connection from the pool (opening one if none is idle and the pool is not full). Fails
   // with Errc::unavailable when the server cannot be reached.
   Result<Lease> lease();
@@ -171,6 +180,7 @@ class PostgresStore final : public Store,
 
   const std::string url_;
   const int pool_size_;
+  const bool relaxed_log_commits_;  // LogCommits::replayable
   std::mutex mutex_;
   std::condition_variable idle_cv_;
   std::vector<std::unique_ptr<pg::Connection>> idle_;
