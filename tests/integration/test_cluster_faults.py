@@ -80,3 +80,79 @@ def test_stop_postgresql_for_10_seconds(loaded_cluster):
     finally:
         services("start", "postgres")
     load_goes_on_and_nothing_is_lost(traffic, nodes[0])
+
+
+def psql(url, sql):
+    return subprocess.run(["psql", "-qtAX", url, "-c", sql], check=True, capture_output=True,
+                          text=True).stdout.split()
+
+
+def local_tcp_ports(pid):
+    """The local ports of a process's TCP sockets (its fds' inodes, looked up in /proc/net/tcp)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    ports = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+def commits_waiting_on_a_lock(postgres_url, nodes):
+    """The nodes whose sequencer's commit waits on a row lock at PostgreSQL now."""
+    waiting = {int(port) for port in psql(postgres_url, (
+        "SELECT client_port FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%parley_append_messages_v1%'"))}
+    return [n for n in nodes if waiting & local_tcp_ports(n.proc.pid)]
+
+
+def wait_for(what, predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not (found := predicate()):
+        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
+        time.sleep(0.05)  # polling PostgreSQL's view and the logs: nothing to wait on
+    return found
+
+
+def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster, postgres_url):
+    """The test locks the row of a conversation in use, so the next commit of its sequencer (one
+    call of parley_append_messages_v1) stops at PostgreSQL mid-way, after it moved its batch's
+    partition positions. That node is killed; its partitions go to the survivors, whose first
+    commit for them queues behind the orphaned call's row locks. Then the lock is let go:
+    PostgreSQL finishes the orphaned call and commits it (the client is gone, but nothing tells
+    the statement), or rolls it back if it notices. Either way the new owner must go on from
+    what is stored — fenced and reading again if the orphan committed — and the checker finds
+    nothing lost, duplicated or reordered."""
+    nodes, traffic = loaded_cluster
+    holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        # One conversation in use: its sequencer stops; the others go on (and take over).
+        holder.stdin.write("BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE id = "
+                           "(SELECT conversation_id FROM messages ORDER BY created_at DESC LIMIT 1) "
+                           "FOR UPDATE;\n\\o\n\\echo locked\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "locked"
+        victim = wait_for("sequencer commit at the lock",
+                          lambda: commits_waiting_on_a_lock(postgres_url, nodes))[0]
+        survivors = [n for n in nodes if n is not victim]
+        logged = [len(n.log_lines) for n in survivors]
+        victim.kill()
+        wait_for("takeover of the killed node's partitions", lambda: any(
+            any("event=log_partitions_assigned" in line for line in n.log_lines[at:])
+            for n, at in zip(survivors, logged)))
+        wait_for("new owner's commit at the lock",
+                 lambda: commits_waiting_on_a_lock(postgres_url, survivors))
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    load_goes_on_and_nothing_is_lost(traffic, survivors[0])

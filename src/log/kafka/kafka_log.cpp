@@ -3,9 +3,11 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <memory>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include "core/logging.hpp"
@@ -23,8 +25,10 @@ constexpr std::chrono::milliseconds kStoreRetry{200};
 
 // ---- librdkafka plumbing
 
+// Parley's settings, then the operator's from the URL (`extra`).
 rd_kafka_conf_t* make_conf(const KafkaLogOptions& o,
-                           std::initializer_list<std::pair<const char*, std::string>> settings) {
+                           std::initializer_list<std::pair<const char*, std::string>> settings,
+                           const std::vector<std::pair<std::string, std::string>>& extra) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
   auto set = [&](const char* k, const std::string& v) {
@@ -36,6 +40,7 @@ rd_kafka_conf_t* make_conf(const KafkaLogOptions& o,
   set("bootstrap.servers", o.brokers);
   set("client.id", "parley-" + o.node_id);
   for (const auto& [k, v] : settings) set(k, v);
+  for (const auto& [k, v] : extra) set(k.c_str(), v);
   return conf;
 }
 
@@ -124,6 +129,50 @@ struct KafkaCallbacks {
   }
 };
 
+namespace {
+
+// Settings Parley's guarantees rest on: an ack means the record is in Kafka on every in-sync
+// replica (acks, idempotence), a send fails in kDeliveryTimeout, and the sequencer alone decides
+// where each partition is read from (its positions are stored with the messages).
+constexpr std::string_view kFixedSettings[] = {
+    "bootstrap.servers",  "acks",  "request.required.acks", "enable.idempotence",
+    "message.timeout.ms", "delivery.timeout.ms", "group.id", "enable.auto.commit",
+    "enable.auto.offset.store", "auto.offset.reset"};
+
+// One producer.NAME=VALUE or consumer.NAME=VALUE of the URL, checked by librdkafka itself.
+void add_setting(KafkaLogOptions& o, std::string_view param, const std::string& url) {
+  const auto eq = param.find('=');
+  const auto dot = param.find('.');
+  if (eq == std::string_view::npos || dot == std::string_view::npos || dot > eq) {
+    throw std::invalid_argument("unknown parameter '" + std::string(param) + "' in " + url +
+                                " (partitions=N, producer.NAME=VALUE or consumer.NAME=VALUE)");
+  }
+  const std::string_view role = param.substr(0, dot);
+  const std::string name(param.substr(dot + 1, eq - dot - 1));
+  const std::string value(param.substr(eq + 1));
+  if (role != "producer" && role != "consumer") {
+    throw std::invalid_argument("unknown parameter '" + std::string(param) + "' in " + url +
+                                " (partitions=N, producer.NAME=VALUE or consumer.NAME=VALUE)");
+  }
+  for (const auto fixed : kFixedSettings) {
+    if (name == fixed) {
+      throw std::invalid_argument(std::string(role) + "." + name +
+                                  " is Parley's to set: acknowledged sends and the sequencer's "
+                                  "positions depend on it");
+    }
+  }
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  const auto checked = rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof err);
+  rd_kafka_conf_destroy(conf);
+  if (checked != RD_KAFKA_CONF_OK) {
+    throw std::invalid_argument(std::string(role) + "." + name + ": " + err);
+  }
+  (role == "producer" ? o.producer_settings : o.consumer_settings).emplace_back(name, value);
+}
+
+}  // namespace
+
 KafkaLogOptions parse_kafka_url(const std::string& url) {
   constexpr std::string_view scheme = "kafka://";
   if (!url.starts_with(scheme)) throw std::invalid_argument("not a kafka:// URL: " + url);
@@ -132,17 +181,26 @@ KafkaLogOptions parse_kafka_url(const std::string& url) {
   if (const auto q = o.brokers.find('?'); q != std::string::npos) {
     const std::string query = o.brokers.substr(q + 1);
     o.brokers.resize(q);
-    constexpr std::string_view key = "partitions=";
-    std::size_t used = 0;
-    try {
-      if (!query.starts_with(key)) throw std::invalid_argument("unknown parameter");
-      o.partitions = std::stoi(query.substr(key.size()), &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || key.size() + used != query.size() || o.partitions < 1 ||
-        o.partitions > 10000) {
-      throw std::invalid_argument("?partitions=N (1…10000) is the only parameter, got " + url);
+    std::size_t at = 0;
+    while (at <= query.size()) {
+      const auto amp = std::min(query.find('&', at), query.size());
+      const std::string_view param = std::string_view(query).substr(at, amp - at);
+      constexpr std::string_view partitions = "partitions=";
+      if (param.starts_with(partitions)) {
+        std::size_t used = 0;
+        try {
+          o.partitions = std::stoi(std::string(param.substr(partitions.size())), &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used == 0 || partitions.size() + used != param.size() || o.partitions < 1 ||
+            o.partitions > 10000) {
+          throw std::invalid_argument("partitions=N (1…10000) expected, got " + url);
+        }
+      } else {
+        add_setting(o, param, url);
+      }
+      at = amp + 1;
     }
   }
   if (const auto slash = o.brokers.find('/'); slash != std::string::npos) {
@@ -164,7 +222,8 @@ KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock&
       options_, {{"enable.idempotence", "true"},
                  {"acks", "all"},
                  {"linger.ms", "1"},
-                 {"message.timeout.ms", std::to_string(kDeliveryTimeout.count())}});
+                 {"message.timeout.ms", std::to_string(kDeliveryTimeout.count())}},
+      options_.producer_settings);
   rd_kafka_conf_set_dr_msg_cb(pconf, &KafkaCallbacks::delivered);
   rd_kafka_conf_set_opaque(pconf, this);
   producer_ = make_client(RD_KAFKA_PRODUCER, pconf);
@@ -175,7 +234,8 @@ KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock&
                                                   {"enable.auto.offset.store", "false"},
                                                   {"auto.offset.reset", "earliest"},
                                                   {"session.timeout.ms", "6000"},
-                                                  {"heartbeat.interval.ms", "1000"}});
+                                                  {"heartbeat.interval.ms", "1000"}},
+                                       options_.consumer_settings);
     rd_kafka_conf_set_rebalance_cb(cconf, &KafkaCallbacks::rebalance);
     rd_kafka_conf_set_opaque(cconf, this);
     consumer_ = make_client(RD_KAFKA_CONSUMER, cconf);

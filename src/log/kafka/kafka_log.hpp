@@ -31,6 +31,8 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "bus/bus.hpp"
 #include "core/ids.hpp"
@@ -48,15 +50,20 @@ struct KafkaLogOptions {
   int partitions = 16;  // when this node creates the topic
   std::string group = "parley.messages.sequencer";  // <topic>.sequencer
   std::string node_id;  // the same id the Bus uses: where replies go
+  // librdkafka settings from the URL (producer.NAME=V, consumer.NAME=V), applied after
+  // Parley's own: tuning for the operator's machines (docs/operations.md, "Kafka message log").
+  std::vector<std::pair<std::string, std::string>> producer_settings, consumer_settings;
   std::size_t max_batch = 1024;
   // How long the sequencer waits for more records after a batch's first one
   // (--group-commit-max-delay-us, as the embedded writer).
   std::chrono::microseconds max_delay{500};
 };
 
-// kafka://HOST:PORT[,HOST:PORT…][/TOPIC][?partitions=N] (default topic parley.messages, made
-// with 16 partitions if missing; the sequencers' consumer group is TOPIC.sequencer); throws
-// std::invalid_argument for anything else.
+// kafka://HOST:PORT[,HOST:PORT…][/TOPIC][?PARAM&…] (default topic parley.messages; the
+// sequencers' consumer group is TOPIC.sequencer). PARAMs: partitions=N (when the topic is made:
+// default 16), producer.NAME=VALUE and consumer.NAME=VALUE (librdkafka settings, checked by
+// librdkafka; those Parley's guarantees rest on are refused). Throws std::invalid_argument for
+// anything else, saying why.
 KafkaLogOptions parse_kafka_url(const std::string& url);
 
 class KafkaLog final : public MessageLog {

@@ -26,6 +26,37 @@ TEST(KafkaLogUrl, BrokersTopicAndPartitions) {
   EXPECT_EQ(o.partitions, 64);
 }
 
+TEST(KafkaLogUrl, LibrdkafkaSettingsForTheProducerAndTheConsumer) {
+  const auto o = parse_kafka_url(
+      "kafka://k:9092/t?producer.linger.ms=5&partitions=8&consumer.fetch.wait.max.ms=20");
+  EXPECT_EQ(o.partitions, 8);
+  using Settings = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(o.producer_settings, (Settings{{"linger.ms", "5"}}));
+  EXPECT_EQ(o.consumer_settings, (Settings{{"fetch.wait.max.ms", "20"}}));
+}
+
+TEST(KafkaLogUrl, SettingsLibrdkafkaRefusesOrParleyFixesAreRefusedWithTheReason) {
+  auto refused = [](const char* url) -> std::string {
+    try {
+      parse_kafka_url(url);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  EXPECT_NE(refused("kafka://k:9092/t?producer.no.such.setting=1").find("No such configuration"),
+            std::string::npos);
+  EXPECT_NE(refused("kafka://k:9092/t?producer.linger.ms=soon").find("producer.linger.ms"),
+            std::string::npos);
+  for (const char* fixed : {"kafka://k:9092/t?producer.acks=1",
+                            "kafka://k:9092/t?producer.enable.idempotence=false",
+                            "kafka://k:9092/t?consumer.enable.auto.commit=true",
+                            "kafka://k:9092/t?consumer.auto.offset.reset=latest"}) {
+    EXPECT_NE(refused(fixed).find("is Parley's to set"), std::string::npos) << fixed;
+  }
+  EXPECT_NE(refused("kafka://k:9092/t?admin.x=1").find("unknown parameter"), std::string::npos);
+}
+
 TEST(KafkaLogUrl, AnythingElseIsRefusedWithTheReason) {
   for (const char* bad : {"redis://127.0.0.1:6379", "kafka://", "kafka://localhost",
                           "kafka://h:1/t?partitions=0", "kafka://h:1/t?partitions=x",
