@@ -290,7 +290,6 @@ int run_node(const Config& c) {
       KafkaLogOptions log_options = parse_backend_url(parse_kafka_url, c.log, "--log");
       log_options.node_id = node_id;
       log_options.max_batch = c.group_commit_max_batch;
-      log_options.max_delay = std::chrono::microseconds(c.group_commit_max_delay_us);
       log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);
     }
     MessageLog& message_log = *log_owner;

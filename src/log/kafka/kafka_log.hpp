@@ -54,9 +54,6 @@ struct KafkaLogOptions {
   // Parley's own: tuning for the operator's machines (docs/operations.md, "Kafka message log").
   std::vector<std::pair<std::string, std::string>> producer_settings, consumer_settings;
   std::size_t max_batch = 1024;
-  // How long the sequencer waits for more records after a batch's first one
-  // (--group-commit-max-delay-us, as the embedded writer).
-  std::chrono::microseconds max_delay{500};
 };
 
 // kafka://HOST:PORT[,HOST:PORT…][/TOPIC][?PARAM&…] (default topic parley.messages; the
