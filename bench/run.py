@@ -546,6 +546,16 @@ def service_pids():
     return pids
 
 
+def service_name(pid):
+    """kafka, postgres or redis: which backing service a process of service_pids() is."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+    except OSError:
+        return "ended"
+    return "kafka" if b"kafka.Kafka" in cmd else "redis" if b"redis-server" in cmd else "postgres"
+
+
 def services_cpu_by_pid(server):
     """CPU seconds so far of each process of a server's backing services: its own service_pids,
     or, with shared_services, every process of scripts/services' (service_pids(), listed anew:
@@ -591,6 +601,12 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
     if counts_services:
         after = services_cpu_by_pid(server)
         result["services_cpu_seconds"] = sum(t - services_cpu0.get(pid, 0.0) for pid, t in after.items())
+        # Which service: Kafka, PostgreSQL or Redis (where a delivery's CPU goes).
+        by_service = {}
+        for pid, t in after.items():
+            name = service_name(pid)
+            by_service[name] = by_service.get(name, 0.0) + t - services_cpu0.get(pid, 0.0)
+        result["services_cpu_seconds_by_service"] = by_service
     result["wall_seconds"] = time.time() - t0
     return result
 
@@ -705,8 +721,10 @@ def cluster_dm(server, path, rate, duration):
     r["services_cpu_us_per_delivery"] = 1e6 * r.get("services_cpu_seconds", 0) / delivered
     log(f"{what}: p50 {r['latency'].get('p50_ms')} ms p99 "
         f"{r['latency'].get('p99_ms')} ms, {r['cpu_us_per_delivery']:.2f} µs node CPU + "
-        f"{r['services_cpu_us_per_delivery']:.2f} µs services CPU per delivery, "
-        f"errors {r['errors']}")
+        f"{r['services_cpu_us_per_delivery']:.2f} µs services CPU per delivery ("
+        + ", ".join(f"{k} {1e6 * v / delivered:.0f}"
+                    for k, v in sorted(r.get("services_cpu_seconds_by_service", {}).items()))
+        + f"), errors {r['errors']}")
     if stack:
         # The stack acks before its consumer writes: what reached PostgreSQL, and the CPU up to
         # then. Its CPU figures include the catching up (the run's work, done after its end);
