@@ -156,3 +156,30 @@ def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster
         holder.stdin.close()
         holder.wait(30)
     load_goes_on_and_nothing_is_lost(traffic, survivors[0])
+
+
+def test_a_send_kafka_never_takes_fails_unacknowledged_and_its_retry_is_stored_once(
+        cluster, kafka_url):
+    """Kafka down for longer than the producer's delivery timeout (10 s): the send fails with
+    `unavailable` — reported by librdkafka's delivery report, the only kind the producer asks
+    for — and nothing is stored. Once Kafka is back, the retry with the same client_msg_id is
+    acknowledged with the next seq, once."""
+    (node,) = cluster(1, log=kafka_url)
+    node.wait_log("event=log_partitions_assigned")
+    alice = node.register("alice")["token"]
+    node.register("bob")
+    ws = node.ws(token=alice)
+    before = ws.send_msg("before", to="bob", client_msg_id="m1")
+    services("stop", "kafka")
+    try:
+        refused = ws.reply(ws.start("send", to="bob", body="during", client_msg_id="m2"),
+                           timeout=40)
+        assert not refused["ok"] and refused["error"]["code"] == "unavailable", refused
+        node.wait_log("event=log_produce_failed")
+    finally:
+        services("start", "kafka")
+    retried = ws.reply(ws.start("send", to="bob", body="during", client_msg_id="m2"), timeout=60)
+    assert retried["ok"], retried
+    assert retried["msg"]["seq"] == before["seq"] + 1
+    history = node.api("GET", f"/conversations/{before['conv']}/messages?limit=10", token=alice)
+    assert [(m["seq"], m["client_msg_id"]) for m in history["messages"]] == [(1, "m1"), (2, "m2")]
