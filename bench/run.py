@@ -42,7 +42,8 @@ Scenarios (docs/performance.md explains each and records the figures):
            Parley: the Socket.IO nodes on the services' Redis also publish every message to Kafka
            with kafkajs (fired, not awaited before the ack, as the design's snippet does), and a
            consumer process (kafkajs consumer group) writes each into PostgreSQL, one INSERT per
-           message. Each server is started anew for each N. CPU is the nodes' (for
+           message. The services are started once, then warmed up by 20 s of unmeasured load
+           (Kafka's JVM compiles its hot paths meanwhile). Each server is started anew for each N. CPU is the nodes' (for
            reference-stack: its nodes and its consumer) and, separately, the backing services'
            (Kafka, PostgreSQL, Redis; the reference's own Redis is a service at every N, one node
            included). reference-stack also reports how many of the run's messages reached
@@ -967,6 +968,18 @@ def main():
         # Every server at one node count, then the next: the servers compared in a row ran
         # close together in time.
         try:
+            # Not measured: Kafka's JVM compiles its hot paths over the first tens of seconds of
+            # load (a freshly started broker cost 1.5x the CPU per message in the first minute),
+            # and the first server measured would pay for it.
+            log("== warming up the services (not measured)")
+            warm = ParleyCluster(workdir, nodes=2)
+            try:
+                warm_path = os.path.join(workdir, "cluster-warm.json")
+                write_users(warm_path, list(zip(dm_names, warm.register(dm_names))))
+                loadgen(warm, "dm", warm_path, ["--rate", str(cluster_rates[0]), "--duration",
+                                                "20" if not quick else "3", "--warmup", "1"])
+            finally:
+                warm.stop()
             for nodes in cluster_nodes:
                 for name in [n for n in server_names if n in clusters]:  # parley-socketio: the same nodes
                     log(f"== {name}, {nodes_label(nodes)}")
