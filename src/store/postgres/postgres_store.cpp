@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "chat/rules.hpp"
 #include "core/ids.hpp"
