@@ -348,15 +348,11 @@ class ReferenceStack:
     the same processes counted for the Parley cluster."""
     name = "reference-stack"
     protocol = "socketio"
-    SERVICES = ("redis", "postgres", "kafka")
     PARTITIONS = 16  # as `parley serve --log kafka://…` creates its topic
 
     def __init__(self, workdir, nodes=2):
-        services = os.path.join(ROOT, "scripts", "services")
-        self.started_services = not all(port_open(p) for p in (16379, 15432, 19092))
-        out = subprocess.run([services, "start", *self.SERVICES], capture_output=True, text=True,
-                             check=True).stdout
-        env = dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_"))
+        env, were_running = start_cluster_services()
+        self.started_services = not were_running
         self.store = env["PARLEY_STORE"]
         self.schema = f"refstack_{os.getpid()}"
         self.procs = []
@@ -477,8 +473,7 @@ class ReferenceStack:
         subprocess.run(["psql", "-q", self.store, "-c", f"DROP SCHEMA IF EXISTS {self.schema} CASCADE"],
                        capture_output=True)
         if self.started_services:
-            subprocess.run([os.path.join(ROOT, "scripts", "services"), "stop", *self.SERVICES],
-                           capture_output=True)
+            stop_cluster_services()
 
 
 class ParleyCluster(Parley):
@@ -488,14 +483,12 @@ class ParleyCluster(Parley):
     is Kafka's, every PostgreSQL process's and Redis's."""
 
     def __init__(self, workdir, nodes=2):
-        services = os.path.join(ROOT, "scripts", "services")
         # Every node of a cluster seals with the same master key (docs/security.md).
         key_file = os.path.join(workdir, "cluster-master.key")
         with open(key_file, "w") as f:
             f.write(base64.b64encode(os.urandom(32)).decode())
-        self.started_services = not all(port_open(p) for p in (16379, 15432, 19092))
-        out = subprocess.run([services, "start"], capture_output=True, text=True, check=True).stdout
-        env = dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_"))
+        env, were_running = start_cluster_services()
+        self.started_services = not were_running
         self.schema = f"bench_{os.getpid()}"
         subprocess.run(["psql", "-q", env["PARLEY_STORE"], "-c",
                         f"DROP SCHEMA IF EXISTS {self.schema} CASCADE; CREATE SCHEMA {self.schema}"],
@@ -515,7 +508,7 @@ class ParleyCluster(Parley):
         subprocess.run(["psql", "-q", self.store, "-c", f"DROP SCHEMA {self.schema} CASCADE"],
                        capture_output=True)
         if self.started_services:
-            subprocess.run([os.path.join(ROOT, "scripts", "services"), "stop"], capture_output=True)
+            stop_cluster_services()
 
 
 SERVERS.update({"parley": Parley, "parley-socketio": ParleySocketIo, "reference": Reference})
@@ -528,6 +521,23 @@ def port_open(port):
         return True
     except OSError:
         return False
+
+
+CLUSTER_SERVICES = ("redis", "postgres", "kafka")
+
+
+def start_cluster_services():
+    """`scripts/services start` for Redis, PostgreSQL and Kafka: their PARLEY_* settings, and
+    whether all three were running already (if not, whoever started them stops them)."""
+    running = all(port_open(p) for p in (16379, 15432, 19092))
+    out = subprocess.run([os.path.join(ROOT, "scripts", "services"), "start", *CLUSTER_SERVICES],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_")), running
+
+
+def stop_cluster_services():
+    subprocess.run([os.path.join(ROOT, "scripts", "services"), "stop", *CLUSTER_SERVICES],
+                   capture_output=True)
 
 
 def service_pids():
@@ -962,9 +972,7 @@ def main():
                     "reference-stack": lambda w, n: ReferenceStack(w, nodes=n)}
         # The backing services once for the whole scenario (each server would otherwise start
         # and stop them, and every measurement would begin on a cold Kafka JVM).
-        services = os.path.join(ROOT, "scripts", "services")
-        services_were_running = all(port_open(p) for p in (16379, 15432, 19092))
-        subprocess.run([services, "start", "redis", "postgres", "kafka"], capture_output=True, check=True)
+        _, services_were_running = start_cluster_services()
         # Every server at one node count, then the next: the servers compared in a row ran
         # close together in time.
         try:
@@ -1002,7 +1010,7 @@ def main():
                         server.stop()
         finally:
             if not services_were_running:
-                subprocess.run([services, "stop"], capture_output=True)
+                stop_cluster_services()
 
     os.makedirs(os.path.join(BUILD, "bench"), exist_ok=True)
     results.pop("setup", None)

@@ -342,6 +342,19 @@ def server_factory(tmp_path):
         s.stop()
 
 
+
+def wait_until(what, check, timeout=TIMEOUT):
+    """Polls check() until it returns something truthy, for what has no event to await (a
+    receiver's requests, PostgreSQL's views, a log)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
 @pytest.fixture
 def postgres_url():
     """A fresh schema on the PostgreSQL server of PARLEY_TEST_POSTGRES (scripts/run-tests starts

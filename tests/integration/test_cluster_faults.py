@@ -8,7 +8,7 @@ import time
 
 import pytest
 from chat_checker import ChatTraffic
-from conftest import ROOT
+from conftest import ROOT, wait_until
 
 SERVICES = os.path.join(ROOT, "scripts", "services")
 STEADY = 8  # acks of every user before the fault, and again after it
@@ -114,14 +114,6 @@ def commits_waiting_on_a_lock(postgres_url, nodes):
     return [n for n in nodes if waiting & local_tcp_ports(n.proc.pid)]
 
 
-def wait_for(what, predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not (found := predicate()):
-        assert time.monotonic() < deadline, f"no {what} within {timeout} s"
-        time.sleep(0.05)  # polling PostgreSQL's view and the logs: nothing to wait on
-    return found
-
-
 def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster, postgres_url):
     """The test locks the row of a conversation in use, so the next commit of its sequencer (one
     call of parley_append_messages_v1) stops at PostgreSQL mid-way, after it moved its batch's
@@ -141,16 +133,16 @@ def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster
                            "FOR UPDATE;\n\\o\n\\echo locked\n")
         holder.stdin.flush()
         assert holder.stdout.readline().strip() == "locked"
-        victim = wait_for("sequencer commit at the lock",
-                          lambda: commits_waiting_on_a_lock(postgres_url, nodes))[0]
+        victim = wait_until("sequencer commit at the lock",
+                            lambda: commits_waiting_on_a_lock(postgres_url, nodes), timeout=30)[0]
         survivors = [n for n in nodes if n is not victim]
         logged = [len(n.log_lines) for n in survivors]
         victim.kill()
-        wait_for("takeover of the killed node's partitions", lambda: any(
+        wait_until("takeover of the killed node's partitions", lambda: any(
             any("event=log_partitions_assigned" in line for line in n.log_lines[at:])
-            for n, at in zip(survivors, logged)))
-        wait_for("new owner's commit at the lock",
-                 lambda: commits_waiting_on_a_lock(postgres_url, survivors))
+            for n, at in zip(survivors, logged)), timeout=30)
+        wait_until("new owner's commit at the lock",
+                   lambda: commits_waiting_on_a_lock(postgres_url, survivors), timeout=30)
     finally:
         holder.stdin.write("COMMIT;\n")
         holder.stdin.close()

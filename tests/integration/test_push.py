@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from conftest import PARLEY_BIN, ROOT, SANITIZED, TIMEOUT, Server
+from conftest import PARLEY_BIN, ROOT, SANITIZED, TIMEOUT, Server, wait_until
 
 # Short waits so that the suite is quick: a burst gathers 150 ms; an online member's sessions
 # have 1.5 s to report delivery; retries start after 200 ms.
@@ -30,18 +30,6 @@ SUBJECT = "mailto:ops@example.test"
 
 def b64d(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def wait_until(what, check, timeout=TIMEOUT):
-    """Polls check() until it returns something truthy (the receivers have no events to await)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def metric(server, name, labels=""):

@@ -283,9 +283,7 @@ BEGIN
   END LOOP;
   PERFORM 1 FROM conversations c WHERE c.id = ANY(p_conv) ORDER BY c.id FOR UPDATE;
   FOR j IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
-    SELECT 'stored', m.seq, m.id, m.sender_id, u.username, coalesce(m.body, ''), m.reply_to,
-           m.client_msg_id, m.created_at, m.edited_at, (m.deleted_at IS NOT NULL)::int, m.rev,
-           coalesce(nullif(m.attachments, '[]'), '')
+    SELECT 'stored', )sql" PARLEY_PG_MESSAGE_COLUMNS R"sql(
       INTO o_outcome, o_seq, o_id, o_sender, o_username, o_body, o_reply, o_client,
            o_created_at, o_edited_at, o_deleted, o_rev, o_attachments
       FROM messages m JOIN users u ON u.id = m.sender_id

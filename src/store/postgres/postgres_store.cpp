@@ -8,6 +8,7 @@
 #include "core/logging.hpp"
 #include "store/postgres/migrations.hpp"
 #include "store/postgres/postgres_store_internal.hpp"
+#include "store/postgres/shared_sql.hpp"
 
 namespace parley {
 
@@ -18,12 +19,9 @@ namespace {
 
 using pg::storage_error;
 
-// Column lists kept next to the readers that depend on their order (as in the SQLite store).
-#define PARLEY_PG_MESSAGE_COLUMNS                                                                  \
-  "m.seq, m.id, m.sender_id, u.username, coalesce(m.body, ''), m.reply_to, m.client_msg_id, "     \
-  "m.created_at, m.edited_at, (m.deleted_at IS NOT NULL)::int, m.rev, "                          \
-  "coalesce(nullif(m.attachments, '[]'), '')"
-
+// Column lists kept next to the readers that depend on their order (as in the SQLite store);
+// the messages' (PARLEY_PG_MESSAGE_COLUMNS) in shared_sql.hpp, for the append routine reads them
+// too.
 Message read_message(const pg::Result& r, int row, int col, std::string_view conv) {
   Message m;
   m.conv = std::string(conv);
@@ -102,7 +100,7 @@ Result<User> one_user(const pg::Result& r, std::string_view what) {
 PostgresStore::PostgresStore(std::string url, int pool_size, LogCommits log_commits)
     : url_(std::move(url)),
       pool_size_(std::max(1, pool_size)),
-      relaxed_log_commits_(log_commits == LogCommits::replayable) {
+      log_commits_(log_commits) {
   Connection conn(url_);  // throws with a clear message when the server is not there
   postgres::migrate(conn);
   idle_.push_back(std::make_unique<Connection>(url_));
@@ -688,7 +686,7 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
   const std::int64_t coalesce = note_at_commit_ms_.load(std::memory_order_relaxed);
   // A batch read from the log may commit before its WAL is flushed: the log holds its records
   // and a replay rewrites the same rows. Anything else waits for the flush.
-  const bool synchronous = positions.empty() || !relaxed_log_commits_;
+  const bool synchronous = positions.empty() || log_commits_ == LogCommits::flushed;
   auto conn = lease();
   if (!conn) return fail_all(conn.error());
   auto r = (*conn)->exec(

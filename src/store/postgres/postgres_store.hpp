@@ -180,7 +180,7 @@ class PostgresStore final : public Store,
 
   const std::string url_;
   const int pool_size_;
-  const bool relaxed_log_commits_;  // LogCommits::replayable
+  const LogCommits log_commits_;
   std::mutex mutex_;
   std::condition_variable idle_cv_;
   std::vector<std::unique_ptr<pg::Connection>> idle_;

@@ -18,3 +18,10 @@
   "due_at = CASE WHEN p.pending_to <= p.pushed_seq THEN excluded.due_at ELSE p.due_at END, "  \
   "pending_to = excluded.pending_to "                                                         \
   "WHERE excluded.pending_to > p.pushed_seq AND excluded.pending_to > p.pending_to"
+
+// A message's columns (messages AS m JOIN users AS u), in the order PostgresStore's
+// read_message reads them. Shared by the store's queries and the sequencer's append routine.
+#define PARLEY_PG_MESSAGE_COLUMNS                                                                  \
+  "m.seq, m.id, m.sender_id, u.username, coalesce(m.body, ''), m.reply_to, m.client_msg_id, "     \
+  "m.created_at, m.edited_at, (m.deleted_at IS NOT NULL)::int, m.rev, "                          \
+  "coalesce(nullif(m.attachments, '[]'), '')"
