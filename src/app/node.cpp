@@ -113,8 +113,11 @@ unsigned password_threads(const Config& c) {
 
 OpenedStore open_store(const Config& c) {
   if (is_postgres_url(c.store)) {
-    // One connection per blocking and password thread, plus one for the message writer.
-    const int pool = static_cast<int>(c.blocking_threads + password_threads(c)) + 1;
+    // One connection per blocking and password thread, plus one per message writer: the
+    // embedded writer, or the cluster sequencer's lanes.
+    const int writers =
+        c.log == "local" ? 1 : parse_backend_url(parse_kafka_url, c.log, "--log").lanes;
+    const int pool = static_cast<int>(c.blocking_threads + password_threads(c)) + writers;
     auto store = std::make_unique<PostgresStore>(c.store, pool,
                                                  c.log_commits == "replayable"
                                                      ? PostgresStore::LogCommits::replayable

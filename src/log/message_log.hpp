@@ -11,9 +11,11 @@
 //
 // Subscribers hear of every newly stored message (never of a duplicate), on the node that gave
 // it its seq, in seq order per conversation. Each is told whether it may block:
-//   - Blocking::forbidden: runs on the log's thread, before that message's `done` — where message
-//     events are published, so that every recipient gets them in order and before the sender's
-//     ack. It must only hand work over (a post, a bus publish).
+//   - Blocking::forbidden: runs on the thread that committed the message, before its `done` —
+//     where message events are published, so that every recipient gets them in order and before
+//     the sender's ack. One conversation's messages always come from one thread (the embedded
+//     writer; the cluster sequencer's lane of its partition); several lanes may call at once, for
+//     different conversations. It must only hand work over (a post, a bus publish).
 //   - Blocking::allowed: runs on a thread of its own (CommitQueue), after the commit, in the same
 //     order; it may block (push notifications call out over HTTP). Its queue is bounded: when the
 //     subscriber falls behind by more than its bound, messages are dropped for it and counted.

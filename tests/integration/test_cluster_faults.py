@@ -175,3 +175,53 @@ def test_a_send_kafka_never_takes_fails_unacknowledged_and_its_retry_is_stored_o
     assert retried["msg"]["seq"] == before["seq"] + 1
     history = node.api("GET", f"/conversations/{before['conv']}/messages?limit=10", token=alice)
     assert [(m["seq"], m["client_msg_id"]) for m in history["messages"]] == [(1, "m1"), (2, "m2")]
+
+
+def test_a_commit_stuck_at_one_partition_leaves_the_other_lanes_committing(
+        cluster, kafka_url, postgres_url):
+    """Several commits in flight: one node owns every partition, each in a lane of its own
+    (lanes=4, partitions=4). The test locks one conversation's row, so the commit of a message
+    to it stops at PostgreSQL; a message to a conversation of another partition is committed
+    and acknowledged meanwhile (with one lane it would wait behind the stuck commit). Once the
+    lock goes, the first is acknowledged too, with its seq."""
+    (node,) = cluster(1, log=f"{kafka_url}?partitions=4&lanes=4")
+    node.wait_log("event=log_partitions_assigned count=4")
+    alice = node.register("alice")["token"]
+    ws = node.ws(token=alice)
+    # DMs to other users until two fall in different partitions: each first message moves
+    # exactly one partition's stored position.
+    partition_of = {}
+
+    def positions():
+        return dict(row.split("|") for row in psql(
+            postgres_url, "SELECT partition, next_offset FROM log_positions"))
+
+    for i in range(12):
+        node.register(f"user{i}")
+        before = positions()
+        conv = ws.send_msg("hello", to=f"user{i}")["conv"]  # acked once committed
+        after = positions()
+        (moved,) = [p for p in after if after[p] != before.get(p)]
+        partition_of[conv] = moved
+        if len(set(partition_of.values())) == 2:
+            break
+    stuck, free = list({p: c for c, p in partition_of.items()}.values())[:2]
+    holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdin.write(f"BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE id = "
+                           f"'{stuck}' FOR UPDATE;\n\\o\n\\echo locked\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "locked"
+        waiting = ws.start("send", conv=stuck, body="waits for the lock", client_msg_id="w1")
+        wait_until("the stuck commit at the lock",
+                   lambda: commits_waiting_on_a_lock(postgres_url, [node]), timeout=30)
+        passed = ws.reply(ws.start("send", conv=free, body="passes", client_msg_id="p1"))
+        assert passed["ok"] and passed["msg"]["seq"] == 2, passed
+        assert commits_waiting_on_a_lock(postgres_url, [node])  # the first is still stuck
+    finally:
+        holder.stdin.write("COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(30)
+    released = ws.reply(waiting)
+    assert released["ok"] and released["msg"]["seq"] == 2, released

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
@@ -94,24 +95,32 @@ struct KafkaCallbacks {
     const auto token = reinterpret_cast<std::uintptr_t>(m->_private);
     self->on_delivery(token, m->err ? rd_kafka_err2str(m->err) : nullptr);
   }
-  // Partition ownership changes. Runs on the sequencer thread, inside consumer_poll.
+  // Partition ownership changes. Runs on the poller, inside consumer_poll.
   static void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                         rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<KafkaLog*>(opaque);
     if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      self->positions_.clear();
+      // The lanes commit what they hold first (a commit after the next owner's first would be
+      // fenced anyway): none commits for a partition this node no longer owns.
+      self->wait_lanes_idle();
+      {
+        std::lock_guard lock(self->positions_mutex_);
+        self->positions_.clear();
+      }
+      self->seek_wanted_ = false;
       rd_kafka_assign(rk, nullptr);
       log::info("event=log_partitions_revoked");
       return;
     }
     // Start each partition where the last committed batch ended (stored with the messages).
+    std::map<int, KafkaLog::Owned> owned;
     for (int i = 0; i < parts->cnt; ++i) {
       auto& p = parts->elems[i];
       for (;;) {
         auto stored = self->store_.log_position(self->options_.topic, p.partition);
         if (stored) {
           p.offset = stored->value_or(RD_KAFKA_OFFSET_BEGINNING);
-          self->positions_[p.partition] = stored->value_or(-1);
+          owned[p.partition].next = stored->value_or(-1);
           break;
         }
         if (self->stopping_) return;
@@ -119,6 +128,10 @@ struct KafkaCallbacks {
                   stored.error().message);
         std::this_thread::sleep_for(kStoreRetry);
       }
+    }
+    {
+      std::lock_guard lock(self->positions_mutex_);
+      self->positions_ = std::move(owned);
     }
     rd_kafka_assign(rk, parts);
     std::string list;
@@ -167,6 +180,25 @@ void add_setting(KafkaLogOptions& o, std::string_view param, const std::string& 
   (role == "producer" ? o.producer_settings : o.consumer_settings).emplace_back(name, value);
 }
 
+// NAME=N of the URL, when param is one: N, checked to lie in [min, max].
+std::optional<int> count_param(std::string_view param, std::string_view name, int min, int max,
+                               const std::string& url) {
+  if (!param.starts_with(name)) return std::nullopt;
+  const std::string digits(param.substr(name.size()));
+  std::size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(digits, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != digits.size() || n < min || n > max) {
+    throw std::invalid_argument(std::string(name) + "N (" + std::to_string(min) + "…" +
+                                std::to_string(max) + ") expected, got " + url);
+  }
+  return n;
+}
+
 }  // namespace
 
 KafkaLogOptions parse_kafka_url(const std::string& url) {
@@ -181,18 +213,10 @@ KafkaLogOptions parse_kafka_url(const std::string& url) {
     while (at <= query.size()) {
       const auto amp = std::min(query.find('&', at), query.size());
       const std::string_view param = std::string_view(query).substr(at, amp - at);
-      constexpr std::string_view partitions = "partitions=";
-      if (param.starts_with(partitions)) {
-        std::size_t used = 0;
-        try {
-          o.partitions = std::stoi(std::string(param.substr(partitions.size())), &used);
-        } catch (const std::exception&) {
-          used = 0;
-        }
-        if (used == 0 || partitions.size() + used != param.size() || o.partitions < 1 ||
-            o.partitions > 10000) {
-          throw std::invalid_argument("partitions=N (1…10000) expected, got " + url);
-        }
+      if (auto n = count_param(param, "partitions=", 1, 10000, url)) {
+        o.partitions = *n;
+      } else if (auto l = count_param(param, "lanes=", 1, 64, url)) {
+        o.lanes = *l;
       } else {
         add_setting(o, param, url);
       }
@@ -253,6 +277,11 @@ KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock&
 
   bus_.set_note_sink([this](std::string_view payload) { on_note(payload); });
   producer_thread_ = named_thread("kafka-producer", [this] { producer_loop(); });
+  for (int k = 0; k < options_.lanes; ++k) {
+    auto& lane = *lanes_.emplace_back(std::make_unique<Lane>());
+    lane.thread =
+        named_thread("kafka-lane-" + std::to_string(k), [this, &lane] { lane_loop(lane); });
+  }
   sequencer_thread_ = named_thread("kafka-sequencer", [this] { sequencer_loop(); });
   log::info("event=log_connected brokers={} topic={}", options_.brokers, options_.topic);
 }
@@ -346,57 +375,135 @@ void KafkaLog::producer_loop() {
 
 void KafkaLog::sequencer_loop() {
   std::vector<rd_kafka_message_t*> polled;
+  std::vector<std::vector<rd_kafka_message_t*>> by_lane(lanes_.size());
   while (!stopping_) {
-    // A batch: whatever arrives within 100 ms of waiting for the first record, up to max_batch.
-    // It does not wait for more after the first (as the embedded writer's window does): at low
-    // rates that cost 1.8 ms of p50 for 4 % less CPU, and at high rates records gather while
-    // the previous batch commits (docs/performance.md, "Two nodes").
+    if (seek_wanted_.exchange(false)) {
+      wait_lanes_idle();
+      seek_fenced();
+    }
+    // Whatever arrives within 100 ms of waiting for the first record, up to max_batch. It does
+    // not wait for more after the first (as the embedded writer's window does): at low rates
+    // that cost 1.8 ms of p50 for 4 % less CPU, and at high rates records gather while the
+    // lanes commit (docs/performance.md, "Two nodes").
     if (rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 100)) polled.push_back(m);
     while (!polled.empty() && polled.size() < options_.max_batch) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer_, 0);
       if (!m) break;
       polled.push_back(m);
     }
-    // Group by partition, keeping each partition's order.
-    std::map<int, std::vector<rd_kafka_message_t*>> by_partition;
     for (auto* m : polled) {
       if (m->err) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
           log::warn("event=log_consume_error error=\"{}\"", rd_kafka_message_errstr(m));
         }
+        rd_kafka_message_destroy(m);
         continue;
       }
-      by_partition[m->partition].push_back(m);
+      by_lane[static_cast<std::size_t>(m->partition) % lanes_.size()].push_back(m);
     }
-    // Every partition of the poll in one transaction: one commit, one fsync, per poll.
-    std::vector<NewMessage> batch;
-    std::vector<std::pair<std::string, std::uint64_t>> origins;
-    std::vector<LogPosition> positions;
-    for (auto& [partition, records] : by_partition) {
-      auto owned = positions_.find(partition);
-      if (owned == positions_.end()) continue;  // revoked meanwhile
-      for (auto* m : records) {
-        auto send = decode_send(
-            std::string_view(static_cast<const char*>(m->payload), m->len));
-        if (!send) {
-          log::warn("event=log_bad_record partition={} offset={}", partition, m->offset);
-          continue;  // skipped, and the position moves past it
-        }
-        origins.emplace_back(std::move(send->node), send->token);
-        batch.push_back(std::move(send->msg));
-      }
-      positions.push_back({options_.topic, partition, owned->second, records.back()->offset + 1});
-    }
-    if (!positions.empty() && !commit(batch, origins, positions)) break;  // stopping
-    for (auto* m : polled) rd_kafka_message_destroy(m);
     polled.clear();
+    for (std::size_t k = 0; k < lanes_.size(); ++k) {
+      if (!by_lane[k].empty()) hand(*lanes_[k], by_lane[k]);
+    }
   }
-  for (auto* m : polled) rd_kafka_message_destroy(m);
 }
 
-bool KafkaLog::commit(std::span<const NewMessage> batch,
-                      std::span<const std::pair<std::string, std::uint64_t>> origins,
-                      std::span<const LogPosition> positions) {
+void KafkaLog::hand(Lane& lane, std::vector<rd_kafka_message_t*>& records) {
+  std::unique_lock lock(lane.mutex);
+  lane.room.wait(lock, [&] { return stopping_ || lane.queued.size() < options_.max_batch; });
+  if (stopping_) {
+    for (auto* m : records) rd_kafka_message_destroy(m);
+  } else {
+    // Only an idle lane needs waking: a busy one looks at its queue when its commit is done.
+    const bool wake = lane.queued.empty() && !lane.busy;
+    lane.queued.insert(lane.queued.end(), records.begin(), records.end());
+    if (wake) lane.work.notify_one();
+  }
+  records.clear();
+}
+
+void KafkaLog::wait_lanes_idle() {
+  for (auto& lane : lanes_) {
+    std::unique_lock lock(lane->mutex);
+    lane->room.wait(lock, [&] { return stopping_ || (!lane->busy && lane->queued.empty()); });
+  }
+}
+
+void KafkaLog::seek_fenced() {
+  std::vector<std::pair<int, std::int64_t>> seeks;
+  {
+    std::lock_guard lock(positions_mutex_);
+    for (auto& [partition, owned] : positions_) {
+      if (!owned.fenced) continue;
+      owned.fenced = false;
+      seeks.emplace_back(partition, owned.next < 0 ? RD_KAFKA_OFFSET_BEGINNING : owned.next);
+    }
+  }
+  for (const auto& [partition, offset] : seeks) {
+    auto* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition)->offset = offset;
+    if (auto* e = rd_kafka_seek_partitions(consumer_, list, 1000)) {
+      log::warn("event=log_seek_failed partition={} error=\"{}\"", partition,
+                rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+}
+
+void KafkaLog::lane_loop(Lane& lane) {
+  std::vector<rd_kafka_message_t*> records;
+  for (;;) {
+    {
+      std::unique_lock lock(lane.mutex);
+      lane.busy = false;
+      lane.room.notify_all();  // the poller may wait for room, or for the lane to be idle
+      lane.work.wait(lock, [&] { return stopping_ || !lane.queued.empty(); });
+      if (stopping_) return;  // what is queued stays in Kafka for the next owner
+      records.swap(lane.queued);
+      lane.busy = true;
+    }
+    const bool committed = commit(records);
+    for (auto* m : records) rd_kafka_message_destroy(m);
+    records.clear();
+    if (!committed) return;  // stopping
+  }
+}
+
+bool KafkaLog::commit(std::span<rd_kafka_message_t* const> records) {
+  // Each partition's records in poll order (so in offset order), from the position it owns:
+  // every partition of the batch in one transaction, one commit.
+  std::map<int, std::vector<rd_kafka_message_t*>> by_partition;
+  std::vector<LogPosition> positions;
+  {
+    std::lock_guard lock(positions_mutex_);
+    for (auto* m : records) {
+      auto owned = positions_.find(m->partition);
+      // Revoked meanwhile, or fenced and not yet moved: read again from the stored position.
+      if (owned == positions_.end() || owned->second.fenced) continue;
+      // Read before a move to an earlier position, and committed since: already stored.
+      if (m->offset < owned->second.next) continue;
+      by_partition[m->partition].push_back(m);
+    }
+    for (const auto& [partition, list] : by_partition) {
+      positions.push_back(
+          {options_.topic, partition, positions_[partition].next, list.back()->offset + 1});
+    }
+  }
+  if (positions.empty()) return true;
+  std::vector<NewMessage> batch;
+  std::vector<std::pair<std::string, std::uint64_t>> origins;
+  for (const auto& [partition, list] : by_partition) {
+    for (auto* m : list) {
+      auto send = decode_send(std::string_view(static_cast<const char*>(m->payload), m->len));
+      if (!send) {
+        log::warn("event=log_bad_record partition={} offset={}", partition, m->offset);
+        continue;  // skipped, and the position moves past it
+      }
+      origins.emplace_back(std::move(send->node), send->token);
+      batch.push_back(std::move(send->msg));
+    }
+  }
   std::vector<Result<Appended>> results;
   auto failed_with = [&](Errc code) {
     return !results.empty() && !results[0] && results[0].error().code == code;
@@ -411,22 +518,34 @@ bool KafkaLog::commit(std::span<const NewMessage> batch,
   if (failed_with(Errc::unavailable)) return false;  // stopping: the next owner reads it again
   if (failed_with(Errc::conflict) && results[0].error().message == fenced_error().message) {
     // Another node committed one of these partitions: each goes on from what is stored (for
-    // the others, that is where this batch started: they are read again).
+    // the others, that is where this batch started: they are read again). The poller moves the
+    // consumer there once no lane is committing; until then this lane skips them.
+    std::vector<std::pair<int, std::optional<std::int64_t>>> stored;
     for (const LogPosition& position : positions) {
       log::warn("event=log_fenced partition={}", position.partition);
-      auto owned = positions_.find(position.partition);
-      if (owned == positions_.end()) continue;  // revoked meanwhile
-      auto stored = store_.log_position(options_.topic, position.partition);
-      owned->second = stored && *stored ? **stored : position.from;
-      auto* list = rd_kafka_topic_partition_list_new(1);
-      rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), position.partition)->offset =
-          owned->second;
-      if (auto* e = rd_kafka_seek_partitions(consumer_, list, 1000)) rd_kafka_error_destroy(e);
-      rd_kafka_topic_partition_list_destroy(list);
+      auto now_stored = store_.log_position(options_.topic, position.partition);
+      stored.emplace_back(position.partition, now_stored && *now_stored
+                                                  ? std::optional(**now_stored)
+                                                  : std::optional(position.from));
     }
+    {
+      std::lock_guard lock(positions_mutex_);
+      for (const auto& [partition, next] : stored) {
+        auto owned = positions_.find(partition);
+        if (owned == positions_.end()) continue;  // revoked meanwhile
+        owned->second = Owned{*next, true};
+      }
+    }
+    seek_wanted_ = true;
     return true;
   }
-  for (const LogPosition& position : positions) positions_[position.partition] = position.to;
+  {
+    std::lock_guard lock(positions_mutex_);
+    for (const LogPosition& position : positions) {
+      auto owned = positions_.find(position.partition);
+      if (owned != positions_.end()) owned->second.next = position.to;
+    }
+  }
   ++commits_;
   committed_messages_ += batch.size();
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -445,7 +564,17 @@ void KafkaLog::drain() {
   if (stopping_.exchange(true)) return;
   // What was produced reaches Kafka (or fails) before the producer stops.
   rd_kafka_flush(producer_, static_cast<int>(kDeliveryTimeout.count()));
+  for (auto& lane : lanes_) {  // stopping_ is read under each lane's mutex: no wake-up lost
+    { std::lock_guard lock(lane->mutex); }
+    lane->work.notify_all();
+    lane->room.notify_all();
+  }
   if (sequencer_thread_.joinable()) sequencer_thread_.join();
+  for (auto& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.join();
+    for (auto* m : lane->queued) rd_kafka_message_destroy(m);  // the next owner reads them
+    lane->queued.clear();
+  }
   if (producer_thread_.joinable()) producer_thread_.join();
   rd_kafka_consumer_close(consumer_);
   std::vector<Done> waiting;

@@ -4,28 +4,37 @@
 // append() produces the message to the topic (key = conversation id, so one conversation is one
 // partition) with an idempotent producer and acks=all, and keeps the send's `done` under a token.
 // Every node also runs the sequencer: a consumer in one consumer group, so each partition has
-// one owner at a time. The owner reads a batch (whatever one poll returns, from the partitions
-// it owns), and commits it with Store::append_messages together with each partition's consumed
-// position (LogPosition): dedupe by client id, dense seqs from last_seq, all in one transaction
-// — one commit per poll, not per partition. A stale owner's commit is
-// fenced by that position; a new owner starts where the last commit ended, so a replay assigns
-// no seq twice. Then, for each new message, on_sequenced publishes its event (in seq order, from
-// one thread), and the send's node learns the result — directly if it is this node, else by a
-// note on the Bus — and runs `done`: the ack carries the seq.
+// one owner at a time. The owner's poller hands what each poll returns to the sequencer's lanes
+// (partition p to lane p % lanes): each lane commits its records — whatever waits when it is
+// free, from any of its partitions — with Store::append_messages together with each
+// partition's consumed position (LogPosition): dedupe by client id, dense seqs from last_seq,
+// all in one transaction. The lanes commit side by side, each on its own PostgreSQL connection:
+// several commits in flight, while one conversation's messages stay on one lane, in order. A
+// stale owner's commit is fenced by that position; a new owner starts where the last commit
+// ended, so a replay assigns no seq twice. Then, for each new message, on_sequenced publishes
+// its event (in seq order per conversation, from its lane's thread), and the send's node learns
+// the result — directly if it is this node, else by a note on the Bus — and runs `done`: the
+// ack carries the seq.
 //
 // Failures: Kafka unreachable → the send fails with `unavailable` after kDeliveryTimeout (not
-// acknowledged, nothing stored); the store unreachable → the sequencer retries the batch until it
+// acknowledged, nothing stored); the store unreachable → the lane retries the batch until it
 // commits (Kafka holds the backlog) and sends wait up to kReplyTimeout, then get `unavailable`
 // (their message may still be stored later: a retry with the same client_msg_id finds it).
+// Fenced (another node committed a partition meanwhile): the lane drops that partition's
+// records, and the poller, with every lane idle, moves the consumer to the stored position —
+// the poller alone reads the consumer, so no record read before that move is committed after.
 //
-// Threads: a producer thread (delivery reports, reply timeouts) and a sequencer thread (consumer,
-// store, on_sequenced, replies). done runs on either, or on the bus's thread for notes from
-// other nodes. append/drain from any thread.
+// Threads: a producer thread (delivery reports, reply timeouts), the poller ("kafka-sequencer":
+// the consumer, its rebalances and seeks) and one thread per lane ("kafka-lane-N": store,
+// on_sequenced, replies). done runs on the producer or a lane, or on the bus's thread for notes
+// from other nodes. append/drain from any thread.
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -41,6 +50,7 @@
 #include "store/store.hpp"
 
 struct rd_kafka_s;
+struct rd_kafka_message_s;
 
 namespace parley {
 
@@ -54,13 +64,16 @@ struct KafkaLogOptions {
   // Parley's own: tuning for the operator's machines (docs/operations.md, "Kafka message log").
   std::vector<std::pair<std::string, std::string>> producer_settings, consumer_settings;
   std::size_t max_batch = 1024;
+  // The sequencer's lanes: commits in flight at once on this node (each lane takes partitions
+  // p with p % lanes == its index, and a PostgreSQL connection).
+  int lanes = 2;
 };
 
 // kafka://HOST:PORT[,HOST:PORT…][/TOPIC][?PARAM&…] (default topic parley.messages; the
 // sequencers' consumer group is TOPIC.sequencer). PARAMs: partitions=N (when the topic is made:
-// default 16), producer.NAME=VALUE and consumer.NAME=VALUE (librdkafka settings, checked by
-// librdkafka; those Parley's guarantees rest on are refused). Throws std::invalid_argument for
-// anything else, saying why.
+// default 16), lanes=N (the sequencer's commits in flight, 1…64: default 2), producer.NAME=VALUE
+// and consumer.NAME=VALUE (librdkafka settings, checked by librdkafka; those Parley's
+// guarantees rest on are refused). Throws std::invalid_argument for anything else, saying why.
 KafkaLogOptions parse_kafka_url(const std::string& url);
 
 class KafkaLog final : public MessageLog {
@@ -85,14 +98,32 @@ class KafkaLog final : public MessageLog {
     Done done;
     std::chrono::steady_clock::time_point deadline;
   };
+  // One lane of the sequencer: its thread commits what the poller queued, a batch at a time.
+  struct Lane {
+    std::mutex mutex;
+    std::condition_variable work;  // the lane waits: records queued, or stopping
+    std::condition_variable room;  // the poller waits: room in the queue, or the lane idle
+    std::vector<rd_kafka_message_s*> queued;  // guarded by mutex, in poll order
+    bool busy = false;  // guarded by mutex: committing what it took
+    std::thread thread;
+  };
   void producer_loop();
+  // The poller: polls the consumer (and so runs rebalances), hands records to the lanes, and
+  // moves fenced partitions to their stored positions.
   void sequencer_loop();
-  // Commits one poll's batch with the positions of its partitions, then publishes and answers
-  // each message; on fencing, seeks those partitions to what the store holds. False when
-  // stopping while the store is unavailable.
-  bool commit(std::span<const chat::NewMessage> batch,
-              std::span<const std::pair<std::string, std::uint64_t>> origins,
-              std::span<const LogPosition> positions);
+  void lane_loop(Lane& lane);
+  // Poller: queues `records` (one lane's) on the lane, waiting while it holds max_batch.
+  void hand(Lane& lane, std::vector<rd_kafka_message_s*>& records);
+  // Poller: waits until every lane has committed what it was handed (a lane skips the records
+  // of fenced partitions), before a rebalance gives partitions up and before a seek: no record
+  // read before either is committed after it.
+  void wait_lanes_idle();
+  // Poller, lanes idle: seeks each partition marked fenced to its stored position.
+  void seek_fenced();
+  // Lane: commits `records` (one lane's, in poll order) as one batch with the positions of its
+  // partitions, then publishes and answers each message; when fenced, marks the partitions for
+  // the poller to seek. False when stopping while the store is unavailable.
+  bool commit(std::span<rd_kafka_message_s* const> records);
   // Runs the send's done, if it is still waiting (a late reply after its timeout is dropped).
   void complete(std::uint64_t token, Result<chat::Appended> result);
   void on_note(std::string_view payload);
@@ -112,14 +143,24 @@ class KafkaLog final : public MessageLog {
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::uint64_t next_token_ = 1;
 
-  // Sequencer thread only: the stored position of each partition it owns.
-  std::map<int, std::int64_t> positions_;
+  // The stored position of each partition this node owns: set by the rebalance callback
+  // (poller), moved by the partition's lane after each commit. A fenced partition is skipped by
+  // its lane until the poller has moved the consumer to its stored position.
+  struct Owned {
+    std::int64_t next = -1;  // the offset after the last committed record (-1: none yet)
+    bool fenced = false;
+  };
+  std::mutex positions_mutex_;
+  std::map<int, Owned> positions_;  // guarded by positions_mutex_
+  std::atomic<bool> seek_wanted_{false};  // a lane marked a partition fenced
+
+  std::vector<std::unique_ptr<Lane>> lanes_;
 
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_messages_{0};
   std::atomic<bool> stopping_{false};
   std::thread producer_thread_;
-  std::thread sequencer_thread_;
+  std::thread sequencer_thread_;  // the poller
 };
 
 }  // namespace parley

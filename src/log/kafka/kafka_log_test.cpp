@@ -18,12 +18,14 @@ TEST(KafkaLogUrl, BrokersTopicAndPartitions) {
   EXPECT_EQ(o.topic, "parley.messages");
   EXPECT_EQ(o.group, "parley.messages.sequencer");
   EXPECT_EQ(o.partitions, 16);
+  EXPECT_EQ(o.lanes, 2);
 
-  o = parse_kafka_url("kafka://k1:9092,k2:9092/chat.eu?partitions=64");
+  o = parse_kafka_url("kafka://k1:9092,k2:9092/chat.eu?partitions=64&lanes=8");
   EXPECT_EQ(o.brokers, "k1:9092,k2:9092");
   EXPECT_EQ(o.topic, "chat.eu");
   EXPECT_EQ(o.group, "chat.eu.sequencer");  // one sequencer group per topic
   EXPECT_EQ(o.partitions, 64);
+  EXPECT_EQ(o.lanes, 8);  // the sequencer's commits in flight
 }
 
 TEST(KafkaLogUrl, LibrdkafkaSettingsForTheProducerAndTheConsumer) {
@@ -60,6 +62,7 @@ TEST(KafkaLogUrl, SettingsLibrdkafkaRefusesOrParleyFixesAreRefusedWithTheReason)
 TEST(KafkaLogUrl, AnythingElseIsRefusedWithTheReason) {
   for (const char* bad : {"redis://127.0.0.1:6379", "kafka://", "kafka://localhost",
                           "kafka://h:1/t?partitions=0", "kafka://h:1/t?partitions=x",
+                          "kafka://h:1/t?lanes=0", "kafka://h:1/t?lanes=65", "kafka://h:1/t?lanes=x",
                           "kafka://h:1/t?replicas=3", "kafka://h:1/a/b"}) {
     EXPECT_THROW(parse_kafka_url(bad), std::invalid_argument) << bad;
   }
