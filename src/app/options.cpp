@@ -185,8 +185,9 @@ std::optional<Invocation> parse_command_line(int argc, char** argv, int& exit_co
   opt("--store", c.store, "PARLEY_STORE",
       "Store URL: sqlite:PATH (default sqlite:DATA_DIR/parley.db) or postgres://USER@HOST:PORT/DB");
   opt("--log", c.log, "PARLEY_LOG",
-      "Message log: local (the store's writer thread), or kafka://HOST:PORT[,HOST:PORT…] "
-      "(cluster: needs a postgres:// store and a redis:// bus)");
+      "Message log: local (the store's writer thread), or kafka://HOST:PORT[,HOST:PORT…][/TOPIC]"
+      "[?partitions=N&lanes=N&producer.NAME=V&consumer.NAME=V] (cluster: needs a postgres:// "
+      "store and a redis:// bus; docs/operations.md, \"Kafka message log\")");
   opt("--log-commits", c.log_commits, "PARLEY_LOG_COMMITS",
       "Cluster: how the sequencer's PostgreSQL commits end: flushed (each waits for the WAL "
       "flush) or replayable (not: Kafka holds the records, and a replay after a PostgreSQL "
