@@ -599,7 +599,10 @@ def loadgen(server, scenario, users_file=None, extra=(), hold_seconds=None):
         args += ["--users", users_file]
     if TIMELINES and scenario == "dm":
         rate = extra[list(extra).index("--rate") + 1]
-        args += ["--timeline", os.path.join(BUILD, "bench", f"timeline-{server.protocol}-dm-{rate}.txt")]
+        # One file per server, node count and rate (a cluster's runs at 1, 2 and 3 nodes each
+        # keep theirs; the capacity search's retry of a rate replaces its first try's).
+        name = f"timeline-{server.name}-{len(server.ports)}n-dm-{rate}.txt"
+        args += ["--timeline", os.path.join(BUILD, "bench", name)]
     cpu0 = sum(proc_cpu_seconds(pid) for pid in server.pids)
     counts_services = getattr(server, "shared_services", False) or hasattr(server, "service_pids")
     services_cpu0 = services_cpu_by_pid(server)
@@ -777,7 +780,7 @@ def main():
                          "cluster scenario only: the reference with Kafka and a consumer writing "
                          "PostgreSQL)")
     ap.add_argument("--timeline", action="store_true",
-                    help="dm runs also write build/bench/timeline-PROTOCOL-dm-RATE.txt: one line "
+                    help="dm runs also write build/bench/timeline-SERVER-Nn-dm-RATE.txt (N: nodes): one line "
                          "per measured delivery, 'send time (ns, monotonic) latency (µs)'")
     ap.add_argument("--parley-bin", default=None,
                     help="the parley binary to measure (default build/parley): a build of another "

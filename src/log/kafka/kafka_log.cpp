@@ -103,6 +103,11 @@ struct KafkaCallbacks {
       // The lanes commit what they hold first (a commit after the next owner's first would be
       // fenced anyway): none commits for a partition this node no longer owns.
       self->wait_lanes_idle();
+      // What this poll returned before the revoke, not handed yet: read again by whoever owns
+      // the partitions next (here, were they assigned back in this same poll, from the stored
+      // position — not after records a lane dropped as fenced).
+      for (auto* m : self->polled_) rd_kafka_message_destroy(m);
+      self->polled_.clear();
       {
         std::lock_guard lock(self->positions_mutex_);
         self->positions_.clear();
@@ -374,7 +379,7 @@ void KafkaLog::producer_loop() {
 }
 
 void KafkaLog::sequencer_loop() {
-  std::vector<rd_kafka_message_t*> polled;
+  auto& polled = polled_;
   std::vector<std::vector<rd_kafka_message_t*>> by_lane(lanes_.size());
   while (!stopping_) {
     if (seek_wanted_.exchange(false)) {
@@ -442,12 +447,23 @@ void KafkaLog::seek_fenced() {
   for (const auto& [partition, offset] : seeks) {
     auto* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition)->offset = offset;
+    std::string failure;
     if (auto* e = rd_kafka_seek_partitions(consumer_, list, 1000)) {
-      log::warn("event=log_seek_failed partition={} error=\"{}\"", partition,
-                rd_kafka_error_string(e));
+      failure = rd_kafka_error_string(e);
       rd_kafka_error_destroy(e);
+    } else if (list->elems[0].err) {
+      failure = rd_kafka_err2str(list->elems[0].err);
     }
     rd_kafka_topic_partition_list_destroy(list);
+    if (failure.empty()) continue;
+    // Not moved: the consumer would go on past the records the lane dropped. The partition
+    // stays fenced (its lane skips it) and the poller tries again on its next round.
+    log::warn("event=log_seek_failed partition={} error=\"{}\"", partition, failure);
+    std::lock_guard lock(positions_mutex_);
+    if (auto owned = positions_.find(partition); owned != positions_.end()) {
+      owned->second.fenced = true;
+      seek_wanted_ = true;
+    }
   }
 }
 
@@ -463,6 +479,7 @@ void KafkaLog::lane_loop(Lane& lane) {
       records.swap(lane.queued);
       lane.busy = true;
     }
+    lane.room.notify_all();  // a poller waiting for room need not wait for this commit
     const bool committed = commit(records);
     for (auto* m : records) rd_kafka_message_destroy(m);
     records.clear();
@@ -481,9 +498,27 @@ bool KafkaLog::commit(std::span<rd_kafka_message_t* const> records) {
       auto owned = positions_.find(m->partition);
       // Revoked meanwhile, or fenced and not yet moved: read again from the stored position.
       if (owned == positions_.end() || owned->second.fenced) continue;
+      Owned& o = owned->second;
       // Read before a move to an earlier position, and committed since: already stored.
-      if (m->offset < owned->second.next) continue;
-      by_partition[m->partition].push_back(m);
+      if (m->offset < o.next) continue;
+      auto& list = by_partition[m->partition];
+      if (list.empty() && o.next >= 0 && m->offset > o.next) {
+        // Records between the stored position and this one were read and not committed: never
+        // step over them. Read again from the stored position; if Kafka then still starts
+        // past it, those records are gone from Kafka (retention), and the log says so.
+        if (o.gap_read_again_at != o.next) {
+          log::warn("event=log_gap partition={} expected={} got={}", m->partition, o.next,
+                    m->offset);
+          o.gap_read_again_at = o.next;
+          o.fenced = true;
+          seek_wanted_ = true;
+          by_partition.erase(m->partition);
+          continue;
+        }
+        log::error("event=log_records_gone partition={} from={} to={}", m->partition, o.next,
+                   m->offset);
+      }
+      list.push_back(m);
     }
     for (const auto& [partition, list] : by_partition) {
       positions.push_back(

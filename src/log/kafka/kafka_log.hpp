@@ -8,8 +8,10 @@
 // (partition p to lane p % lanes): each lane commits its records — whatever waits when it is
 // free, from any of its partitions — with Store::append_messages together with each
 // partition's consumed position (LogPosition): dedupe by client id, dense seqs from last_seq,
-// all in one transaction. The lanes commit side by side, each on its own PostgreSQL connection:
-// several commits in flight, while one conversation's messages stay on one lane, in order. A
+// all in one transaction. The lanes commit side by side, each with a connection of the store's
+// pool (sized with one per lane): several commits in flight, while one conversation's messages
+// stay on one lane, in order. A lane stuck at the store holds up its own partitions only until
+// it has max_batch records queued; then the poller waits for it. A
 // stale owner's commit is fenced by that position; a new owner starts where the last commit
 // ended, so a replay assigns no seq twice. Then, for each new message, on_sequenced publishes
 // its event (in seq order per conversation, from its lane's thread), and the send's node learns
@@ -23,6 +25,7 @@
 // Fenced (another node committed a partition meanwhile): the lane drops that partition's
 // records, and the poller, with every lane idle, moves the consumer to the stored position —
 // the poller alone reads the consumer, so no record read before that move is committed after.
+// A revoke likewise waits for the lanes, and drops what the poller read before it.
 //
 // Threads: a producer thread (delivery reports, reply timeouts), the poller ("kafka-sequencer":
 // the consumer, its rebalances and seeks) and one thread per lane ("kafka-lane-N": store,
@@ -115,10 +118,12 @@ class KafkaLog final : public MessageLog {
   // Poller: queues `records` (one lane's) on the lane, waiting while it holds max_batch.
   void hand(Lane& lane, std::vector<rd_kafka_message_s*>& records);
   // Poller: waits until every lane has committed what it was handed (a lane skips the records
-  // of fenced partitions), before a rebalance gives partitions up and before a seek: no record
-  // read before either is committed after it.
+  // of fenced partitions), before a rebalance gives partitions up and before a seek. With what
+  // the poller itself holds dropped at a revoke (polled_), no record read before either is
+  // committed after it.
   void wait_lanes_idle();
-  // Poller, lanes idle: seeks each partition marked fenced to its stored position.
+  // Poller, lanes idle: seeks each partition marked fenced to its stored position; one that
+  // fails stays fenced, and is tried again.
   void seek_fenced();
   // Lane: commits `records` (one lane's, in poll order) as one batch with the positions of its
   // partitions, then publishes and answers each message; when fenced, marks the partitions for
@@ -149,12 +154,17 @@ class KafkaLog final : public MessageLog {
   struct Owned {
     std::int64_t next = -1;  // the offset after the last committed record (-1: none yet)
     bool fenced = false;
+    // A batch started past `next`: read again from there once; a second time, accepted.
+    std::int64_t gap_read_again_at = -1;
   };
   std::mutex positions_mutex_;
   std::map<int, Owned> positions_;  // guarded by positions_mutex_
   std::atomic<bool> seek_wanted_{false};  // a lane marked a partition fenced
 
   std::vector<std::unique_ptr<Lane>> lanes_;
+  // Poller only: what the current poll returned, until handed to the lanes (a revoke inside
+  // the poll drops it).
+  std::vector<rd_kafka_message_s*> polled_;
 
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_messages_{0};
