@@ -175,6 +175,12 @@ void add_setting(KafkaLogOptions& o, std::string_view param, const std::string& 
                                   "positions depend on it");
     }
   }
+  // The sequencer's rebalance callback takes and gives up partitions eagerly (rd_kafka_assign);
+  // a cooperative assignor hands them over incrementally, which it does not follow.
+  if (name == "partition.assignment.strategy" && value.find("cooperative") != std::string::npos) {
+    throw std::invalid_argument(std::string(role) + "." + name + "=" + value +
+                                ": the sequencer needs an eager assignor (range, roundrobin)");
+  }
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char err[512];
   const auto checked = rd_kafka_conf_set(conf, name.c_str(), value.c_str(), err, sizeof err);

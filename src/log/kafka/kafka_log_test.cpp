@@ -57,6 +57,11 @@ TEST(KafkaLogUrl, SettingsLibrdkafkaRefusesOrParleyFixesAreRefusedWithTheReason)
     EXPECT_NE(refused(fixed).find("is Parley's to set"), std::string::npos) << fixed;
   }
   EXPECT_NE(refused("kafka://k:9092/t?admin.x=1").find("unknown parameter"), std::string::npos);
+  EXPECT_NE(refused("kafka://k:9092/t?consumer.partition.assignment.strategy=cooperative-sticky")
+                .find("eager assignor"),
+            std::string::npos);
+  EXPECT_EQ(refused("kafka://k:9092/t?consumer.partition.assignment.strategy=roundrobin"),
+            "accepted");
 }
 
 TEST(KafkaLogUrl, AnythingElseIsRefusedWithTheReason) {
