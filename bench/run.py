@@ -43,8 +43,9 @@ Scenarios (docs/performance.md explains each and records the figures):
            with kafkajs (fired, not awaited before the ack, as the design's snippet does), and a
            consumer process (kafkajs consumer group) writes each into PostgreSQL, one INSERT per
            message. The services are started once, then warmed up by 20 s of unmeasured load
-           (Kafka's JVM compiles its hot paths meanwhile). Each server is started anew for each N. CPU is the nodes' (for
-           reference-stack: its nodes and its consumer) and, separately, the backing services'
+           (Kafka's JVM compiles its hot paths meanwhile). Each server is started anew for each
+           N. CPU is the nodes' (for reference-stack: its nodes and its consumer) and,
+           separately, the backing services'
            (Kafka, PostgreSQL, Redis; the reference's own Redis is a service at every N, one node
            included). reference-stack also reports how many of the run's messages reached
            PostgreSQL (counted once the count stops growing, at most 10 s after the run) and the
@@ -780,8 +781,9 @@ def main():
                          "cluster scenario only: the reference with Kafka and a consumer writing "
                          "PostgreSQL)")
     ap.add_argument("--timeline", action="store_true",
-                    help="dm runs also write build/bench/timeline-SERVER-Nn-dm-RATE.txt (N: nodes): one line "
-                         "per measured delivery, 'send time (ns, monotonic) latency (µs)'")
+                    help="dm runs also write build/bench/timeline-SERVER-Nn-dm-RATE.txt (N: "
+                         "nodes): one line per measured delivery, 'send time (ns, monotonic) "
+                         "latency (µs)'")
     ap.add_argument("--parley-bin", default=None,
                     help="the parley binary to measure (default build/parley): a build of another "
                          "commit, to compare two commits on the same machine and workload")

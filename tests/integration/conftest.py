@@ -342,7 +342,6 @@ def server_factory(tmp_path):
         s.stop()
 
 
-
 def wait_until(what, check, timeout=TIMEOUT):
     """Polls check() until it returns something truthy, for what has no event to await (a
     receiver's requests, PostgreSQL's views, a log)."""
@@ -354,6 +353,7 @@ def wait_until(what, check, timeout=TIMEOUT):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
 
 @pytest.fixture
 def postgres_url():

@@ -561,20 +561,19 @@ bool KafkaLog::commit(std::span<rd_kafka_message_t* const> records) {
     // Another node committed one of these partitions: each goes on from what is stored (for
     // the others, that is where this batch started: they are read again). The poller moves the
     // consumer there once no lane is committing; until then this lane skips them.
-    std::vector<std::pair<int, std::optional<std::int64_t>>> stored;
+    std::vector<std::pair<int, std::int64_t>> stored;
     for (const LogPosition& position : positions) {
       log::warn("event=log_fenced partition={}", position.partition);
       auto now_stored = store_.log_position(options_.topic, position.partition);
-      stored.emplace_back(position.partition, now_stored && *now_stored
-                                                  ? std::optional(**now_stored)
-                                                  : std::optional(position.from));
+      stored.emplace_back(position.partition,
+                          now_stored && *now_stored ? **now_stored : position.from);
     }
     {
       std::lock_guard lock(positions_mutex_);
       for (const auto& [partition, next] : stored) {
         auto owned = positions_.find(partition);
         if (owned == positions_.end()) continue;  // revoked meanwhile
-        owned->second = Owned{*next, true};
+        owned->second = Owned{next, true};
       }
     }
     seek_wanted_ = true;
