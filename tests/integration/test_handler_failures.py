@@ -8,7 +8,7 @@ import http.client
 import json
 import re
 
-from conftest import TIMEOUT
+from conftest import TIMEOUT, wait_until
 
 
 def metric(server, name):
@@ -40,8 +40,10 @@ def test_a_throwing_rest_handler_answers_500_and_the_server_keeps_serving(server
     assert "injected fault" in line
     assert metric(server, "parley_unexpected_exceptions_total") == 1
     # The failed request was answered and its connection closed normally: nothing stays open
-    # but the metrics request's own connection.
-    assert metric(server, "parley_connections_open") == 1
+    # but the metrics request's own connection. The server sees the client's close when its read
+    # returns, after conn.close() has returned here: awaited, not read once (CI under ASan read 2).
+    wait_until("the closed connection to be counted out",
+               lambda: metric(server, "parley_connections_open") == 1)
     # And the server still does its work, on new connections too.
     server.register("bob")
     assert server.stop() == 0
