@@ -236,11 +236,13 @@ constexpr const char* kRoutines[] = {
     // transaction. It does what Store::append_messages promises, in this order:
     //   1. moves each log position (p_partitions, from p_from to p_to) or raises SQLSTATE PF001
     //      (fenced), which rolls everything back;
-    //   2. locks the batch's conversations in id order (two writers never wait in a cycle);
-    //   3. for each message in turn: a key (conv, sender, client_msg_id) stored before — by an
-    //      earlier batch or earlier in this one — comes back as it is now ('stored'); else the
-    //      message takes the next seq of its conversation and is inserted with the id and time
-    //      it came with ('new'); a message of no conversation is 'missing';
+    //   2. locks the batch's conversations in id order, when it has several (two writers never
+    //      wait in a cycle);
+    //   3. for each message in turn: unless its key (conv, sender, client_msg_id) is stored —
+    //      by an earlier batch or earlier in this one — the message takes the next seq of its
+    //      conversation and is inserted with the id and time it came with ('new'), in one
+    //      statement; else a stored key comes back as it is now ('stored'), and a message of no
+    //      conversation is 'missing';
     //   4. with p_push_due_at, notes the new messages for push (push_catalog.hpp);
     //   5. unless p_synchronous, commits without waiting for the WAL flush (docs/operations.md,
     //      "Kafka message log": the log holds every record and the replay rewrites the same rows).
@@ -248,8 +250,10 @@ constexpr const char* kRoutines[] = {
     // order; only seq for a new one). A statement per message rather than one for the batch:
     // measured here, a batch-wide statement (CTEs over the arrays) cost 0.4 ms per call whatever
     // its size, this 0.13 ms and 0.09 ms per message, and at a sequencer's usual few messages
-    // per poll the fixed cost is what counts. Generic plans: planning the statements anew on
-    // each call (the plan cache's custom plans) cost more than running them.
+    // per poll the fixed cost is what counts. Each statement costs its executor start-up, so a
+    // new message is one (measured with pgbench: ~10 % less CPU a call than three;
+    // docs/performance.md). Generic plans: planning the statements anew on each call (the plan
+    // cache's custom plans) cost more than running them.
     R"sql(
 CREATE OR REPLACE FUNCTION parley_append_messages_v1(
     p_topic TEXT, p_partitions INT[], p_from BIGINT[], p_to BIGINT[],
@@ -281,32 +285,41 @@ BEGIN
         USING ERRCODE = 'PF001';
     END IF;
   END LOOP;
-  PERFORM 1 FROM conversations c WHERE c.id = ANY(p_conv) ORDER BY c.id FOR UPDATE;
+  -- A batch of one message takes its conversation's lock with its UPDATE, and holding one
+  -- conversation's lock closes no cycle: the lock statement is only for batches of several.
+  IF cardinality(p_conv) > 1 THEN
+    PERFORM 1 FROM conversations c WHERE c.id = ANY(p_conv) ORDER BY c.id FOR UPDATE;
+  END IF;
   FOR j IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP
-    SELECT 'stored', )sql" PARLEY_PG_MESSAGE_COLUMNS R"sql(
-      INTO o_outcome, o_seq, o_id, o_sender, o_username, o_body, o_reply, o_client,
-           o_created_at, o_edited_at, o_deleted, o_rev, o_attachments
-      FROM messages m JOIN users u ON u.id = m.sender_id
-      WHERE m.conversation_id = p_conv[j] AND m.sender_id = p_sender[j]
-        AND m.client_msg_id = p_client[j];
-    IF NOT FOUND THEN
-      UPDATE conversations c SET last_seq = c.last_seq + 1 WHERE c.id = p_conv[j]
-        RETURNING c.last_seq INTO o_seq;
-      IF FOUND THEN
-        INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, reply_to,
-                             created_at, attachments)
-          VALUES(p_conv[j], o_seq, p_id[j], p_sender[j], p_client[j], p_body[j], p_reply[j],
-                 p_ts[j], p_attachments[j]);
-        o_outcome := 'new';
-        new_convs := new_convs || p_conv[j];
-        new_seqs := new_seqs || o_seq;
-        new_senders := new_senders || p_sender[j];
-      ELSE
-        o_outcome := 'missing';
+    -- The usual case, a new message, in one statement: its conversation's next seq, unless the
+    -- key is stored already, and its row with that seq.
+    WITH next AS (
+      UPDATE conversations c SET last_seq = c.last_seq + 1
+      WHERE c.id = p_conv[j] AND NOT EXISTS (
+        SELECT 1 FROM messages m WHERE m.conversation_id = p_conv[j]
+          AND m.sender_id = p_sender[j] AND m.client_msg_id = p_client[j])
+      RETURNING c.last_seq)
+    INSERT INTO messages(conversation_id, seq, id, sender_id, client_msg_id, body, reply_to,
+                         created_at, attachments)
+      SELECT p_conv[j], next.last_seq, p_id[j], p_sender[j], p_client[j], p_body[j], p_reply[j],
+             p_ts[j], p_attachments[j] FROM next
+      RETURNING seq INTO o_seq;
+    IF FOUND THEN
+      o_outcome := 'new';
+      RETURN NEXT;  -- the outcome and the seq; the other columns are never set
+      new_convs := new_convs || p_conv[j];
+      new_seqs := new_seqs || o_seq;
+      new_senders := new_senders || p_sender[j];
+    ELSE
+      RETURN QUERY SELECT 'stored', )sql" PARLEY_PG_MESSAGE_COLUMNS R"sql(
+        FROM messages m JOIN users u ON u.id = m.sender_id
+        WHERE m.conversation_id = p_conv[j] AND m.sender_id = p_sender[j]
+          AND m.client_msg_id = p_client[j];
+      IF NOT FOUND THEN
+        o_outcome := 'missing';  -- o_seq is NULL: the INSERT returned nothing into it
+        RETURN NEXT;
       END IF;
     END IF;
-    RETURN NEXT;
-    o_seq := NULL;
   END LOOP;
   -- Nobody subscribed to push (no VAPID or FCM set up, or no device yet): nothing to note, and
   -- the note's statement was a third of this call's time.
