@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -111,12 +112,11 @@ unsigned password_threads(const Config& c) {
   return std::max(1u, std::thread::hardware_concurrency() / 2);
 }
 
-OpenedStore open_store(const Config& c) {
+// `writers`: the threads that commit messages — the embedded writer, or the cluster
+// sequencer's lanes.
+OpenedStore open_store(const Config& c, int writers) {
   if (is_postgres_url(c.store)) {
-    // One connection per blocking and password thread, plus one per message writer: the
-    // embedded writer, or the cluster sequencer's lanes.
-    const int writers =
-        c.log == "local" ? 1 : parse_backend_url(parse_kafka_url, c.log, "--log").lanes;
+    // One connection per blocking and password thread, plus one per message writer.
     const int pool = static_cast<int>(c.blocking_threads + password_threads(c)) + writers;
     auto store = std::make_unique<PostgresStore>(c.store, pool,
                                                  c.log_commits == "replayable"
@@ -233,7 +233,11 @@ int run_node(const Config& c) {
 
     SystemClock clock;
     SystemIdGenerator ids;
-    auto opened = open_store(c);
+    // The cluster log's URL, read once (a bad one stops the start before anything is opened):
+    // the store's pool has a connection for each of its lanes.
+    std::optional<KafkaLogOptions> kafka_log_options;
+    if (c.log != "local") kafka_log_options = parse_backend_url(parse_kafka_url, c.log, "--log");
+    auto opened = open_store(c, kafka_log_options ? kafka_log_options->lanes : 1);
     Store& store = *opened.store;
     // Encryption at rest: the master key unwraps the data keys kept in the store's database
     // (key 1 is made on the first start).
@@ -290,7 +294,7 @@ int run_node(const Config& c) {
           GroupCommitOptions{c.group_commit_max_batch,
                              std::chrono::microseconds(c.group_commit_max_delay_us)});
     } else {
-      KafkaLogOptions log_options = parse_backend_url(parse_kafka_url, c.log, "--log");
+      KafkaLogOptions log_options = std::move(*kafka_log_options);
       log_options.node_id = node_id;
       log_options.max_batch = c.group_commit_max_batch;
       log_owner = std::make_unique<KafkaLog>(std::move(log_options), store, bus, clock, ids);

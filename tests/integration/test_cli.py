@@ -43,6 +43,9 @@ def test_version_names_the_allocator_that_serves_malloc():
     (["--log", "kafka://localhost:9092"], "--log kafka://… needs --store postgres://"),
     (["--log", "nats://localhost:4222"], "--log must be local or kafka://"),
     (["--bus", "nats://localhost:4222"], "--bus must be local or redis://"),
+    # Refused before any service is reached (nothing listens on port 1).
+    (["--store", "postgres://parley@127.0.0.1:1/x", "--log", "kafka://127.0.0.1:1?lanes=0",
+      "--bus", "redis://127.0.0.1:1"], "--log: lanes=N (1…64) expected"),
     (["--bus", "redis://localhost:port"], "--bus: bad port"),
     (["--listen", "nonsense"], "--listen"),
     (["--token-secret", "short"], "32 bytes"),
