@@ -236,8 +236,9 @@ constexpr const char* kRoutines[] = {
     // transaction. It does what Store::append_messages promises, in this order:
     //   1. moves each log position (p_partitions, from p_from to p_to) or raises SQLSTATE PF001
     //      (fenced), which rolls everything back;
-    //   2. locks the batch's conversations in id order, when it has several (two writers never
-    //      wait in a cycle);
+    //   2. locks the batch's conversations in id order (two writers never wait in a cycle, and
+    //      a key is looked up after any other writer of its conversation is done) — unless the
+    //      batch is one message with a log position, whose row did both already;
     //   3. for each message in turn: unless its key (conv, sender, client_msg_id) is stored —
     //      by an earlier batch or earlier in this one — the message takes the next seq of its
     //      conversation and is inserted with the id and time it came with ('new'), in one
@@ -285,9 +286,13 @@ BEGIN
         USING ERRCODE = 'PF001';
     END IF;
   END LOOP;
-  -- A batch of one message takes its conversation's lock with its UPDATE, and holding one
-  -- conversation's lock closes no cycle: the lock statement is only for batches of several.
-  IF cardinality(p_conv) > 1 THEN
+  -- A batch of one message from the log takes its conversation's lock with its UPDATE, and
+  -- holding one conversation's lock closes no cycle: the lock statement is for batches of
+  -- several, and for writers with no log position (embedded writers of several nodes on one
+  -- database): the position's row serializes the log's writers of a conversation before the
+  -- key is looked up, and nothing else does for them — without the wait here, the lookup's
+  -- snapshot could miss the same key committed meanwhile, and the insert would fail on it.
+  IF cardinality(p_conv) > 1 OR coalesce(cardinality(p_partitions), 0) = 0 THEN
     PERFORM 1 FROM conversations c WHERE c.id = ANY(p_conv) ORDER BY c.id FOR UPDATE;
   END IF;
   FOR j IN 1 .. coalesce(array_length(p_conv, 1), 0) LOOP

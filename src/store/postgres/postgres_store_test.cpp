@@ -99,6 +99,52 @@ TEST_F(PostgresStoreTest, TwoNodesCreatingOneDirectConversationGetTheSame) {
   EXPECT_EQ(node_b.members(first->id)->size(), 2u);
 }
 
+// Several nodes on one database with embedded writers (no Kafka): a client retries a send on a
+// second node while the first node's commit of it is still in flight. The retry waits for that
+// commit and comes back as the stored message — never a unique-key error, never a second row.
+TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesBackStored) {
+  PostgresStore node_a(schema_->url(), 2);
+  PostgresStore node_b(schema_->url(), 2);
+  SeededIdGenerator ids(3);
+  const auto a = node_a.create_user("alice", "h", 1)->id;
+  const auto b = node_a.create_user("bob", "h", 1)->id;
+  const chat::ConvId conv = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
+
+  // Node A's commit, held open: the routine ran, its transaction has not committed.
+  pg::Connection in_flight(schema_->url());
+  ASSERT_TRUE(in_flight.exec_script("BEGIN").ok());
+  auto first = in_flight.exec(
+      "SELECT o_outcome FROM parley_append_messages_v1('', '{}', '{}', '{}', ARRAY[$1], "
+      "ARRAY[$2::bigint], ARRAY['k1'], ARRAY['m-1'], ARRAY['first try'], ARRAY[NULL::bigint], "
+      "ARRAY[5::bigint], ARRAY['[]'], 5, NULL, true)",
+      {conv, a});
+  ASSERT_TRUE(first.ok() && first.text(0, 0) == "new") << first.error();
+
+  std::optional<Result<chat::Appended>> retried;
+  std::thread node_b_writer([&] {
+    std::vector<chat::NewMessage> batch{{conv, a, "", "k1", "second try", std::nullopt}};
+    retried.emplace(node_b.append_messages(batch, 6, ids, {})[0]);
+  });
+  // The retry's commit waits on node A's locks before A commits (else this proves nothing).
+  pg::Connection observer(*test_postgres_url());
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    auto r = observer.exec_script(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%parley_append_messages_v1(%' AND pid <> pg_backend_pid()");
+    waiting = r.ok() && r.i64(0, 0) > 0;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(in_flight.exec_script("COMMIT").ok());
+  node_b_writer.join();
+  ASSERT_TRUE(waiting) << "the retry never waited for the commit in flight";
+  ASSERT_TRUE(retried && retried->ok()) << (retried ? retried->error().message : "no result");
+  EXPECT_TRUE((*retried)->duplicate);
+  EXPECT_EQ((*retried)->msg.seq, 1);
+  EXPECT_EQ((*retried)->msg.body, "first try");
+  EXPECT_EQ(node_b.history(conv, {})->messages.size(), 1u);
+}
+
 TEST(PostgresStoreUnreachable, FailsWithTheServerInTheMessageAndNoPassword) {
   try {
     PostgresStore store("postgres://parley:s3cret@127.0.0.1:1/parley?connect_timeout=2", 1);
