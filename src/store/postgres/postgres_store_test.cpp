@@ -86,12 +86,23 @@ TEST_F(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
   EXPECT_EQ(r.i64(0, 0), r.i64(0, 1));
 }
 
+// Two nodes' stores on one schema, and two users.
+struct TwoNodes {
+  explicit TwoNodes(const std::string& url)
+      : node_a(url, 2),
+        node_b(url, 2),
+        a(node_a.create_user("alice", "h", 1)->id),
+        b(node_a.create_user("bob", "h", 1)->id) {}
+  PostgresStore node_a;
+  PostgresStore node_b;
+  const chat::UserId a;
+  const chat::UserId b;
+};
+
 TEST_F(PostgresStoreTest, TwoNodesCreatingOneDirectConversationGetTheSame) {
-  PostgresStore node_a(schema_->url(), 2);
-  PostgresStore node_b(schema_->url(), 2);
+  TwoNodes nodes(schema_->url());
+  auto& [node_a, node_b, a, b] = nodes;
   SeededIdGenerator ids(7);
-  const auto a = node_a.create_user("alice", "h", 1)->id;
-  const auto b = node_a.create_user("bob", "h", 1)->id;
   auto first = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false);
   auto second = node_b.get_or_create_direct(b, a, ids.uuid_v7(1), 1, false);
   ASSERT_TRUE(first.ok() && second.ok());
@@ -103,11 +114,9 @@ TEST_F(PostgresStoreTest, TwoNodesCreatingOneDirectConversationGetTheSame) {
 // second node while the first node's commit of it is still in flight. The retry waits for that
 // commit and comes back as the stored message — never a unique-key error, never a second row.
 TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesBackStored) {
-  PostgresStore node_a(schema_->url(), 2);
-  PostgresStore node_b(schema_->url(), 2);
+  TwoNodes nodes(schema_->url());
+  auto& [node_a, node_b, a, b] = nodes;
   SeededIdGenerator ids(3);
-  const auto a = node_a.create_user("alice", "h", 1)->id;
-  const auto b = node_a.create_user("bob", "h", 1)->id;
   const chat::ConvId conv = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
 
   // Node A's commit, held open: the routine ran, its transaction has not committed.
