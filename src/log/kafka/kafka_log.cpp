@@ -527,8 +527,9 @@ bool KafkaLog::commit(std::span<rd_kafka_message_t* const> records) {
       list.push_back(m);
     }
     for (const auto& [partition, list] : by_partition) {
+      // Found above, under the same lock: at(), not operator[], which would add a position.
       positions.push_back(
-          {options_.topic, partition, positions_[partition].next, list.back()->offset + 1});
+          {options_.topic, partition, positions_.at(partition).next, list.back()->offset + 1});
     }
   }
   if (positions.empty()) return true;
