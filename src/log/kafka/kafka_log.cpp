@@ -103,6 +103,7 @@ struct KafkaCallbacks {
       // The lanes commit what they hold first (a commit after the next owner's first would be
       // fenced anyway): none commits for a partition this node no longer owns.
       self->wait_lanes_idle();
+      self->resume_drained_lanes();  // every lane is empty: nothing stays paused past the revoke
       // What this poll returned before the revoke, not handed yet: read again by whoever owns
       // the partitions next (here, were they assigned back in this same poll, from the stored
       // position — not after records a lane dropped as fenced).
@@ -281,6 +282,7 @@ KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock&
     throw;
   }
   rd_kafka_poll_set_consumer(consumer_);
+  consumer_queue_ = rd_kafka_queue_get_consumer(consumer_);
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(topics, options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
   rd_kafka_subscribe(consumer_, topics);
@@ -299,6 +301,7 @@ KafkaLog::KafkaLog(KafkaLogOptions options, Store& store, Bus& bus, const Clock&
 
 KafkaLog::~KafkaLog() {
   drain();
+  rd_kafka_queue_destroy(consumer_queue_);
   rd_kafka_destroy(consumer_);
   rd_kafka_destroy(producer_);
 }
@@ -388,8 +391,10 @@ void KafkaLog::sequencer_loop() {
   auto& polled = polled_;
   std::vector<std::vector<rd_kafka_message_t*>> by_lane(lanes_.size());
   while (!stopping_) {
+    resume_drained_lanes();
     if (seek_wanted_.exchange(false)) {
       wait_lanes_idle();
+      resume_drained_lanes();  // a seek of a paused partition would stay paused
       seek_fenced();
     }
     // Whatever arrives within 100 ms of waiting for the first record, up to max_batch. It does
@@ -414,29 +419,85 @@ void KafkaLog::sequencer_loop() {
     }
     polled.clear();
     for (std::size_t k = 0; k < lanes_.size(); ++k) {
-      if (!by_lane[k].empty()) hand(*lanes_[k], by_lane[k]);
+      if (!by_lane[k].empty()) hand(k, by_lane[k]);
     }
   }
 }
 
-void KafkaLog::hand(Lane& lane, std::vector<rd_kafka_message_t*>& records) {
-  std::unique_lock lock(lane.mutex);
-  lane.room.wait(lock, [&] { return stopping_ || lane.queued.size() < options_.max_batch; });
-  if (stopping_) {
-    for (auto* m : records) rd_kafka_message_destroy(m);
-  } else {
-    // Only an idle lane needs waking: a busy one looks at its queue when its commit is done.
-    const bool wake = lane.queued.empty() && !lane.busy;
-    lane.queued.insert(lane.queued.end(), records.begin(), records.end());
-    if (wake) lane.work.notify_one();
+void KafkaLog::hand(std::size_t k, std::vector<rd_kafka_message_t*>& records) {
+  Lane& lane = *lanes_[k];
+  std::size_t queued = 0;
+  {
+    std::lock_guard lock(lane.mutex);
+    if (stopping_) {
+      for (auto* m : records) rd_kafka_message_destroy(m);
+    } else {
+      // Only an idle lane needs waking: a busy one looks at its queue when its commit is done.
+      const bool wake = lane.queued.empty() && !lane.busy;
+      lane.queued.insert(lane.queued.end(), records.begin(), records.end());
+      if (wake) lane.work.notify_one();
+      queued = lane.queued.size();
+    }
   }
   records.clear();
+  if (queued >= options_.max_batch && !lane.paused) pause_lane(k, queued);
+}
+
+std::vector<int> KafkaLog::lane_partitions(std::size_t k) {
+  std::vector<int> partitions;
+  std::lock_guard lock(positions_mutex_);
+  for (const auto& [partition, owned] : positions_) {
+    if (static_cast<std::size_t>(partition) % lanes_.size() == k) partitions.push_back(partition);
+  }
+  return partitions;
+}
+
+namespace {
+// rd_kafka_pause_partitions or rd_kafka_resume_partitions on `partitions` of `topic`.
+void pause_or_resume(rd_kafka_t* consumer, bool pause, const std::string& topic,
+                     const std::vector<int>& partitions) {
+  auto* list = rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (int p : partitions) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  if (pause) {
+    rd_kafka_pause_partitions(consumer, list);
+  } else {
+    rd_kafka_resume_partitions(consumer, list);
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+}
+}  // namespace
+
+void KafkaLog::pause_lane(std::size_t k, std::size_t queued) {
+  Lane& lane = *lanes_[k];
+  lane.paused = true;
+  lane.drained = false;
+  lane.paused_partitions = lane_partitions(k);
+  // Records of these partitions fetched and not yet polled are dropped by librdkafka, and on
+  // resume it fetches from the offset after the last one polled: none is skipped or read twice.
+  pause_or_resume(consumer_, true, options_.topic, lane.paused_partitions);
+  log::warn("event=log_lane_paused lane={} queued={} partitions={}", k, queued,
+            lane.paused_partitions.size());
+}
+
+void KafkaLog::resume_drained_lanes() {
+  for (std::size_t k = 0; k < lanes_.size(); ++k) {
+    Lane& lane = *lanes_[k];
+    if (!lane.paused) continue;
+    {
+      std::lock_guard lock(lane.mutex);
+      if (lane.queued.size() > options_.max_batch / 2) continue;
+    }
+    pause_or_resume(consumer_, false, options_.topic, lane.paused_partitions);
+    lane.paused = false;
+    lane.paused_partitions.clear();
+    log::info("event=log_lane_resumed lane={}", k);
+  }
 }
 
 void KafkaLog::wait_lanes_idle() {
   for (auto& lane : lanes_) {
     std::unique_lock lock(lane->mutex);
-    lane->room.wait(lock, [&] { return stopping_ || (!lane->busy && lane->queued.empty()); });
+    lane->idle.wait(lock, [&] { return stopping_ || (!lane->busy && lane->queued.empty()); });
   }
 }
 
@@ -479,13 +540,15 @@ void KafkaLog::lane_loop(Lane& lane) {
     {
       std::unique_lock lock(lane.mutex);
       lane.busy = false;
-      lane.room.notify_all();  // the poller may wait for room, or for the lane to be idle
+      lane.idle.notify_all();  // the poller may wait for the lane to be idle
       lane.work.wait(lock, [&] { return stopping_ || !lane.queued.empty(); });
       if (stopping_) return;  // what is queued stays in Kafka for the next owner
       records.swap(lane.queued);
       lane.busy = true;
     }
-    lane.room.notify_all();  // a poller waiting for room need not wait for this commit
+    // A paused lane's queue is empty now: the poller resumes its partitions without waiting
+    // out its poll.
+    if (lane.drained.exchange(true) == false) rd_kafka_queue_yield(consumer_queue_);
     const bool committed = commit(records);
     for (auto* m : records) rd_kafka_message_destroy(m);
     records.clear();
@@ -608,7 +671,7 @@ void KafkaLog::drain() {
   for (auto& lane : lanes_) {  // stopping_ is read under each lane's mutex: no wake-up lost
     { std::lock_guard lock(lane->mutex); }
     lane->work.notify_all();
-    lane->room.notify_all();
+    lane->idle.notify_all();
   }
   if (sequencer_thread_.joinable()) sequencer_thread_.join();
   for (auto& lane : lanes_) {

@@ -10,8 +10,10 @@
 // partition's consumed position (LogPosition): dedupe by client id, dense seqs from last_seq,
 // all in one transaction. The lanes commit side by side, each with a connection of the store's
 // pool (sized with one per lane): several commits in flight, while one conversation's messages
-// stay on one lane, in order. A lane stuck at the store holds up its own partitions only until
-// it has max_batch records queued; then the poller waits for it. A
+// stay on one lane, in order. A lane stuck at the store holds up its own partitions only: once
+// it has max_batch records queued, the poller pauses its partitions in the consumer (librdkafka
+// fetches them again from the first record not handed over when they resume, once the lane has
+// committed down to half of that), and goes on feeding the other lanes. A
 // stale owner's commit is fenced by that position; a new owner starts where the last commit
 // ended, so a replay assigns no seq twice. Then, for each new message, on_sequenced publishes
 // its event (in seq order per conversation, from its lane's thread), and the send's node learns
@@ -54,6 +56,7 @@
 
 struct rd_kafka_s;
 struct rd_kafka_message_s;
+struct rd_kafka_queue_s;
 
 namespace parley {
 
@@ -105,9 +108,14 @@ class KafkaLog final : public MessageLog {
   struct Lane {
     std::mutex mutex;
     std::condition_variable work;  // the lane waits: records queued, or stopping
-    std::condition_variable room;  // the poller waits: room in the queue, or the lane idle
+    std::condition_variable idle;  // the poller waits: the lane idle, or stopping
     std::vector<rd_kafka_message_s*> queued;  // guarded by mutex, in poll order
     bool busy = false;  // guarded by mutex: committing what it took
+    // Poller only: its partitions are paused in the consumer (it held max_batch records).
+    bool paused = false;
+    std::vector<int> paused_partitions;
+    // False while paused until the lane next takes its queue, which then wakes the poller.
+    std::atomic<bool> drained{true};
     std::thread thread;
   };
   void producer_loop();
@@ -115,8 +123,15 @@ class KafkaLog final : public MessageLog {
   // moves fenced partitions to their stored positions.
   void sequencer_loop();
   void lane_loop(Lane& lane);
-  // Poller: queues `records` (one lane's) on the lane, waiting while it holds max_batch.
-  void hand(Lane& lane, std::vector<rd_kafka_message_s*>& records);
+  // Poller: queues `records` (lane k's) on the lane; pauses the lane's partitions once it holds
+  // max_batch records.
+  void hand(std::size_t k, std::vector<rd_kafka_message_s*>& records);
+  // Poller: the partitions of lane k this node owns.
+  std::vector<int> lane_partitions(std::size_t k);
+  // Poller: pauses lane k's partitions in the consumer (it holds `queued` records).
+  void pause_lane(std::size_t k, std::size_t queued);
+  // Poller: resumes the partitions of each paused lane that holds at most max_batch / 2 records.
+  void resume_drained_lanes();
   // Poller: waits until every lane has committed what it was handed (a lane skips the records
   // of fenced partitions), before a rebalance gives partitions up and before a seek. With what
   // the poller itself holds dropped at a revoke (polled_), no record read before either is
@@ -143,6 +158,8 @@ class KafkaLog final : public MessageLog {
 
   rd_kafka_s* producer_ = nullptr;
   rd_kafka_s* consumer_ = nullptr;
+  // The consumer's queue: a drained lane yields it, so the poller's wait ends at once.
+  rd_kafka_queue_s* consumer_queue_ = nullptr;
 
   std::mutex pending_mutex_;
   std::unordered_map<std::uint64_t, Pending> pending_;
