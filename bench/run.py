@@ -531,7 +531,9 @@ def start_cluster_services():
     """`scripts/services start` for Redis, PostgreSQL and Kafka: their PARLEY_* settings, and
     whether all three were running already (if not, whoever started them stops them)."""
     running = all(port_open(p) for p in (16379, 15432, 19092))
-    out = subprocess.run([os.path.join(ROOT, "scripts", "services"), "start", *CLUSTER_SERVICES],
+    # --fresh: a Kafka started here has none of earlier runs' topics.
+    out = subprocess.run([os.path.join(ROOT, "scripts", "services"), "start", "--fresh",
+                          *CLUSTER_SERVICES],
                          capture_output=True, text=True, check=True).stdout
     return dict(line.split("=", 1) for line in out.split() if line.startswith("PARLEY_")), running
 

@@ -177,6 +177,45 @@ def test_a_send_kafka_never_takes_fails_unacknowledged_and_its_retry_is_stored_o
     assert [(m["seq"], m["client_msg_id"]) for m in history["messages"]] == [(1, "m1"), (2, "m2")]
 
 
+def conversations_in_partitions(node, ws, postgres_url, count):
+    """{partition: conversation} for `count` partitions: DMs from ws's user to new users until
+    that many partitions have one (a conversation's first message moves exactly one partition's
+    stored position)."""
+    def positions():
+        return dict(row.split("|") for row in psql(
+            postgres_url, "SELECT partition, next_offset FROM log_positions"))
+
+    found = {}
+    for i in range(60):
+        node.register(f"user{i}")
+        before = positions()
+        conv = ws.send_msg("hello", to=f"user{i}")["conv"]  # acked once committed
+        after = positions()
+        (moved,) = [p for p in after if after[p] != before.get(p)]
+        found.setdefault(int(moved), conv)
+        if len(found) == count:
+            return found
+    raise AssertionError(f"conversations in {len(found)} partitions only: {found}")
+
+
+class RowLock:
+    """A conversation's row locked FOR UPDATE by a psql session, until release(): a commit of a
+    message to it waits at PostgreSQL."""
+
+    def __init__(self, postgres_url, conv):
+        self.holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        self.holder.stdin.write(f"BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE "
+                                f"id = '{conv}' FOR UPDATE;\n\\o\n\\echo locked\n")
+        self.holder.stdin.flush()
+        assert self.holder.stdout.readline().strip() == "locked"
+
+    def release(self):
+        self.holder.stdin.write("COMMIT;\n")
+        self.holder.stdin.close()
+        self.holder.wait(30)
+
+
 def test_a_commit_stuck_at_one_partition_leaves_the_other_lanes_committing(
         cluster, kafka_url, postgres_url):
     """Several commits in flight: one node owns every partition, each in a lane of its own
@@ -192,31 +231,9 @@ def test_a_commit_stuck_at_one_partition_leaves_the_other_lanes_committing(
     node.wait_log("event=log_partitions_assigned count=4")
     alice = node.register("alice")["token"]
     ws = node.ws(token=alice)
-    # DMs to other users until two fall in different partitions: each first message moves
-    # exactly one partition's stored position.
-    partition_of = {}
-
-    def positions():
-        return dict(row.split("|") for row in psql(
-            postgres_url, "SELECT partition, next_offset FROM log_positions"))
-
-    for i in range(12):
-        node.register(f"user{i}")
-        before = positions()
-        conv = ws.send_msg("hello", to=f"user{i}")["conv"]  # acked once committed
-        after = positions()
-        (moved,) = [p for p in after if after[p] != before.get(p)]
-        partition_of[conv] = moved
-        if len(set(partition_of.values())) == 2:
-            break
-    stuck, free = list({p: c for c, p in partition_of.items()}.values())[:2]
-    holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    stuck, free = conversations_in_partitions(node, ws, postgres_url, 2).values()
+    lock = RowLock(postgres_url, stuck)
     try:
-        holder.stdin.write(f"BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE id = "
-                           f"'{stuck}' FOR UPDATE;\n\\o\n\\echo locked\n")
-        holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "locked"
         waiting = [ws.start("send", conv=stuck, body="waits for the lock", client_msg_id="w1")]
         wait_until("the stuck commit at the lock",
                    lambda: commits_waiting_on_a_lock(postgres_url, [node]), timeout=30)
@@ -229,13 +246,49 @@ def test_a_commit_stuck_at_one_partition_leaves_the_other_lanes_committing(
         assert passed["ok"] and passed["msg"]["seq"] == 2, passed
         assert commits_waiting_on_a_lock(postgres_url, [node])  # the first is still stuck
     finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(30)
+        lock.release()
     released = [ws.reply(w) for w in waiting]
     assert [(r["ok"], r["msg"]["seq"], r["msg"]["client_msg_id"]) for r in released] == [
         (True, 2, "w1"), (True, 3, "w2"), (True, 4, "w3"), (True, 5, "w4")], released
     node.wait_log("event=log_lane_resumed", after=mark)
+
+
+def test_a_rebalance_does_not_wait_for_a_commit_stuck_at_postgresql(
+        cluster, kafka_url, postgres_url):
+    """A commit stuck at a row lock on the only node, and a second node joins: the consumer
+    group rebalances, the first node gives its partitions up after waiting at most a second for
+    the stuck commit (log_revoke_with_commits_in_flight), and the second node sequences the
+    partitions it gets — a message to one of them is acknowledged while the lock still holds
+    (before: the revoke waited for the commit, and with it every node's partitions). Once the
+    lock goes, the stuck message is acknowledged with its seq, and stored once."""
+    url = f"{kafka_url}?partitions=4&lanes=4"
+    (first,) = cluster(1, log=url)
+    first.wait_log("event=log_partitions_assigned count=4")
+    alice = first.register("alice")["token"]
+    ws = first.ws(token=alice)
+    conv_in = conversations_in_partitions(first, ws, postgres_url, 4)
+    stuck_partition, stuck = next(iter(conv_in.items()))
+    lock = RowLock(postgres_url, stuck)
+    try:
+        waiting = ws.start("send", conv=stuck, body="waits for the lock", client_msg_id="w1")
+        wait_until("the stuck commit at the lock",
+                   lambda: commits_waiting_on_a_lock(postgres_url, [first]), timeout=30)
+        mark = first.log_mark()
+        second = cluster(1, log=url)[-1]
+        assigned = second.wait_log("event=log_partitions_assigned")
+        first.wait_log("event=log_revoke_with_commits_in_flight", after=mark)
+        theirs = [int(p) for p in assigned.split("partitions=")[1].split(",")]
+        free = next(conv_in[p] for p in theirs if p != stuck_partition)
+        passed = ws.reply(ws.start("send", conv=free, body="passes", client_msg_id="p1"))
+        assert passed["ok"] and passed["msg"]["seq"] == 2, passed
+        assert commits_waiting_on_a_lock(postgres_url, [first])  # still stuck
+    finally:
+        lock.release()
+    released = ws.reply(waiting)
+    assert released["ok"] and released["msg"]["seq"] == 2, released
+    history = first.api("GET", f"/conversations/{stuck}/messages?limit=10", token=alice)
+    assert [(m["seq"], m["client_msg_id"]) for m in history["messages"]] == [
+        (1, history["messages"][0]["client_msg_id"]), (2, "w1")], history
 
 
 def test_lanes_paused_and_resumed_under_load_lose_nothing(cluster, kafka_url):

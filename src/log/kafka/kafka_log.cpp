@@ -23,6 +23,10 @@ using namespace kafka_wire;
 namespace {
 
 constexpr std::chrono::milliseconds kStoreRetry{200};
+// How long a revoke or a seek waits for the lanes' commits in flight: commits take milliseconds;
+// one taking longer is stuck (a lock, the store away), and waiting for it would hold up the
+// consumer group's rebalance (every node's partitions) or every other lane.
+constexpr std::chrono::seconds kLaneWait{1};
 
 // ---- librdkafka plumbing
 
@@ -100,9 +104,11 @@ struct KafkaCallbacks {
                         rd_kafka_topic_partition_list_t* parts, void* opaque) {
     auto* self = static_cast<KafkaLog*>(opaque);
     if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-      // The lanes commit what they hold first (a commit after the next owner's first would be
-      // fenced anyway): none commits for a partition this node no longer owns.
-      self->wait_lanes_idle();
+      // The lanes commit what they hold first, for up to kLaneWait; what they have not taken
+      // then is dropped, and a commit still in flight lands or is fenced like any stale
+      // owner's (the next owner's commits are fenced by it, or it by theirs).
+      if (!self->wait_lanes_idle()) log::warn("event=log_revoke_with_commits_in_flight");
+      self->drop_queued([](int) { return true; });
       self->resume_drained_lanes();  // every lane is empty: nothing stays paused past the revoke
       // What this poll returned before the revoke, not handed yet: read again by whoever owns
       // the partitions next (here, were they assigned back in this same poll, from the stored
@@ -393,8 +399,7 @@ void KafkaLog::sequencer_loop() {
   while (!stopping_) {
     resume_drained_lanes();
     if (seek_wanted_.exchange(false)) {
-      wait_lanes_idle();
-      resume_drained_lanes();  // a seek of a paused partition would stay paused
+      wait_lanes_idle();  // fewer records read twice; not needed for correctness (seek_fenced)
       seek_fenced();
     }
     // Whatever arrives within 100 ms of waiting for the first record, up to max_batch. It does
@@ -494,21 +499,55 @@ void KafkaLog::resume_drained_lanes() {
   }
 }
 
-void KafkaLog::wait_lanes_idle() {
+bool KafkaLog::wait_lanes_idle() {
+  const auto deadline = std::chrono::steady_clock::now() + kLaneWait;
+  bool idle = true;
   for (auto& lane : lanes_) {
     std::unique_lock lock(lane->mutex);
-    lane->idle.wait(lock, [&] { return stopping_ || (!lane->busy && lane->queued.empty()); });
+    idle = lane->idle.wait_until(lock, deadline, [&] {
+      return stopping_ || (!lane->busy && lane->queued.empty());
+    }) && idle;
+  }
+  return idle;
+}
+
+void KafkaLog::drop_queued(const std::function<bool(int)>& partition) {
+  for (auto& lane : lanes_) {
+    std::lock_guard lock(lane->mutex);
+    std::erase_if(lane->queued, [&](rd_kafka_message_t* m) {
+      if (!partition(m->partition)) return false;
+      rd_kafka_message_destroy(m);
+      return true;
+    });
+    if (!lane->busy && lane->queued.empty()) lane->idle.notify_all();
   }
 }
 
 void KafkaLog::seek_fenced() {
+  std::vector<int> fenced;
+  {
+    std::lock_guard lock(positions_mutex_);
+    for (const auto& [partition, owned] : positions_) {
+      if (owned.fenced) fenced.push_back(partition);
+    }
+  }
+  // Their records a lane holds and has not taken are read again after the seek; dropped while
+  // the partitions are still fenced, so a lane taking them meanwhile skips them. A commit in
+  // flight holds none (its lane fenced them itself, between its commits, and skips them). So
+  // each record is committed once, in order: a lane also skips what is before a partition's
+  // stored position and reads again after a gap.
+  drop_queued([&](int partition) {
+    return std::find(fenced.begin(), fenced.end(), partition) != fenced.end();
+  });
   std::vector<std::pair<int, std::int64_t>> seeks;
   {
     std::lock_guard lock(positions_mutex_);
-    for (auto& [partition, owned] : positions_) {
-      if (!owned.fenced) continue;
-      owned.fenced = false;
-      seeks.emplace_back(partition, owned.next < 0 ? RD_KAFKA_OFFSET_BEGINNING : owned.next);
+    for (int partition : fenced) {
+      auto owned = positions_.find(partition);
+      if (owned == positions_.end()) continue;
+      owned->second.fenced = false;
+      const std::int64_t next = owned->second.next;
+      seeks.emplace_back(partition, next < 0 ? RD_KAFKA_OFFSET_BEGINNING : next);
     }
   }
   for (const auto& [partition, offset] : seeks) {

@@ -24,10 +24,13 @@
 // acknowledged, nothing stored); the store unreachable → the lane retries the batch until it
 // commits (Kafka holds the backlog) and sends wait up to kReplyTimeout, then get `unavailable`
 // (their message may still be stored later: a retry with the same client_msg_id finds it).
-// Fenced (another node committed a partition meanwhile): the lane drops that partition's
-// records, and the poller, with every lane idle, moves the consumer to the stored position —
-// the poller alone reads the consumer, so no record read before that move is committed after.
-// A revoke likewise waits for the lanes, and drops what the poller read before it.
+// Fenced (another node committed a partition meanwhile): the lane skips that partition's
+// records, and the poller drops those the lanes hold and moves the consumer to the stored
+// position (after waiting up to kLaneWait for the lanes' commits in flight, so that fewer are
+// read twice). Correctness does not rest on that wait: a lane commits a partition's records
+// only from its stored position on, in offset order, and the store fences a stale position. A
+// revoke likewise waits up to kLaneWait, then drops what the lanes and the poller hold: a
+// commit stuck at the store does not hold up the consumer group's rebalance.
 //
 // Threads: a producer thread (delivery reports, reply timeouts), the poller ("kafka-sequencer":
 // the consumer, its rebalances and seeks) and one thread per lane ("kafka-lane-N": store,
@@ -38,6 +41,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -133,12 +137,14 @@ class KafkaLog final : public MessageLog {
   // Poller: resumes the partitions of each paused lane that holds at most max_batch / 2 records.
   void resume_drained_lanes();
   // Poller: waits until every lane has committed what it was handed (a lane skips the records
-  // of fenced partitions), before a rebalance gives partitions up and before a seek. With what
-  // the poller itself holds dropped at a revoke (polled_), no record read before either is
-  // committed after it.
-  void wait_lanes_idle();
-  // Poller, lanes idle: seeks each partition marked fenced to its stored position; one that
-  // fails stays fenced, and is tried again.
+  // of fenced partitions), or kLaneWait has passed, before a rebalance gives partitions up and
+  // before a seek. True when every lane is idle.
+  bool wait_lanes_idle();
+  // Poller: drops the records the lanes hold and have not taken, of the partitions `partition`
+  // says true for.
+  void drop_queued(const std::function<bool(int)>& partition);
+  // Poller: seeks each partition marked fenced to its stored position, dropping its records
+  // the lanes hold; one that fails stays fenced, and is tried again.
   void seek_fenced();
   // Lane: commits `records` (one lane's, in poll order) as one batch with the positions of its
   // partitions, then publishes and answers each message; when fenced, marks the partitions for
