@@ -25,12 +25,14 @@
 // commits (Kafka holds the backlog) and sends wait up to kReplyTimeout, then get `unavailable`
 // (their message may still be stored later: a retry with the same client_msg_id finds it).
 // Fenced (another node committed a partition meanwhile): the lane skips that partition's
-// records, and the poller drops those the lanes hold and moves the consumer to the stored
-// position (after waiting up to kLaneWait for the lanes' commits in flight, so that fewer are
-// read twice). Correctness does not rest on that wait: a lane commits a partition's records
-// only from its stored position on, in offset order, and the store fences a stale position. A
-// revoke likewise waits up to kLaneWait, then drops what the lanes and the poller hold: a
-// commit stuck at the store does not hold up the consumer group's rebalance.
+// records, and the poller moves the consumer to the stored position. Each assignment and each
+// such move of a partition is a new "reading" of it; the poller tags every record with its
+// partition's reading, and a lane commits only records of the current one, from the stored
+// position on, in offset order (the store fences a stale position). So a record read before a
+// move is never committed after it, whatever the lanes hold, and no lane needs waiting for. A
+// revoke waits up to a second (kLaneWait) for the lanes' commits in flight, then drops what
+// the lanes and the poller hold: a commit stuck at the store does not hold up the consumer
+// group's rebalance; it lands or is fenced like any stale owner's.
 //
 // Threads: a producer thread (delivery reports, reply timeouts), the poller ("kafka-sequencer":
 // the consumer, its rebalances and seeks) and one thread per lane ("kafka-lane-N": store,
@@ -55,6 +57,7 @@
 #include "bus/bus.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
+#include "log/kafka/lane_batch.hpp"
 #include "log/message_log.hpp"
 #include "store/store.hpp"
 
@@ -109,11 +112,13 @@ class KafkaLog final : public MessageLog {
     std::chrono::steady_clock::time_point deadline;
   };
   // One lane of the sequencer: its thread commits what the poller queued, a batch at a time.
+  using Read = kafka_lanes::Read;
+  using Owned = kafka_lanes::Owned;
   struct Lane {
     std::mutex mutex;
     std::condition_variable work;  // the lane waits: records queued, or stopping
     std::condition_variable idle;  // the poller waits: the lane idle, or stopping
-    std::vector<rd_kafka_message_s*> queued;  // guarded by mutex, in poll order
+    std::vector<Read> queued;  // guarded by mutex, in poll order
     bool busy = false;  // guarded by mutex: committing what it took
     // Poller only: its partitions are paused in the consumer (it held max_batch records).
     bool paused = false;
@@ -129,27 +134,26 @@ class KafkaLog final : public MessageLog {
   void lane_loop(Lane& lane);
   // Poller: queues `records` (lane k's) on the lane; pauses the lane's partitions once it holds
   // max_batch records.
-  void hand(std::size_t k, std::vector<rd_kafka_message_s*>& records);
+  void hand(std::size_t k, std::vector<Read>& records);
   // Poller: the partitions of lane k this node owns.
   std::vector<int> lane_partitions(std::size_t k);
   // Poller: pauses lane k's partitions in the consumer (it holds `queued` records).
   void pause_lane(std::size_t k, std::size_t queued);
   // Poller: resumes the partitions of each paused lane that holds at most max_batch / 2 records.
   void resume_drained_lanes();
-  // Poller: waits until every lane has committed what it was handed (a lane skips the records
-  // of fenced partitions), or kLaneWait has passed, before a rebalance gives partitions up and
-  // before a seek. True when every lane is idle.
+  // Poller: waits until every lane has committed what it was handed, or kLaneWait has passed,
+  // before a rebalance gives partitions up. True when every lane is idle.
   bool wait_lanes_idle();
   // Poller: drops the records the lanes hold and have not taken, of the partitions `partition`
   // says true for.
   void drop_queued(const std::function<bool(int)>& partition);
-  // Poller: seeks each partition marked fenced to its stored position, dropping its records
-  // the lanes hold; one that fails stays fenced, and is tried again.
+  // Poller: seeks each partition marked fenced to its stored position, as a new reading; one
+  // that fails stays fenced, and is tried again.
   void seek_fenced();
   // Lane: commits `records` (one lane's, in poll order) as one batch with the positions of its
   // partitions, then publishes and answers each message; when fenced, marks the partitions for
   // the poller to seek. False when stopping while the store is unavailable.
-  bool commit(std::span<rd_kafka_message_s* const> records);
+  bool commit(std::span<const Read> records);
   // Runs the send's done, if it is still waiting (a late reply after its timeout is dropped).
   void complete(std::uint64_t token, Result<chat::Appended> result);
   void on_note(std::string_view payload);
@@ -173,13 +177,7 @@ class KafkaLog final : public MessageLog {
 
   // The stored position of each partition this node owns: set by the rebalance callback
   // (poller), moved by the partition's lane after each commit. A fenced partition is skipped by
-  // its lane until the poller has moved the consumer to its stored position.
-  struct Owned {
-    std::int64_t next = -1;  // the offset after the last committed record (-1: none yet)
-    bool fenced = false;
-    // A batch started past `next`: read again from there once; a second time, accepted.
-    std::int64_t gap_read_again_at = -1;
-  };
+  // its lane until the poller has moved the consumer to its stored position (a new reading).
   std::mutex positions_mutex_;
   std::map<int, Owned> positions_;  // guarded by positions_mutex_
   std::atomic<bool> seek_wanted_{false};  // a lane marked a partition fenced
@@ -188,6 +186,7 @@ class KafkaLog final : public MessageLog {
   // Poller only: what the current poll returned, until handed to the lanes (a revoke inside
   // the poll drops it).
   std::vector<rd_kafka_message_s*> polled_;
+  std::uint64_t readings_ = 0;  // poller only: the last reading given to a partition
 
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> committed_messages_{0};
