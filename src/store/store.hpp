@@ -76,9 +76,10 @@ inline chat::Message stored_message(const chat::NewMessage& nm, chat::Seq seq, s
 
 // Where a batch of the cluster message log (Kafka) was read from: the partition's consumed
 // position moves from `from` to `to` in the same transaction as the batch's messages — and only
-// if it still is `from` (or none is stored yet). A node that lost the partition but still works
-// on an old batch (a zombie) therefore cannot commit it, and a replay starts right after the
-// last committed batch (docs/operations.md, "Kafka message log").
+// if it still is `from` (-1: none is stored, and only if none is). A node that lost the
+// partition but still works on an old batch (a zombie) therefore cannot commit it, nor can one
+// ahead of a position the store lost, and a replay starts right after the last committed batch
+// (docs/operations.md, "Kafka message log").
 struct LogPosition {
   std::string topic;
   int partition = 0;

@@ -189,7 +189,15 @@ TEST_P(StoreContract, LogPositionMovesWithTheBatchAndFencesAStaleWriter) {
   EXPECT_EQ(*f.store->log_position("parley.messages", 3), std::nullopt);
 
   std::vector<NewMessage> batch{f.msg(ab, a, "1"), f.msg(ab, b, "1")};
-  const LogPosition first{"parley.messages", 3, 0, 2};
+  // None stored: only a writer that found none (-1) makes it. One ahead of a position the
+  // store lost (an unflushed first commit) is fenced, and reads the partition again.
+  const LogPosition ahead{"parley.messages", 3, 7, 9};
+  auto refused_ahead = f.store->append_messages(batch, kNow, f.ids, {&ahead, 1});
+  ASSERT_FALSE(refused_ahead[0].ok());
+  EXPECT_EQ(refused_ahead[0].error().code, Errc::conflict);
+  EXPECT_EQ(*f.store->log_position("parley.messages", 3), std::nullopt);
+  EXPECT_EQ(f.store->get_conversation(ab)->last_seq, 0);
+  const LogPosition first{"parley.messages", 3, -1, 2};
   auto r = f.store->append_messages(batch, kNow, f.ids, {&first, 1});
   ASSERT_TRUE(r[0].ok() && r[1].ok());
   EXPECT_EQ(*f.store->log_position("parley.messages", 3), 2);
@@ -212,14 +220,14 @@ TEST_P(StoreContract, LogPositionMovesWithTheBatchAndFencesAStaleWriter) {
 
   // Several partitions in one transaction: one stale position fences them all.
   std::vector<NewMessage> two{f.msg(ab, a, "3"), f.msg(ab, b, "3")};
-  const std::vector<LogPosition> one_stale{{"parley.messages", 4, 0, 5},
+  const std::vector<LogPosition> one_stale{{"parley.messages", 4, -1, 5},
                                            {"parley.messages", 3, 2, 4}};
   auto refused = f.store->append_messages(two, kNow, f.ids, one_stale);
   ASSERT_FALSE(refused[0].ok());
   EXPECT_EQ(refused[1].error().code, Errc::conflict);
   EXPECT_EQ(f.store->get_conversation(ab)->last_seq, 3);
   EXPECT_EQ(*f.store->log_position("parley.messages", 4), std::nullopt);  // rolled back too
-  const std::vector<LogPosition> both{{"parley.messages", 4, 0, 5},
+  const std::vector<LogPosition> both{{"parley.messages", 4, -1, 5},
                                       {"parley.messages", 3, 3, 4}};
   auto stored = f.store->append_messages(two, kNow, f.ids, both);
   ASSERT_TRUE(stored[0].ok() && stored[1].ok());

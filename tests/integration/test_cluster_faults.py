@@ -308,3 +308,35 @@ def test_lanes_paused_and_resumed_under_load_lose_nothing(cluster, kafka_url):
         "event=log_lane_resumed" in line for node in nodes for line in node.log_lines))
     report = load_goes_on_and_nothing_is_lost(traffic, nodes[0])
     assert (report.caught_up, report.retries) == (0, 0), report
+
+
+def test_commits_postgresql_lost_are_written_again_from_kafka(cluster, kafka_url, postgres_url):
+    """What a PostgreSQL crash under `--log-commits replayable` may do, done by hand: the last
+    three commits of a partition vanish (their messages, the conversation's last_seq and the
+    partition's position rolled back). The next send's commit is fenced at the stored position;
+    the sequencer reads the records again from there and writes the same rows — seqs, ids,
+    bodies, times — and the new message follows them (docs/operations.md, "Commit
+    durability")."""
+    (node,) = cluster(1, log=f"{kafka_url}?partitions=1&lanes=1")
+    node.wait_log("event=log_partitions_assigned count=1")
+    alice = node.register("alice")["token"]
+    node.register("bob")
+    ws = node.ws(token=alice)
+    conv = [ws.send_msg(f"m{i}", to="bob", client_msg_id=f"m{i}") for i in range(1, 6)][0]["conv"]
+
+    def history():
+        page = node.api("GET", f"/conversations/{conv}/messages?limit=20", token=alice)
+        return [(m["seq"], m["id"], m["body"], m["ts"]) for m in page["messages"]]
+
+    before = history()
+    (position,) = psql(postgres_url, "SELECT next_offset FROM log_positions")
+    psql(postgres_url, f"BEGIN; DELETE FROM messages WHERE conversation_id = '{conv}' AND seq > 2; "
+                       f"UPDATE conversations SET last_seq = 2 WHERE id = '{conv}'; "
+                       f"UPDATE log_positions SET next_offset = {int(position) - 3}; COMMIT;")
+    assert [seq for seq, *_ in history()] == [1, 2]
+    mark = node.log_mark()
+    after = ws.send_msg("m6", to="bob", client_msg_id="m6")
+    assert after["seq"] == 6, after
+    node.wait_log("event=log_fenced", after=mark)
+    assert history()[:5] == before
+    assert [(seq, body) for seq, _, body, _ in history()[5:]] == [(6, "m6")]

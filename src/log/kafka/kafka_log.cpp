@@ -541,29 +541,33 @@ void KafkaLog::seek_fenced() {
       seeks.emplace_back(partition, owned.next < 0 ? RD_KAFKA_OFFSET_BEGINNING : owned.next);
     }
   }
-  // librdkafka before 2.1.0 took this timeout in microseconds (its issue #4230).
-  const int timeout = rd_kafka_version() < 0x020100ff ? 1'000'000 : 1'000;
+  if (seeks.empty()) return;
+  // One call for all of them, so the poller waits at most this long. librdkafka before 2.1.0
+  // took the timeout in microseconds (its issue #4230).
+  const int timeout = rd_kafka_version() < 0x02010000 ? 1'000'000 : 1'000;
+  auto* list = rd_kafka_topic_partition_list_new(static_cast<int>(seeks.size()));
   for (const auto& [partition, offset] : seeks) {
-    auto* list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, options_.topic.c_str(), partition)->offset = offset;
-    std::string failure;
-    if (auto* e = rd_kafka_seek_partitions(consumer_, list, timeout)) {
-      failure = rd_kafka_error_string(e);
-      rd_kafka_error_destroy(e);
-    } else if (list->elems[0].err) {
-      failure = rd_kafka_err2str(list->elems[0].err);
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-    if (failure.empty()) continue;
-    // Not moved: the consumer would go on past the records the lane dropped. The partition
-    // stays fenced (its lane skips it) and the poller tries again on its next round.
-    log::warn("event=log_seek_failed partition={} error=\"{}\"", partition, failure);
+  }
+  std::string failure;
+  if (auto* e = rd_kafka_seek_partitions(consumer_, list, timeout)) {
+    failure = rd_kafka_error_string(e);
+    rd_kafka_error_destroy(e);
+  }
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    if (failure.empty() && !p.err) continue;
+    // Not moved, or not known to be: the partition stays fenced (its lane skips it) and the
+    // poller seeks it again on its next round, as a new reading.
+    log::warn("event=log_seek_failed partition={} error=\"{}\"", p.partition,
+              failure.empty() ? rd_kafka_err2str(p.err) : failure);
     std::lock_guard lock(positions_mutex_);
-    if (auto owned = positions_.find(partition); owned != positions_.end()) {
+    if (auto owned = positions_.find(p.partition); owned != positions_.end()) {
       owned->second.fenced = true;
       seek_wanted_ = true;
     }
   }
+  rd_kafka_topic_partition_list_destroy(list);
 }
 
 void KafkaLog::lane_loop(Lane& lane) {
@@ -638,16 +642,19 @@ bool KafkaLog::commit(std::span<const Read> records) {
     for (const LogPosition& position : positions) {
       log::warn("event=log_fenced partition={}", position.partition);
       auto now_stored = store_.log_position(options_.topic, position.partition);
+      // None stored: from the partition's beginning (-1), as at an assignment.
       stored.emplace_back(position.partition,
-                          now_stored && *now_stored ? **now_stored : position.from);
+                          now_stored ? now_stored->value_or(-1) : position.from);
     }
     {
       std::lock_guard lock(positions_mutex_);
       for (const auto& [partition, next] : stored) {
         auto owned = positions_.find(partition);
         if (owned == positions_.end()) continue;  // revoked meanwhile
-        // Stored positions only move forward: one read at a re-assignment may be newer.
-        owned->second.next = std::max(owned->second.next, next);
+        // What is stored, even if behind what this node committed: PostgreSQL may have lost
+        // commits it had not flushed (--log-commits replayable, a failover), and the records
+        // are read again from there, writing the same rows.
+        owned->second.next = next;
         owned->second.fenced = true;
         owned->second.gap_read_again_at = -1;
       }

@@ -14,9 +14,10 @@ LaneBatch select_lane_batch(std::span<const Read> records, std::map<int, Owned>&
       continue;  // revoked, fenced, or read before the last move: read again from `next`
     }
     Owned& o = owned->second;
-    auto& list = batch.by_partition[m->partition];
+    const auto taken = batch.by_partition.find(m->partition);
     // The offset this record should have: the stored position, or after the last one taken.
-    const std::int64_t expected = list.empty() ? o.next : list.back()->offset + 1;
+    const std::int64_t expected =
+        taken == batch.by_partition.end() ? o.next : taken->second.back()->offset + 1;
     if (m->offset < expected) continue;  // stored already, or a repeat
     if (expected >= 0 && m->offset > expected) {
       // Records between were read and not committed: never step over them. Read again from
@@ -27,13 +28,13 @@ LaneBatch select_lane_batch(std::span<const Read> records, std::map<int, Owned>&
         o.gap_read_again_at = expected;
         o.fenced = true;
         batch.fenced_some = true;
-        if (list.empty()) batch.by_partition.erase(m->partition);
         continue;
       }
       log::error("event=log_records_gone partition={} from={} to={}", m->partition, expected,
                  m->offset);
     }
-    list.push_back(m);
+    // Created only here: a partition in by_partition has at least one record.
+    batch.by_partition[m->partition].push_back(m);
   }
   return batch;
 }

@@ -37,7 +37,8 @@ struct Read {
 };
 
 struct LaneBatch {
-  std::map<int, std::vector<rd_kafka_message_s*>> by_partition;  // in offset order
+  // In offset order; a partition is here only with at least one record.
+  std::map<int, std::vector<rd_kafka_message_s*>> by_partition;
   bool fenced_some = false;  // a gap fenced a partition: the poller must seek it
 };
 

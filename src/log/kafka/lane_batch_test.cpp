@@ -94,6 +94,18 @@ TEST_F(LaneBatchTest, AHoleInsideABatchEndsThePartitionThereAndReadsAgainFromIt)
   EXPECT_EQ(positions[0].gap_read_again_at, 12);
 }
 
+TEST_F(LaneBatchTest, APartitionWithNothingToTakeIsLeftOut) {
+  // A partition given up and taken back while a commit of it was in flight: that commit moved
+  // `next` past the records read again since. Nothing to commit, and no empty list either
+  // (the lane's positions take each list's last offset).
+  std::map<int, Owned> positions{{0, {.next = 110, .reading = 2}}, {1, {.next = 0, .reading = 2}}};
+  const std::vector<Read> records{record(0, 100, 2), record(0, 109, 2), record(1, 0, 2)};
+  const auto b = select_lane_batch(records, positions);
+  EXPECT_EQ(b.by_partition.size(), 1u);
+  EXPECT_EQ(offsets(b, 1), (std::vector<std::int64_t>{0}));
+  EXPECT_FALSE(b.fenced_some);
+}
+
 TEST_F(LaneBatchTest, ARepeatedRecordIsTakenOnce) {
   std::map<int, Owned> positions{{0, {.next = 0, .reading = 1}}};
   const std::vector<Read> records{record(0, 0, 1), record(0, 1, 1), record(0, 1, 1),

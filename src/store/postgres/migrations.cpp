@@ -277,10 +277,16 @@ BEGIN
     PERFORM set_config('synchronous_commit', 'off', true);
   END IF;
   FOR j IN 1 .. coalesce(array_length(p_partitions, 1), 0) LOOP
-    INSERT INTO log_positions AS lp(topic, partition, next_offset)
-      VALUES(p_topic, p_partitions[j], p_to[j])
-      ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset
-      WHERE lp.next_offset = p_from[j];
+    -- Moved only from where it is stored, or made only by a writer that found none (from -1):
+    -- a writer ahead of a position PostgreSQL lost (an unflushed first commit) is fenced too.
+    -- (A missing position used to be made whatever p_from; every build sends -1 when it found
+    -- none, so only that lost-commit case changes: the name stays _v1.)
+    UPDATE log_positions SET next_offset = p_to[j]
+      WHERE topic = p_topic AND partition = p_partitions[j] AND next_offset = p_from[j];
+    IF NOT FOUND AND p_from[j] = -1 THEN
+      INSERT INTO log_positions(topic, partition, next_offset)
+        VALUES(p_topic, p_partitions[j], p_to[j]) ON CONFLICT DO NOTHING;
+    END IF;
     IF NOT FOUND THEN
       RAISE EXCEPTION 'the log position of partition % moved', p_partitions[j]
         USING ERRCODE = 'PF001';

@@ -291,7 +291,9 @@ std::vector<Result<Appended>> Inbox::append(std::span<const NewMessage> batch, T
   // journal has only this writer.
   for (const LogPosition& position : positions) {
     auto it = positions_.find(position_key(position.topic, position.partition));
-    if (it != positions_.end() && it->second != position.from) return fail_all(fenced_error());
+    if (it == positions_.end() ? position.from != -1 : it->second != position.from) {
+      return fail_all(fenced_error());
+    }
   }
 
   auto committed = std::make_shared<Batch>();

@@ -481,7 +481,7 @@ TEST(SqliteStore, ABatchOfOnlyLogPositionsIsMoved) {
   const std::string path = dir.file("p.db");
   SqliteStore store(path, 1);
   SeededIdGenerator ids(2);
-  const LogPosition position{"parley.messages", 3, 0, 7};
+  const LogPosition position{"parley.messages", 3, -1, 7};
   EXPECT_TRUE(store.append_messages({}, 2, ids, {&position, 1}).empty());
   sqlite::Db store_file(path, true);
   auto stored = [&] {
