@@ -110,13 +110,13 @@ def commits_waiting_on_a_lock(postgres_url, nodes):
     """The nodes whose sequencer's commit waits on a row lock at PostgreSQL now."""
     waiting = {int(port) for port in psql(postgres_url, (
         "SELECT client_port FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE '%parley_append_messages_v1%'"))}
+        "AND query LIKE '%parley_append_messages_v2%'"))}
     return [n for n in nodes if waiting & local_tcp_ports(n.proc.pid)]
 
 
 def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster, postgres_url):
     """The test locks the row of a conversation in use, so the next commit of its sequencer (one
-    call of parley_append_messages_v1) stops at PostgreSQL mid-way, after it moved its batch's
+    call of parley_append_messages_v2) stops at PostgreSQL mid-way, after it moved its batch's
     partition positions. That node is killed; its partitions go to the survivors, whose first
     commit for them queues behind the orphaned call's row locks. Then the lock is let go:
     PostgreSQL finishes the orphaned call and commits it (the client is gone, but nothing tells
@@ -316,7 +316,9 @@ def test_commits_postgresql_lost_are_written_again_from_kafka(cluster, kafka_url
     partition's position rolled back). The next send's commit is fenced at the stored position;
     the sequencer reads the records again from there and writes the same rows — seqs, ids,
     bodies, times — and the new message follows them (docs/operations.md, "Commit
-    durability")."""
+    durability"). Then every commit of the partition vanishes, its position too: the next
+    send is fenced all the same (a position is made only by a writer that found none), and the
+    partition is read again from its beginning."""
     (node,) = cluster(1, log=f"{kafka_url}?partitions=1&lanes=1")
     node.wait_log("event=log_partitions_assigned count=1")
     alice = node.register("alice")["token"]
@@ -340,3 +342,14 @@ def test_commits_postgresql_lost_are_written_again_from_kafka(cluster, kafka_url
     node.wait_log("event=log_fenced", after=mark)
     assert history()[:5] == before
     assert [(seq, body) for seq, _, body, _ in history()[5:]] == [(6, "m6")]
+
+    before = history()
+    psql(postgres_url, f"BEGIN; DELETE FROM messages WHERE conversation_id = '{conv}'; "
+                       f"UPDATE conversations SET last_seq = 0 WHERE id = '{conv}'; "
+                       f"DELETE FROM log_positions; COMMIT;")
+    assert history() == []
+    mark = node.log_mark()
+    assert ws.send_msg("m7", to="bob", client_msg_id="m7")["seq"] == 7
+    node.wait_log("event=log_fenced", after=mark)
+    assert history()[:6] == before
+    assert [(seq, body) for seq, _, body, _ in history()[6:]] == [(7, "m7")]

@@ -256,7 +256,7 @@ constexpr const char* kRoutines[] = {
     // docs/performance.md). Generic plans: planning the statements anew on each call (the plan
     // cache's custom plans) cost more than running them.
     R"sql(
-CREATE OR REPLACE FUNCTION parley_append_messages_v1(
+CREATE OR REPLACE FUNCTION parley_append_messages_v2(
     p_topic TEXT, p_partitions INT[], p_from BIGINT[], p_to BIGINT[],
     p_conv TEXT[], p_sender BIGINT[], p_client TEXT[], p_id TEXT[], p_body TEXT[],
     p_reply BIGINT[], p_ts BIGINT[], p_attachments TEXT[],
@@ -279,8 +279,8 @@ BEGIN
   FOR j IN 1 .. coalesce(array_length(p_partitions, 1), 0) LOOP
     -- Moved only from where it is stored, or made only by a writer that found none (from -1):
     -- a writer ahead of a position PostgreSQL lost (an unflushed first commit) is fenced too.
-    -- (A missing position used to be made whatever p_from; every build sends -1 when it found
-    -- none, so only that lost-commit case changes: the name stays _v1.)
+    -- (_v1 made a missing position whatever p_from: a change of meaning, so a new name; _v1
+    -- stays in the database for the nodes of older builds during a rolling upgrade.)
     UPDATE log_positions SET next_offset = p_to[j]
       WHERE topic = p_topic AND partition = p_partitions[j] AND next_offset = p_from[j];
     IF NOT FOUND AND p_from[j] = -1 THEN

@@ -658,7 +658,7 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
     results.assign(batch.size(), Result<Appended>(e));
     return results;
   };
-  // The whole commit is one call of the routine parley_append_messages_v1 (migrations.cpp says
+  // The whole commit is one call of the routine parley_append_messages_v2 (migrations.cpp says
   // what it does, step by step): one round trip, its own transaction.
   std::string topic;
   pg::ArrayParam partitions, froms, tos;
@@ -690,7 +690,7 @@ std::vector<Result<Appended>> PostgresStore::append_messages(
   auto conn = lease();
   if (!conn) return fail_all(conn.error());
   auto r = (*conn)->exec(
-      "SELECT * FROM parley_append_messages_v1($1, $2::int[], $3::bigint[], $4::bigint[], "
+      "SELECT * FROM parley_append_messages_v2($1, $2::int[], $3::bigint[], $4::bigint[], "
       "$5::text[], $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[], "
       "$11::bigint[], $12::text[], $13, $14, $15)",
       {topic, partitions.str(), froms.str(), tos.str(), convs.str(), senders.str(), clients.str(),

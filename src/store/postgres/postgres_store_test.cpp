@@ -123,7 +123,7 @@ TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesB
   pg::Connection in_flight(schema_->url());
   ASSERT_TRUE(in_flight.exec_script("BEGIN").ok());
   auto first = in_flight.exec(
-      "SELECT o_outcome FROM parley_append_messages_v1('', '{}', '{}', '{}', ARRAY[$1], "
+      "SELECT o_outcome FROM parley_append_messages_v2('', '{}', '{}', '{}', ARRAY[$1], "
       "ARRAY[$2::bigint], ARRAY['k1'], ARRAY['m-1'], ARRAY['first try'], ARRAY[NULL::bigint], "
       "ARRAY[5::bigint], ARRAY['[]'], 5, NULL, true)",
       {conv, a});
@@ -140,7 +140,7 @@ TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesB
   for (int i = 0; i < 500 && !waiting; ++i) {
     auto r = observer.exec_script(
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE '%parley_append_messages_v1(%' AND pid <> pg_backend_pid()");
+        "AND query LIKE '%parley_append_messages_v2(%' AND pid <> pg_backend_pid()");
     waiting = r.ok() && r.i64(0, 0) > 0;
     if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
