@@ -154,6 +154,51 @@ TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesB
   EXPECT_EQ(node_b.history(conv, {})->messages.size(), 1u);
 }
 
+// Two sequencers that both found no position for a partition (from -1) commit their first
+// batch at once: the second waits for the first and is fenced — one position, one message.
+TEST_F(PostgresStoreTest, TwoFirstWritersOfAPartitionAtOnceTheSecondIsFenced) {
+  TwoNodes nodes(schema_->url());
+  auto& [node_a, node_b, a, b] = nodes;
+  SeededIdGenerator ids(4);
+  const chat::ConvId conv = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
+
+  // Node A's first commit of partition 3, held open: its position row is not committed yet.
+  pg::Connection in_flight(schema_->url());
+  ASSERT_TRUE(in_flight.exec_script("BEGIN").ok());
+  auto first = in_flight.exec(
+      "SELECT o_outcome FROM parley_append_messages_v2('parley.messages', ARRAY[3], "
+      "ARRAY[-1::bigint], ARRAY[1::bigint], ARRAY[$1], ARRAY[$2::bigint], ARRAY['k1'], "
+      "ARRAY['m-1'], ARRAY['from node a'], ARRAY[NULL::bigint], ARRAY[5::bigint], ARRAY['[]'], "
+      "5, NULL, true)",
+      {conv, a});
+  ASSERT_TRUE(first.ok() && first.text(0, 0) == "new") << first.error();
+
+  std::optional<Result<chat::Appended>> second;
+  std::thread node_b_writer([&] {
+    std::vector<chat::NewMessage> batch{{conv, a, "", "k2", "from node b", std::nullopt}};
+    const LogPosition position{"parley.messages", 3, -1, 1};
+    second.emplace(node_b.append_messages(batch, 6, ids, {&position, 1})[0]);
+  });
+  pg::Connection observer(*test_postgres_url());
+  bool waiting = false;
+  for (int i = 0; i < 500 && !waiting; ++i) {
+    auto r = observer.exec_script(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%parley_append_messages_v2(%' AND pid <> pg_backend_pid()");
+    waiting = r.ok() && r.i64(0, 0) > 0;
+    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(in_flight.exec_script("COMMIT").ok());
+  node_b_writer.join();
+  ASSERT_TRUE(waiting) << "the second writer never waited for the first";
+  ASSERT_TRUE(second && !second->ok());
+  EXPECT_EQ(second->error().message, fenced_error().message);
+  EXPECT_EQ(*node_b.log_position("parley.messages", 3), 1);
+  const auto stored = node_b.history(conv, {})->messages;
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].body, "from node a");
+}
+
 TEST(PostgresStoreUnreachable, FailsWithTheServerInTheMessageAndNoPassword) {
   try {
     PostgresStore store("postgres://parley:s3cret@127.0.0.1:1/parley?connect_timeout=2", 1);
