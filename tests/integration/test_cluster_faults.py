@@ -114,6 +114,25 @@ def commits_waiting_on_a_lock(postgres_url, nodes):
     return [n for n in nodes if waiting & local_tcp_ports(n.proc.pid)]
 
 
+class RowLock:
+    """A conversation's row locked FOR UPDATE by a psql session, until release(): a commit of a
+    message to it waits at PostgreSQL. `conv`: its id, or `conv_sql`: an SQL expression of it."""
+
+    def __init__(self, postgres_url, conv=None, conv_sql=None):
+        conv_sql = conv_sql or f"'{conv}'"
+        self.holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        self.holder.stdin.write(f"BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE "
+                                f"id = {conv_sql} FOR UPDATE;\n\\o\n\\echo locked\n")
+        self.holder.stdin.flush()
+        assert self.holder.stdout.readline().strip() == "locked"
+
+    def release(self):
+        self.holder.stdin.write("COMMIT;\n")
+        self.holder.stdin.close()
+        self.holder.wait(30)
+
+
 def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster, postgres_url):
     """The test locks the row of a conversation in use, so the next commit of its sequencer (one
     call of parley_append_messages_v2) stops at PostgreSQL mid-way, after it moved its batch's
@@ -124,15 +143,10 @@ def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster
     what is stored — fenced and reading again if the orphan committed — and the checker finds
     nothing lost, duplicated or reordered."""
     nodes, traffic = loaded_cluster
-    holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    # One conversation in use: its sequencer stops; the others go on (and take over).
+    lock = RowLock(postgres_url, conv_sql=(
+        "(SELECT conversation_id FROM messages ORDER BY created_at DESC LIMIT 1)"))
     try:
-        # One conversation in use: its sequencer stops; the others go on (and take over).
-        holder.stdin.write("BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE id = "
-                           "(SELECT conversation_id FROM messages ORDER BY created_at DESC LIMIT 1) "
-                           "FOR UPDATE;\n\\o\n\\echo locked\n")
-        holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "locked"
         victim = wait_until("sequencer commit at the lock",
                             lambda: commits_waiting_on_a_lock(postgres_url, nodes), timeout=30)[0]
         survivors = [n for n in nodes if n is not victim]
@@ -144,9 +158,7 @@ def test_kill_9_the_sequencers_node_while_its_commit_is_in_flight(loaded_cluster
         wait_until("new owner's commit at the lock",
                    lambda: commits_waiting_on_a_lock(postgres_url, survivors), timeout=30)
     finally:
-        holder.stdin.write("COMMIT;\n")
-        holder.stdin.close()
-        holder.wait(30)
+        lock.release()
     load_goes_on_and_nothing_is_lost(traffic, survivors[0])
 
 
@@ -196,24 +208,6 @@ def conversations_in_partitions(node, ws, postgres_url, count):
         if len(found) == count:
             return found
     raise AssertionError(f"conversations in {len(found)} partitions only: {found}")
-
-
-class RowLock:
-    """A conversation's row locked FOR UPDATE by a psql session, until release(): a commit of a
-    message to it waits at PostgreSQL."""
-
-    def __init__(self, postgres_url, conv):
-        self.holder = subprocess.Popen(["psql", "-qAtX", postgres_url], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True)
-        self.holder.stdin.write(f"BEGIN;\n\\o /dev/null\nSELECT id FROM conversations WHERE "
-                                f"id = '{conv}' FOR UPDATE;\n\\o\n\\echo locked\n")
-        self.holder.stdin.flush()
-        assert self.holder.stdout.readline().strip() == "locked"
-
-    def release(self):
-        self.holder.stdin.write("COMMIT;\n")
-        self.holder.stdin.close()
-        self.holder.wait(30)
 
 
 def test_a_commit_stuck_at_one_partition_leaves_the_other_lanes_committing(

@@ -23,9 +23,9 @@ using namespace kafka_wire;
 namespace {
 
 constexpr std::chrono::milliseconds kStoreRetry{200};
-// How long a revoke or a seek waits for the lanes' commits in flight: commits take milliseconds;
-// one taking longer is stuck (a lock, the store away), and waiting for it would hold up the
-// consumer group's rebalance (every node's partitions) or every other lane.
+// How long a revoke waits for the lanes' commits in flight: commits take milliseconds; one
+// taking longer is stuck (a lock, the store away), and waiting for it would hold up the
+// consumer group's rebalance (every node's partitions).
 constexpr std::chrono::seconds kLaneWait{1};
 
 // ---- librdkafka plumbing
@@ -108,7 +108,7 @@ struct KafkaCallbacks {
       // then is dropped, and a commit still in flight lands or is fenced like any stale
       // owner's (the next owner's commits are fenced by it, or it by theirs).
       if (!self->wait_lanes_idle()) log::warn("event=log_revoke_with_commits_in_flight");
-      self->drop_queued([](int) { return true; });
+      self->drop_queued();
       self->resume_drained_lanes();  // every lane is empty: nothing stays paused past the revoke
       // What this poll returned before the revoke, not handed yet: read again by whoever owns
       // the partitions next (here, were they assigned back in this same poll, from the stored
@@ -516,15 +516,11 @@ bool KafkaLog::wait_lanes_idle() {
   return idle;
 }
 
-void KafkaLog::drop_queued(const std::function<bool(int)>& partition) {
+void KafkaLog::drop_queued() {
   for (auto& lane : lanes_) {
     std::lock_guard lock(lane->mutex);
-    std::erase_if(lane->queued, [&](const Read& r) {
-      if (!partition(r.record->partition)) return false;
-      rd_kafka_message_destroy(r.record);
-      return true;
-    });
-    if (!lane->busy && lane->queued.empty()) lane->idle.notify_all();
+    for (const Read& r : lane->queued) rd_kafka_message_destroy(r.record);
+    lane->queued.clear();
   }
 }
 

@@ -43,7 +43,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -144,9 +143,8 @@ class KafkaLog final : public MessageLog {
   // Poller: waits until every lane has committed what it was handed, or kLaneWait has passed,
   // before a rebalance gives partitions up. True when every lane is idle.
   bool wait_lanes_idle();
-  // Poller: drops the records the lanes hold and have not taken, of the partitions `partition`
-  // says true for.
-  void drop_queued(const std::function<bool(int)>& partition);
+  // Poller: drops the records the lanes hold and have not taken (read again by the next owner).
+  void drop_queued();
   // Poller: seeks each partition marked fenced to its stored position, as a new reading; one
   // that fails stays fenced, and is tried again.
   void seek_fenced();

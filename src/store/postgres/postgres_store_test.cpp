@@ -110,6 +110,38 @@ TEST_F(PostgresStoreTest, TwoNodesCreatingOneDirectConversationGetTheSame) {
   EXPECT_EQ(node_b.members(first->id)->size(), 2u);
 }
 
+// A commit held open on `in_flight`: one call of the routine storing a new message (key k1,
+// `body`) from `sender` in `conv`, with `position` when given — run in a transaction left
+// uncommitted. Returns the routine's outcome ("new").
+std::string commit_held_open(pg::Connection& in_flight, const chat::ConvId& conv,
+                             chat::UserId sender, const std::string& body,
+                             const std::optional<LogPosition>& position) {
+  if (!in_flight.exec_script("BEGIN").ok()) return "no transaction";
+  const std::string topic = position ? position->topic : "";
+  const std::string partitions = position ? "{" + std::to_string(position->partition) + "}" : "{}";
+  const std::string from = position ? "{" + std::to_string(position->from) + "}" : "{}";
+  const std::string to = position ? "{" + std::to_string(position->to) + "}" : "{}";
+  auto r = in_flight.exec(
+      "SELECT o_outcome FROM parley_append_messages_v2($1, $2::int[], $3::bigint[], "
+      "$4::bigint[], ARRAY[$5], ARRAY[$6::bigint], ARRAY['k1'], ARRAY['m-1'], ARRAY[$7], "
+      "ARRAY[NULL::bigint], ARRAY[5::bigint], ARRAY['[]'], 5, NULL, true)",
+      {topic, partitions, from, to, conv, std::to_string(sender), body});
+  return r.ok() ? r.text(0, 0) : r.error();
+}
+
+// Whether another session's call of the routine comes to wait on a lock within 5 s.
+bool a_commit_waits_on_a_lock() {
+  pg::Connection observer(*test_postgres_url());
+  for (int i = 0; i < 500; ++i) {
+    auto r = observer.exec_script(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND query LIKE '%parley_append_messages_v2(%' AND pid <> pg_backend_pid()");
+    if (r.ok() && r.i64(0, 0) > 0) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 // Several nodes on one database with embedded writers (no Kafka): a client retries a send on a
 // second node while the first node's commit of it is still in flight. The retry waits for that
 // commit and comes back as the stored message — never a unique-key error, never a second row.
@@ -121,13 +153,7 @@ TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesB
 
   // Node A's commit, held open: the routine ran, its transaction has not committed.
   pg::Connection in_flight(schema_->url());
-  ASSERT_TRUE(in_flight.exec_script("BEGIN").ok());
-  auto first = in_flight.exec(
-      "SELECT o_outcome FROM parley_append_messages_v2('', '{}', '{}', '{}', ARRAY[$1], "
-      "ARRAY[$2::bigint], ARRAY['k1'], ARRAY['m-1'], ARRAY['first try'], ARRAY[NULL::bigint], "
-      "ARRAY[5::bigint], ARRAY['[]'], 5, NULL, true)",
-      {conv, a});
-  ASSERT_TRUE(first.ok() && first.text(0, 0) == "new") << first.error();
+  ASSERT_EQ(commit_held_open(in_flight, conv, a, "first try", std::nullopt), "new");
 
   std::optional<Result<chat::Appended>> retried;
   std::thread node_b_writer([&] {
@@ -135,15 +161,7 @@ TEST_F(PostgresStoreTest, ARetryOnAnotherNodeWhileTheFirstCommitIsInFlightComesB
     retried.emplace(node_b.append_messages(batch, 6, ids, {})[0]);
   });
   // The retry's commit waits on node A's locks before A commits (else this proves nothing).
-  pg::Connection observer(*test_postgres_url());
-  bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
-    auto r = observer.exec_script(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE '%parley_append_messages_v2(%' AND pid <> pg_backend_pid()");
-    waiting = r.ok() && r.i64(0, 0) > 0;
-    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const bool waiting = a_commit_waits_on_a_lock();
   EXPECT_TRUE(in_flight.exec_script("COMMIT").ok());
   node_b_writer.join();
   ASSERT_TRUE(waiting) << "the retry never waited for the commit in flight";
@@ -163,31 +181,16 @@ TEST_F(PostgresStoreTest, TwoFirstWritersOfAPartitionAtOnceTheSecondIsFenced) {
   const chat::ConvId conv = node_a.get_or_create_direct(a, b, ids.uuid_v7(1), 1, false)->id;
 
   // Node A's first commit of partition 3, held open: its position row is not committed yet.
+  const LogPosition position{"parley.messages", 3, -1, 1};
   pg::Connection in_flight(schema_->url());
-  ASSERT_TRUE(in_flight.exec_script("BEGIN").ok());
-  auto first = in_flight.exec(
-      "SELECT o_outcome FROM parley_append_messages_v2('parley.messages', ARRAY[3], "
-      "ARRAY[-1::bigint], ARRAY[1::bigint], ARRAY[$1], ARRAY[$2::bigint], ARRAY['k1'], "
-      "ARRAY['m-1'], ARRAY['from node a'], ARRAY[NULL::bigint], ARRAY[5::bigint], ARRAY['[]'], "
-      "5, NULL, true)",
-      {conv, a});
-  ASSERT_TRUE(first.ok() && first.text(0, 0) == "new") << first.error();
+  ASSERT_EQ(commit_held_open(in_flight, conv, a, "from node a", position), "new");
 
   std::optional<Result<chat::Appended>> second;
   std::thread node_b_writer([&] {
     std::vector<chat::NewMessage> batch{{conv, a, "", "k2", "from node b", std::nullopt}};
-    const LogPosition position{"parley.messages", 3, -1, 1};
     second.emplace(node_b.append_messages(batch, 6, ids, {&position, 1})[0]);
   });
-  pg::Connection observer(*test_postgres_url());
-  bool waiting = false;
-  for (int i = 0; i < 500 && !waiting; ++i) {
-    auto r = observer.exec_script(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-        "AND query LIKE '%parley_append_messages_v2(%' AND pid <> pg_backend_pid()");
-    waiting = r.ok() && r.i64(0, 0) > 0;
-    if (!waiting) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  const bool waiting = a_commit_waits_on_a_lock();
   EXPECT_TRUE(in_flight.exec_script("COMMIT").ok());
   node_b_writer.join();
   ASSERT_TRUE(waiting) << "the second writer never waited for the first";
